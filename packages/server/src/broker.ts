@@ -1,0 +1,44 @@
+import type { ClientInfo, HistoryOptions, Publication, StreamPosition } from './types.js';
+
+/** What a broker hands to the node it serves. Called synchronously, in delivery order. */
+export interface BrokerEventHandler {
+  /** A publication for a channel this node subscribed to. */
+  onPublication(channel: string, pub: Publication): void;
+  onJoin(channel: string, info: ClientInfo): void;
+  onLeave(channel: string, info: ClientInfo): void;
+  /** A control message from any node (this one included): cross-node operations, node announcements. */
+  onControl(message: string): void;
+  /**
+   * The broker lost messages it cannot account for (e.g. Redis went away and came back).
+   * The node then checks the stream position of every local channel and makes subscribers
+   * recover or tells them they cannot.
+   */
+  onReconnect?(): void;
+}
+
+/**
+ * Moves publications, join/leave events and control messages between nodes.
+ *
+ * Contract (checked by the broker conformance suite in `@switchboard/server/testing`):
+ * - `subscribe(ch)` resolves only once publications to `ch` from any node will reach this node.
+ *   Subscribing twice is harmless; `unsubscribe` stops delivery (eventually).
+ * - `publish(ch, pub, { history })` with history options appends `pub` to the history store and
+ *   assigns the next offset of the channel's current epoch; offsets are gapless within an epoch.
+ *   Publications of one channel reach every subscribed node in offset order, whichever node
+ *   published them. The returned position is the publication's own.
+ * - Without history options nothing is stored and the publication carries no offset; order per
+ *   channel is kept for publications made from one node.
+ * - Delivery is at most once per subscribed node. A node that misses publications (a broker
+ *   outage) is told through `onReconnect`, and recovers from history where there is one.
+ * - Control messages reach every node, the sender included.
+ */
+export interface Broker {
+  start(handler: BrokerEventHandler): Promise<void>;
+  subscribe(channel: string): Promise<void>;
+  unsubscribe(channel: string): Promise<void>;
+  publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined>;
+  publishJoin(channel: string, info: ClientInfo): Promise<void>;
+  publishLeave(channel: string, info: ClientInfo): Promise<void>;
+  publishControl(message: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,129 @@
+import type { ConnectionClaims } from './auth.js';
+import type { ConnectionRequest } from './connection.js';
+import type { ProtocolName } from './protocol.js';
+
+/** The public face of a connection, as app code sees it. */
+export interface Client {
+  readonly id: string;
+  readonly user: string;
+  readonly protocol: ProtocolName;
+  /** Per-connection data: set by connect handlers, middleware and app code. */
+  readonly assigns: Record<string, unknown>;
+  /** Server-side only data from the token's `meta` claim or the connect handler. */
+  readonly meta: unknown;
+  readonly request: ConnectionRequest;
+  /** Channels this connection is subscribed to. */
+  channels(): string[];
+  isSubscribed(channel: string): boolean;
+  /** An async message to this connection only. */
+  send(data: unknown): void;
+  disconnect(code?: number, reason?: string): void;
+}
+
+/** Who a connection is, as decided at connect. */
+export interface Credentials {
+  user: string;
+  /** Connection info shown to others (presence, publications), any JSON value. */
+  info?: unknown;
+  /** Server-side only. */
+  meta?: unknown;
+  assigns?: Record<string, unknown>;
+  /** Unix seconds when the connection must be refreshed; 0/undefined: never. */
+  expireAt?: number;
+  /** Server-side subscriptions to make at connect. */
+  channels?: string[];
+  /** Data returned to the client in the connect reply. */
+  data?: unknown;
+}
+
+export type Decision = { kind: 'accept'; credentials: Partial<Credentials> } | { kind: 'decline'; code: number; message: string };
+
+export interface ConnectingContext {
+  readonly protocol: ProtocolName;
+  readonly request: ConnectionRequest;
+  /** The token the client presented: connect command (native protocol) or `token` query parameter. */
+  readonly token: string | undefined;
+  /** Custom connect data (native protocol). */
+  readonly data: unknown;
+  /** Claims of `token` when it verified against the configured keys. */
+  readonly claims: ConnectionClaims | undefined;
+  /** Why `token` did not verify, when it did not. */
+  readonly tokenError: 'invalid' | 'expired' | undefined;
+  /** Accept, with the identity to give the connection (defaults: the token's claims). */
+  accept(credentials?: Partial<Credentials>): void;
+  /**
+   * Refuse. `code`: an HTTP status (4xx, before the WebSocket upgrade where the protocol allows),
+   * a reply error code (100..1999) or a disconnect code (3000..4999); each protocol maps it.
+   */
+  decline(code: number, message?: string): void;
+}
+
+export interface SubscribeContext {
+  readonly client: Client;
+  readonly channel: string;
+  /** Route params (`/chat/:roomId` → { roomId }). */
+  readonly params: Readonly<Record<string, string>>;
+  /** Join params / subscribe data sent by the client. */
+  readonly data: unknown;
+  /** Whether the namespace's own rules would allow this subscribe. */
+  readonly allowedByNamespace: boolean;
+  accept(options?: { info?: unknown; data?: unknown }): this;
+  decline(code?: number, message?: string): this;
+  /** Set a connection assign. */
+  assign(key: string, value: unknown): this;
+  /** Track the subscriber in presence with this data (channel info). */
+  track(data?: Record<string, unknown>): this;
+  /** Send an event to the joiner alone, after the join is acknowledged. */
+  reply(event: string, payload?: unknown): this;
+}
+
+export interface EventContext {
+  readonly client: Client;
+  readonly channel: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly event: string;
+  readonly payload: unknown;
+  /** Every subscriber, the sender included. */
+  broadcast(event: string, payload?: unknown): Promise<void>;
+  /** Every subscriber but the sender. */
+  broadcastFrom(event: string, payload?: unknown): Promise<void>;
+  /** Only the connections of these users. */
+  broadcastTo(users: readonly string[], event: string, payload?: unknown): Promise<void>;
+  /** The sender alone. */
+  reply(event: string, payload?: unknown): void;
+  /** Update the sender's presence data in this channel. */
+  updatePresence(data: Record<string, unknown>): Promise<void>;
+  /** Remove a user's connections from this channel. */
+  evict(user: string, reason?: string): Promise<void>;
+}
+
+export interface PublishContext {
+  readonly client: Client;
+  readonly channel: string;
+  readonly data: unknown;
+  readonly allowedByNamespace: boolean;
+}
+
+export interface RpcContext {
+  readonly client: Client;
+  readonly method: string;
+  readonly data: unknown;
+}
+
+export type CommandKind = 'connect' | 'subscribe' | 'unsubscribe' | 'publish' | 'event' | 'rpc' | 'message' | 'presence' | 'history' | 'refresh';
+
+/** What middleware sees of every inbound command, whatever the protocol. */
+export interface CommandContext {
+  readonly kind: CommandKind;
+  readonly protocol: ProtocolName;
+  /** Undefined only for `connect` before the connection is accepted. */
+  readonly client: Client | undefined;
+  readonly channel?: string;
+  readonly method?: string;
+  readonly event?: string;
+  readonly data?: unknown;
+  /** Free slot for middleware to pass values along. */
+  readonly state: Record<string, unknown>;
+}
+
+export type Middleware = (ctx: CommandContext, next: () => Promise<void>) => Promise<void> | void;

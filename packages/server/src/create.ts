@@ -1,0 +1,9 @@
+import { centrifugeProtocol } from './protocols/centrifuge/session.js';
+import { Switchboard, type SwitchboardOptions } from './switchboard.js';
+
+/** A Switchboard node with every built-in protocol registered. */
+export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
+  const sb = new Switchboard(options);
+  sb.registerProtocol(centrifugeProtocol(sb));
+  return sb;
+}

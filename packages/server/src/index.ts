@@ -1,0 +1,36 @@
+/** @switchboard/server: the library. Named exports only; `internal/` is never re-exported. */
+export { Switchboard, Route, DEFAULTS, VERSION, httpStatusOf, globToRegExp } from './switchboard.js';
+export type { SwitchboardOptions, SwitchboardEvents, Limits, Logger, EndpointOptions, UserSelector } from './switchboard.js';
+export { Errors, Disconnects, Unsubscribes, ReplyError, DisconnectError, disconnectReconnects } from './codes.js';
+export type { ErrorValue, DisconnectValue } from './codes.js';
+export type { Broker, BrokerEventHandler } from './broker.js';
+export { MemoryBroker } from './broker-memory.js';
+export { EpochMismatchError } from './history.js';
+export type { HistoryStore, HistoryReadOptions, HistoryReadResult } from './history.js';
+export { MemoryHistoryStore } from './history-memory.js';
+export type { PresenceStore, PresenceStats } from './presence.js';
+export { MemoryPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence-memory.js';
+export type { ClientInfo, Publication, StreamPosition, HistoryOptions, Delivery } from './types.js';
+export { compileRoute, checkChannelName, historyOf, ChannelRegistry } from './channels.js';
+export type { ChannelOptions, SlowConsumerPolicy, ResolvedChannel, RoutePattern } from './channels.js';
+export { TokenVerifier, TokenError, MAX_TOKEN_LENGTH } from './auth.js';
+export type { TokenOptions, ConnectionClaims, SubscriptionClaims } from './auth.js';
+export type {
+  Client,
+  Credentials,
+  ConnectingContext,
+  SubscribeContext,
+  EventContext,
+  PublishContext,
+  RpcContext,
+  CommandContext,
+  CommandKind,
+  Middleware,
+} from './context.js';
+export type { Protocol, ProtocolName, Session, SubscribeOutcome } from './protocol.js';
+export { Connection, Subscription } from './connection.js';
+export type { ConnectionRequest } from './connection.js';
+export type { Transport } from './transport.js';
+export { centrifugeProtocol } from './protocols/centrifuge/session.js';
+export { createSwitchboard } from './create.js';
+export { logging, recovery, rateLimit } from './middleware.js';

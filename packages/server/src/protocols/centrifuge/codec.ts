@@ -1,0 +1,72 @@
+import type { SubscribeOutcome } from '../../protocol.js';
+import type { ClientInfo, Publication } from '../../types.js';
+
+/**
+ * JSON encoders for the Centrifugo client protocol v2. Messages are built as strings around the
+ * JSON text the server already holds (publication data, connection info), so nothing is parsed
+ * or re-serialised here. Every message is one line: raw newlines never appear outside strings.
+ */
+
+const q = JSON.stringify;
+
+export function encodeInfo(info: ClientInfo): string {
+  let s = `{"user":${q(info.user)},"client":${q(info.client)}`;
+  if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
+  if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
+  return s + '}';
+}
+
+export function encodePub(pub: Publication): string {
+  let s = `{"data":${pub.data}`;
+  if (pub.info !== undefined) s += `,"info":${encodeInfo(pub.info)}`;
+  if (pub.offset) s += `,"offset":${pub.offset}`;
+  if (pub.tags !== undefined) s += `,"tags":${q(pub.tags)}`;
+  return s + '}';
+}
+
+export function pubPush(channel: string, pub: Publication): string {
+  return `{"push":{"channel":${q(channel)},"pub":${encodePub(pub)}}}`;
+}
+
+export function joinPush(channel: string, info: ClientInfo): string {
+  return `{"push":{"channel":${q(channel)},"join":{"info":${encodeInfo(info)}}}}`;
+}
+
+export function leavePush(channel: string, info: ClientInfo): string {
+  return `{"push":{"channel":${q(channel)},"leave":{"info":${encodeInfo(info)}}}}`;
+}
+
+export function messagePush(data: string): string {
+  return `{"push":{"message":{"data":${data}}}}`;
+}
+
+export function unsubscribePush(channel: string, code: number, reason: string): string {
+  return `{"push":{"channel":${q(channel)},"unsubscribe":{"code":${code},"reason":${q(reason)}}}}`;
+}
+
+export function subscribePush(channel: string, o: SubscribeOutcome): string {
+  return `{"push":{"channel":${q(channel)},"subscribe":${subscribeResult(o, true)}}}`;
+}
+
+/** A SubscribeResult object; zero values are omitted as the protobuf JSON encoding does. */
+export function subscribeResult(o: SubscribeOutcome, serverSide = false): string {
+  const parts: string[] = [];
+  if (o.ttl !== undefined) parts.push(`"expires":true,"ttl":${o.ttl}`);
+  if (o.recoverable) parts.push('"recoverable":true');
+  if (o.epoch !== undefined && o.epoch !== '') parts.push(`"epoch":${q(o.epoch)}`);
+  if (o.offset) parts.push(`"offset":${o.offset}`);
+  if (o.positioned) parts.push('"positioned":true');
+  if (o.publications.length > 0 && (!serverSide || o.recovered)) parts.push(`"publications":[${o.publications.map(encodePub).join(',')}]`);
+  if (o.recovered) parts.push('"recovered":true');
+  if (o.wasRecovering) parts.push('"was_recovering":true');
+  if (o.data !== undefined) parts.push(`"data":${o.data}`);
+  return `{${parts.join(',')}}`;
+}
+
+export function reply(id: number, key: string, result: string): string {
+  return `{"id":${id},${q(key)}:${result}}`;
+}
+
+export function errorReply(id: number, code: number, message: string, temporary?: boolean): string {
+  return `{"id":${id},"error":{"code":${code},"message":${q(message)}${temporary ? ',"temporary":true' : ''}}}`;
+}

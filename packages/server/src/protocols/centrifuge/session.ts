@@ -1,0 +1,330 @@
+import type { IncomingMessage } from 'node:http';
+import { Disconnects, DisconnectError, type DisconnectValue, Errors, ReplyError, Unsubscribes } from '../../codes.js';
+import type { Connection, Subscription } from '../../connection.js';
+import type { Protocol, Session, SubscribeOutcome } from '../../protocol.js';
+import type { Switchboard } from '../../switchboard.js';
+import type { ClientInfo, Publication } from '../../types.js';
+import * as c from './codec.js';
+
+const PING = Buffer.from('{}');
+const METHODS = new Set(['connect', 'subscribe', 'unsubscribe', 'publish', 'presence', 'presence_stats', 'history', 'rpc', 'send', 'refresh', 'sub_refresh', 'ping']);
+
+type Cmd = Record<string, unknown> & { id?: unknown };
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function uint(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+}
+
+/**
+ * The Centrifugo client protocol v2 (JSON) for one connection. Commands of one frame are handled
+ * strictly in order; replies and pushes leave through the connection's queue, so a reply always
+ * precedes the publications of the channel it subscribed to.
+ */
+export class CentrifugeSession implements Session {
+  readonly keepalive = 'app' as const;
+  #chain: Promise<void> = Promise.resolve();
+  #connected = false;
+  /** connect refused or in progress: further commands are ignored until the client closes. */
+  #halted = false;
+  #pingsSent = 0;
+
+  constructor(
+    readonly conn: Connection,
+    readonly node: Switchboard,
+  ) {}
+
+  #send(s: string): void {
+    this.conn.enqueueControl(Buffer.from(s));
+  }
+
+  #close(d: DisconnectValue): void {
+    this.#halted = true;
+    this.conn.close(d);
+  }
+
+  handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.#halted || this.conn.state === 'closed') return;
+    if (isBinary) return this.#close(Disconnects.inappropriateProtocol);
+    const text = data.toString('utf8');
+    const cmds: Cmd[] = [];
+    let start = 0;
+    while (start <= text.length) {
+      let end = text.indexOf('\n', start);
+      if (end < 0) end = text.length;
+      const line = text.slice(start, end).trim();
+      start = end + 1;
+      if (line === '') continue;
+      let v: unknown;
+      try {
+        v = JSON.parse(line);
+      } catch {
+        return this.#close(Disconnects.badRequest);
+      }
+      if (!isObject(v)) return this.#close(Disconnects.badRequest);
+      cmds.push(v);
+    }
+    if (cmds.length === 0) return this.#close(Disconnects.badRequest);
+    for (const cmd of cmds) {
+      this.#chain = this.#chain.then(() => this.#dispatch(cmd)).catch((err: unknown) => this.#fail(err));
+    }
+  }
+
+  #fail(err: unknown): void {
+    if (err instanceof DisconnectError) return this.#close(err);
+    this.node.reportError(err, this.conn as never);
+    this.#close(Disconnects.internal);
+  }
+
+  async #dispatch(cmd: Cmd): Promise<void> {
+    if (this.#halted || this.conn.state === 'closed') return;
+    let method: string | undefined;
+    for (const k of Object.keys(cmd)) {
+      if (k !== 'id' && METHODS.has(k)) {
+        method = k;
+        break;
+      }
+    }
+    if (method === undefined) {
+      // An empty command is a pong. Anything else with no known method is malformed.
+      if (Object.keys(cmd).length === 0 || (Object.keys(cmd).length === 1 && (cmd.id === 0 || cmd.id === undefined))) {
+        if (!this.#connected || this.#pingsSent === 0) return this.#close(Disconnects.badRequest);
+        this.conn.awaitingPong = false;
+        return;
+      }
+      return this.#close(Disconnects.badRequest);
+    }
+    const params = cmd[method];
+    if (method === 'send') {
+      if (!this.#connected) return this.#close(Disconnects.badRequest);
+      if (!this.node.hasMessageHandler) return this.#close(Disconnects.notAvailable);
+      const data = isObject(params) ? params['data'] : undefined;
+      await this.node.clientMessage(this.conn, data);
+      return;
+    }
+    const id = cmd.id;
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) return this.#close(Disconnects.badRequest);
+    if (params !== undefined && params !== null && !isObject(params)) return this.#close(Disconnects.badRequest);
+    const p = (params ?? {}) as Record<string, unknown>;
+    if (method === 'connect') {
+      if (this.#connected) return this.#close(Disconnects.badRequest);
+      return this.#connect(id, p);
+    }
+    if (!this.#connected) return this.#close(Disconnects.badRequest);
+    try {
+      switch (method) {
+        case 'subscribe':
+          return await this.#subscribe(id, p);
+        case 'unsubscribe': {
+          const channel = str(p['channel']);
+          if (!channel) return this.#close(Disconnects.badRequest);
+          await this.node.unsubscribe(this.conn, channel);
+          return this.#send(c.reply(id, 'unsubscribe', '{}'));
+        }
+        case 'publish': {
+          const channel = str(p['channel']);
+          if (!channel) return this.#close(Disconnects.badRequest);
+          if (!('data' in p) || p['data'] === null || p['data'] === undefined) throw new ReplyError(Errors.badRequest, 'publication data required');
+          await this.node.clientPublish(this.conn, channel, p['data']);
+          return this.#send(c.reply(id, 'publish', '{}'));
+        }
+        case 'presence': {
+          const channel = str(p['channel']);
+          if (!channel) return this.#close(Disconnects.badRequest);
+          const m = (await this.node.clientPresence(this.conn, channel, false)) as Map<string, ClientInfo>;
+          const entries: string[] = [];
+          for (const [client, info] of m) entries.push(`${JSON.stringify(client)}:${c.encodeInfo(info)}`);
+          return this.#send(c.reply(id, 'presence', `{"presence":{${entries.join(',')}}}`));
+        }
+        case 'presence_stats': {
+          const channel = str(p['channel']);
+          if (!channel) return this.#close(Disconnects.badRequest);
+          const s = (await this.node.clientPresence(this.conn, channel, true)) as { numClients: number; numUsers: number };
+          return this.#send(c.reply(id, 'presence_stats', `{"num_clients":${s.numClients},"num_users":${s.numUsers}}`));
+        }
+        case 'history':
+          return await this.#history(id, p);
+        case 'rpc': {
+          const m = p['method'] === undefined ? '' : str(p['method']);
+          if (m === undefined) throw new ReplyError(Errors.badRequest, 'method must be a string');
+          const result = await this.node.clientRpc(this.conn, m, p['data']);
+          const text = result === undefined ? undefined : JSON.stringify(result);
+          return this.#send(c.reply(id, 'rpc', text === undefined ? '{}' : `{"data":${text}}`));
+        }
+        case 'refresh': {
+          const token = str(p['token']);
+          if (!token) return this.#close(Disconnects.invalidToken);
+          const r = await this.node.refreshConnection(this.conn, token);
+          return this.#send(c.reply(id, 'refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
+        }
+        case 'sub_refresh': {
+          const channel = str(p['channel']);
+          const token = str(p['token']);
+          if (!channel || !token) throw new ReplyError(Errors.badRequest);
+          const r = await this.node.refreshSubscription(this.conn, channel, token);
+          return this.#send(c.reply(id, 'sub_refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
+        }
+        case 'ping':
+          return this.#send(c.reply(id, 'ping', '{}'));
+      }
+    } catch (err) {
+      this.#replyError(id, err);
+    }
+  }
+
+  #replyError(id: number, err: unknown): void {
+    if (err instanceof ReplyError) {
+      this.node.countError(err.code);
+      return this.#send(c.errorReply(id, err.code, err.message, err.temporary));
+    }
+    if (err instanceof DisconnectError) return this.#close(err);
+    this.node.reportError(err, this.conn as never);
+    this.node.countError(Errors.internal.code);
+    this.#send(c.errorReply(id, Errors.internal.code, Errors.internal.message, true));
+  }
+
+  async #connect(id: number, p: Record<string, unknown>): Promise<void> {
+    this.conn.clientName = (str(p['name']) ?? '').slice(0, 64);
+    this.conn.clientVersion = (str(p['version']) ?? '').slice(0, 64);
+    const decision = await this.node.authenticate({ protocol: 'centrifuge', request: this.conn.request, token: str(p['token']), data: p['data'] });
+    if (this.conn.state === 'closed') return;
+    if (decision.kind === 'decline') {
+      const code = decision.code;
+      this.#halted = true; // Centrifuge stops reading after a refused connect
+      if (code >= 3000) return this.#close({ code, reason: decision.message || 'unauthorized' });
+      const replyCode = code >= 100 && code < 2000 ? code : Errors.unauthorized.code;
+      this.node.countError(replyCode);
+      this.#send(c.errorReply(id, replyCode, decision.message || 'unauthorized'));
+      // The client reconnects (109) or gives up (101); either way this connection is done.
+      return;
+    }
+    const creds = { user: '', ...decision.credentials };
+    const expireAt = creds.expireAt ?? 0;
+    if (expireAt > 0 && expireAt * 1000 <= Date.now()) {
+      this.#halted = true;
+      this.#send(c.errorReply(id, Errors.tokenExpired.code, Errors.tokenExpired.message));
+      return;
+    }
+    const recover: Record<string, { recover?: boolean; offset?: number; epoch?: string }> = {};
+    if (isObject(p['subs'])) {
+      for (const [ch, v] of Object.entries(p['subs'])) {
+        if (isObject(v)) recover[ch] = { recover: v['recover'] === true, offset: uint(v['offset']) ?? 0, epoch: str(v['epoch']) ?? '' };
+      }
+    }
+    let subs: Map<string, { sub: Subscription; outcome: SubscribeOutcome }>;
+    try {
+      subs = await this.node.register(this.conn, creds, recover);
+    } catch (err) {
+      if (err instanceof DisconnectError) return this.#close(err);
+      if (err instanceof ReplyError) {
+        this.#halted = true;
+        this.#send(c.errorReply(id, err.code, err.message, err.temporary));
+        return;
+      }
+      throw err;
+    }
+    this.#connected = true;
+    this.#halted = false;
+    const parts = [`"client":${JSON.stringify(this.conn.id)}`, `"version":"0.1.0"`];
+    if (expireAt > 0) parts.push(`"expires":true,"ttl":${Math.max(1, Math.floor(expireAt - Date.now() / 1000))}`);
+    if (creds.data !== undefined) parts.push(`"data":${JSON.stringify(creds.data)}`);
+    if (subs.size > 0) {
+      parts.push(`"subs":{${[...subs].map(([ch, s]) => `${JSON.stringify(ch)}:${c.subscribeResult(s.outcome, true)}`).join(',')}}`);
+    }
+    const ping = Math.round(this.node.pingIntervalMs / 1000);
+    if (ping > 0) parts.push(`"ping":${ping},"pong":true`);
+    this.#send(c.reply(id, 'connect', `{${parts.join(',')}}`));
+    for (const { sub } of subs.values()) this.node.activate(sub);
+  }
+
+  async #subscribe(id: number, p: Record<string, unknown>): Promise<void> {
+    const channel = p['channel'];
+    if (typeof channel !== 'string' || channel === '') return this.#close(Disconnects.badRequest);
+    const flag = typeof p['flag'] === 'number' ? p['flag'] : 0;
+    const { sub, outcome } = await this.node.subscribe(this.conn, {
+      channel,
+      token: str(p['token']),
+      data: p['data'],
+      recover: p['recover'] === true,
+      offset: uint(p['offset']),
+      epoch: str(p['epoch']),
+      positioned: p['positioned'] === true,
+      recoverable: p['recoverable'] === true,
+      joinLeave: p['join_leave'] === true,
+    });
+    if (outcome.wasRecovering && !outcome.recovered && (flag & 2) !== 0) {
+      await this.node.unsubscribe(this.conn, channel);
+      throw new ReplyError(Errors.unrecoverablePosition);
+    }
+    this.#send(c.reply(id, 'subscribe', c.subscribeResult(outcome)));
+    this.node.activate(sub);
+    this.node.subscribed(this.conn, channel);
+  }
+
+  async #history(id: number, p: Record<string, unknown>): Promise<void> {
+    const channel = str(p['channel']);
+    if (!channel) return this.#close(Disconnects.badRequest);
+    const limit = p['limit'] === undefined ? 0 : typeof p['limit'] === 'number' && Number.isInteger(p['limit']) ? p['limit'] : NaN;
+    if (Number.isNaN(limit)) throw new ReplyError(Errors.badRequest, 'limit must be an integer');
+    let since: { offset: number; epoch: string } | undefined;
+    if (p['since'] !== undefined) {
+      if (!isObject(p['since'])) throw new ReplyError(Errors.badRequest, 'since must be an object');
+      since = { offset: uint(p['since']['offset']) ?? 0, epoch: str(p['since']['epoch']) ?? '' };
+    }
+    const r = await this.node.clientHistory(this.conn, channel, { limit, ...(since ? { since } : {}), ...(p['reverse'] === true ? { reverse: true } : {}) });
+    this.#send(c.reply(id, 'history', historyResult(r.publications, r.position.epoch, r.position.offset)));
+  }
+
+  pushSubscribed(channel: string, result: SubscribeOutcome): void {
+    this.#send(c.subscribePush(channel, result));
+  }
+
+  pushUnsubscribed(channel: string, code: number, reason: string): void {
+    this.#send(c.unsubscribePush(channel, code, reason));
+  }
+
+  pushMessage(data: string): void {
+    this.#send(c.messagePush(data));
+  }
+
+  pushReply(channel: string, event: string, payload: unknown): void {
+    this.#send(c.messagePush(JSON.stringify({ channel, event, payload })));
+  }
+
+  pushLagged(sub: Subscription): void {
+    if (sub.serverSide) return this.conn.close(Disconnects.insufficientState);
+    // The client resubscribes and recovers from its last position (or learns it cannot).
+    this.node.dropSubscription(sub);
+    this.pushUnsubscribed(sub.channel, Unsubscribes.insufficientState.code, Unsubscribes.insufficientState.reason);
+  }
+
+  sendPing(): void {
+    this.#pingsSent++;
+    this.conn.enqueueControl(PING);
+  }
+}
+
+export function historyResult(pubs: readonly Publication[], epoch: string, offset: number): string {
+  return `{"publications":[${pubs.map(c.encodePub).join(',')}],"epoch":${JSON.stringify(epoch)},"offset":${offset}}`;
+}
+
+/** The native protocol: Centrifugo client protocol v2, JSON, newline-batched. */
+export function centrifugeProtocol(node: Switchboard): Protocol {
+  return {
+    name: 'centrifuge',
+    slot: 0,
+    newlineBatching: true,
+    encodePublication: (channel, pub) => Buffer.from(c.pubPush(channel, pub)),
+    encodeBroadcast: (pub) => Buffer.from(c.messagePush(pub.data)),
+    encodeJoin: (channel, info) => Buffer.from(c.joinPush(channel, info)),
+    encodeLeave: (channel, info) => Buffer.from(c.leavePush(channel, info)),
+    createSession: (conn: Connection, _req: IncomingMessage) => new CentrifugeSession(conn, node),
+  };
+}

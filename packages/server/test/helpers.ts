@@ -1,0 +1,117 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { Centrifuge, type Options as CentrifugeOptions } from 'centrifuge';
+import { createSwitchboard, type Switchboard, type SwitchboardOptions } from '../src/index.js';
+
+export const SECRET = 'test-secret-key-for-hs256-signing';
+
+export interface TestServer {
+  sb: Switchboard;
+  http: Server;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A Switchboard on a plain http server, on an ephemeral port on 127.0.0.1. */
+export async function startServer(options: SwitchboardOptions = {}, setup?: (sb: Switchboard) => void): Promise<TestServer> {
+  const sb = createSwitchboard({ token: { hmacSecret: SECRET }, ...options });
+  setup?.(sb);
+  const http = createServer((_req, res) => {
+    res.statusCode = 404;
+    res.end();
+  });
+  sb.attach(http, { path: '/connection/websocket' });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const port = (http.address() as AddressInfo).port;
+  return {
+    sb,
+    http,
+    port,
+    url: `ws://127.0.0.1:${port}/connection/websocket`,
+    async close() {
+      await sb.shutdown({ timeoutMs: 1000 });
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+export async function token(claims: Record<string, unknown>, opts: { secret?: string; expiresIn?: number | string } = {}): Promise<string> {
+  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
+  if (opts.expiresIn !== undefined) jwt = jwt.setExpirationTime(typeof opts.expiresIn === 'number' ? Math.floor(Date.now() / 1000) + opts.expiresIn : opts.expiresIn);
+  return jwt.sign(new TextEncoder().encode(opts.secret ?? SECRET));
+}
+
+/** The official SDK, in Node (it needs the `ws` class passed in before Node 22). */
+export function sdk(url: string, options: Partial<CentrifugeOptions> = {}): Centrifuge {
+  return new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 3000, ...options });
+}
+
+/** Resolves with the first event's arguments. */
+export function once<T = unknown>(emitter: { once?: (e: string, f: (...a: unknown[]) => void) => unknown; on: (e: string, f: (...a: never[]) => void) => unknown }, event: string): Promise<T> {
+  return new Promise((resolve) => {
+    const f = (arg: unknown) => resolve(arg as T);
+    if (emitter.once) emitter.once(event, f);
+    else emitter.on(event, f as never);
+  });
+}
+
+/** Waits until `check` is true, polling; fails after `ms`. Not a timing assertion: a bounded wait for an outcome. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** A raw WebSocket client that records every message (split on newlines) and the close. */
+export class RawClient {
+  readonly ws: WebSocket;
+  readonly messages: unknown[] = [];
+  closed: { code: number; reason: string } | undefined;
+  readonly opened: Promise<void>;
+  constructor(url: string, options: WebSocket.ClientOptions = {}) {
+    this.ws = new WebSocket(url, options);
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once('open', () => resolve());
+      this.ws.once('error', reject);
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+    });
+    this.ws.on('message', (data) => {
+      for (const line of data.toString().split('\n')) if (line !== '') this.messages.push(JSON.parse(line));
+    });
+    this.ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+    });
+  }
+  send(v: unknown): void {
+    this.ws.send(typeof v === 'string' ? v : JSON.stringify(v));
+  }
+  async next<T = Record<string, unknown>>(pred: (m: Record<string, unknown>) => boolean = () => true, ms = 5000): Promise<T> {
+    let seen = 0;
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      for (; seen < this.messages.length; seen++) {
+        const m = this.messages[seen] as Record<string, unknown>;
+        if (pred(m)) {
+          this.messages.splice(seen, 1);
+          return m as T;
+        }
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    throw new Error('timed out waiting for a message');
+  }
+  async waitClose(ms = 5000): Promise<{ code: number; reason: string }> {
+    await until(() => this.closed !== undefined, ms, 'close');
+    return this.closed!;
+  }
+  close(): void {
+    this.ws.terminate();
+  }
+}
