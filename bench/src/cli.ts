@@ -15,6 +15,9 @@ const cfg: BenchConfig = {
   ...CONFIGS[mode],
   ...(opt('--systems') ? { systems: opt('--systems')!.split(',') } : {}),
   ...(opt('--profile') ? { profile: opt('--profile') } : {}),
+  // --fan 5000: one fan-out size (and as many connections), for before/after measurements.
+  ...(opt('--fan') ? { fanSizes: opt('--fan')!.split(',').map(Number), total: Math.max(...opt('--fan')!.split(',').map(Number)) } : {}),
+  ...(opt('--steps') ? { maxSteps: Number(opt('--steps')) } : {}),
   log: (s) => console.log(s),
 };
 const started = Date.now();

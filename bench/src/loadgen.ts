@@ -118,6 +118,10 @@ serveRpc({
   report() {
     return { received, firstAt, lastAt, counts: Array.from(hist.counts), open: sockets.size, closedUnexpectedly, usage: usage() };
   },
+  close() {
+    setImmediate(() => process.exit(0));
+    return true;
+  },
   closeAll() {
     closing = true;
     for (const ws of sockets) ws.terminate();

@@ -122,7 +122,9 @@ class Child {
   async stop(): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((r) => this.cp.once('exit', () => r()));
-    await Promise.race([this.call('close').catch(() => undefined), new Promise((r) => setTimeout(r, 3000))]);
+    // Asked to close, the child exits by itself (and writes its CPU profile when profiling).
+    await Promise.race([this.call('close').catch(() => undefined), sleep(3000)]);
+    await Promise.race([gone, sleep(5000)]);
     const t = setTimeout(() => this.cp.kill('SIGKILL'), 3000);
     if (!this.exited) this.cp.kill('SIGTERM');
     await gone;
@@ -192,8 +194,7 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     res.skipped = reason;
     return res;
   }
-  const prof = cfg.profile === def.id ? [`--cpu-prof`, `--cpu-prof-dir=${fileURLToPath(new URL('../profiles/', import.meta.url))}`, `--cpu-prof-name=${def.id}.cpuprofile`] : [];
-  const server = new Child('./server.ts', [def.server], ['--expose-gc', ...prof]);
+  const server = new Child('./server.ts', [def.server], ['--expose-gc']);
   const children: Child[] = [server];
   try {
     await server.ready;
@@ -271,7 +272,14 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     };
 
     for (const n of plan.fanSizes) {
+      const profiling = cfg.profile === def.id && n === plan.fanSizes[plan.fanSizes.length - 1];
+      if (profiling) await server.call('profileStart');
       const r = await ladder(`fan N=${n}`, { channel: `fan${n}` }, n);
+      if (profiling) {
+        const file = fileURLToPath(new URL(`../profiles/${def.id}-fanout-N${n}.cpuprofile`, import.meta.url));
+        await server.call('profileStop', { file });
+        log(`  CPU profile of the fan-out ladder: ${file}`);
+      }
       res.fan[n] = r;
       res.costUsPerDelivery[n] = r.steps[0]!.cpuUsPerDelivery;
     }

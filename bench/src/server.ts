@@ -2,11 +2,14 @@
  * The server-under-test child: starts one system, publishes on request from app code at a fixed
  * rate, and reports its own RSS and CPU time. Run by the orchestrator with an IPC channel.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { PAD, nowMs, serveRpc, usage } from './common.js';
 import { startSystem, type RunningSystem, type SystemName } from './systems.js';
 
 const name = process.argv[2] as SystemName;
 let system: RunningSystem | undefined;
+let profiler: Session | undefined;
 
 export interface PublishArgs {
   /** One channel (fan-out) … */
@@ -87,6 +90,23 @@ serveRpc({
   publish(args: PublishArgs) {
     if (!system) throw new Error('not started');
     return publishLoop(system.publish, args);
+  },
+  /** CPU profile of a phase (the fan-out ladder), written as a .cpuprofile for DevTools. */
+  async profileStart() {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+    await profiler.post('Profiler.start');
+    return true;
+  },
+  async profileStop(args: { file: string }) {
+    if (!profiler) return false;
+    const { profile } = await profiler.post('Profiler.stop');
+    writeFileSync(args.file, JSON.stringify(profile));
+    profiler.disconnect();
+    profiler = undefined;
+    return true;
   },
   async close() {
     await system?.close();
