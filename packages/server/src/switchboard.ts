@@ -568,23 +568,23 @@ export class Switchboard implements ConnectionOwner {
       if (this.options.allowAnonymous || this.options.insecure) return { kind: 'accept', credentials: { user: '' } };
       return { kind: 'decline', code: Disconnects.badRequest.code, message: 'no credentials' };
     };
-    if (!handler) return fallback();
     let decision: Decision | undefined;
-    const ctx: ConnectingContext = {
-      protocol: input.protocol,
-      request: input.request,
-      token,
-      data: input.data,
-      claims,
-      tokenError,
-      accept(credentials) {
-        decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
-      },
-      decline(code, message) {
-        decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
-      },
-    };
     await this.#runMiddleware({ kind: 'connect', protocol: input.protocol, client: undefined, data: input.data, state: {} }, async () => {
+      if (!handler) return;
+      const ctx: ConnectingContext = {
+        protocol: input.protocol,
+        request: input.request,
+        token,
+        data: input.data,
+        claims,
+        tokenError,
+        accept(credentials) {
+          decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
+        },
+        decline(code, message) {
+          decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
+        },
+      };
       await handler(ctx);
     });
     return decision ?? fallback();
