@@ -484,6 +484,9 @@ export class Switchboard implements ConnectionOwner {
       },
       (err) => {
         finish();
+        if (err instanceof ReplyError || err instanceof DisconnectError) {
+          return this.#refuseUpgrade(socket, httpStatusOf(err.code), err.message);
+        }
         this.reportError(err);
         this.#refuseUpgrade(socket, 500, 'internal server error');
       },
@@ -568,7 +571,11 @@ export class Switchboard implements ConnectionOwner {
       if (this.options.allowAnonymous || this.options.insecure) return { kind: 'accept', credentials: { user: '' } };
       return { kind: 'decline', code: Disconnects.badRequest.code, message: 'no credentials' };
     };
-    if (!handler) return fallback();
+    if (!handler) {
+      // Middleware sees every connect, handler or not (it may refuse by throwing).
+      await this.#runMiddleware({ kind: 'connect', protocol: input.protocol, client: undefined, data: input.data, state: {} }, async () => {});
+      return fallback();
+    }
     let decision: Decision | undefined;
     const ctx: ConnectingContext = {
       protocol: input.protocol,
