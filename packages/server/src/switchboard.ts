@@ -484,6 +484,9 @@ export class Switchboard implements ConnectionOwner {
       },
       (err) => {
         finish();
+        if (err instanceof ReplyError || err instanceof DisconnectError) {
+          return this.#refuseUpgrade(socket, httpStatusOf(err.code), err.message);
+        }
         this.reportError(err);
         this.#refuseUpgrade(socket, 500, 'internal server error');
       },
@@ -525,7 +528,7 @@ export class Switchboard implements ConnectionOwner {
     });
     if (credentials !== undefined) {
       this.register(conn, credentials).then(
-        () => conn.session.start?.(),
+        (subs) => conn.session.start?.(subs),
         (err) => this.#closeWithError(conn, err),
       );
     }
@@ -798,7 +801,8 @@ export class Switchboard implements ConnectionOwner {
       if (sub.presence) {
         const info = sub.info();
         await this.presenceStore.add(channel, conn.id, info);
-        if (o.joinLeave || o.forcePushJoinLeave) await this.broker.publishJoin(channel, info);
+        // Always announced: sessions that push presence lists (PondSocket) learn of changes from it.
+        await this.broker.publishJoin(channel, info);
       }
       if ((conn.state as string) === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
       this.logger.debug({ client: conn.id, channel }, 'subscribe');
@@ -886,10 +890,9 @@ export class Switchboard implements ConnectionOwner {
     sub.active = false;
     if (sub.presence) {
       const info = sub.info();
-      const o = sub.resolved.options;
       this.presenceStore
         .remove(sub.channel, conn.id)
-        .then(() => (o.joinLeave || o.forcePushJoinLeave ? this.broker.publishLeave(sub.channel, info) : undefined))
+        .then(() => this.broker.publishLeave(sub.channel, info))
         .catch((err) => this.reportError(err));
     }
     if (emit) {
@@ -1221,6 +1224,8 @@ export class Switchboard implements ConnectionOwner {
   /** Remove every connection of `user` from `channel` on every node. */
   async evict(channel: string, user: string, reason = 'evicted'): Promise<void> {
     await this.unsubscribeUser({ user }, channel, { code: 2000, reason });
+    // The remaining members learn who was evicted (PondSocket's `kicked` event).
+    await this.publish(channel, { event: 'kicked', payload: { userId: user, reason } }, { skipHistory: true });
   }
 
   // ───────────────────────────── middleware ─────────────────────────────
