@@ -106,7 +106,13 @@ export class CentrifugeSession implements Session {
       if (!this.#connected) return this.#close(Disconnects.badRequest);
       if (!this.node.hasMessageHandler) return this.#close(Disconnects.notAvailable);
       const data = isObject(params) ? params['data'] : undefined;
-      await this.node.clientMessage(this.conn, data);
+      try {
+        await this.node.clientMessage(this.conn, data);
+      } catch (err) {
+        // An async message has no reply: a coded refusal (e.g. 111 over the rate) is counted, not fatal.
+        if (!(err instanceof ReplyError)) throw err;
+        this.node.countError(err.code);
+      }
       return;
     }
     const id = cmd.id;
