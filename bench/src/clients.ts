@@ -47,18 +47,39 @@ const socketio: ClientAdapter = {
   },
 };
 
-/** PondSocket 0.1.70 server protocol: JOIN_CHANNEL per channel, one ACKNOWLEDGE each. */
-const pondsocket: ClientAdapter = {
-  path: (token) => `/pond?token=${token}`,
-  open() {},
-  control(ws, text, _t, channels, st) {
-    if (text.includes('"ready"') && text.includes('"ENDPOINT"')) {
-      let i = 0;
-      for (const ch of channels) {
-        ws.send(JSON.stringify({ action: 'JOIN_CHANNEL', event: 'JOIN_CHANNEL', channelName: `/c/${ch}`, requestId: `j${i++}`, payload: {} }));
+/**
+ * PondSocket: JOIN_CHANNEL per channel once the server said the connection is accepted, one
+ * ACKNOWLEDGE each. The npm server 0.1.70 sends no connect frame (its bench app sends a `ready`
+ * message); Switchboard's pond protocol sends CONNECT/CONNECTION as client 0.0.32 expects.
+ */
+function pond(prefix: string, acceptedWhen: string): ClientAdapter {
+  return {
+    path: (token) => `/pond?token=${token}`,
+    open() {},
+    control(ws, text, _t, channels, st) {
+      for (const line of text.split('\n')) {
+        if (line.includes(acceptedWhen) && line.includes('"ENDPOINT"')) {
+          let i = 0;
+          for (const ch of channels) {
+            ws.send(JSON.stringify({ action: 'JOIN_CHANNEL', event: 'JOIN_CHANNEL', channelName: prefix + ch, requestId: `j${i++}`, payload: {} }));
+          }
+        } else if (line.includes('"ACKNOWLEDGE"')) st.acks++;
+        else if (line.includes('"ERROR"') || line.includes('"UNAUTHORIZED"')) throw new Error(`pond join refused: ${line.slice(0, 200)}`);
       }
-    } else if (text.includes('"ACKNOWLEDGE"')) st.acks++;
-    else if (text.includes('"ERROR"')) throw new Error(`pondsocket refused: ${text.slice(0, 200)}`);
+      return st.acks >= channels.length;
+    },
+  };
+}
+
+/** Switchboard's plain JSON protocol: token at the upgrade, one subscribe frame per channel. */
+const plain: ClientAdapter = {
+  path: (token) => `/plain?token=${token}`,
+  open(ws, _t, channels) {
+    for (const ch of channels) ws.send(JSON.stringify({ type: 'subscribe', channel: ch }));
+  },
+  control(_ws, text, _t, channels, st) {
+    if (text.startsWith('{"type":"subscribed"')) st.acks++;
+    else if (text.startsWith('{"type":"error"')) throw new Error(`plain refused: ${text.slice(0, 200)}`);
     return st.acks >= channels.length;
   },
 };
@@ -89,4 +110,11 @@ const centrifuge: ClientAdapter = {
   },
 };
 
-export const ADAPTERS: Record<string, ClientAdapter> = { raw, socketio, pondsocket, centrifuge };
+export const ADAPTERS: Record<string, ClientAdapter> = {
+  raw,
+  socketio,
+  pondsocket: pond('/c/', '"ready"'),
+  sbpond: pond('', '"CONNECTION"'),
+  plain,
+  centrifuge,
+};

@@ -15,8 +15,8 @@ export interface SystemDef {
   label: string;
   server: SystemName;
   adapter: string;
-  /** Where publications come from: app code in the subscribers' server, or a second node (Redis). */
-  publisher: 'app' | 'second-node';
+  /** Where publications come from: app code in the subscribers' server, a second node (Redis), or HTTP API calls from another process. */
+  publisher: 'app' | 'second-node' | 'http-api';
   /** Why the system cannot run in this checkout (its code has not landed), or undefined. */
   unavailable?: () => Promise<string | undefined>;
 }
@@ -35,6 +35,16 @@ export const SYSTEMS: SystemDef[] = [
   { id: 'socketio', label: 'Socket.IO 4 rooms', server: 'socketio', adapter: 'socketio', publisher: 'app' },
   { id: 'pondsocket', label: 'PondSocket 0.1.70 server', server: 'pondsocket', adapter: 'pondsocket', publisher: 'app' },
   { id: 'sb-native', label: 'Switchboard, native (Centrifugo JSON), memory', server: 'sb', adapter: 'centrifuge', publisher: 'app' },
+  {
+    id: 'sb-native-http',
+    label: 'Switchboard, native, memory, published through the HTTP API',
+    server: 'sb',
+    adapter: 'centrifuge',
+    publisher: 'http-api',
+    unavailable: async () => ('createApiHandler' in (await import('@switchboard/server')) ? undefined : 'createApiHandler (HTTP API) has not landed in this checkout'),
+  },
+  { id: 'sb-plain', label: 'Switchboard, plain JSON, memory', server: 'sb', adapter: 'plain', publisher: 'app', unavailable: () => hasProtocol('plain') },
+  { id: 'sb-pond', label: 'Switchboard, PondSocket protocol, memory', server: 'sb', adapter: 'sbpond', publisher: 'app', unavailable: () => hasProtocol('pond') },
   {
     id: 'sb-redis-2n',
     label: 'Switchboard, native, Redis, 2 nodes',
@@ -72,8 +82,8 @@ export interface BenchConfig {
 }
 
 export const CONFIGS: Record<BenchConfig['mode'], Omit<BenchConfig, 'mode'>> = {
-  full: { total: 10_000, fanSizes: [1000, 5000, 10_000], stepMs: 4000, startDeliveries: 50_000, factor: 1.5, maxSteps: 10, loadgens: 2, connectConcurrency: 100, drainMs: 4000, stablePolls: 3 },
-  quick: { total: 5000, fanSizes: [1000, 2500, 5000], stepMs: 1500, startDeliveries: 50_000, factor: 2, maxSteps: 6, loadgens: 2, connectConcurrency: 100, drainMs: 2500, stablePolls: 3 },
+  full: { total: 10_000, fanSizes: [1000, 5000, 10_000], stepMs: 3000, startDeliveries: 25_000, factor: 1.6, maxSteps: 10, loadgens: 2, connectConcurrency: 100, drainMs: 4000, stablePolls: 3 },
+  quick: { total: 5000, fanSizes: [1000, 2500, 5000], stepMs: 1500, startDeliveries: 25_000, factor: 2, maxSteps: 7, loadgens: 2, connectConcurrency: 100, drainMs: 2500, stablePolls: 3 },
   tiny: { total: 30, fanSizes: [10, 30], stepMs: 200, startDeliveries: 300, factor: 2, maxSteps: 2, loadgens: 1, connectConcurrency: 10, drainMs: 10_000, stablePolls: 20 },
 };
 
@@ -200,11 +210,11 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     await server.ready;
     const { port } = await server.call<{ port: number }>('start');
     let publisher = server;
-    if (def.publisher === 'second-node') {
-      publisher = new Child('./server.ts', [def.server], ['--expose-gc']);
+    if (def.publisher !== 'app') {
+      publisher = new Child('./server.ts', [def.publisher === 'http-api' ? 'http-publisher' : def.server], ['--expose-gc']);
       children.push(publisher);
       await publisher.ready;
-      await publisher.call('start');
+      await publisher.call('start', { target: port });
     }
     const lgs: Child[] = [];
     for (let i = 0; i < cfg.loadgens; i++) lgs.push(new Child('./loadgen.ts', [String(i)]));

@@ -76,8 +76,8 @@ export function publishLoop(publish: (channel: string, data: object) => unknown,
 const gc = (globalThis as { gc?: () => void }).gc;
 
 serveRpc({
-  async start() {
-    system = await startSystem(name);
+  async start(args?: { target?: number }) {
+    system = await startSystem(name, args?.target);
     return { port: system.port, pid: process.pid };
   },
   usage(args?: { gc?: boolean }) {

@@ -19,6 +19,7 @@ export interface RunningSystem {
 }
 
 const KEY = new TextEncoder().encode(SECRET);
+export const API_KEY = 'bench-api-key';
 
 /** ws's frame builder (exported by the package, untyped in @types/ws). */
 const frameOf = (wsModule as unknown as { Sender: { frame(data: Buffer, o: object): Buffer[] } }).Sender.frame;
@@ -230,7 +231,18 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
     limits: { maxQueueBytes: 64 * 1024 * 1024, maxChannelsPerConnection: 256 },
     ...broker,
   });
-  const http = createServer((_q, s) => s.writeHead(404).end());
+  // The server HTTP API (publish from another process), where this checkout has it.
+  const createApi = (await import('@switchboard/server') as Record<string, unknown>)['createApiHandler'] as
+    | ((sb: unknown, o: { key: string }) => (q: IncomingMessage, s: import('node:http').ServerResponse) => Promise<boolean>)
+    | undefined;
+  const api = createApi?.(sb, { key: API_KEY });
+  const http = createServer((q, s) => {
+    if (!api) return void s.writeHead(404).end();
+    api(q, s).then(
+      (handled) => void (handled || s.writeHead(404).end()),
+      () => void s.writeHead(500).end(),
+    );
+  });
   sb.attach(http, { path: '/connection/websocket' });
   for (const p of ['plain', 'pond'] as const) if (sb.protocol(p)) sb.attach(http, { path: `/${p}`, protocol: p });
   await sb.start();
@@ -248,10 +260,47 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis';
+/**
+ * Not a server: publishes through another process's Switchboard HTTP API (`POST /api/publish`,
+ * keep-alive connections), so the publication crosses HTTP as it would from an app backend.
+ */
+async function httpPublisher(target: number): Promise<RunningSystem> {
+  const { Agent, request } = await import('node:http');
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  let failures = 0;
+  return {
+    port: 0,
+    publish(channel, data) {
+      const body = JSON.stringify({ channel, data });
+      return new Promise<void>((resolve) => {
+        const req = request(
+          { host: '127.0.0.1', port: target, path: '/api/publish', method: 'POST', agent, headers: { 'content-type': 'application/json', 'x-api-key': API_KEY, 'content-length': Buffer.byteLength(body) } },
+          (res) => {
+            if (res.statusCode !== 200) failures++;
+            res.resume();
+            res.on('end', () => resolve());
+          },
+        );
+        req.on('error', () => {
+          failures++;
+          resolve();
+        });
+        req.end(body);
+      });
+    },
+    close: async () => {
+      agent.destroy();
+      if (failures) console.error(`http publisher: ${failures} publish requests failed`);
+    },
+  };
+}
 
-export async function startSystem(name: SystemName): Promise<RunningSystem> {
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'http-publisher';
+
+export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
+    case 'http-publisher':
+      return httpPublisher(target);
     case 'ws-loop':
       return rawWs('loop');
     case 'ws-ceiling':
