@@ -39,7 +39,13 @@ export class WsTransport implements Transport {
 
   writeMany(messages: readonly Buffer[]): void {
     if (this.ws.readyState !== 1) return;
-    for (const m of messages) this.ws.send(m, TEXT);
+    const raw = this.#raw;
+    if (raw !== undefined && senderIdle(this.ws)) {
+      // Mostly publications queued in one tick: their frames are shared with the other recipients.
+      raw.cork();
+      for (const m of messages) raw.write(m.length <= MAX_COPY ? sharedTextFrame(m) : textFrame(m));
+      raw.uncork();
+    } else for (const m of messages) this.ws.send(m, TEXT);
   }
 
   get bufferedAmount(): number {
