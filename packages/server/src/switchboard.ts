@@ -16,6 +16,7 @@ import {
   type RoutePattern,
 } from './channels.js';
 import { Disconnects, type DisconnectValue, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
+import { CommandRateLimiter } from './command-limit.js';
 import { Connection, type ConnectionOwner, type ConnectionRequest, Subscription } from './connection.js';
 import type {
   Client,
@@ -246,6 +247,7 @@ export class Switchboard implements ConnectionOwner {
   readonly #surveys = new Map<string, Survey>();
   readonly #nodes = new Map<string, NodeInfo>();
   readonly #pendingUpgrades = new Set<Duplex>();
+  readonly #commandLimit: CommandRateLimiter | undefined;
   /** Counters for metrics and leak checks. */
   readonly stats = {
     messagesIn: 0,
@@ -274,6 +276,7 @@ export class Switchboard implements ConnectionOwner {
       commandRateLimit: limits.commandRateLimit,
     };
     this.maxQueueBytes = this.limits.maxQueueBytes;
+    this.#commandLimit = this.limits.commandRateLimit > 0 ? new CommandRateLimiter(this.limits.commandRateLimit) : undefined;
     if (options.broker) {
       this.broker = options.broker;
       this.historyStore = options.history ?? (options.broker instanceof MemoryBroker ? options.broker.history : undefined)!;
@@ -571,27 +574,23 @@ export class Switchboard implements ConnectionOwner {
       if (this.options.allowAnonymous || this.options.insecure) return { kind: 'accept', credentials: { user: '' } };
       return { kind: 'decline', code: Disconnects.badRequest.code, message: 'no credentials' };
     };
-    if (!handler) {
-      // Middleware sees every connect, handler or not (it may refuse by throwing).
-      await this.#runMiddleware({ kind: 'connect', protocol: input.protocol, client: undefined, data: input.data, state: {} }, async () => {});
-      return fallback();
-    }
     let decision: Decision | undefined;
-    const ctx: ConnectingContext = {
-      protocol: input.protocol,
-      request: input.request,
-      token,
-      data: input.data,
-      claims,
-      tokenError,
-      accept(credentials) {
-        decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
-      },
-      decline(code, message) {
-        decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
-      },
-    };
     await this.#runMiddleware({ kind: 'connect', protocol: input.protocol, client: undefined, data: input.data, state: {} }, async () => {
+      if (!handler) return;
+      const ctx: ConnectingContext = {
+        protocol: input.protocol,
+        request: input.request,
+        token,
+        data: input.data,
+        claims,
+        tokenError,
+        accept(credentials) {
+          decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
+        },
+        decline(code, message) {
+          decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
+        },
+      };
       await handler(ctx);
     });
     return decision ?? fallback();
@@ -757,7 +756,7 @@ export class Switchboard implements ConnectionOwner {
         if (decided === 'accept') allowed = true;
       }
       if (!allowed) throw new ReplyError(Errors.permissionDenied);
-    });
+    }, !(req.trusted || req.serverSide));
 
     if (conn.state === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
     if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
@@ -1234,7 +1233,9 @@ export class Switchboard implements ConnectionOwner {
 
   // ───────────────────────────── middleware ─────────────────────────────
 
-  async #runMiddleware(ctx: CommandContext, last: () => Promise<void>): Promise<void> {
+  async #runMiddleware(ctx: CommandContext, last: () => Promise<void>, fromClient = true): Promise<void> {
+    // Every client command of every protocol passes here: the command rate limit (111 / 3013).
+    if (fromClient && this.#commandLimit !== undefined && ctx.client !== undefined) this.#commandLimit.check(ctx.client);
     return this.#runChain(this.#middleware, ctx, last);
   }
 
