@@ -37,7 +37,7 @@ test('one channel, three protocols: publications from the app and from each clie
     const centGot: unknown[] = [];
     const csub = cent.newSubscription(ch);
     csub.on('publication', (ctx) => void centGot.push(ctx.data));
-    const subscribed = once(csub, 'subscribed');
+    const subscribed = once(csub as never, 'subscribed');
     csub.subscribe();
     cent.connect();
     await subscribed;
