@@ -198,3 +198,22 @@ test('plain: namespace rules and anonymous access are the same as for the native
     await closed.close();
   }
 });
+
+test('plain: frames sent at once on open wait for the connection to be registered and keep their order', async () => {
+  const srv = await plainServer();
+  try {
+    const c = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'quick' })}`);
+    c.ws.once('open', () => {
+      c.send({ type: 'subscribe', channel: 'chat:q', id: 1 });
+      c.send({ type: 'publish', channel: 'chat:q', data: { n: 1 }, id: 2 });
+    });
+    await c.opened;
+    assert.equal((await c.next())['type'], 'connected');
+    assert.deepEqual(await c.next(), { type: 'subscribed', channel: 'chat:q', id: 1 });
+    assert.deepEqual((await c.next((m) => m['channel'] === 'chat:q' && m['type'] === 'publication'))['data'], { n: 1 });
+    assert.equal((await c.next((m) => m['id'] === 2))['type'], 'published');
+    c.close();
+  } finally {
+    await srv.close();
+  }
+});

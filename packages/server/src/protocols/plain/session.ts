@@ -78,7 +78,9 @@ export function pushFrame(channel: string, pub: Publication): string {
 
 export class PlainSession implements Session {
   readonly keepalive = 'ws' as const;
-  #chain: Promise<void> = Promise.resolve();
+  /** Frames are handled in order, and only once the connection is registered (`connected` sent). */
+  #go!: () => void;
+  #chain: Promise<void> = new Promise<void>((resolve) => (this.#go = resolve));
 
   constructor(
     readonly conn: Connection,
@@ -100,9 +102,15 @@ export class PlainSession implements Session {
       this.#send(`{"type":"subscribed","channel":${q(channel)}}`);
       this.node.activate(sub);
     }
+    this.#go();
   }
 
   handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.conn.state === 'closed') return;
+    this.#chain = this.#chain.then(() => this.#frame(data, isBinary)).catch((err: unknown) => this.#fail(err));
+  }
+
+  async #frame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.conn.state !== 'connected') return;
     if (isBinary) return this.#error(Errors.badRequest.code, 'binary frames are not supported: send JSON text');
     let v: unknown;
@@ -112,8 +120,7 @@ export class PlainSession implements Session {
       return this.#error(Errors.badRequest.code, 'invalid JSON');
     }
     if (!isObject(v)) return this.#error(Errors.badRequest.code, 'a frame must be a JSON object');
-    const m = v;
-    this.#chain = this.#chain.then(() => this.#dispatch(m)).catch((err: unknown) => this.#fail(err));
+    await this.#dispatch(v);
   }
 
   #fail(err: unknown): void {
