@@ -412,3 +412,25 @@ test('pond: frames sent before the connection is registered wait for it and keep
     await srv.close();
   }
 });
+
+test('pond and plain: liveness by WebSocket pings; a peer that never answers is closed, the official client stays', async () => {
+  const srv = await startMulti({ pingIntervalMs: 60, pongTimeoutMs: 60, namespaces: { chat: { allowSubscribeForClient: true } } });
+  try {
+    const ok = pond(srv.pondUrl, { token: await token({ sub: 'live' }) });
+    await connected(ok);
+    const J = await join(ok, 'chat:live');
+    const deadPond = new RawClient(`${srv.pondUrl}?token=${await token({ sub: 'dead1' })}`, { autoPong: false } as never);
+    const deadPlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'dead2' })}`, { autoPong: false } as never);
+    const livePlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'live2' })}`);
+    await Promise.all([deadPond.opened, deadPlain.opened, livePlain.opened]);
+    await deadPond.waitClose(5000);
+    await deadPlain.waitClose(5000);
+    assert.equal(livePlain.closed, undefined);
+    assert.equal(ok.getState(), ConnectionState.CONNECTED);
+    await srv.sb.publish('chat:live', { event: 'still', payload: {} });
+    await waitFor(J.msgs, 'still');
+    livePlain.close();
+  } finally {
+    await srv.close();
+  }
+});
