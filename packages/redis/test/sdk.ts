@@ -11,7 +11,7 @@ export async function token(user: string): Promise<string> {
 export class SdkClient {
   readonly c: Centrifuge;
   readonly disconnects: { code: number; reason: string }[] = [];
-  readonly subs = new Map<string, { sub: Subscription; pubs: { data: unknown; offset?: number }[]; subscribed: { wasRecovering: boolean; recovered: boolean }[]; unsubscribed: number[] }>();
+  readonly subs = new Map<string, { sub: Subscription; pubs: { data: unknown; offset?: number }[]; subscribed: { wasRecovering: boolean; recovered: boolean }[]; unsubscribed: number[]; subscribing: number[] }>();
   constructor(url: string, tok: string) {
     this.c = new Centrifuge(url, { websocket: WebSocket, token: tok, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 3000 });
     this.c.on('disconnected', (ctx) => this.disconnects.push({ code: ctx.code, reason: ctx.reason }));
@@ -29,11 +29,12 @@ export class SdkClient {
   }
   async subscribe(channel: string): Promise<void> {
     const sub = this.c.newSubscription(channel);
-    const rec = { sub, pubs: [] as { data: unknown; offset?: number }[], subscribed: [] as { wasRecovering: boolean; recovered: boolean }[], unsubscribed: [] as number[] };
+    const rec = { sub, pubs: [] as { data: unknown; offset?: number }[], subscribed: [] as { wasRecovering: boolean; recovered: boolean }[], unsubscribed: [] as number[], subscribing: [] as number[] };
     this.subs.set(channel, rec);
     sub.on('publication', (ctx) => rec.pubs.push({ data: ctx.data, ...(ctx.offset !== undefined ? { offset: ctx.offset } : {}) }));
     sub.on('subscribed', (ctx) => rec.subscribed.push({ wasRecovering: ctx.wasRecovering, recovered: ctx.recovered }));
     sub.on('unsubscribed', (ctx) => rec.unsubscribed.push(ctx.code));
+    sub.on('subscribing', (ctx) => rec.subscribing.push(ctx.code));
     sub.on('error', () => {});
     const done = new Promise<void>((resolve) => sub.once('subscribed', () => resolve()));
     sub.subscribe();
