@@ -1,22 +1,39 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from '@switchboard/server/testing';
+import { shardOf } from '../src/index.js';
 import { RedisProcess, startNodes } from './cluster.js';
 import { redisAvailable } from './redis-env.js';
 import { SdkClient } from './sdk.js';
 
-test('Redis restarted mid-stream: publishing and delivery resume, and no client misses a publication without being told', async (t) => {
-  // this test runs its own redis-server; the shared one only tells whether Redis is installed here
+for (const shardCount of [1, 2]) {
+test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''}): publishing and delivery resume, and no client misses a publication without being told`, async (t) => {
+  // this test runs its own redis-servers; the shared one only tells whether Redis is installed here
   if (!(await redisAvailable())) return t.skip('no Redis here');
-  const redis = await RedisProcess.start();
-  t.after(() => redis.stop());
-  const [a, b] = await startNodes({ addresses: [redis.address], prefix: 'restart', presenceTtlMs: 1500, presenceRefreshMs: 300 }, ['A', 'B']);
+  const shards: RedisProcess[] = [];
+  for (let i = 0; i < shardCount; i++) shards.push(await RedisProcess.start());
+  t.after(() => Promise.all(shards.map((s) => s.stop())));
+  const [a, b] = await startNodes({ addresses: shards.map((s) => s.address), prefix: 'restart', presenceTtlMs: 1500, presenceRefreshMs: 300 }, ['A', 'B']);
   const clients: SdkClient[] = [];
   t.after(async () => {
     for (const c of clients) c.close();
+    for (const c of bystanders) c.close();
     await Promise.all([a!.stop(), b!.stop()]);
   });
   const ch = 'chat:restart';
+  const redis = shards[shardOf(ch, shardCount)]!;
+  // with two shards, a channel on the shard that stays up: its subscribers missed nothing and are left alone
+  const calm = ['chat:calm-1', 'chat:calm-2', 'chat:calm-3', 'chat:calm-4'].find((c) => shardOf(c, shardCount) !== shardOf(ch, shardCount));
+  const bystanders: SdkClient[] = [];
+  if (calm !== undefined) {
+    for (const node of [a!, b!]) {
+      const c = await SdkClient.connect(node.ws, 'calm');
+      bystanders.push(c);
+      await c.subscribe(calm);
+    }
+    await a!.api('publish', { channel: calm, data: { i: 0 } });
+    for (const c of bystanders) await waitFor(() => c.pubs(calm).length === 1, 5000, 'the calm publication');
+  }
   for (const node of [a!, a!, b!, b!]) {
     const c = await SdkClient.connect(node.ws, `u${clients.length}`);
     clients.push(c);
@@ -74,4 +91,14 @@ test('Redis restarted mid-stream: publishing and delivery resume, and no client 
     assert.ok(got.slice(-5).join() === acked.slice(-5).join(), 'live again after the resync');
   }
   assert.ok(failed.length >= 2);
+  if (calm !== undefined) {
+    await a!.api('publish', { channel: calm, data: { i: 1 } });
+    for (const c of bystanders) {
+      await waitFor(() => c.pubs(calm).length === 2, 5000, 'the calm channel to deliver');
+      const rec = c.subs.get(calm)!;
+      assert.deepEqual(rec.subscribing, [0], 'a channel on the healthy shard is not made to resync');
+      assert.equal(rec.subscribed.length, 1);
+    }
+  }
 });
+}
