@@ -22,9 +22,13 @@ export function parseAddress(address: string): RedisOptions {
   const a = address.trim();
   if (a === '') throw new Error('empty Redis address');
   if (a.startsWith('redis+sentinel://') || a.startsWith('rediss+sentinel://')) {
-    const u = new URL(a.replace(/^rediss?\+sentinel:/, 'http:'));
-    const hosts = a.slice(a.indexOf('//') + 2).split('/')[0]!.split('@').pop()!;
-    const name = u.pathname.replace(/^\//, '');
+    const rest = a.slice(a.indexOf('//') + 2);
+    const slash = rest.indexOf('/');
+    const authority = slash < 0 ? rest : rest.slice(0, slash);
+    const name = slash < 0 ? '' : rest.slice(slash + 1);
+    const at = authority.lastIndexOf('@');
+    const hosts = at < 0 ? authority : authority.slice(at + 1);
+    const password = at < 0 ? '' : decodeURIComponent(authority.slice(0, at).split(':').pop() ?? '');
     if (name === '') throw new Error(`Redis sentinel address ${a} needs a master name: redis+sentinel://host:port/mymaster`);
     return {
       sentinels: hosts.split(',').map((hp) => {
@@ -32,12 +36,17 @@ export function parseAddress(address: string): RedisOptions {
         return { host: host!, port: Number(port ?? 26379) };
       }),
       name,
-      ...(u.password ? { password: decodeURIComponent(u.password), sentinelPassword: decodeURIComponent(u.password) } : {}),
+      ...(password ? { password, sentinelPassword: password } : {}),
       ...(a.startsWith('rediss') ? { tls: {} } : {}),
     };
   }
   if (a.startsWith('redis://') || a.startsWith('rediss://')) {
-    const u = new URL(a);
+    let u: URL;
+    try {
+      u = new URL(a);
+    } catch {
+      throw new Error(`bad Redis address: ${a}`);
+    }
     const db = u.pathname.replace(/^\//, '');
     return {
       host: u.hostname,
