@@ -94,6 +94,19 @@ export async function multiNodeScenario(t: TestContext, addresses: string[], pre
     await waitFor(() => cl.pubs('chat:move').length === 7, 5000, 'live delivery on B');
   });
 
+  await t.test("server-side subscribe and unsubscribe of a user through C reach its connections on A and B", async () => {
+    const sa = await client(a!, 'srv');
+    const sb = await client(b!, 'srv');
+    const other = await client(a!, 'not-srv');
+    await c!.api('subscribe', { user: 'srv', channel: 'chat:srv' });
+    await waitFor(() => sa.serverSubs.has('chat:srv') && sb.serverSubs.has('chat:srv'), 5000, 'both connections to be subscribed');
+    await c!.api('publish', { channel: 'chat:srv', data: { hello: 1 } });
+    await waitFor(() => sa.serverSubs.get('chat:srv')!.length === 1 && sb.serverSubs.get('chat:srv')!.length === 1, 5000, 'the publication on both');
+    assert.equal(other.serverSubs.has('chat:srv'), false);
+    await c!.api('unsubscribe', { user: 'srv', channel: 'chat:srv' });
+    await waitFor(() => sa.serverUnsubs.includes('chat:srv') && sb.serverUnsubs.includes('chat:srv'), 5000, 'both connections to be unsubscribed');
+  });
+
   await t.test("a user disconnected through C's API loses its connections on A and B", async () => {
     const da = await client(a!, 'bye');
     const db = await client(b!, 'bye');

@@ -11,11 +11,19 @@ export async function token(user: string): Promise<string> {
 export class SdkClient {
   readonly c: Centrifuge;
   readonly disconnects: { code: number; reason: string }[] = [];
+  /** Server-side subscriptions: channel → publications, and unsubscribes. */
+  readonly serverSubs = new Map<string, unknown[]>();
+  readonly serverUnsubs: string[] = [];
   readonly subs = new Map<string, { sub: Subscription; pubs: { data: unknown; offset?: number }[]; subscribed: { wasRecovering: boolean; recovered: boolean }[]; unsubscribed: number[]; subscribing: number[] }>();
   constructor(url: string, tok: string) {
     this.c = new Centrifuge(url, { websocket: WebSocket, token: tok, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 3000 });
     this.c.on('disconnected', (ctx) => this.disconnects.push({ code: ctx.code, reason: ctx.reason }));
     this.c.on('error', () => {});
+    this.c.on('subscribed', (ctx) => {
+      if (!this.serverSubs.has(ctx.channel)) this.serverSubs.set(ctx.channel, []);
+    });
+    this.c.on('publication', (ctx) => this.serverSubs.get(ctx.channel)?.push(ctx.data));
+    this.c.on('unsubscribed', (ctx) => this.serverUnsubs.push(ctx.channel));
   }
   static async connect(url: string, user: string): Promise<SdkClient> {
     const s = new SdkClient(url, await token(user));
