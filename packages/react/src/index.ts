@@ -114,4 +114,21 @@ export function useSubscription<S = AnySchema, C extends ChannelOf<S> = ChannelO
   }, [rt, channel]);
 }
 
+/**
+ * Hooks bound to a channel schema, so handlers are typed without repeating generics:
+ *   const { useSubscription } = createRealtimeHooks<MySchema>();
+ *   useSubscription('chat:lobby', (m) => m.text); // m: MySchema['chat:lobby']
+ */
+export function createRealtimeHooks<S>(): {
+  useRealtime: () => Realtime<S>;
+  useSubscription: <C extends ChannelOf<S>>(channel: C | null | undefined | false, handler: MessageHandler<MessageOf<S, C>>, options?: UseSubscriptionOptions) => void;
+  useConnectionState: () => ConnectionState;
+} {
+  return {
+    useRealtime: () => useRealtime<S>(),
+    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler as never, options),
+    useConnectionState: () => useConnectionState(),
+  };
+}
+
 export type { ConnectionState, Realtime, RealtimeOptions, MessageHandler, MessageContext, ResyncEvent } from '@switchboard/client';
