@@ -73,6 +73,8 @@ for (const kind of ['react', 'vue'] as const) {
   test(`${kind} page: connects, renders API-client publications, survives a restart, unmount ends its subscription`, { skip, timeout: 90_000 }, async () => {
     let backend = await startBackend({ staticDir: outDir, secret: SECRET, apiKey: API_KEY });
     const port = backend.port;
+    const subscribes: string[] = [];
+    backend.sb.on('subscribe', (_client, channel) => subscribes.push(channel));
     const page = await browser!.newPage();
     const consoleErrors: string[] = [];
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
@@ -93,6 +95,9 @@ for (const kind of ['react', 'vue'] as const) {
       // A message published directly with the API client is rendered.
       await api.publish(Channels.global(), { type: 'query-invalidation', queryKey: ['global', 'from-test'] });
       await waitText(page, '#last-global', (t) => t.includes('from-test'), 'API-client message');
+      // Messages re-render the components with new handler closures, and React runs effects twice
+      // under Strict Mode: still exactly one server subscribe per channel.
+      assert.deepEqual(subscribes.sort(), ['trpc:global', 'trpc:user:42']);
 
       // Restart the server on the same port: the page reconnects by itself.
       await backend.close();
