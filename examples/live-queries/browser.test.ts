@@ -3,7 +3,7 @@
 // subscription when the component that made it unmounts (checked on the server).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +27,11 @@ before(async () => {
   if (!present) throw new Error(`Chromium is required under CI (looked for ${CHROMIUM})`);
   outDir = mkdtempSync(join(tmpdir(), 'switchboard-live-queries-'));
   await build({ configFile: fileURLToPath(new URL('./vite.config.ts', import.meta.url)), build: { outDir, emptyOutDir: true }, logLevel: 'error' });
+  // The browser bundles hold neither the Node WebSocket (`ws`) nor the token signer (`jose`).
+  for (const f of readdirSync(join(outDir, 'assets'))) {
+    const js = readFileSync(join(outDir, 'assets', f), 'utf8');
+    assert.ok(!js.includes('does not work in the browser') && !js.includes('SignJWT'), `${f} bundles a Node-only module`);
+  }
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

@@ -1,5 +1,6 @@
 // Runs the type tests: `tsc --noEmit` over test/types/typed-channels.ts. The file holds lines that
 // must compile and `@ts-expect-error` lines that must not; tsc fails on either kind of mistake.
+// The example's React and Vue pages are checked in the same program.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
