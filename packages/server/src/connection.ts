@@ -206,10 +206,12 @@ export class Connection {
   }
 
   /** Write everything queued: one WebSocket message where the protocol batches with newlines. */
-  flush(): void {
+  /** Returns the bytes handed to the transport (for the node's bytes-out counter). */
+  flush(): number {
     this.#scheduled = false;
     const q = this.#queue;
-    if (q.length === 0 || this.state === 'closed') return;
+    if (q.length === 0 || this.state === 'closed') return 0;
+    const bytes = this.#queued;
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;
@@ -222,6 +224,7 @@ export class Connection {
       }
       this.transport.write(Buffer.concat(parts));
     } else this.transport.writeMany(q);
+    return bytes;
   }
 
   /** Close with a code: queued messages are written first, then the close frame. */

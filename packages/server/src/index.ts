@@ -34,3 +34,5 @@ export type { Transport } from './transport.js';
 export { centrifugeProtocol } from './protocols/centrifuge/session.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';
+export { createApiHandler } from './http-api.js';
+export type { ApiHandler, ApiHandlerOptions } from './http-api.js';

@@ -246,6 +246,8 @@ export class Switchboard implements ConnectionOwner {
   readonly #surveys = new Map<string, Survey>();
   readonly #nodes = new Map<string, NodeInfo>();
   readonly #pendingUpgrades = new Set<Duplex>();
+  /** Metrics hook: called once per publication fanned out on this node (not per recipient) with ms from publish to the last enqueue. */
+  onFanout: ((ms: number) => void) | undefined;
   /** Counters for metrics and leak checks. */
   readonly stats = {
     messagesIn: 0,
@@ -930,6 +932,7 @@ export class Switchboard implements ConnectionOwner {
       conn.enqueue(buf, sub);
       this.stats.deliveries++;
     }
+    if (this.onFanout !== undefined && pub.time !== undefined) this.onFanout(Date.now() - pub.time);
   }
 
   /** Delivery of one publication to one (just activated) subscriber. */
@@ -989,7 +992,7 @@ export class Switchboard implements ConnectionOwner {
     this.#flushQueue = [];
     for (let i = 0; i < q.length; i++) {
       try {
-        q[i]!.flush();
+        this.stats.bytesOut += q[i]!.flush();
       } catch (err) {
         this.reportError(err, q[i]);
       }
