@@ -15,7 +15,7 @@ export interface Metrics {
 export function createMetrics(sb: Switchboard): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node: sb.name });
-  collectDefaultMetrics({ register: registry, prefix: 'switchboard_process_' });
+  collectDefaultMetrics({ register: registry });
 
   new Gauge({
     name: 'switchboard_connections',
