@@ -17,6 +17,8 @@ export interface ConnectionOwner {
   scheduleFlush(conn: Connection): void;
   connectionClosed(conn: Connection, code: number, reason: string): void;
   readonly maxQueueBytes: number;
+  /** The node's counters: bytes handed to transports are added to `bytesOut`. */
+  readonly stats: { bytesOut: number };
 }
 
 /** One client's subscription to one channel on this node. */
@@ -37,6 +39,8 @@ export class Subscription {
   expireAt = 0;
   /** Publications were dropped for this subscriber (slow-consumer policy): it must resync. */
   lagged = false;
+  /** Publications dropped or superseded (latest-only) for this subscriber since it was last told. */
+  skipped = 0;
   /** Assigns set by a join handler for this channel. */
   readonly assigns: Record<string, unknown> = {};
 
@@ -48,6 +52,41 @@ export class Subscription {
 }
 
 const NEWLINE = Buffer.from('\n');
+
+/**
+ * Connections whose socket is backed up (more than a quarter of the queue limit still buffered in
+ * the transport) hold their queue instead of writing, so the slow-consumer policy can choose what
+ * to drop; one shared timer retries them until they drain or close.
+ */
+const held = new Set<Connection>();
+let heldTimer: NodeJS.Timeout | undefined;
+const HELD_RETRY_MS = 20;
+
+function retryHeld(): void {
+  for (const conn of [...held]) {
+    held.delete(conn);
+    conn.flush();
+  }
+  if (held.size === 0 && heldTimer !== undefined) {
+    clearInterval(heldTimer);
+    heldTimer = undefined;
+  }
+}
+
+function hold(conn: Connection): void {
+  held.add(conn);
+  if (heldTimer === undefined) {
+    heldTimer = setInterval(retryHeld, HELD_RETRY_MS);
+    heldTimer.unref();
+  }
+}
+
+function release(conn: Connection): void {
+  if (held.delete(conn) && held.size === 0 && heldTimer !== undefined) {
+    clearInterval(heldTimer);
+    heldTimer = undefined;
+  }
+}
 
 /**
  * One client transport session: identity, assigns, subscriptions, and a bounded outbound queue
@@ -150,10 +189,11 @@ export class Connection {
         return;
       }
       if (policy === 'latest-only') this.#dropChannel(sub);
-      this.#dropOldest(limit - message.length - this.transport.bufferedAmount);
+      if (this.#queued + message.length + this.transport.bufferedAmount > limit) this.#dropOldest(limit - message.length - this.transport.bufferedAmount);
       if (this.#queued + message.length + this.transport.bufferedAmount > limit) {
         // Even an empty queue cannot take it: the socket itself is backed up.
         sub.lagged = true;
+        sub.skipped++;
         return;
       }
     }
@@ -166,9 +206,17 @@ export class Connection {
     }
   }
 
-  /** Queue a control message (replies, errors, pings) that no policy may drop. */
+  /**
+   * Queue a control message (replies, errors, pings) that no policy may drop. A client that never
+   * reads its replies still cannot grow memory without bound: past twice the queue limit it is
+   * disconnected as slow.
+   */
   enqueueControl(message: Buffer): void {
     if (this.state === 'closed') return;
+    if (this.#queued + message.length + this.transport.bufferedAmount > 2 * this.owner.maxQueueBytes) {
+      this.close(Disconnects.slow);
+      return;
+    }
     this.#queue.push(message);
     this.#queueSubs.push(undefined);
     this.#queued += message.length;
@@ -185,6 +233,7 @@ export class Connection {
         this.#queue.splice(i, 1);
         this.#queueSubs.splice(i, 1);
         sub.lagged = true;
+        sub.skipped++;
         i--;
       }
     }
@@ -199,6 +248,7 @@ export class Connection {
         continue;
       }
       s.lagged = true;
+      s.skipped++;
       this.#queued -= this.#queue[i]!.length;
       this.#queue.splice(i, 1);
       this.#queueSubs.splice(i, 1);
@@ -206,12 +256,25 @@ export class Connection {
   }
 
   /** Write everything queued: one WebSocket message where the protocol batches with newlines. */
-  /** Returns the bytes handed to the transport (for the node's bytes-out counter). */
-  flush(): number {
+  flush(): void {
     this.#scheduled = false;
     const q = this.#queue;
-    if (q.length === 0 || this.state === 'closed') return 0;
-    const bytes = this.#queued;
+    if (q.length === 0 || this.state === 'closed') return release(this);
+    if (this.transport.bufferedAmount > this.owner.maxQueueBytes / 4) {
+      // Backed up: keep the queue (where the slow-consumer policy can still act) and retry shortly.
+      this.#scheduled = true;
+      return hold(this);
+    }
+    this.#flushNow();
+  }
+
+  /** Write the queue whatever the transport holds (before a close). */
+  #flushNow(): void {
+    this.#scheduled = false;
+    release(this);
+    const q = this.#queue;
+    if (q.length === 0 || this.state === 'closed') return;
+    this.owner.stats.bytesOut += this.#queued;
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;
@@ -224,23 +287,23 @@ export class Connection {
       }
       this.transport.write(Buffer.concat(parts));
     } else this.transport.writeMany(q);
-    return bytes;
   }
 
   /** Close with a code: queued messages are written first, then the close frame. */
   close(d: DisconnectValue): void {
     if (this.state === 'closed') return;
-    if (d.code !== Disconnects.slow.code) this.flush();
+    if (d.code !== Disconnects.slow.code) this.#flushNow();
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;
     try {
       this.session?.onClose?.(d.code, d.reason);
-      if (d.code !== Disconnects.slow.code) this.flush();
+      if (d.code !== Disconnects.slow.code) this.#flushNow();
     } catch {
       // a session that fails while saying goodbye must not stop the close
     }
     this.state = 'closed';
+    release(this);
     if (d.code === Disconnects.connectionClosed.code) this.transport.terminate();
     else this.transport.close(d.code, d.reason);
     this.owner.connectionClosed(this, d.code, d.reason);
@@ -250,6 +313,7 @@ export class Connection {
   transportClosed(code: number, reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    release(this);
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;

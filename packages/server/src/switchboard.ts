@@ -16,6 +16,7 @@ import {
   type RoutePattern,
 } from './channels.js';
 import { Disconnects, type DisconnectValue, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
+import { CommandRateLimiter } from './command-limit.js';
 import { Connection, type ConnectionOwner, type ConnectionRequest, Subscription } from './connection.js';
 import type {
   Client,
@@ -246,6 +247,7 @@ export class Switchboard implements ConnectionOwner {
   readonly #surveys = new Map<string, Survey>();
   readonly #nodes = new Map<string, NodeInfo>();
   readonly #pendingUpgrades = new Set<Duplex>();
+  readonly #commandLimit: CommandRateLimiter | undefined;
   /** Metrics hook: called once per publication fanned out on this node (not per recipient) with ms from publish to the last enqueue. */
   onFanout: ((ms: number) => void) | undefined;
   /** Counters for metrics and leak checks. */
@@ -276,6 +278,7 @@ export class Switchboard implements ConnectionOwner {
       commandRateLimit: limits.commandRateLimit,
     };
     this.maxQueueBytes = this.limits.maxQueueBytes;
+    this.#commandLimit = this.limits.commandRateLimit > 0 ? new CommandRateLimiter(this.limits.commandRateLimit) : undefined;
     if (options.broker) {
       this.broker = options.broker;
       this.historyStore = options.history ?? (options.broker instanceof MemoryBroker ? options.broker.history : undefined)!;
@@ -486,6 +489,9 @@ export class Switchboard implements ConnectionOwner {
       },
       (err) => {
         finish();
+        if (err instanceof ReplyError || err instanceof DisconnectError) {
+          return this.#refuseUpgrade(socket, httpStatusOf(err.code), err.message);
+        }
         this.reportError(err);
         this.#refuseUpgrade(socket, 500, 'internal server error');
       },
@@ -527,7 +533,7 @@ export class Switchboard implements ConnectionOwner {
     });
     if (credentials !== undefined) {
       this.register(conn, credentials).then(
-        () => conn.session.start?.(),
+        (subs) => conn.session.start?.(subs),
         (err) => this.#closeWithError(conn, err),
       );
     }
@@ -570,23 +576,23 @@ export class Switchboard implements ConnectionOwner {
       if (this.options.allowAnonymous || this.options.insecure) return { kind: 'accept', credentials: { user: '' } };
       return { kind: 'decline', code: Disconnects.badRequest.code, message: 'no credentials' };
     };
-    if (!handler) return fallback();
     let decision: Decision | undefined;
-    const ctx: ConnectingContext = {
-      protocol: input.protocol,
-      request: input.request,
-      token,
-      data: input.data,
-      claims,
-      tokenError,
-      accept(credentials) {
-        decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
-      },
-      decline(code, message) {
-        decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
-      },
-    };
     await this.#runMiddleware({ kind: 'connect', protocol: input.protocol, client: undefined, data: input.data, state: {} }, async () => {
+      if (!handler) return;
+      const ctx: ConnectingContext = {
+        protocol: input.protocol,
+        request: input.request,
+        token,
+        data: input.data,
+        claims,
+        tokenError,
+        accept(credentials) {
+          decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
+        },
+        decline(code, message) {
+          decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
+        },
+      };
       await handler(ctx);
     });
     return decision ?? fallback();
@@ -752,7 +758,7 @@ export class Switchboard implements ConnectionOwner {
         if (decided === 'accept') allowed = true;
       }
       if (!allowed) throw new ReplyError(Errors.permissionDenied);
-    });
+    }, !(req.trusted || req.serverSide));
 
     if (conn.state === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
     if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
@@ -800,7 +806,8 @@ export class Switchboard implements ConnectionOwner {
       if (sub.presence) {
         const info = sub.info();
         await this.presenceStore.add(channel, conn.id, info);
-        if (o.joinLeave || o.forcePushJoinLeave) await this.broker.publishJoin(channel, info);
+        // Always announced: sessions that push presence lists (PondSocket) learn of changes from it.
+        await this.broker.publishJoin(channel, info);
       }
       if ((conn.state as string) === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
       this.logger.debug({ client: conn.id, channel }, 'subscribe');
@@ -888,10 +895,9 @@ export class Switchboard implements ConnectionOwner {
     sub.active = false;
     if (sub.presence) {
       const info = sub.info();
-      const o = sub.resolved.options;
       this.presenceStore
         .remove(sub.channel, conn.id)
-        .then(() => (o.joinLeave || o.forcePushJoinLeave ? this.broker.publishLeave(sub.channel, info) : undefined))
+        .then(() => this.broker.publishLeave(sub.channel, info))
         .catch((err) => this.reportError(err));
     }
     if (emit) {
@@ -992,7 +998,7 @@ export class Switchboard implements ConnectionOwner {
     this.#flushQueue = [];
     for (let i = 0; i < q.length; i++) {
       try {
-        this.stats.bytesOut += q[i]!.flush();
+        q[i]!.flush();
       } catch (err) {
         this.reportError(err, q[i]);
       }
@@ -1224,11 +1230,15 @@ export class Switchboard implements ConnectionOwner {
   /** Remove every connection of `user` from `channel` on every node. */
   async evict(channel: string, user: string, reason = 'evicted'): Promise<void> {
     await this.unsubscribeUser({ user }, channel, { code: 2000, reason });
+    // The remaining members learn who was evicted (PondSocket's `kicked` event).
+    await this.publish(channel, { event: 'kicked', payload: { userId: user, reason } }, { skipHistory: true });
   }
 
   // ───────────────────────────── middleware ─────────────────────────────
 
-  async #runMiddleware(ctx: CommandContext, last: () => Promise<void>): Promise<void> {
+  async #runMiddleware(ctx: CommandContext, last: () => Promise<void>, fromClient = true): Promise<void> {
+    // Every client command of every protocol passes here: the command rate limit (111 / 3013).
+    if (fromClient && this.#commandLimit !== undefined && ctx.client !== undefined) this.#commandLimit.check(ctx.client);
     return this.#runChain(this.#middleware, ctx, last);
   }
 
