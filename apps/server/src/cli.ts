@@ -11,13 +11,10 @@
  * no tokens, no API key, admin page open, demo chat at /. Never use that in production.
  */
 import { parseArgs } from 'node:util';
-import { VERSION } from '@switchboard/server';
-import { SignJWT } from 'jose';
 import { ConfigError, developmentConfig, finish, loadConfig, type RawConfig, settings, unknownEnv } from './config.js';
-import { createLogger } from './logger.js';
-import { startServer } from './server.js';
+// The server, the library and jose load only for the commands that need them (checkconfig stays quick).
 
-const USAGE = `switchboard ${VERSION}: real-time messaging server
+const USAGE = `switchboard: real-time messaging server
 
 usage:
   switchboard serve [--config FILE] [--port N] [--address A]
@@ -75,9 +72,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const file = (values['config'] as string | undefined) ?? process.env['SWITCHBOARD_CONFIG'];
   switch (command) {
-    case 'version':
+    case 'version': {
+      const { VERSION } = await import('@switchboard/server');
       process.stdout.write(`switchboard ${VERSION} (node ${process.version})\n`);
       return;
+    }
     case 'checkconfig': {
       const c = readConfig(file, false);
       const s = settings(c);
@@ -101,6 +100,7 @@ async function main(argv: string[]): Promise<void> {
           fail('--info must be JSON', 2);
         }
       }
+      const { SignJWT } = await import('jose');
       let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt();
       if (ttl > 0) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + ttl);
       process.stdout.write(`${await jwt.sign(new TextEncoder().encode(secret))}\n`);
@@ -114,6 +114,8 @@ async function main(argv: string[]): Promise<void> {
         if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be 0..65535', 2);
       }
       const s = settings(c);
+      const { createLogger } = await import('./logger.js');
+      const { startServer } = await import('./server.js');
       const log = createLogger(s.logLevel);
       for (const name of unknownEnv()) log.warn({ env: name }, 'environment variable names no configuration key: ignored (SWITCHBOARD_ + key path, dots as underscores)');
       if (file === undefined) log.warn('no configuration file: DEVELOPMENT MODE on 127.0.0.1 (no tokens, no API key, open admin). Use --config FILE in production.');

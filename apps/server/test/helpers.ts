@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import { SignJWT } from 'jose';
 import { Centrifuge, type Options as CentrifugeOptions } from 'centrifuge';
 
 export const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -156,6 +157,15 @@ export async function gentoken(configFile: string, user: string, ttl = 3600): Pr
   const r = await runCli(['gentoken', '--config', configFile, '--user', user, '--ttl', String(ttl)]);
   if (r.code !== 0) throw new Error(`gentoken failed: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+/** A connection token signed in-process with the test config's secret (what gentoken prints). */
+export function signToken(user: string, claims: Record<string, unknown> = {}): Promise<string> {
+  return new SignJWT({ sub: user, ...claims })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(SECRET));
 }
 
 export function sdk(url: string, options: Partial<CentrifugeOptions> = {}): Centrifuge {

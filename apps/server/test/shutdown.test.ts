@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { gentoken, once, sdk, startServerProcess, testConfig, writeConfig } from './helpers.js';
+import { signToken, once, sdk, startServerProcess, testConfig, writeConfig } from './helpers.js';
 
 test('SIGTERM drains: connected clients are told to reconnect (3001) and the process exits within the shutdown timeout', async () => {
   const configFile = writeConfig(testConfig({ shutdown: { timeout: '4s' } }));
   const srv = await startServerProcess(configFile);
-  const token = await gentoken(configFile, 'drain-user');
+  const token = await signToken('drain-user');
   const clients = [sdk(srv.wsUrl, { token }), sdk(srv.wsUrl, { token })];
   try {
     const seen: { code: number; reason: string }[] = [];
