@@ -226,3 +226,32 @@ async function metrics(base: string): Promise<{ value(name: string, labels?: Rec
     },
   };
 }
+
+test('plain JSON at /ws and PondSocket at /pondsocket are mounted on the same channels', async () => {
+  const { default: WebSocket } = await import('ws');
+  const token = await signToken('plain-user');
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws?token=${token}`);
+  const frames: Record<string, unknown>[] = [];
+  ws.on('message', (d) => {
+    for (const line of d.toString().split('\n')) if (line) frames.push(JSON.parse(line));
+  });
+  try {
+    await once(ws, 'open');
+    ws.send(JSON.stringify({ type: 'subscribe', channel: 'chat:plain' }));
+    await until(() => frames.some((f) => f['type'] === 'subscribed'), 10_000, 'plain subscribed');
+    await api(srv.base, 'publish', { channel: 'chat:plain', data: { text: 'to plain' } });
+    await until(() => frames.some((f) => f['channel'] === 'chat:plain' && (f['data'] as { text?: string })?.text === 'to plain'), 10_000, 'plain publication');
+
+    // PondSocket: the upgrade is accepted with a token and refused without one.
+    const pond = new WebSocket(`ws://127.0.0.1:${srv.port}/pondsocket?token=${token}`);
+    await once(pond, 'open');
+    pond.close();
+    const refused = new WebSocket(`ws://127.0.0.1:${srv.port}/pondsocket`);
+    refused.on('error', () => {});
+    const res = await new Promise<{ statusCode?: number }>((resolve) => refused.once('unexpected-response', (_req, r) => resolve(r)));
+    assert.equal(res.statusCode, 401);
+    refused.terminate();
+  } finally {
+    ws.close();
+  }
+});
