@@ -52,6 +52,11 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   }
   const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log });
   const metrics = s.prometheus ? createMetrics(sb) : undefined;
+  // Connect and disconnect are logged by the core at debug; subscriptions too, here.
+  if (log.isLevelEnabled('debug')) {
+    sb.on('subscribe', (client, channel) => log.debug({ client: client.id, user: client.user, channel }, 'subscribe'));
+    sb.on('unsubscribe', (client, channel) => log.debug({ client: client.id, user: client.user, channel }, 'unsubscribe'));
+  }
 
   if (s.switchboard.insecure) {
     log.warn('client.insecure is ON: every connection, subscription and publication is allowed without tokens. Development only, never in production!');

@@ -99,3 +99,26 @@ test('demo chat in two pages and the admin page, in headless Chromium', { skip, 
     await srv.stop();
   }
 });
+
+test('zero config (the README quick start): the demo chat works in development mode', { skip, timeout: 90_000 }, async () => {
+  assert.ok(!missing, `Chromium not found at ${CHROMIUM} (CI=true: this suite must run)`);
+  const srv = await startServerProcess(undefined);
+  let browser: Browser | undefined;
+  try {
+    assert.ok(srv.logs.some((l) => /DEVELOPMENT MODE/.test(String(l['msg']))), 'development mode is announced');
+    assert.ok(srv.logs.some((l) => l['level'] === 40 && /client\.insecure is ON/.test(String(l['msg']))), 'insecure mode is a warning');
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 });
+    const page = await (await browser.newContext()).newPage();
+    await join_(page, srv.base, 'Solo');
+    await page.waitForFunction(() => document.querySelectorAll('#who li').length === 1, undefined, { timeout: 15_000 });
+    await say(page, 'talking to myself');
+    await page.waitForFunction(() => [...document.querySelectorAll('.msg.me .text')].some((e) => e.textContent === 'talking to myself'), undefined, { timeout: 15_000 });
+    // Development mode needs no API key.
+    const r = await fetch(`${srv.base}/api/publish`, { method: 'POST', body: JSON.stringify({ channel: 'chat:lobby', data: { name: 'curl', text: 'from curl' } }) });
+    assert.equal(r.status, 200);
+    await page.waitForFunction(() => [...document.querySelectorAll('.msg .text')].some((e) => e.textContent === 'from curl'), undefined, { timeout: 15_000 });
+  } finally {
+    await browser?.close();
+    await srv.stop();
+  }
+});
