@@ -36,6 +36,10 @@ test('YAML configs, a file that is not JSON, and version', async () => {
   assert.deepEqual(s.switchboard.namespaces!['news'], { historySize: 10, historyTtlMs: 300_000 });
   assert.throws(() => loadConfig(writeConfig('{ "client": '), {}), (err: unknown) => err instanceof ConfigError && /not valid JSON/.test(err.message));
   assert.throws(() => loadConfig(writeConfig('a: [b', 'x.yml'), {}), (err: unknown) => err instanceof ConfigError && /not valid YAML/.test(err.message));
+  // The example file shipped with the server is valid.
+  const example = settings(loadConfig(new URL('../config.example.json', import.meta.url).pathname, {}));
+  assert.equal(example.switchboard.userPersonalChannel?.namespace, 'personal');
+  assert.equal(example.switchboard.namespaces!['dialog']!.allowUserLimitedChannels, true);
   // The environment fills in a missing secret.
   const fromEnv = loadConfig(writeConfig({ http_api: { key: 'k' } }), { SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY: 'from-env' });
   assert.equal(settings(fromEnv).hmacSecret, 'from-env');
