@@ -72,24 +72,28 @@ export function createMetrics(sb: Switchboard): Metrics {
     });
   new Counter({
     name: 'switchboard_messages_total',
-    help: 'WebSocket messages, by direction (out counts flushed batches)',
-    labelNames: ['direction'] as const,
+    help: 'WebSocket messages by protocol and direction (out: a batched write of several frames counts once)',
+    labelNames: ['protocol', 'direction'] as const,
     registers: [registry],
     collect() {
       this.reset();
-      this.inc({ direction: 'in' }, sb.stats.messagesIn);
-      this.inc({ direction: 'out' }, sb.stats.messagesOut);
+      for (const [protocol, c] of Object.entries(sb.stats.byProtocol)) {
+        this.inc({ protocol, direction: 'in' }, c.messagesIn);
+        this.inc({ protocol, direction: 'out' }, c.messagesOut);
+      }
     },
   });
   new Counter({
     name: 'switchboard_bytes_total',
-    help: 'WebSocket payload bytes, by direction',
-    labelNames: ['direction'] as const,
+    help: 'WebSocket payload bytes by protocol and direction',
+    labelNames: ['protocol', 'direction'] as const,
     registers: [registry],
     collect() {
       this.reset();
-      this.inc({ direction: 'in' }, sb.stats.bytesIn);
-      this.inc({ direction: 'out' }, sb.stats.bytesOut);
+      for (const [protocol, c] of Object.entries(sb.stats.byProtocol)) {
+        this.inc({ protocol, direction: 'in' }, c.bytesIn);
+        this.inc({ protocol, direction: 'out' }, c.bytesOut);
+      }
     },
   });
   monotonic('switchboard_publications_total', 'Publications fanned out on this node', () => sb.stats.publications);

@@ -196,8 +196,11 @@ test('/health, /ready and /metrics count the traffic just made', async () => {
     assert.equal(m.value('switchboard_api_calls_total', { method: 'publish', code: '0' }) - before.value('switchboard_api_calls_total', { method: 'publish', code: '0' }), 5);
     assert.equal(m.value('switchboard_publications_total') - before.value('switchboard_publications_total'), 5);
     assert.equal(m.value('switchboard_deliveries_total') - before.value('switchboard_deliveries_total'), 5);
-    assert.ok(m.value('switchboard_bytes_total', { direction: 'out' }) > before.value('switchboard_bytes_total', { direction: 'out' }));
-    assert.ok(m.value('switchboard_messages_total', { direction: 'in' }) >= 2);
+    const out = { protocol: 'centrifuge', direction: 'out' };
+    assert.ok(m.value('switchboard_bytes_total', out) > before.value('switchboard_bytes_total', out));
+    assert.ok(m.value('switchboard_messages_total', out) - before.value('switchboard_messages_total', out) >= 1);
+    assert.ok(m.value('switchboard_messages_total', { protocol: 'centrifuge', direction: 'in' }) >= 2);
+    assert.ok(m.value('switchboard_bytes_total', { protocol: 'centrifuge', direction: 'in' }) > 0);
     assert.equal(m.value('switchboard_publish_to_deliver_seconds_count') - before.value('switchboard_publish_to_deliver_seconds_count'), 5);
     // The earlier tests' forced disconnects (3503, 4501) and the 107 errors are counted.
     assert.ok(m.value('switchboard_disconnects_total', { code: '3503' }) >= 1);

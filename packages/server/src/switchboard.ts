@@ -260,6 +260,12 @@ export class Switchboard implements ConnectionOwner {
     deliveries: 0,
     disconnects: new Map<number, number>(),
     errors: new Map<number, number>(),
+    /** WebSocket messages and bytes by protocol (out: one batched write counts as one message). */
+    byProtocol: {
+      centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+    } as Record<ProtocolName, { messagesIn: number; bytesIn: number; messagesOut: number; bytesOut: number }>,
   };
 
   constructor(options: SwitchboardOptions = {}) {
@@ -511,9 +517,12 @@ export class Switchboard implements ConnectionOwner {
     const conn = new Connection(newClientId(), protocol, transport, request, this);
     this.#connections.set(conn.id, conn);
     conn.session = protocol.createSession(conn, req);
+    const perProtocol = this.stats.byProtocol[protocol.name];
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.stats.messagesIn++;
       this.stats.bytesIn += data.length;
+      perProtocol.messagesIn++;
+      perProtocol.bytesIn += data.length;
       try {
         conn.session.handleMessage(data, isBinary);
       } catch (err) {
