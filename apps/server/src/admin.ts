@@ -87,7 +87,9 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
       }
       const exp = Math.floor(now / 1000) + SESSION_SECONDS;
       log.info({ remote: req.socket.remoteAddress }, 'admin login');
-      sendJson(res, 200, { ok: true }, { 'set-cookie': `${COOKIE}=${exp}.${sign(exp)}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${SESSION_SECONDS}` });
+      // Secure when the page was reached over HTTPS (directly or through a proxy that says so).
+      const https = (req.socket as { encrypted?: boolean }).encrypted === true || req.headers['x-forwarded-proto'] === 'https';
+      sendJson(res, 200, { ok: true }, { 'set-cookie': `${COOKIE}=${exp}.${sign(exp)}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=${SESSION_SECONDS}${https ? '; Secure' : ''}` });
       return true;
     }
     if (path === '/admin/logout' && req.method === 'POST') {
