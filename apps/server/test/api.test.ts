@@ -258,3 +258,30 @@ test('plain JSON at /ws and PondSocket at /pondsocket are mounted on the same ch
     ws.close();
   }
 });
+
+test('admin API: a session cookie from the password, nothing without it', async () => {
+  const { ADMIN_PASSWORD } = await import('./helpers.js');
+  assert.equal((await fetch(`${srv.base}/admin/api/state`)).status, 401);
+  assert.equal((await fetch(`${srv.base}/admin/api/state`, { headers: { cookie: 'sb_admin=9999999999.forged' } })).status, 401);
+  const login = (password: string) => fetch(`${srv.base}/admin/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password }) });
+  assert.equal((await login('wrong')).status, 401);
+  const ok = await login(ADMIN_PASSWORD);
+  assert.equal(ok.status, 200);
+  const setCookie = ok.headers.get('set-cookie') ?? '';
+  assert.match(setCookie, /HttpOnly/);
+  assert.match(setCookie, /SameSite=Strict/);
+  const cookie = setCookie.split(';')[0]!;
+  const state = await fetch(`${srv.base}/admin/api/state`, { headers: { cookie } });
+  assert.equal(state.status, 200);
+  const body = (await state.json()) as { nodes: unknown[]; counts: { connections: number } };
+  assert.equal(body.nodes.length, 1);
+  // A cross-site form cannot send JSON: publish insists on it.
+  const form = await fetch(`${srv.base}/admin/api/publish`, { method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: 'channel=chat:x&data=1' });
+  assert.equal(form.status, 415);
+  const pub = await fetch(`${srv.base}/admin/api/publish`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ channel: 'chat:admin', data: { text: 'x' } }) });
+  assert.deepEqual(await pub.json(), { result: { offset: 1, epoch: ((await (await api(srv.base, 'history', { channel: 'chat:admin' })).json) as { result: { epoch: string } }).result.epoch } });
+  // A tampered signature is refused.
+  const [name, value] = cookie.split('=') as [string, string];
+  const tampered = `${name}=${value.slice(0, -2)}${value.endsWith('A') ? 'BB' : 'AA'}`;
+  assert.equal((await fetch(`${srv.base}/admin/api/state`, { headers: { cookie: tampered } })).status, 401);
+});
