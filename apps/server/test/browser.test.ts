@@ -86,8 +86,13 @@ test('demo chat in two pages and the admin page, in headless Chromium', { skip, 
     for (const p of [alice, bob]) {
       await p.waitForFunction(() => [...document.querySelectorAll('.msg .text')].some((e) => e.textContent === 'Hello from the admin page'), undefined, { timeout: 15_000 });
     }
-    // Let the rate chart collect a few samples before the screenshot.
-    await admin.waitForFunction(() => document.querySelectorAll('#chart polyline').length === 3 && (document.querySelector('#chart polyline')?.getAttribute('points') ?? '').split(' ').length >= 3, undefined, { timeout: 15_000 });
+    // Some chat traffic, so the rate chart has something to show in the screenshot.
+    for (let i = 0; i < 6; i++) {
+      await say(i % 2 ? bob : alice, ['How is the weather?', 'Sunny here', 'Raining again', 'Typical', 'Lunch?', 'Sure, 12:30'][i]!);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await alice.waitForFunction(() => [...document.querySelectorAll('.msg .text')].some((e) => e.textContent === 'Sure, 12:30'), undefined, { timeout: 15_000 });
+    await admin.waitForFunction('samples.slice(-3).some((s) => s.deliv > 0) && document.querySelectorAll("#chart polyline").length === 3', undefined, { timeout: 15_000 });
     assert.deepEqual(errors, []);
 
     const dir = join(ROOT, 'docs/screenshots');
