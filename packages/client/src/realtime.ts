@@ -170,6 +170,8 @@ export class Realtime<S = AnySchema> {
     }
     const listener: Listener = { handler: handler as MessageHandler<never>, opts };
     entry.listeners.add(listener);
+    // A subscription the server refused for good stays unsubscribed; a new subscriber tries again.
+    if (entry.sub.state === 'unsubscribed') entry.sub.subscribe();
     this.connect();
     const e = entry;
     return () => {

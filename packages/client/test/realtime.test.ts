@@ -342,6 +342,11 @@ test('a refused subscription is a typed subscribe error with the server code', a
     assert.equal(errs[0]!.kind, 'subscribe');
     assert.equal(errs[0]!.code, 103);
     assert.equal(errs[0]!.channel, 'locked:x');
+    // A later subscriber of the same channel makes a new attempt (and hears the refusal itself).
+    const again: RealtimeError[] = [];
+    rt.subscribe('locked:x', () => {}, { onError: (e) => again.push(e) });
+    await until(() => again.length > 0, 5000, 'second refusal');
+    assert.equal(again[0]!.code, 103);
     assert.throws(() => rt.subscribe('' as string, () => {}), (e: unknown) => e instanceof RealtimeError && e.kind === 'usage');
   } finally {
     rt.close();
