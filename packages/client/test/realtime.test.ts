@@ -378,3 +378,22 @@ test('RealtimeManager: initialize / getInstance, seed style, with typed channel 
   }
   void SECRET;
 });
+
+test('server-side subscriptions (the token `channels` claim) deliver through serverPublication', async () => {
+  const srv = await startServer({ namespaces });
+  const rt = createRealtime({ url: srv.url, getToken: () => token({ sub: '8', channels: ['chat:pushed'] }), ...FAST });
+  try {
+    const got: { channel: string; data: unknown }[] = [];
+    rt.on('serverPublication', ({ channel, data }) => got.push({ channel, data }));
+    const subscribed: string[] = [];
+    rt.on('subscribed', (e) => subscribed.push(e.channel));
+    await rt.ready(5000);
+    await until(() => subscribed.includes('chat:pushed'), 5000, 'server-side subscribed');
+    await srv.sb.publish('chat:pushed', { hi: 1 });
+    await until(() => got.length === 1, 5000, 'server-side publication');
+    assert.deepEqual(got, [{ channel: 'chat:pushed', data: { hi: 1 } }]);
+  } finally {
+    rt.close();
+    await srv.close();
+  }
+});
