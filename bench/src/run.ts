@@ -4,6 +4,7 @@
  * load generators are separate processes on 127.0.0.1.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Histogram, makePlan, nowMs, type Plan, type RpcReply, type Usage } from './common.js';
@@ -19,6 +20,21 @@ export interface SystemDef {
   publisher: 'app' | 'second-node' | 'http-api';
   /** Why the system cannot run in this checkout (its code has not landed), or undefined. */
   unavailable?: () => Promise<string | undefined>;
+}
+
+function reachable(address: string): Promise<boolean> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve) => {
+    const s = connect({ host: host!, port: Number(port) }, () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+    s.setTimeout(1000, () => {
+      s.destroy();
+      resolve(false);
+    });
+  });
 }
 
 async function hasProtocol(name: string): Promise<string | undefined> {
@@ -53,11 +69,15 @@ export const SYSTEMS: SystemDef[] = [
     publisher: 'second-node',
     unavailable: async () => {
       try {
-        await import('@switchboard/redis' as string);
-        return undefined;
+        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        if (typeof m['createRedisEngine'] !== 'function') throw new Error('no engine');
       } catch {
         return '@switchboard/redis has not landed in this checkout';
       }
+      if (await reachable(process.env['BENCH_REDIS'] ?? '127.0.0.1:6379')) return undefined;
+      // In CI a missing Redis is a failure, never a skip.
+      if (process.env['CI'] === 'true') throw new Error('Redis is not reachable at 127.0.0.1:6379 (CI=true)');
+      return 'Redis is not reachable at 127.0.0.1:6379';
     },
   },
 ];
@@ -199,11 +219,20 @@ export interface BenchResult {
 async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<SystemResult> {
   const log = cfg.log ?? (() => undefined);
   const res: SystemResult = { id: def.id, label: def.label, fan: {}, costUsPerDelivery: {}, droppedConnections: 0 };
-  const reason = await def.unavailable?.();
+  let reason: string | undefined;
+  try {
+    reason = await def.unavailable?.();
+  } catch (err) {
+    res.error = (err as Error).message;
+    log(`  error: ${res.error}`);
+    return res;
+  }
   if (reason) {
     res.skipped = reason;
     return res;
   }
+  // Nodes of one system share a Redis prefix of their own (nothing left over from other runs).
+  process.env['BENCH_REDIS_PREFIX'] = `bench-${process.pid}-${def.id}-${Date.now()}`;
   const server = new Child('./server.ts', [def.server], ['--expose-gc']);
   const children: Child[] = [server];
   try {

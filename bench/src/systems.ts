@@ -220,8 +220,12 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
   const { createSwitchboard } = await import('@switchboard/server');
   let broker: object = {};
   if (options.broker === 'redis') {
-    const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis' as string)) as Record<string, any>;
-    broker = redis['redisEngine'] ? redis['redisEngine']({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', prefix: `bench${process.pid}` }) : {};
+    // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX).
+    const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis' as string)) as {
+      createRedisEngine(o: { addresses: string[]; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
+    };
+    const e = redis.createRedisEngine({ addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'], prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    broker = { broker: e.broker, history: e.history, presence: e.presence };
   }
   const sb = createSwitchboard({
     token: { hmacSecret: SECRET },

@@ -7,6 +7,9 @@ import type { Switchboard } from '../../switchboard.js';
 import type { ClientInfo } from '../../types.js';
 import * as f from './frames.js';
 
+/** The event of the empty answer to a client broadcast whose handler sent the sender nothing. */
+export const ACK_EVENT = 'ack';
+
 /** The pseudo-channel a PondSocket client joins to receive publications to '*'. */
 export const BROADCAST_CHANNEL = '*';
 
@@ -138,7 +141,9 @@ export class PondProtocol implements Protocol {
  */
 export class PondSession implements Session {
   readonly keepalive = 'ws' as const;
-  #chain: Promise<void> = Promise.resolve();
+  /** Frames are handled in order, and only once the connection is registered (CONNECT sent). */
+  #go!: () => void;
+  #chain: Promise<void> = new Promise<void>((resolve) => (this.#go = resolve));
   /** Channels acknowledged to the client (frames for them may flow). */
   readonly #joined = new Set<string>();
   readonly #joining = new Set<string>();
@@ -162,13 +167,19 @@ export class PondSession implements Session {
       this.#joined.add(channel);
       this.node.activate(sub);
     }
+    this.#go();
   }
 
   handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.conn.state === 'closed') return;
+    this.#chain = this.#chain.then(() => this.#frame(data, isBinary)).catch((err: unknown) => this.#fail(err));
+  }
+
+  async #frame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.conn.state !== 'connected') return;
     if (isBinary) return this.#invalid('binary frames are not supported');
-    const text = data.toString('utf8');
-    for (const raw of text.split('\n')) {
+    // The official client may batch frames with newlines (it splits ours the same way).
+    for (const raw of data.toString('utf8').split('\n')) {
       const line = raw.trim();
       if (line === '') continue;
       let v: unknown;
@@ -182,7 +193,7 @@ export class PondSession implements Session {
         this.#invalid('a frame must be a JSON object');
         continue;
       }
-      this.#chain = this.#chain.then(() => this.#dispatch(v as Record<string, unknown>)).catch((err: unknown) => this.#fail(err));
+      await this.#dispatch(v);
     }
   }
 
@@ -266,7 +277,10 @@ export class PondSession implements Session {
     try {
       if (f.RESERVED_EVENTS.has(event)) throw new ReplyError(Errors.permissionDenied, `event name ${event} is reserved`);
       if (!this.#joined.has(channel) || channel === BROADCAST_CHANNEL) throw new ReplyError(Errors.permissionDenied, 'not a member of this channel');
-      await this.node.clientEvent(this.conn, channel, event, payload, requestId);
+      const answered = await this.node.clientEvent(this.conn, channel, event, payload, requestId);
+      // A handler that sent the sender nothing (broadcastFrom, presence update, nothing at all):
+      // an empty SYSTEM `ack` carries the requestId so a pending sendForResponse settles.
+      if (!answered) this.#send(f.frame('SYSTEM', ACK_EVENT, channel, requestId, '{}'));
     } catch (err) {
       if (err instanceof DisconnectError) throw err;
       let e: ReplyError;
