@@ -284,6 +284,11 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     const idle = await server.call<Usage>('usage', { gc: true });
     res.idle = { emptyRss: empty.rss, rss: idle.rss, perConnBytes: (idle.rss - empty.rss) / ok, heapPerConnBytes: (idle.heapUsed - empty.heapUsed) / ok };
     log(`  idle: ${(res.idle.perConnBytes / 1024).toFixed(1)} KB RSS/conn (${(idle.rss / 1048576).toFixed(0)} MB total)`);
+    if (process.env['BENCH_HEAP_SNAPSHOT']) {
+      const file = fileURLToPath(new URL(`../profiles/${def.id}-idle.heapsnapshot`, import.meta.url));
+      await server.call('heapSnapshot', { file });
+      log(`  heap snapshot of the idle server: ${file}`);
+    }
 
     const ladder = async (label: string, target: { channel?: string; many?: number }, fanout: number): Promise<LadderResult> => {
       const steps: StepResult[] = [];

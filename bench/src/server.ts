@@ -3,6 +3,7 @@
  * rate, and reports its own RSS and CPU time. Run by the orchestrator with an IPC channel.
  */
 import { writeFileSync } from 'node:fs';
+import { writeHeapSnapshot } from 'node:v8';
 import { Session } from 'node:inspector/promises';
 import { PAD, nowMs, serveRpc, usage } from './common.js';
 import { startSystem, type RunningSystem, type SystemName } from './systems.js';
@@ -90,6 +91,10 @@ serveRpc({
   publish(args: PublishArgs) {
     if (!system) throw new Error('not started');
     return publishLoop(system.publish, args);
+  },
+  /** Heap snapshot (idle connections' memory by constructor): `heap-summary.ts` reads it. */
+  heapSnapshot(args: { file: string }) {
+    return writeHeapSnapshot(args.file);
   },
   /** CPU profile of a phase (the fan-out ladder), written as a .cpuprofile for DevTools. */
   async profileStart() {
