@@ -1,5 +1,5 @@
 /** `npm run bench [-- --quick] [--systems a,b] [--profile <system id>]` */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CONFIGS, runBench, type BenchConfig } from './run.js';
 import { markdown, updateResultsFile } from './report.js';
@@ -20,6 +20,13 @@ const cfg: BenchConfig = {
   ...(opt('--steps') ? { maxSteps: Number(opt('--steps')) } : {}),
   log: (s) => console.log(s),
 };
+// The server child holds one descriptor per connection: check the limit before a 10k storm.
+try {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  if (m && Number(m[1]) < cfg.total + 1024) console.warn(`warning: open files limit ${m[1]} is below ${cfg.total + 1024}: raise it (ulimit -n 65536) or the storm will fail`);
+} catch {
+  // not Linux: nothing to check
+}
 const started = Date.now();
 const result = await runBench(cfg);
 const dir = fileURLToPath(new URL('../results/', import.meta.url));
