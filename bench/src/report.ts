@@ -155,7 +155,7 @@ export function markdown(r: BenchResult): string {
         row([
           s.id,
           name,
-          fmtRate(st.offeredPerSec),
+          `${fmtRate(st.offeredPerSec)}${st.retried ? ' (2nd try)' : ''}`,
           `${(st.ratio * 100).toFixed(1)}%`,
           fmtRate(st.deliveredPerSec),
           ms(st.p50),
