@@ -103,7 +103,7 @@ export interface BenchConfig {
 
 export const CONFIGS: Record<BenchConfig['mode'], Omit<BenchConfig, 'mode'>> = {
   full: { total: 10_000, fanSizes: [1000, 5000, 10_000], stepMs: 3000, startDeliveries: 25_000, factor: 1.6, maxSteps: 10, loadgens: 2, connectConcurrency: 100, drainMs: 4000, stablePolls: 3 },
-  quick: { total: 5000, fanSizes: [1000, 2500, 5000], stepMs: 1500, startDeliveries: 25_000, factor: 2, maxSteps: 7, loadgens: 2, connectConcurrency: 100, drainMs: 2500, stablePolls: 3 },
+  quick: { total: 5000, fanSizes: [1000, 5000], stepMs: 1000, startDeliveries: 25_000, factor: 2, maxSteps: 6, loadgens: 2, connectConcurrency: 100, drainMs: 2000, stablePolls: 3 },
   tiny: { total: 30, fanSizes: [10, 30], stepMs: 200, startDeliveries: 300, factor: 2, maxSteps: 2, loadgens: 1, connectConcurrency: 10, drainMs: 10_000, stablePolls: 20 },
 };
 
