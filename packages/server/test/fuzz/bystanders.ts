@@ -1,0 +1,146 @@
+// Well-behaved clients on the fuzzed server: they subscribe, publish, receive and keep doing side
+// subscriptions while the fuzzer runs. Every publication must reach every one of them, in order.
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { FUZZ_SECRET } from './config.js';
+
+export interface Bystanders {
+  finish(): Promise<{ published: number; receivers: number; delivered: boolean; problems: string[]; sideOps: number }>;
+  close(): void;
+}
+
+const CHANNEL = 'news:main';
+
+async function jwt(sub: string): Promise<string> {
+  return new SignJWT({ sub }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(FUZZ_SECRET));
+}
+
+/** A well-behaved client of some protocol: receives CHANNEL's publications, may publish, does side ops. */
+export interface Bystander {
+  readonly name: string;
+  readonly seqs: number[];
+  readonly problems: string[];
+  /** Publish `seq` on CHANNEL and wait for the ack (only protocols that can). */
+  publish?(seq: number): Promise<void>;
+  /** One side operation (subscribe + unsubscribe another channel); resolves when both succeeded. */
+  sideOp(i: number): Promise<void>;
+  readonly closed: boolean;
+  close(): void;
+}
+
+class NativeBystander implements Bystander {
+  readonly seqs: number[] = [];
+  readonly problems: string[] = [];
+  closed = false;
+  #id = 10;
+  #pending = new Map<number, { resolve: () => void; what: string }>();
+  private constructor(
+    readonly name: string,
+    readonly ws: WebSocket,
+  ) {
+    ws.on('message', (data: Buffer) => {
+      for (const line of data.toString().split('\n')) {
+        if (line === '') continue;
+        const m = JSON.parse(line) as { id?: number; error?: unknown; push?: { channel?: string; pub?: { data: { seq: number } } } };
+        if (m.id === undefined && m.push === undefined) {
+          ws.send('{}'); // ping → pong
+          continue;
+        }
+        if (m.id !== undefined) {
+          const p = this.#pending.get(m.id);
+          this.#pending.delete(m.id);
+          if (m.error) this.problems.push(`${name}: ${p?.what} failed: ${JSON.stringify(m.error)}`);
+          p?.resolve();
+          continue;
+        }
+        if (m.push?.channel === CHANNEL && m.push.pub) this.seqs.push(m.push.pub.data.seq);
+      }
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = true;
+      this.problems.push(`${name}: closed ${code} ${reason.toString()}`);
+      for (const p of this.#pending.values()) p.resolve();
+    });
+  }
+
+  static async open(base: string, name: string): Promise<NativeBystander> {
+    const ws = new WebSocket(`${base}/connection/websocket`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const b = new NativeBystander(name, ws);
+    await b.#cmd('connect', { token: await jwt(name) });
+    await b.#cmd('subscribe', { channel: CHANNEL });
+    return b;
+  }
+
+  #cmd(method: string, params: Record<string, unknown>): Promise<void> {
+    const id = this.#id++;
+    return new Promise((resolve) => {
+      this.#pending.set(id, { resolve, what: `${method} ${JSON.stringify(params).slice(0, 60)}` });
+      this.ws.send(JSON.stringify({ id, [method]: params }));
+    });
+  }
+
+  publish(seq: number): Promise<void> {
+    return this.#cmd('publish', { channel: CHANNEL, data: { seq } });
+  }
+
+  async sideOp(i: number): Promise<void> {
+    await this.#cmd('subscribe', { channel: `news:side-${i}` });
+    await this.#cmd('unsubscribe', { channel: `news:side-${i}` });
+  }
+
+  close(): void {
+    this.closed = true;
+    this.ws.terminate();
+  }
+}
+
+export async function startBystanders(base: string, _protocols: string[]): Promise<Bystanders> {
+  const all: Bystander[] = [];
+  for (let i = 0; i < 4; i++) all.push(await NativeBystander.open(base, `native-${i}`));
+  const publisher = all[0]!;
+  let published = 0;
+  let sideOps = 0;
+  let running = true;
+  const pubLoop = (async () => {
+    while (running && !publisher.closed) {
+      await publisher.publish!(++published);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  })();
+  const sideLoops = all.map(async (b, i) => {
+    let k = 0;
+    while (running && !b.closed) {
+      await b.sideOp(i * 1_000_000 + k++);
+      sideOps++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+  return {
+    async finish() {
+      running = false;
+      await pubLoop;
+      await Promise.all(sideLoops);
+      const end = Date.now() + 20_000;
+      while (Date.now() < end && all.some((b) => b.seqs.length < published && !b.closed)) await new Promise((r) => setTimeout(r, 20));
+      const problems: string[] = [];
+      let delivered = true;
+      for (const b of all) {
+        problems.push(...b.problems);
+        const ok = b.seqs.length === published && b.seqs.every((s, i) => s === i + 1);
+        if (!ok) {
+          delivered = false;
+          problems.push(`${b.name}: received ${b.seqs.length}/${published} publications${b.seqs.every((s, i) => s === i + 1) ? '' : ' out of order'}`);
+        }
+      }
+      return { published, receivers: all.length, delivered: delivered && problems.length === 0, problems, sideOps };
+    },
+    close() {
+      running = false;
+      for (const b of all) b.close();
+    },
+  };
+}

@@ -1,0 +1,313 @@
+// The protocol fuzzer: malformed frames over many connections against a server in a child process,
+// while well-behaved bystanders keep subscribing, publishing and receiving on the same server.
+//
+//   npm run fuzz -- --frames 10000000 [--protocols centrifuge,pond,plain] [--seed 42] [--concurrency 48]
+//
+// `--frames` is per protocol. The CI test (fuzz.test.ts) runs 100,000 per protocol.
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { Sampler, type CloseFrame, type ReplyFrame } from './frames.js';
+import type { Dialect } from './dialect.js';
+import { FUZZ_MAX_MESSAGE } from './config.js';
+import { centrifugeDialect } from './centrifuge.js';
+import { startBystanders, type Bystanders } from './bystanders.js';
+
+export interface FuzzOptions {
+  /** Frames per protocol. */
+  frames: number;
+  seed?: number;
+  protocols?: string[];
+  /** Concurrent fuzz connections per protocol. */
+  concurrency?: number;
+  log?: (line: string) => void;
+}
+
+export interface ProtocolReport {
+  protocol: string;
+  frames: number;
+  replyFrames: number;
+  closeFrames: number;
+  connections: number;
+  byKind: Record<string, number>;
+  closeCodes: Record<string, number>;
+  failures: string[];
+  failureCount: number;
+}
+
+export interface Measurement {
+  rss: number;
+  heapUsed: number;
+  counts: { connections: number; users: number; channels: number; subscriptions: number; pendingUpgrades: number };
+  errors: Record<string, number>;
+  disconnects: Record<string, number>;
+  handlerErrors: string[];
+  fatal: string[];
+  resources: string[];
+}
+
+export interface FuzzReport {
+  protocols: ProtocolReport[];
+  before: Measurement;
+  after: Measurement;
+  bystanders: { published: number; receivers: number; delivered: boolean; problems: string[]; sideOps: number };
+  serverExit: number | null;
+  fatal: string[];
+  seconds: number;
+}
+
+export const DIALECTS: Record<string, (maxMessage: number) => Dialect> = {
+  centrifuge: centrifugeDialect,
+};
+
+class ServerProcess {
+  readonly child: ChildProcess;
+  readonly fatal: string[] = [];
+  #id = 0;
+  #waiting = new Map<number, (m: Measurement) => void>();
+  readonly ready: Promise<{ port: number; protocols: string[] }>;
+  readonly exited: Promise<number | null>;
+  constructor() {
+    const script = fileURLToPath(new URL('./server.ts', import.meta.url));
+    this.child = fork(script, [], { execArgv: ['--expose-gc', '--conditions=source', '--import', 'tsx', ...(process.env.FUZZ_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fuzzprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.ready = new Promise((resolve, reject) => {
+      this.child.once('exit', (code) => reject(new Error(`fuzz server exited early (${code})`)));
+      this.child.on('message', (m: { type: string; port?: number; protocols?: string[]; id?: number; error?: string }) => {
+        if (m.type === 'ready') resolve({ port: m.port!, protocols: m.protocols! });
+        else if (m.type === 'fatal') this.fatal.push(m.error!);
+        else if (m.type === 'measured') {
+          this.#waiting.get(m.id!)?.(m as unknown as Measurement);
+          this.#waiting.delete(m.id!);
+        }
+      });
+    });
+  }
+  measure(): Promise<Measurement> {
+    const id = ++this.#id;
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('measure timed out')), 30_000);
+      this.#waiting.set(id, (m) => {
+        clearTimeout(t);
+        resolve(m);
+      });
+      this.child.send({ type: 'measure', id });
+    });
+  }
+  async stop(): Promise<number | null> {
+    if (this.child.exitCode === null) this.child.send({ type: 'stop' });
+    const t = setTimeout(() => this.child.kill('SIGKILL'), 10_000);
+    const code = await this.exited;
+    clearTimeout(t);
+    return code;
+  }
+}
+
+const WAIT_MS = 10_000;
+
+/** One fuzz connection: sends frames and checks every reply and the close against the oracle. */
+class FuzzConn {
+  readonly ws: WebSocket;
+  readonly expected: { id: number; expect: number | 'ok'; frame: () => string }[] = [];
+  closed: { code: number; reason: string } | undefined;
+  #wake: (() => void) | undefined;
+  constructor(
+    url: string,
+    readonly d: Dialect,
+    readonly report: ProtocolReport,
+  ) {
+    this.ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 });
+    const replies: { id: number; outcome: number | 'ok' }[] = [];
+    this.ws.on('message', (data: Buffer) => {
+      replies.length = 0;
+      try {
+        d.parseReplies(data.toString(), replies);
+      } catch (err) {
+        this.fail(`unparseable server message: ${String(err)}: ${data.toString().slice(0, 200)}`);
+        return;
+      }
+      for (const r of replies) {
+        const e = this.expected.shift();
+        if (e === undefined) this.fail(`unexpected reply ${JSON.stringify(r)}`);
+        else if (e.id !== r.id || e.expect !== r.outcome) {
+          this.fail(`frame ${e.frame().slice(0, 300)} expected ${e.expect} (id ${e.id}), got ${JSON.stringify(r)}`);
+        }
+      }
+      this.#poke();
+    });
+    this.ws.on('close', (code, reason) => {
+      this.closed = { code, reason: reason.toString() };
+      this.#poke();
+    });
+    this.ws.on('error', () => {});
+  }
+  fail(msg: string): void {
+    this.report.failureCount++;
+    if (this.report.failures.length < 20) this.report.failures.push(`${this.d.protocol}: ${msg}`);
+  }
+  #poke(): void {
+    const w = this.#wake;
+    this.#wake = undefined;
+    w?.();
+  }
+  async waitFor(cond: () => boolean, what: string): Promise<boolean> {
+    const end = Date.now() + WAIT_MS;
+    const t0 = Date.now();
+    try { return await this.#waitFor(cond, what, end); } finally { if (process.env.FUZZ_SLOW && Date.now() - t0 > 150) console.log('slow', what, Date.now() - t0); }
+  }
+  async #waitFor(cond: () => boolean, what: string, end: number): Promise<boolean> {
+    while (!cond()) {
+      if (Date.now() > end) {
+        this.fail(`timed out waiting for ${what}`);
+        return false;
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        setTimeout(resolve, 200).unref();
+      });
+    }
+    return true;
+  }
+  open(): Promise<boolean> {
+    return new Promise((resolve) => {
+      if (this.ws.readyState === WebSocket.OPEN) return resolve(true);
+      this.ws.once('open', () => resolve(true));
+      this.ws.once('close', () => resolve(false));
+      this.ws.once('unexpected-response', (_req, res) => {
+        this.fail(`upgrade refused: HTTP ${res.statusCode}`);
+        resolve(false);
+      });
+    });
+  }
+}
+
+/** Runs one fuzz worker until the protocol's frame budget is spent. */
+async function worker(url: string, d: Dialect, budget: { left: number }, replies: Sampler<ReplyFrame>, closers: Sampler<CloseFrame>, r: ProtocolReport): Promise<void> {
+  const rnd = replies; // one sampler per worker keeps workers independent and reproducible
+  while (budget.left > 0) {
+    const closer = closers.next();
+    const conn = new FuzzConn(url, d, r);
+    r.connections++;
+    if (!(await conn.open())) {
+      r.failureCount++;
+      if (r.failures.length < 20) r.failures.push(`${d.protocol}: connection refused or closed before open`);
+      continue;
+    }
+    if (closer.stage === 'post') {
+      let id = 0;
+      for (const h of d.handshakeFrames) conn.ws.send(h);
+      for (let i = 0; i < d.handshakeReplies; i++) conn.expected.push({ id: ++id, expect: 'ok', frame: () => 'handshake' });
+      if (!(await conn.waitFor(() => conn.expected.length === 0 || conn.closed !== undefined, 'handshake replies'))) {
+        conn.ws.terminate();
+        continue;
+      }
+      // Several messages of in-band frames before the closing one.
+      let nextId = d.firstId;
+      const messages = 1 + Math.floor(Math.random() * 4);
+      for (let m = 0; m < messages && budget.left > 0 && conn.closed === undefined; m++) {
+        const parts: string[] = [];
+        let size = 0;
+        const max = d.batching === 'newline' ? 150 : 1;
+        while (parts.length < max && budget.left > 0) {
+          const f = rnd.next();
+          const id = nextId++;
+          const text = f.text(id);
+          const bytes = Buffer.byteLength(text) + 1;
+          if (size + bytes > FUZZ_MAX_MESSAGE - 64) break;
+          size += bytes;
+          parts.push(text);
+          conn.expected.push({ id, expect: f.expect, frame: () => text });
+          r.byKind[f.kind] = (r.byKind[f.kind] ?? 0) + 1;
+          r.replyFrames++;
+          budget.left--;
+        }
+        if (parts.length === 0) continue;
+        if (d.batching === 'newline') conn.ws.send(parts.join('\n'));
+        else for (const p of parts) conn.ws.send(p);
+        await conn.waitFor(() => conn.expected.length === 0 || conn.closed !== undefined, 'replies');
+        if (conn.closed !== undefined) conn.fail(`closed (${conn.closed.code} ${conn.closed.reason}) while replies were due`);
+      }
+    }
+    if (conn.closed === undefined) {
+      conn.ws.send(closer.data, { binary: closer.binary });
+      budget.left--;
+      r.closeFrames++;
+      r.byKind[closer.kind] = (r.byKind[closer.kind] ?? 0) + 1;
+      if (await conn.waitFor(() => conn.closed !== undefined, `close after ${closer.kind}`)) {
+        const code = conn.closed!.code;
+        r.closeCodes[code] = (r.closeCodes[code] ?? 0) + 1;
+        if (!closer.expect.includes(code)) {
+          const shown = typeof closer.data === 'string' ? closer.data.slice(0, 200) : `<${closer.data.length} bytes>`;
+          conn.fail(`${closer.kind} ${shown} expected close ${closer.expect.join('|')}, got ${code} ${conn.closed!.reason}`);
+        }
+      }
+      if (conn.expected.length > 0) conn.fail(`${conn.expected.length} replies never came`);
+    }
+    conn.ws.terminate();
+  }
+}
+
+async function fuzzProtocol(base: string, d: Dialect, frames: number, seed: number, concurrency: number): Promise<ProtocolReport> {
+  const r: ProtocolReport = { protocol: d.protocol, frames: 0, replyFrames: 0, closeFrames: 0, connections: 0, byKind: {}, closeCodes: {}, failures: [], failureCount: 0 };
+  const budget = { left: frames };
+  const url = base + d.path;
+  await Promise.all(
+    Array.from({ length: concurrency }, (_, i) => worker(url, d, budget, new Sampler(d.replyFrames, seed * 1000 + i * 2), new Sampler(d.closeFrames, seed * 1000 + i * 2 + 1, 64), r)),
+  );
+  r.frames = r.replyFrames + r.closeFrames;
+  return r;
+}
+
+export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
+  const started = Date.now();
+  const log = opts.log ?? (() => {});
+  const seed = opts.seed ?? Date.now() % 100_000;
+  const concurrency = opts.concurrency ?? 48;
+  const server = new ServerProcess();
+  let bystanders: Bystanders | undefined;
+  try {
+    const { port, protocols: available } = await server.ready;
+    const wanted = (opts.protocols ?? Object.keys(DIALECTS)).filter((p) => DIALECTS[p] && available.includes(p));
+    const base = `ws://127.0.0.1:${port}`;
+    log(`fuzz server on ${base}; protocols ${wanted.join(', ')}; seed ${seed}; ${opts.frames} frames per protocol`);
+    bystanders = await startBystanders(base, available);
+    // Warm-up: code paths compiled and pools allocated before the baseline is taken.
+    for (const p of wanted) await fuzzProtocol(base, DIALECTS[p]!(FUZZ_MAX_MESSAGE), Math.min(20_000, opts.frames), seed + 7, concurrency);
+    const before = await server.measure();
+    log(`baseline RSS ${(before.rss / 1048576).toFixed(1)} MiB`);
+    const reports: ProtocolReport[] = [];
+    for (const p of wanted) {
+      const t0 = Date.now();
+      const rep = await fuzzProtocol(base, DIALECTS[p]!(FUZZ_MAX_MESSAGE), opts.frames, seed, concurrency);
+      reports.push(rep);
+      log(`${p}: ${rep.frames} frames (${rep.replyFrames} answered in-band, ${rep.closeFrames} closing) over ${rep.connections} connections in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${rep.failureCount} failures`);
+    }
+    const bys = await bystanders.finish();
+    const after = await server.measure();
+    log(`after RSS ${(after.rss / 1048576).toFixed(1)} MiB (${(((after.rss - before.rss) / before.rss) * 100).toFixed(1)} %)`);
+    const serverExit = await server.stop();
+    return { protocols: reports, before, after, bystanders: bys, serverExit, fatal: server.fatal, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    bystanders?.close();
+    if (server.child.exitCode === null) await server.stop();
+  }
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const frames = Number(arg('frames') ?? 100_000);
+  const report = await runFuzz({
+    frames,
+    ...(arg('seed') ? { seed: Number(arg('seed')) } : {}),
+    ...(arg('protocols') ? { protocols: arg('protocols')!.split(',') } : {}),
+    ...(arg('concurrency') ? { concurrency: Number(arg('concurrency')) } : {}),
+    log: (l) => console.log(l),
+  });
+  console.log(JSON.stringify({ ...report, before: { ...report.before, handlerErrors: undefined }, after: { ...report.after } }, null, 2));
+  const failed = report.protocols.some((p) => p.failureCount > 0) || report.fatal.length > 0 || report.serverExit !== 0 || !report.bystanders.delivered;
+  process.exit(failed ? 1 : 0);
+}
