@@ -30,6 +30,9 @@ export interface BrokerEventHandler {
  *   channel is kept for publications made from one node.
  * - Delivery is at most once per subscribed node. A node that misses publications (a broker
  *   outage) is told through `onReconnect`, and recovers from history where there is one.
+ * - Join and leave events travel with the channel's publications, in order with those of the same node.
+ * - `delivery` travels with a publication to every node but is never stored in history.
+ * - A failed publish (backend unreachable) rejects: it is never dropped silently.
  * - Control messages reach every node, the sender included.
  */
 export interface Broker {

@@ -53,7 +53,8 @@ export interface ConnectingContext {
   accept(credentials?: Partial<Credentials>): void;
   /**
    * Refuse. `code`: an HTTP status (4xx, before the WebSocket upgrade where the protocol allows),
-   * a reply error code (100..1999) or a disconnect code (3000..4999); each protocol maps it.
+   * a reply error code (100..399, 600..1999) or a disconnect code (3000..4999); each protocol maps it
+   * (codes below 600 are HTTP statuses: the native protocol answers them with error 101 unauthorized).
    */
   decline(code: number, message?: string): void;
 }

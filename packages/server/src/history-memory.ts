@@ -51,7 +51,8 @@ export class MemoryHistoryStore implements HistoryStore {
   }
 
   async append(channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
-    return this.appendSync(channel, pub, options);
+    const r = this.appendSync(channel, pub, options);
+    return { offset: r.offset, epoch: r.epoch };
   }
 
   /** Synchronous append, so the memory broker can assign offsets and dispatch in one step. */

@@ -33,7 +33,11 @@ export class EpochMismatchError extends Error {
  *   its offset and epoch, trims the stream to `size` (oldest first) and keeps entries for `ttlMs`.
  *   Offsets never repeat and have no gaps within one epoch.
  * - `read` returns publications in offset order (descending with `reverse`), each carrying its
- *   offset and epoch, and the current top. `since` with another epoch throws EpochMismatchError.
+ *   offset and epoch (never `delivery`, which is not stored), and the current top. `since` with
+ *   another epoch throws EpochMismatchError; an empty `since.epoch` matches any epoch. Trimmed or
+ *   expired publications are simply absent: the caller compares offsets to see the gap.
+ * - Each publication expires `ttlMs` after its own append; the stream's epoch and top outlive them
+ *   for `metaTtlMs` after the last append (then the stream is lost: new epoch, offset 0).
  * - After `remove`, the next `position` or `append` starts a new epoch at offset 0.
  */
 export interface HistoryStore {

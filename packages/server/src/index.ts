@@ -32,5 +32,7 @@ export { Connection, Subscription } from './connection.js';
 export type { ConnectionRequest } from './connection.js';
 export type { Transport } from './transport.js';
 export { centrifugeProtocol } from './protocols/centrifuge/session.js';
+export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL } from './protocols/pond/session.js';
+export { plainProtocol } from './protocols/plain/session.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';

@@ -8,8 +8,11 @@ export type ProtocolName = 'centrifuge' | 'pond' | 'plain';
 export interface Session {
   /** One WebSocket message from the client (already size-checked by the transport). */
   handleMessage(data: Buffer, isBinary: boolean): void;
-  /** The connection was accepted before the first frame (protocols that authenticate at upgrade). */
-  start?(): void;
+  /**
+   * The connection was accepted before the first frame (protocols that authenticate at upgrade).
+   * `subs`: its server-side subscriptions, still inactive: the session announces and activates them.
+   */
+  start?(subs: ReadonlyMap<string, { sub: Subscription; outcome: SubscribeOutcome }>): void;
   /** A server-side subscription was added at runtime. */
   pushSubscribed(channel: string, result: SubscribeOutcome): void;
   /** The server removed a subscription. */

@@ -487,6 +487,9 @@ export class Switchboard implements ConnectionOwner {
       },
       (err) => {
         finish();
+        if (err instanceof ReplyError || err instanceof DisconnectError) {
+          return this.#refuseUpgrade(socket, httpStatusOf(err.code), err.message);
+        }
         this.reportError(err);
         this.#refuseUpgrade(socket, 500, 'internal server error');
       },
@@ -528,7 +531,7 @@ export class Switchboard implements ConnectionOwner {
     });
     if (credentials !== undefined) {
       this.register(conn, credentials).then(
-        () => conn.session.start?.(),
+        (subs) => conn.session.start?.(subs),
         (err) => this.#closeWithError(conn, err),
       );
     }
@@ -571,23 +574,23 @@ export class Switchboard implements ConnectionOwner {
       if (this.options.allowAnonymous || this.options.insecure) return { kind: 'accept', credentials: { user: '' } };
       return { kind: 'decline', code: Disconnects.badRequest.code, message: 'no credentials' };
     };
-    if (!handler) return fallback();
     let decision: Decision | undefined;
-    const ctx: ConnectingContext = {
-      protocol: input.protocol,
-      request: input.request,
-      token,
-      data: input.data,
-      claims,
-      tokenError,
-      accept(credentials) {
-        decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
-      },
-      decline(code, message) {
-        decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
-      },
-    };
     await this.#runMiddleware({ kind: 'connect', protocol: input.protocol, client: undefined, data: input.data, state: {} }, async () => {
+      if (!handler) return;
+      const ctx: ConnectingContext = {
+        protocol: input.protocol,
+        request: input.request,
+        token,
+        data: input.data,
+        claims,
+        tokenError,
+        accept(credentials) {
+          decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
+        },
+        decline(code, message) {
+          decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
+        },
+      };
       await handler(ctx);
     });
     return decision ?? fallback();
@@ -801,7 +804,8 @@ export class Switchboard implements ConnectionOwner {
       if (sub.presence) {
         const info = sub.info();
         await this.presenceStore.add(channel, conn.id, info);
-        if (o.joinLeave || o.forcePushJoinLeave) await this.broker.publishJoin(channel, info);
+        // Always announced: sessions that push presence lists (PondSocket) learn of changes from it.
+        await this.broker.publishJoin(channel, info);
       }
       if ((conn.state as string) === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
       this.logger.debug({ client: conn.id, channel }, 'subscribe');
@@ -889,10 +893,9 @@ export class Switchboard implements ConnectionOwner {
     sub.active = false;
     if (sub.presence) {
       const info = sub.info();
-      const o = sub.resolved.options;
       this.presenceStore
         .remove(sub.channel, conn.id)
-        .then(() => (o.joinLeave || o.forcePushJoinLeave ? this.broker.publishLeave(sub.channel, info) : undefined))
+        .then(() => this.broker.publishLeave(sub.channel, info))
         .catch((err) => this.reportError(err));
     }
     if (emit) {
@@ -1224,6 +1227,8 @@ export class Switchboard implements ConnectionOwner {
   /** Remove every connection of `user` from `channel` on every node. */
   async evict(channel: string, user: string, reason = 'evicted'): Promise<void> {
     await this.unsubscribeUser({ user }, channel, { code: 2000, reason });
+    // The remaining members learn who was evicted (PondSocket's `kicked` event).
+    await this.publish(channel, { event: 'kicked', payload: { userId: user, reason } }, { skipHistory: true });
   }
 
   // ───────────────────────────── middleware ─────────────────────────────

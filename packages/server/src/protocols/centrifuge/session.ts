@@ -205,7 +205,8 @@ export class CentrifugeSession implements Session {
       const code = decision.code;
       this.#halted = true; // Centrifuge stops reading after a refused connect
       if (code >= 3000) return this.#close({ code, reason: decision.message || 'unauthorized' });
-      const replyCode = code >= 100 && code < 2000 ? code : Errors.unauthorized.code;
+      // Codes below 600 are HTTP statuses (the same decline serves protocols that refuse at the upgrade).
+      const replyCode = code >= 600 && code < 2000 ? code : code >= 100 && code < 400 ? code : Errors.unauthorized.code;
       this.node.countError(replyCode);
       this.#send(c.errorReply(id, replyCode, decision.message || 'unauthorized'));
       // The client reconnects (109) or gives up (101); either way this connection is done.

@@ -1,0 +1,208 @@
+import type { IncomingMessage } from 'node:http';
+import { DisconnectError, Errors, ReplyError, Unsubscribes } from '../../codes.js';
+import type { Connection, Subscription } from '../../connection.js';
+import type { Protocol, Session, SubscribeOutcome } from '../../protocol.js';
+import type { Switchboard } from '../../switchboard.js';
+import type { ClientInfo, Publication } from '../../types.js';
+
+/**
+ * Plain JSON over a bare WebSocket (docs/protocols/plain-json.md): for browsers and tools with no
+ * SDK. The client authenticates at the upgrade (`token` query parameter), then sends
+ * `{"type":"subscribe"|"unsubscribe"|"publish"|"ping", ...}` or `{"action":name,"data":...,"id"?}`;
+ * the server pushes `{"channel":...,"type":...,"data":...}`. Bad input gets
+ * `{"type":"error","code":...,"message":...}` and the connection stays open.
+ */
+
+const q = JSON.stringify;
+
+/** Frame types the server uses for its own frames: a publication's event never takes one of these names. */
+export const RESERVED_TYPES: ReadonlySet<string> = new Set([
+  'connected',
+  'subscribed',
+  'unsubscribed',
+  'published',
+  'reply',
+  'pong',
+  'error',
+  'join',
+  'leave',
+  'message',
+]);
+
+/** The `type` of a publication without an event name. */
+export const PUBLICATION_TYPE = 'publication';
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function idPart(id: unknown): string {
+  return id === undefined ? '' : `,"id":${q(id)}`;
+}
+
+function validId(id: unknown): boolean {
+  return id === undefined || (typeof id === 'string' && id.length <= 128) || (typeof id === 'number' && Number.isFinite(id));
+}
+
+function encodeInfo(info: ClientInfo): string {
+  let s = `{"user":${q(info.user)},"client":${q(info.client)}`;
+  if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
+  if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
+  return s + '}';
+}
+
+/**
+ * `{"channel","type","data"}` for a publication: data `{event: string, payload?}` gives
+ * type = event and data = payload; anything else type "publication" and the data as it is.
+ */
+export function pushFrame(channel: string, pub: Publication): string {
+  let type = PUBLICATION_TYPE;
+  let data = pub.data;
+  if (pub.data.startsWith('{') && pub.data.includes('"event"')) {
+    let v: unknown;
+    try {
+      v = JSON.parse(pub.data);
+    } catch {
+      v = undefined;
+    }
+    if (isObject(v) && typeof v['event'] === 'string' && v['event'] !== '' && !RESERVED_TYPES.has(v['event'])) {
+      type = v['event'];
+      data = v['payload'] === undefined ? '{}' : q(v['payload']);
+    }
+  }
+  let s = `{"channel":${q(channel)},"type":${q(type)},"data":${data}`;
+  if (pub.info !== undefined) s += `,"info":${encodeInfo(pub.info)}`;
+  if (pub.offset) s += `,"offset":${pub.offset}`;
+  return s + '}';
+}
+
+export class PlainSession implements Session {
+  readonly keepalive = 'ws' as const;
+  #chain: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly conn: Connection,
+    readonly node: Switchboard,
+  ) {}
+
+  #send(s: string): void {
+    this.conn.enqueueControl(Buffer.from(s));
+  }
+
+  #error(code: number, message: string, id?: unknown, extra = ''): void {
+    this.node.countError(code);
+    this.#send(`{"type":"error","code":${code},"message":${q(message)}${idPart(id)}${extra}}`);
+  }
+
+  start(subs: ReadonlyMap<string, { sub: Subscription; outcome: SubscribeOutcome }>): void {
+    this.#send(`{"type":"connected","client":${q(this.conn.id)},"user":${q(this.conn.user)}}`);
+    for (const [channel, { sub }] of subs) {
+      this.#send(`{"type":"subscribed","channel":${q(channel)}}`);
+      this.node.activate(sub);
+    }
+  }
+
+  handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.conn.state !== 'connected') return;
+    if (isBinary) return this.#error(Errors.badRequest.code, 'binary frames are not supported: send JSON text');
+    let v: unknown;
+    try {
+      v = JSON.parse(data.toString('utf8'));
+    } catch {
+      return this.#error(Errors.badRequest.code, 'invalid JSON');
+    }
+    if (!isObject(v)) return this.#error(Errors.badRequest.code, 'a frame must be a JSON object');
+    const m = v;
+    this.#chain = this.#chain.then(() => this.#dispatch(m)).catch((err: unknown) => this.#fail(err));
+  }
+
+  #fail(err: unknown): void {
+    if (err instanceof DisconnectError) return this.conn.close(err);
+    this.node.reportError(err, this.conn as never);
+  }
+
+  async #dispatch(m: Record<string, unknown>): Promise<void> {
+    if (this.conn.state !== 'connected') return;
+    const id = m['id'];
+    if (!validId(id)) return this.#error(Errors.badRequest.code, 'id must be a string (up to 128 characters) or a number');
+    try {
+      if ('action' in m) {
+        const action = m['action'];
+        if (typeof action !== 'string' || action === '') throw new ReplyError(Errors.badRequest, 'action must be a non-empty string');
+        const result = await this.node.clientRpc(this.conn, action, m['data']);
+        const text = result === undefined ? 'null' : q(result);
+        return this.#send(`{"type":"reply","action":${q(action)}${idPart(id)},"data":${text}}`);
+      }
+      const type = m['type'];
+      if (type === undefined) throw new ReplyError(Errors.badRequest, 'missing field: type (or action)');
+      if (type === 'ping') return this.#send(`{"type":"pong"${idPart(id)}}`);
+      if (type !== 'subscribe' && type !== 'unsubscribe' && type !== 'publish') {
+        throw new ReplyError(Errors.badRequest, typeof type === 'string' ? `unknown type: ${type.slice(0, 64)}` : 'type must be a string');
+      }
+      const channel = m['channel'];
+      if (typeof channel !== 'string' || channel === '') throw new ReplyError(Errors.badRequest, 'missing field: channel');
+      switch (type) {
+        case 'subscribe': {
+          const { sub } = await this.node.subscribe(this.conn, { channel, data: m['data'] });
+          this.#send(`{"type":"subscribed","channel":${q(channel)}${idPart(id)}}`);
+          this.node.activate(sub);
+          this.node.subscribed(this.conn, channel);
+          return;
+        }
+        case 'unsubscribe':
+          await this.node.unsubscribe(this.conn, channel);
+          return this.#send(`{"type":"unsubscribed","channel":${q(channel)}${idPart(id)}}`);
+        case 'publish': {
+          if (!('data' in m) || m['data'] === null) throw new ReplyError(Errors.badRequest, 'missing field: data');
+          const pos = await this.node.clientPublish(this.conn, channel, m['data']);
+          return this.#send(`{"type":"published","channel":${q(channel)}${idPart(id)}${pos?.offset ? `,"offset":${pos.offset}` : ''}}`);
+        }
+      }
+    } catch (err) {
+      if (err instanceof DisconnectError) throw err;
+      const extra = typeof m['channel'] === 'string' ? `,"channel":${q(m['channel'])}` : typeof m['action'] === 'string' ? `,"action":${q(m['action'])}` : '';
+      if (err instanceof ReplyError) return this.#error(err.code, err.message, id, extra);
+      this.node.reportError(err, this.conn as never);
+      this.#error(Errors.internal.code, Errors.internal.message, id, extra);
+    }
+  }
+
+  pushSubscribed(channel: string, _result: SubscribeOutcome): void {
+    this.#send(`{"type":"subscribed","channel":${q(channel)}}`);
+  }
+
+  pushUnsubscribed(channel: string, code: number, reason: string): void {
+    this.#send(`{"type":"unsubscribed","channel":${q(channel)},"code":${code},"reason":${q(reason)}}`);
+  }
+
+  pushMessage(data: string): void {
+    this.#send(`{"type":"message","data":${data}}`);
+  }
+
+  pushReply(channel: string, event: string, payload: unknown): void {
+    this.#send(`{"channel":${q(channel)},"type":${q(RESERVED_TYPES.has(event) ? PUBLICATION_TYPE : event)},"data":${q(payload ?? {})},"reply":true}`);
+  }
+
+  pushLagged(sub: Subscription): void {
+    // Publications were dropped: the client is unsubscribed (2500) and subscribes again to resync.
+    this.node.dropSubscription(sub);
+    this.pushUnsubscribed(sub.channel, Unsubscribes.insufficientState.code, Unsubscribes.insufficientState.reason);
+  }
+
+  sendPing(): void {
+    this.conn.transport.ping();
+  }
+}
+
+export function plainProtocol(node: Switchboard): Protocol {
+  return {
+    name: 'plain',
+    slot: 2,
+    newlineBatching: false,
+    encodePublication: (channel, pub) => Buffer.from(pushFrame(channel, pub)),
+    encodeBroadcast: (pub) => Buffer.from(pushFrame('*', pub)),
+    encodeJoin: (channel, info) => Buffer.from(`{"channel":${q(channel)},"type":"join","info":${encodeInfo(info)}}`),
+    encodeLeave: (channel, info) => Buffer.from(`{"channel":${q(channel)},"type":"leave","info":${encodeInfo(info)}}`),
+    createSession: (conn: Connection, _req: IncomingMessage) => new PlainSession(conn, node),
+  };
+}

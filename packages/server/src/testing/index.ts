@@ -1,0 +1,8 @@
+/**
+ * `@switchboard/server/testing`: conformance suites for the engine interfaces. Every Broker,
+ * HistoryStore and PresenceStore implementation runs them unchanged (node:test).
+ */
+export { brokerConformance, Recorder, type BrokerHarness } from './broker.js';
+export { historyConformance, type HistoryHarness } from './history.js';
+export { presenceConformance, CONFORMANCE_PRESENCE_TTL_MS, type PresenceHarness } from './presence.js';
+export { uniqueChannel, waitFor } from './util.js';

@@ -1,0 +1,105 @@
+import { test, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import type { CommandContext } from '../src/index.js';
+import { RawClient, once, sdk, token, until } from './helpers.js';
+import { connected, join, pond, startMulti, stopAll } from './pond-helpers.js';
+
+afterEach(() => stopAll());
+
+test('one channel, three protocols: publications from the app and from each client reach every subscriber once; presence lists all three; middleware and hooks see all three', async () => {
+  const seen: string[] = [];
+  const hooks: string[] = [];
+  const srv = await startMulti(
+    {
+      namespaces: {
+        chat: {
+          allowSubscribeForClient: true,
+          allowPublishForClient: true,
+          allowPresenceForSubscriber: true,
+          presence: true,
+        },
+      },
+    },
+    (sb) => {
+      sb.use(async (ctx: CommandContext, next) => {
+        seen.push(`${ctx.kind}/${ctx.protocol}`);
+        await next();
+      });
+      sb.on('subscribe', (client, channel) => void hooks.push(`subscribe/${client.protocol}/${channel}`));
+      sb.on('connect', (client) => void hooks.push(`connect/${client.protocol}`));
+      sb.on('disconnect', (client) => void hooks.push(`disconnect/${client.protocol}`));
+    },
+  );
+  const ch = 'chat:mix';
+  const cent = sdk(srv.url, { token: await token({ sub: 'cent' }) });
+  try {
+    // native (official centrifuge SDK)
+    const centGot: unknown[] = [];
+    const csub = cent.newSubscription(ch);
+    csub.on('publication', (ctx) => void centGot.push(ctx.data));
+    const subscribed = once(csub, 'subscribed');
+    csub.subscribe();
+    cent.connect();
+    await subscribed;
+
+    // PondSocket (official client)
+    const p = pond(srv.pondUrl, { token: await token({ sub: 'pondy' }) });
+    await connected(p);
+    const P = await join(p, ch);
+
+    // plain JSON (raw ws)
+    const raw = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'plainy' })}`);
+    await raw.opened;
+    raw.send({ type: 'subscribe', channel: ch, id: 1 });
+    await raw.next((m) => m['type'] === 'subscribed');
+
+    await srv.sb.publish(ch, { event: 'from-app', payload: { n: 0 } });
+    await csub.publish({ event: 'from-cent', payload: { n: 1 } });
+    P.ch.sendMessage('from-pond' as never, { n: 2 } as never);
+    raw.send({ type: 'publish', channel: ch, data: { event: 'from-plain', payload: { n: 3 } }, id: 2 });
+    await raw.next((m) => m['type'] === 'published');
+    // Wait for the plain publication everywhere, then a sentinel: after it, nothing else is in flight.
+    await srv.sb.publish(ch, { event: 'end', payload: {} });
+
+    const events = ['from-app', 'from-cent', 'from-pond', 'from-plain'];
+    await until(() => centGot.some((d) => (d as { event: string }).event === 'end'), 5000, 'centrifuge end');
+    await until(() => P.msgs.some((m) => m.event === 'end'), 5000, 'pond end');
+    const plainGot: Record<string, unknown>[] = [];
+    for (;;) {
+      const m = await raw.next((x) => x['channel'] === ch);
+      if (m['type'] === 'end') break;
+      plainGot.push(m);
+    }
+    const centEvents = centGot.map((d) => (d as { event: string }).event).filter((e) => e !== 'end');
+    const pondEvents = P.msgs.map((m) => m.event).filter((e) => e !== 'end' && e !== 'ACKNOWLEDGE');
+    const plainEvents = plainGot.map((m) => m['type']);
+    // Each exactly once (the order across senders is not fixed: the pond and plain sends race the others).
+    for (const got of [centEvents, pondEvents, plainEvents]) assert.deepEqual([...got].sort(), [...events].sort());
+    assert.deepEqual(centGot.find((d) => (d as { event: string }).event === 'from-pond'), { event: 'from-pond', payload: { n: 2 } });
+    assert.deepEqual(P.msgs.find((m) => m.event === 'from-cent')?.payload, { n: 1 });
+    assert.deepEqual(plainGot.find((m) => m['type'] === 'from-pond')?.['data'], { n: 2 });
+
+    // Presence lists all three, whatever the protocol asks.
+    const list = await srv.sb.presence(ch);
+    assert.deepEqual([...list.values()].map((i) => i.user).sort(), ['cent', 'plainy', 'pondy']);
+    const cp = await csub.presence();
+    assert.deepEqual(Object.values(cp.clients).map((i) => i.user).sort(), ['cent', 'plainy', 'pondy']);
+    await until(() => ((P.ch as unknown as { presence: { user: string }[] }).presence ?? []).length === 3, 5000, 'pond list of 3');
+    assert.deepEqual((P.ch as unknown as { presence: { user: string }[] }).presence.map((e) => e.user).sort(), ['cent', 'plainy', 'pondy']);
+
+    for (const proto of ['centrifuge', 'pond', 'plain']) {
+      assert.ok(seen.includes(`subscribe/${proto}`), `middleware saw subscribe/${proto}`);
+      assert.ok(seen.includes(`connect/${proto}`), `middleware saw connect/${proto}`);
+      assert.ok(hooks.includes(`subscribe/${proto}/${ch}`), `hook saw subscribe/${proto}`);
+      assert.ok(hooks.includes(`connect/${proto}`), `hook saw connect/${proto}`);
+    }
+    for (const proto of ['centrifuge', 'plain']) assert.ok(seen.includes(`publish/${proto}`), `middleware saw publish/${proto}`);
+    assert.ok(seen.includes('publish/pond'), 'middleware saw the pond broadcast as a publish');
+
+    raw.close();
+    await until(() => hooks.includes('disconnect/plain'), 5000, 'disconnect hook');
+  } finally {
+    cent.disconnect();
+    await srv.close();
+  }
+});
