@@ -98,9 +98,121 @@ class NativeBystander implements Bystander {
   }
 }
 
-export async function startBystanders(base: string, _protocols: string[]): Promise<Bystanders> {
+/** A plain-JSON client: token in the query, subscribe/unsubscribe with ids. */
+class PlainBystander implements Bystander {
+  readonly seqs: number[] = [];
+  readonly problems: string[] = [];
+  closed = false;
+  #id = 1;
+  #pending = new Map<number, () => void>();
+  private constructor(
+    readonly name: string,
+    readonly ws: WebSocket,
+  ) {
+    ws.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as { type?: string; id?: number; channel?: string; data?: { seq: number }; code?: number };
+      if (m.type === 'error') this.problems.push(`${name}: error ${JSON.stringify(m)}`);
+      if (m.id !== undefined) {
+        this.#pending.get(m.id)?.();
+        this.#pending.delete(m.id);
+        return;
+      }
+      if (m.channel === CHANNEL && m.type === 'publication') this.seqs.push(m.data!.seq);
+    });
+    ws.on('close', (code) => {
+      this.closed = true;
+      this.problems.push(`${name}: closed ${code}`);
+      for (const p of this.#pending.values()) p();
+    });
+  }
+  static async open(base: string, name: string): Promise<PlainBystander> {
+    const ws = new WebSocket(`${base}/ws?token=${await jwt(name)}`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const b = new PlainBystander(name, ws);
+    await b.#cmd({ type: 'subscribe', channel: CHANNEL });
+    return b;
+  }
+  #cmd(frame: Record<string, unknown>): Promise<void> {
+    const id = this.#id++;
+    return new Promise((resolve) => {
+      this.#pending.set(id, resolve);
+      this.ws.send(JSON.stringify({ ...frame, id }));
+    });
+  }
+  async sideOp(i: number): Promise<void> {
+    await this.#cmd({ type: 'subscribe', channel: `news:side-${i}` });
+    await this.#cmd({ type: 'unsubscribe', channel: `news:side-${i}` });
+  }
+  close(): void {
+    this.closed = true;
+    this.ws.terminate();
+  }
+}
+
+/** A PondSocket client speaking the wire protocol: token in the query, JOIN_CHANNEL / LEAVE_CHANNEL. */
+class PondBystander implements Bystander {
+  readonly seqs: number[] = [];
+  readonly problems: string[] = [];
+  closed = false;
+  #acks = new Map<string, () => void>();
+  private constructor(
+    readonly name: string,
+    readonly ws: WebSocket,
+  ) {
+    ws.on('message', (data: Buffer) => {
+      for (const line of data.toString().split('\n')) {
+        if (line === '') continue;
+        const m = JSON.parse(line) as { action: string; event: string; channelName: string; payload: { seq?: number } };
+        if (m.action === 'ERROR' || (m.action === 'SYSTEM' && m.event === 'UNAUTHORIZED')) this.problems.push(`${name}: ${line.slice(0, 200)}`);
+        if (m.action === 'SYSTEM' && m.event === 'ACKNOWLEDGE') {
+          this.#acks.get(m.channelName)?.();
+          this.#acks.delete(m.channelName);
+        }
+        if (m.action === 'BROADCAST' && m.channelName === CHANNEL) this.seqs.push(m.payload.seq!);
+      }
+    });
+    ws.on('close', (code) => {
+      this.closed = true;
+      this.problems.push(`${name}: closed ${code}`);
+      for (const p of this.#acks.values()) p();
+    });
+  }
+  static async open(base: string, name: string): Promise<PondBystander> {
+    const ws = new WebSocket(`${base}/api/socket?token=${await jwt(name)}`);
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const b = new PondBystander(name, ws);
+    await b.#join(CHANNEL);
+    return b;
+  }
+  #n = 0;
+  #join(channel: string): Promise<void> {
+    return new Promise((resolve) => {
+      this.#acks.set(channel, resolve);
+      this.ws.send(JSON.stringify({ action: 'JOIN_CHANNEL', event: 'JOIN_CHANNEL', channelName: channel, requestId: `${this.name}-${++this.#n}`, payload: {} }));
+    });
+  }
+  async sideOp(i: number): Promise<void> {
+    const channel = `news:side-${i}`;
+    await this.#join(channel);
+    this.ws.send(JSON.stringify({ action: 'LEAVE_CHANNEL', event: 'LEAVE_CHANNEL', channelName: channel, requestId: `${this.name}-${++this.#n}`, payload: {} }));
+  }
+  close(): void {
+    this.closed = true;
+    this.ws.terminate();
+  }
+}
+
+export async function startBystanders(base: string, protocols: string[]): Promise<Bystanders> {
   const all: Bystander[] = [];
-  for (let i = 0; i < 4; i++) all.push(await NativeBystander.open(base, `native-${i}`));
+  for (let i = 0; i < 3; i++) all.push(await NativeBystander.open(base, `native-${i}`));
+  if (protocols.includes('plain')) for (let i = 0; i < 2; i++) all.push(await PlainBystander.open(base, `plain-${i}`));
+  if (protocols.includes('pond')) for (let i = 0; i < 2; i++) all.push(await PondBystander.open(base, `pond-${i}`));
   const publisher = all[0]!;
   let published = 0;
   let sideOps = 0;

@@ -12,7 +12,7 @@ const q = JSON.stringify;
 const isObj = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function reply(kind: string, body: string, expect: number | 'ok'): ReplyFrame {
-  return { kind, expect, text: (id) => `{"id":${id},${body}}` };
+  return { kind, expect: String(expect), text: (id) => `{"id":${id},${body}}` };
 }
 
 /** A channel name the server rejects as a name (107): non-ASCII, spaces, control characters, too long. */
@@ -125,15 +125,18 @@ export function centrifugeDialect(maxMessage: number): Dialect {
     replyFrames,
     closeFrames: closeFrames(maxMessage),
     batching: 'newline',
-    handshakeFrames: ['{"id":1,"connect":{"name":"fuzz"}}', '{"id":2,"subscribe":{"channel":"chat:dup"}}'],
-    handshakeReplies: 2,
-    firstId: 3,
+    handshake: [
+      { kind: 'connect', expect: 'ok', text: (id) => `{"id":${id},"connect":{"name":"fuzz"}}` },
+      { kind: 'subscribe', expect: 'ok', text: (id) => `{"id":${id},"subscribe":{"channel":"chat:dup"}}` },
+    ],
+    greeting: [],
+    firstId: 1,
     parseReplies(text, out) {
       for (const line of text.split('\n')) {
         if (line === '') continue;
         const m = JSON.parse(line) as { id?: number; error?: { code: number } };
         if (m.id === undefined) continue; // pushes (pings)
-        out.push({ id: m.id, outcome: m.error ? m.error.code : 'ok' });
+        out.push({ key: String(m.id), outcome: m.error ? String(m.error.code) : 'ok' });
       }
     },
   };

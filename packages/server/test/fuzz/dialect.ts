@@ -12,12 +12,12 @@ export interface Dialect {
   closeFrames: fc.Arbitrary<CloseFrame>;
   /** 'newline': many frames per WebSocket message; 'single': one frame per message. */
   batching: 'newline' | 'single';
-  /** Frames that make a fresh connection ready for reply frames, each answered with a reply. */
-  handshakeFrames: readonly string[];
-  /** How many replies the handshake frames produce (checked to be 'ok'). */
-  handshakeReplies: number;
+  /** Frames that make a fresh connection ready for reply frames, with the replies they must get. */
+  handshake: readonly ReplyFrame[];
+  /** Replies the server sends on its own once the connection is open (outcome tokens, no key). */
+  greeting: readonly string[];
   /** The first id for reply frames (ids then increase by one per frame). */
   firstId: number;
-  /** Extract the replies (id and outcome) from one inbound WebSocket message. */
-  parseReplies(text: string, out: { id: number; outcome: number | 'ok' }[]): void;
+  /** Extract the replies (key: the id the frame chose, if any; outcome) from one inbound WebSocket message. */
+  parseReplies(text: string, out: { key: string | undefined; outcome: string }[]): void;
 }

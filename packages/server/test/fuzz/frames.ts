@@ -1,13 +1,29 @@
 // Malformed-frame generators with their oracles, built on fast-check arbitraries.
 import fc from 'fast-check';
 
-/** A frame answered in-band: a reply with this id carrying `expect` (an error code, or 'ok'). */
+/**
+ * A frame answered in-band. `expect` is the outcome the dialect's parser must report for the reply
+ * (an error code, 'ok', or a protocol-specific token). With `anonymous`, the reply carries no id the
+ * frame chose (e.g. invalid JSON): that many replies with outcome `expect` and no known key are due.
+ */
 export interface ReplyFrame {
-  /** The frame's text for a given command id (protocols without ids ignore it). */
+  /** The frame's text for a given command id. */
   text(id: number): string;
-  expect: number | 'ok';
+  expect: string;
+  anonymous?: number;
+  /** Sent alone, as a binary WebSocket message. */
+  binary?: boolean;
   kind: string;
 }
+
+/** Valid UTF-8 text that is not a JSON object with the fields a protocol wants, with its non-blank line count. */
+export const garbageText = fc
+  .oneof(fc.string({ minLength: 1, maxLength: 300, unit: 'binary' }), fc.string({ minLength: 1, maxLength: 100 }))
+  .map((s) => {
+    const text = Buffer.from(s).toString('utf8');
+    return { text, lines: text.split('\n').filter((l) => l.trim() !== '').length };
+  })
+  .filter((g) => g.lines > 0);
 
 /** A frame that must close the connection with one of `expect` (WebSocket close codes). */
 export interface CloseFrame {

@@ -11,6 +11,8 @@ import { Sampler, type CloseFrame, type ReplyFrame } from './frames.js';
 import type { Dialect } from './dialect.js';
 import { FUZZ_MAX_MESSAGE } from './config.js';
 import { centrifugeDialect } from './centrifuge.js';
+import { plainDialect } from './plain.js';
+import { pondDialect } from './pond.js';
 import { startBystanders, type Bystanders } from './bystanders.js';
 
 export interface FuzzOptions {
@@ -58,6 +60,8 @@ export interface FuzzReport {
 
 export const DIALECTS: Record<string, (maxMessage: number) => Dialect> = {
   centrifuge: centrifugeDialect,
+  pond: pondDialect,
+  plain: plainDialect,
 };
 
 class ServerProcess {
@@ -103,12 +107,16 @@ class ServerProcess {
   }
 }
 
-const WAIT_MS = 10_000;
+const WAIT_MS = 15_000;
 
 /** One fuzz connection: sends frames and checks every reply and the close against the oracle. */
 class FuzzConn {
   readonly ws: WebSocket;
-  readonly expected: { id: number; expect: number | 'ok'; frame: () => string }[] = [];
+  /** Replies due, by the key the frame chose. */
+  readonly keyed = new Map<string, { expect: string; frame: string }>();
+  /** Replies due that carry no key of ours, by outcome. */
+  readonly anonymous = new Map<string, number>();
+  due = 0;
   closed: { code: number; reason: string } | undefined;
   #wake: (() => void) | undefined;
   constructor(
@@ -117,7 +125,7 @@ class FuzzConn {
     readonly report: ProtocolReport,
   ) {
     this.ws = new WebSocket(url, { maxPayload: 64 * 1024 * 1024 });
-    const replies: { id: number; outcome: number | 'ok' }[] = [];
+    const replies: { key: string | undefined; outcome: string }[] = [];
     this.ws.on('message', (data: Buffer) => {
       replies.length = 0;
       try {
@@ -126,13 +134,7 @@ class FuzzConn {
         this.fail(`unparseable server message: ${String(err)}: ${data.toString().slice(0, 200)}`);
         return;
       }
-      for (const r of replies) {
-        const e = this.expected.shift();
-        if (e === undefined) this.fail(`unexpected reply ${JSON.stringify(r)}`);
-        else if (e.id !== r.id || e.expect !== r.outcome) {
-          this.fail(`frame ${e.frame().slice(0, 300)} expected ${e.expect} (id ${e.id}), got ${JSON.stringify(r)}`);
-        }
-      }
+      for (const r of replies) this.#settle(r.key, r.outcome);
       this.#poke();
     });
     this.ws.on('close', (code, reason) => {
@@ -140,6 +142,31 @@ class FuzzConn {
       this.#poke();
     });
     this.ws.on('error', () => {});
+  }
+  expect(f: ReplyFrame, id: number, text: string): void {
+    this.due += f.anonymous ?? 1;
+    if (f.anonymous !== undefined) this.anonymous.set(f.expect, (this.anonymous.get(f.expect) ?? 0) + f.anonymous);
+    else this.keyed.set(String(id), { expect: f.expect, frame: text });
+  }
+  expectAnonymous(outcome: string): void {
+    this.due++;
+    this.anonymous.set(outcome, (this.anonymous.get(outcome) ?? 0) + 1);
+  }
+  #settle(key: string | undefined, outcome: string): void {
+    const k = key === undefined ? undefined : this.keyed.get(key);
+    if (k !== undefined) {
+      this.keyed.delete(key!);
+      this.due--;
+      if (k.expect !== outcome) this.fail(`frame ${k.frame.slice(0, 300)} expected ${k.expect}, got ${outcome}`);
+      return;
+    }
+    const n = this.anonymous.get(outcome) ?? 0;
+    if (n > 0) {
+      this.anonymous.set(outcome, n - 1);
+      this.due--;
+      return;
+    }
+    this.fail(`unexpected reply ${outcome} (key ${key})`);
   }
   fail(msg: string): void {
     this.report.failureCount++;
@@ -152,10 +179,6 @@ class FuzzConn {
   }
   async waitFor(cond: () => boolean, what: string): Promise<boolean> {
     const end = Date.now() + WAIT_MS;
-    const t0 = Date.now();
-    try { return await this.#waitFor(cond, what, end); } finally { if (process.env.FUZZ_SLOW && Date.now() - t0 > 150) console.log('slow', what, Date.now() - t0); }
-  }
-  async #waitFor(cond: () => boolean, what: string, end: number): Promise<boolean> {
     while (!cond()) {
       if (Date.now() > end) {
         this.fail(`timed out waiting for ${what}`);
@@ -183,40 +206,54 @@ class FuzzConn {
 
 /** Runs one fuzz worker until the protocol's frame budget is spent. */
 async function worker(url: string, d: Dialect, budget: { left: number }, replies: Sampler<ReplyFrame>, closers: Sampler<CloseFrame>, r: ProtocolReport): Promise<void> {
-  const rnd = replies; // one sampler per worker keeps workers independent and reproducible
+  let round = 0;
   while (budget.left > 0) {
+    round++;
     const closer = closers.next();
     const conn = new FuzzConn(url, d, r);
     r.connections++;
+    for (const g of d.greeting) conn.expectAnonymous(g);
     if (!(await conn.open())) {
       r.failureCount++;
       if (r.failures.length < 20) r.failures.push(`${d.protocol}: connection refused or closed before open`);
       continue;
     }
+    let nextId = d.firstId;
     if (closer.stage === 'post') {
-      let id = 0;
-      for (const h of d.handshakeFrames) conn.ws.send(h);
-      for (let i = 0; i < d.handshakeReplies; i++) conn.expected.push({ id: ++id, expect: 'ok', frame: () => 'handshake' });
-      if (!(await conn.waitFor(() => conn.expected.length === 0 || conn.closed !== undefined, 'handshake replies'))) {
+      for (const h of d.handshake) {
+        const id = nextId++;
+        const text = h.text(id);
+        conn.expect(h, id, text);
+        conn.ws.send(text);
+      }
+      if (!(await conn.waitFor(() => conn.due === 0 || conn.closed !== undefined, 'handshake replies'))) {
         conn.ws.terminate();
         continue;
       }
       // Several messages of in-band frames before the closing one.
-      let nextId = d.firstId;
-      const messages = 1 + Math.floor(Math.random() * 4);
+      const messages = 1 + (round % 4);
       for (let m = 0; m < messages && budget.left > 0 && conn.closed === undefined; m++) {
         const parts: string[] = [];
         let size = 0;
-        const max = d.batching === 'newline' ? 150 : 1;
+        const max = d.batching === 'newline' ? 150 : 40;
         while (parts.length < max && budget.left > 0) {
-          const f = rnd.next();
+          const f = replies.next();
           const id = nextId++;
           const text = f.text(id);
+          if (f.binary) {
+            // Binary frames travel alone.
+            conn.expect(f, id, text);
+            conn.ws.send(Buffer.from(text), { binary: true });
+            r.byKind[f.kind] = (r.byKind[f.kind] ?? 0) + 1;
+            r.replyFrames++;
+            budget.left--;
+            continue;
+          }
           const bytes = Buffer.byteLength(text) + 1;
-          if (size + bytes > FUZZ_MAX_MESSAGE - 64) break;
+          if (d.batching === 'newline' && size + bytes > FUZZ_MAX_MESSAGE - 64) break;
           size += bytes;
           parts.push(text);
-          conn.expected.push({ id, expect: f.expect, frame: () => text });
+          conn.expect(f, id, text);
           r.byKind[f.kind] = (r.byKind[f.kind] ?? 0) + 1;
           r.replyFrames++;
           budget.left--;
@@ -224,9 +261,11 @@ async function worker(url: string, d: Dialect, budget: { left: number }, replies
         if (parts.length === 0) continue;
         if (d.batching === 'newline') conn.ws.send(parts.join('\n'));
         else for (const p of parts) conn.ws.send(p);
-        await conn.waitFor(() => conn.expected.length === 0 || conn.closed !== undefined, 'replies');
+        await conn.waitFor(() => conn.due === 0 || conn.closed !== undefined, 'replies');
         if (conn.closed !== undefined) conn.fail(`closed (${conn.closed.code} ${conn.closed.reason}) while replies were due`);
       }
+    } else if (d.greeting.length > 0) {
+      await conn.waitFor(() => conn.due === 0 || conn.closed !== undefined, 'greeting');
     }
     if (conn.closed === undefined) {
       conn.ws.send(closer.data, { binary: closer.binary });
@@ -241,7 +280,7 @@ async function worker(url: string, d: Dialect, budget: { left: number }, replies
           conn.fail(`${closer.kind} ${shown} expected close ${closer.expect.join('|')}, got ${code} ${conn.closed!.reason}`);
         }
       }
-      if (conn.expected.length > 0) conn.fail(`${conn.expected.length} replies never came`);
+      if (conn.due > 0) conn.fail(`${conn.due} replies never came`);
     }
     conn.ws.terminate();
   }
@@ -272,7 +311,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     log(`fuzz server on ${base}; protocols ${wanted.join(', ')}; seed ${seed}; ${opts.frames} frames per protocol`);
     bystanders = await startBystanders(base, available);
     // Warm-up: code paths compiled and pools allocated before the baseline is taken.
-    for (const p of wanted) await fuzzProtocol(base, DIALECTS[p]!(FUZZ_MAX_MESSAGE), Math.min(20_000, opts.frames), seed + 7, concurrency);
+    for (const p of wanted) await fuzzProtocol(base, DIALECTS[p]!(FUZZ_MAX_MESSAGE), Math.min(10_000, opts.frames), seed + 7, concurrency);
     const before = await server.measure();
     log(`baseline RSS ${(before.rss / 1048576).toFixed(1)} MiB`);
     const reports: ProtocolReport[] = [];
