@@ -73,7 +73,7 @@ class ServerProcess {
   readonly exited: Promise<number | null>;
   constructor() {
     const script = fileURLToPath(new URL('./server.ts', import.meta.url));
-    this.child = fork(script, [], { execArgv: ['--expose-gc', '--conditions=source', '--import', 'tsx', ...(process.env.FUZZ_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fuzzprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(script, [], { env: { ...process.env, ...(process.env.FUZZ_ARENA ? { MALLOC_ARENA_MAX: process.env.FUZZ_ARENA } : {}) }, execArgv: ['--expose-gc', '--conditions=source', '--import', 'tsx', ...(process.env.FUZZ_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fuzzprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.ready = new Promise((resolve, reject) => {
       this.child.once('exit', (code) => reject(new Error(`fuzz server exited early (${code})`)));
