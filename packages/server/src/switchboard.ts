@@ -248,6 +248,8 @@ export class Switchboard implements ConnectionOwner {
   readonly #nodes = new Map<string, NodeInfo>();
   readonly #pendingUpgrades = new Set<Duplex>();
   readonly #commandLimit: CommandRateLimiter | undefined;
+  /** Metrics hook: called once per publication fanned out on this node (not per recipient) with ms from publish to the last enqueue. */
+  onFanout: ((ms: number) => void) | undefined;
   /** Counters for metrics and leak checks. */
   readonly stats = {
     messagesIn: 0,
@@ -258,6 +260,12 @@ export class Switchboard implements ConnectionOwner {
     deliveries: 0,
     disconnects: new Map<number, number>(),
     errors: new Map<number, number>(),
+    /** WebSocket messages and bytes by protocol (out: one batched write counts as one message). */
+    byProtocol: {
+      centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+    } as Record<ProtocolName, { messagesIn: number; bytesIn: number; messagesOut: number; bytesOut: number }>,
   };
 
   constructor(options: SwitchboardOptions = {}) {
@@ -509,9 +517,12 @@ export class Switchboard implements ConnectionOwner {
     const conn = new Connection(newClientId(), protocol, transport, request, this);
     this.#connections.set(conn.id, conn);
     conn.session = protocol.createSession(conn, req);
+    const perProtocol = this.stats.byProtocol[protocol.name];
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.stats.messagesIn++;
       this.stats.bytesIn += data.length;
+      perProtocol.messagesIn++;
+      perProtocol.bytesIn += data.length;
       try {
         conn.session.handleMessage(data, isBinary);
       } catch (err) {
@@ -936,6 +947,7 @@ export class Switchboard implements ConnectionOwner {
       conn.enqueue(buf, sub);
       this.stats.deliveries++;
     }
+    if (this.onFanout !== undefined && pub.time !== undefined) this.onFanout(Date.now() - pub.time);
   }
 
   /** Delivery of one publication to one (just activated) subscriber. */
@@ -1544,11 +1556,23 @@ export class Switchboard implements ConnectionOwner {
   async #onBrokerReconnect(): Promise<void> {
     // Publications may have been missed: subscribers of recoverable channels resync from history
     // (the session turns this into an unsubscribe 2500 / resubscribe), the others are told.
-    for (const state of this.#channels.values()) {
-      for (const sub of state.subs) {
-        sub.lagged = true;
-      }
-    }
+    // A positioned subscriber whose stream did not move past it (same epoch, same top) missed nothing.
+    await Promise.all(
+      [...this.#channels].map(async ([channel, state]) => {
+        let pos: StreamPosition | undefined;
+        if (historyOf(state.resolved.options) !== undefined) {
+          try {
+            pos = await this.historyStore.position(channel);
+          } catch {
+            pos = undefined; // cannot tell: resync
+          }
+        }
+        for (const sub of state.subs) {
+          if (pos !== undefined && sub.positioned && sub.epoch === pos.epoch && sub.offset >= pos.offset) continue;
+          sub.lagged = true;
+        }
+      }),
+    );
   }
 
   // ───────────────────────────── connection bookkeeping ─────────────────────────────
