@@ -18,8 +18,7 @@ test('standalone: wrong API keys and admin passwords are all refused alike; no s
     for (const k of wrongKeys) {
       for (const r of [await publish({ 'x-api-key': k }), await publish({ authorization: `apikey ${k}` }), await publish({}, `?api_key=${encodeURIComponent(k)}`)]) {
         assert.equal(r.status, 401, `key ${JSON.stringify(k.slice(0, 20))} refused`);
-        const text = await r.text();
-        assert.equal((JSON.parse(text) as { error: { code: number } }).error.code, 401, text);
+        await r.arrayBuffer(); // an empty 401, as Centrifugo answers
       }
     }
     assert.equal((await publish({ 'x-api-key': API_KEY })).status, 200);

@@ -99,7 +99,7 @@ export function createApiHandler(sb: Switchboard, options: ApiHandlerOptions = {
       return true;
     }
     if (!authorized(req, url)) {
-      res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"code":401,"message":"unauthorized: a valid API key is required"}}');
+      res.writeHead(401).end();
       return true;
     }
     if (!METHOD_SET.has(method)) {
