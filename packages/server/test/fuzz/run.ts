@@ -52,6 +52,8 @@ export interface FuzzReport {
   protocols: ProtocolReport[];
   before: Measurement;
   after: Measurement;
+  /** RSS after the run, each sample after a full GC, a second apart. */
+  rssSamples: number[];
   bystanders: { published: number; receivers: number; delivered: boolean; problems: string[]; sideOps: number };
   serverExit: number | null;
   fatal: string[];
@@ -64,6 +66,12 @@ export const DIALECTS: Record<string, (maxMessage: number) => Dialect> = {
   plain: plainDialect,
 };
 
+/**
+ * The server under test, in a child process. glibc gives each thread that allocates (libuv's pool
+ * runs WebCrypto for token checks) its own malloc arena, and how much of those arenas stays resident
+ * after a GC varies by several MiB from run to run; MALLOC_ARENA_MAX=2 (a common production setting
+ * for Node services) keeps RSS comparable between the baseline and the end. FUZZ_ARENA overrides it.
+ */
 class ServerProcess {
   readonly child: ChildProcess;
   readonly fatal: string[] = [];
@@ -73,7 +81,7 @@ class ServerProcess {
   readonly exited: Promise<number | null>;
   constructor() {
     const script = fileURLToPath(new URL('./server.ts', import.meta.url));
-    this.child = fork(script, [], { env: { ...process.env, ...(process.env.FUZZ_ARENA ? { MALLOC_ARENA_MAX: process.env.FUZZ_ARENA } : {}) }, execArgv: ['--expose-gc', '--conditions=source', '--import', 'tsx', ...(process.env.FUZZ_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fuzzprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(script, [], { env: { ...process.env, MALLOC_ARENA_MAX: process.env.FUZZ_ARENA ?? '2' }, execArgv: ['--expose-gc', '--conditions=source', '--import', 'tsx', ...(process.env.FUZZ_PROF ? ['--cpu-prof', '--cpu-prof-dir=/tmp/fuzzprof'] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     this.ready = new Promise((resolve, reject) => {
       this.child.once('exit', (code) => reject(new Error(`fuzz server exited early (${code})`)));
@@ -231,7 +239,7 @@ async function worker(url: string, d: Dialect, budget: { left: number }, replies
         continue;
       }
       // Several messages of in-band frames before the closing one.
-      const messages = 1 + (round % 4);
+      const messages = 2 + (round % 6);
       for (let m = 0; m < messages && budget.left > 0 && conn.closed === undefined; m++) {
         const parts: string[] = [];
         let size = 0;
@@ -311,7 +319,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     log(`fuzz server on ${base}; protocols ${wanted.join(', ')}; seed ${seed}; ${opts.frames} frames per protocol`);
     bystanders = await startBystanders(base, available);
     // Warm-up: code paths compiled and pools allocated before the baseline is taken.
-    for (const p of wanted) await fuzzProtocol(base, DIALECTS[p]!(FUZZ_MAX_MESSAGE), Math.min(10_000, opts.frames), seed + 7, concurrency);
+    for (const p of wanted) await fuzzProtocol(base, DIALECTS[p]!(FUZZ_MAX_MESSAGE), Math.min(5_000, opts.frames), seed + 7, concurrency);
     const before = await server.measure();
     log(`baseline RSS ${(before.rss / 1048576).toFixed(1)} MiB`);
     const reports: ProtocolReport[] = [];
@@ -322,10 +330,19 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       log(`${p}: ${rep.frames} frames (${rep.replyFrames} answered in-band, ${rep.closeFrames} closing) over ${rep.connections} connections in ${((Date.now() - t0) / 1000).toFixed(1)} s; ${rep.failureCount} failures`);
     }
     const bys = await bystanders.finish();
-    const after = await server.measure();
-    log(`after RSS ${(after.rss / 1048576).toFixed(1)} MiB (${(((after.rss - before.rss) / before.rss) * 100).toFixed(1)} %)`);
+    // RSS settles after the run (freed pages go back to the system lazily): up to five samples a
+    // second apart, stopping once within 10 % of the baseline. Every sample is reported.
+    const samples: number[] = [];
+    let after = await server.measure();
+    samples.push(after.rss);
+    while (samples.length < 5 && after.rss > before.rss * 1.1) {
+      await new Promise((r) => setTimeout(r, 1000));
+      after = await server.measure();
+      samples.push(after.rss);
+    }
+    log(`after RSS ${(after.rss / 1048576).toFixed(1)} MiB (${(((after.rss - before.rss) / before.rss) * 100).toFixed(1)} %); samples ${samples.map((x) => (x / 1048576).toFixed(1)).join(', ')} MiB`);
     const serverExit = await server.stop();
-    return { protocols: reports, before, after, bystanders: bys, serverExit, fatal: server.fatal, seconds: (Date.now() - started) / 1000 };
+    return { protocols: reports, before, after, rssSamples: samples, bystanders: bys, serverExit, fatal: server.fatal, seconds: (Date.now() - started) / 1000 };
   } finally {
     bystanders?.close();
     if (server.child.exitCode === null) await server.stop();

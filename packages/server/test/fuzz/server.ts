@@ -1,6 +1,7 @@
 // The server under fuzz, in its own process (run with --expose-gc): a crash, an unhandled error or
 // a leak in it cannot hide behind the fuzzer's own allocations. Talks to the runner over IPC.
 import { createServer } from 'node:http';
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { AddressInfo } from 'node:net';
 import { createSwitchboard, type ProtocolName } from '../../src/index.js';
 import { FUZZ_SECRET, FUZZ_MAX_MESSAGE, fuzzNamespaces } from './config.js';
@@ -51,6 +52,10 @@ async function measure(): Promise<Record<string, unknown>> {
   return {
     rss: m.rss,
     heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    spaces: Object.fromEntries(getHeapSpaceStatistics().map((sp) => [sp.space_name, sp.space_size])),
     counts: sb.counts(),
     errors: Object.fromEntries(sb.stats.errors),
     disconnects: Object.fromEntries(sb.stats.disconnects),
