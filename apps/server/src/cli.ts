@@ -127,13 +127,16 @@ async function main(argv: string[]): Promise<void> {
         log.fatal({ err }, 'cannot start');
         process.exit(1);
       }
-      let signals = 0;
+      let firstSignalAt = 0;
       const stop = (signal: string) => {
-        signals++;
-        if (signals > 1) {
+        // Ctrl-C under `npm start` reaches this process twice (from the terminal and forwarded by
+        // npm): only a second signal that comes later means "stop waiting".
+        if (firstSignalAt > 0) {
+          if (Date.now() - firstSignalAt < 1000) return log.debug({ signal }, 'same signal again (forwarded): already draining');
           log.warn({ signal }, 'second signal: exiting now');
           process.exit(1);
         }
+        firstSignalAt = Date.now();
         log.info({ signal }, 'signal received');
         // Never hang past the drain timeout, whatever happens.
         setTimeout(() => {
