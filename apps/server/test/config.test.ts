@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, finish, loadConfig, parseDuration, settings } from '../src/config.js';
 import { runCli, testConfig, writeConfig } from './helpers.js';
 
-test('checkconfig accepts a valid file and rejects a broken one, naming the key and the fix', async () => {
+test('checkconfig accepts a valid file and rejects a broken one, naming the key and the fix', { timeout: 90_000 }, async () => {
   const ok = await runCli(['checkconfig', '--config', writeConfig(testConfig())]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /is valid/);
@@ -29,7 +29,7 @@ test('checkconfig accepts a valid file and rejects a broken one, naming the key 
 
 });
 
-test('YAML configs, a file that is not JSON, and version', async () => {
+test('YAML configs, a file that is not JSON, and version', { timeout: 90_000 }, async () => {
   const yaml = `client:\n  token:\n    hmac_secret_key: yaml-secret\nhttp_api:\n  key: k\nchannel:\n  namespaces:\n    - name: news\n      history_size: 10\n      history_ttl: 5m\n`;
   const s = settings(loadConfig(writeConfig(yaml, 'config.yaml'), {}));
   assert.equal(s.hmacSecret, 'yaml-secret');
