@@ -1556,11 +1556,23 @@ export class Switchboard implements ConnectionOwner {
   async #onBrokerReconnect(): Promise<void> {
     // Publications may have been missed: subscribers of recoverable channels resync from history
     // (the session turns this into an unsubscribe 2500 / resubscribe), the others are told.
-    for (const state of this.#channels.values()) {
-      for (const sub of state.subs) {
-        sub.lagged = true;
-      }
-    }
+    // A positioned subscriber whose stream did not move past it (same epoch, same top) missed nothing.
+    await Promise.all(
+      [...this.#channels].map(async ([channel, state]) => {
+        let pos: StreamPosition | undefined;
+        if (historyOf(state.resolved.options) !== undefined) {
+          try {
+            pos = await this.historyStore.position(channel);
+          } catch {
+            pos = undefined; // cannot tell: resync
+          }
+        }
+        for (const sub of state.subs) {
+          if (pos !== undefined && sub.positioned && sub.epoch === pos.epoch && sub.offset >= pos.offset) continue;
+          sub.lagged = true;
+        }
+      }),
+    );
   }
 
   // ───────────────────────────── connection bookkeeping ─────────────────────────────

@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import type { ClientInfo, Publication } from '@switchboard/server';
+
+const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+export function newEpoch(): string {
+  const bytes = randomBytes(8);
+  let out = '';
+  for (let i = 0; i < 8; i++) out += letters[bytes[i]! % letters.length];
+  return out;
+}
+
+interface Wire {
+  d: string;
+  i?: ClientInfo;
+  t?: Record<string, string>;
+  m?: number;
+  l?: Publication['delivery'];
+}
+
+/** A publication as stored in history (no offset, epoch or delivery): `data` stays exact JSON text. */
+export function encodeStored(pub: Publication): string {
+  const w: Wire = { d: pub.data };
+  if (pub.info !== undefined) w.i = pub.info;
+  if (pub.tags !== undefined) w.t = pub.tags as Record<string, string>;
+  if (pub.time !== undefined) w.m = pub.time;
+  return JSON.stringify(w);
+}
+
+/** A publication as sent between nodes: the stored form plus delivery targeting. */
+export function encodeWire(pub: Publication): string {
+  if (pub.delivery === undefined) return encodeStored(pub);
+  const w: Wire = { d: pub.data };
+  if (pub.info !== undefined) w.i = pub.info;
+  if (pub.tags !== undefined) w.t = pub.tags as Record<string, string>;
+  if (pub.time !== undefined) w.m = pub.time;
+  w.l = pub.delivery;
+  return JSON.stringify(w);
+}
+
+export function decodePub(json: string, offset: number, epoch: string): Publication {
+  const w = JSON.parse(json) as Wire;
+  const p: { -readonly [K in keyof Publication]: Publication[K] } = { data: w.d };
+  if (w.i !== undefined) p.info = w.i;
+  if (w.t !== undefined) p.tags = w.t;
+  if (w.m !== undefined) p.time = w.m;
+  if (offset > 0) {
+    p.offset = offset;
+    p.epoch = epoch;
+  }
+  if (w.l !== undefined) p.delivery = w.l;
+  return p;
+}
+
+/**
+ * Messages on a channel's Redis pub/sub channel:
+ * `p<offset>:<epoch>:<json>` a publication (offset 0 and an empty epoch without history),
+ * `j<json>` a join, `l<json>` a leave.
+ */
+export function pubMessage(pub: Publication): string {
+  return `p0::${encodeWire(pub)}`;
+}
+
+export type Message =
+  | { kind: 'pub'; pub: Publication }
+  | { kind: 'join' | 'leave'; info: ClientInfo };
+
+export function decodeMessage(msg: string): Message | undefined {
+  const k = msg.charCodeAt(0);
+  if (k === 112 /* p */) {
+    const a = msg.indexOf(':', 1);
+    const b = msg.indexOf(':', a + 1);
+    if (a < 0 || b < 0) return undefined;
+    return { kind: 'pub', pub: decodePub(msg.slice(b + 1), Number(msg.slice(1, a)), msg.slice(a + 1, b)) };
+  }
+  if (k === 106 /* j */) return { kind: 'join', info: JSON.parse(msg.slice(1)) as ClientInfo };
+  if (k === 108 /* l */) return { kind: 'leave', info: JSON.parse(msg.slice(1)) as ClientInfo };
+  return undefined;
+}

@@ -1,0 +1,23 @@
+import { RedisBroker } from './broker.js';
+import { RedisHistoryStore } from './history.js';
+import { RedisPresenceStore } from './presence.js';
+import { type RedisConnectionOptions, RedisShards } from './shards.js';
+
+export interface RedisEngineOptions extends RedisConnectionOptions {
+  /** Presence entries expire this long after their node last refreshed them (default 60 s). Nodes refresh every `presenceRefreshMs`: keep it well under this. */
+  readonly presenceTtlMs?: number;
+  /** How long a stream's epoch and top outlive its last publication (default 30 days). */
+  readonly historyMetaTtlMs?: number;
+}
+
+/**
+ * Broker, history and presence on the same Redis shards, sharing one command connection per shard:
+ * `createSwitchboard({ ...createRedisEngine({ addresses: ['127.0.0.1:6379'] }) })`.
+ */
+export function createRedisEngine(options: RedisEngineOptions): { broker: RedisBroker; history: RedisHistoryStore; presence: RedisPresenceStore; shards: RedisShards } {
+  const shards = new RedisShards(options);
+  const broker = new RedisBroker({ shards });
+  const history = new RedisHistoryStore({ shards, ...(options.historyMetaTtlMs !== undefined ? { metaTtlMs: options.historyMetaTtlMs } : {}) });
+  const presence = new RedisPresenceStore({ shards, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
+  return { broker, history, presence, shards };
+}

@@ -1,0 +1,7 @@
+/** @switchboard/redis: Switchboard on many nodes, with Redis between them. */
+export { RedisBroker } from './broker.js';
+export { RedisHistoryStore, DEFAULT_META_TTL_MS } from './history.js';
+export { RedisPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence.js';
+export { createRedisEngine, type RedisEngineOptions } from './engine.js';
+export { RedisShards, parseAddress, addressList, jumpHash, shardOf, DEFAULT_PREFIX, type RedisConnectionOptions } from './shards.js';
+export { redisEngineFromConfig, parseDurationMs, type RedisEngineSection } from './config.js';

@@ -1,0 +1,154 @@
+/**
+ * Lua scripts. Each runs atomically on the shard that holds the channel, which is what makes
+ * offsets gapless and publish order equal offset order across nodes.
+ */
+
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/** Drops expired publications at the head of the stream (each entry carries its expiry `x`). */
+const PRUNE = `
+local function prune(stream, now)
+  for _ = 1, 64 do
+    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 50)
+    if #head == 0 then return end
+    for i = 1, #head do
+      local f = head[i][2]
+      local x = nil
+      for j = 1, #f, 2 do if f[j] == 'x' then x = tonumber(f[j + 1]) end end
+      if x ~= nil and x > now then return end
+      redis.call('XDEL', stream, head[i][1])
+    end
+  end
+end
+`;
+
+/** Reads the stream's epoch and top, creating the stream (fresh epoch, offset 0) when it is unknown or lost. */
+const META = `
+local function meta(stream, metaKey, newEpoch, metaTtl)
+  local m = redis.call('HMGET', metaKey, 'e', 's')
+  if m[1] then return m[1], tonumber(m[2]) or 0 end
+  redis.call('DEL', stream)
+  redis.call('HSET', metaKey, 'e', newEpoch, 's', 0)
+  redis.call('PEXPIRE', metaKey, metaTtl)
+  return newEpoch, 0
+end
+`;
+
+/**
+ * Append (and publish). KEYS: stream, meta. ARGV: stored JSON, published JSON, size, ttl ms,
+ * meta ttl ms, new epoch (used when the stream is unknown), Redis channel ('' = do not publish).
+ * Returns { offset, epoch }. The PUBLISH happens in the same atomic step as the offset assignment,
+ * so every node receives a channel's publications in offset order.
+ */
+export const APPEND = `${NOW}${PRUNE}${META}
+local stream, metaKey = KEYS[1], KEYS[2]
+local size, ttl, metaTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local epoch = meta(stream, metaKey, ARGV[6], metaTtl)
+local top = redis.call('HINCRBY', metaKey, 's', 1)
+redis.call('PEXPIRE', metaKey, metaTtl)
+redis.call('XADD', stream, 'MAXLEN', size, top .. '-0', 'd', ARGV[1], 'x', now + ttl)
+if redis.call('PTTL', stream) < ttl then redis.call('PEXPIRE', stream, ttl) end
+prune(stream, now)
+if ARGV[7] ~= '' then
+  redis.call('PUBLISH', ARGV[7], 'p' .. top .. ':' .. epoch .. ':' .. ARGV[2])
+end
+return { top, epoch }
+`;
+
+/**
+ * Read. KEYS: stream, meta. ARGV: new epoch, meta ttl ms, since offset ('' = none), since epoch,
+ * limit (-1 all), reverse ('1'). Returns { status, top, epoch, offset1, data1, offset2, data2, ... }
+ * with status 'ok' or 'mismatch'.
+ */
+export const READ = `${NOW}${PRUNE}${META}
+local stream, metaKey = KEYS[1], KEYS[2]
+local epoch, top = meta(stream, metaKey, ARGV[1], tonumber(ARGV[2]))
+local out = { 'ok', top, epoch }
+if ARGV[4] ~= '' and ARGV[4] ~= epoch then out[1] = 'mismatch'; return out end
+local limit = tonumber(ARGV[5])
+if limit == 0 then return out end
+prune(stream, now)
+local reverse = ARGV[6] == '1'
+local since = ARGV[3]
+local cursor
+if since ~= '' then
+  if reverse and tonumber(since) <= 1 then return out end
+  cursor = '(' .. since .. '-0'
+else
+  cursor = reverse and '+' or '-'
+end
+local got = 0
+while true do
+  local want = 500
+  if limit > 0 then want = math.min(500, limit - got) end
+  local batch
+  if reverse then batch = redis.call('XREVRANGE', stream, cursor, '-', 'COUNT', want)
+  else batch = redis.call('XRANGE', stream, cursor, '+', 'COUNT', want) end
+  for i = 1, #batch do
+    local id, f = batch[i][1], batch[i][2]
+    local d, x = nil, nil
+    for j = 1, #f, 2 do
+      if f[j] == 'd' then d = f[j + 1] elseif f[j] == 'x' then x = tonumber(f[j + 1]) end
+    end
+    if d ~= nil and (x == nil or x > now) then
+      out[#out + 1] = string.match(id, '^(%d+)')
+      out[#out + 1] = d
+      got = got + 1
+    end
+    cursor = '(' .. id
+  end
+  if #batch < want or (limit > 0 and got >= limit) then break end
+end
+return out
+`;
+
+/** Remove the stream: KEYS stream, meta. */
+export const REMOVE = `redis.call('DEL', KEYS[1], KEYS[2]) return 1`;
+
+/** Presence add: KEYS data, expire. ARGV client, info JSON, ttl ms. */
+export const PRESENCE_ADD = `${NOW}
+local ttl = tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+return 1
+`;
+
+const PRESENCE_CLEAN = `${NOW}
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
+if #expired > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  for i = 1, #expired, 1000 do
+    redis.call('HDEL', KEYS[1], unpack(expired, i, math.min(i + 999, #expired)))
+  end
+end
+`;
+
+/** Presence get: KEYS data, expire. Drops expired entries, returns HGETALL. */
+export const PRESENCE_GET = `${PRESENCE_CLEAN}
+return redis.call('HGETALL', KEYS[1])
+`;
+
+/** Presence stats: KEYS data, expire. Returns { clients, users }. */
+export const PRESENCE_STATS = `${PRESENCE_CLEAN}
+local vals = redis.call('HVALS', KEYS[1])
+local users, n = {}, 0
+for i = 1, #vals do
+  local ok, v = pcall(cjson.decode, vals[i])
+  local u = ''
+  if ok and type(v) == 'table' and type(v['user']) == 'string' then u = v['user'] end
+  if not users[u] then users[u] = true; n = n + 1 end
+end
+return { #vals, n }
+`;
+
+/** Presence remove: KEYS data, expire. ARGV client. */
+export const PRESENCE_REMOVE = `
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`;

@@ -1,0 +1,208 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer, type Server, type Socket, connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+const FIXTURE = fileURLToPath(new URL('./fixtures/node.ts', import.meta.url));
+export const SECRET = 'multi-node-test-secret-for-hs256';
+
+export interface NodeOptions {
+  addresses: string[];
+  prefix: string;
+  presenceTtlMs?: number;
+  presenceRefreshMs?: number;
+  name: string;
+}
+
+/** A Switchboard node in its own process (fixtures/node.ts). */
+export class NodeProcess {
+  readonly proc: ChildProcess;
+  port = 0;
+  output = '';
+  constructor(readonly options: NodeOptions) {
+    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', FIXTURE], {
+      env: {
+        ...process.env,
+        SB_NODE: JSON.stringify({ presenceTtlMs: 60_000, presenceRefreshMs: 20_000, secret: SECRET, ...options }),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.proc.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
+  }
+
+  async ready(ms = 60_000): Promise<this> {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const m = /READY (\d+)/.exec(this.output);
+      if (m) {
+        this.port = Number(m[1]);
+        return this;
+      }
+      if (this.proc.exitCode !== null) throw new Error(`node ${this.options.name} exited: ${this.output}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`node ${this.options.name} did not start: ${this.output}`);
+  }
+
+  get ws(): string {
+    return `ws://127.0.0.1:${this.port}/connection/websocket`;
+  }
+
+  /** POST /api/<method>; returns `result`, throws on `error`. */
+  async api<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/api/${method}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(params),
+    });
+    const body = (await res.json()) as { result?: T; error?: { code: number; message: string } };
+    if (body.error) throw Object.assign(new Error(`${method}: ${body.error.code} ${body.error.message}`), { code: body.error.code });
+    if (res.status >= 400) throw new Error(`${method}: HTTP ${res.status}`);
+    return body.result as T;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.proc.once('exit', () => resolve());
+      this.proc.kill(signal);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.proc.once('exit', () => resolve()));
+    this.proc.kill('SIGTERM');
+    const t = setTimeout(() => this.proc.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(t);
+  }
+}
+
+export async function startNodes(options: Omit<NodeOptions, 'name'>, names: string[]): Promise<NodeProcess[]> {
+  const nodes = names.map((name) => new NodeProcess({ ...options, name }));
+  try {
+    await Promise.all(nodes.map((n) => n.ready()));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.kill()));
+    throw err;
+  }
+  return nodes;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A redis-server of the test's own, on its own port, without persistence. */
+export class RedisProcess {
+  proc: ChildProcess | undefined;
+  output = '';
+  constructor(readonly port: number) {}
+
+  static async start(): Promise<RedisProcess> {
+    const r = new RedisProcess(await freePort());
+    await r.start();
+    return r;
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.proc.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
+    const failed = new Promise<never>((_, reject) => this.proc!.once('error', (e) => reject(new Error(`redis-server could not start (is it installed?): ${e.message}`))));
+    const end = Date.now() + 10_000;
+    for (;;) {
+      const c = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+      c.on('error', () => {});
+      try {
+        await Promise.race([c.connect().then(() => c.ping()), failed]);
+        return;
+      } catch (err) {
+        if (Date.now() > end || (err as Error).message.includes('redis-server could not start')) throw new Error(`redis-server on ${this.port}: ${(err as Error).message} ${this.output}`);
+      } finally {
+        c.disconnect();
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  }
+
+  /** Number of keys under `prefix`. */
+  async count(prefix: string): Promise<number> {
+    const c = new Redis({ host: '127.0.0.1', port: this.port, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+    c.on('error', () => {});
+    try {
+      return (await c.keys(`${prefix}.*`)).length;
+    } finally {
+      c.disconnect();
+    }
+  }
+}
+
+/** A TCP load balancer in front of the nodes: the test picks the backend, and can cut every connection. */
+export class Balancer {
+  readonly server: Server;
+  readonly sockets = new Set<Socket>();
+  target: number | undefined;
+  port = 0;
+  constructor() {
+    this.server = createServer((client) => {
+      if (this.target === undefined) return client.destroy();
+      const upstream = connect(this.target, '127.0.0.1');
+      this.sockets.add(client);
+      this.sockets.add(upstream);
+      const drop = () => {
+        client.destroy();
+        upstream.destroy();
+        this.sockets.delete(client);
+        this.sockets.delete(upstream);
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+      client.pipe(upstream);
+      upstream.pipe(client);
+    });
+  }
+  async listen(): Promise<this> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+  get ws(): string {
+    return `ws://127.0.0.1:${this.port}/connection/websocket`;
+  }
+  /** Cut every proxied connection; new ones go to `target` (undefined: refused). */
+  route(target: number | undefined): void {
+    this.target = target;
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+  async close(): Promise<void> {
+    this.route(undefined);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

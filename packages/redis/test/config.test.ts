@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseAddress, parseDurationMs, redisEngineFromConfig, RedisShards } from '../src/index.js';
+import { REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
+
+test('addresses: host:port, URLs, sentinel; bad ones get a clear error', () => {
+  assert.deepEqual(parseAddress('127.0.0.1:6380'), { host: '127.0.0.1', port: 6380 });
+  assert.deepEqual(parseAddress('redis'), { host: 'redis', port: 6379 });
+  assert.deepEqual(parseAddress('redis://:pw@h:7000/2'), { host: 'h', port: 7000, password: 'pw', db: 2 });
+  assert.equal(parseAddress('rediss://h:7000').tls !== undefined, true);
+  const s = parseAddress('redis+sentinel://s1:26379,s2:26380/mymaster');
+  assert.deepEqual(s.sentinels, [
+    { host: 's1', port: 26379 },
+    { host: 's2', port: 26380 },
+  ]);
+  assert.equal(s.name, 'mymaster');
+  assert.throws(() => parseAddress('redis+sentinel://s1:26379'), /master name/);
+  assert.throws(() => parseAddress('not an address!'), /bad Redis address/);
+  assert.throws(() => parseAddress(''), /empty/);
+  const shards = new RedisShards({ addresses: '127.0.0.1:1, 127.0.0.1:2' });
+  assert.equal(shards.size, 2);
+  for (const c of shards.clients) c.disconnect();
+});
+
+test('durations as in the config', () => {
+  assert.equal(parseDurationMs('60s', 'k'), 60_000);
+  assert.equal(parseDurationMs('1m30s', 'k'), 90_000);
+  assert.equal(parseDurationMs('250ms', 'k'), 250);
+  assert.equal(parseDurationMs(1500, 'k'), 1500);
+  assert.throws(() => parseDurationMs('soon', 'engine.redis.presence_ttl'), /engine.redis.presence_ttl: bad duration/);
+});
+
+test('engine.redis config section: required address, env override, presence refresh within the TTL', async (t) => {
+  assert.throws(() => redisEngineFromConfig({}, {}), /engine.redis.address: required/);
+  assert.throws(() => redisEngineFromConfig({ address: REDIS_ADDRESS, presence_ttl: '10ms' }, {}), /at least/);
+  if (!(await redisAvailable())) return t.skip('no Redis');
+  const e = redisEngineFromConfig({ address: 'unused:1', prefix: testPrefix('cfg'), presence_ttl: '3s' }, { SWITCHBOARD_ENGINE_REDIS_ADDRESS: REDIS_ADDRESS });
+  try {
+    assert.equal(e.options.presenceRefreshMs, 1000);
+    await e.options.history!.position('chat:x');
+    assert.equal(await e.ready(), true);
+  } finally {
+    await e.close();
+  }
+  const d = redisEngineFromConfig({ address: [REDIS_ADDRESS] }, {});
+  assert.equal(d.options.presenceRefreshMs, 20_000, 'default presence_ttl 60s');
+  await d.close();
+});
