@@ -88,6 +88,10 @@ test('config mapping: durations, namespaces, env overrides, semantic checks', ()
   ]);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'cassandra' } }), ['engine.type']);
   assert.deepEqual(issues({ client: { insecure: 'yes' }, http_api: { insecure: true } }), ['client.insecure']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis' } }), ['engine.redis.address']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis', redis: { address: 6379 } } }), ['engine.redis.address']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis', redis: { address: ['a:1', 'b:2'] } } }), []);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis' } }, { SWITCHBOARD_ENGINE_REDIS_ADDRESS: '127.0.0.1:6379' }), []);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, shutdown: { timeout: 30 } }), ['shutdown.timeout']);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, admin: { enabled: true, password: 'x' } }), ['admin.secret']);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true } }, { SWITCHBOARD_CLIENT_INSECURE: 'maybe' }), ['SWITCHBOARD_CLIENT_INSECURE']);
