@@ -61,6 +61,9 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   if (s.switchboard.insecure) {
     log.warn('client.insecure is ON: every connection, subscription and publication is allowed without tokens. Development only, never in production!');
   }
+  if (!s.switchboard.insecure && !(s.switchboard.allowedOrigins && s.switchboard.allowedOrigins.length > 0)) {
+    log.warn('client.allowed_origins is not set: browser pages from any origin may open connections (set it, e.g. ["https://app.example.com"])');
+  }
   if (s.api.insecure) log.warn('http_api.insecure is ON: the server API needs no key. Development only!');
   if (s.admin.enabled && s.admin.insecure) log.warn('admin.insecure is ON: the admin page needs no password. Development only!');
   if (s.demo.enabled && !s.switchboard.insecure) log.warn('demo.enabled is ON: anyone can get a connection token from /demo/token. Turn it off in production.');
