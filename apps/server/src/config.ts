@@ -362,6 +362,36 @@ function semantic(c: RawConfig, issues: ConfigIssue[]): void {
   }
 }
 
+/** A production starting point with fresh random secrets (`switchboard genconfig`). */
+export function generateConfig(random: (bytes: number) => string): RawConfig {
+  return {
+    client: {
+      token: { hmac_secret_key: random(32) },
+      allowed_origins: ['http://localhost:8000'],
+    },
+    http_api: { key: random(24) },
+    admin: { enabled: true, password: random(12), secret: random(32) },
+    channel: {
+      without_namespace: { allow_subscribe_for_client: true },
+      namespaces: [
+        {
+          name: 'chat',
+          presence: true,
+          join_leave: true,
+          force_push_join_leave: true,
+          history_size: 50,
+          history_ttl: '300s',
+          force_recovery: true,
+          allow_subscribe_for_client: true,
+          allow_publish_for_subscriber: true,
+          allow_presence_for_subscriber: true,
+          allow_history_for_subscriber: true,
+        },
+      ],
+    },
+  };
+}
+
 /** The configuration used when the server starts without a file: development mode on localhost. */
 export function developmentConfig(): RawConfig {
   return {

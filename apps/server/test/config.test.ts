@@ -43,6 +43,16 @@ test('YAML configs, a file that is not JSON, and version', { timeout: 90_000 }, 
   // The environment fills in a missing secret.
   const fromEnv = loadConfig(writeConfig({ http_api: { key: 'k' } }), { SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY: 'from-env' });
   assert.equal(settings(fromEnv).hmacSecret, 'from-env');
+  // genconfig writes a valid file with fresh secrets (twice: different secrets), never over an existing one.
+  const dir = writeConfig('{}');
+  const target = dir.replace(/config\.json$/, 'generated.json');
+  const gen = await runCli(['genconfig', '--output', target]);
+  assert.equal(gen.code, 0, gen.stderr);
+  const generated = settings(loadConfig(target, {}));
+  assert.ok((generated.hmacSecret ?? '').length >= 40);
+  assert.ok((generated.api.key ?? '').length >= 30);
+  assert.equal((await runCli(['genconfig', '--output', target])).code, 2);
+  assert.notEqual(settings(finish(JSON.parse((await runCli(['genconfig'])).stdout), {})).hmacSecret, generated.hmacSecret);
   const v = await runCli(['version']);
   assert.match(v.stdout, /^switchboard \d+\.\d+\.\d+/);
 });
