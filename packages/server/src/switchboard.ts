@@ -1075,7 +1075,11 @@ export class Switchboard implements ConnectionOwner {
   }
 
   /** A named event from a client on a channel (PondSocket broadcast, plain-JSON event, native publish of {event,payload}). */
-  async clientEvent(conn: Connection, channel: string, event: string, payload: unknown, requestId?: string): Promise<void> {
+  /**
+   * Resolves to whether the sender was sent something for this event (its echo or a reply), so
+   * request/response protocols can answer a request the handler left unanswered.
+   */
+  async clientEvent(conn: Connection, channel: string, event: string, payload: unknown, requestId?: string): Promise<boolean> {
     const resolved = this.#resolveForClient(channel);
     const route = resolved.route;
     const handler = route?.events.get(event) ?? route?.events.get('*');
@@ -1095,7 +1099,7 @@ export class Switchboard implements ConnectionOwner {
           ...(requestId !== undefined ? { delivery: { originClient: conn.id, originRequest: requestId } } : {}),
         });
       });
-      return;
+      return true;
     }
     if (!conn.subscriptions.has(channel)) throw new ReplyError(Errors.permissionDenied, 'not a member of this channel');
     const info = conn.clientInfo(conn.subscriptions.get(channel)?.chanInfo);
@@ -1104,18 +1108,27 @@ export class Switchboard implements ConnectionOwner {
       ...(requestId !== undefined ? { originRequest: requestId } : {}),
       ...extra,
     });
+    let answered = false;
     const ctx: EventContext = {
       client,
       channel,
       params: resolved.params,
       event,
       payload,
-      broadcast: async (ev, p) => void (await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin() })),
+      broadcast: async (ev, p) => {
+        answered = true;
+        await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin() });
+      },
       broadcastFrom: async (ev, p) =>
         void (await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin({ exceptClient: conn.id }) })),
-      broadcastTo: async (users, ev, p) =>
-        void (await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin({ toUsers: [...users] }) })),
-      reply: (ev, p) => conn.session.pushReply?.(channel, ev, p ?? {}, requestId),
+      broadcastTo: async (users, ev, p) => {
+        if (users.includes(conn.user)) answered = true;
+        await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin({ toUsers: [...users] }) });
+      },
+      reply: (ev, p) => {
+        answered = true;
+        conn.session.pushReply?.(channel, ev, p ?? {}, requestId);
+      },
       updatePresence: async (data) => this.updatePresence(conn, channel, data),
       evict: async (user, reason) => this.evict(channel, user, reason),
     };
@@ -1124,6 +1137,7 @@ export class Switchboard implements ConnectionOwner {
         await handler(ctx);
       });
     });
+    return answered;
   }
 
   #resolveForClient(channel: string): ResolvedChannel<Route> {
