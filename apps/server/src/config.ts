@@ -387,6 +387,8 @@ export function generateConfig(random: (bytes: number) => string): RawConfig {
           allow_presence_for_subscriber: true,
           allow_history_for_subscriber: true,
         },
+        // Server-published invalidations such as trpc:user:42 (subscribed server-side or with tokens).
+        { name: 'trpc' },
       ],
     },
   };
@@ -412,6 +414,7 @@ export function developmentConfig(): RawConfig {
           history_ttl: '300s',
           force_recovery: true,
         },
+        { name: 'trpc' },
       ],
     },
   };
