@@ -162,7 +162,16 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   });
   const address = http.address() as AddressInfo;
   log.info(
-    { address: address.address, port: address.port, engine: s.engine.type, endpoints: [...endpoints], demo: s.demo.enabled, admin: s.admin.enabled, version: VERSION },
+    {
+      url: `http://${address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}/`,
+      address: address.address,
+      port: address.port,
+      engine: s.engine.type,
+      endpoints: [...endpoints],
+      demo: s.demo.enabled,
+      admin: s.admin.enabled,
+      version: VERSION,
+    },
     'switchboard listening',
   );
 
