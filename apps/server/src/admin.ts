@@ -75,7 +75,8 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
       try {
         body = await readJson(req);
       } catch (err) {
-        sendJson(res, (err as ReplyError).code ?? 400, { error: { code: 400, message: (err as Error).message } });
+        const status = err instanceof ReplyError ? err.code : 400;
+        sendJson(res, status, { error: { code: status, message: (err as Error).message } });
         return true;
       }
       const password = typeof body === 'object' && body !== null ? (body as { password?: unknown }).password : undefined;
