@@ -141,7 +141,7 @@ async function main(argv: string[]): Promise<void> {
         server = await startServer(c, log, { ...(port !== undefined ? { port } : {}), ...(values['address'] !== undefined ? { address: values['address'] as string } : {}) });
       } catch (err) {
         if (err instanceof ConfigError) configError(err, file);
-        log.fatal({ err }, 'cannot start');
+        log.fatal({ err }, `cannot start: ${(err as Error).message}`);
         process.exit(1);
       }
       let firstSignalAt = 0;

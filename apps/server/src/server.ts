@@ -152,7 +152,13 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     if (!endpoints.has(path)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
-  await sb.start();
+  try {
+    await sb.start();
+  } catch (err) {
+    await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
+    const hint = s.engine.type === 'redis' ? ` (is Redis reachable at engine.redis.address ${JSON.stringify(s.engine.redis['address'] ?? '')}?)` : '';
+    throw new Error(`the ${s.engine.type} engine did not start: ${(err as Error).message}${hint}`, { cause: err });
+  }
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(s.port, s.address, () => {

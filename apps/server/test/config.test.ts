@@ -57,6 +57,24 @@ test('YAML configs, a file that is not JSON, and version', { timeout: 90_000 }, 
   assert.match(v.stdout, /^switchboard \d+\.\d+\.\d+/);
 });
 
+test('serve fails fast and says why: port in use, engine unreachable', { timeout: 90_000 }, async () => {
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  try {
+    const port = (blocker.address() as { port: number }).port;
+    const busy = await runCli(['serve', '--config', writeConfig(testConfig()), '--address', '127.0.0.1', '--port', String(port)]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stdout, /cannot start: listen EADDRINUSE/);
+  } finally {
+    blocker.close();
+  }
+  // Nothing listens on port 1: the Redis engine cannot connect, and the message says where it looked.
+  const noRedis = await runCli(['serve', '--config', writeConfig(testConfig({ engine: { type: 'redis', redis: { address: '127.0.0.1:1' } } })), '--port', '0']);
+  assert.equal(noRedis.code, 1);
+  assert.match(noRedis.stdout, /cannot start: the redis engine did not start: .*engine\.redis\.address \\"127\.0\.0\.1:1\\"/);
+});
+
 test('config mapping: durations, namespaces, env overrides, semantic checks', () => {
   assert.equal(parseDuration('300s'), 300_000);
   assert.equal(parseDuration('5m'), 300_000);
