@@ -184,6 +184,10 @@ test('/health, /ready and /metrics count the traffic just made', { timeout: 90_0
     const subscribed = once(sub, 'subscribed');
     sub.subscribe();
     await subscribed;
+    const refused = c.newSubscription('nope:x');
+    const unsubscribed = once<{ code: number }>(refused, 'unsubscribed');
+    refused.subscribe();
+    assert.equal((await unsubscribed).code, 102);
     const before = await metrics(srv.base);
     let received = 0;
     sub.on('publication', () => received++);
@@ -201,6 +205,10 @@ test('/health, /ready and /metrics count the traffic just made', { timeout: 90_0
     assert.ok(m.value('switchboard_messages_total', out) - before.value('switchboard_messages_total', out) >= 1);
     assert.ok(m.value('switchboard_messages_total', { protocol: 'centrifuge', direction: 'in' }) >= 2);
     assert.ok(m.value('switchboard_bytes_total', { protocol: 'centrifuge', direction: 'in' }) > 0);
+    // Inbound commands by protocol and type: this test's connect and subscribe at least.
+    assert.ok(m.value('switchboard_commands_total', { protocol: 'centrifuge', type: 'connect', code: '0' }) >= 1);
+    assert.ok(m.value('switchboard_commands_total', { protocol: 'centrifuge', type: 'subscribe', code: '0' }) >= 1);
+    assert.ok(m.value('switchboard_errors_total', { code: '102' }) >= 1, 'the refused subscription is counted by code');
     assert.equal(m.value('switchboard_publish_to_deliver_seconds_count') - before.value('switchboard_publish_to_deliver_seconds_count'), 5);
     // The earlier tests' forced disconnects (3503, 4501) and the 107 errors are counted.
     assert.ok(m.value('switchboard_disconnects_total', { code: '3503' }) >= 1);
