@@ -7,11 +7,22 @@ import type { SwitchboardOptions } from '@switchboard/server';
 import type { Logger } from 'pino';
 
 export interface Engine {
-  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence'>;
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
   /** Whether the engine can serve traffic now (GET /ready). */
   ready?: () => boolean | Promise<boolean>;
 }
 
 export type EngineFactory = (section: Record<string, unknown>, log: Logger) => Promise<Engine>;
 
-export const engines = new Map<string, EngineFactory>([['memory', async () => ({ options: {} })]]);
+export const engines = new Map<string, EngineFactory>([
+  ['memory', async () => ({ options: {} })],
+  [
+    'redis',
+    async (section) => {
+      // Loaded only when configured: the memory engine never pulls in the Redis client.
+      const { redisEngineFromConfig } = await import('@switchboard/redis');
+      const engine = redisEngineFromConfig(section);
+      return { options: engine.options, ready: engine.ready };
+    },
+  ],
+]);
