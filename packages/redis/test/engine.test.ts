@@ -117,3 +117,34 @@ test('Redis engine in process: pub/sub interest follows local subscribers; broad
     assert.equal(pos.position.offset, 3);
   });
 });
+
+test('a gap in offsets the node cannot account for is held back and the client resyncs', async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('gap');
+  const [a, b] = await twoNodes(prefix);
+  const redis = new Redis(REDIS_ADDRESS);
+  const c = await SdkClient.connect(a!.url, 'gap');
+  t.after(async () => {
+    c.close();
+    await a!.close();
+    await b!.close();
+    redis.disconnect();
+    await dropPrefix(prefix);
+  });
+  await c.subscribe('chat:gap');
+  const first = await b!.sb.publish('chat:gap', { i: 1 });
+  await waitFor(() => c.pubs('chat:gap').length === 1, 5000, 'the first publication');
+  // a publication at offset 3 whose offset 2 never reached this node (as if the broker lost it)
+  await redis.publish(`${prefix}.client.chat:gap`, `p3:${first!.epoch}:${JSON.stringify({ d: JSON.stringify({ i: 'lost-neighbour' }) })}`);
+  const rec = c.subs.get('chat:gap')!;
+  await waitFor(() => rec.subscribing.includes(2500), 5000, 'the client to be made to resync');
+  await waitFor(() => rec.subscribed.length === 2, 5000, 'the resubscribe');
+  assert.deepEqual(rec.subscribed[1], { wasRecovering: true, recovered: true }, 'recovers from its last offset (1)');
+  assert.deepEqual(
+    c.pubs('chat:gap').map((p) => p.data),
+    [{ i: 1 }],
+    'the publication after the gap was not delivered',
+  );
+  await b!.sb.publish('chat:gap', { i: 2 });
+  await waitFor(() => c.pubs('chat:gap').length === 2, 5000, 'live again');
+});

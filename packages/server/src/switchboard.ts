@@ -924,6 +924,10 @@ export class Switchboard implements ConnectionOwner {
       const off = pub.offset;
       if (off !== undefined && off > 0) {
         if (off <= sub.offset && pub.epoch === sub.epoch) continue; // already delivered (recovery overlap)
+        if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
+          sub.lagged = true; // a gap this node cannot account for: hold back, the client resyncs from its last offset
+          continue;
+        }
         sub.offset = off;
       }
       const p = conn.proto;
@@ -946,6 +950,10 @@ export class Switchboard implements ConnectionOwner {
     const off = pub.offset;
     if (off !== undefined && off > 0) {
       if (off <= sub.offset && (pub.epoch === sub.epoch || sub.epoch === '')) return;
+      if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
+        sub.lagged = true;
+        return;
+      }
       sub.offset = off;
     }
     const p = conn.proto;
