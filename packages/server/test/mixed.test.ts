@@ -37,7 +37,7 @@ test('one channel, three protocols: publications from the app and from each clie
     const centGot: unknown[] = [];
     const csub = cent.newSubscription(ch);
     csub.on('publication', (ctx) => void centGot.push(ctx.data));
-    const subscribed = once(csub, 'subscribed');
+    const subscribed = once(csub as never, 'subscribed');
     csub.subscribe();
     cent.connect();
     await subscribed;
@@ -100,6 +100,38 @@ test('one channel, three protocols: publications from the app and from each clie
     await until(() => hooks.includes('disconnect/plain'), 5000, 'disconnect hook');
   } finally {
     cent.disconnect();
+    await srv.close();
+  }
+});
+
+test('fan-out encodes a publication once per protocol, however many subscribers speak it', async () => {
+  const srv = await startMulti({ allowAnonymous: true, namespaces: { chat: { allowSubscribeForClient: true, allowSubscribeForAnonymous: true } } });
+  const calls = { pond: 0, plain: 0 };
+  for (const name of ['pond', 'plain'] as const) {
+    const p = srv.sb.protocol(name)!;
+    const orig = p.encodePublication.bind(p);
+    (p as { encodePublication: typeof orig }).encodePublication = (ch, pub) => {
+      calls[name]++;
+      return orig(ch, pub);
+    };
+  }
+  const clients: RawClient[] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const plain = new RawClient(srv.plainUrl);
+      const pd = new RawClient(srv.pondUrl);
+      clients.push(plain, pd);
+      await Promise.all([plain.opened, pd.opened]);
+      plain.send({ type: 'subscribe', channel: 'chat:fan' });
+      pd.send({ action: 'JOIN_CHANNEL', event: 'JOIN_CHANNEL', channelName: 'chat:fan', requestId: `j${i}`, payload: {} });
+      await plain.next((m) => m['type'] === 'subscribed');
+      await pd.next((m) => m['event'] === 'ACKNOWLEDGE');
+    }
+    for (let n = 0; n < 5; n++) await srv.sb.publish('chat:fan', { event: 'tick', payload: { n } });
+    for (const c of clients) for (let n = 0; n < 5; n++) await c.next((m) => m['type'] === 'tick' || (m['channelName'] === 'chat:fan' && m['event'] === 'tick'));
+    assert.deepEqual(calls, { pond: 5, plain: 5 });
+  } finally {
+    for (const c of clients) c.close();
     await srv.close();
   }
 });

@@ -10,7 +10,7 @@ async function plainServer(options: Parameters<typeof startMulti>[0] = {}): Prom
       allowAnonymous: true,
       limits: { maxMessageSize: 4096 },
       namespaces: {
-        chat: { allowSubscribeForClient: true, allowPublishForSubscriber: true, historySize: 10, historyTtlMs: 60_000 },
+        chat: { allowSubscribeForClient: true, allowPublishForSubscriber: true, historySize: 10, historyTtlMs: 60_000, presence: true, allowPresenceForSubscriber: true, allowHistoryForSubscriber: true },
         members: { allowSubscribeForClient: true },
         open: { allowSubscribeForClient: true, allowSubscribeForAnonymous: true },
       },
@@ -196,5 +196,63 @@ test('plain: namespace rules and anonymous access are the same as for the native
     ok.close();
   } finally {
     await closed.close();
+  }
+});
+
+test('plain: frames sent at once on open wait for the connection to be registered and keep their order', async () => {
+  const srv = await plainServer();
+  try {
+    const c = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'quick' })}`);
+    c.ws.once('open', () => {
+      c.send({ type: 'subscribe', channel: 'chat:q', id: 1 });
+      c.send({ type: 'publish', channel: 'chat:q', data: { n: 1 }, id: 2 });
+    });
+    await c.opened;
+    assert.equal((await c.next())['type'], 'connected');
+    assert.deepEqual(await c.next(), { type: 'subscribed', channel: 'chat:q', id: 1 });
+    assert.deepEqual((await c.next((m) => m['channel'] === 'chat:q' && m['type'] === 'publication'))['data'], { n: 1 });
+    assert.equal((await c.next((m) => m['id'] === 2))['type'], 'published');
+    c.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('plain: presence and history of a channel, under the namespace permissions', async () => {
+  const srv = await plainServer();
+  try {
+    const a = await client(srv, 'alice');
+    const b = await client(srv, 'bob');
+    a.send({ type: 'presence', channel: 'chat:h', id: 0 });
+    assert.equal((await a.next())['code'], 103); // not a subscriber yet
+    for (const c of [a, b]) {
+      c.send({ type: 'subscribe', channel: 'chat:h' });
+      await c.next((m) => m['type'] === 'subscribed');
+    }
+    a.send({ type: 'presence', channel: 'chat:h', id: 1 });
+    const p = await a.next((m) => m['id'] === 1);
+    assert.equal(p['type'], 'presence');
+    assert.deepEqual((p['data'] as { user: string }[]).map((e) => e.user).sort(), ['alice', 'bob']);
+    await srv.sb.publish('chat:h', { event: 'e1', payload: { n: 1 } });
+    await srv.sb.publish('chat:h', { n: 2 });
+    a.send({ type: 'history', channel: 'chat:h', limit: 10, id: 2 });
+    const h = await a.next((m) => m['id'] === 2);
+    assert.equal(h['offset'], 2);
+    assert.equal(typeof h['epoch'], 'string');
+    assert.deepEqual(
+      (h['data'] as Record<string, unknown>[]).map((x) => [x['type'], x['data'], x['offset']]),
+      [
+        ['e1', { n: 1 }, 1],
+        ['publication', { n: 2 }, 2],
+      ],
+    );
+    a.send({ type: 'history', channel: 'chat:h', limit: 'x', id: 3 });
+    assert.equal((await a.next((m) => m['id'] === 3))['code'], 107);
+    a.send({ type: 'history', channel: 'members:h', id: 4 });
+    assert.equal((await a.next((m) => m['id'] === 4))['code'], 108); // no history kept there
+    a.close();
+    b.close();
+  } finally {
+    await srv.close();
   }
 });

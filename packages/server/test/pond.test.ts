@@ -1,6 +1,6 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Switchboard } from '../src/index.js';
+import { Disconnects, type Switchboard } from '../src/index.js';
 import { RawClient, token, until } from './helpers.js';
 import { ChannelState, ConnectionState, connected, join, pond, startMulti, stop, stopAll, waitFor, type MultiServer, type Recorded } from './pond-helpers.js';
 
@@ -371,3 +371,66 @@ test('pond: malformed frames get ERROR/INVALID_MESSAGE and the connection keeps 
   }
 });
 
+
+test('pond: after a server-side close the client reconnects and its rejoin is a fresh join (ACKNOWLEDGE, presence, reply again)', async () => {
+  const srv = await chatServer();
+  try {
+    const a = await member(srv, 'alice');
+    const b = await member(srv, 'bob');
+    const A = await join(a, '/chat/re');
+    const B = await join(b, '/chat/re');
+    await until(() => presenceOf(A.ch).length === 2);
+    const firstClient = [...srv.sb.connections()].find((c) => c.user === 'bob')!.id;
+    await srv.sb.disconnectUser({ user: 'bob' }, Disconnects.forceReconnect);
+    // bob's client comes back by itself and rejoins with a new connection (new client id).
+    await until(() => B.msgs.filter((m) => m.event === 'welcome').length === 2, 10_000, 'second welcome');
+    assert.equal(B.msgs.filter((m) => m.event === 'ACKNOWLEDGE').length, 2);
+    assert.equal(B.ch.channelState, ChannelState.JOINED);
+    await until(() => presenceOf(A.ch).length === 2 && presenceOf(A.ch).every((p) => p['client'] !== firstClient), 5000, 'fresh presence');
+    B.ch.sendMessage('shout' as never, { text: 'back' } as never);
+    await until(() => A.msgs.some((m) => m.event === 'shout' && m.payload['text'] === 'back'), 5000, 'message after rejoin');
+  } finally {
+    await srv.close();
+  }
+});
+
+test('pond: frames sent before the connection is registered wait for it and keep their order', async () => {
+  const srv = await chatServer();
+  try {
+    const raw = new RawClient(`${srv.pondUrl}?token=${await token({ sub: 'early' })}`);
+    raw.ws.once('open', () => {
+      raw.send({ action: 'JOIN_CHANNEL', event: 'JOIN_CHANNEL', channelName: 'chat:early', requestId: 'j', payload: {} });
+      raw.send({ action: 'BROADCAST', event: 'hi', channelName: 'chat:early', requestId: 'b', payload: { n: 1 } });
+    });
+    await raw.opened;
+    const first = await raw.next();
+    assert.equal(first['event'], 'CONNECTION');
+    assert.equal((await raw.next())['event'], 'ACKNOWLEDGE');
+    await raw.next((m) => m['requestId'] === 'b' && m['event'] === 'hi');
+    raw.close();
+  } finally {
+    await srv.close();
+  }
+});
+
+test('pond and plain: liveness by WebSocket pings; a peer that never answers is closed, the official client stays', async () => {
+  const srv = await startMulti({ pingIntervalMs: 60, pongTimeoutMs: 60, namespaces: { chat: { allowSubscribeForClient: true } } });
+  try {
+    const ok = pond(srv.pondUrl, { token: await token({ sub: 'live' }) });
+    await connected(ok);
+    const J = await join(ok, 'chat:live');
+    const deadPond = new RawClient(`${srv.pondUrl}?token=${await token({ sub: 'dead1' })}`, { autoPong: false } as never);
+    const deadPlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'dead2' })}`, { autoPong: false } as never);
+    const livePlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'live2' })}`);
+    await Promise.all([deadPond.opened, deadPlain.opened, livePlain.opened]);
+    await deadPond.waitClose(5000);
+    await deadPlain.waitClose(5000);
+    assert.equal(livePlain.closed, undefined);
+    assert.equal(ok.getState(), ConnectionState.CONNECTED);
+    await srv.sb.publish('chat:live', { event: 'still', payload: {} });
+    await waitFor(J.msgs, 'still');
+    livePlain.close();
+  } finally {
+    await srv.close();
+  }
+});

@@ -27,6 +27,8 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
   'join',
   'leave',
   'message',
+  'presence',
+  'history',
 ]);
 
 /** The `type` of a publication without an event name. */
@@ -78,7 +80,9 @@ export function pushFrame(channel: string, pub: Publication): string {
 
 export class PlainSession implements Session {
   readonly keepalive = 'ws' as const;
-  #chain: Promise<void> = Promise.resolve();
+  /** Frames are handled in order, and only once the connection is registered (`connected` sent). */
+  #go!: () => void;
+  #chain: Promise<void> = new Promise<void>((resolve) => (this.#go = resolve));
 
   constructor(
     readonly conn: Connection,
@@ -100,9 +104,15 @@ export class PlainSession implements Session {
       this.#send(`{"type":"subscribed","channel":${q(channel)}}`);
       this.node.activate(sub);
     }
+    this.#go();
   }
 
   handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.conn.state === 'closed') return;
+    this.#chain = this.#chain.then(() => this.#frame(data, isBinary)).catch((err: unknown) => this.#fail(err));
+  }
+
+  async #frame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.conn.state !== 'connected') return;
     if (isBinary) return this.#error(Errors.badRequest.code, 'binary frames are not supported: send JSON text');
     let v: unknown;
@@ -112,8 +122,7 @@ export class PlainSession implements Session {
       return this.#error(Errors.badRequest.code, 'invalid JSON');
     }
     if (!isObject(v)) return this.#error(Errors.badRequest.code, 'a frame must be a JSON object');
-    const m = v;
-    this.#chain = this.#chain.then(() => this.#dispatch(m)).catch((err: unknown) => this.#fail(err));
+    await this.#dispatch(v);
   }
 
   #fail(err: unknown): void {
@@ -136,7 +145,7 @@ export class PlainSession implements Session {
       const type = m['type'];
       if (type === undefined) throw new ReplyError(Errors.badRequest, 'missing field: type (or action)');
       if (type === 'ping') return this.#send(`{"type":"pong"${idPart(id)}}`);
-      if (type !== 'subscribe' && type !== 'unsubscribe' && type !== 'publish') {
+      if (type !== 'subscribe' && type !== 'unsubscribe' && type !== 'publish' && type !== 'presence' && type !== 'history') {
         throw new ReplyError(Errors.badRequest, typeof type === 'string' ? `unknown type: ${type.slice(0, 64)}` : 'type must be a string');
       }
       const channel = m['channel'];
@@ -156,6 +165,19 @@ export class PlainSession implements Session {
           if (!('data' in m) || m['data'] === null) throw new ReplyError(Errors.badRequest, 'missing field: data');
           const pos = await this.node.clientPublish(this.conn, channel, m['data']);
           return this.#send(`{"type":"published","channel":${q(channel)}${idPart(id)}${pos?.offset ? `,"offset":${pos.offset}` : ''}}`);
+        }
+        case 'presence': {
+          const list = (await this.node.clientPresence(this.conn, channel, false)) as Map<string, ClientInfo>;
+          return this.#send(`{"type":"presence","channel":${q(channel)}${idPart(id)},"data":[${[...list.values()].map(encodeInfo).join(',')}]}`);
+        }
+        case 'history': {
+          const limit = m['limit'] === undefined ? 10 : m['limit'];
+          if (typeof limit !== 'number' || !Number.isInteger(limit)) throw new ReplyError(Errors.badRequest, 'limit must be an integer');
+          const r = await this.node.clientHistory(this.conn, channel, { limit, reverse: m['reverse'] === true });
+          const pubs = r.publications.map((p) => pushFrame(channel, p)).join(',');
+          return this.#send(
+            `{"type":"history","channel":${q(channel)}${idPart(id)},"data":[${pubs}],"offset":${r.position.offset},"epoch":${q(r.position.epoch)}}`,
+          );
         }
       }
     } catch (err) {

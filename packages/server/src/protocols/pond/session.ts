@@ -138,7 +138,9 @@ export class PondProtocol implements Protocol {
  */
 export class PondSession implements Session {
   readonly keepalive = 'ws' as const;
-  #chain: Promise<void> = Promise.resolve();
+  /** Frames are handled in order, and only once the connection is registered (CONNECT sent). */
+  #go!: () => void;
+  #chain: Promise<void> = new Promise<void>((resolve) => (this.#go = resolve));
   /** Channels acknowledged to the client (frames for them may flow). */
   readonly #joined = new Set<string>();
   readonly #joining = new Set<string>();
@@ -162,13 +164,19 @@ export class PondSession implements Session {
       this.#joined.add(channel);
       this.node.activate(sub);
     }
+    this.#go();
   }
 
   handleMessage(data: Buffer, isBinary: boolean): void {
+    if (this.conn.state === 'closed') return;
+    this.#chain = this.#chain.then(() => this.#frame(data, isBinary)).catch((err: unknown) => this.#fail(err));
+  }
+
+  async #frame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.conn.state !== 'connected') return;
     if (isBinary) return this.#invalid('binary frames are not supported');
-    const text = data.toString('utf8');
-    for (const raw of text.split('\n')) {
+    // The official client may batch frames with newlines (it splits ours the same way).
+    for (const raw of data.toString('utf8').split('\n')) {
       const line = raw.trim();
       if (line === '') continue;
       let v: unknown;
@@ -182,7 +190,7 @@ export class PondSession implements Session {
         this.#invalid('a frame must be a JSON object');
         continue;
       }
-      this.#chain = this.#chain.then(() => this.#dispatch(v as Record<string, unknown>)).catch((err: unknown) => this.#fail(err));
+      await this.#dispatch(v);
     }
   }
 

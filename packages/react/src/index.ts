@@ -1,0 +1,134 @@
+/**
+ * @switchboard/react: React bindings over @switchboard/client, on useSyncExternalStore.
+ *
+ *   <RealtimeProvider url={wsUrl} getToken={getToken}>...</RealtimeProvider>
+ *   useSubscription(Channels.user(id), () => queryClient.invalidateQueries(...));
+ *   const state = useConnectionState(); // 'connecting' | 'connected' | 'disconnected'
+ *
+ * Handlers are kept in a ref (re-renders never resubscribe), and subscriptions survive Strict
+ * Mode's double effects without a server round trip (the client defers the last unsubscribe a tick).
+ */
+import {
+  createContext,
+  createElement,
+  useContext,
+  useEffect,
+  useLayoutEffect,
+  useRef,
+  useState,
+  useSyncExternalStore,
+  type ReactNode,
+} from 'react';
+import {
+  Realtime,
+  RealtimeError,
+  type AnySchema,
+  type ChannelOf,
+  type ConnectionState,
+  type MessageContext,
+  type MessageHandler,
+  type MessageOf,
+  type RealtimeOptions,
+  type ResyncEvent,
+} from '@switchboard/client';
+
+const RealtimeContext = createContext<Realtime<any> | null>(null);
+
+const useIsomorphicLayoutEffect = typeof window === 'undefined' ? useEffect : useLayoutEffect;
+
+export type RealtimeProviderProps =
+  | { client: Realtime<any>; children?: ReactNode }
+  | (RealtimeOptions & { client?: undefined; children?: ReactNode });
+
+/**
+ * Gives its subtree a Realtime instance: the `client` you pass (you own it), or one it creates from
+ * the options (it connects on the first subscription and closes when the provider unmounts).
+ */
+export function RealtimeProvider(props: RealtimeProviderProps): ReactNode {
+  const [owned] = useState(() => {
+    if (props.client) return undefined;
+    const { children: _c, client: _k, ...options } = props;
+    return new Realtime(options as RealtimeOptions);
+  });
+  const realtime = props.client ?? owned!;
+  const closeTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  useEffect(() => {
+    if (!owned) return;
+    if (closeTimer.current !== undefined) {
+      clearTimeout(closeTimer.current);
+      closeTimer.current = undefined;
+    }
+    // Deferred so Strict Mode's unmount-remount keeps the instance alive.
+    return () => {
+      closeTimer.current = setTimeout(() => owned.close(), 0);
+    };
+  }, [owned]);
+  return createElement(RealtimeContext.Provider, { value: realtime }, props.children);
+}
+
+/** The nearest provider's instance. */
+export function useRealtime<S = AnySchema>(): Realtime<S> {
+  const rt = useContext(RealtimeContext);
+  if (!rt) throw new RealtimeError('usage', 'useRealtime must be used inside <RealtimeProvider>');
+  return rt as Realtime<S>;
+}
+
+/** `connecting | connected | disconnected`, re-rendering on change. */
+export function useConnectionState(realtime?: Realtime<any>): ConnectionState {
+  const ctx = useContext(RealtimeContext);
+  const rt = realtime ?? ctx;
+  if (!rt) throw new RealtimeError('usage', 'useConnectionState must be used inside <RealtimeProvider> or given an instance');
+  return useSyncExternalStore(rt.state.subscribe, rt.state.getSnapshot, rt.state.getSnapshot);
+}
+
+export interface UseSubscriptionOptions {
+  /** Called when the channel may have missed messages: refetch / invalidate queries here. */
+  onResync?: (event: ResyncEvent) => void;
+  onError?: (error: RealtimeError) => void;
+  /** The instance to use (default: the provider's). */
+  realtime?: Realtime<any>;
+}
+
+/**
+ * Calls `handler` with each message on `channel` while the component is mounted. A null or empty
+ * channel subscribes to nothing. The latest `handler` is always the one called.
+ */
+export function useSubscription<S = AnySchema, C extends ChannelOf<S> = ChannelOf<S>>(
+  channel: C | null | undefined | false,
+  handler: MessageHandler<MessageOf<S, C>>,
+  options: UseSubscriptionOptions = {},
+): void {
+  const ctx = useContext(RealtimeContext);
+  const rt = (options.realtime ?? ctx) as Realtime<S> | null;
+  if (!rt) throw new RealtimeError('usage', 'useSubscription must be used inside <RealtimeProvider> or given { realtime }');
+  const latest = useRef({ handler, options });
+  useIsomorphicLayoutEffect(() => {
+    latest.current = { handler, options };
+  });
+  useEffect(() => {
+    if (!channel) return;
+    return rt.subscribe(channel, (data: MessageOf<S, C>, mctx: MessageContext) => latest.current.handler(data, mctx), {
+      onResync: (e) => latest.current.options.onResync?.(e),
+      onError: (e) => latest.current.options.onError?.(e),
+    });
+  }, [rt, channel]);
+}
+
+/**
+ * Hooks bound to a channel schema, so handlers are typed without repeating generics:
+ *   const { useSubscription } = createRealtimeHooks<MySchema>();
+ *   useSubscription('chat:lobby', (m) => m.text); // m: MySchema['chat:lobby']
+ */
+export function createRealtimeHooks<S>(): {
+  useRealtime: () => Realtime<S>;
+  useSubscription: <C extends ChannelOf<S>>(channel: C | null | undefined | false, handler: MessageHandler<MessageOf<S, C>>, options?: UseSubscriptionOptions) => void;
+  useConnectionState: () => ConnectionState;
+} {
+  return {
+    useRealtime: () => useRealtime<S>(),
+    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler as never, options),
+    useConnectionState: () => useConnectionState(),
+  };
+}
+
+export type { ConnectionState, Realtime, RealtimeOptions, MessageHandler, MessageContext, ResyncEvent } from '@switchboard/client';
