@@ -32,7 +32,7 @@ export class NodeProcess {
     this.proc.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
   }
 
-  async ready(ms = 20_000): Promise<this> {
+  async ready(ms = 90_000): Promise<this> {
     const end = Date.now() + ms;
     while (Date.now() < end) {
       const m = /READY (\d+)/.exec(this.output);
