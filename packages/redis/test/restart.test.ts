@@ -32,7 +32,7 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
       await c.subscribe(calm);
     }
     await a!.api('publish', { channel: calm, data: { i: 0 } });
-    for (const c of bystanders) await waitFor(() => c.pubs(calm).length === 1, 5000, 'the calm publication');
+    for (const c of bystanders) await waitFor(() => c.pubs(calm).length === 1, 10_000, 'the calm publication');
   }
   for (const node of [a!, a!, b!, b!]) {
     const c = await SdkClient.connect(node.ws, `u${clients.length}`);
@@ -94,7 +94,7 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
   if (calm !== undefined) {
     await a!.api('publish', { channel: calm, data: { i: 1 } });
     for (const c of bystanders) {
-      await waitFor(() => c.pubs(calm).length === 2, 5000, 'the calm channel to deliver');
+      await waitFor(() => c.pubs(calm).length === 2, 10_000, 'the calm channel to deliver');
       const rec = c.subs.get(calm)!;
       assert.deepEqual(rec.subscribing, [0], 'a channel on the healthy shard is not made to resync');
       assert.equal(rec.subscribed.length, 1);

@@ -56,7 +56,7 @@ test('a redis+sentinel:// address finds the master through Sentinel', async (t) 
   await engine.broker.subscribe('chat:s');
   const pos = await engine.broker.publish('chat:s', { data: '{"via":"sentinel"}' }, { history: { size: 10, ttlMs: 60_000 } });
   assert.equal(pos?.offset, 1);
-  await waitFor(() => rec.pubs('chat:s').length === 1, 5000, 'the publication');
+  await waitFor(() => rec.pubs('chat:s').length === 1, 10_000, 'the publication');
   // it really is the master behind the sentinel that holds the stream
   const direct = new Redis({ host: '127.0.0.1', port: master.port });
   try {
