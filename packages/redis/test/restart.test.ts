@@ -95,7 +95,7 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
     await a!.api('publish', { channel: calm, data: { i: 1 } });
     for (const c of bystanders) {
       await waitFor(() => c.pubs(calm).length === 2, 10_000, 'the calm channel to deliver');
-      const rec = c.subs.get(calm)!;
+      const rec: { subscribing: number[]; subscribed: unknown[] } = c.subs.get(calm)!;
       assert.deepEqual(rec.subscribing, [0], 'a channel on the healthy shard is not made to resync');
       assert.equal(rec.subscribed.length, 1);
     }
