@@ -148,3 +148,24 @@ test('a gap in offsets the node cannot account for is held back and the client r
   await b!.sb.publish('chat:gap', { i: 2 });
   await waitFor(() => c.pubs('chat:gap').length === 2, 10_000, 'live again');
 });
+
+test('a node shut down gracefully takes its clients out of presence at once (not after the TTL)', async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('bye');
+  const [a, b] = await twoNodes(prefix); // presence TTL 5 s
+  const clients: SdkClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await a!.close();
+    await b!.close();
+    await dropPrefix(prefix);
+  });
+  for (const node of [a!, b!, b!]) {
+    const c = await SdkClient.connect(node.url, `p${clients.length}`);
+    clients.push(c);
+    await c.subscribe('chat:bye');
+  }
+  assert.equal((await a!.sb.presenceStats('chat:bye')).numClients, 3);
+  await b!.close();
+  assert.deepEqual([...(await a!.sb.presence('chat:bye')).values()].map((i) => i.user), ['p0']);
+});
