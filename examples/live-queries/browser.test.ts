@@ -49,7 +49,7 @@ async function text(page: Page, selector: string): Promise<string> {
   return (await page.textContent(selector)) ?? '';
 }
 
-async function waitText(page: Page, selector: string, pred: (t: string) => boolean, what: string, ms = 15_000): Promise<string> {
+async function waitText(page: Page, selector: string, pred: (t: string) => boolean, what: string, ms = 30_000): Promise<string> {
   const end = Date.now() + ms;
   let last = '';
   while (Date.now() < end) {
@@ -60,7 +60,7 @@ async function waitText(page: Page, selector: string, pred: (t: string) => boole
   throw new Error(`timed out waiting for ${what} (${selector} shows ${JSON.stringify(last)})`);
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
     if (await check()) return;
@@ -75,7 +75,7 @@ async function notify(backend: Backend, path: string, textValue: string): Promis
 }
 
 for (const kind of ['react', 'vue'] as const) {
-  test(`${kind} page: connects, renders API-client publications, survives a restart, unmount ends its subscription`, { skip, timeout: 90_000 }, async () => {
+  test(`${kind} page: connects, renders API-client publications, survives a restart, unmount ends its subscription`, { skip, timeout: 120_000 }, async () => {
     let backend = await startBackend({ staticDir: outDir, secret: SECRET, apiKey: API_KEY });
     const port = backend.port;
     const subscribes: string[] = [];
@@ -108,8 +108,8 @@ for (const kind of ['react', 'vue'] as const) {
       await backend.close();
       await waitText(page, '#state', (t) => t !== 'connected', 'the page noticing the restart');
       backend = await startBackend({ port, staticDir: outDir, secret: SECRET, apiKey: API_KEY });
-      await waitText(page, '#state', (t) => t === 'connected', 'reconnected', 20_000);
-      await until(async () => (await api.presenceStats('trpc:user:42')).numClients === 1, 'resubscribed after restart', 15_000);
+      await waitText(page, '#state', (t) => t === 'connected', 'reconnected', 30_000);
+      await until(async () => (await api.presenceStats('trpc:user:42')).numClients === 1, 'resubscribed after restart', 30_000);
       await notify(backend, '/notify/user/42', 'after restart');
       await waitText(page, '#notifications', (t) => t.includes('after restart'), 'message after restart');
       await api.publish(Channels.global(), { type: 'query-invalidation', queryKey: ['global', 'later'] });

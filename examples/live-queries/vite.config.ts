@@ -13,6 +13,7 @@ export default defineConfig({
   build: {
     outDir: here('./dist'),
     emptyOutDir: true,
+    reportCompressedSize: false,
     rollupOptions: { input: { react: here('./react.html'), vue: here('./vue.html') } },
   },
   logLevel: 'warn',

@@ -90,6 +90,11 @@ export interface RealtimeEvents extends Record<string, unknown> {
   error: RealtimeError;
   resync: ResyncEvent;
   subscribed: SubscribedEvent;
+  /**
+   * A publication on a server-side subscription (channels the server subscribed this connection
+   * to, e.g. from the token's `channels` claim). Client-side subscriptions go to their handlers.
+   */
+  serverPublication: { channel: string; data: unknown; ctx: MessageContext };
 }
 
 export interface SubscribeOptions {
@@ -123,6 +128,7 @@ export class Realtime<S = AnySchema> {
   readonly #options: RealtimeOptions;
   #tokenFailures = 0;
   #tokenRefusalReported = false;
+  readonly #serverSubs = new Set<string>();
   #closed = false;
 
   constructor(options: RealtimeOptions) {
@@ -170,6 +176,8 @@ export class Realtime<S = AnySchema> {
     }
     const listener: Listener = { handler: handler as MessageHandler<never>, opts };
     entry.listeners.add(listener);
+    // A subscription the server refused for good stays unsubscribed; a new subscriber tries again.
+    if (entry.sub.state === 'unsubscribed') entry.sub.subscribe();
     this.connect();
     const e = entry;
     return () => {
@@ -309,6 +317,25 @@ export class Realtime<S = AnySchema> {
       }
       if (isUnauthorizedCode(ctx.code)) this.#error(new RealtimeError('unauthorized', `connection refused: ${ctx.reason}`, { code: ctx.code }));
       else this.#error(new RealtimeError('disconnected', `disconnected: ${ctx.reason}`, { code: ctx.code }));
+    });
+    c.on('subscribed', (ctx) => {
+      // Server-side subscriptions: resync when a resubscription (after a reconnect) lost messages.
+      const again = this.#serverSubs.has(ctx.channel);
+      this.#serverSubs.add(ctx.channel);
+      this.#events.emit('subscribed', { channel: ctx.channel, recovered: ctx.recovered, wasRecovering: ctx.wasRecovering });
+      if (again && !(ctx.wasRecovering && ctx.recovered)) this.#events.emit('resync', { channel: ctx.channel, reason: ctx.wasRecovering ? 'unrecovered' : 'not-recoverable' });
+    });
+    c.on('unsubscribed', (ctx) => {
+      this.#serverSubs.delete(ctx.channel);
+    });
+    c.on('publication', (ctx) => {
+      const mctx: MessageContext = { channel: ctx.channel };
+      if (ctx.offset !== undefined) mctx.offset = ctx.offset;
+      if (ctx.info !== undefined) mctx.info = ctx.info;
+      if (ctx.tags !== undefined) mctx.tags = ctx.tags;
+      this.#events.emit('serverPublication', { channel: ctx.channel, data: ctx.data, ctx: mctx }, (err) =>
+        this.#error(new RealtimeError('handler', `serverPublication listener threw: ${errMessage(err)}`, { channel: ctx.channel, cause: err })),
+      );
     });
     c.on('error', (ctx) => {
       // Token fetch failures are reported by #fetchToken with more detail.

@@ -342,6 +342,11 @@ test('a refused subscription is a typed subscribe error with the server code', a
     assert.equal(errs[0]!.kind, 'subscribe');
     assert.equal(errs[0]!.code, 103);
     assert.equal(errs[0]!.channel, 'locked:x');
+    // A later subscriber of the same channel makes a new attempt (and hears the refusal itself).
+    const again: RealtimeError[] = [];
+    rt.subscribe('locked:x', () => {}, { onError: (e) => again.push(e) });
+    await until(() => again.length > 0, 5000, 'second refusal');
+    assert.equal(again[0]!.code, 103);
     assert.throws(() => rt.subscribe('' as string, () => {}), (e: unknown) => e instanceof RealtimeError && e.kind === 'usage');
   } finally {
     rt.close();
@@ -372,4 +377,23 @@ test('RealtimeManager: initialize / getInstance, seed style, with typed channel 
     await srv.close();
   }
   void SECRET;
+});
+
+test('server-side subscriptions (the token `channels` claim) deliver through serverPublication', async () => {
+  const srv = await startServer({ namespaces });
+  const rt = createRealtime({ url: srv.url, getToken: () => token({ sub: '8', channels: ['chat:pushed'] }), ...FAST });
+  try {
+    const got: { channel: string; data: unknown }[] = [];
+    rt.on('serverPublication', ({ channel, data }) => got.push({ channel, data }));
+    const subscribed: string[] = [];
+    rt.on('subscribed', (e) => subscribed.push(e.channel));
+    await rt.ready(5000);
+    await until(() => subscribed.includes('chat:pushed'), 5000, 'server-side subscribed');
+    await srv.sb.publish('chat:pushed', { hi: 1 });
+    await until(() => got.length === 1, 5000, 'server-side publication');
+    assert.deepEqual(got, [{ channel: 'chat:pushed', data: { hi: 1 } }]);
+  } finally {
+    rt.close();
+    await srv.close();
+  }
 });

@@ -17,6 +17,8 @@ export interface ConnectionOwner {
   scheduleFlush(conn: Connection): void;
   connectionClosed(conn: Connection, code: number, reason: string): void;
   readonly maxQueueBytes: number;
+  /** The node's counters: bytes handed to transports are added to `bytesOut` (and by protocol). */
+  readonly stats: { bytesOut: number; byProtocol: Record<ProtocolName, { messagesOut: number; bytesOut: number }> };
 }
 
 /** One client's subscription to one channel on this node. */
@@ -272,6 +274,11 @@ export class Connection {
     release(this);
     const q = this.#queue;
     if (q.length === 0 || this.state === 'closed') return;
+    const stats = this.owner.stats;
+    const perProtocol = stats.byProtocol[this.proto.name];
+    stats.bytesOut += this.#queued;
+    perProtocol.bytesOut += this.#queued;
+    perProtocol.messagesOut += this.proto.newlineBatching || q.length === 1 ? 1 : q.length;
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;

@@ -36,3 +36,5 @@ export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL
 export { plainProtocol } from './protocols/plain/session.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';
+export { createApiHandler } from './http-api.js';
+export type { ApiHandler, ApiHandlerOptions } from './http-api.js';

@@ -248,6 +248,8 @@ export class Switchboard implements ConnectionOwner {
   readonly #nodes = new Map<string, NodeInfo>();
   readonly #pendingUpgrades = new Set<Duplex>();
   readonly #commandLimit: CommandRateLimiter | undefined;
+  /** Metrics hook: called once per publication fanned out on this node (not per recipient) with ms from publish to the last enqueue. */
+  onFanout: ((ms: number) => void) | undefined;
   /** Counters for metrics and leak checks. */
   readonly stats = {
     messagesIn: 0,
@@ -258,6 +260,12 @@ export class Switchboard implements ConnectionOwner {
     deliveries: 0,
     disconnects: new Map<number, number>(),
     errors: new Map<number, number>(),
+    /** WebSocket messages and bytes by protocol (out: one batched write counts as one message). */
+    byProtocol: {
+      centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+    } as Record<ProtocolName, { messagesIn: number; bytesIn: number; messagesOut: number; bytesOut: number }>,
   };
 
   constructor(options: SwitchboardOptions = {}) {
@@ -509,9 +517,12 @@ export class Switchboard implements ConnectionOwner {
     const conn = new Connection(newClientId(), protocol, transport, request, this);
     this.#connections.set(conn.id, conn);
     conn.session = protocol.createSession(conn, req);
+    const perProtocol = this.stats.byProtocol[protocol.name];
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       this.stats.messagesIn++;
       this.stats.bytesIn += data.length;
+      perProtocol.messagesIn++;
+      perProtocol.bytesIn += data.length;
       try {
         conn.session.handleMessage(data, isBinary);
       } catch (err) {
@@ -940,6 +951,7 @@ export class Switchboard implements ConnectionOwner {
       conn.enqueue(buf, sub);
       this.stats.deliveries++;
     }
+    if (this.onFanout !== undefined && pub.time !== undefined) this.onFanout(Date.now() - pub.time);
   }
 
   /** Delivery of one publication to one (just activated) subscriber. */
@@ -1071,7 +1083,11 @@ export class Switchboard implements ConnectionOwner {
   }
 
   /** A named event from a client on a channel (PondSocket broadcast, plain-JSON event, native publish of {event,payload}). */
-  async clientEvent(conn: Connection, channel: string, event: string, payload: unknown, requestId?: string): Promise<void> {
+  /**
+   * Resolves to whether the sender was sent something for this event (its echo or a reply), so
+   * request/response protocols can answer a request the handler left unanswered.
+   */
+  async clientEvent(conn: Connection, channel: string, event: string, payload: unknown, requestId?: string): Promise<boolean> {
     const resolved = this.#resolveForClient(channel);
     const route = resolved.route;
     const handler = route?.events.get(event) ?? route?.events.get('*');
@@ -1091,7 +1107,7 @@ export class Switchboard implements ConnectionOwner {
           ...(requestId !== undefined ? { delivery: { originClient: conn.id, originRequest: requestId } } : {}),
         });
       });
-      return;
+      return true;
     }
     if (!conn.subscriptions.has(channel)) throw new ReplyError(Errors.permissionDenied, 'not a member of this channel');
     const info = conn.clientInfo(conn.subscriptions.get(channel)?.chanInfo);
@@ -1100,18 +1116,27 @@ export class Switchboard implements ConnectionOwner {
       ...(requestId !== undefined ? { originRequest: requestId } : {}),
       ...extra,
     });
+    let answered = false;
     const ctx: EventContext = {
       client,
       channel,
       params: resolved.params,
       event,
       payload,
-      broadcast: async (ev, p) => void (await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin() })),
+      broadcast: async (ev, p) => {
+        answered = true;
+        await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin() });
+      },
       broadcastFrom: async (ev, p) =>
         void (await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin({ exceptClient: conn.id }) })),
-      broadcastTo: async (users, ev, p) =>
-        void (await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin({ toUsers: [...users] }) })),
-      reply: (ev, p) => conn.session.pushReply?.(channel, ev, p ?? {}, requestId),
+      broadcastTo: async (users, ev, p) => {
+        if (users.includes(conn.user)) answered = true;
+        await this.publish(channel, { event: ev, payload: p ?? {} }, { info, delivery: origin({ toUsers: [...users] }) });
+      },
+      reply: (ev, p) => {
+        answered = true;
+        conn.session.pushReply?.(channel, ev, p ?? {}, requestId);
+      },
       updatePresence: async (data) => this.updatePresence(conn, channel, data),
       evict: async (user, reason) => this.evict(channel, user, reason),
     };
@@ -1120,6 +1145,7 @@ export class Switchboard implements ConnectionOwner {
         await handler(ctx);
       });
     });
+    return answered;
   }
 
   #resolveForClient(channel: string): ResolvedChannel<Route> {

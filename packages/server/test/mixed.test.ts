@@ -135,3 +135,33 @@ test('fan-out encodes a publication once per protocol, however many subscribers 
     await srv.close();
   }
 });
+
+test('the command rate limit applies to pond and plain clients with their own error shapes', async () => {
+  const srv = await startMulti({ allowAnonymous: true, limits: { commandRateLimit: 5 }, namespaces: { chat: { allowSubscribeForClient: true, allowSubscribeForAnonymous: true, allowPublishForClient: true, allowPublishForAnonymous: true } } }, (sb) => {
+    sb.rpc('noop', () => ({}));
+  });
+  try {
+    const plain = new RawClient(srv.plainUrl);
+    await plain.opened;
+    for (let i = 0; i < 8; i++) plain.send({ action: 'noop', id: i });
+    const answers: Record<string, unknown>[] = [];
+    for (let i = 0; i < 8; i++) answers.push(await plain.next((m) => m['id'] !== undefined));
+    assert.ok(answers.some((m) => m['type'] === 'reply'));
+    assert.ok(answers.some((m) => m['type'] === 'error' && m['code'] === 111), 'plain: error 111');
+
+    const pd = new RawClient(srv.pondUrl);
+    await pd.opened;
+    pd.send({ action: 'JOIN_CHANNEL', event: 'JOIN_CHANNEL', channelName: 'chat:rl', requestId: 'j', payload: {} });
+    await pd.next((m) => m['event'] === 'ACKNOWLEDGE');
+    for (let i = 0; i < 8; i++) pd.send({ action: 'BROADCAST', event: 'e', channelName: 'chat:rl', requestId: `r${i}`, payload: {} });
+    const got: Record<string, unknown>[] = [];
+    for (let i = 0; i < 8; i++) got.push(await pd.next((m) => typeof m['requestId'] === 'string' && (m['requestId'] as string).startsWith('r')));
+    const limited = got.find((m) => m['action'] === 'ERROR');
+    assert.ok(limited, 'pond: an ERROR frame answers a limited broadcast');
+    assert.equal((limited['payload'] as Record<string, unknown>)['code'], 429);
+    plain.close();
+    pd.close();
+  } finally {
+    await srv.close();
+  }
+});

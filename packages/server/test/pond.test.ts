@@ -207,6 +207,9 @@ test('pond: request/response settles for replies, echoes and refusals; handler e
     assert.deepEqual(await A.ch.sendForResponse('ask' as never, { n: 7 } as never), { echo: { n: 7 }, by: 'alice', room: 'r' });
     // broadcast to all: the sender's copy carries its requestId
     assert.deepEqual(await A.ch.sendForResponse('shout' as never, { text: 'x' } as never), { from: 'alice', text: 'x' });
+    // a handler that sends the sender nothing (broadcastFrom): an empty `ack` settles the request
+    assert.deepEqual(await A.ch.sendForResponse('whisper' as never, { text: 'psst' } as never), {});
+    assert.ok(A.msgs.some((m) => m.event === 'ack'));
     // a handler that throws: the sender gets an error frame for its request, the connection stays
     const err = (await A.ch.sendForResponse('boom' as never, {} as never)) as Record<string, unknown>;
     assert.equal(err['code'], 500);

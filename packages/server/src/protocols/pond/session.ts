@@ -7,6 +7,9 @@ import type { Switchboard } from '../../switchboard.js';
 import type { ClientInfo } from '../../types.js';
 import * as f from './frames.js';
 
+/** The event of the empty answer to a client broadcast whose handler sent the sender nothing. */
+export const ACK_EVENT = 'ack';
+
 /** The pseudo-channel a PondSocket client joins to receive publications to '*'. */
 export const BROADCAST_CHANNEL = '*';
 
@@ -274,7 +277,10 @@ export class PondSession implements Session {
     try {
       if (f.RESERVED_EVENTS.has(event)) throw new ReplyError(Errors.permissionDenied, `event name ${event} is reserved`);
       if (!this.#joined.has(channel) || channel === BROADCAST_CHANNEL) throw new ReplyError(Errors.permissionDenied, 'not a member of this channel');
-      await this.node.clientEvent(this.conn, channel, event, payload, requestId);
+      const answered = await this.node.clientEvent(this.conn, channel, event, payload, requestId);
+      // A handler that sent the sender nothing (broadcastFrom, presence update, nothing at all):
+      // an empty SYSTEM `ack` carries the requestId so a pending sendForResponse settles.
+      if (!answered) this.#send(f.frame('SYSTEM', ACK_EVENT, channel, requestId, '{}'));
     } catch (err) {
       if (err instanceof DisconnectError) throw err;
       let e: ReplyError;

@@ -1,0 +1,170 @@
+#!/usr/bin/env node
+/**
+ * switchboard serve|gentoken|checkconfig|version
+ *
+ *   switchboard serve [--config FILE] [--port N] [--address A]
+ *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+ *   switchboard checkconfig [--config FILE]
+ *   switchboard version
+ *
+ * Without --config (or SWITCHBOARD_CONFIG) `serve` runs in development mode on 127.0.0.1:8000:
+ * no tokens, no API key, admin page open, demo chat at /. Never use that in production.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, developmentConfig, finish, loadConfig, type RawConfig, settings, unknownEnv } from './config.js';
+// The server, the library and jose load only for the commands that need them (checkconfig stays quick).
+
+const USAGE = `switchboard: real-time messaging server
+
+usage:
+  switchboard serve [--config FILE] [--port N] [--address A]
+  switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+  switchboard checkconfig [--config FILE]
+  switchboard version
+
+FILE is JSON (Centrifugo v6 layout) or YAML (.yaml/.yml). SWITCHBOARD_CONFIG names it too.
+Environment variables override the file: SWITCHBOARD_ + key path, upper case, dots as underscores
+(http_api.key -> SWITCHBOARD_HTTP_API_KEY). Without a file, serve runs in development mode.`;
+
+function fail(message: string, code = 1): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(code);
+}
+
+function configError(err: unknown, file: string | undefined): never {
+  if (err instanceof ConfigError) {
+    fail(`configuration ${file ? `${file} ` : ''}refused:\n${err.issues.map((i) => `  - ${i.key}: ${i.message}`).join('\n')}`, 2);
+  }
+  throw err;
+}
+
+function readConfig(file: string | undefined, devWhenMissing: boolean): RawConfig {
+  try {
+    if (file === undefined && devWhenMissing) return finish(developmentConfig());
+    return loadConfig(file);
+  } catch (err) {
+    return configError(err, file);
+  }
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: rest,
+      options: {
+        config: { type: 'string', short: 'c' },
+        port: { type: 'string', short: 'p' },
+        address: { type: 'string', short: 'a' },
+        user: { type: 'string', short: 'u' },
+        ttl: { type: 'string', short: 't' },
+        info: { type: 'string' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    fail(`${(err as Error).message}\n\n${USAGE}`, 2);
+  }
+  const file = (values['config'] as string | undefined) ?? process.env['SWITCHBOARD_CONFIG'];
+  switch (command) {
+    case 'version': {
+      const { VERSION } = await import('@switchboard/server');
+      process.stdout.write(`switchboard ${VERSION} (node ${process.version})\n`);
+      return;
+    }
+    case 'checkconfig': {
+      const c = readConfig(file, false);
+      const s = settings(c);
+      for (const name of unknownEnv()) process.stdout.write(`warning: ${name} names no configuration key and is ignored\n`);
+      process.stdout.write(`configuration ${file ?? '(environment only)'} is valid: engine ${s.engine.type}, ${Object.keys(s.switchboard.namespaces ?? {}).length} namespace(s)\n`);
+      return;
+    }
+    case 'gentoken': {
+      const user = values['user'] as string | undefined;
+      if (user === undefined) fail('gentoken needs --user ID (use --user "" for an anonymous token)', 2);
+      const ttl = values['ttl'] === undefined ? 7 * 24 * 3600 : Number(values['ttl']);
+      if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)', 2);
+      const c = readConfig(file, false);
+      const secret = settings(c).hmacSecret;
+      if (!secret) fail('client.token.hmac_secret_key is not set: gentoken signs HS256 tokens with it (set it in the config or SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY)', 2);
+      const claims: Record<string, unknown> = { sub: user };
+      if (values['info'] !== undefined) {
+        try {
+          claims['info'] = JSON.parse(values['info'] as string);
+        } catch {
+          fail('--info must be JSON', 2);
+        }
+      }
+      const { SignJWT } = await import('jose');
+      let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt();
+      if (ttl > 0) jwt = jwt.setExpirationTime(Math.floor(Date.now() / 1000) + ttl);
+      process.stdout.write(`${await jwt.sign(new TextEncoder().encode(secret))}\n`);
+      return;
+    }
+    case 'serve': {
+      const c = readConfig(file, true);
+      let port: number | undefined;
+      if (values['port'] !== undefined) {
+        port = Number(values['port']);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be 0..65535', 2);
+      }
+      const s = settings(c);
+      const { createLogger } = await import('./logger.js');
+      const { startServer } = await import('./server.js');
+      const log = createLogger(s.logLevel);
+      for (const name of unknownEnv()) log.warn({ env: name }, 'environment variable names no configuration key: ignored (SWITCHBOARD_ + key path, dots as underscores)');
+      if (file === undefined) log.warn('no configuration file: DEVELOPMENT MODE on 127.0.0.1 (no tokens, no API key, open admin). Use --config FILE in production.');
+      let server;
+      try {
+        server = await startServer(c, log, { ...(port !== undefined ? { port } : {}), ...(values['address'] !== undefined ? { address: values['address'] as string } : {}) });
+      } catch (err) {
+        if (err instanceof ConfigError) configError(err, file);
+        log.fatal({ err }, 'cannot start');
+        process.exit(1);
+      }
+      let signals = 0;
+      const stop = (signal: string) => {
+        signals++;
+        if (signals > 1) {
+          log.warn({ signal }, 'second signal: exiting now');
+          process.exit(1);
+        }
+        log.info({ signal }, 'signal received');
+        // Never hang past the drain timeout, whatever happens.
+        setTimeout(() => {
+          log.error('shutdown took too long: exiting');
+          process.exit(1);
+        }, server.settings.shutdownTimeoutMs + 3000).unref();
+        server.close().then(
+          () => {
+            log.flush?.();
+            process.exit(0);
+          },
+          (err: unknown) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGTERM', () => stop('SIGTERM'));
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('uncaughtException', (err) => {
+        log.fatal({ err }, 'uncaught exception');
+        process.exit(1);
+      });
+      return;
+    }
+    default:
+      fail(`unknown command "${command}"\n\n${USAGE}`, 2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

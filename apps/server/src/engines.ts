@@ -1,0 +1,17 @@
+/**
+ * Engines by `engine.type`. The memory engine is the library's default; other engines (Redis) plug
+ * in here: a factory gets the raw `engine.<type>` section and returns the broker, history and
+ * presence stores to hand to the Switchboard, plus a readiness probe for GET /ready.
+ */
+import type { SwitchboardOptions } from '@switchboard/server';
+import type { Logger } from 'pino';
+
+export interface Engine {
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence'>;
+  /** Whether the engine can serve traffic now (GET /ready). */
+  ready?: () => boolean | Promise<boolean>;
+}
+
+export type EngineFactory = (section: Record<string, unknown>, log: Logger) => Promise<Engine>;
+
+export const engines = new Map<string, EngineFactory>([['memory', async () => ({ options: {} })]]);

@@ -1,0 +1,142 @@
+/**
+ * Prometheus metrics. Everything is read from the node's own counters (`sb.stats`, `sb.counts()`,
+ * the connection list) when scraped, so the fan-out path pays nothing; the publish-to-deliver
+ * latency comes from the core's once-per-publication `onFanout` hook.
+ */
+import type { Switchboard } from '@switchboard/server';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface Metrics {
+  registry: Registry;
+  apiCalls: Counter<'method' | 'code'>;
+  httpRequests: Counter<'route' | 'status'>;
+}
+
+export function createMetrics(sb: Switchboard): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ node: sb.name });
+  collectDefaultMetrics({ register: registry });
+
+  new Gauge({
+    name: 'switchboard_connections',
+    help: 'Open connections on this node, by protocol and state',
+    labelNames: ['protocol', 'state'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const n = new Map<string, number>();
+      for (const c of sb.connections()) {
+        const k = `${c.protocol}\u0000${c.state}`;
+        n.set(k, (n.get(k) ?? 0) + 1);
+      }
+      for (const [k, v] of n) {
+        const [protocol, state] = k.split('\u0000') as [string, string];
+        this.set({ protocol, state }, v);
+      }
+    },
+  });
+  new Gauge({
+    name: 'switchboard_subscriptions',
+    help: 'Subscriptions on this node, by protocol',
+    labelNames: ['protocol'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const n = new Map<string, number>();
+      for (const c of sb.connections()) n.set(c.protocol, (n.get(c.protocol) ?? 0) + c.subscriptions.size);
+      for (const [protocol, v] of n) this.set({ protocol }, v);
+    },
+  });
+  const simple = (name: string, help: string, read: () => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
+  simple('switchboard_channels', 'Channels with subscribers on this node', () => sb.counts().channels);
+  simple('switchboard_users', 'Distinct authenticated users connected to this node', () => sb.counts().users);
+  simple('switchboard_pending_upgrades', 'WebSocket upgrades in progress', () => sb.counts().pendingUpgrades);
+
+  const monotonic = (name: string, help: string, read: () => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
+  new Counter({
+    name: 'switchboard_messages_total',
+    help: 'WebSocket messages by protocol and direction (out: a batched write of several frames counts once)',
+    labelNames: ['protocol', 'direction'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [protocol, c] of Object.entries(sb.stats.byProtocol)) {
+        this.inc({ protocol, direction: 'in' }, c.messagesIn);
+        this.inc({ protocol, direction: 'out' }, c.messagesOut);
+      }
+    },
+  });
+  new Counter({
+    name: 'switchboard_bytes_total',
+    help: 'WebSocket payload bytes by protocol and direction',
+    labelNames: ['protocol', 'direction'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [protocol, c] of Object.entries(sb.stats.byProtocol)) {
+        this.inc({ protocol, direction: 'in' }, c.bytesIn);
+        this.inc({ protocol, direction: 'out' }, c.bytesOut);
+      }
+    },
+  });
+  monotonic('switchboard_publications_total', 'Publications fanned out on this node', () => sb.stats.publications);
+  monotonic('switchboard_deliveries_total', 'Publications enqueued to subscribers on this node', () => sb.stats.deliveries);
+  new Counter({
+    name: 'switchboard_disconnects_total',
+    help: 'Closed connections by disconnect code (3008 = slow consumer)',
+    labelNames: ['code'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of sb.stats.disconnects) this.inc({ code: String(code) }, n);
+    },
+  });
+  new Counter({
+    name: 'switchboard_errors_total',
+    help: 'Error replies sent to clients, by code',
+    labelNames: ['code'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [code, n] of sb.stats.errors) this.inc({ code: String(code) }, n);
+    },
+  });
+  const latency = new Histogram({
+    name: 'switchboard_publish_to_deliver_seconds',
+    help: 'From publish to the last subscriber enqueue on this node, per publication',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  sb.onFanout = (ms) => latency.observe(Math.max(0, ms) / 1000);
+
+  const apiCalls = new Counter({
+    name: 'switchboard_api_calls_total',
+    help: 'Server HTTP API calls, by method and result code (0 = ok)',
+    labelNames: ['method', 'code'] as const,
+    registers: [registry],
+  });
+  const httpRequests = new Counter({
+    name: 'switchboard_http_requests_total',
+    help: 'HTTP requests (not WebSocket) by route and status',
+    labelNames: ['route', 'status'] as const,
+    registers: [registry],
+  });
+  return { registry, apiCalls, httpRequests };
+}

@@ -1,0 +1,183 @@
+/**
+ * The standalone server: one HTTP server carrying the WebSocket endpoints, the server API, health,
+ * metrics, the admin page and the demo chat. Built only on @switchboard/server's public API.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { createApiHandler, createSwitchboard, type Switchboard, VERSION } from '@switchboard/server';
+import { SignJWT } from 'jose';
+import type { Logger } from 'pino';
+import { createAdminHandler } from './admin.js';
+import { ConfigError, type RawConfig, settings, type ServerSettings } from './config.js';
+import { engines } from './engines.js';
+import { createMetrics } from './metrics.js';
+import { sendJson } from './util.js';
+
+export interface RunningServer {
+  sb: Switchboard;
+  http: Server;
+  settings: ServerSettings;
+  address: AddressInfo;
+  /** Graceful drain: refuse new connections, tell clients to reconnect, wait up to the shutdown timeout. */
+  close(): Promise<void>;
+}
+
+const PUBLIC = new URL('../public/', import.meta.url);
+const require = createRequire(import.meta.url);
+
+function readPublic(name: string): string {
+  return readFileSync(new URL(name, PUBLIC), 'utf8');
+}
+
+export async function startServer(config: RawConfig, log: Logger, overrides: { port?: number; address?: string } = {}): Promise<RunningServer> {
+  const s = settings(config);
+  if (overrides.port !== undefined) s.port = overrides.port;
+  if (overrides.address !== undefined) s.address = overrides.address;
+  const factory = engines.get(s.engine.type);
+  if (!factory) {
+    throw new ConfigError([{ key: 'engine.type', message: `the "${s.engine.type}" engine is not available in this build; use "memory"` }]);
+  }
+  const engine = await factory(s.engine.redis, log);
+
+  // The demo signs its visitors' connection tokens; without a configured HMAC secret (development
+  // mode) it uses one made up for this process only.
+  const token = { ...s.switchboard.token };
+  let demoSecret = s.hmacSecret;
+  if (s.demo.enabled && !demoSecret && !token.rsaPublicKey && !token.ecdsaPublicKey && !token.jwksUrl) {
+    demoSecret = randomBytes(32).toString('base64url');
+    token.hmacSecret = demoSecret;
+  }
+  const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log });
+  const metrics = s.prometheus ? createMetrics(sb) : undefined;
+  // Connect and disconnect are logged by the core at debug; subscriptions too, here.
+  if (log.isLevelEnabled('debug')) {
+    sb.on('subscribe', (client, channel) => log.debug({ client: client.id, user: client.user, channel }, 'subscribe'));
+    sb.on('unsubscribe', (client, channel) => log.debug({ client: client.id, user: client.user, channel }, 'unsubscribe'));
+  }
+
+  if (s.switchboard.insecure) {
+    log.warn('client.insecure is ON: every connection, subscription and publication is allowed without tokens. Development only, never in production!');
+  }
+  if (s.api.insecure) log.warn('http_api.insecure is ON: the server API needs no key. Development only!');
+  if (s.admin.enabled && s.admin.insecure) log.warn('admin.insecure is ON: the admin page needs no password. Development only!');
+  if (s.demo.enabled && !s.switchboard.insecure) log.warn('demo.enabled is ON: anyone can get a connection token from /demo/token. Turn it off in production.');
+
+  const api = createApiHandler(sb, {
+    key: s.api.key,
+    insecure: s.api.insecure,
+    prefix: s.api.prefix,
+    observe: metrics ? (method, code) => metrics.apiCalls.inc({ method, code: String(code) }) : undefined,
+  });
+  const admin = s.admin.enabled ? createAdminHandler(sb, s.admin, log) : undefined;
+
+  const demoPage = s.demo.enabled ? readPublic('index.html').replaceAll('__CHANNEL__', JSON.stringify(s.demo.channel)) : undefined;
+  const centrifugeBundle = s.demo.enabled || s.admin.enabled ? require.resolve('centrifuge').replace(/index\.js$/, 'index.mjs') : undefined;
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (await api(req, res)) return 'api';
+    if (admin && (path === '/admin' || path.startsWith('/admin/')) && (await admin(req, res))) return 'admin';
+    const get = req.method === 'GET' || req.method === 'HEAD';
+    if (path === '/health' && s.health && get) {
+      sendJson(res, 200, { status: 'ok' });
+      return 'health';
+    }
+    if (path === '/ready' && s.health && get) {
+      const ready = !sb.isShuttingDown && (engine.ready ? await engine.ready() : true);
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : sb.isShuttingDown ? 'shutting down' : 'engine not ready' });
+      return 'ready';
+    }
+    if (path === '/metrics' && metrics && get) {
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+      return 'metrics';
+    }
+    if (path === '/vendor/centrifuge.mjs' && centrifugeBundle && get) {
+      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'public, max-age=3600' }).end(readFileSync(centrifugeBundle));
+      return 'vendor';
+    }
+    if (demoPage !== undefined && get && (path === '/' || path === '/index.html')) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(demoPage);
+      return 'demo';
+    }
+    if (demoSecret !== undefined && s.demo.enabled && path === '/demo/token' && get) {
+      const name = (url.searchParams.get('name') ?? '').trim().slice(0, 40);
+      if (name === '') {
+        sendJson(res, 400, { error: { code: 107, message: 'name required' } });
+        return 'demo-token';
+      }
+      const user = `demo-${randomBytes(6).toString('hex')}`;
+      const jwt = await new SignJWT({ sub: user, info: { name } })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .setExpirationTime('24h')
+        .sign(new TextEncoder().encode(demoSecret));
+      sendJson(res, 200, { token: jwt, user });
+      return 'demo-token';
+    }
+    if (path === '/version' && get) {
+      sendJson(res, 200, { version: VERSION, name: sb.name });
+      return 'version';
+    }
+    sendJson(res, 404, { error: { code: 404, message: `not found: ${req.method} ${path}` } });
+    return 'not-found';
+  };
+
+  const http = createServer((req, res) => {
+    route(req, res).then(
+      (name) => metrics?.httpRequests.inc({ route: name, status: String(res.statusCode) }),
+      (err: unknown) => {
+        log.error({ err, url: req.url }, 'http handler failed');
+        if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
+        else res.destroy();
+      },
+    );
+  });
+  http.keepAliveTimeout = 5_000;
+
+  sb.attach(http, { path: '/connection/websocket' });
+  if (s.plain.enabled && sb.protocol('plain')) sb.attach(http, { path: s.plain.path, protocol: 'plain' });
+  if (s.pondsocket.enabled && sb.protocol('pond')) sb.attach(http, { path: s.pondsocket.path, protocol: 'pond' });
+  // Upgrades to any other path are refused instead of hanging.
+  const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : [])]);
+  http.on('upgrade', (req, socket) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (!endpoints.has(path)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+
+  await sb.start();
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(s.port, s.address, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const address = http.address() as AddressInfo;
+  log.info(
+    { address: address.address, port: address.port, engine: s.engine.type, endpoints: [...endpoints], demo: s.demo.enabled, admin: s.admin.enabled, version: VERSION },
+    'switchboard listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    sb,
+    http,
+    settings: s,
+    address,
+    close() {
+      closing ??= (async () => {
+        log.info({ timeoutMs: s.shutdownTimeoutMs }, 'shutting down: draining connections');
+        http.close();
+        await sb.shutdown({ timeoutMs: s.shutdownTimeoutMs });
+        http.closeAllConnections();
+        log.info('shutdown complete');
+      })();
+      return closing;
+    },
+  };
+}

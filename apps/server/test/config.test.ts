@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, finish, loadConfig, parseDuration, settings } from '../src/config.js';
+import { runCli, testConfig, writeConfig } from './helpers.js';
+
+test('checkconfig accepts a valid file and rejects a broken one, naming the key and the fix', async () => {
+  const ok = await runCli(['checkconfig', '--config', writeConfig(testConfig())]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /is valid/);
+
+  const broken = testConfig();
+  const ns = (broken['channel'] as { namespaces: Record<string, unknown>[] }).namespaces[0]!;
+  ns['presense'] = true; // typo
+  ns['history_size'] = '50'; // wrong type
+  const bad = await runCli(['checkconfig', '--config', writeConfig(broken)]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /channel\.namespaces\[0\]\.presense: unknown key \(did you mean "presence"\?\)/);
+  assert.match(bad.stderr, /channel\.namespaces\[0\]\.history_size: expected a non-negative integer/);
+
+  // serve refuses the same file at start, with the same message.
+  const serve = await runCli(['serve', '--config', writeConfig(broken), '--port', '0']);
+  assert.equal(serve.code, 2);
+  assert.match(serve.stderr, /channel\.namespaces\[0\]\.presense: unknown key/);
+
+  // A missing secret names the key and the environment variable that fixes it.
+  const noSecret = await runCli(['checkconfig', '--config', writeConfig({ http_api: { key: 'k' } })]);
+  assert.equal(noSecret.code, 2);
+  assert.match(noSecret.stderr, /client\.token\.hmac_secret_key: missing.*SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY/);
+
+});
+
+test('YAML configs, a file that is not JSON, and version', async () => {
+  const yaml = `client:\n  token:\n    hmac_secret_key: yaml-secret\nhttp_api:\n  key: k\nchannel:\n  namespaces:\n    - name: news\n      history_size: 10\n      history_ttl: 5m\n`;
+  const s = settings(loadConfig(writeConfig(yaml, 'config.yaml'), {}));
+  assert.equal(s.hmacSecret, 'yaml-secret');
+  assert.deepEqual(s.switchboard.namespaces!['news'], { historySize: 10, historyTtlMs: 300_000 });
+  assert.throws(() => loadConfig(writeConfig('{ "client": '), {}), (err: unknown) => err instanceof ConfigError && /not valid JSON/.test(err.message));
+  assert.throws(() => loadConfig(writeConfig('a: [b', 'x.yml'), {}), (err: unknown) => err instanceof ConfigError && /not valid YAML/.test(err.message));
+  // The example file shipped with the server is valid.
+  const example = settings(loadConfig(new URL('../config.example.json', import.meta.url).pathname, {}));
+  assert.equal(example.switchboard.userPersonalChannel?.namespace, 'personal');
+  assert.equal(example.switchboard.namespaces!['dialog']!.allowUserLimitedChannels, true);
+  // The environment fills in a missing secret.
+  const fromEnv = loadConfig(writeConfig({ http_api: { key: 'k' } }), { SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY: 'from-env' });
+  assert.equal(settings(fromEnv).hmacSecret, 'from-env');
+  const v = await runCli(['version']);
+  assert.match(v.stdout, /^switchboard \d+\.\d+\.\d+/);
+});
+
+test('config mapping: durations, namespaces, env overrides, semantic checks', () => {
+  assert.equal(parseDuration('300s'), 300_000);
+  assert.equal(parseDuration('5m'), 300_000);
+  assert.equal(parseDuration('1h30m'), 5_400_000);
+  assert.equal(parseDuration('250ms'), 250);
+  assert.equal(parseDuration('5 minutes'), undefined);
+
+  const c = finish(testConfig(), { SWITCHBOARD_HTTP_API_KEY: 'env-key', SWITCHBOARD_CLIENT_ALLOWED_ORIGINS: 'https://a.example, https://b.example', SWITCHBOARD_SHUTDOWN_TIMEOUT: '2s' });
+  const s = settings(c);
+  assert.equal(s.api.key, 'env-key');
+  assert.deepEqual(s.switchboard.allowedOrigins, ['https://a.example', 'https://b.example']);
+  assert.equal(s.shutdownTimeoutMs, 2000);
+  assert.deepEqual(s.switchboard.namespaces!['chat'], {
+    presence: true,
+    joinLeave: true,
+    forcePushJoinLeave: true,
+    historySize: 50,
+    historyTtlMs: 300_000,
+    forceRecovery: true,
+    allowSubscribeForClient: true,
+    allowPublishForSubscriber: true,
+    allowPresenceForSubscriber: true,
+    allowHistoryForSubscriber: true,
+  });
+
+  const issues = (raw: unknown, env = {}) => {
+    try {
+      finish(raw, env);
+      return [];
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.issues.map((i) => i.key);
+    }
+  };
+  assert.deepEqual(issues({ client: { insecure: true } }), ['http_api.key']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, channel: { namespaces: [{ name: 'a', history_size: 5 }] } }), [
+    'channel.namespaces[0].name',
+    'channel.namespaces[0].history_ttl',
+  ]);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'cassandra' } }), ['engine.type']);
+  assert.deepEqual(issues({ client: { insecure: 'yes' }, http_api: { insecure: true } }), ['client.insecure']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, shutdown: { timeout: 30 } }), ['shutdown.timeout']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, admin: { enabled: true, password: 'x' } }), ['admin.secret']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true } }, { SWITCHBOARD_CLIENT_INSECURE: 'maybe' }), ['SWITCHBOARD_CLIENT_INSECURE']);
+});
