@@ -13,7 +13,7 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
   const shards: RedisProcess[] = [];
   for (let i = 0; i < shardCount; i++) shards.push(await RedisProcess.start());
   t.after(() => Promise.all(shards.map((s) => s.stop())));
-  const [a, b] = await startNodes({ addresses: shards.map((s) => s.address), prefix: 'restart', presenceTtlMs: 1500, presenceRefreshMs: 300 }, ['A', 'B']);
+  const [a, b] = await startNodes({ addresses: shards.map((s) => s.address), prefix: 'restart', presenceTtlMs: 1500 }, ['A', 'B']);
   const clients: SdkClient[] = [];
   t.after(async () => {
     for (const c of clients) c.close();

@@ -11,7 +11,7 @@ export const PRESENCE_TTL_MS = 1500;
  * hold for them to behave as one server.
  */
 export async function multiNodeScenario(t: TestContext, addresses: string[], prefix: string, opts: { registryExpiry?: boolean } = {}): Promise<void> {
-  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS, presenceRefreshMs: 300 }, ['A', 'B', 'C']);
+  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS }, ['A', 'B', 'C']);
   const nodes = [a!, b!, c!];
   const clients: SdkClient[] = [];
   const balancer = await new Balancer().listen();
