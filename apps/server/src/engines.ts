@@ -5,6 +5,7 @@
  */
 import type { SwitchboardOptions } from '@switchboard/server';
 import type { Logger } from 'pino';
+import { ConfigError } from './config.js';
 
 export interface Engine {
   options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
@@ -20,9 +21,14 @@ export const engines = new Map<string, EngineFactory>([
   [
     'redis',
     async (section) => {
-      const { redisEngineFromConfig } = await import('@switchboard/redis');
-      const e = redisEngineFromConfig(section);
-      return { options: e.options, ready: e.ready };
+      const { redisEngineFromConfig, RedisConfigError } = await import('@switchboard/redis');
+      try {
+        const e = redisEngineFromConfig(section);
+        return { options: e.options, ready: e.ready };
+      } catch (err) {
+        if (err instanceof RedisConfigError) throw new ConfigError([{ key: err.key, message: err.message.slice(err.key.length + 2) }]);
+        throw err;
+      }
     },
   ],
 ]);
