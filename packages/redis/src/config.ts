@@ -72,7 +72,7 @@ export function redisEngineFromConfig(
       history: engine.history,
       presence: engine.presence,
       // refresh three times per TTL so one late refresh never drops a live client
-      presenceRefreshMs: Math.max(250, Math.min(20_000, Math.floor(presenceTtlMs / 3))),
+      presenceRefreshMs: engine.presenceRefreshMs,
     },
     ready: async () => engine.shards.clients.every((c) => c.status === 'ready'),
     close: async () => {
