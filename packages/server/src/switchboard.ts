@@ -1562,16 +1562,22 @@ export class Switchboard implements ConnectionOwner {
 
   /** Re-add live presence entries so they outlive the store's TTL while the client stays. */
   async #refreshPresence(): Promise<void> {
-    for (const conn of this.#connections.values()) {
-      for (const sub of conn.subscriptions.values()) {
-        if (!sub.presence) continue;
-        try {
-          await this.presenceStore.add(sub.channel, conn.id, sub.info());
-        } catch (err) {
-          this.logger.warn({ err }, 'presence refresh failed');
-          return;
+    // in batches: a networked store (Redis) pipelines them instead of one round trip per entry
+    let batch: Promise<void>[] = [];
+    try {
+      for (const conn of [...this.#connections.values()]) {
+        for (const sub of conn.subscriptions.values()) {
+          if (!sub.presence) continue;
+          batch.push(this.presenceStore.add(sub.channel, conn.id, sub.info()));
+          if (batch.length >= 256) {
+            await Promise.all(batch);
+            batch = [];
+          }
         }
       }
+      await Promise.all(batch);
+    } catch (err) {
+      this.logger.warn({ err }, 'presence refresh failed');
     }
   }
 
