@@ -188,6 +188,10 @@ interface NodeInfo {
 
 export const VERSION = '0.1.0';
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function parseJson(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
@@ -450,7 +454,9 @@ export class Switchboard implements ConnectionOwner {
     const ep: EndpointOptions = typeof endpoint === 'string' ? { path: req.url ?? '/', protocol: endpoint } : endpoint;
     const protocolName = ep.protocol ?? 'centrifuge';
     const protocol = this.#protocols.get(protocolName);
-    socket.on('error', () => socket.destroy());
+    // A shared function, not a closure: a closure here would keep this call's scope (the request,
+    // the handshake timer, the URL) alive for the whole life of the connection.
+    socket.on('error', destroyOnError);
     if (!protocol) return this.#refuseUpgrade(socket, 500, `protocol ${protocolName} is not registered`);
     if (this.#shuttingDown || this.#closed) return this.#refuseUpgrade(socket, 503, 'shutting down');
     if (!this.#originOk(req.headers.origin)) return this.#refuseUpgrade(socket, 403, 'origin not allowed');
@@ -463,7 +469,7 @@ export class Switchboard implements ConnectionOwner {
       url: req.url ?? '/',
       headers: req.headers,
       remoteAddress: req.socket.remoteAddress,
-      query: url.searchParams,
+      query: new URLSearchParams(url.search), // not url.searchParams: that keeps the whole URL per connection
     };
     this.#pendingUpgrades.add(socket);
     const timer = setTimeout(() => {
