@@ -5,6 +5,7 @@
  */
 import type { SwitchboardOptions } from '@switchboard/server';
 import type { Logger } from 'pino';
+import { ConfigError } from './config.js';
 
 export interface Engine {
   options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
@@ -16,13 +17,18 @@ export type EngineFactory = (section: Record<string, unknown>, log: Logger) => P
 
 export const engines = new Map<string, EngineFactory>([
   ['memory', async () => ({ options: {} })],
+  // loaded only when configured, so the memory engine never loads ioredis
   [
     'redis',
     async (section) => {
-      // Loaded only when configured: the memory engine never pulls in the Redis client.
-      const { redisEngineFromConfig } = await import('@switchboard/redis');
-      const engine = redisEngineFromConfig(section);
-      return { options: engine.options, ready: engine.ready };
+      const { redisEngineFromConfig, RedisConfigError } = await import('@switchboard/redis');
+      try {
+        const e = redisEngineFromConfig(section);
+        return { options: e.options, ready: e.ready };
+      } catch (err) {
+        if (err instanceof RedisConfigError) throw new ConfigError([{ key: err.key, message: err.message.slice(err.key.length + 2) }]);
+        throw err;
+      }
     },
   ],
 ]);

@@ -275,6 +275,8 @@ export class Connection {
     release(this);
     const q = this.#queue;
     if (q.length === 0 || this.state === 'closed') return;
+    // A lone publication's bytes are shared with its other recipients: the transport may frame them once.
+    const shared = this.#queueSubs[0] !== undefined;
     const stats = this.owner.stats;
     const perProtocol = stats.byProtocol[this.proto.name];
     stats.bytesOut += this.#queued;
@@ -283,7 +285,11 @@ export class Connection {
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;
-    if (q.length === 1) this.transport.write(q[0]!);
+    const t = this.transport;
+    if (q.length === 1) {
+      if (shared && t.writeShared !== undefined) t.writeShared(q[0]!);
+      else t.write(q[0]!);
+    } else if (this.proto.newlineBatching && t.writeJoined !== undefined) t.writeJoined(q, NEWLINE);
     else if (this.proto.newlineBatching) {
       const parts: Buffer[] = new Array(q.length * 2 - 1);
       for (let i = 0; i < q.length; i++) {

@@ -192,6 +192,10 @@ interface NodeInfo {
 
 export const VERSION = '0.1.0';
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function parseJson(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
@@ -454,7 +458,9 @@ export class Switchboard implements ConnectionOwner {
     const ep: EndpointOptions = typeof endpoint === 'string' ? { path: req.url ?? '/', protocol: endpoint } : endpoint;
     const protocolName = ep.protocol ?? 'centrifuge';
     const protocol = this.#protocols.get(protocolName);
-    socket.on('error', () => socket.destroy());
+    // A shared function, not a closure: a closure here would keep this call's scope (the request,
+    // the handshake timer, the URL) alive for the whole life of the connection.
+    socket.on('error', destroyOnError);
     if (!protocol) return this.#refuseUpgrade(socket, 500, `protocol ${protocolName} is not registered`);
     if (this.#shuttingDown || this.#closed) return this.#refuseUpgrade(socket, 503, 'shutting down');
     if (!this.#originOk(req.headers.origin)) return this.#refuseUpgrade(socket, 403, 'origin not allowed');
@@ -467,7 +473,7 @@ export class Switchboard implements ConnectionOwner {
       url: req.url ?? '/',
       headers: req.headers,
       remoteAddress: req.socket.remoteAddress,
-      query: url.searchParams,
+      query: new URLSearchParams(url.search), // not url.searchParams: that keeps the whole URL per connection
     };
     this.#pendingUpgrades.add(socket);
     const timer = setTimeout(() => {
@@ -939,6 +945,10 @@ export class Switchboard implements ConnectionOwner {
       const off = pub.offset;
       if (off !== undefined && off > 0) {
         if (off <= sub.offset && pub.epoch === sub.epoch) continue; // already delivered (recovery overlap)
+        if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
+          sub.lagged = true; // a gap this node cannot account for: hold back, the client resyncs from its last offset
+          continue;
+        }
         sub.offset = off;
       }
       const p = conn.proto;
@@ -962,6 +972,10 @@ export class Switchboard implements ConnectionOwner {
     const off = pub.offset;
     if (off !== undefined && off > 0) {
       if (off <= sub.offset && (pub.epoch === sub.epoch || sub.epoch === '')) return;
+      if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
+        sub.lagged = true;
+        return;
+      }
       sub.offset = off;
     }
     const p = conn.proto;
@@ -1558,16 +1572,22 @@ export class Switchboard implements ConnectionOwner {
 
   /** Re-add live presence entries so they outlive the store's TTL while the client stays. */
   async #refreshPresence(): Promise<void> {
-    for (const conn of this.#connections.values()) {
-      for (const sub of conn.subscriptions.values()) {
-        if (!sub.presence) continue;
-        try {
-          await this.presenceStore.add(sub.channel, conn.id, sub.info());
-        } catch (err) {
-          this.logger.warn({ err }, 'presence refresh failed');
-          return;
+    // in batches: a networked store (Redis) pipelines them instead of one round trip per entry
+    let batch: Promise<void>[] = [];
+    try {
+      for (const conn of [...this.#connections.values()]) {
+        for (const sub of conn.subscriptions.values()) {
+          if (!sub.presence) continue;
+          batch.push(this.presenceStore.add(sub.channel, conn.id, sub.info()));
+          if (batch.length >= 256) {
+            await Promise.all(batch);
+            batch = [];
+          }
         }
       }
+      await Promise.all(batch);
+    } catch (err) {
+      this.logger.warn({ err }, 'presence refresh failed');
     }
   }
 

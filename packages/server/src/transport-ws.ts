@@ -1,18 +1,52 @@
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Transport } from './transport.js';
+import { joinedTextFrame, rawSocketOf, senderIdle, sharedTextFrame, textFrame } from './ws-frames.js';
 
 const TEXT = { binary: false } as const;
+/** Larger messages go through ws.send (no copy into a frame buffer). */
+const MAX_COPY = 16 * 1024;
 
-/** A `ws` WebSocket as a Transport. */
+/**
+ * A `ws` WebSocket as a Transport. Where no extension was negotiated, text frames are built here
+ * and written to the TCP socket in one write (a publication's frame once for all its recipients);
+ * otherwise, and whenever ws has writes of its own queued, `ws.send` does the framing.
+ */
 export class WsTransport implements Transport {
-  constructor(readonly ws: WebSocket, readonly remoteAddress: string | undefined) {}
+  readonly #raw: Duplex | undefined;
+
+  constructor(readonly ws: WebSocket, readonly remoteAddress: string | undefined) {
+    this.#raw = rawSocketOf(ws);
+  }
 
   write(message: Buffer): void {
-    if (this.ws.readyState === 1) this.ws.send(message, TEXT);
+    if (this.ws.readyState !== 1) return;
+    if (this.#raw !== undefined && message.length <= MAX_COPY && senderIdle(this.ws)) this.#raw.write(textFrame(message));
+    else this.ws.send(message, TEXT);
+  }
+
+  writeShared(message: Buffer): void {
+    if (this.ws.readyState !== 1) return;
+    if (this.#raw !== undefined && senderIdle(this.ws)) this.#raw.write(sharedTextFrame(message));
+    else this.ws.send(message, TEXT);
+  }
+
+  writeJoined(messages: readonly Buffer[], separator: Buffer): void {
+    if (this.ws.readyState !== 1) return;
+    if (this.#raw !== undefined && senderIdle(this.ws)) this.#raw.write(joinedTextFrame(messages, separator));
+    else this.ws.send(Buffer.concat(messages.flatMap((m, i) => (i === 0 ? [m] : [separator, m]))), TEXT);
   }
 
   writeMany(messages: readonly Buffer[]): void {
     if (this.ws.readyState !== 1) return;
+    const raw = this.#raw;
+    if (raw !== undefined && senderIdle(this.ws)) {
+      // Mostly publications queued in one tick: their frames are shared with the other recipients.
+      raw.cork();
+      for (const m of messages) raw.write(m.length <= MAX_COPY ? sharedTextFrame(m) : textFrame(m));
+      raw.uncork();
+      return;
+    }
     // Corked: the frames leave in one write instead of one system call each.
     const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     socket?.cork();

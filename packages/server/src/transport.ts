@@ -8,6 +8,10 @@ export interface Transport {
   write(message: Buffer): void;
   /** Write several text messages in one go (corked where the transport can). */
   writeMany(messages: readonly Buffer[]): void;
+  /** Write a message whose bytes go to many connections (a publication): may be framed once for all. */
+  writeShared?(message: Buffer): void;
+  /** Write `messages` joined by `separator` as one text message, without joining them first. */
+  writeJoined?(messages: readonly Buffer[], separator: Buffer): void;
   /** Bytes accepted by write() that the kernel has not taken yet. */
   readonly bufferedAmount: number;
   /** Protocol-level ping (WebSocket ping frame). */

@@ -1,0 +1,43 @@
+/** `npm run bench [-- --quick] [--systems a,b] [--profile <system id>]` */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { CONFIGS, runBench, type BenchConfig } from './run.js';
+import { markdown, updateResultsFile } from './report.js';
+
+const argv = process.argv.slice(2);
+const mode: BenchConfig['mode'] = argv.includes('--tiny') ? 'tiny' : argv.includes('--quick') ? 'quick' : 'full';
+const opt = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const cfg: BenchConfig = {
+  mode,
+  ...CONFIGS[mode],
+  ...(opt('--systems') ? { systems: opt('--systems')!.split(',') } : {}),
+  ...(opt('--profile') ? { profile: opt('--profile') } : {}),
+  // --fan 5000: one fan-out size (and as many connections), for before/after measurements.
+  ...(opt('--fan') ? { fanSizes: opt('--fan')!.split(',').map(Number), total: Math.max(...opt('--fan')!.split(',').map(Number)) } : {}),
+  ...(opt('--steps') ? { maxSteps: Number(opt('--steps')) } : {}),
+  log: (s) => console.log(s),
+};
+// The server child holds one descriptor per connection: check the limit before a 10k storm.
+try {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'));
+  if (m && Number(m[1]) < cfg.total + 1024) console.warn(`warning: open files limit ${m[1]} is below ${cfg.total + 1024}: raise it (ulimit -n 65536) or the storm will fail`);
+} catch {
+  // not Linux: nothing to check
+}
+const started = Date.now();
+const result = await runBench(cfg);
+const dir = fileURLToPath(new URL('../results/', import.meta.url));
+mkdirSync(dir, { recursive: true });
+const file = `${dir}${mode}-${result.meta.date.replace(/[:.]/g, '-')}.json`;
+writeFileSync(file, JSON.stringify(result, null, 1));
+const md = markdown(result);
+console.log(`\n${md}`);
+console.log(`raw results: ${file}`);
+if (!argv.includes('--no-update') && mode !== 'tiny') {
+  updateResultsFile(result, `npm run bench${mode === 'quick' ? ' -- --quick' : ''}`, md);
+  console.log('bench/RESULTS.md updated');
+}
+console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);

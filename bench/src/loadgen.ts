@@ -1,0 +1,133 @@
+/**
+ * A load generator child: opens its share of the N real WebSocket connections, subscribes them,
+ * and records publish-to-deliver latency of every publication from the timestamp inside it.
+ */
+import { SignJWT } from 'jose';
+import { WebSocket } from 'ws';
+import { ADAPTERS, type ClientState } from './clients.js';
+import { Histogram, MARK, SECRET, nowMs, serveRpc, usage } from './common.js';
+
+const hist = new Histogram();
+let received = 0;
+let firstAt = 0;
+let lastAt = 0;
+const sockets = new Set<WebSocket>();
+let closedUnexpectedly = 0;
+let closing = false;
+
+function count(text: string): number {
+  let n = 0;
+  let i = text.indexOf(MARK);
+  if (i < 0) return 0;
+  const now = nowMs();
+  while (i >= 0) {
+    const bt = parseFloat(text.slice(i + MARK.length, i + MARK.length + 24));
+    hist.record(now - bt);
+    n++;
+    i = text.indexOf(MARK, i + MARK.length);
+  }
+  if (firstAt === 0) firstAt = now;
+  lastAt = now;
+  received += n;
+  return n;
+}
+
+interface ConnectArgs {
+  adapter: string;
+  base: string;
+  conns: { idx: number; channels: string[] }[];
+  concurrency: number;
+  timeoutMs: number;
+}
+
+async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; failed: number; errors: string[] }> {
+  const adapter = ADAPTERS[a.adapter];
+  if (!adapter) throw new Error(`no client adapter ${a.adapter}`);
+  const key = new TextEncoder().encode(SECRET);
+  // Tokens are signed before the clock starts: the storm measures the server, not our signing.
+  const tokens = await Promise.all(a.conns.map((c) => new SignJWT({ sub: `u${c.idx}` }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(key)));
+  const start = nowMs();
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  const errors: string[] = [];
+  const one = (k: number) =>
+    new Promise<void>((resolve) => {
+      const c = a.conns[k]!;
+      const token = tokens[k]!;
+      const st: ClientState = { acks: 0 };
+      let ready = false;
+      const ws = new WebSocket(a.base + adapter.path(token), { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: a.timeoutMs });
+      const timer = setTimeout(() => fail(new Error('subscribe timed out')), a.timeoutMs);
+      const fail = (err: Error) => {
+        if (ready) return;
+        ready = true;
+        clearTimeout(timer);
+        failed++;
+        if (errors.length < 5) errors.push(err.message);
+        ws.terminate();
+        resolve();
+      };
+      ws.on('open', () => adapter.open(ws, token, c.channels, st));
+      ws.on('message', (data: Buffer) => {
+        const text = data.toString('latin1');
+        if (ready) {
+          count(text);
+          adapter.ping?.(ws, text);
+          return;
+        }
+        try {
+          if (adapter.control(ws, text, token, c.channels, st)) {
+            ready = true;
+            clearTimeout(timer);
+            ok++;
+            sockets.add(ws);
+            resolve();
+          }
+        } catch (err) {
+          fail(err as Error);
+        }
+      });
+      ws.on('error', (err) => fail(err));
+      ws.on('close', (code) => {
+        if (!ready) return fail(new Error(`closed ${code} before subscribed`));
+        if (sockets.delete(ws) && !closing) closedUnexpectedly++;
+      });
+    });
+  const workers: Promise<void>[] = [];
+  for (let w = 0; w < a.concurrency; w++) {
+    workers.push(
+      (async () => {
+        while (next < a.conns.length) await one(next++);
+      })(),
+    );
+  }
+  await Promise.all(workers);
+  return { ms: nowMs() - start, ok, failed, errors };
+}
+
+serveRpc({
+  connect: connectAll,
+  reset() {
+    hist.reset();
+    received = 0;
+    firstAt = 0;
+    lastAt = 0;
+    return usage();
+  },
+  report() {
+    return { received, firstAt, lastAt, counts: Array.from(hist.counts), open: sockets.size, closedUnexpectedly, usage: usage() };
+  },
+  close() {
+    setImmediate(() => process.exit(0));
+    return true;
+  },
+  closeAll() {
+    closing = true;
+    for (const ws of sockets) ws.terminate();
+    sockets.clear();
+    closing = false;
+    return true;
+  },
+});
+process.send!({ ready: true });

@@ -1,0 +1,91 @@
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+
+/**
+ * Prepared WebSocket frames: a publication's frame is built once and the same bytes are written to
+ * every subscriber's TCP socket, instead of `ws.send` framing it again for each one.
+ *
+ * This is the one place that reaches into `ws` internals (`_socket`, `_sender`, `_extensions`,
+ * stable across ws 8.x): `rawSocketOf` checks their shape once per connection and returns
+ * undefined when anything differs (another ws version, permessage-deflate negotiated), and then
+ * the transport uses the public `ws.send`. Writing to the socket directly is only correct while
+ * ws's own sender has nothing queued (it queues while compressing or reading a Blob), so
+ * `senderIdle` is checked before every direct write; ws's `bufferedAmount` keeps counting our
+ * bytes because it reads the socket's own write buffer.
+ */
+
+interface WsInternals {
+  _socket?: Duplex & { _writableState?: unknown };
+  _sender?: { _state?: unknown; _queue?: unknown };
+  _extensions?: Record<string, unknown>;
+}
+
+/** The TCP socket of a server-side `ws` connection we may frame for ourselves, or undefined. */
+export function rawSocketOf(ws: WebSocket): Duplex | undefined {
+  const w = ws as unknown as WsInternals;
+  const s = w._socket;
+  const sender = w._sender;
+  if (!s || typeof s.write !== 'function' || !s._writableState) return undefined;
+  if (!sender || typeof sender._state !== 'number' || !Array.isArray(sender._queue)) return undefined;
+  if (!w._extensions || Object.keys(w._extensions).length > 0) return undefined;
+  return s;
+}
+
+/** ws's sender has nothing of its own in flight, so our bytes cannot overtake its own. */
+export function senderIdle(ws: WebSocket): boolean {
+  const sender = (ws as unknown as WsInternals)._sender!;
+  return sender._state === 0 && (sender._queue as unknown[]).length === 0;
+}
+
+function headerLength(len: number): number {
+  return len < 126 ? 2 : len < 65_536 ? 4 : 10;
+}
+
+function writeHeader(buf: Buffer, len: number): number {
+  buf[0] = 0x81; // FIN + text; server frames are not masked
+  if (len < 126) {
+    buf[1] = len;
+    return 2;
+  }
+  if (len < 65_536) {
+    buf[1] = 126;
+    buf.writeUInt16BE(len, 2);
+    return 4;
+  }
+  buf[1] = 127;
+  buf.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+  buf.writeUInt32BE(len >>> 0, 6);
+  return 10;
+}
+
+/** One unfragmented text frame holding `data`. */
+export function textFrame(data: Buffer): Buffer {
+  const frame = Buffer.allocUnsafe(headerLength(data.length) + data.length);
+  data.copy(frame, writeHeader(frame, data.length));
+  return frame;
+}
+
+const prepared = new WeakMap<Buffer, Buffer>();
+
+/** The frame of a message that goes to many connections: built once, then reused. */
+export function sharedTextFrame(data: Buffer): Buffer {
+  let f = prepared.get(data);
+  if (f === undefined) {
+    f = textFrame(data);
+    prepared.set(data, f);
+  }
+  return f;
+}
+
+/** One text frame holding `parts` joined by `sep`, built in a single buffer. */
+export function joinedTextFrame(parts: readonly Buffer[], sep: Buffer): Buffer {
+  let len = sep.length * (parts.length - 1);
+  for (const p of parts) len += p.length;
+  const frame = Buffer.allocUnsafe(headerLength(len) + len);
+  let o = writeHeader(frame, len);
+  for (let i = 0; i < parts.length; i++) {
+    if (i > 0) o += sep.copy(frame, o);
+    o += parts[i]!.copy(frame, o);
+  }
+  return frame;
+}
