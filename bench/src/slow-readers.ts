@@ -1,7 +1,7 @@
 // Does a slow reader hurt everyone else? Delivery latency at 50 well-behaved subscribers while
 // 0, then 10 subscribers of the same channel stop reading, for each slow-consumer policy.
 //
-//   node --conditions=source --import tsx bench/slow-readers.ts [--pubs 2000] [--size 4096] [--rate 250] [--readers 50]
+//   node --conditions=source --import tsx bench/src/slow-readers.ts [--pubs 2000] [--size 4096] [--rate 250] [--readers 50]
 //
 // Prints p50 / p99 / max latency (publish → received, same process clock) per scenario. Not a test:
 // the numbers depend on the machine; the tests assert only that everything is delivered.
