@@ -130,7 +130,9 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     return 'not-found';
   };
 
-  const http = createServer((req, res) => {
+  // Half-open clients: a request (or an upgrade) whose headers do not arrive within 10 s gets 408
+  // and is closed; the timeouts are checked every second (Node checks every 30 s by default).
+  const http = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 }, (req, res) => {
     route(req, res).then(
       (name) => metrics?.httpRequests.inc({ route: name, status: String(res.statusCode) }),
       (err: unknown) => {

@@ -72,7 +72,11 @@ export interface Limits {
   connectTimeoutMs?: number;
   /** Connections per user on this node (0: unlimited); past it 3504. */
   maxConnectionsPerUser?: number;
-  /** Commands per second per connection (0: unlimited); past it 3013 / error 111. */
+  /**
+   * Commands per second per connection, every protocol (0: unlimited). Bursts up to the rate pass;
+   * past it a command gets error 111 (its handler does not run); a client that keeps sending at
+   * more than twice the rate is disconnected with 3013. See command-limit.ts.
+   */
   commandRateLimit?: number;
 }
 
