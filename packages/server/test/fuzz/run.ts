@@ -239,7 +239,7 @@ async function worker(url: string, d: Dialect, budget: { left: number }, replies
         continue;
       }
       // Several messages of in-band frames before the closing one.
-      const messages = 2 + (round % 6);
+      const messages = 4 + (round % 9);
       for (let m = 0; m < messages && budget.left > 0 && conn.closed === undefined; m++) {
         const parts: string[] = [];
         let size = 0;
