@@ -22,12 +22,11 @@ function readJson(req: IncomingMessage, max = 256 * 1024): Promise<unknown> {
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > max) {
-        reject(new ReplyError(413, 'body too large'));
-        req.destroy();
-      } else chunks.push(c);
+      if (size > max) reject(new ReplyError(413, 'body too large')); // keeps draining so the answer can be written
+      else chunks.push(c);
     });
     req.on('end', () => {
+      if (size > max) return;
       try {
         resolve(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}'));
       } catch {
@@ -75,7 +74,8 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
       try {
         body = await readJson(req);
       } catch (err) {
-        sendJson(res, (err as ReplyError).code ?? 400, { error: { code: 400, message: (err as Error).message } });
+        const status = err instanceof ReplyError ? err.code : 400;
+        sendJson(res, status, { error: { code: status, message: (err as Error).message } });
         return true;
       }
       const password = typeof body === 'object' && body !== null ? (body as { password?: unknown }).password : undefined;

@@ -5,13 +5,14 @@
  *   switchboard serve [--config FILE] [--port N] [--address A]
  *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
  *   switchboard checkconfig [--config FILE]
+ *   switchboard genconfig [--output FILE]
  *   switchboard version
  *
  * Without --config (or SWITCHBOARD_CONFIG) `serve` runs in development mode on 127.0.0.1:8000:
  * no tokens, no API key, admin page open, demo chat at /. Never use that in production.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, developmentConfig, finish, loadConfig, type RawConfig, settings, unknownEnv } from './config.js';
+import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, type RawConfig, settings, unknownEnv } from './config.js';
 // The server, the library and jose load only for the commands that need them (checkconfig stays quick).
 
 const USAGE = `switchboard: real-time messaging server
@@ -20,6 +21,7 @@ usage:
   switchboard serve [--config FILE] [--port N] [--address A]
   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
   switchboard checkconfig [--config FILE]
+  switchboard genconfig [--output FILE]     (a starting point with fresh random secrets)
   switchboard version
 
 FILE is JSON (Centrifugo v6 layout) or YAML (.yaml/.yml). SWITCHBOARD_CONFIG names it too.
@@ -64,6 +66,7 @@ async function main(argv: string[]): Promise<void> {
         user: { type: 'string', short: 'u' },
         ttl: { type: 'string', short: 't' },
         info: { type: 'string' },
+        output: { type: 'string', short: 'o' },
       },
       strict: true,
     }).values;
@@ -82,6 +85,20 @@ async function main(argv: string[]): Promise<void> {
       const s = settings(c);
       for (const name of unknownEnv()) process.stdout.write(`warning: ${name} names no configuration key and is ignored\n`);
       process.stdout.write(`configuration ${file ?? '(environment only)'} is valid: engine ${s.engine.type}, ${Object.keys(s.switchboard.namespaces ?? {}).length} namespace(s)\n`);
+      return;
+    }
+    case 'genconfig': {
+      const { randomBytes } = await import('node:crypto');
+      const { writeFileSync, existsSync } = await import('node:fs');
+      const text = `${JSON.stringify(generateConfig((n) => randomBytes(n).toString('base64url')), null, 2)}\n`;
+      const out = values['output'] as string | undefined;
+      if (out === undefined) {
+        process.stdout.write(text);
+        return;
+      }
+      if (existsSync(out)) fail(`${out} exists: not overwriting it`, 2);
+      writeFileSync(out, text, { mode: 0o600 });
+      process.stderr.write(`wrote ${out} (keep it secret: it holds the token secret, the API key and the admin password)\n`);
       return;
     }
     case 'gentoken': {
@@ -124,16 +141,19 @@ async function main(argv: string[]): Promise<void> {
         server = await startServer(c, log, { ...(port !== undefined ? { port } : {}), ...(values['address'] !== undefined ? { address: values['address'] as string } : {}) });
       } catch (err) {
         if (err instanceof ConfigError) configError(err, file);
-        log.fatal({ err }, 'cannot start');
+        log.fatal({ err }, `cannot start: ${(err as Error).message}`);
         process.exit(1);
       }
-      let signals = 0;
+      let firstSignalAt = 0;
       const stop = (signal: string) => {
-        signals++;
-        if (signals > 1) {
+        // Ctrl-C under `npm start` reaches this process twice (from the terminal and forwarded by
+        // npm): only a second signal that comes later means "stop waiting".
+        if (firstSignalAt > 0) {
+          if (Date.now() - firstSignalAt < 1000) return log.debug({ signal }, 'same signal again (forwarded): already draining');
           log.warn({ signal }, 'second signal: exiting now');
           process.exit(1);
         }
+        firstSignalAt = Date.now();
         log.info({ signal }, 'signal received');
         // Never hang past the drain timeout, whatever happens.
         setTimeout(() => {

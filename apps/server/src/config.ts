@@ -9,7 +9,7 @@ import { extname } from 'node:path';
 import type { ChannelOptions, SwitchboardOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
 
-type Leaf = 'string' | 'boolean' | 'integer' | 'duration' | 'strings';
+type Leaf = 'string' | 'boolean' | 'integer' | 'duration' | 'strings' | 'string-or-strings';
 type Schema = { [key: string]: Leaf | Schema | NamespaceList };
 interface NamespaceList {
   readonly list: Schema;
@@ -77,7 +77,7 @@ export const SCHEMA: Schema = {
   shutdown: { timeout: 'duration' },
   engine: {
     type: 'string',
-    redis: { address: 'string', prefix: 'string', presence_ttl: 'duration' },
+    redis: { address: 'string-or-strings', prefix: 'string', presence_ttl: 'duration' },
   },
   // Switchboard's own keys (not in Centrifugo): the demo chat page at `/` and its token endpoint.
   demo: { enabled: 'boolean', channel: 'string' },
@@ -159,6 +159,9 @@ function checkLeaf(kind: Leaf, v: unknown, key: string, issues: ConfigIssue[]): 
     case 'strings':
       if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) bad('an array of strings', '["https://example.com"]');
       break;
+    case 'string-or-strings':
+      if (typeof v !== 'string' && (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))) bad('a string or an array of strings', '"127.0.0.1:6379" or ["redis-1:6379", "redis-2:6379"]');
+      break;
   }
 }
 
@@ -209,6 +212,9 @@ function envValue(kind: Leaf | 'json', text: string, env: string, issues: Config
       if (/^\d+$/.test(text)) return Number(text);
       issues.push({ key: env, message: `expected a non-negative integer, got "${text}"` });
       return undefined;
+    case 'string-or-strings':
+      if (text.trim().startsWith('[')) return envValue('strings', text, env, issues);
+      return text;
     case 'strings':
       if (text.trim().startsWith('[')) {
         try {
@@ -315,6 +321,9 @@ function semantic(c: RawConfig, issues: ConfigIssue[]): void {
   if (engine !== undefined && engine !== 'memory' && engine !== 'redis') {
     issues.push({ key: 'engine.type', message: `unknown engine "${String(engine)}": use "memory" or "redis"` });
   }
+  if (engine === 'redis' && !get(c, 'engine.redis.address')) {
+    issues.push({ key: 'engine.redis.address', message: 'required with engine.type "redis": e.g. "127.0.0.1:6379", or a list of shards (or SWITCHBOARD_ENGINE_REDIS_ADDRESS)' });
+  }
   const level = get(c, 'log.level');
   if (level !== undefined && !['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'].includes(level as string)) {
     issues.push({ key: 'log.level', message: 'use one of trace, debug, info, warn, error, fatal, none' });
@@ -353,6 +362,38 @@ function semantic(c: RawConfig, issues: ConfigIssue[]): void {
   }
 }
 
+/** A production starting point with fresh random secrets (`switchboard genconfig`). */
+export function generateConfig(random: (bytes: number) => string): RawConfig {
+  return {
+    client: {
+      token: { hmac_secret_key: random(32) },
+      allowed_origins: ['http://localhost:8000'],
+    },
+    http_api: { key: random(24) },
+    admin: { enabled: true, password: random(12), secret: random(32) },
+    channel: {
+      without_namespace: { allow_subscribe_for_client: true },
+      namespaces: [
+        {
+          name: 'chat',
+          presence: true,
+          join_leave: true,
+          force_push_join_leave: true,
+          history_size: 50,
+          history_ttl: '300s',
+          force_recovery: true,
+          allow_subscribe_for_client: true,
+          allow_publish_for_subscriber: true,
+          allow_presence_for_subscriber: true,
+          allow_history_for_subscriber: true,
+        },
+        // Server-published invalidations such as trpc:user:42 (subscribed server-side or with tokens).
+        { name: 'trpc' },
+      ],
+    },
+  };
+}
+
 /** The configuration used when the server starts without a file: development mode on localhost. */
 export function developmentConfig(): RawConfig {
   return {
@@ -373,6 +414,7 @@ export function developmentConfig(): RawConfig {
           history_ttl: '300s',
           force_recovery: true,
         },
+        { name: 'trpc' },
       ],
     },
   };

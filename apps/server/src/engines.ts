@@ -5,13 +5,30 @@
  */
 import type { SwitchboardOptions } from '@switchboard/server';
 import type { Logger } from 'pino';
+import { ConfigError } from './config.js';
 
 export interface Engine {
-  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence'>;
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
   /** Whether the engine can serve traffic now (GET /ready). */
   ready?: () => boolean | Promise<boolean>;
 }
 
 export type EngineFactory = (section: Record<string, unknown>, log: Logger) => Promise<Engine>;
 
-export const engines = new Map<string, EngineFactory>([['memory', async () => ({ options: {} })]]);
+export const engines = new Map<string, EngineFactory>([
+  ['memory', async () => ({ options: {} })],
+  // loaded only when configured, so the memory engine never loads ioredis
+  [
+    'redis',
+    async (section) => {
+      const { redisEngineFromConfig, RedisConfigError } = await import('@switchboard/redis');
+      try {
+        const e = redisEngineFromConfig(section);
+        return { options: e.options, ready: e.ready };
+      } catch (err) {
+        if (err instanceof RedisConfigError) throw new ConfigError([{ key: err.key, message: err.message.slice(err.key.length + 2) }]);
+        throw err;
+      }
+    },
+  ],
+]);

@@ -3,7 +3,7 @@
  * the connection list) when scraped, so the fan-out path pays nothing; the publish-to-deliver
  * latency comes from the core's once-per-publication `onFanout` hook.
  */
-import type { Switchboard } from '@switchboard/server';
+import { type Switchboard, ReplyError, DisconnectError } from '@switchboard/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -125,6 +125,25 @@ export function createMetrics(sb: Switchboard): Metrics {
     registers: [registry],
   });
   sb.onFanout = (ms) => latency.observe(Math.max(0, ms) / 1000);
+
+  // Inbound commands by protocol and type (connect, subscribe, publish, rpc, presence, ...) and
+  // outcome, through the library's public middleware: once per command, never per recipient.
+  const commands = new Counter({
+    name: 'switchboard_commands_total',
+    help: 'Client commands by protocol, type and result code (0 = ok)',
+    labelNames: ['protocol', 'type', 'code'] as const,
+    registers: [registry],
+  });
+  sb.use(async (ctx, next) => {
+    try {
+      await next();
+      commands.inc({ protocol: ctx.protocol, type: ctx.kind, code: '0' });
+    } catch (err) {
+      const code = err instanceof ReplyError || err instanceof DisconnectError ? err.code : 100;
+      commands.inc({ protocol: ctx.protocol, type: ctx.kind, code: String(code) });
+      throw err;
+    }
+  });
 
   const apiCalls = new Counter({
     name: 'switchboard_api_calls_total',

@@ -61,6 +61,9 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   if (s.switchboard.insecure) {
     log.warn('client.insecure is ON: every connection, subscription and publication is allowed without tokens. Development only, never in production!');
   }
+  if (!s.switchboard.insecure && !(s.switchboard.allowedOrigins && s.switchboard.allowedOrigins.length > 0)) {
+    log.warn('client.allowed_origins is not set: browser pages from any origin may open connections (set it, e.g. ["https://app.example.com"])');
+  }
   if (s.api.insecure) log.warn('http_api.insecure is ON: the server API needs no key. Development only!');
   if (s.admin.enabled && s.admin.insecure) log.warn('admin.insecure is ON: the admin page needs no password. Development only!');
   if (s.demo.enabled && !s.switchboard.insecure) log.warn('demo.enabled is ON: anyone can get a connection token from /demo/token. Turn it off in production.');
@@ -127,7 +130,9 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     return 'not-found';
   };
 
-  const http = createServer((req, res) => {
+  // Half-open clients: a request (or an upgrade) whose headers do not arrive within 10 s gets 408
+  // and is closed; the timeouts are checked every second (Node checks every 30 s by default).
+  const http = createServer({ headersTimeout: 10_000, requestTimeout: 30_000, connectionsCheckingInterval: 1_000 }, (req, res) => {
     route(req, res).then(
       (name) => metrics?.httpRequests.inc({ route: name, status: String(res.statusCode) }),
       (err: unknown) => {
@@ -149,7 +154,13 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     if (!endpoints.has(path)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
 
-  await sb.start();
+  try {
+    await sb.start();
+  } catch (err) {
+    await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
+    const hint = s.engine.type === 'redis' ? ` (is Redis reachable at engine.redis.address ${JSON.stringify(s.engine.redis['address'] ?? '')}?)` : '';
+    throw new Error(`the ${s.engine.type} engine did not start: ${(err as Error).message}${hint}`, { cause: err });
+  }
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
     http.listen(s.port, s.address, () => {
@@ -159,7 +170,16 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   });
   const address = http.address() as AddressInfo;
   log.info(
-    { address: address.address, port: address.port, engine: s.engine.type, endpoints: [...endpoints], demo: s.demo.enabled, admin: s.admin.enabled, version: VERSION },
+    {
+      url: `http://${address.address === '0.0.0.0' || address.address === '::' ? 'localhost' : address.address.includes(':') ? `[${address.address}]` : address.address}:${address.port}/`,
+      address: address.address,
+      port: address.port,
+      engine: s.engine.type,
+      endpoints: [...endpoints],
+      demo: s.demo.enabled,
+      admin: s.admin.enabled,
+      version: VERSION,
+    },
     'switchboard listening',
   );
 

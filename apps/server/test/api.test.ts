@@ -8,12 +8,12 @@ let configFile: string;
 before(async () => {
   configFile = writeConfig(testConfig());
   srv = await startServerProcess(configFile);
-});
+}, { timeout: 90_000 });
 after(async () => {
   await srv?.stop();
 });
 
-test('the official SDK connects with a gentoken token, subscribes, and receives what POST /api/publish sent', async () => {
+test('the official SDK connects with a gentoken token, subscribes, and receives what POST /api/publish sent', { timeout: 90_000 }, async () => {
   const token = await gentoken(configFile, '42');
   assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
   const c = sdk(srv.wsUrl, { token });
@@ -42,7 +42,7 @@ test('the official SDK connects with a gentoken token, subscribes, and receives 
   }
 });
 
-test('every API method answers with Centrifugo shapes', async () => {
+test('every API method answers with Centrifugo shapes', { timeout: 90_000 }, async () => {
   const token = await signToken('u7');
   const c = sdk(srv.wsUrl, { token });
   try {
@@ -118,7 +118,7 @@ test('every API method answers with Centrifugo shapes', async () => {
   }
 });
 
-test('disconnect passes a given {code, reason} through', async () => {
+test('disconnect passes a given {code, reason} through', { timeout: 90_000 }, async () => {
   const c = sdk(srv.wsUrl, { token: await signToken('u8') });
   try {
     const connected = once(c, 'connected');
@@ -132,7 +132,7 @@ test('disconnect passes a given {code, reason} through', async () => {
   }
 });
 
-test('bad requests: no key 401, non-JSON 400, missing field 107, huge body 413, wrong method 405', async () => {
+test('bad requests: no key 401, non-JSON 400, missing field 107, huge body 413, wrong method 405', { timeout: 90_000 }, async () => {
   const noKey = await api(srv.base, 'publish', { channel: 'chat:x', data: 1 }, {});
   assert.equal(noKey.status, 401);
   assert.equal(noKey.text, '');
@@ -170,7 +170,7 @@ test('bad requests: no key 401, non-JSON 400, missing field 107, huge body 413, 
   assert.equal(unknown.status, 404);
 });
 
-test('/health, /ready and /metrics count the traffic just made', async () => {
+test('/health, /ready and /metrics count the traffic just made', { timeout: 90_000 }, async () => {
   assert.deepEqual(await (await fetch(`${srv.base}/health`)).json(), { status: 'ok' });
   const ready = await fetch(`${srv.base}/ready`);
   assert.equal(ready.status, 200);
@@ -184,6 +184,10 @@ test('/health, /ready and /metrics count the traffic just made', async () => {
     const subscribed = once(sub, 'subscribed');
     sub.subscribe();
     await subscribed;
+    const refused = c.newSubscription('nope:x');
+    const unsubscribed = once<{ code: number }>(refused, 'unsubscribed');
+    refused.subscribe();
+    assert.equal((await unsubscribed).code, 102);
     const before = await metrics(srv.base);
     let received = 0;
     sub.on('publication', () => received++);
@@ -201,6 +205,10 @@ test('/health, /ready and /metrics count the traffic just made', async () => {
     assert.ok(m.value('switchboard_messages_total', out) - before.value('switchboard_messages_total', out) >= 1);
     assert.ok(m.value('switchboard_messages_total', { protocol: 'centrifuge', direction: 'in' }) >= 2);
     assert.ok(m.value('switchboard_bytes_total', { protocol: 'centrifuge', direction: 'in' }) > 0);
+    // Inbound commands by protocol and type: this test's connect and subscribe at least.
+    assert.ok(m.value('switchboard_commands_total', { protocol: 'centrifuge', type: 'connect', code: '0' }) >= 1);
+    assert.ok(m.value('switchboard_commands_total', { protocol: 'centrifuge', type: 'subscribe', code: '0' }) >= 1);
+    assert.ok(m.value('switchboard_errors_total', { code: '102' }) >= 1, 'the refused subscription is counted by code');
     assert.equal(m.value('switchboard_publish_to_deliver_seconds_count') - before.value('switchboard_publish_to_deliver_seconds_count'), 5);
     // The earlier tests' forced disconnects (3503, 4501) and the 107 errors are counted.
     assert.ok(m.value('switchboard_disconnects_total', { code: '3503' }) >= 1);
@@ -230,7 +238,7 @@ async function metrics(base: string): Promise<{ value(name: string, labels?: Rec
   };
 }
 
-test('plain JSON at /ws and PondSocket at /pondsocket are mounted on the same channels', async () => {
+test('plain JSON at /ws and PondSocket at /pondsocket are mounted on the same channels', { timeout: 90_000 }, async () => {
   const { default: WebSocket } = await import('ws');
   const token = await signToken('plain-user');
   const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws?token=${token}`);
@@ -259,7 +267,7 @@ test('plain JSON at /ws and PondSocket at /pondsocket are mounted on the same ch
   }
 });
 
-test('admin API: a session cookie from the password, nothing without it', async () => {
+test('admin API: a session cookie from the password, nothing without it', { timeout: 90_000 }, async () => {
   const { ADMIN_PASSWORD } = await import('./helpers.js');
   assert.equal((await fetch(`${srv.base}/admin/api/state`)).status, 401);
   assert.equal((await fetch(`${srv.base}/admin/api/state`, { headers: { cookie: 'sb_admin=9999999999.forged' } })).status, 401);

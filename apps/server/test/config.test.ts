@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ConfigError, finish, loadConfig, parseDuration, settings } from '../src/config.js';
 import { runCli, testConfig, writeConfig } from './helpers.js';
 
-test('checkconfig accepts a valid file and rejects a broken one, naming the key and the fix', async () => {
+test('checkconfig accepts a valid file and rejects a broken one, naming the key and the fix', { timeout: 90_000 }, async () => {
   const ok = await runCli(['checkconfig', '--config', writeConfig(testConfig())]);
   assert.equal(ok.code, 0, ok.stderr);
   assert.match(ok.stdout, /is valid/);
@@ -29,7 +29,7 @@ test('checkconfig accepts a valid file and rejects a broken one, naming the key 
 
 });
 
-test('YAML configs, a file that is not JSON, and version', async () => {
+test('YAML configs, a file that is not JSON, and version', { timeout: 90_000 }, async () => {
   const yaml = `client:\n  token:\n    hmac_secret_key: yaml-secret\nhttp_api:\n  key: k\nchannel:\n  namespaces:\n    - name: news\n      history_size: 10\n      history_ttl: 5m\n`;
   const s = settings(loadConfig(writeConfig(yaml, 'config.yaml'), {}));
   assert.equal(s.hmacSecret, 'yaml-secret');
@@ -43,8 +43,36 @@ test('YAML configs, a file that is not JSON, and version', async () => {
   // The environment fills in a missing secret.
   const fromEnv = loadConfig(writeConfig({ http_api: { key: 'k' } }), { SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY: 'from-env' });
   assert.equal(settings(fromEnv).hmacSecret, 'from-env');
+  // genconfig writes a valid file with fresh secrets (twice: different secrets), never over an existing one.
+  const dir = writeConfig('{}');
+  const target = dir.replace(/config\.json$/, 'generated.json');
+  const gen = await runCli(['genconfig', '--output', target]);
+  assert.equal(gen.code, 0, gen.stderr);
+  const generated = settings(loadConfig(target, {}));
+  assert.ok((generated.hmacSecret ?? '').length >= 40);
+  assert.ok((generated.api.key ?? '').length >= 30);
+  assert.equal((await runCli(['genconfig', '--output', target])).code, 2);
+  assert.notEqual(settings(finish(JSON.parse((await runCli(['genconfig'])).stdout), {})).hmacSecret, generated.hmacSecret);
   const v = await runCli(['version']);
   assert.match(v.stdout, /^switchboard \d+\.\d+\.\d+/);
+});
+
+test('serve fails fast and says why: port in use, engine unreachable', { timeout: 90_000 }, async () => {
+  const { createServer } = await import('node:net');
+  const blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  try {
+    const port = (blocker.address() as { port: number }).port;
+    const busy = await runCli(['serve', '--config', writeConfig(testConfig()), '--address', '127.0.0.1', '--port', String(port)]);
+    assert.equal(busy.code, 1);
+    assert.match(busy.stdout, /cannot start: listen EADDRINUSE/);
+  } finally {
+    blocker.close();
+  }
+  // Nothing listens on port 1: the Redis engine cannot connect, and the message says where it looked.
+  const noRedis = await runCli(['serve', '--config', writeConfig(testConfig({ engine: { type: 'redis', redis: { address: '127.0.0.1:1' } } })), '--port', '0']);
+  assert.equal(noRedis.code, 1);
+  assert.match(noRedis.stdout, /cannot start: the redis engine did not start: .*engine\.redis\.address \\"127\.0\.0\.1:1\\"/);
 });
 
 test('config mapping: durations, namespaces, env overrides, semantic checks', () => {
@@ -88,6 +116,10 @@ test('config mapping: durations, namespaces, env overrides, semantic checks', ()
   ]);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'cassandra' } }), ['engine.type']);
   assert.deepEqual(issues({ client: { insecure: 'yes' }, http_api: { insecure: true } }), ['client.insecure']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis' } }), ['engine.redis.address']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis', redis: { address: 6379 } } }), ['engine.redis.address']);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis', redis: { address: ['a:1', 'b:2'] } } }), []);
+  assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, engine: { type: 'redis' } }, { SWITCHBOARD_ENGINE_REDIS_ADDRESS: '127.0.0.1:6379' }), []);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, shutdown: { timeout: 30 } }), ['shutdown.timeout']);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, admin: { enabled: true, password: 'x' } }), ['admin.secret']);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true } }, { SWITCHBOARD_CLIENT_INSECURE: 'maybe' }), ['SWITCHBOARD_CLIENT_INSECURE']);

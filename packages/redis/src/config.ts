@@ -2,17 +2,28 @@ import type { SwitchboardOptions } from '@switchboard/server';
 import { createRedisEngine } from './engine.js';
 import { DEFAULT_PREFIX } from './shards.js';
 
+/** A bad value in the `engine.redis` section: `key` is its dotted path. */
+export class RedisConfigError extends Error {
+  constructor(
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${key}: ${message}`);
+    this.name = 'RedisConfigError';
+  }
+}
+
 /** Go-style durations as in Centrifugo's config: "60s", "1m30s", "250ms"; a number is milliseconds. */
 export function parseDurationMs(v: unknown, key: string): number {
   if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
-  if (typeof v !== 'string') throw new Error(`${key}: expected a duration such as "60s", got ${JSON.stringify(v)}`);
+  if (typeof v !== 'string') throw new RedisConfigError(key, `expected a duration such as "60s", got ${JSON.stringify(v)}`);
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   let total = 0;
   let rest = v.trim();
   if (rest === '' || rest === '0') return 0;
   while (rest !== '') {
     const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
-    if (!m) throw new Error(`${key}: bad duration "${v}" (use e.g. "60s", "1m30s", "250ms")`);
+    if (!m) throw new RedisConfigError(key, `bad duration "${v}" (use e.g. "60s", "1m30s", "250ms")`);
     total += Number(m[1]) * units[m[2]!]!;
     rest = rest.slice(m[0].length);
   }
@@ -42,21 +53,26 @@ export function redisEngineFromConfig(
   let address: string | string[] | undefined = env['SWITCHBOARD_ENGINE_REDIS_ADDRESS'] ?? s.address;
   if (typeof address === 'string' && address.trim().startsWith('[')) address = JSON.parse(address) as string[];
   if (address === undefined || (Array.isArray(address) && address.length === 0) || address === '') {
-    throw new Error('engine.redis.address: required with engine.type "redis" (e.g. "127.0.0.1:6379" or a list of shards)');
+    throw new RedisConfigError('engine.redis.address', 'required with engine.type "redis" (e.g. "127.0.0.1:6379" or a comma-separated list of shards)');
   }
-  if (Array.isArray(address) && !address.every((a) => typeof a === 'string')) throw new Error('engine.redis.address: expected strings');
+  if (Array.isArray(address) && !address.every((a) => typeof a === 'string')) throw new RedisConfigError('engine.redis.address', 'expected strings');
   const presenceTtlMs = parseDurationMs(s.presence_ttl ?? '60s', 'engine.redis.presence_ttl');
-  if (presenceTtlMs < 1000) throw new Error('engine.redis.presence_ttl: at least "1s"');
+  if (presenceTtlMs < 1000) throw new RedisConfigError('engine.redis.presence_ttl', 'at least "1s"');
   const prefix = s.prefix ?? DEFAULT_PREFIX;
-  if (typeof prefix !== 'string' || prefix === '') throw new Error('engine.redis.prefix: expected a non-empty string');
-  const engine = createRedisEngine({ addresses: address, prefix, presenceTtlMs });
+  if (typeof prefix !== 'string' || prefix === '') throw new RedisConfigError('engine.redis.prefix', 'expected a non-empty string');
+  let engine;
+  try {
+    engine = createRedisEngine({ addresses: address, prefix, presenceTtlMs });
+  } catch (err) {
+    throw new RedisConfigError('engine.redis.address', (err as Error).message);
+  }
   return {
     options: {
       broker: engine.broker,
       history: engine.history,
       presence: engine.presence,
       // refresh three times per TTL so one late refresh never drops a live client
-      presenceRefreshMs: Math.max(250, Math.min(20_000, Math.floor(presenceTtlMs / 3))),
+      presenceRefreshMs: engine.presenceRefreshMs,
     },
     ready: async () => engine.shards.clients.every((c) => c.status === 'ready'),
     close: async () => {

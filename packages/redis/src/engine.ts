@@ -12,12 +12,21 @@ export interface RedisEngineOptions extends RedisConnectionOptions {
 
 /**
  * Broker, history and presence on the same Redis shards, sharing one command connection per shard:
- * `createSwitchboard({ ...createRedisEngine({ addresses: ['127.0.0.1:6379'] }) })`.
+ * `createSwitchboard({ ...createRedisEngine({ addresses: ['127.0.0.1:6379'] }) })` (the spread also
+ * sets `presenceRefreshMs` to match the presence TTL).
  */
-export function createRedisEngine(options: RedisEngineOptions): { broker: RedisBroker; history: RedisHistoryStore; presence: RedisPresenceStore; shards: RedisShards } {
+export function createRedisEngine(options: RedisEngineOptions): {
+  broker: RedisBroker;
+  history: RedisHistoryStore;
+  presence: RedisPresenceStore;
+  shards: RedisShards;
+  /** How often a node should refresh its presence entries: a third of the TTL (at most 20 s). */
+  presenceRefreshMs: number;
+} {
   const shards = new RedisShards(options);
   const broker = new RedisBroker({ shards });
   const history = new RedisHistoryStore({ shards, ...(options.historyMetaTtlMs !== undefined ? { metaTtlMs: options.historyMetaTtlMs } : {}) });
   const presence = new RedisPresenceStore({ shards, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
-  return { broker, history, presence, shards };
+  const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(presence.ttlMs / 3)));
+  return { broker, history, presence, shards, presenceRefreshMs };
 }

@@ -35,7 +35,7 @@ export async function appendAndPublish(shards: RedisShards, channel: string, pub
     k.stream,
     k.meta,
     encodeStored(pub),
-    pubsub === '' ? '' : encodeWire(pub),
+    pubsub === '' || pub.delivery === undefined ? '' : encodeWire(pub), // '': the stored form, not sent twice
     Math.floor(options.size),
     Math.ceil(options.ttlMs),
     Math.ceil(options.metaTtlMs ?? DEFAULT_META_TTL_MS),

@@ -4,4 +4,4 @@ export { RedisHistoryStore, DEFAULT_META_TTL_MS } from './history.js';
 export { RedisPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence.js';
 export { createRedisEngine, type RedisEngineOptions } from './engine.js';
 export { RedisShards, parseAddress, addressList, jumpHash, shardOf, DEFAULT_PREFIX, type RedisConnectionOptions } from './shards.js';
-export { redisEngineFromConfig, parseDurationMs, type RedisEngineSection } from './config.js';
+export { redisEngineFromConfig, parseDurationMs, RedisConfigError, type RedisEngineSection } from './config.js';

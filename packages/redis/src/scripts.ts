@@ -11,16 +11,14 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 /** Drops expired publications at the head of the stream (each entry carries its expiry `x`). */
 const PRUNE = `
 local function prune(stream, now)
-  for _ = 1, 64 do
-    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 50)
+  for _ = 1, 100 do
+    local head = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
     if #head == 0 then return end
-    for i = 1, #head do
-      local f = head[i][2]
-      local x = nil
-      for j = 1, #f, 2 do if f[j] == 'x' then x = tonumber(f[j + 1]) end end
-      if x ~= nil and x > now then return end
-      redis.call('XDEL', stream, head[i][1])
-    end
+    local f = head[1][2]
+    local x = nil
+    for j = 1, #f, 2 do if f[j] == 'x' then x = tonumber(f[j + 1]) end end
+    if x ~= nil and x > now then return end
+    redis.call('XDEL', stream, head[1][1])
   end
 end
 `;
@@ -38,7 +36,7 @@ end
 `;
 
 /**
- * Append (and publish). KEYS: stream, meta. ARGV: stored JSON, published JSON, size, ttl ms,
+ * Append (and publish). KEYS: stream, meta. ARGV: stored JSON, published JSON ('' = the stored one), size, ttl ms,
  * meta ttl ms, new epoch (used when the stream is unknown), Redis channel ('' = do not publish).
  * Returns { offset, epoch }. The PUBLISH happens in the same atomic step as the offset assignment,
  * so every node receives a channel's publications in offset order.
@@ -53,7 +51,9 @@ redis.call('XADD', stream, 'MAXLEN', size, top .. '-0', 'd', ARGV[1], 'x', now +
 if redis.call('PTTL', stream) < ttl then redis.call('PEXPIRE', stream, ttl) end
 prune(stream, now)
 if ARGV[7] ~= '' then
-  redis.call('PUBLISH', ARGV[7], 'p' .. top .. ':' .. epoch .. ':' .. ARGV[2])
+  local wire = ARGV[2]
+  if wire == '' then wire = ARGV[1] end
+  redis.call('PUBLISH', ARGV[7], 'p' .. top .. ':' .. epoch .. ':' .. wire)
 end
 return { top, epoch }
 `;

@@ -1,43 +1,80 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 
-const FIXTURE = fileURLToPath(new URL('./fixtures/node.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = join(ROOT, 'apps/server/src/cli.ts');
 export const SECRET = 'multi-node-test-secret-for-hs256';
+export const API_KEY = 'multi-node-test-api-key';
 
 export interface NodeOptions {
   addresses: string[];
   prefix: string;
   presenceTtlMs?: number;
-  presenceRefreshMs?: number;
   name: string;
 }
 
-/** A Switchboard node in its own process (fixtures/node.ts). */
+/** The standalone server's configuration for one node on Redis (Centrifugo v6 layout). */
+export function nodeConfig(o: NodeOptions): Record<string, unknown> {
+  return {
+    node: { name: o.name },
+    client: { token: { hmac_secret_key: SECRET }, ping_interval: '2s', pong_timeout: '1500ms' },
+    http_api: { key: API_KEY },
+    log: { level: 'info' },
+    shutdown: { timeout: '1s' },
+    engine: { type: 'redis', redis: { address: o.addresses.join(','), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` } },
+    channel: {
+      namespaces: [
+        {
+          name: 'chat',
+          presence: true,
+          join_leave: true,
+          force_recovery: true,
+          history_size: 1000,
+          history_ttl: '300s',
+          allow_subscribe_for_client: true,
+          allow_publish_for_subscriber: true,
+          allow_presence_for_subscriber: true,
+          allow_history_for_subscriber: true,
+        },
+      ],
+    },
+  };
+}
+
+/** A node: the standalone server (`switchboard serve --config FILE`, from source) in its own process. */
 export class NodeProcess {
   readonly proc: ChildProcess;
+  readonly dir: string;
   port = 0;
   output = '';
   constructor(readonly options: NodeOptions) {
-    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', FIXTURE], {
-      env: {
-        ...process.env,
-        SB_NODE: JSON.stringify({ presenceTtlMs: 60_000, presenceRefreshMs: 20_000, secret: SECRET, ...options }),
-      },
+    this.dir = mkdtempSync(join(tmpdir(), 'sb-node-'));
+    const file = join(this.dir, 'config.json');
+    writeFileSync(file, JSON.stringify(nodeConfig(options)));
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v;
+    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', CLI, 'serve', '--config', file, '--port', '0', '--address', '127.0.0.1'], {
+      cwd: ROOT,
+      env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.proc.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
+    this.proc.once('exit', () => rmSync(this.dir, { recursive: true, force: true }));
   }
 
-  async ready(ms = 60_000): Promise<this> {
+  async ready(ms = 90_000): Promise<this> {
     const end = Date.now() + ms;
     while (Date.now() < end) {
-      const m = /READY (\d+)/.exec(this.output);
+      const m = /"port":(\d+)[^\n]*switchboard listening|switchboard listening[^\n]*"port":(\d+)/.exec(this.output);
       if (m) {
-        this.port = Number(m[1]);
+        this.port = Number(m[1] ?? m[2]);
         return this;
       }
       if (this.proc.exitCode !== null) throw new Error(`node ${this.options.name} exited: ${this.output}`);
@@ -54,7 +91,7 @@ export class NodeProcess {
   async api<T = Record<string, unknown>>(method: string, params: Record<string, unknown> = {}): Promise<T> {
     const res = await fetch(`http://127.0.0.1:${this.port}/api/${method}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', 'x-api-key': API_KEY },
       body: JSON.stringify(params),
     });
     const body = (await res.json()) as { result?: T; error?: { code: number; message: string } };

@@ -46,3 +46,36 @@ test('engine.redis config section: required address, env override, presence refr
   assert.equal(d.options.presenceRefreshMs, 20_000, 'default presence_ttl 60s');
   await d.close();
 });
+
+test('switchboard serve refuses a bad engine.redis section with a clear message and exit code 2', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'sb-cfg-'));
+  try {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{}, /engine\.redis\.address: required/],
+      [{ address: 'bad address!' }, /engine\.redis\.address: bad Redis address/],
+      [{ address: REDIS_ADDRESS, presence_ttl: '10ms' }, /engine\.redis\.presence_ttl: at least/],
+    ];
+    for (const [redis, expected] of cases) {
+      const file = join(dir, 'config.json');
+      writeFileSync(file, JSON.stringify({ engine: { type: 'redis', redis }, http_api: { key: 'k' }, client: { token: { hmac_secret_key: 'secret' } } }));
+      const env: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v;
+      const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', join(root, 'apps/server/src/cli.ts'), 'serve', '--config', file, '--port', '0', '--address', '127.0.0.1'], {
+        cwd: root,
+        env,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(r.status, 2, `${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, expected);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

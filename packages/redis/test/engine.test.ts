@@ -67,7 +67,7 @@ test('Redis engine in process: pub/sub interest follows local subscribers; broad
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(await numsub('chat:interest'), 1, 'still a local subscriber');
     c2.subs.get('chat:interest')!.sub.unsubscribe();
-    await waitFor(async () => (await numsub('chat:interest')) === 0, 5000, 'the Redis subscription to go');
+    await waitFor(async () => (await numsub('chat:interest')) === 0, 10_000, 'the Redis subscription to go');
   });
 
   await t.test("a broadcast to every connection from B reaches A's clients", async () => {
@@ -76,7 +76,7 @@ test('Redis engine in process: pub/sub interest follows local subscribers; broad
     const got: unknown[] = [];
     c.c.on('message', (ctx) => got.push(ctx.data));
     await b!.sb.publish('*', { notice: 'all' });
-    await waitFor(() => got.length === 1, 5000, 'the broadcast');
+    await waitFor(() => got.length === 1, 10_000, 'the broadcast');
     assert.deepEqual(got[0], { notice: 'all' });
   });
 
@@ -94,9 +94,9 @@ test('Redis engine in process: pub/sub interest follows local subscribers; broad
     const joiner = await SdkClient.connect(b!.url, 'joiner');
     clients.push(joiner);
     await joiner.subscribe('chat:jl');
-    await waitFor(() => joins.includes('joiner'), 5000, 'the join');
+    await waitFor(() => joins.includes('joiner'), 10_000, 'the join');
     joiner.close();
-    await waitFor(() => leaves.includes('joiner'), 5000, 'the leave');
+    await waitFor(() => leaves.includes('joiner'), 10_000, 'the leave');
   });
 
   await t.test('history read on A holds what B published, with offsets', async () => {
@@ -116,4 +116,56 @@ test('Redis engine in process: pub/sub interest follows local subscribers; broad
     const pos = await a!.sb.history('chat:hist', { limit: 0 });
     assert.equal(pos.position.offset, 3);
   });
+});
+
+test('a gap in offsets the node cannot account for is held back and the client resyncs', async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('gap');
+  const [a, b] = await twoNodes(prefix);
+  const redis = new Redis(REDIS_ADDRESS);
+  const c = await SdkClient.connect(a!.url, 'gap');
+  t.after(async () => {
+    c.close();
+    await a!.close();
+    await b!.close();
+    redis.disconnect();
+    await dropPrefix(prefix);
+  });
+  await c.subscribe('chat:gap');
+  const first = await b!.sb.publish('chat:gap', { i: 1 });
+  await waitFor(() => c.pubs('chat:gap').length === 1, 10_000, 'the first publication');
+  // a publication at offset 3 whose offset 2 never reached this node (as if the broker lost it)
+  await redis.publish(`${prefix}.client.chat:gap`, `p3:${first!.epoch}:${JSON.stringify({ d: JSON.stringify({ i: 'lost-neighbour' }) })}`);
+  const rec = c.subs.get('chat:gap')!;
+  await waitFor(() => rec.subscribing.includes(2500), 10_000, 'the client to be made to resync');
+  await waitFor(() => rec.subscribed.length === 2, 10_000, 'the resubscribe');
+  assert.deepEqual(rec.subscribed[1], { wasRecovering: true, recovered: true }, 'recovers from its last offset (1)');
+  assert.deepEqual(
+    c.pubs('chat:gap').map((p) => p.data),
+    [{ i: 1 }],
+    'the publication after the gap was not delivered',
+  );
+  await b!.sb.publish('chat:gap', { i: 2 });
+  await waitFor(() => c.pubs('chat:gap').length === 2, 10_000, 'live again');
+});
+
+test('a node shut down gracefully takes its clients out of presence at once (not after the TTL)', async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('bye');
+  const [a, b] = await twoNodes(prefix); // presence TTL 5 s
+  const clients: SdkClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await a!.close();
+    await b!.close();
+    await dropPrefix(prefix);
+  });
+  for (const node of [a!, b!, b!]) {
+    const c = await SdkClient.connect(node.url, `p${clients.length}`);
+    clients.push(c);
+    await c.subscribe('chat:bye');
+  }
+  assert.equal((await a!.sb.presenceStats('chat:bye')).numClients, 3);
+  await b!.close();
+  assert.deepEqual([...(await a!.sb.presence('chat:bye')).values()].map((i) => i.user), ['p0']);
 });

@@ -13,7 +13,7 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
   const shards: RedisProcess[] = [];
   for (let i = 0; i < shardCount; i++) shards.push(await RedisProcess.start());
   t.after(() => Promise.all(shards.map((s) => s.stop())));
-  const [a, b] = await startNodes({ addresses: shards.map((s) => s.address), prefix: 'restart', presenceTtlMs: 1500, presenceRefreshMs: 300 }, ['A', 'B']);
+  const [a, b] = await startNodes({ addresses: shards.map((s) => s.address), prefix: 'restart', presenceTtlMs: 1500 }, ['A', 'B']);
   const clients: SdkClient[] = [];
   t.after(async () => {
     for (const c of clients) c.close();
@@ -32,7 +32,7 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
       await c.subscribe(calm);
     }
     await a!.api('publish', { channel: calm, data: { i: 0 } });
-    for (const c of bystanders) await waitFor(() => c.pubs(calm).length === 1, 5000, 'the calm publication');
+    for (const c of bystanders) await waitFor(() => c.pubs(calm).length === 1, 10_000, 'the calm publication');
   }
   for (const node of [a!, a!, b!, b!]) {
     const c = await SdkClient.connect(node.ws, `u${clients.length}`);
@@ -63,11 +63,23 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
   // local traffic goes on: a new client connects to A while Redis is away
   const during = await SdkClient.connect(a!.ws, 'during');
   clients.push(during);
+  // a subscribe while Redis is away gets a temporary error (the SDK retries), never a hang or a fake success
+  const lateChannel = ['chat:during-1', 'chat:during-2', 'chat:during-3', 'chat:during-4', 'chat:during-5', 'chat:during-6'].find((c) => shardOf(c, shardCount) === shardOf(ch, shardCount))!;
+  const late = during.c.newSubscription(lateChannel);
+  const errors: number[] = [];
+  let lateSubscribed = false;
+  late.on('error', (ctx) => errors.push(ctx.error.code));
+  late.on('subscribed', () => (lateSubscribed = true));
+  late.subscribe();
+  await waitFor(() => errors.length > 0, 10_000, 'the subscribe error');
+  assert.equal(errors[0], 100);
+  assert.equal(lateSubscribed, false);
   await redis.start();
   // each node reconnects on its own backoff: wait until both publish again
   let streak = 0;
   await waitFor(async () => ((await publish()) ? ++streak : (streak = 0)) >= 2, 15_000, 'publishing to work again on both nodes');
   for (let k = 0; k < 20; k++) assert.ok(await publish(), 'publishing works after the restart');
+  await waitFor(() => lateSubscribed, 15_000, 'the retried subscribe to succeed once Redis is back');
   // the restarted Redis lost the stream (new epoch): every client is made to resync and told that
   // recovery failed (the SDK gets unsubscribe 2500, resubscribes with recovery, hears recovered false)
   for (const c of clients.slice(0, 4)) {
@@ -94,8 +106,8 @@ test(`Redis restarted mid-stream (${shardCount} shard${shardCount > 1 ? 's' : ''
   if (calm !== undefined) {
     await a!.api('publish', { channel: calm, data: { i: 1 } });
     for (const c of bystanders) {
-      await waitFor(() => c.pubs(calm).length === 2, 5000, 'the calm channel to deliver');
-      const rec = c.subs.get(calm)!;
+      await waitFor(() => c.pubs(calm).length === 2, 10_000, 'the calm channel to deliver');
+      const rec: { subscribing: number[]; subscribed: unknown[] } = c.subs.get(calm)!;
       assert.deepEqual(rec.subscribing, [0], 'a channel on the healthy shard is not made to resync');
       assert.equal(rec.subscribed.length, 1);
     }

@@ -11,7 +11,7 @@ export const PRESENCE_TTL_MS = 1500;
  * hold for them to behave as one server.
  */
 export async function multiNodeScenario(t: TestContext, addresses: string[], prefix: string, opts: { registryExpiry?: boolean } = {}): Promise<void> {
-  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS, presenceRefreshMs: 300 }, ['A', 'B', 'C']);
+  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS }, ['A', 'B', 'C']);
   const nodes = [a!, b!, c!];
   const clients: SdkClient[] = [];
   const balancer = await new Balancer().listen();
@@ -42,7 +42,7 @@ export async function multiNodeScenario(t: TestContext, addresses: string[], pre
     const cl = await client(a!, 'u1');
     await cl.subscribe('chat:cross');
     for (let i = 1; i <= 20; i++) await b!.api('publish', { channel: 'chat:cross', data: { i } });
-    await waitFor(() => cl.pubs('chat:cross').length === 20, 5000, '20 publications on A');
+    await waitFor(() => cl.pubs('chat:cross').length === 20, 10_000, '20 publications on A');
     assert.deepEqual(
       cl.pubs('chat:cross').map((p) => p.data),
       Array.from({ length: 20 }, (_, i) => ({ i: i + 1 })),
@@ -65,7 +65,7 @@ export async function multiNodeScenario(t: TestContext, addresses: string[], pre
     await new Promise((r) => setTimeout(r, PRESENCE_TTL_MS * 2));
     assert.deepEqual(await c!.api('presence_stats', { channel: 'chat:presence' }), { num_clients: 3, num_users: 2 });
     pb.close();
-    await waitFor(async () => (await c!.api<{ num_clients: number }>('presence_stats', { channel: 'chat:presence' })).num_clients === 2, 5000, 'pb to leave');
+    await waitFor(async () => (await c!.api<{ num_clients: number }>('presence_stats', { channel: 'chat:presence' })).num_clients === 2, 10_000, 'pb to leave');
   });
 
   await t.test('a client that leaves A and comes back on B recovers what it missed, in order, recovered true', async () => {
@@ -73,15 +73,15 @@ export async function multiNodeScenario(t: TestContext, addresses: string[], pre
     const cl = await client(balancer, 'mover');
     await cl.subscribe('chat:move');
     await c!.api('publish', { channel: 'chat:move', data: { i: 1 } });
-    await waitFor(() => cl.pubs('chat:move').length === 1, 5000, 'the first publication');
+    await waitFor(() => cl.pubs('chat:move').length === 1, 10_000, 'the first publication');
     balancer.route(undefined); // A is unreachable: the client is cut off and cannot reconnect
-    await waitFor(() => cl.state !== 'connected', 5000, 'the client to notice');
+    await waitFor(() => cl.state !== 'connected', 10_000, 'the client to notice');
     for (let i = 2; i <= 6; i++) await c!.api('publish', { channel: 'chat:move', data: { i } });
     balancer.route(b!.port);
     const rec = cl.subs.get('chat:move')!;
     await waitFor(() => rec.subscribed.length === 2, 10_000, 'the resubscribe on B');
     assert.deepEqual(rec.subscribed[1], { wasRecovering: true, recovered: true });
-    await waitFor(() => cl.pubs('chat:move').length === 6, 5000, 'the missed publications');
+    await waitFor(() => cl.pubs('chat:move').length === 6, 10_000, 'the missed publications');
     assert.deepEqual(
       cl.pubs('chat:move').map((p) => p.data),
       [1, 2, 3, 4, 5, 6].map((i) => ({ i })),
@@ -91,7 +91,7 @@ export async function multiNodeScenario(t: TestContext, addresses: string[], pre
       [1, 2, 3, 4, 5, 6],
     );
     await c!.api('publish', { channel: 'chat:move', data: { i: 7 } });
-    await waitFor(() => cl.pubs('chat:move').length === 7, 5000, 'live delivery on B');
+    await waitFor(() => cl.pubs('chat:move').length === 7, 10_000, 'live delivery on B');
   });
 
   await t.test("server-side subscribe and unsubscribe of a user through C reach its connections on A and B", async () => {
@@ -99,12 +99,12 @@ export async function multiNodeScenario(t: TestContext, addresses: string[], pre
     const sb = await client(b!, 'srv');
     const other = await client(a!, 'not-srv');
     await c!.api('subscribe', { user: 'srv', channel: 'chat:srv' });
-    await waitFor(() => sa.serverSubs.has('chat:srv') && sb.serverSubs.has('chat:srv'), 5000, 'both connections to be subscribed');
+    await waitFor(() => sa.serverSubs.has('chat:srv') && sb.serverSubs.has('chat:srv'), 10_000, 'both connections to be subscribed');
     await c!.api('publish', { channel: 'chat:srv', data: { hello: 1 } });
-    await waitFor(() => sa.serverSubs.get('chat:srv')!.length === 1 && sb.serverSubs.get('chat:srv')!.length === 1, 5000, 'the publication on both');
+    await waitFor(() => sa.serverSubs.get('chat:srv')!.length === 1 && sb.serverSubs.get('chat:srv')!.length === 1, 10_000, 'the publication on both');
     assert.equal(other.serverSubs.has('chat:srv'), false);
     await c!.api('unsubscribe', { user: 'srv', channel: 'chat:srv' });
-    await waitFor(() => sa.serverUnsubs.includes('chat:srv') && sb.serverUnsubs.includes('chat:srv'), 5000, 'both connections to be unsubscribed');
+    await waitFor(() => sa.serverUnsubs.includes('chat:srv') && sb.serverUnsubs.includes('chat:srv'), 10_000, 'both connections to be unsubscribed');
   });
 
   await t.test("a user disconnected through C's API loses its connections on A and B", async () => {
@@ -112,7 +112,7 @@ export async function multiNodeScenario(t: TestContext, addresses: string[], pre
     const db = await client(b!, 'bye');
     const other = await client(a!, 'stay');
     await c!.api('disconnect', { user: 'bye' });
-    await waitFor(() => da.disconnects.length > 0 && db.disconnects.length > 0, 5000, 'both connections to close');
+    await waitFor(() => da.disconnects.length > 0 && db.disconnects.length > 0, 10_000, 'both connections to close');
     assert.equal(da.disconnects[0]!.code, 3503);
     assert.equal(db.disconnects[0]!.code, 3503);
     assert.equal(other.state, 'connected');

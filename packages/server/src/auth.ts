@@ -18,6 +18,13 @@ export interface TokenOptions {
   ecdsaPublicKey?: string;
   /** JWKS endpoint; keys are picked by `kid`, cached, and refetched when an unknown `kid` arrives. */
   jwksUrl?: string;
+  /** How long fetched JWKS keys are trusted before a refetch (default 10 minutes). */
+  jwksCacheMaxAgeMs?: number;
+  /**
+   * Least time between two JWKS fetches (default 5 s): a token with an unknown `kid` triggers a
+   * refetch only past it, so a flood of forged `kid`s cannot hammer the key server.
+   */
+  jwksCooldownMs?: number;
   /** A JWKS document given inline (tests, air-gapped setups). */
   jwks?: { keys: object[] };
   /** When set, tokens must carry this `aud`. */
@@ -95,7 +102,10 @@ export class TokenVerifier {
     this.#hmac = options.hmacSecret ? new TextEncoder().encode(options.hmacSecret) : undefined;
     // importSPKI is bound to one algorithm; the RS/ES family share a key, so import per alg lazily.
     if (options.jwksUrl) {
-      this.#jwks = createRemoteJWKSet(new URL(options.jwksUrl), { cacheMaxAge: 10 * 60_000, cooldownDuration: 5_000 });
+      this.#jwks = createRemoteJWKSet(new URL(options.jwksUrl), {
+        cacheMaxAge: options.jwksCacheMaxAgeMs ?? 10 * 60_000,
+        cooldownDuration: options.jwksCooldownMs ?? 5_000,
+      });
     } else if (options.jwks) {
       this.#jwks = createLocalJWKSet(options.jwks as Parameters<typeof createLocalJWKSet>[0]);
     }

@@ -208,12 +208,13 @@ export class Connection {
 
   /**
    * Queue a control message (replies, errors, pings) that no policy may drop. A client that never
-   * reads its replies still cannot grow memory without bound: past twice the queue limit it is
-   * disconnected as slow.
+   * reads its replies still cannot grow memory without bound: when twice the queue limit is
+   * already waiting (queued + socket buffer), it is disconnected as slow. One large reply (a
+   * subscribe recovering many publications) to a client that keeps up always goes through.
    */
   enqueueControl(message: Buffer): void {
     if (this.state === 'closed') return;
-    if (this.#queued + message.length + this.transport.bufferedAmount > 2 * this.owner.maxQueueBytes) {
+    if (this.#queued + this.transport.bufferedAmount > 2 * this.owner.maxQueueBytes) {
       this.close(Disconnects.slow);
       return;
     }

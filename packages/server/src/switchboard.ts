@@ -72,7 +72,11 @@ export interface Limits {
   connectTimeoutMs?: number;
   /** Connections per user on this node (0: unlimited); past it 3504. */
   maxConnectionsPerUser?: number;
-  /** Commands per second per connection (0: unlimited); past it 3013 / error 111. */
+  /**
+   * Commands per second per connection, every protocol (0: unlimited). Bursts up to the rate pass;
+   * past it a command gets error 111 (its handler does not run); a client that keeps sending at
+   * more than twice the rate is disconnected with 3013. See command-limit.ts.
+   */
   commandRateLimit?: number;
 }
 
@@ -941,6 +945,10 @@ export class Switchboard implements ConnectionOwner {
       const off = pub.offset;
       if (off !== undefined && off > 0) {
         if (off <= sub.offset && pub.epoch === sub.epoch) continue; // already delivered (recovery overlap)
+        if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
+          sub.lagged = true; // a gap this node cannot account for: hold back, the client resyncs from its last offset
+          continue;
+        }
         sub.offset = off;
       }
       const p = conn.proto;
@@ -964,6 +972,10 @@ export class Switchboard implements ConnectionOwner {
     const off = pub.offset;
     if (off !== undefined && off > 0) {
       if (off <= sub.offset && (pub.epoch === sub.epoch || sub.epoch === '')) return;
+      if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
+        sub.lagged = true;
+        return;
+      }
       sub.offset = off;
     }
     const p = conn.proto;
@@ -1560,16 +1572,22 @@ export class Switchboard implements ConnectionOwner {
 
   /** Re-add live presence entries so they outlive the store's TTL while the client stays. */
   async #refreshPresence(): Promise<void> {
-    for (const conn of this.#connections.values()) {
-      for (const sub of conn.subscriptions.values()) {
-        if (!sub.presence) continue;
-        try {
-          await this.presenceStore.add(sub.channel, conn.id, sub.info());
-        } catch (err) {
-          this.logger.warn({ err }, 'presence refresh failed');
-          return;
+    // in batches: a networked store (Redis) pipelines them instead of one round trip per entry
+    let batch: Promise<void>[] = [];
+    try {
+      for (const conn of [...this.#connections.values()]) {
+        for (const sub of conn.subscriptions.values()) {
+          if (!sub.presence) continue;
+          batch.push(this.presenceStore.add(sub.channel, conn.id, sub.info()));
+          if (batch.length >= 256) {
+            await Promise.all(batch);
+            batch = [];
+          }
         }
       }
+      await Promise.all(batch);
+    } catch (err) {
+      this.logger.warn({ err }, 'presence refresh failed');
     }
   }
 

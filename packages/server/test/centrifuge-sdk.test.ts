@@ -234,7 +234,7 @@ describe('the official centrifuge SDK against a Switchboard node', () => {
   test('a connection whose token is not refreshed is closed with 3005 after the grace period', async () => {
     const raw = new RawClient(srv.url);
     await raw.opened;
-    raw.send({ id: 1, connect: { token: await token({ sub: 'stale' }, { expiresIn: 1 }), name: 'raw' } });
+    raw.send({ id: 1, connect: { token: await token({ sub: 'stale' }, { expiresIn: 3 }), name: 'raw' } });
     const reply = await raw.next((m) => m['id'] === 1);
     assert.equal((reply['connect'] as { expires: boolean }).expires, true);
     // no refresh is sent: after ttl + grace the server closes with "connection expired" (reconnect, then 109 on connect)

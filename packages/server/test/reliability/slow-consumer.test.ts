@@ -158,3 +158,29 @@ for (const policy of ['drop-oldest', 'latest-only'] as const) {
     }
   });
 }
+
+test('the slow-consumer policy is protocol-independent: a plain-JSON reader that stops is closed with 3008 too', async () => {
+  const srv = await server();
+  srv.sb.attach(srv.http, { path: '/ws', protocol: 'plain' });
+  const { default: WebSocket } = await import('ws');
+  const { token } = await import('../helpers.js');
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws?token=${await token({ sub: 'slow-plain' })}`);
+  try {
+    const frames: { type?: string; id?: number }[] = [];
+    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    await new Promise((r) => ws.once('open', r));
+    ws.send(JSON.stringify({ type: 'subscribe', channel: 'slow:feed', id: 1 }));
+    await until(() => frames.some((f) => f.id === 1 && f.type === 'subscribed'), 5000, 'subscribed');
+    const conn = [...srv.sb.connections()].find((c) => c.user === 'slow-plain')!;
+    ws.pause();
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    const { peak } = await flood(srv, 'slow:feed', conn.id, () => srv.sb.getConnection(conn.id) === undefined);
+    assert.equal(srv.sb.getConnection(conn.id), undefined);
+    assert.ok(peak <= LIMIT + 64 * 1024, `peak ${peak}`);
+    ws.resume();
+    assert.equal(await closed, 3008);
+  } finally {
+    ws.terminate();
+    await srv.close();
+  }
+});
