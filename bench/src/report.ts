@@ -57,7 +57,7 @@ export function checkTargets(r: BenchResult): TargetCheck[] {
     idleSb !== undefined && idleWs !== undefined ? (idleSb - idleWs) / 1024 : undefined,
     undefined,
     4,
-    (x) => `+${x.toFixed(1)} KB (${kb(idleSb ?? 0)} vs ${kb(idleWs ?? 0)} KB)`,
+    (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} KB (${kb(idleSb ?? 0)} vs ${kb(idleWs ?? 0)} KB)`,
   );
   const lo = sizes[0]!;
   const hi = sizes[sizes.length - 1]!;
