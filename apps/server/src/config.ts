@@ -362,6 +362,17 @@ function semantic(c: RawConfig, issues: ConfigIssue[]): void {
   }
 }
 
+/** The demo chat's namespace, shared by the generated and the development configuration. */
+const CHAT_NAMESPACE = {
+  name: 'chat',
+  presence: true,
+  join_leave: true,
+  force_push_join_leave: true,
+  history_size: 50,
+  history_ttl: '300s',
+  force_recovery: true,
+} as const;
+
 /** A production starting point with fresh random secrets (`switchboard genconfig`). */
 export function generateConfig(random: (bytes: number) => string): RawConfig {
   return {
@@ -375,13 +386,7 @@ export function generateConfig(random: (bytes: number) => string): RawConfig {
       without_namespace: { allow_subscribe_for_client: true },
       namespaces: [
         {
-          name: 'chat',
-          presence: true,
-          join_leave: true,
-          force_push_join_leave: true,
-          history_size: 50,
-          history_ttl: '300s',
-          force_recovery: true,
+          ...CHAT_NAMESPACE,
           allow_subscribe_for_client: true,
           allow_publish_for_subscriber: true,
           allow_presence_for_subscriber: true,
@@ -405,15 +410,7 @@ export function developmentConfig(): RawConfig {
     channel: {
       without_namespace: { presence: true, history_size: 100, history_ttl: '300s', force_recovery: true },
       namespaces: [
-        {
-          name: 'chat',
-          presence: true,
-          join_leave: true,
-          force_push_join_leave: true,
-          history_size: 50,
-          history_ttl: '300s',
-          force_recovery: true,
-        },
+        { ...CHAT_NAMESPACE },
         { name: 'trpc' },
       ],
     },
