@@ -878,7 +878,11 @@ export class Switchboard implements ConnectionOwner {
     const buffered = sub.buffer ?? [];
     sub.buffer = undefined;
     sub.active = true;
-    for (const pub of buffered) this.#deliverOne(sub, pub);
+    const cache: (Buffer | undefined)[] = [];
+    for (const pub of buffered) {
+      cache.length = 0; // one encoding per publication
+      this.#deliver(sub, pub, cache);
+    }
   }
 
   /** Remove a subscription without asking the client (the session tells it how it sees fit). */
@@ -936,50 +940,37 @@ export class Switchboard implements ConnectionOwner {
     // One encoded message per protocol, shared by every recipient.
     const cache: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined];
     for (const sub of state.subs) {
-      if (!sub.active) {
-        sub.buffer?.push(pub);
-        continue;
-      }
-      const conn = sub.conn;
-      if (d !== undefined && !conn.wants(d)) continue;
-      const off = pub.offset;
-      if (off !== undefined && off > 0) {
-        if (off <= sub.offset && pub.epoch === sub.epoch) continue; // already delivered (recovery overlap)
-        if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
-          sub.lagged = true; // a gap this node cannot account for: hold back, the client resyncs from its last offset
-          continue;
-        }
-        sub.offset = off;
-      }
-      const p = conn.proto;
-      let buf: Buffer | undefined;
-      if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) buf = p.encodeEcho(channel, pub);
-      else {
-        buf = cache[p.slot];
-        if (buf === undefined) buf = cache[p.slot] = p.encodePublication(channel, pub);
-      }
-      conn.enqueue(buf, sub);
-      this.stats.deliveries++;
+      if (sub.active) this.#deliver(sub, pub, cache);
+      else sub.buffer?.push(pub);
     }
     if (this.onFanout !== undefined && pub.time !== undefined) this.onFanout(Date.now() - pub.time);
   }
 
-  /** Delivery of one publication to one (just activated) subscriber. */
-  #deliverOne(sub: Subscription, pub: Publication): void {
+  /**
+   * One publication to one subscriber: targeting, offset bookkeeping (skip what recovery already
+   * delivered; hold back past a gap so the client resyncs), then the protocol's encoding, shared
+   * through `cache` (indexed by protocol slot) by every recipient of the same publication.
+   */
+  #deliver(sub: Subscription, pub: Publication, cache: (Buffer | undefined)[]): void {
     const conn = sub.conn;
     const d = pub.delivery;
     if (d !== undefined && !conn.wants(d)) return;
     const off = pub.offset;
     if (off !== undefined && off > 0) {
-      if (off <= sub.offset && (pub.epoch === sub.epoch || sub.epoch === '')) return;
+      if (off <= sub.offset && pub.epoch === sub.epoch) return; // already delivered (recovery overlap)
       if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
-        sub.lagged = true;
+        sub.lagged = true; // a gap this node cannot account for: hold back, the client resyncs from its last offset
         return;
       }
       sub.offset = off;
     }
     const p = conn.proto;
-    const buf = d?.originClient === conn.id && p.encodeEcho ? p.encodeEcho(sub.channel, pub) : p.encodePublication(sub.channel, pub);
+    let buf: Buffer | undefined;
+    if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) buf = p.encodeEcho(sub.channel, pub);
+    else {
+      buf = cache[p.slot];
+      if (buf === undefined) buf = cache[p.slot] = p.encodePublication(sub.channel, pub);
+    }
     conn.enqueue(buf, sub);
     this.stats.deliveries++;
   }
