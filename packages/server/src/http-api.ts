@@ -9,6 +9,7 @@ import { checkChannelName } from './channels.js';
 import { DisconnectError, Errors, ReplyError } from './codes.js';
 import type { Switchboard } from './switchboard.js';
 import type { ClientInfo, Publication } from './types.js';
+import { isObject } from './internal/json.js';
 
 export interface ApiHandlerOptions {
   /** The API key (`X-API-Key: <key>` or `Authorization: apikey <key>`). Required unless `insecure`. */
@@ -317,10 +318,6 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
       return { replies };
     }
   }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function channelField(p: Record<string, unknown>, name: string): string {

@@ -1,5 +1,8 @@
 import type { SubscribeOutcome } from '../../protocol.js';
+import { encodeClientInfo as encodeInfo } from '../../internal/json.js';
 import type { ClientInfo, Publication } from '../../types.js';
+
+export { encodeInfo };
 
 /**
  * JSON encoders for the Centrifugo client protocol v2. Messages are built as strings around the
@@ -8,13 +11,6 @@ import type { ClientInfo, Publication } from '../../types.js';
  */
 
 const q = JSON.stringify;
-
-export function encodeInfo(info: ClientInfo): string {
-  let s = `{"user":${q(info.user)},"client":${q(info.client)}`;
-  if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
-  if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
-  return s + '}';
-}
 
 export function encodePub(pub: Publication): string {
   let s = `{"data":${pub.data}`;

@@ -5,15 +5,12 @@ import type { Protocol, Session, SubscribeOutcome } from '../../protocol.js';
 import type { Switchboard } from '../../switchboard.js';
 import type { ClientInfo, Publication } from '../../types.js';
 import * as c from './codec.js';
+import { isObject } from '../../internal/json.js';
 
 const PING = Buffer.from('{}');
 const METHODS = new Set(['connect', 'subscribe', 'unsubscribe', 'publish', 'presence', 'presence_stats', 'history', 'rpc', 'send', 'refresh', 'sub_refresh', 'ping']);
 
 type Cmd = Record<string, unknown> & { id?: unknown };
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;

@@ -3,6 +3,7 @@ import { DisconnectError, Errors, ReplyError, Unsubscribes } from '../../codes.j
 import type { Connection, Subscription } from '../../connection.js';
 import type { Protocol, Session, SubscribeOutcome } from '../../protocol.js';
 import type { Switchboard } from '../../switchboard.js';
+import { encodeClientInfo as encodeInfo, isObject } from '../../internal/json.js';
 import type { ClientInfo, Publication } from '../../types.js';
 
 /**
@@ -34,23 +35,12 @@ export const RESERVED_TYPES: ReadonlySet<string> = new Set([
 /** The `type` of a publication without an event name. */
 export const PUBLICATION_TYPE = 'publication';
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function idPart(id: unknown): string {
   return id === undefined ? '' : `,"id":${q(id)}`;
 }
 
 function validId(id: unknown): boolean {
   return id === undefined || (typeof id === 'string' && id.length <= 128) || (typeof id === 'number' && Number.isFinite(id));
-}
-
-function encodeInfo(info: ClientInfo): string {
-  let s = `{"user":${q(info.user)},"client":${q(info.client)}`;
-  if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
-  if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
-  return s + '}';
 }
 
 /**

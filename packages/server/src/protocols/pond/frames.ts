@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { encodeClientInfo, isObject as isPlainObject } from '../../internal/json.js';
 import type { ClientInfo, Publication } from '../../types.js';
 
 /**
@@ -15,9 +16,10 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['ACKNOWLEDGE', 'UNA
 
 export const ENDPOINT = 'ENDPOINT';
 
-export function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+/** A presence entry: `{user, client}` plus `conn_info` / `chan_info`. */
+export const presenceEntry = encodeClientInfo;
+
+export { isObject as isPlainObject } from '../../internal/json.js';
 
 /** A payload the client accepts: objects as they are, anything else wrapped as `{data: value}`, nothing as `{}`. */
 export function objectPayload(v: unknown): string {
@@ -41,14 +43,6 @@ export function declineFrame(channel: string, requestId: string, message: string
 
 export function errorFrame(channel: string, requestId: string, type: string, message: string, code: number): string {
   return frame('ERROR', type, channel, requestId, q({ message, code }));
-}
-
-/** A presence entry: `{user, client}` plus `conn_info` / `chan_info` (raw JSON the server already holds). */
-export function presenceEntry(info: ClientInfo): string {
-  let s = `{"user":${q(info.user)},"client":${q(info.client)}`;
-  if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
-  if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
-  return s + '}';
 }
 
 export function presenceFrame(channel: string, event: 'JOIN' | 'LEAVE' | 'UPDATE', changed: ClientInfo, list: Iterable<ClientInfo>): string {
