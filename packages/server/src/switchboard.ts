@@ -1366,7 +1366,11 @@ export class Switchboard implements ConnectionOwner {
       }
       case 'node': {
         const n = m['info'] as NodeInfo;
+        const known = this.#nodes.has(n.uid);
         this.#nodes.set(n.uid, { ...n, seenAt: Date.now() });
+        // A node we had not heard of learns of us at once, not at our next periodic announcement:
+        // otherwise a survey (channels) it makes right after starting would not wait for our answer.
+        if (!known && n.uid !== this.id && !this.#closed) void this.#announce();
         break;
       }
       case 'survey':
