@@ -11,7 +11,7 @@ import { createApiHandler, createSwitchboard, type Switchboard, VERSION } from '
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import { createAdminHandler } from './admin.js';
-import { ConfigError, type RawConfig, settings, type ServerSettings } from './config.js';
+import { ConfigError, type ServerConfig, settings, type ServerSettings } from './config.js';
 import { engines } from './engines.js';
 import { createMetrics } from './metrics.js';
 import { sendJson } from './util.js';
@@ -32,7 +32,7 @@ function readPublic(name: string): string {
   return readFileSync(new URL(name, PUBLIC), 'utf8');
 }
 
-export async function startServer(config: RawConfig, log: Logger, overrides: { port?: number; address?: string } = {}): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, overrides: { port?: number; address?: string } = {}): Promise<RunningServer> {
   const s = settings(config);
   if (overrides.port !== undefined) s.port = overrides.port;
   if (overrides.address !== undefined) s.address = overrides.address;
@@ -40,7 +40,7 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   if (!factory) {
     throw new ConfigError([{ key: 'engine.type', message: `the "${s.engine.type}" engine is not available in this build; use "memory"` }]);
   }
-  const engine = await factory(s.engine.redis, log);
+  const engine = await factory(s.engine, log);
 
   // The demo signs its visitors' connection tokens; without a configured HMAC secret (development
   // mode) it uses one made up for this process only.
@@ -158,7 +158,7 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     await sb.start();
   } catch (err) {
     await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
-    const hint = s.engine.type === 'redis' ? ` (is Redis reachable at engine.redis.address ${JSON.stringify(s.engine.redis['address'] ?? '')}?)` : '';
+    const hint = engine.hint ? ` (${engine.hint})` : '';
     throw new Error(`the ${s.engine.type} engine did not start: ${(err as Error).message}${hint}`, { cause: err });
   }
   await new Promise<void>((resolve, reject) => {
