@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { createApiHandler, createSwitchboard, type Switchboard, VERSION } from '@switchboard/server';
@@ -151,7 +151,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : [])]);
   http.on('upgrade', (req, socket) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (!endpoints.has(path)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (!endpoints.has(path)) socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
   try {
