@@ -32,6 +32,14 @@ function readPublic(name: string): string {
   return readFileSync(new URL(name, PUBLIC), 'utf8');
 }
 
+/** A listen failure with what to do about it (the port is in use, or needs privileges). */
+function listenError(err: NodeJS.ErrnoException, port: number): Error {
+  const choose = 'choose another with --port N (or http_server.port in the config, or SWITCHBOARD_HTTP_SERVER_PORT)';
+  if (err.code === 'EADDRINUSE') return new Error(`${err.message}: port ${port} is used by another process; stop it, or ${choose}`, { cause: err });
+  if (err.code === 'EACCES') return new Error(`${err.message}: port ${port} needs privileges; ${choose}, e.g. 8000`, { cause: err });
+  return err;
+}
+
 export async function startServer(config: ServerConfig, log: Logger, overrides: { port?: number; address?: string } = {}): Promise<RunningServer> {
   const s = settings(config);
   if (overrides.port !== undefined) s.port = overrides.port;
@@ -162,7 +170,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     throw new Error(`the ${s.engine.type} engine did not start: ${(err as Error).message}${hint}`, { cause: err });
   }
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
+    http.once('error', (err) => reject(listenError(err, s.port)));
     http.listen(s.port, s.address, () => {
       http.off('error', reject);
       resolve();
