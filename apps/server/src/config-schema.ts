@@ -5,7 +5,7 @@
  * all derive from these definitions (see @switchboard/config). Engine packages contribute their
  * own `engine.<type>` sections (engines.ts).
  */
-import { choice, duration, engineSchema, flag, integer, section, strings, text, z } from '@switchboard/config';
+import { choice, duration, engineSchema, flag, integer, section, stringMap, strings, text, z } from '@switchboard/config';
 import { ENGINE_SECTIONS } from './engines.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'] as const;
@@ -33,6 +33,12 @@ const channelOptions = {
   allow_history_for_subscriber: flag().optional(),
   allow_history_for_anonymous: flag().optional(),
   allow_user_limited_channels: flag().optional(),
+  /** Channel segment → claim name: `{"user": "sub"}` lets a token with sub 42 subscribe to `<ns>:user:42`. */
+  subscribe_by_claim: stringMap({
+    want: 'an object of channel segment → claim name',
+    example: '{"user": "sub", "org": "orgs"}',
+    key: (k) => k !== '' && !k.includes(':'),
+  }).optional(),
 };
 
 export const configSchema = z.strictObject({

@@ -124,6 +124,9 @@ const CHAT_NAMESPACE = {
   force_recovery: true,
 } as const;
 
+/** The seed product's channels: `trpc:global`, `trpc:user:<sub>`, `trpc:org:<one of the orgs claim>`. */
+const TRPC_NAMESPACE = { name: 'trpc', allow_subscribe_for_client: true, subscribe_by_claim: { user: 'sub', org: 'orgs' } } as const;
+
 /** A production starting point with fresh random secrets (`switchboard genconfig`). */
 export function generateConfig(random: (bytes: number) => string): RawConfig {
   return {
@@ -143,8 +146,9 @@ export function generateConfig(random: (bytes: number) => string): RawConfig {
           allow_presence_for_subscriber: true,
           allow_history_for_subscriber: true,
         },
-        // Server-published invalidations such as trpc:user:42 (subscribed server-side or with tokens).
-        { name: 'trpc' },
+        // Server-published invalidations: trpc:global for every user, trpc:user:42 for user 42 only,
+        // trpc:org:7 for tokens whose `orgs` claim holds 7 (see subscribe_by_claim in the README).
+        TRPC_NAMESPACE,
       ],
     },
   };
@@ -160,7 +164,7 @@ export function developmentConfig(): RawConfig {
     demo: { enabled: true, channel: 'chat:lobby' },
     channel: {
       without_namespace: { presence: true, history_size: 100, history_ttl: '300s', force_recovery: true },
-      namespaces: [{ ...CHAT_NAMESPACE }, { name: 'trpc' }],
+      namespaces: [{ ...CHAT_NAMESPACE }, TRPC_NAMESPACE],
     },
   };
 }
@@ -191,6 +195,7 @@ function channelOptions(o: ChannelSection): ChannelOptions {
   set('allowHistoryForSubscriber', o.allow_history_for_subscriber);
   set('allowHistoryForAnonymous', o.allow_history_for_anonymous);
   set('allowUserLimitedChannels', o.allow_user_limited_channels);
+  set('subscribeByClaim', o.subscribe_by_claim);
   return out;
 }
 

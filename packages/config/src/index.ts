@@ -3,7 +3,7 @@
  * environment variable, error message), on zod 4. The standalone server and every engine package
  * build their sections with it.
  */
-export { leaves, text, choice, flag, integer, duration, strings, stringOrStrings, section, formatDuration } from './leaves.js';
+export { leaves, text, choice, flag, integer, duration, strings, stringOrStrings, stringMap, section, formatDuration } from './leaves.js';
 export type { EnvKind, LeafMeta } from './leaves.js';
 export { ConfigError, describeIssues, suggest, typeName } from './issues.js';
 export type { ConfigIssue } from './issues.js';

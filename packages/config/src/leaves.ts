@@ -76,6 +76,17 @@ export function stringOrStrings(example: string) {
   return z.union([z.string(), z.array(z.string())]).register(leaves, { env: 'string-or-strings', want: 'a string or an array of strings', example: () => example });
 }
 
+/**
+ * An object of non-empty strings whose keys pass `key` (JSON in the environment). `want` and
+ * `example` say what it maps ("an object of channel segment → claim name").
+ */
+export function stringMap(options: { want: string; example: string; key?: (k: string) => boolean }) {
+  const keyOk = options.key ?? (() => true);
+  return z
+    .record(z.string().refine(keyOk), z.string().min(1))
+    .register(leaves, { env: 'json', want: options.want, example: () => options.example });
+}
+
 /** A group of keys: unknown keys are refused, and a missing group still gets its defaults. */
 export function section<S extends z.core.$ZodLooseShape>(shape: S) {
   return z.strictObject(shape).prefault({} as never);
