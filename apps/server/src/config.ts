@@ -222,18 +222,15 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 export function settings(c: ServerConfig): ServerSettings {
   const t = c.client.token;
   const token: NonNullable<SwitchboardOptions['token']> = {};
-  const hmacSecret = nonEmpty(t.hmac_secret_key);
-  if (hmacSecret !== undefined) token.hmacSecret = hmacSecret;
-  const rsa = nonEmpty(t.rsa_public_key);
-  if (rsa !== undefined) token.rsaPublicKey = rsa;
-  const ecdsa = nonEmpty(t.ecdsa_public_key);
-  if (ecdsa !== undefined) token.ecdsaPublicKey = ecdsa;
-  const jwks = nonEmpty(t.jwks_public_endpoint);
-  if (jwks !== undefined) token.jwksUrl = jwks;
-  const audience = nonEmpty(t.audience);
-  if (audience !== undefined) token.audience = audience;
-  const issuer = nonEmpty(t.issuer);
-  if (issuer !== undefined) token.issuer = issuer;
+  const setToken = (key: 'hmacSecret' | 'rsaPublicKey' | 'ecdsaPublicKey' | 'jwksUrl' | 'audience' | 'issuer', v: string | undefined) => {
+    if (v !== undefined && v !== '') token[key] = v;
+  };
+  setToken('hmacSecret', t.hmac_secret_key);
+  setToken('rsaPublicKey', t.rsa_public_key);
+  setToken('ecdsaPublicKey', t.ecdsa_public_key);
+  setToken('jwksUrl', t.jwks_public_endpoint);
+  setToken('audience', t.audience);
+  setToken('issuer', t.issuer);
   const namespaces: Record<string, ChannelOptions> = {};
   for (const ns of c.channel.namespaces) if (ns.name !== undefined) namespaces[ns.name] = channelOptions(ns);
   const cl = c.client;
@@ -274,6 +271,6 @@ export function settings(c: ServerConfig): ServerSettings {
     demo: c.demo,
     plain: c.plain,
     pondsocket: c.pondsocket,
-    hmacSecret,
+    hmacSecret: token.hmacSecret,
   };
 }
