@@ -12,7 +12,7 @@
  * no tokens, no API key, admin page open, demo chat at /. Never use that in production.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, type RawConfig, settings, unknownEnv } from './config.js';
+import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, type LoadOptions, type ServerConfig, settings, unknownEnv } from './config.js';
 // The server, the library and jose load only for the commands that need them (checkconfig stays quick).
 
 const USAGE = `switchboard: real-time messaging server
@@ -43,10 +43,10 @@ function configError(err: unknown, file: string | undefined): never {
   throw err;
 }
 
-function readConfig(file: string | undefined, devWhenMissing: boolean): RawConfig {
+function readConfig(file: string | undefined, devWhenMissing: boolean, options: LoadOptions = {}): ServerConfig {
   try {
     if (file === undefined && devWhenMissing) return finish(developmentConfig());
-    return loadConfig(file);
+    return loadConfig(file, process.env, options);
   } catch (err) {
     return configError(err, file);
   }
@@ -111,9 +111,18 @@ async function main(argv: string[]): Promise<void> {
       if (user === undefined) fail('gentoken needs --user ID (use --user "" for an anonymous token)', 2);
       const ttl = values['ttl'] === undefined ? 7 * 24 * 3600 : Number(values['ttl']);
       if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)', 2);
-      const c = readConfig(file, false);
+      // gentoken needs the token secret only: the checks for starting a server (API key, admin
+      // password, engine) are not its business.
+      const c = readConfig(file, false, { requirements: false });
       const secret = settings(c).hmacSecret;
-      if (!secret) fail('client.token.hmac_secret_key is not set: gentoken signs HS256 tokens with it (set it in the config or SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY)', 2);
+      if (!secret) {
+        fail(
+          file === undefined
+            ? 'gentoken signs HS256 tokens with the token secret: give the configuration with --config FILE (client.token.hmac_secret_key), or set SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY'
+            : `client.token.hmac_secret_key is not set in ${file}: gentoken signs HS256 tokens with it (set it there or in SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY)`,
+          2,
+        );
+      }
       const claims: Record<string, unknown> = { sub: user };
       if (values['info'] !== undefined) {
         try {
