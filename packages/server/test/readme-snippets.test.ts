@@ -1,6 +1,7 @@
 // The root README's code, read from the README itself: the embedding snippet and the "in the
 // browser or in Node" client snippet are type-checked and run together on Node (the client must
-// receive what the server publishes); the client SDK snippet is type-checked.
+// receive what the server publishes); the client SDK snippet and packages/server/README.md's
+// example are type-checked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -73,7 +74,11 @@ test('README: the embedding and client snippets compile and run on Node 20; the 
         'export { off };',
       ].join('\n'),
     );
-    assert.deepEqual(typecheck([run, sdkFile]), [], 'the README snippets type-check');
+    // The library's own README opens with a complete server: it type-checks as it is.
+    const serverReadme = readFileSync(join(ROOT, 'packages/server/README.md'), 'utf8');
+    const libFile = join(dir, 'server-readme.mts');
+    writeFileSync(libFile, /```ts\n([\s\S]*?)```/.exec(serverReadme)![1]!);
+    assert.deepEqual(typecheck([run, sdkFile, libFile]), [], 'the README snippets type-check');
 
     const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', run], {
       cwd: ROOT,
