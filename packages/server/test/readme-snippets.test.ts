@@ -6,10 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { until } from './helpers.js';
+import { freePort, until } from './helpers.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -21,17 +20,6 @@ function tsBlock(marker: string): string {
   const m = /```ts\n([\s\S]*?)```/.exec(README.slice(at));
   assert.ok(m, `no ts block after "${marker}"`);
   return m[1]!;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Type-checks files with the repository's compiler options (workspace packages from source). */
