@@ -1,6 +1,7 @@
 import { PostgresBroker } from './broker.js';
 import { Database, type PostgresConnectionOptions } from './db.js';
-import { PostgresHistoryStore } from './history.js';
+import { PostgresHistoryStore, setHistoryOptions } from './history.js';
+import type { HistoryOptions } from '@switchboard/server';
 import { Janitor, type NodeRow } from './janitor.js';
 import { PostgresPresenceStore } from './presence.js';
 
@@ -31,6 +32,8 @@ export function createPostgresEngine(options: PostgresEngineOptions): {
   ready: () => Promise<boolean>;
   /** Live nodes in the registry. */
   nodes: () => Promise<NodeRow[]>;
+  /** History kept per namespace by publications made with `<schema>.publish(...)` in SQL without explicit sizes. */
+  setHistoryOptions: (byNamespace: Record<string, HistoryOptions | undefined>) => Promise<void>;
 } {
   const db = new Database(options);
   const broker = new PostgresBroker({
@@ -49,5 +52,6 @@ export function createPostgresEngine(options: PostgresEngineOptions): {
     presenceRefreshMs,
     ready: async () => broker.listening && (await db.health()),
     nodes: () => Janitor.nodes(db),
+    setHistoryOptions: (byNamespace) => setHistoryOptions(db, byNamespace),
   };
 }

@@ -111,3 +111,25 @@ export class PostgresHistoryStore implements HistoryStore {
     await this.db.release();
   }
 }
+
+/**
+ * Tells `<schema>.publish` which history each namespace keeps ('' for channels without a
+ * namespace), so that a publication made in SQL is stored like one made through the API. Replaces
+ * what was there: every node writes the same from the same configuration.
+ */
+export async function setHistoryOptions(db: Database, byNamespace: Record<string, HistoryOptions | undefined>): Promise<void> {
+  await db.run((sql) =>
+    sql.begin(async (tx) => {
+      await tx.unsafe(`DELETE FROM ${db.s}.history_options`);
+      for (const [ns, o] of Object.entries(byNamespace)) {
+        if (o === undefined || !(o.size >= 1) || !(o.ttlMs >= 1)) continue;
+        await tx.unsafe(`INSERT INTO ${db.s}.history_options (namespace, history_size, history_ttl_ms, meta_ttl_ms) VALUES ($1, $2, $3, $4)`, [
+          ns,
+          Math.floor(o.size),
+          Math.ceil(o.ttlMs),
+          o.metaTtlMs === undefined ? null : Math.ceil(o.metaTtlMs),
+        ]);
+      }
+    }),
+  );
+}

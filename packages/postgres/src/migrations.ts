@@ -123,7 +123,63 @@ BEGIN
 END $$;
 `;
 
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 }];
+/**
+ * Transactional publish: the app calls `S.publish(channel, data)` inside its own transaction.
+ * The append (row lock, offset, row) and the NOTIFY are part of that transaction: rolled back,
+ * nothing happened; committed, the wake-up goes out after the commit, in commit order. History
+ * size and TTL come from the arguments, else from `S.history_options` (per namespace, written by
+ * the server from its configuration), else the publication is sent without history.
+ */
+const V2 = `
+CREATE TABLE IF NOT EXISTS S.history_options (
+  namespace text PRIMARY KEY,
+  history_size integer NOT NULL CHECK (history_size > 0),
+  history_ttl_ms bigint NOT NULL CHECK (history_ttl_ms > 0),
+  meta_ttl_ms bigint
+);
+
+CREATE OR REPLACE FUNCTION S.publish(
+  channel text, data jsonb, history_size integer DEFAULT NULL, history_ttl interval DEFAULT NULL, tags jsonb DEFAULT NULL,
+  OUT "offset" bigint, OUT epoch text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  size integer := history_size;
+  ttl_ms bigint := (extract(epoch FROM history_ttl) * 1000)::bigint;
+  meta_ms bigint;
+  ns text;
+  now_ms bigint := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+BEGIN
+  IF channel IS NULL OR channel !~ '^[!-~]+$' OR channel = '*' OR length(channel) > 255 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('switchboard.publish: invalid channel name %L (printable ASCII without spaces, at most 255)', channel);
+  END IF;
+  IF data IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'switchboard.publish: data must be a JSON value, not NULL';
+  END IF;
+  IF tags IS NOT NULL AND jsonb_typeof(tags) <> 'object' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'switchboard.publish: tags must be a JSON object of strings';
+  END IF;
+  IF size IS NULL THEN
+    ns := CASE WHEN position(':' IN ltrim(channel, '$')) > 0 THEN split_part(ltrim(channel, '$'), ':', 1) ELSE '' END;
+    SELECT o.history_size, o.history_ttl_ms, o.meta_ttl_ms INTO size, ttl_ms, meta_ms FROM S.history_options o WHERE o.namespace = ns;
+  END IF;
+  IF coalesce(size, 0) > 0 THEN
+    IF coalesce(ttl_ms, 0) <= 0 THEN
+      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'switchboard.publish: history_ttl must be positive when history_size is given';
+    END IF;
+    SELECT a.o_offset, a.o_epoch INTO "offset", epoch
+      FROM S._append(channel, data::text, NULL, tags::text, now_ms, size, ttl_ms, coalesce(meta_ms, 2592000000), true, NULL) a;
+  ELSE
+    PERFORM S._send('p' || channel || ' ' || jsonb_strip_nulls(jsonb_build_object('d', data::text, 'm', now_ms, 't', tags))::text);
+    "offset" := 0;
+    epoch := '';
+  END IF;
+END $$;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 },
+  { version: 2, name: 'transactional publish', sql: V2 },
+];
 
 /** The SQL of a migration for one schema. */
 export function migrationSql(m: Migration, quotedSchema: string, notifyChannel: string): string {
