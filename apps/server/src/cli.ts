@@ -3,7 +3,7 @@
  * switchboard serve|gentoken|checkconfig|version
  *
  *   switchboard serve [--config FILE] [--port N] [--address A]
- *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+ *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON] [--claims JSON] [--channel CH]...
  *   switchboard checkconfig [--config FILE]
  *   switchboard genconfig [--output FILE]
  *   switchboard version
@@ -20,6 +20,9 @@ const USAGE = `switchboard: real-time messaging server
 usage:
   switchboard serve [--config FILE] [--port N] [--address A]
   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+                     [--claims JSON] [--channel CHANNEL]...
+      --claims adds claims to the token (e.g. '{"orgs":["7"]}' for trpc:org:7);
+      --channel grants a subscription to CHANNEL (a "caps" claim; repeat it for more)
   switchboard checkconfig [--config FILE]
   switchboard genconfig [--output FILE]     (a starting point with fresh random secrets)
   switchboard version
@@ -55,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args: rest,
@@ -66,6 +69,8 @@ async function main(argv: string[]): Promise<void> {
         user: { type: 'string', short: 'u' },
         ttl: { type: 'string', short: 't' },
         info: { type: 'string' },
+        claims: { type: 'string' },
+        channel: { type: 'string', multiple: true },
         output: { type: 'string', short: 'o' },
       },
       strict: true,
@@ -116,6 +121,22 @@ async function main(argv: string[]): Promise<void> {
         } catch {
           fail('--info must be JSON', 2);
         }
+      }
+      if (values['claims'] !== undefined) {
+        let extra: unknown;
+        try {
+          extra = JSON.parse(values['claims'] as string);
+        } catch {
+          fail(`--claims must be a JSON object, e.g. '{"orgs":["7"]}'`, 2);
+        }
+        if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) fail(`--claims must be a JSON object, e.g. '{"orgs":["7"]}'`, 2);
+        for (const k of ['sub', 'exp', 'iat']) if (k in extra) fail(`--claims must not set "${k}": use --user and --ttl`, 2);
+        Object.assign(claims, extra);
+      }
+      const channels = (values['channel'] as string[] | undefined) ?? [];
+      if (channels.length > 0) {
+        const caps = Array.isArray(claims['caps']) ? (claims['caps'] as unknown[]) : [];
+        claims['caps'] = [...caps, { channels, allow: ['sub'] }];
       }
       const { SignJWT } = await import('jose');
       let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt();

@@ -9,7 +9,7 @@ import { extname } from 'node:path';
 import type { ChannelOptions, SwitchboardOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
 
-type Leaf = 'string' | 'boolean' | 'integer' | 'duration' | 'strings' | 'string-or-strings';
+type Leaf = 'string' | 'boolean' | 'integer' | 'duration' | 'strings' | 'string-or-strings' | 'string-map';
 type Schema = { [key: string]: Leaf | Schema | NamespaceList };
 interface NamespaceList {
   readonly list: Schema;
@@ -37,6 +37,7 @@ const CHANNEL_OPTIONS: Schema = {
   allow_history_for_subscriber: 'boolean',
   allow_history_for_anonymous: 'boolean',
   allow_user_limited_channels: 'boolean',
+  subscribe_by_claim: 'string-map',
 };
 
 export const SCHEMA: Schema = {
@@ -162,6 +163,11 @@ function checkLeaf(kind: Leaf, v: unknown, key: string, issues: ConfigIssue[]): 
     case 'string-or-strings':
       if (typeof v !== 'string' && (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))) bad('a string or an array of strings', '"127.0.0.1:6379" or ["redis-1:6379", "redis-2:6379"]');
       break;
+    case 'string-map':
+      if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.entries(v).every(([k, x]) => typeof x === 'string' && x !== '' && k !== '' && !k.includes(':'))) {
+        bad('an object of channel segment → claim name', '{"user": "sub", "org": "orgs"}');
+      }
+      break;
   }
 }
 
@@ -225,6 +231,7 @@ function envValue(kind: Leaf | 'json', text: string, env: string, issues: Config
         }
       }
       return text === '' ? [] : text.split(',').map((s) => s.trim());
+    case 'string-map':
     case 'json':
       try {
         return JSON.parse(text);
@@ -373,6 +380,9 @@ const CHAT_NAMESPACE = {
   force_recovery: true,
 } as const;
 
+/** The seed product's channels: `trpc:global`, `trpc:user:<sub>`, `trpc:org:<one of the orgs claim>`. */
+const TRPC_NAMESPACE = { name: 'trpc', allow_subscribe_for_client: true, subscribe_by_claim: { user: 'sub', org: 'orgs' } } as const;
+
 /** A production starting point with fresh random secrets (`switchboard genconfig`). */
 export function generateConfig(random: (bytes: number) => string): RawConfig {
   return {
@@ -392,8 +402,9 @@ export function generateConfig(random: (bytes: number) => string): RawConfig {
           allow_presence_for_subscriber: true,
           allow_history_for_subscriber: true,
         },
-        // Server-published invalidations such as trpc:user:42 (subscribed server-side or with tokens).
-        { name: 'trpc' },
+        // Server-published invalidations: trpc:global for every user, trpc:user:42 for user 42 only,
+        // trpc:org:7 for tokens whose `orgs` claim holds 7 (see subscribe_by_claim in the README).
+        TRPC_NAMESPACE,
       ],
     },
   };
@@ -409,10 +420,7 @@ export function developmentConfig(): RawConfig {
     demo: { enabled: true, channel: 'chat:lobby' },
     channel: {
       without_namespace: { presence: true, history_size: 100, history_ttl: '300s', force_recovery: true },
-      namespaces: [
-        { ...CHAT_NAMESPACE },
-        { name: 'trpc' },
-      ],
+      namespaces: [{ ...CHAT_NAMESPACE }, TRPC_NAMESPACE],
     },
   };
 }
@@ -447,6 +455,7 @@ function channelOptions(o: Record<string, unknown> | undefined): ChannelOptions 
   set('allowHistoryForSubscriber', b('allow_history_for_subscriber'));
   set('allowHistoryForAnonymous', b('allow_history_for_anonymous'));
   set('allowUserLimitedChannels', b('allow_user_limited_channels'));
+  set('subscribeByClaim', o['subscribe_by_claim'] as Record<string, string> | undefined);
   return out;
 }
 

@@ -14,7 +14,7 @@ import { createAdminHandler } from './admin.js';
 import { ConfigError, type RawConfig, settings, type ServerSettings } from './config.js';
 import { engines } from './engines.js';
 import { createMetrics } from './metrics.js';
-import { sendJson } from './util.js';
+import { redactUrl, sendJson } from './util.js';
 
 export interface RunningServer {
   sb: Switchboard;
@@ -136,8 +136,12 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     route(req, res).then(
       (name) => metrics?.httpRequests.inc({ route: name, status: String(res.statusCode) }),
       (err: unknown) => {
-        log.error({ err, url: req.url }, 'http handler failed');
-        if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
+        // A request target that does not parse (`GET http://[x/ HTTP/1.1`) is the client's fault: 400.
+        // Either way the log gets the URL with its credentials redacted (`?api_key=`, `?token=`…).
+        const malformed = (err as { code?: unknown } | null)?.code === 'ERR_INVALID_URL';
+        if (malformed) log.warn({ url: redactUrl(req.url) }, 'malformed request URL');
+        else log.error({ err, url: redactUrl(req.url) }, 'http handler failed');
+        if (!res.headersSent) sendJson(res, malformed ? 400 : 500, malformed ? { error: { code: 400, message: 'malformed request URL' } } : { error: { code: 100, message: 'internal server error' } });
         else res.destroy();
       },
     );
