@@ -125,7 +125,7 @@ const CHAT_NAMESPACE = {
 } as const;
 
 /** The seed product's channels: `trpc:global`, `trpc:user:<sub>`, `trpc:org:<one of the orgs claim>`. */
-const TRPC_NAMESPACE = { name: 'trpc', allow_subscribe_for_client: true, subscribe_by_claim: { user: 'sub', org: 'orgs' } } as const;
+const TRPC_NAMESPACE = { name: 'trpc', allow_subscribe_for_client: true, subscribe_by_claim: { user: 'sub', org: 'orgs' } };
 
 /** A production starting point with fresh random secrets (`switchboard genconfig`). */
 export function generateConfig(random: (bytes: number) => string): RawConfig {

@@ -8,9 +8,9 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../../packages/server/test/helpers.js';
 import { ROOT } from './helpers.js';
 
 const TIMEOUT_MS = 12 * 60_000;
@@ -28,17 +28,6 @@ export function shellBlock(markdown: string, heading: string): string[] {
     .split('\n')
     .map((l) => l.replace(/\s+#\s.*$/, '').trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function run(cmd: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; out: string }> {

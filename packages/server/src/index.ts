@@ -31,6 +31,8 @@ export type { Protocol, ProtocolName, Session, SubscribeOutcome } from './protoc
 export { Connection, Subscription } from './connection.js';
 export type { ConnectionRequest } from './connection.js';
 export type { Transport } from './transport.js';
+export { wsFrameStats } from './ws-frames.js';
+export type { WsFrameStats } from './ws-frames.js';
 export { centrifugeProtocol } from './protocols/centrifuge/session.js';
 export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL } from './protocols/pond/session.js';
 export { plainProtocol } from './protocols/plain/session.js';
