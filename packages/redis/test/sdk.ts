@@ -1,6 +1,7 @@
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { Centrifuge, type Subscription } from 'centrifuge';
+import { waitForEvent, within } from '@switchboard/server/testing';
 import { SECRET } from './cluster.js';
 
 export async function token(user: string): Promise<string> {
@@ -42,7 +43,7 @@ export class SdkClient {
       s.c.once('disconnected', (ctx) => reject(new Error(`disconnected ${ctx.code} ${ctx.reason}`)));
     });
     s.c.connect();
-    await connected;
+    await within(connected, 10_000, `${user} to connect to ${url}`);
     return s;
   }
   async subscribe(channel: string): Promise<void> {
@@ -62,7 +63,7 @@ export class SdkClient {
     sub.on('unsubscribed', (ctx) => rec.unsubscribed.push(ctx.code));
     sub.on('subscribing', (ctx) => rec.subscribing.push(ctx.code));
     sub.on('error', () => {});
-    const done = new Promise<void>((resolve) => sub.once('subscribed', () => resolve()));
+    const done = waitForEvent(sub, 'subscribed', 10_000);
     sub.subscribe();
     await done;
   }
