@@ -6,6 +6,7 @@
  * own `engine.<type>` sections (engines.ts).
  */
 import { choice, duration, engineSchema, flag, integer, section, stringMap, strings, text, z } from '@switchboard/config';
+import { consumersSchema } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'] as const;
@@ -81,6 +82,7 @@ export const configSchema = z.strictObject({
   health: section({ enabled: flag().default(true) }),
   shutdown: section({ timeout: duration().prefault('10s') }),
   engine: engineSchema(ENGINE_SECTIONS),
+  consumers: consumersSchema,
   // Switchboard's own keys (not in Centrifugo): the demo chat page at `/` and its token endpoint.
   demo: section({ enabled: flag().default(false), channel: text().default('chat:lobby') }),
   websocket: section({ compression: flag().default(false) }),

@@ -10,6 +10,7 @@ import { checkEngine, ConfigError, type ConfigIssue, envKeys, parseWithEnv, unkn
 import type { ChannelOptions, SwitchboardOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
 import { type ChannelSection, configSchema, type RawConfig, type ServerConfig } from './config-schema.js';
+import { checkConsumers } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
 import { jsonErrorAt } from './json-error.js';
 
@@ -86,6 +87,7 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (!c.admin.secret) report('admin.secret', 'missing: the admin page signs its session cookie with admin.secret (or SWITCHBOARD_ADMIN_SECRET); use a long random string');
   }
   checkEngine(ENGINE_SECTIONS, c.engine, report);
+  checkConsumers(c.consumers, report);
   const checkHistory = (o: ChannelSection, key: string) => {
     const size = o.history_size ?? 0;
     const ttl = o.history_ttl ?? 0;
@@ -211,6 +213,7 @@ export interface ServerSettings {
   health: boolean;
   shutdownTimeoutMs: number;
   engine: ServerConfig['engine'];
+  consumers: ServerConfig['consumers'];
   demo: { enabled: boolean; channel: string };
   plain: { enabled: boolean; path: string };
   pondsocket: { enabled: boolean; path: string };
@@ -268,6 +271,7 @@ export function settings(c: ServerConfig): ServerSettings {
     health: c.health.enabled,
     shutdownTimeoutMs: c.shutdown.timeout,
     engine: c.engine,
+    consumers: c.consumers,
     demo: c.demo,
     plain: c.plain,
     pondsocket: c.pondsocket,

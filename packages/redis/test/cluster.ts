@@ -18,6 +18,10 @@ export interface NodeOptions {
   prefix: string;
   presenceTtlMs?: number;
   name: string;
+  /** Another engine section instead of Redis (e.g. `{ type: 'postgres', postgres: {...} }`); `addresses` and `prefix` are then unused. */
+  engine?: Record<string, unknown>;
+  /** More top-level keys (e.g. `consumers`). */
+  extra?: Record<string, unknown>;
 }
 
 /** The standalone server's configuration for one node on Redis (Centrifugo v6 layout). */
@@ -28,7 +32,8 @@ export function nodeConfig(o: NodeOptions): Record<string, unknown> {
     http_api: { key: API_KEY },
     log: { level: 'info' },
     shutdown: { timeout: '1s' },
-    engine: { type: 'redis', redis: { address: o.addresses.join(','), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` } },
+    engine: o.engine ?? { type: 'redis', redis: { address: o.addresses.join(','), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` } },
+    ...o.extra,
     channel: {
       namespaces: [
         {

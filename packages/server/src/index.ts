@@ -38,7 +38,7 @@ export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL
 export { plainProtocol } from './protocols/plain/session.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';
-export { createApiHandler } from './http-api.js';
+export { createApiHandler, runApiCommand, ApiCommandError } from './http-api.js';
 export { parseDuration } from './internal/duration.js';
 export { globMatcher, globToRegExp } from './internal/glob.js';
 export type { GlobOptions } from './internal/glob.js';
