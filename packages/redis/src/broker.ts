@@ -1,7 +1,7 @@
 import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
 import type { Redis } from 'ioredis';
-import { decodeMessage, pubMessage } from './codec.js';
-import { appendAndPublish } from './history.js';
+import { batcherOf, type WriteBatcher } from './batcher.js';
+import { decodeBatch, decodeMessage, pubMessage } from './codec.js';
 import { controlChannel, keys, type RedisConnectionOptions, RedisShards, shardOf } from './shards.js';
 
 /**
@@ -14,6 +14,7 @@ export class RedisBroker implements Broker {
   readonly shards: RedisShards;
   readonly #control: string;
   readonly #dataPrefix: string;
+  readonly #batcher: WriteBatcher;
   #handler: BrokerEventHandler | undefined;
   #subs: Redis[] = [];
   /** Channels this node is subscribed to, per shard (to resubscribe after a reconnect). */
@@ -26,6 +27,7 @@ export class RedisBroker implements Broker {
     this.shards = 'shards' in options ? options.shards.acquire() : new RedisShards(options).acquire();
     this.#control = controlChannel(this.shards.prefix);
     this.#dataPrefix = keys(this.shards.prefix, '').pubsub;
+    this.#batcher = batcherOf(this.shards);
   }
 
   async start(handler: BrokerEventHandler): Promise<void> {
@@ -71,6 +73,22 @@ export class RedisBroker implements Broker {
     if (rch === this.#control) return h.onControl(msg);
     if (!rch.startsWith(this.#dataPrefix)) return;
     const channel = rch.slice(this.#dataPrefix.length);
+    // a batch: the frames of one channel's turn, in order, one per line (JSON never holds a raw newline)
+    const k = msg.charCodeAt(0);
+    if (k === 98 /* b */) {
+      for (const frame of msg.slice(1).split('\n')) this.#deliver(h, channel, frame);
+    } else if (k === 66 /* B */) {
+      let batch;
+      try {
+        batch = decodeBatch(msg);
+      } catch {
+        return;
+      }
+      for (const pub of batch ?? []) h.onPublication(channel, pub);
+    } else this.#deliver(h, channel, msg);
+  }
+
+  #deliver(h: BrokerEventHandler, channel: string, msg: string): void {
     let m;
     try {
       m = decodeMessage(msg);
@@ -109,18 +127,17 @@ export class RedisBroker implements Broker {
   }
 
   async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
-    const rch = this.#dataPrefix + channel;
-    if (options?.history !== undefined) return appendAndPublish(this.shards, channel, pub, options.history, rch);
-    await this.shards.client(channel).publish(rch, pubMessage(pub));
-    return undefined;
+    // batched per channel and event-loop turn (see WriteBatcher): same order, far fewer round trips
+    if (options?.history !== undefined) return this.#batcher.append(channel, pub, options.history, true);
+    return this.#batcher.frame(channel, pubMessage(pub));
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {
-    await this.shards.client(channel).publish(this.#dataPrefix + channel, `j${JSON.stringify(info)}`);
+    await this.#batcher.frame(channel, `j${JSON.stringify(info)}`);
   }
 
   async publishLeave(channel: string, info: ClientInfo): Promise<void> {
-    await this.shards.client(channel).publish(this.#dataPrefix + channel, `l${JSON.stringify(info)}`);
+    await this.#batcher.frame(channel, `l${JSON.stringify(info)}`);
   }
 
   async publishControl(message: string): Promise<void> {

@@ -36,26 +36,35 @@ end
 `;
 
 /**
- * Append (and publish). KEYS: stream, meta. ARGV: stored JSON, published JSON ('' = the stored one), size, ttl ms,
- * meta ttl ms, new epoch (used when the stream is unknown), Redis channel ('' = do not publish).
- * Returns { offset, epoch }. The PUBLISH happens in the same atomic step as the offset assignment,
- * so every node receives a channel's publications in offset order.
+ * Append a batch of publications (and publish them). KEYS: stream, meta. ARGV: meta ttl ms, new
+ * epoch (used when the stream is unknown), Redis channel ('' = do not publish), publish command
+ * ('publish' or 'spublish'), history size, ttl ms, the published forms joined by newlines, then
+ * the stored JSON of each publication. Returns { first offset, epoch }: the batch takes consecutive
+ * offsets. The PUBLISH (one message for the batch: p<offset>:<epoch>:<json> for one publication,
+ * B<first offset>:<epoch>:<json>, newline, <json>... for several) happens in the same atomic step as
+ * the offset assignment, so every node receives a channel's publications in offset order.
  */
 export const APPEND = `${NOW}${PRUNE}${META}
 local stream, metaKey = KEYS[1], KEYS[2]
-local size, ttl, metaTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local epoch = meta(stream, metaKey, ARGV[6], metaTtl)
-local top = redis.call('HINCRBY', metaKey, 's', 1)
+local metaTtl, size, ttl = tonumber(ARGV[1]), ARGV[5], tonumber(ARGV[6])
+local rch, cmd = ARGV[3], ARGV[4]
+local epoch, top = meta(stream, metaKey, ARGV[2], metaTtl)
+local first = top + 1
+local x = now + ttl
+for i = 8, #ARGV do
+  top = top + 1
+  redis.call('XADD', stream, top .. '-0', 'd', ARGV[i], 'x', x)
+end
+redis.call('XTRIM', stream, 'MAXLEN', size)
+redis.call('HSET', metaKey, 's', top)
 redis.call('PEXPIRE', metaKey, metaTtl)
-redis.call('XADD', stream, 'MAXLEN', size, top .. '-0', 'd', ARGV[1], 'x', now + ttl)
 if redis.call('PTTL', stream) < ttl then redis.call('PEXPIRE', stream, ttl) end
 prune(stream, now)
-if ARGV[7] ~= '' then
-  local wire = ARGV[2]
-  if wire == '' then wire = ARGV[1] end
-  redis.call('PUBLISH', ARGV[7], 'p' .. top .. ':' .. epoch .. ':' .. wire)
+if rch ~= '' then
+  if top == first then redis.call(cmd, rch, 'p' .. first .. ':' .. epoch .. ':' .. ARGV[7])
+  else redis.call(cmd, rch, 'B' .. first .. ':' .. epoch .. ':' .. ARGV[7]) end
 end
-return { top, epoch }
+return { first, epoch }
 `;
 
 /**

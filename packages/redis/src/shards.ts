@@ -162,6 +162,13 @@ export class RedisShards {
     return this.clients[shardOf(channel, this.clients.length)]!;
   }
 
+  /** The Redis pub/sub channel of a channel. */
+  pubsub(channel: string): string {
+    return keys(this.prefix, channel).pubsub;
+  }
+
+  readonly publishCommand = 'publish';
+
   /** A new connection to shard `i` with the same options (for pub/sub). */
   duplicate(i: number, extra: RedisOptions = {}): Redis {
     return new Redis({ ...this.options[i]!, ...extra });
