@@ -1,24 +1,24 @@
 import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
-import type { Redis } from 'ioredis';
+import type { Cluster } from 'ioredis';
 import { batcherOf, type WriteBatcher } from './batcher.js';
+import { ClusterSubscriber } from './cluster-subscriber.js';
 import { decodeBatch, decodeMessage, pubMessage } from './codec.js';
-import { controlChannel, keys, type RedisConnectionOptions, RedisShards, shardOf } from './shards.js';
+import { controlChannel, type RedisConnectionOptions, RedisShards, shardOf } from './shards.js';
+import { StandaloneSubscriber, type ShardSubscriber } from './subscriber.js';
 
 /**
- * Moves publications between nodes through Redis PUB/SUB. A node holds one subscriber connection
- * per shard and is subscribed to a channel's Redis channel only while it has local subscribers.
- * Publish with history appends and PUBLISHes in one Lua script on the channel's shard (with
- * `RedisHistoryStore`'s keys), so offsets and delivery order agree across nodes.
+ * Moves publications between nodes through Redis PUB/SUB (sharded PUB/SUB on Redis Cluster). A node
+ * holds one subscriber connection per shard (per master on a cluster) and is subscribed to a
+ * channel's Redis channel only while it has local subscribers. Publish with history appends and
+ * PUBLISHes in one Lua script on the channel's shard (with `RedisHistoryStore`'s keys), so offsets
+ * and delivery order agree across nodes; writes are batched per channel and turn (`WriteBatcher`).
  */
 export class RedisBroker implements Broker {
   readonly shards: RedisShards;
   readonly #control: string;
-  readonly #dataPrefix: string;
   readonly #batcher: WriteBatcher;
   #handler: BrokerEventHandler | undefined;
-  #subs: Redis[] = [];
-  /** Channels this node is subscribed to, per shard (to resubscribe after a reconnect). */
-  #channels: Set<string>[] = [];
+  #subs: ShardSubscriber[] = [];
   #closed = false;
   /** Reconnects seen (for tests and metrics). */
   reconnects = 0;
@@ -26,55 +26,35 @@ export class RedisBroker implements Broker {
   constructor(options: RedisConnectionOptions | { shards: RedisShards }) {
     this.shards = 'shards' in options ? options.shards.acquire() : new RedisShards(options).acquire();
     this.#control = controlChannel(this.shards.prefix);
-    this.#dataPrefix = keys(this.shards.prefix, '').pubsub;
     this.#batcher = batcherOf(this.shards);
   }
 
   async start(handler: BrokerEventHandler): Promise<void> {
     this.#handler = handler;
     await this.shards.ready();
-    this.#channels = this.shards.clients.map(() => new Set());
-    this.#subs = this.shards.clients.map((_, i) => {
-      // no offline queue: a subscribe while Redis is away fails at once instead of hanging
-      const s = this.shards.duplicate(i, { autoResubscribe: false, enableOfflineQueue: false, lazyConnect: true, connectionName: 'switchboard-sub' });
-      s.on('error', () => {});
-      s.on('message', (rch: string, msg: string) => this.#onMessage(rch, msg));
-      let first = true;
-      s.on('ready', () => {
-        if (first) {
-          first = false;
-          return;
-        }
-        void this.#resubscribe(i, s);
-      });
-      return s;
+    const events = {
+      message: (rch: string, msg: string) => this.#onMessage(rch, msg),
+      reconnected: () => {
+        if (this.#closed) return;
+        this.reconnects++;
+        this.#handler?.onReconnect?.();
+      },
+    };
+    this.#subs = this.shards.clients.map((c, i) => {
+      const always = i === 0 ? [this.#control] : [];
+      return this.shards.cluster ? new ClusterSubscriber(c as Cluster, this.shards.options[i]!, always, events) : new StandaloneSubscriber(this.shards, i, always, events);
     });
-    await Promise.all(this.#subs.map((s) => s.connect()));
-    await this.#subs[0]!.subscribe(this.#control);
-  }
-
-  /** After a reconnect: subscribe again to everything, then tell the node it may have missed publications. */
-  async #resubscribe(i: number, s: Redis): Promise<void> {
-    if (this.#closed) return;
-    const list = [...this.#channels[i]!].map((ch) => this.#dataPrefix + ch);
-    if (i === 0) list.push(this.#control);
-    try {
-      if (list.length > 0) await s.subscribe(...list);
-    } catch {
-      return; // the connection dropped again: the next 'ready' retries
-    }
-    this.reconnects++;
-    this.#handler?.onReconnect?.();
+    await Promise.all(this.#subs.map((s) => s.start()));
   }
 
   #onMessage(rch: string, msg: string): void {
     const h = this.#handler;
     if (h === undefined) return;
     if (rch === this.#control) return h.onControl(msg);
-    if (!rch.startsWith(this.#dataPrefix)) return;
-    const channel = rch.slice(this.#dataPrefix.length);
-    // a batch: the frames of one channel's turn, in order, one per line (JSON never holds a raw newline)
+    const channel = this.shards.channelOf(rch);
+    if (channel === undefined) return;
     const k = msg.charCodeAt(0);
+    // a batch: the frames of one channel's turn, in order, one per line (JSON never holds a raw newline)
     if (k === 98 /* b */) {
       for (const frame of msg.slice(1).split('\n')) this.#deliver(h, channel, frame);
     } else if (k === 66 /* B */) {
@@ -101,29 +81,18 @@ export class RedisBroker implements Broker {
     else h.onLeave(channel, m.info);
   }
 
-  #sub(channel: string): { s: Redis; i: number } {
-    const i = shardOf(channel, this.#subs.length);
-    const s = this.#subs[i];
+  #sub(channel: string): ShardSubscriber {
+    const s = this.#subs[shardOf(channel, this.#subs.length)];
     if (s === undefined) throw new Error('RedisBroker is not started');
-    return { s, i };
+    return s;
   }
 
   async subscribe(channel: string): Promise<void> {
-    const { s, i } = this.#sub(channel);
-    this.#channels[i]!.add(channel);
-    try {
-      await s.subscribe(this.#dataPrefix + channel); // resolves on Redis's acknowledgement
-    } catch (err) {
-      this.#channels[i]!.delete(channel);
-      throw err;
-    }
+    await this.#sub(channel).subscribe(this.shards.pubsub(channel));
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    const { s, i } = this.#sub(channel);
-    this.#channels[i]!.delete(channel);
-    if (s.status !== 'ready') return; // gone with the connection; not resubscribed on reconnect
-    await s.unsubscribe(this.#dataPrefix + channel);
+    await this.#sub(channel).unsubscribe(this.shards.pubsub(channel));
   }
 
   async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
@@ -141,13 +110,15 @@ export class RedisBroker implements Broker {
   }
 
   async publishControl(message: string): Promise<void> {
-    await this.shards.clients[0]!.publish(this.#control, message);
+    const c = this.shards.clients[0]!;
+    if (this.shards.cluster) await c.spublish(this.#control, message);
+    else await c.publish(this.#control, message);
   }
 
   /** Channels this node is subscribed to in Redis (for leak checks). */
   get subscribedChannelCount(): number {
     let n = 0;
-    for (const s of this.#channels) n += s.size;
+    for (const s of this.#subs) n += s.size;
     return n;
   }
 
@@ -155,7 +126,7 @@ export class RedisBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     this.#handler = undefined;
-    for (const s of this.#subs) s.disconnect();
+    for (const s of this.#subs) s.close();
     this.#subs = [];
     await this.shards.release();
   }
