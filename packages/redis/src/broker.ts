@@ -2,8 +2,9 @@ import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publicatio
 import type { Cluster } from 'ioredis';
 import { batcherOf, type WriteBatcher } from './batcher.js';
 import { ClusterSubscriber } from './cluster-subscriber.js';
-import { decodeBatch, decodeMessage, pubMessage } from './codec.js';
-import { controlChannel, type RedisConnectionOptions, RedisShards, shardOf } from './shards.js';
+import { decodeBatch, decodeMessage, newEpoch, pubMessage } from './codec.js';
+import { historyScripts } from './commands.js';
+import { controlChannel, keys, type RedisConnectionOptions, RedisShards, shardOf } from './shards.js';
 import { StandaloneSubscriber, type ShardSubscriber } from './subscriber.js';
 
 /**
@@ -19,6 +20,8 @@ export class RedisBroker implements Broker {
   readonly #batcher: WriteBatcher;
   #handler: BrokerEventHandler | undefined;
   #subs: ShardSubscriber[] = [];
+  /** On a cluster: the newest stream position this node saw per subscribed channel (see #failedOver). */
+  readonly #seen = new Map<string, StreamPosition>();
   #closed = false;
   /** Reconnects seen (for tests and metrics). */
   reconnects = 0;
@@ -34,8 +37,9 @@ export class RedisBroker implements Broker {
     await this.shards.ready();
     const events = {
       message: (rch: string, msg: string) => this.#onMessage(rch, msg),
-      reconnected: () => {
+      reconnected: async (failedOver?: readonly string[]) => {
         if (this.#closed) return;
+        if (failedOver !== undefined) await this.#failedOver(failedOver);
         this.reconnects++;
         this.#handler?.onReconnect?.();
       },
@@ -45,6 +49,43 @@ export class RedisBroker implements Broker {
       return this.shards.cluster ? new ClusterSubscriber(c as Cluster, this.shards.options[i]!, always, events) : new StandaloneSubscriber(this.shards, i, always, events);
     });
     await Promise.all(this.#subs.map((s) => s.start()));
+  }
+
+  /**
+   * A cluster master was lost and its replica took over. Replication is asynchronous, so the new
+   * master may lack the last publications that subscribers already received (even acknowledged
+   * ones), and would give their offsets again to new publications in the same epoch, which
+   * subscribers would drop as already seen. So a channel whose stream is behind what this node saw
+   * gets a new epoch (compare-and-set: of all nodes only the first changes it) before the node is
+   * told to resync: its subscribers are then told that recovery failed instead of missing anything.
+   * Done for every channel this node saw, not only the ones found behind: the new master may already
+   * have reused the lost offsets before this node was back.
+   */
+  async #failedOver(rchs: readonly string[]): Promise<void> {
+    let delay = 50;
+    const todo = new Set(rchs.map((r) => this.shards.channelOf(r)).filter((c): c is string => c !== undefined && this.#seen.has(c)));
+    for (let attempt = 0; todo.size > 0 && attempt < 20 && !this.#closed; attempt++) {
+      await Promise.all(
+        [...todo].map(async (channel) => {
+          const seen = this.#seen.get(channel)!;
+          const k = keys(this.shards.prefix, channel);
+          try {
+            await historyScripts(this.shards.client(channel)).sbRotate(k.stream, k.meta, seen.epoch, newEpoch());
+            todo.delete(channel);
+          } catch {
+            // the slot's new master is not reachable yet: next round
+          }
+        }),
+      );
+      if (todo.size > 0) await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(1000, delay * 2);
+    }
+  }
+
+  #note(channel: string, pub: Publication): void {
+    if (pub.offset === undefined || pub.epoch === undefined || pub.offset <= 0) return;
+    const s = this.#seen.get(channel);
+    if (s === undefined || s.epoch !== pub.epoch || s.offset < pub.offset) this.#seen.set(channel, { offset: pub.offset, epoch: pub.epoch });
   }
 
   #onMessage(rch: string, msg: string): void {
@@ -64,7 +105,10 @@ export class RedisBroker implements Broker {
       } catch {
         return;
       }
-      for (const pub of batch ?? []) h.onPublication(channel, pub);
+      for (const pub of batch ?? []) {
+        if (this.shards.cluster) this.#note(channel, pub);
+        h.onPublication(channel, pub);
+      }
     } else this.#deliver(h, channel, msg);
   }
 
@@ -76,8 +120,10 @@ export class RedisBroker implements Broker {
       return; // not ours (another writer on our prefix): ignore
     }
     if (m === undefined) return;
-    if (m.kind === 'pub') h.onPublication(channel, m.pub);
-    else if (m.kind === 'join') h.onJoin(channel, m.info);
+    if (m.kind === 'pub') {
+      if (this.shards.cluster) this.#note(channel, m.pub);
+      h.onPublication(channel, m.pub);
+    } else if (m.kind === 'join') h.onJoin(channel, m.info);
     else h.onLeave(channel, m.info);
   }
 
@@ -92,6 +138,7 @@ export class RedisBroker implements Broker {
   }
 
   async unsubscribe(channel: string): Promise<void> {
+    this.#seen.delete(channel);
     await this.#sub(channel).unsubscribe(this.shards.pubsub(channel));
   }
 

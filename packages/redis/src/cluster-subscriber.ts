@@ -143,9 +143,11 @@ export class ClusterSubscriber implements ShardSubscriber {
   }
 
   async #repair(): Promise<void> {
+    const moved = new Set(this.#lost);
     let delay = 50;
     while (!this.#closed && this.#lost.size > 0) {
       await this.#refreshSlots();
+      for (const rch of this.#lost) moved.add(rch);
       await Promise.all(
         [...this.#lost].map(async (rch) => {
           try {
@@ -160,6 +162,6 @@ export class ClusterSubscriber implements ShardSubscriber {
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(1000, delay * 2);
     }
-    if (!this.#closed) this.events.reconnected();
+    if (!this.#closed) await this.events.reconnected([...moved]);
   }
 }

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { APPEND, READ, REMOVE } from './scripts.js';
+import { APPEND, READ, REMOVE, ROTATE } from './scripts.js';
 
 /** A command connection: one Redis (a shard) or a Redis Cluster (ioredis routes each command by slot). */
 export type RedisClient = Redis | Cluster;
@@ -12,6 +12,7 @@ export type HistoryScriptClient = RedisClient & {
   sbAppend(stream: string, meta: string, metaTtl: number, epoch: string, channel: string, command: string, size: number, ttl: number, wire: string, ...stored: string[]): Promise<[number, string]>;
   sbRead(stream: string, meta: string, epoch: string, metaTtl: number, since: string, sinceEpoch: string, limit: number, reverse: string): Promise<(string | number)[]>;
   sbRemove(stream: string, meta: string): Promise<number>;
+  sbRotate(stream: string, meta: string, seenEpoch: string, newEpoch: string): Promise<string>;
 };
 
 const defined = new WeakSet<RedisClient>();
@@ -22,6 +23,7 @@ export function historyScripts(c: RedisClient): HistoryScriptClient {
     c.defineCommand('sbAppend', { numberOfKeys: 2, lua: APPEND });
     c.defineCommand('sbRead', { numberOfKeys: 2, lua: READ });
     c.defineCommand('sbRemove', { numberOfKeys: 2, lua: REMOVE });
+    c.defineCommand('sbRotate', { numberOfKeys: 2, lua: ROTATE });
     defined.add(c);
   }
   return c as HistoryScriptClient;

@@ -32,13 +32,30 @@ export function parseDurationMs(v: unknown, key: string): number {
 
 /**
  * The standalone server's `engine.redis` section (Centrifugo v6 names): `address` (one address, a
- * comma-separated list or an array: shards), `prefix`, `presence_ttl` (default "60s").
- * `SWITCHBOARD_ENGINE_REDIS_ADDRESS` overrides `address`.
+ * comma-separated list or an array: shards), or `cluster_address` (Redis Cluster: one entry per
+ * cluster, each a comma-separated list of seed nodes; several clusters are shards), `prefix`,
+ * `presence_ttl` (default "60s"). `SWITCHBOARD_ENGINE_REDIS_ADDRESS` overrides `address`,
+ * `SWITCHBOARD_ENGINE_REDIS_CLUSTER_ADDRESS` overrides `cluster_address`.
  */
 export interface RedisEngineSection {
   address?: string | string[];
+  cluster_address?: string | string[];
   prefix?: string;
   presence_ttl?: string | number;
+}
+
+function addressValue(v: unknown, key: string): string | string[] | undefined {
+  if (typeof v === 'string' && v.trim().startsWith('[')) {
+    try {
+      v = JSON.parse(v);
+    } catch {
+      throw new RedisConfigError(key, `bad JSON array: ${v}`);
+    }
+  }
+  if (v === undefined || v === '' || (Array.isArray(v) && v.length === 0)) return undefined;
+  if (typeof v === 'string') return v;
+  if (Array.isArray(v) && v.every((a) => typeof a === 'string')) return v as string[];
+  throw new RedisConfigError(key, 'expected a string or an array of strings');
 }
 
 /**
@@ -50,21 +67,23 @@ export function redisEngineFromConfig(
   env: NodeJS.ProcessEnv = process.env,
 ): { options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>; ready: () => Promise<boolean>; close: () => Promise<void> } {
   const s = section as RedisEngineSection;
-  let address: string | string[] | undefined = env['SWITCHBOARD_ENGINE_REDIS_ADDRESS'] ?? s.address;
-  if (typeof address === 'string' && address.trim().startsWith('[')) address = JSON.parse(address) as string[];
-  if (address === undefined || (Array.isArray(address) && address.length === 0) || address === '') {
-    throw new RedisConfigError('engine.redis.address', 'required with engine.type "redis" (e.g. "127.0.0.1:6379" or a comma-separated list of shards)');
+  const address = addressValue(env['SWITCHBOARD_ENGINE_REDIS_ADDRESS'] ?? s.address, 'engine.redis.address');
+  const clusterAddress = addressValue(env['SWITCHBOARD_ENGINE_REDIS_CLUSTER_ADDRESS'] ?? s.cluster_address, 'engine.redis.cluster_address');
+  if (address !== undefined && clusterAddress !== undefined) {
+    throw new RedisConfigError('engine.redis.cluster_address', 'give engine.redis.address (standalone Redis shards) or engine.redis.cluster_address (Redis Cluster), not both');
   }
-  if (Array.isArray(address) && !address.every((a) => typeof a === 'string')) throw new RedisConfigError('engine.redis.address', 'expected strings');
+  if (address === undefined && clusterAddress === undefined) {
+    throw new RedisConfigError('engine.redis.address', 'required with engine.type "redis" (e.g. "127.0.0.1:6379" or a comma-separated list of shards), or engine.redis.cluster_address for Redis Cluster');
+  }
   const presenceTtlMs = parseDurationMs(s.presence_ttl ?? '60s', 'engine.redis.presence_ttl');
   if (presenceTtlMs < 1000) throw new RedisConfigError('engine.redis.presence_ttl', 'at least "1s"');
   const prefix = s.prefix ?? DEFAULT_PREFIX;
   if (typeof prefix !== 'string' || prefix === '') throw new RedisConfigError('engine.redis.prefix', 'expected a non-empty string');
   let engine;
   try {
-    engine = createRedisEngine({ addresses: address, prefix, presenceTtlMs });
+    engine = createRedisEngine({ ...(clusterAddress !== undefined ? { clusterAddresses: clusterAddress } : { addresses: address! }), prefix, presenceTtlMs });
   } catch (err) {
-    throw new RedisConfigError('engine.redis.address', (err as Error).message);
+    throw new RedisConfigError(clusterAddress !== undefined ? 'engine.redis.cluster_address' : 'engine.redis.address', (err as Error).message);
   }
   return {
     options: {

@@ -114,6 +114,22 @@ end
 return out
 `;
 
+/**
+ * A new epoch for a stream that may have lost publications (its master failed over before they
+ * reached the replica): KEYS stream, meta; ARGV the epoch the caller saw, a new epoch. Changes the
+ * epoch only if it is still the one seen (so of several nodes only the first changes it) and
+ * returns the current epoch ('' when the stream is unknown: the next write starts a new epoch anyway).
+ */
+export const ROTATE = `
+local e = redis.call('HGET', KEYS[2], 'e')
+if not e then return '' end
+if e == ARGV[1] then
+  redis.call('HSET', KEYS[2], 'e', ARGV[2])
+  return ARGV[2]
+end
+return e
+`;
+
 /** Remove the stream: KEYS stream, meta. */
 export const REMOVE = `redis.call('DEL', KEYS[1], KEYS[2]) return 1`;
 

@@ -282,7 +282,8 @@ async function clusterReady(c: Cluster, seeds: string): Promise<void> {
         if (c.status === 'wait') c.connect().catch(fail);
       });
     } catch (err) {
-      throw new Error(`Redis Cluster at ${seeds} is unreachable: ${(err as Error).message}`);
+      const last = (err as { lastNodeError?: Error }).lastNodeError?.message;
+      throw new Error(`Redis Cluster at ${seeds} is unreachable: ${(err as Error).message}${last ? ` (${last})` : ''}`);
     }
   }
   const spublish = (await c.call('COMMAND', 'INFO', 'SPUBLISH')) as unknown[];

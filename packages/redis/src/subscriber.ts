@@ -14,8 +14,11 @@ export interface ShardSubscriber {
 
 export interface SubscriberEvents {
   message(rch: string, msg: string): void;
-  /** Subscriptions were lost and are back: publications in between may be missed. */
-  reconnected(): void;
+  /**
+   * Subscriptions were lost and are back: publications in between may be missed. `failedOver`: the
+   * Redis channels whose master was lost (a cluster failover may also have lost acknowledged writes).
+   */
+  reconnected(failedOver?: readonly string[]): void | Promise<void>;
 }
 
 /**
@@ -62,7 +65,7 @@ export class StandaloneSubscriber implements ShardSubscriber {
     } catch {
       return; // the connection dropped again: the next 'ready' retries
     }
-    this.events.reconnected();
+    void this.events.reconnected();
   }
 
   async subscribe(rch: string): Promise<void> {

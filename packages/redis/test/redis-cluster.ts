@@ -104,10 +104,11 @@ export class RedisClusterProcess {
       try {
         await c.connect();
         const shards = (await c.call('CLUSTER', 'SLOTS')) as [number, number, ...[string, number, string][]][];
-        for (const [from, to, master, ...reps] of shards) {
+        for (const [from, to, ...served] of shards) {
           if (slot < from || slot > to) continue;
           const byPort = (p: number) => this.nodes.find((x) => x.port === p)!;
-          return { master: byPort(master[1]), replicas: reps.map((r) => byPort(r[1])) };
+          const [master, ...reps] = served.map((r) => byPort(r[1]));
+          return { master: master!, replicas: reps };
         }
       } catch {
         // try the next node

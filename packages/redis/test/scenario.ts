@@ -10,8 +10,9 @@ export const PRESENCE_TTL_MS = 1500;
  * Three nodes in separate processes sharing Redis (one address or several shards): what must
  * hold for them to behave as one server.
  */
-export async function multiNodeScenario(t: TestContext, addresses: string[], prefix: string, opts: { registryExpiry?: boolean } = {}): Promise<void> {
-  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS }, ['A', 'B', 'C']);
+export async function multiNodeScenario(t: TestContext, addresses: string[], prefix: string, opts: { registryExpiry?: boolean; clusterAddress?: string } = {}): Promise<void> {
+  const cluster = opts.clusterAddress !== undefined ? { clusterAddress: opts.clusterAddress } : {};
+  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS, ...cluster }, ['A', 'B', 'C']);
   const nodes = [a!, b!, c!];
   const clients: SdkClient[] = [];
   const balancer = await new Balancer().listen();
