@@ -77,7 +77,7 @@ export const SCHEMA: Schema = {
   shutdown: { timeout: 'duration' },
   engine: {
     type: 'string',
-    redis: { address: 'string-or-strings', prefix: 'string', presence_ttl: 'duration' },
+    redis: { address: 'string-or-strings', cluster_address: 'string-or-strings', prefix: 'string', presence_ttl: 'duration' },
   },
   // Switchboard's own keys (not in Centrifugo): the demo chat page at `/` and its token endpoint.
   demo: { enabled: 'boolean', channel: 'string' },
@@ -321,8 +321,8 @@ function semantic(c: RawConfig, issues: ConfigIssue[]): void {
   if (engine !== undefined && engine !== 'memory' && engine !== 'redis') {
     issues.push({ key: 'engine.type', message: `unknown engine "${String(engine)}": use "memory" or "redis"` });
   }
-  if (engine === 'redis' && !get(c, 'engine.redis.address')) {
-    issues.push({ key: 'engine.redis.address', message: 'required with engine.type "redis": e.g. "127.0.0.1:6379", or a list of shards (or SWITCHBOARD_ENGINE_REDIS_ADDRESS)' });
+  if (engine === 'redis' && !get(c, 'engine.redis.address') && !get(c, 'engine.redis.cluster_address')) {
+    issues.push({ key: 'engine.redis.address', message: 'required with engine.type "redis": e.g. "127.0.0.1:6379", or a list of shards (or SWITCHBOARD_ENGINE_REDIS_ADDRESS); or engine.redis.cluster_address for Redis Cluster' });
   }
   const level = get(c, 'log.level');
   if (level !== undefined && !['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'].includes(level as string)) {

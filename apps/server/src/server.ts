@@ -158,7 +158,9 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     await sb.start();
   } catch (err) {
     await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
-    const hint = s.engine.type === 'redis' ? ` (is Redis reachable at engine.redis.address ${JSON.stringify(s.engine.redis['address'] ?? '')}?)` : '';
+    const r = s.engine.redis;
+    const where = r['cluster_address'] !== undefined ? `engine.redis.cluster_address ${JSON.stringify(r['cluster_address'])}` : `engine.redis.address ${JSON.stringify(r['address'] ?? '')}`;
+    const hint = s.engine.type === 'redis' ? ` (is Redis reachable at ${where}?)` : '';
     throw new Error(`the ${s.engine.type} engine did not start: ${(err as Error).message}${hint}`, { cause: err });
   }
   await new Promise<void>((resolve, reject) => {
