@@ -3,7 +3,7 @@
  * switchboard serve|gentoken|checkconfig|version
  *
  *   switchboard serve [--config FILE] [--port N] [--address A]
- *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+ *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON] [--claims JSON] [--channel CH]...
  *   switchboard checkconfig [--config FILE]
  *   switchboard genconfig [--output FILE]
  *   switchboard version
@@ -12,7 +12,7 @@
  * no tokens, no API key, admin page open, demo chat at /. Never use that in production.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, type RawConfig, settings, unknownEnv } from './config.js';
+import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, type LoadOptions, type ServerConfig, settings, unknownEnv } from './config.js';
 // The server, the library and jose load only for the commands that need them (checkconfig stays quick).
 
 const USAGE = `switchboard: real-time messaging server
@@ -20,6 +20,9 @@ const USAGE = `switchboard: real-time messaging server
 usage:
   switchboard serve [--config FILE] [--port N] [--address A]
   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+                     [--claims JSON] [--channel CHANNEL]...
+      --claims adds claims to the token (e.g. '{"orgs":["7"]}' for trpc:org:7);
+      --channel grants a subscription to CHANNEL (a "caps" claim; repeat it for more)
   switchboard checkconfig [--config FILE]
   switchboard genconfig [--output FILE]     (a starting point with fresh random secrets)
   switchboard version
@@ -40,10 +43,10 @@ function configError(err: unknown, file: string | undefined): never {
   throw err;
 }
 
-function readConfig(file: string | undefined, devWhenMissing: boolean): RawConfig {
+function readConfig(file: string | undefined, devWhenMissing: boolean, options: LoadOptions = {}): ServerConfig {
   try {
     if (file === undefined && devWhenMissing) return finish(developmentConfig());
-    return loadConfig(file);
+    return loadConfig(file, process.env, options);
   } catch (err) {
     return configError(err, file);
   }
@@ -55,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args: rest,
@@ -66,6 +69,8 @@ async function main(argv: string[]): Promise<void> {
         user: { type: 'string', short: 'u' },
         ttl: { type: 'string', short: 't' },
         info: { type: 'string' },
+        claims: { type: 'string' },
+        channel: { type: 'string', multiple: true },
         output: { type: 'string', short: 'o' },
       },
       strict: true,
@@ -106,9 +111,18 @@ async function main(argv: string[]): Promise<void> {
       if (user === undefined) fail('gentoken needs --user ID (use --user "" for an anonymous token)', 2);
       const ttl = values['ttl'] === undefined ? 7 * 24 * 3600 : Number(values['ttl']);
       if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)', 2);
-      const c = readConfig(file, false);
+      // gentoken needs the token secret only: the checks for starting a server (API key, admin
+      // password, engine) are not its business.
+      const c = readConfig(file, false, { requirements: false });
       const secret = settings(c).hmacSecret;
-      if (!secret) fail('client.token.hmac_secret_key is not set: gentoken signs HS256 tokens with it (set it in the config or SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY)', 2);
+      if (!secret) {
+        fail(
+          file === undefined
+            ? 'gentoken signs HS256 tokens with the token secret: give the configuration with --config FILE (client.token.hmac_secret_key), or set SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY'
+            : `client.token.hmac_secret_key is not set in ${file}: gentoken signs HS256 tokens with it (set it there or in SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY)`,
+          2,
+        );
+      }
       const claims: Record<string, unknown> = { sub: user };
       if (values['info'] !== undefined) {
         try {
@@ -116,6 +130,22 @@ async function main(argv: string[]): Promise<void> {
         } catch {
           fail('--info must be JSON', 2);
         }
+      }
+      if (values['claims'] !== undefined) {
+        let extra: unknown;
+        try {
+          extra = JSON.parse(values['claims'] as string);
+        } catch {
+          fail(`--claims must be a JSON object, e.g. '{"orgs":["7"]}'`, 2);
+        }
+        if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) fail(`--claims must be a JSON object, e.g. '{"orgs":["7"]}'`, 2);
+        for (const k of ['sub', 'exp', 'iat']) if (k in extra) fail(`--claims must not set "${k}": use --user and --ttl`, 2);
+        Object.assign(claims, extra);
+      }
+      const channels = (values['channel'] as string[] | undefined) ?? [];
+      if (channels.length > 0) {
+        const caps = Array.isArray(claims['caps']) ? (claims['caps'] as unknown[]) : [];
+        claims['caps'] = [...caps, { channels, allow: ['sub'] }];
       }
       const { SignJWT } = await import('jose');
       let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisClient } from './commands.js';
+import { DEFAULT_PREFIX } from './config.js';
 
 /** Options shared by every Redis engine part. Give `addresses` or `clusterAddresses`. */
 export interface RedisConnectionOptions {
@@ -23,7 +24,7 @@ export interface RedisConnectionOptions {
   readonly redisOptions?: RedisOptions;
 }
 
-export const DEFAULT_PREFIX = 'switchboard';
+export { DEFAULT_PREFIX };
 
 /** ioredis options for one address. */
 export function parseAddress(address: string): RedisOptions {

@@ -191,8 +191,7 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
   switch (method) {
     case 'publish': {
       const channel = channelField(p, 'channel');
-      const pos = await sb.publish(channel, dataText(p), publishOptions(p));
-      return pos ? { offset: pos.offset, epoch: pos.epoch } : {};
+      return publishResult(sb, channel, dataText(p), publishOptions(p));
     }
     case 'broadcast': {
       const channels = p['channels'];
@@ -203,8 +202,7 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
       for (const ch of channels) {
         try {
           if (!checkChannelName(ch)) throw new FieldError('channels: every element must be a valid channel name');
-          const pos = await sb.publish(ch, data, opts);
-          responses.push({ result: pos ? { offset: pos.offset, epoch: pos.epoch } : {} });
+          responses.push({ result: await publishResult(sb, ch, data, opts) });
         } catch (err) {
           responses.push({ error: toApiError(sb, err) });
         }
@@ -365,6 +363,16 @@ function dataText(p: Record<string, unknown>): string {
     return text;
   }
   throw new FieldError('data required');
+}
+
+/**
+ * Centrifugo's publish result (`offset`, `epoch` where the channel keeps history) and, on a single
+ * node only, `subscribers`: how many subscribers of the channel the publication was handed to.
+ */
+async function publishResult(sb: Switchboard, channel: string, data: string, opts: ReturnType<typeof publishOptions>): Promise<Record<string, unknown>> {
+  let subscribers: number | undefined;
+  const pos = await sb.publish(channel, data, { ...opts, reached: (n) => (subscribers = n) });
+  return { ...(pos ? { offset: pos.offset, epoch: pos.epoch } : {}), ...(subscribers !== undefined ? { subscribers } : {}) };
 }
 
 function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: boolean; tags?: Record<string, string> } {
