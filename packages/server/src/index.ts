@@ -3,6 +3,8 @@ export { Switchboard, Route, DEFAULTS, VERSION, httpStatusOf } from './switchboa
 export type { SwitchboardOptions, SwitchboardEvents, Limits, Logger, EndpointOptions, UserSelector } from './switchboard.js';
 export { Errors, Disconnects, Unsubscribes, ReplyError, DisconnectError, disconnectReconnects } from './codes.js';
 export type { ErrorValue, DisconnectValue } from './codes.js';
+export { ContractViolation, checkPublication } from './contract.js';
+export type { ContractOptions } from './contract.js';
 export type { Broker, BrokerEventHandler } from './broker.js';
 export { MemoryBroker } from './broker-memory.js';
 export { EpochMismatchError } from './history.js';

@@ -17,6 +17,7 @@ import {
 } from './channels.js';
 import { Disconnects, type DisconnectValue, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { CommandRateLimiter } from './command-limit.js';
+import { checkPublication, type ContractOptions } from './contract.js';
 import { Connection, type ConnectionOwner, type ConnectionRequest, Subscription } from './connection.js';
 import type {
   Client,
@@ -82,7 +83,7 @@ export interface Limits {
   commandRateLimit?: number;
 }
 
-export interface SwitchboardOptions {
+export interface SwitchboardOptions extends ContractOptions {
   broker?: Broker;
   history?: HistoryStore;
   presence?: PresenceStore;
@@ -1062,6 +1063,7 @@ export class Switchboard implements ConnectionOwner {
     if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
     const resolved = this.registry.resolve(channel);
     if (!resolved) throw new ReplyError(Errors.unknownChannel);
+    if (this.options.contract) await checkPublication(this.options.contract, channel, data, options.raw === true);
     const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
     const b = this.broker;
     const pos = b instanceof MemoryBroker ? b.publishSync(channel, pub, history) : await b.publish(channel, pub, history ? { history } : undefined);
