@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -34,6 +34,7 @@ import type {
 } from './context.js';
 import { capAllows, subscribeGrant } from './grants.js';
 import { EpochMismatchError, type HistoryReadOptions, type HistoryStore } from './history.js';
+import { globMatcher, globToRegExp } from './internal/glob.js';
 import { newClientId } from './internal/ids.js';
 import type { PresenceStats, PresenceStore } from './presence.js';
 import { MemoryPresenceStore } from './presence-memory.js';
@@ -208,14 +209,9 @@ function parseJson(text: string | undefined): unknown {
 }
 
 function originMatcher(patterns: readonly string[]): (origin: string | undefined) => boolean {
-  const res = patterns.map((p) =>
-    p === '*' ? /.*/ : new RegExp(`^${p.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`),
-  );
-  return (origin) => {
-    if (origin === undefined) return true; // non-browser clients send no Origin
-    const o = origin.toLowerCase();
-    return res.some((r) => r.test(o));
-  };
+  // `*` alone allows any origin; elsewhere `*` stays within the host (never crosses a "/").
+  const allowed = patterns.includes('*') ? () => true : globMatcher(patterns, { separator: '/', ignoreCase: true });
+  return (origin) => origin === undefined || allowed(origin); // non-browser clients send no Origin
 }
 
 /**
@@ -1748,26 +1744,7 @@ export function httpStatusOf(code: number): number {
 }
 
 function httpReason(status: number): string {
-  const reasons: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    429: 'Too Many Requests',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-  };
-  return reasons[status] ?? 'Error';
-}
-
-export function globToRegExp(glob: string): RegExp {
-  let src = '';
-  for (const ch of glob) {
-    if (ch === '*') src += '.*';
-    else if (ch === '?') src += '.';
-    else src += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${src}$`);
+  return STATUS_CODES[status] ?? 'Error';
 }
 
 /** Create a Switchboard node. Protocols are registered by `createSwitchboard` in index.ts. */
