@@ -38,3 +38,6 @@ export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';
 export { createApiHandler } from './http-api.js';
 export type { ApiHandler, ApiHandlerOptions } from './http-api.js';
+export { executeApiCommand, callApiCommand } from './api-commands.js';
+export { decodeCommand, applyConsumed, MalformedCommandError } from './consumer.js';
+export type { Consumer, ConsumerOptions, ConsumerLogger, ExecuteCommand } from './consumer.js';
