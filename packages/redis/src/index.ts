@@ -5,3 +5,4 @@ export { RedisPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence.js';
 export { createRedisEngine, type RedisEngineOptions } from './engine.js';
 export { RedisShards, parseAddress, addressList, jumpHash, shardOf, DEFAULT_PREFIX, type RedisConnectionOptions } from './shards.js';
 export { redisEngineFromConfig, parseDurationMs, RedisConfigError, type RedisEngineSection } from './config.js';
+export { RedisStreamConsumer, type RedisStreamConsumerOptions } from './consumer.js';
