@@ -68,6 +68,12 @@ export interface PublishResult {
   /** Present when the channel keeps history. */
   offset?: number;
   epoch?: string;
+  /**
+   * Switchboard's standalone server on one node (memory engine): how many subscribers of the
+   * channel the publication was handed to (0: nobody was subscribed). Absent with many nodes
+   * (Redis engine) and from Centrifugo.
+   */
+  subscribers?: number;
 }
 
 export type BroadcastResponse = { result: PublishResult; error?: undefined } | { error: { code: number; message: string }; result?: undefined };
@@ -179,6 +185,7 @@ function publishResult(r: Record<string, unknown> | undefined): PublishResult {
   const out: PublishResult = {};
   if (typeof r?.offset === 'number') out.offset = r.offset;
   if (typeof r?.epoch === 'string') out.epoch = r.epoch;
+  if (typeof r?.subscribers === 'number') out.subscribers = r.subscribers;
   return out;
 }
 

@@ -157,7 +157,7 @@ export class NatsJetStreamConsumer implements Consumer {
     }
   }
 
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     await Promise.all(this.#loops);

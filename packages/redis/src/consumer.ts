@@ -178,7 +178,7 @@ export class RedisStreamConsumer implements Consumer {
     return new Promise((r) => setTimeout(r, ms));
   }
 
-  async stop(): Promise<void> {
+  async close(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#renewTimer);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
+import { DEFAULT_PREFIX } from './config.js';
 
 /** Options shared by every Redis engine part. */
 export interface RedisConnectionOptions {
@@ -15,7 +16,7 @@ export interface RedisConnectionOptions {
   readonly redisOptions?: RedisOptions;
 }
 
-export const DEFAULT_PREFIX = 'switchboard';
+export { DEFAULT_PREFIX };
 
 /** ioredis options for one address. */
 export function parseAddress(address: string): RedisOptions {

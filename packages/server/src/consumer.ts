@@ -4,10 +4,9 @@
  * engine package and implements `Consumer`; they share the message decoding and the rule for
  * what is skipped and what is retried (`applyConsumed`).
  */
-import { Errors, ReplyError } from './codes.js';
 import { isObject } from './internal/json.js';
 
-/** Executes one API command (`executeApiCommand(sb, method, payload)` bound to a node). */
+/** Executes one API command (`runApiCommand(sb, method, payload)` bound to a node). */
 export type ExecuteCommand = (method: string, payload: unknown) => Promise<unknown>;
 
 /** What a consumer reports: malformed messages skipped, commands that failed and will be retried. */
@@ -24,14 +23,19 @@ export interface ConsumerOptions {
 }
 
 /**
- * A running queue consumer. `start` resolves once it is connected and consuming (rejects with a
- * clear message when its queue cannot be reached); `stop` finishes the command in hand,
- * acknowledges it and lets other nodes take over what is left.
+ * A running queue consumer (the PostgreSQL outbox consumer has this shape too). `start` resolves
+ * once it is connected and consuming (rejects with a clear message when its queue cannot be
+ * reached); `close` finishes the command in hand, acknowledges it and lets other nodes take over
+ * what is left.
  */
 export interface Consumer {
-  readonly name: string;
   start(): Promise<void>;
-  stop(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Whether a failed command can never succeed (`ApiCommandError` with a code other than 100 says `permanent`). */
+export function isPermanent(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true;
 }
 
 /** A message that can never be applied: it is logged and acknowledged, never retried. */
@@ -65,7 +69,7 @@ export function decodeCommand(method: string | undefined, data: string | Uint8Ar
  * Decodes and executes one consumed message. Resolves 'applied', or 'skipped' after logging a
  * message that can never succeed (not JSON, no or unknown method, a bad request, an unknown
  * channel...): the caller acknowledges both. Rejects when the command could not be applied now
- * (a backend is down, code 100): the caller keeps it and retries, in order.
+ * (a backend is down: an internal error, code 100): the caller keeps it and retries, in order.
  */
 export async function applyConsumed(
   options: ConsumerOptions,
@@ -84,8 +88,8 @@ export async function applyConsumed(
     await options.execute(cmd.method, cmd.payload);
     return 'applied';
   } catch (err) {
-    if (err instanceof ReplyError && err.code !== Errors.internal.code) {
-      options.logger?.warn(`consumer ${options.name}: skipping a ${cmd.method} command that cannot succeed: ${err.code} ${err.message}`, where);
+    if (isPermanent(err)) {
+      options.logger?.warn(`consumer ${options.name}: skipping a ${cmd.method} command that cannot succeed: ${(err as Error).message}`, where);
       return 'skipped';
     }
     options.logger?.error(`consumer ${options.name}: ${cmd.method} failed, will retry: ${(err as Error).message}`, where);

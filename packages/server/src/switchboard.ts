@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -31,7 +31,9 @@ import type {
   RpcContext,
   SubscribeContext,
 } from './context.js';
+import { capAllows, subscribeGrant } from './grants.js';
 import { EpochMismatchError, type HistoryReadOptions, type HistoryStore } from './history.js';
+import { globMatcher, globToRegExp } from './internal/glob.js';
 import { newClientId } from './internal/ids.js';
 import type { PresenceStats, PresenceStore } from './presence.js';
 import { MemoryPresenceStore } from './presence-memory.js';
@@ -206,14 +208,9 @@ function parseJson(text: string | undefined): unknown {
 }
 
 function originMatcher(patterns: readonly string[]): (origin: string | undefined) => boolean {
-  const res = patterns.map((p) =>
-    p === '*' ? /.*/ : new RegExp(`^${p.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`),
-  );
-  return (origin) => {
-    if (origin === undefined) return true; // non-browser clients send no Origin
-    const o = origin.toLowerCase();
-    return res.some((r) => r.test(o));
-  };
+  // `*` alone allows any origin; elsewhere `*` stays within the host (never crosses a "/").
+  const allowed = patterns.includes('*') ? () => true : globMatcher(patterns, { separator: '/', ignoreCase: true });
+  return (origin) => origin === undefined || allowed(origin); // non-browser clients send no Origin
 }
 
 /**
@@ -627,6 +624,7 @@ export class Switchboard implements ConnectionOwner {
     conn.user = creds.user ?? '';
     conn.info = creds.info === undefined ? undefined : typeof creds.info === 'string' && isJsonText(creds.info) ? creds.info : JSON.stringify(creds.info);
     conn.meta = creds.meta;
+    conn.claims = creds.claims;
     if (creds.assigns) Object.assign(conn.assigns, creds.assigns);
     conn.expireAt = creds.expireAt ? creds.expireAt * 1000 : 0;
     if (conn.user !== '') {
@@ -733,6 +731,7 @@ export class Switchboard implements ConnectionOwner {
         allowed =
           (o.allowSubscribeForClient === true && (!anonymous || o.allowSubscribeForAnonymous === true)) || this.options.insecure === true;
       }
+      if (!resolved.route && !this.options.insecure) allowed = subscribeGrant(channel, resolved.namespace, o.subscribeByClaim, conn.user, conn.claims, allowed);
       const handler = resolved.route?.join ?? (resolved.route ? undefined : this.#onSubscribe);
       if (handler && !resolved.allowedUsers) {
         let decided: 'accept' | 'decline' | undefined;
@@ -1033,7 +1032,18 @@ export class Switchboard implements ConnectionOwner {
   async publish(
     channel: string,
     data: unknown,
-    options: { info?: ClientInfo; tags?: Record<string, string>; skipHistory?: boolean; delivery?: Delivery; raw?: boolean } = {},
+    options: {
+      info?: ClientInfo;
+      tags?: Record<string, string>;
+      skipHistory?: boolean;
+      delivery?: Delivery;
+      raw?: boolean;
+      /**
+       * Called with the number of subscribers the publication was handed to, where the node can
+       * know it: on a single node (the memory broker) only; never with a broker between nodes.
+       */
+      reached?: (subscribers: number) => void;
+    } = {},
   ): Promise<StreamPosition | undefined> {
     await this.start();
     const text = options.raw ? (data as string) : JSON.stringify(data);
@@ -1055,6 +1065,8 @@ export class Switchboard implements ConnectionOwner {
     const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
     const b = this.broker;
     const pos = b instanceof MemoryBroker ? b.publishSync(channel, pub, history) : await b.publish(channel, pub, history ? { history } : undefined);
+    // Synchronous dispatch on one node: the channel's subscribers now are those it was handed to.
+    if (options.reached && b instanceof MemoryBroker) options.reached(this.#channels.get(channel)?.subs.size ?? 0);
     this.#emit('publish', channel, pub);
     return pos;
   }
@@ -1158,7 +1170,7 @@ export class Switchboard implements ConnectionOwner {
 
   /** Centrifugo's permission rules for publish, presence and history. */
   #can(conn: Connection, o: ChannelOptions, what: 'publish' | 'presence' | 'history', channel: string): boolean {
-    if (this.options.insecure) return true;
+    if (this.options.insecure || capAllows(conn.claims, channel, what === 'publish' ? 'pub' : what === 'presence' ? 'prs' : 'hst')) return true;
     const anonymous = conn.user === '';
     const subscribed = conn.subscriptions.get(channel)?.active === true || conn.subscriptions.has(channel);
     if (what === 'publish') {
@@ -1228,6 +1240,7 @@ export class Switchboard implements ConnectionOwner {
     if (claims.user !== conn.user) throw new DisconnectError(Disconnects.invalidToken);
     conn.expireAt = claims.expireAt ? claims.expireAt * 1000 : 0;
     if (claims.info !== undefined) conn.info = claims.info;
+    conn.claims = claims.payload;
     return conn.expireAt ? { expires: true, ttl: Math.max(1, Math.floor((conn.expireAt - Date.now()) / 1000)) } : { expires: false, ttl: 0 };
   }
 
@@ -1714,6 +1727,7 @@ function claimsToCredentials(c: ConnectionClaims): Credentials {
     ...(c.info !== undefined ? { info: c.info } : {}),
     ...(c.meta !== undefined ? { meta: c.meta } : {}),
     ...(c.expireAt ? { expireAt: c.expireAt } : {}),
+    claims: c.payload,
     channels: [...c.channels, ...Object.keys(c.subs).filter((ch) => !c.channels.includes(ch))],
   };
 }
@@ -1727,26 +1741,7 @@ export function httpStatusOf(code: number): number {
 }
 
 function httpReason(status: number): string {
-  const reasons: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    429: 'Too Many Requests',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-  };
-  return reasons[status] ?? 'Error';
-}
-
-export function globToRegExp(glob: string): RegExp {
-  let src = '';
-  for (const ch of glob) {
-    if (ch === '*') src += '.*';
-    else if (ch === '?') src += '.';
-    else src += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${src}$`);
+  return STATUS_CODES[status] ?? 'Error';
 }
 
 /** Create a Switchboard node. Protocols are registered by `createSwitchboard` in index.ts. */

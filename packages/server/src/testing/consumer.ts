@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { executeApiCommand } from '../api-commands.js';
+import { runApiCommand } from '../http-api.js';
 import type { Consumer, ConsumerLogger, ExecuteCommand } from '../consumer.js';
 import { createSwitchboard } from '../create.js';
 import type { Switchboard } from '../switchboard.js';
@@ -53,7 +53,7 @@ async function expectSequences(sb: Switchboard, partitions: number, per: number,
  * Registers node:test tests for a queue consumer (`Consumer`): commands applied exactly once and in
  * order per partition while two nodes consume, malformed messages logged and skipped, nothing lost
  * when a node dies mid-batch. Commands are executed against an in-memory node through
- * `executeApiCommand`, so what was applied is read back as channel history.
+ * `runApiCommand`, so what was applied is read back as channel history.
  */
 export function consumerConformance(name: string, factory: () => Promise<ConsumerHarness>): void {
   test(`${name} consumer: two nodes apply every command once, in order per partition; malformed ones are skipped`, async () => {
@@ -62,7 +62,7 @@ export function consumerConformance(name: string, factory: () => Promise<Consume
     const log = new Log();
     const consumers: (Consumer & { abandon(): void | Promise<void> })[] = [];
     try {
-      const execute: ExecuteCommand = (m, p) => executeApiCommand(sb, m, p);
+      const execute: ExecuteCommand = (m, p) => runApiCommand(sb, m, p);
       consumers.push(await h.consumer({ name: 'n1', execute, logger: log }));
       consumers.push(await h.consumer({ name: 'n2', execute, logger: log }));
       const per = 30;
@@ -91,7 +91,7 @@ export function consumerConformance(name: string, factory: () => Promise<Consume
       await waitFor(() => log.warnings.length >= malformed, 10_000, 'a warning per malformed message');
       assert.equal(log.warnings.length, malformed, 'each malformed message logged once (skipped, not retried)');
     } finally {
-      await Promise.all(consumers.map((c) => c.stop()));
+      await Promise.all(consumers.map((c) => c.close()));
       await sb.shutdown({ timeoutMs: 500 });
       await h.close();
     }
@@ -110,18 +110,18 @@ export function consumerConformance(name: string, factory: () => Promise<Consume
       const executeA: ExecuteCommand = async (m, p) => {
         if (appliedByA >= dieAfter) return new Promise(() => {});
         appliedByA++;
-        return executeApiCommand(sb, m, p);
+        return runApiCommand(sb, m, p);
       };
       const a = await h.consumer({ name: 'a', execute: executeA, logger: log });
       consumers.push(a);
       for (let n = 1; n <= per; n++) for (let p = 0; p < h.partitions.length; p++) await h.write(h.partitions[p]!, publish(p, n), 'publish');
       await waitFor(() => appliedByA >= dieAfter, 10_000, 'node A to apply some commands');
-      const b = await h.consumer({ name: 'b', execute: (m, p) => executeApiCommand(sb, m, p), logger: log });
+      const b = await h.consumer({ name: 'b', execute: (m, p) => runApiCommand(sb, m, p), logger: log });
       consumers.push(b);
       await a.abandon();
       await expectSequences(sb, h.partitions.length, per, 'after A died');
     } finally {
-      for (const c of consumers.slice(1)) await c.stop();
+      for (const c of consumers.slice(1)) await c.close();
       await sb.shutdown({ timeoutMs: 500 });
       await h.close();
     }
