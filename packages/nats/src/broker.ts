@@ -18,6 +18,7 @@ const dec = new TextDecoder();
 export class NatsBroker implements Broker {
   readonly link: NatsLink;
   readonly #history: JetStreamHistoryStore | undefined;
+  readonly #writeTimeoutMs: number;
   #handler: BrokerEventHandler | undefined;
   #nc: NatsConnection | undefined;
   readonly #subs = new Map<string, Subscription>();
@@ -29,9 +30,10 @@ export class NatsBroker implements Broker {
   reconnects = 0;
 
   /** `history`: the JetStream history store publications with history go through (none: publish with history is refused). */
-  constructor(options: (NatsConnectionOptions | { link: NatsLink }) & { history?: JetStreamHistoryStore }) {
+  constructor(options: (NatsConnectionOptions | { link: NatsLink }) & { history?: JetStreamHistoryStore; writeTimeoutMs?: number }) {
     this.link = 'link' in options ? options.link.acquire() : new NatsLink(options).acquire();
     this.#history = options.history;
+    this.#writeTimeoutMs = options.writeTimeoutMs ?? 5000;
   }
 
   async start(handler: BrokerEventHandler): Promise<void> {
@@ -98,7 +100,7 @@ export class NatsBroker implements Broker {
     if (this.#flush === undefined) {
       const f = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
         if (this.#flush === f) this.#flush = undefined;
-        return withTimeout(nc.flush(), 5000, 'NATS flush');
+        return withTimeout(nc.flush(), this.#writeTimeoutMs, 'NATS publish');
       });
       this.#flush = f;
     }

@@ -10,6 +10,8 @@ export interface NatsEngineOptions extends NatsConnectionOptions {
   readonly presence?: boolean;
   /** Presence entries expire this long after their node last refreshed them (default 60 s). */
   readonly presenceTtlMs?: number;
+  /** How long a publish may wait for NATS to take it before it fails (default 5 s). */
+  readonly writeTimeoutMs?: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export function createNatsEngine(options: NatsEngineOptions): {
 } {
   const link = new NatsLink(options);
   const history = options.history === false ? undefined : new JetStreamHistoryStore({ link });
-  const broker = new NatsBroker({ link, ...(history !== undefined ? { history } : {}) });
+  const broker = new NatsBroker({ link, ...(history !== undefined ? { history } : {}), ...(options.writeTimeoutMs !== undefined ? { writeTimeoutMs: options.writeTimeoutMs } : {}) });
   const presence = options.presence === false ? undefined : new JetStreamPresenceStore({ link, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
   const ttl = presence?.ttlMs ?? options.presenceTtlMs ?? 60_000;
   const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(ttl / 3)));

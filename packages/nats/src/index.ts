@@ -5,3 +5,5 @@ export { JetStreamPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence.js';
 export { createNatsEngine, type NatsEngineOptions } from './engine.js';
 export { NatsLink, NatsEngineError, token, names, serverList, DEFAULT_PREFIX, type NatsConnectionOptions } from './link.js';
 export { NatsJetStreamConsumer, type NatsJetStreamConsumerOptions } from './consumer.js';
+export { natsConfigSection, natsJetStreamConsumerSection, checkNatsJetStreamConsumer, NatsConfigError, DEFAULT_NATS_URL, type NatsEngineSection, type NatsJetStreamConsumerSection } from './config.js';
+export { natsEngineFromSection, type NatsEngineFromConfig } from './from-config.js';

@@ -4,6 +4,6 @@ export { RedisHistoryStore, DEFAULT_META_TTL_MS } from './history.js';
 export { RedisPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence.js';
 export { createRedisEngine, type RedisEngineOptions } from './engine.js';
 export { RedisShards, parseAddress, addressList, jumpHash, shardOf, DEFAULT_PREFIX, type RedisConnectionOptions } from './shards.js';
-export { redisConfigSection, RedisConfigError, type RedisEngineSection } from './config.js';
+export { redisConfigSection, RedisConfigError, redisStreamConsumerSection, checkRedisStreamConsumer, type RedisEngineSection, type RedisStreamConsumerSection } from './config.js';
 export { redisEngineFromConfig, redisEngineFromSection, type RedisEngineFromConfig } from './from-config.js';
 export { RedisStreamConsumer, type RedisStreamConsumerOptions } from './consumer.js';
