@@ -55,9 +55,15 @@ const ENGINES = {
       redisPresence = new RedisPresenceStore({ addresses: engine.redis.address ?? [], prefix: engine.redis.prefix, ttlMs: n.presence_ttl });
     }
     const e = natsEngineFromSection(n, redisPresence);
+    const hint = `is NATS${n.history === 'jetstream' || n.presence === 'jetstream' ? ' with JetStream' : ''} reachable at engine.nats.url ${JSON.stringify(n.url)}?`;
     // connect now: a wrong URL or a NATS without JetStream stops the start with the reason
-    await e.connect();
-    return { options: e.options, ready: e.ready, hint: `is NATS${n.history === 'jetstream' || n.presence === 'jetstream' ? ' with JetStream' : ''} reachable at engine.nats.url ${JSON.stringify(n.url)}?` };
+    try {
+      await e.connect();
+    } catch (err) {
+      await e.close().catch(() => {});
+      throw new Error(`the nats engine did not start: ${(err as Error).message} (${hint})`, { cause: err });
+    }
+    return { options: e.options, ready: e.ready, hint };
   },
 } satisfies Record<EngineType, EngineFactory>;
 

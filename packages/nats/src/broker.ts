@@ -77,10 +77,18 @@ export class NatsBroker implements Broker {
 
   async subscribe(channel: string): Promise<void> {
     const nc = this.#conn();
-    if (!this.#subs.has(channel)) {
-      this.#subs.set(channel, nc.subscribe(this.link.names.client(channel), { callback: (err, m) => !err && this.#onMessage(channel, m) }));
+    await this.link.ready(); // refused at once while NATS is away, never a hang
+    const fresh = !this.#subs.has(channel);
+    if (fresh) this.#subs.set(channel, nc.subscribe(this.link.names.client(channel), { callback: (err, m) => !err && this.#onMessage(channel, m) }));
+    try {
+      await withTimeout(nc.flush(), this.#writeTimeoutMs, 'NATS subscribe'); // the server has the SUB once the PONG is back
+    } catch (err) {
+      if (fresh) {
+        this.#subs.get(channel)?.unsubscribe();
+        this.#subs.delete(channel);
+      }
+      throw err;
     }
-    await nc.flush(); // the server has the SUB once the PONG is back
   }
 
   async unsubscribe(channel: string): Promise<void> {

@@ -163,6 +163,7 @@ export class JetStreamHistoryStore implements HistoryStore {
 
   async #append(channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
     const { js } = await this.ready();
+    await this.link.ready(); // refused at once while NATS is away
     const body = new TextEncoder().encode(encodePub(pub));
     const metaTtl = Math.min(options.metaTtlMs ?? DEFAULT_META_TTL_MS, this.#maxAgeMs);
     for (let attempt = 0; attempt < 100; attempt++) {
