@@ -45,3 +45,5 @@ export { parseDuration } from './internal/duration.js';
 export { globMatcher, globToRegExp } from './internal/glob.js';
 export type { GlobOptions } from './internal/glob.js';
 export type { ApiHandler, ApiHandlerOptions } from './http-api.js';
+export { decodeCommand, applyConsumed, isPermanent, MalformedCommandError } from './consumer.js';
+export type { Consumer, ConsumerOptions, ConsumerLogger, ExecuteCommand } from './consumer.js';
