@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Channels, createRealtime, type RealtimeError } from '@switchboard/client';
-import { createApiClient } from '@switchboard/client/server';
+import { createApiClient, signConnectionToken } from '@switchboard/client/server';
 import { once, runCli, sdk, startServerProcess, writeConfig, type ServerProcess } from './helpers.js';
 
 let srv: ServerProcess;
@@ -103,6 +103,29 @@ test('gentoken --channel grants one channel explicitly (a caps claim)', { timeou
   assert.equal(await trySubscribe(token, Channels.user(42)), 'subscribed');
   assert.equal(await trySubscribe(token, Channels.org(7)), 'subscribed');
   assert.equal(await trySubscribe(token, Channels.user(43)), 103);
+});
+
+test("the seed product's backend mints the org claim with signConnectionToken; its users get their org's publications", { timeout: 90_000 }, async () => {
+  const secret = (JSON.parse(readFileSync(configFile, 'utf8')) as { client: { token: { hmac_secret_key: string } } }).client.token.hmac_secret_key;
+  // What the app's token endpoint does (the seed's trpc.realtime.getToken).
+  const getToken = () => signConnectionToken({ sub: '42', expiresIn: '10m', claims: { orgs: ['7'] } }, secret);
+  await assert.rejects(signConnectionToken({ sub: '42', claims: { sub: '43' } }, secret), /claims\.sub is set by its own option/);
+  const realtime = createRealtime({ url: srv.wsUrl, getToken, minReconnectDelay: 50, maxReconnectDelay: 300 });
+  try {
+    const got = new Promise<unknown>((resolve) => realtime.subscribe(Channels.org(7), (msg) => resolve(msg)));
+    const api = createApiClient({ url: `${srv.base}/api`, apiKey });
+    // Publish until the subscription is live (a bounded wait for the positive event: reached 1).
+    const deadline = Date.now() + 10_000;
+    let reached = 0;
+    while (reached === 0 && Date.now() < deadline) {
+      reached = (await api.publish(Channels.org(7), { type: 'query-invalidation', queryKey: ['org', 7] })).subscribers ?? 0;
+      if (reached === 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(reached, 1);
+    assert.deepEqual(await got, { type: 'query-invalidation', queryKey: ['org', 7] });
+  } finally {
+    realtime.close();
+  }
 });
 
 test('gentoken refuses bad --claims with a clear message', { timeout: 60_000 }, async () => {

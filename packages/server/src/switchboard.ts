@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import { type IncomingMessage, type Server as HttpServer, STATUS_CODES } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { type ConnectionClaims, TokenError, type TokenOptions, TokenVerifier } from './auth.js';
 import type { Broker, BrokerEventHandler } from './broker.js';
 import { MemoryBroker } from './broker-memory.js';
+import { MemoryHistoryStore } from './history-memory.js';
 import {
   type ChannelOptions,
   ChannelRegistry,
@@ -34,6 +35,7 @@ import type {
 } from './context.js';
 import { capAllows, subscribeGrant } from './grants.js';
 import { EpochMismatchError, type HistoryReadOptions, type HistoryStore } from './history.js';
+import { globMatcher, globToRegExp } from './internal/glob.js';
 import { newClientId } from './internal/ids.js';
 import type { PresenceStats, PresenceStore } from './presence.js';
 import { MemoryPresenceStore } from './presence-memory.js';
@@ -208,14 +210,9 @@ function parseJson(text: string | undefined): unknown {
 }
 
 function originMatcher(patterns: readonly string[]): (origin: string | undefined) => boolean {
-  const res = patterns.map((p) =>
-    p === '*' ? /.*/ : new RegExp(`^${p.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`),
-  );
-  return (origin) => {
-    if (origin === undefined) return true; // non-browser clients send no Origin
-    const o = origin.toLowerCase();
-    return res.some((r) => r.test(o));
-  };
+  // `*` alone allows any origin; elsewhere `*` stays within the host (never crosses a "/").
+  const allowed = patterns.includes('*') ? () => true : globMatcher(patterns, { separator: '/', ignoreCase: true });
+  return (origin) => origin === undefined || allowed(origin); // non-browser clients send no Origin
 }
 
 /**
@@ -1070,9 +1067,11 @@ export class Switchboard implements ConnectionOwner {
     if (this.options.contract) await checkPublication(this.options.contract, channel, data, options.raw === true);
     const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
     const b = this.broker;
-    const pos = b instanceof MemoryBroker ? b.publishSync(channel, pub, history) : await b.publish(channel, pub, history ? { history } : undefined);
+    // The memory broker dispatches synchronously unless it must await another history store.
+    const sync = b instanceof MemoryBroker && (history === undefined || b.history instanceof MemoryHistoryStore);
+    const pos = sync ? (b as MemoryBroker).publishSync(channel, pub, history) : await b.publish(channel, pub, history ? { history } : undefined);
     // Synchronous dispatch on one node: the channel's subscribers now are those it was handed to.
-    if (options.reached && b instanceof MemoryBroker) options.reached(this.#channels.get(channel)?.subs.size ?? 0);
+    if (options.reached && sync) options.reached(this.#channels.get(channel)?.subs.size ?? 0);
     this.#emit('publish', channel, pub);
     return pos;
   }
@@ -1747,26 +1746,7 @@ export function httpStatusOf(code: number): number {
 }
 
 function httpReason(status: number): string {
-  const reasons: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    429: 'Too Many Requests',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-  };
-  return reasons[status] ?? 'Error';
-}
-
-export function globToRegExp(glob: string): RegExp {
-  let src = '';
-  for (const ch of glob) {
-    if (ch === '*') src += '.*';
-    else if (ch === '?') src += '.';
-    else src += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${src}$`);
+  return STATUS_CODES[status] ?? 'Error';
 }
 
 /** Create a Switchboard node. Protocols are registered by `createSwitchboard` in index.ts. */

@@ -1,14 +1,14 @@
 // The root README's code, read from the README itself: the embedding snippet and the "in the
 // browser or in Node" client snippet are type-checked and run together on Node (the client must
-// receive what the server publishes); the client SDK snippet is type-checked.
+// receive what the server publishes); the client SDK snippet and packages/server/README.md's
+// example are type-checked.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import ts from 'typescript';
-import { until } from './helpers.js';
+import { freePort, until } from './helpers.js';
 
 const ROOT = new URL('../../../', import.meta.url).pathname;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -20,17 +20,6 @@ function tsBlock(marker: string): string {
   const m = /```ts\n([\s\S]*?)```/.exec(README.slice(at));
   assert.ok(m, `no ts block after "${marker}"`);
   return m[1]!;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Type-checks files with the repository's compiler options (workspace packages from source). */
@@ -73,7 +62,11 @@ test('README: the embedding and client snippets compile and run on Node 20; the 
         'export { off };',
       ].join('\n'),
     );
-    assert.deepEqual(typecheck([run, sdkFile]), [], 'the README snippets type-check');
+    // The library's own README opens with a complete server: it type-checks as it is.
+    const serverReadme = readFileSync(join(ROOT, 'packages/server/README.md'), 'utf8');
+    const libFile = join(dir, 'server-readme.mts');
+    writeFileSync(libFile, /```ts\n([\s\S]*?)```/.exec(serverReadme)![1]!);
+    assert.deepEqual(typecheck([run, sdkFile, libFile]), [], 'the README snippets type-check');
 
     const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', run], {
       cwd: ROOT,
