@@ -27,9 +27,12 @@ export type {
   CommandKind,
   Middleware,
 } from './context.js';
-export type { Protocol, ProtocolName, Session, SubscribeOutcome } from './protocol.js';
-export { Connection, Subscription } from './connection.js';
-export type { ConnectionRequest } from './connection.js';
+export type { Protocol, ProtocolName, Session, SessionConnection, SessionHost, SubscribeOutcome, SubscribeRequest, PendingSubscribe } from './protocol.js';
+export type { ControlMessage } from './control-messages.js';
+export { decodeControl, encodeControl, CONTROL_VERSION } from './control-messages.js';
+export { Connection } from './connection.js';
+export { Subscription } from './subscription.js';
+export type { ConnectionRequest, TransportHandlers } from './transport.js';
 export type { Transport } from './transport.js';
 export { centrifugeProtocol } from './protocols/centrifuge/session.js';
 export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL } from './protocols/pond/session.js';
