@@ -1,7 +1,7 @@
 import { checkChannelName, historyOf, type ResolvedChannel } from './channels.js';
 import { Errors, ReplyError } from './codes.js';
 import { clientOf, type Connection } from './connection.js';
-import type { CommandContext, EventContext, PublishContext, RpcContext } from './context.js';
+import type { EventContext, PublishContext, RouteContext, RpcContext } from './context.js';
 import type { HistoryReadOptions } from './history.js';
 import type { Hub } from './hub.js';
 import type { NodeContext } from './node-context.js';
@@ -129,7 +129,8 @@ export class Commands {
       evict: async (user, reason) => this.targets.evict(channel, user, reason),
     };
     await this.pipeline.run({ kind: 'event', protocol: conn.protocol, client, channel, event, data: payload, state: {} }, async () => {
-      await runChain(route!.middleware, ctx as unknown as CommandContext, async () => {
+      const routeCtx: RouteContext = { kind: 'event', protocol: conn.protocol, client, channel, params: resolved.params, event, data: payload, state: {} };
+      await runChain(route!.middleware, routeCtx, async () => {
         await handler(ctx);
       });
     });

@@ -1,4 +1,5 @@
 import { Disconnects, type DisconnectValue } from './codes.js';
+import { ClientView } from './client-view.js';
 import type { Client } from './context.js';
 import type { Protocol, ProtocolName, Session, SessionConnection } from './protocol.js';
 import { Subscription } from './subscription.js';
@@ -42,9 +43,9 @@ export interface ConnectionOwner {
 
 const NEWLINE = Buffer.from('\n');
 
-/** The app's view of a connection. */
+/** The app's read-only view of a connection (one per connection). */
 export function clientOf(conn: Connection): Client {
-  return conn as unknown as Client;
+  return conn.client;
 }
 
 /**
@@ -82,6 +83,7 @@ export class Connection implements SessionConnection {
   #queued = 0;
   #scheduled = false;
   #info: ClientInfo | undefined;
+  #client: ClientView | undefined;
 
   constructor(
     readonly id: string,
@@ -93,6 +95,11 @@ export class Connection implements SessionConnection {
 
   get protocol(): ProtocolName {
     return this.proto.name;
+  }
+
+  /** What app code sees of this connection (handlers, events). */
+  get client(): Client {
+    return (this.#client ??= new ClientView(this));
   }
 
   /** Start reading from the transport (the session exists by now). */

@@ -1,7 +1,7 @@
 /** @switchboard/server: the library. Named exports only; `internal/` is never re-exported. */
 export { Switchboard, Route, DEFAULTS, VERSION, httpStatusOf, globToRegExp } from './switchboard.js';
 export type { SwitchboardOptions, SwitchboardEvents, Limits, Logger, EndpointOptions, UserSelector } from './switchboard.js';
-export { Errors, Disconnects, Unsubscribes, ReplyError, DisconnectError, disconnectReconnects } from './codes.js';
+export { Errors, Disconnects, Unsubscribes, ReplyError, DisconnectError, DeclinedError, disconnectReconnects } from './codes.js';
 export type { ErrorValue, DisconnectValue } from './codes.js';
 export type { Broker, BrokerEventHandler } from './broker.js';
 export { MemoryBroker } from './broker-memory.js';
@@ -26,6 +26,8 @@ export type {
   CommandContext,
   CommandKind,
   Middleware,
+  RouteContext,
+  RouteMiddleware,
 } from './context.js';
 export type { Protocol, ProtocolName, Session, SessionConnection, SessionHost, SubscribeOutcome, SubscribeRequest, PendingSubscribe } from './protocol.js';
 export type { ControlMessage } from './control-messages.js';

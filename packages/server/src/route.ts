@@ -1,10 +1,10 @@
 import type { ChannelOptions, RoutePattern } from './channels.js';
-import type { EventContext, Middleware, SubscribeContext } from './context.js';
+import type { EventContext, RouteMiddleware, SubscribeContext } from './context.js';
 
 /** Routes: a channel pattern with its options and handlers. */
 export class Route {
   readonly events = new Map<string, (ctx: EventContext) => unknown>();
-  readonly middleware: Middleware[] = [];
+  readonly middleware: RouteMiddleware[] = [];
   constructor(
     readonly pattern: RoutePattern,
     readonly options: ChannelOptions,
@@ -18,7 +18,7 @@ export class Route {
   }
 
   /** Middleware around this route's joins and events (e.g. a rate limit). */
-  use(mw: Middleware): this {
+  use(mw: RouteMiddleware): this {
     this.middleware.push(mw);
     return this;
   }

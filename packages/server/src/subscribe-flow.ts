@@ -1,8 +1,8 @@
 import type { Authenticator } from './authenticator.js';
 import { checkChannelName, historyOf, type ResolvedChannel } from './channels.js';
-import { Disconnects, DisconnectError, Errors, ReplyError } from './codes.js';
+import { DeclinedError, Disconnects, DisconnectError, Errors, ReplyError } from './codes.js';
 import { clientOf, type Connection } from './connection.js';
-import type { Client, CommandContext, Credentials, SubscribeContext } from './context.js';
+import type { Client, Credentials, RouteContext, SubscribeContext } from './context.js';
 import { ttlSeconds } from './expiry.js';
 import { EpochMismatchError } from './history.js';
 import type { Hub } from './hub.js';
@@ -206,7 +206,7 @@ export class SubscribeFlow {
     const handler = resolved.route?.join ?? (resolved.route ? undefined : this.onSubscribe);
     if (handler && !resolved.allowedUsers) {
       let decided: 'accept' | 'decline' | undefined;
-      let declineErr: ReplyError | undefined;
+      let declineErr: DeclinedError | undefined;
       const ctx: SubscribeContext = {
         client,
         channel,
@@ -222,8 +222,7 @@ export class SubscribeFlow {
         decline(code = 403, message = 'permission denied') {
           if (decided === undefined) {
             decided = 'decline';
-            declineErr = new ReplyError(code < 600 ? Errors.permissionDenied.code : code, message);
-            (declineErr as ReplyError & { status?: number }).status = code < 600 ? code : 403;
+            declineErr = new DeclinedError(code, message);
           }
           return this;
         },
@@ -240,7 +239,8 @@ export class SubscribeFlow {
           return this;
         },
       };
-      await runChain(resolved.route?.middleware ?? [], ctx as unknown as CommandContext, async () => {
+      const routeCtx: RouteContext = { kind: 'subscribe', protocol: conn.protocol, client, channel, params: resolved.params, data: req.data, state: {} };
+      await runChain(resolved.route?.middleware ?? [], routeCtx, async () => {
         await handler(ctx);
       });
       if (decided === 'decline') throw declineErr!;

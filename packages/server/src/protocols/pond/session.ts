@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Errors, ReplyError } from '../../codes.js';
+import { DeclinedError, Errors, ReplyError } from '../../codes.js';
 import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
 import type { ClientInfo } from '../../types.js';
 import { SessionBase, splitLines } from '../session-base.js';
@@ -16,8 +16,7 @@ const PRESENCE_EVENTS = { join: 'JOIN', leave: 'LEAVE', update: 'UPDATE' } as co
 
 /** HTTP-like status for a coded error (what PondSocket clients and apps expect in `statusCode`/`code`). */
 export function statusOf(err: ReplyError): number {
-  const s = (err as ReplyError & { status?: number }).status;
-  if (typeof s === 'number') return s;
+  if (err instanceof DeclinedError) return err.status;
   if (err.code >= 400 && err.code < 600) return err.code;
   switch (err.code) {
     case Errors.unauthorized.code:
