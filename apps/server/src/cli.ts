@@ -2,8 +2,8 @@
 /**
  * switchboard serve|gentoken|checkconfig|version
  *
- *   switchboard serve [--config FILE] [--port N] [--address A]
- *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+ *   switchboard serve [--config FILE] [--port N] [--address A] [--contract FILE]
+ *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON] [--claims JSON] [--channel CH]...
  *   switchboard checkconfig [--config FILE]
  *   switchboard genconfig [--output FILE]
  *   switchboard version
@@ -12,14 +12,17 @@
  * no tokens, no API key, admin page open, demo chat at /. Never use that in production.
  */
 import { parseArgs } from 'node:util';
-import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, type RawConfig, settings, unknownEnv } from './config.js';
+import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, type LoadOptions, type ServerConfig, settings, unknownEnv } from './config.js';
 // The server, the library and jose load only for the commands that need them (checkconfig stays quick).
 
 const USAGE = `switchboard: real-time messaging server
 
 usage:
-  switchboard serve [--config FILE] [--port N] [--address A]
+  switchboard serve [--config FILE] [--port N] [--address A] [--contract FILE]
   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
+                     [--claims JSON] [--channel CHANNEL]...
+      --claims adds claims to the token (e.g. '{"orgs":["7"]}' for trpc:org:7);
+      --channel grants a subscription to CHANNEL (a "caps" claim; repeat it for more)
   switchboard checkconfig [--config FILE]
   switchboard genconfig [--output FILE]     (a starting point with fresh random secrets)
   switchboard version
@@ -40,12 +43,36 @@ function configError(err: unknown, file: string | undefined): never {
   throw err;
 }
 
-function readConfig(file: string | undefined, devWhenMissing: boolean): RawConfig {
+function readConfig(file: string | undefined, devWhenMissing: boolean, options: LoadOptions = {}): ServerConfig {
   try {
     if (file === undefined && devWhenMissing) return finish(developmentConfig());
-    return loadConfig(file);
+    return loadConfig(file, process.env, options);
   } catch (err) {
     return configError(err, file);
+  }
+}
+
+/** The command's options, typed by parseArgs (a bad one ends with the usage). */
+function options(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      options: {
+        config: { type: 'string', short: 'c' },
+        port: { type: 'string', short: 'p' },
+        address: { type: 'string', short: 'a' },
+        contract: { type: 'string' },
+        user: { type: 'string', short: 'u' },
+        ttl: { type: 'string', short: 't' },
+        info: { type: 'string' },
+        claims: { type: 'string' },
+        channel: { type: 'string', multiple: true },
+        output: { type: 'string', short: 'o' },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    return fail(`${(err as Error).message}\n\n${USAGE}`, 2);
   }
 }
 
@@ -55,25 +82,8 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: rest,
-      options: {
-        config: { type: 'string', short: 'c' },
-        port: { type: 'string', short: 'p' },
-        address: { type: 'string', short: 'a' },
-        user: { type: 'string', short: 'u' },
-        ttl: { type: 'string', short: 't' },
-        info: { type: 'string' },
-        output: { type: 'string', short: 'o' },
-      },
-      strict: true,
-    }).values;
-  } catch (err) {
-    fail(`${(err as Error).message}\n\n${USAGE}`, 2);
-  }
-  const file = (values['config'] as string | undefined) ?? process.env['SWITCHBOARD_CONFIG'];
+  const values = options(rest);
+  const file = values.config ?? process.env['SWITCHBOARD_CONFIG'];
   switch (command) {
     case 'version': {
       const { VERSION } = await import('@switchboard/server');
@@ -91,7 +101,7 @@ async function main(argv: string[]): Promise<void> {
       const { randomBytes } = await import('node:crypto');
       const { writeFileSync, existsSync } = await import('node:fs');
       const text = `${JSON.stringify(generateConfig((n) => randomBytes(n).toString('base64url')), null, 2)}\n`;
-      const out = values['output'] as string | undefined;
+      const out = values.output;
       if (out === undefined) {
         process.stdout.write(text);
         return;
@@ -102,20 +112,45 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'gentoken': {
-      const user = values['user'] as string | undefined;
+      const user = values.user;
       if (user === undefined) fail('gentoken needs --user ID (use --user "" for an anonymous token)', 2);
-      const ttl = values['ttl'] === undefined ? 7 * 24 * 3600 : Number(values['ttl']);
+      const ttl = values.ttl === undefined ? 7 * 24 * 3600 : Number(values.ttl);
       if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)', 2);
-      const c = readConfig(file, false);
+      // gentoken needs the token secret only: the checks for starting a server (API key, admin
+      // password, engine) are not its business.
+      const c = readConfig(file, false, { requirements: false });
       const secret = settings(c).hmacSecret;
-      if (!secret) fail('client.token.hmac_secret_key is not set: gentoken signs HS256 tokens with it (set it in the config or SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY)', 2);
+      if (!secret) {
+        fail(
+          file === undefined
+            ? 'gentoken signs HS256 tokens with the token secret: give the configuration with --config FILE (client.token.hmac_secret_key), or set SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY'
+            : `client.token.hmac_secret_key is not set in ${file}: gentoken signs HS256 tokens with it (set it there or in SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY)`,
+          2,
+        );
+      }
       const claims: Record<string, unknown> = { sub: user };
-      if (values['info'] !== undefined) {
+      if (values.info !== undefined) {
         try {
-          claims['info'] = JSON.parse(values['info'] as string);
+          claims['info'] = JSON.parse(values.info);
         } catch {
           fail('--info must be JSON', 2);
         }
+      }
+      if (values.claims !== undefined) {
+        let extra: unknown;
+        try {
+          extra = JSON.parse(values.claims);
+        } catch {
+          fail(`--claims must be a JSON object, e.g. '{"orgs":["7"]}'`, 2);
+        }
+        if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) fail(`--claims must be a JSON object, e.g. '{"orgs":["7"]}'`, 2);
+        for (const k of ['sub', 'exp', 'iat']) if (k in extra) fail(`--claims must not set "${k}": use --user and --ttl`, 2);
+        Object.assign(claims, extra);
+      }
+      const channels = values.channel ?? [];
+      if (channels.length > 0) {
+        const caps = Array.isArray(claims['caps']) ? (claims['caps'] as unknown[]) : [];
+        claims['caps'] = [...caps, { channels, allow: ['sub'] }];
       }
       const { SignJWT } = await import('jose');
       let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuedAt();
@@ -126,8 +161,8 @@ async function main(argv: string[]): Promise<void> {
     case 'serve': {
       const c = readConfig(file, true);
       let port: number | undefined;
-      if (values['port'] !== undefined) {
-        port = Number(values['port']);
+      if (values.port !== undefined) {
+        port = Number(values.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be 0..65535', 2);
       }
       const s = settings(c);
@@ -138,7 +173,15 @@ async function main(argv: string[]): Promise<void> {
       if (file === undefined) log.warn('no configuration file: DEVELOPMENT MODE on 127.0.0.1 (no tokens, no API key, open admin). Use --config FILE in production.');
       let server;
       try {
-        server = await startServer(c, log, { ...(port !== undefined ? { port } : {}), ...(values['address'] !== undefined ? { address: values['address'] as string } : {}) });
+        const contractFile = values.contract;
+        const contract =
+          contractFile === undefined ? undefined : await (await import('./contract-file.js')).loadContractFile(contractFile).catch((err: Error) => fail(err.message, 2));
+        if (contract) log.info({ file: contractFile, keys: Object.keys(contract) }, 'channel contract loaded: publications on its channels are validated');
+        server = await startServer(c, log, {
+          ...(port !== undefined ? { port } : {}),
+          ...(values.address !== undefined ? { address: values.address } : {}),
+          ...(contract ? { contract } : {}),
+        });
       } catch (err) {
         if (err instanceof ConfigError) configError(err, file);
         log.fatal({ err }, `cannot start: ${(err as Error).message}`);

@@ -14,6 +14,8 @@ const REDACT = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers.cookie',
+  // Node's URL errors carry the URL they could not parse, query secrets included.
+  'err.input',
 ];
 
 /** JSON lines by default; pretty when stdout is a terminal. */

@@ -4,17 +4,19 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { createApiHandler, createSwitchboard, type Switchboard, VERSION } from '@switchboard/server';
+import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import { createAdminHandler } from './admin.js';
-import { ConfigError, type RawConfig, settings, type ServerSettings } from './config.js';
+import { ConfigError, type ServerConfig, settings, type ServerSettings } from './config.js';
+import { startConsumers } from './consumers.js';
 import { engines } from './engines.js';
 import { createMetrics } from './metrics.js';
-import { sendJson } from './util.js';
+import { redactUrl, sendJson } from './util.js';
 
 export interface RunningServer {
   sb: Switchboard;
@@ -32,7 +34,15 @@ function readPublic(name: string): string {
   return readFileSync(new URL(name, PUBLIC), 'utf8');
 }
 
-export async function startServer(config: RawConfig, log: Logger, overrides: { port?: number; address?: string } = {}): Promise<RunningServer> {
+/** A listen failure with what to do about it (the port is in use, or needs privileges). */
+function listenError(err: NodeJS.ErrnoException, port: number): Error {
+  const choose = 'choose another with --port N (or http_server.port in the config, or SWITCHBOARD_HTTP_SERVER_PORT)';
+  if (err.code === 'EADDRINUSE') return new Error(`${err.message}: port ${port} is used by another process; stop it, or ${choose}`, { cause: err });
+  if (err.code === 'EACCES') return new Error(`${err.message}: port ${port} needs privileges; ${choose}, e.g. 8000`, { cause: err });
+  return err;
+}
+
+export async function startServer(config: ServerConfig, log: Logger, overrides: { port?: number; address?: string; contract?: Contract } = {}): Promise<RunningServer> {
   const s = settings(config);
   if (overrides.port !== undefined) s.port = overrides.port;
   if (overrides.address !== undefined) s.address = overrides.address;
@@ -40,7 +50,7 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   if (!factory) {
     throw new ConfigError([{ key: 'engine.type', message: `the "${s.engine.type}" engine is not available in this build; use "memory"` }]);
   }
-  const engine = await factory(s.engine.redis, log);
+  const engine = await factory(s.engine, log);
 
   // The demo signs its visitors' connection tokens; without a configured HMAC secret (development
   // mode) it uses one made up for this process only.
@@ -50,7 +60,7 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     demoSecret = randomBytes(32).toString('base64url');
     token.hmacSecret = demoSecret;
   }
-  const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log });
+  const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log, ...(overrides.contract ? { contract: overrides.contract } : {}) });
   const metrics = s.prometheus ? createMetrics(sb) : undefined;
   // Connect and disconnect are logged by the core at debug; subscriptions too, here.
   if (log.isLevelEnabled('debug')) {
@@ -86,7 +96,8 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     if (admin && (path === '/admin' || path.startsWith('/admin/')) && (await admin(req, res))) return 'admin';
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/health' && s.health && get) {
-      sendJson(res, 200, { status: 'ok' });
+      // liveness: 200 while the process serves; an engine with a database says whether it answers
+      sendJson(res, 200, engine.ready && s.engine.type === 'postgres' ? { status: 'ok', database: (await engine.ready()) ? 'up' : 'down' } : { status: 'ok' });
       return 'health';
     }
     if (path === '/ready' && s.health && get) {
@@ -136,8 +147,12 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
     route(req, res).then(
       (name) => metrics?.httpRequests.inc({ route: name, status: String(res.statusCode) }),
       (err: unknown) => {
-        log.error({ err, url: req.url }, 'http handler failed');
-        if (!res.headersSent) sendJson(res, 500, { error: { code: 100, message: 'internal server error' } });
+        // A request target that does not parse (`GET http://[x/ HTTP/1.1`) is the client's fault: 400.
+        // Either way the log gets the URL with its credentials redacted (`?api_key=`, `?token=`…).
+        const malformed = (err as { code?: unknown } | null)?.code === 'ERR_INVALID_URL';
+        if (malformed) log.warn({ url: redactUrl(req.url) }, 'malformed request URL');
+        else log.error({ err, url: redactUrl(req.url) }, 'http handler failed');
+        if (!res.headersSent) sendJson(res, malformed ? 400 : 500, malformed ? { error: { code: 400, message: 'malformed request URL' } } : { error: { code: 100, message: 'internal server error' } });
         else res.destroy();
       },
     );
@@ -151,18 +166,26 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
   const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : [])]);
   http.on('upgrade', (req, socket) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (!endpoints.has(path)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (!endpoints.has(path)) socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
   try {
     await sb.start();
   } catch (err) {
     await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
-    const hint = s.engine.type === 'redis' ? ` (is Redis reachable at engine.redis.address ${JSON.stringify(s.engine.redis['address'] ?? '')}?)` : '';
+    const hint = engine.hint ? ` (${engine.hint})` : '';
     throw new Error(`the ${s.engine.type} engine did not start: ${(err as Error).message}${hint}`, { cause: err });
   }
+  let consumers: { close: () => Promise<void> };
+  try {
+    await engine.started?.(sb);
+    consumers = await startConsumers(s.consumers, sb, log);
+  } catch (err) {
+    await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
+    throw err;
+  }
   await new Promise<void>((resolve, reject) => {
-    http.once('error', reject);
+    http.once('error', (err) => reject(listenError(err, s.port)));
     http.listen(s.port, s.address, () => {
       http.off('error', reject);
       resolve();
@@ -193,6 +216,7 @@ export async function startServer(config: RawConfig, log: Logger, overrides: { p
       closing ??= (async () => {
         log.info({ timeoutMs: s.shutdownTimeoutMs }, 'shutting down: draining connections');
         http.close();
+        await consumers.close();
         await sb.shutdown({ timeoutMs: s.shutdownTimeoutMs });
         http.closeAllConnections();
         log.info('shutdown complete');

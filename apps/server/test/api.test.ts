@@ -36,7 +36,8 @@ test('the official SDK connects with a gentoken token, subscribes, and receives 
 
     // Authorization: apikey <key> works as well as X-API-Key.
     const r2 = await api(srv.base, 'publish', { channel: 'chat:api-1', data: 'second' }, { authorization: `apikey ${API_KEY}` });
-    assert.deepEqual(r2.json, { result: { offset: 2, epoch: r.json.result.epoch } });
+    // On one node the result also says how many subscribers it reached.
+    assert.deepEqual(r2.json, { result: { offset: 2, epoch: r.json.result.epoch, subscribers: 1 } });
   } finally {
     c.disconnect();
   }
@@ -59,7 +60,7 @@ test('every API method answers with Centrifugo shapes', { timeout: 90_000 }, asy
     assert.equal(b.json.result.responses.length, 3);
     assert.equal(b.json.result.responses[0].result.offset, 1);
     assert.deepEqual(b.json.result.responses[1], { error: { code: 102, message: 'unknown channel' } });
-    assert.deepEqual(b.json.result.responses[2], { result: {} });
+    assert.deepEqual(b.json.result.responses[2], { result: { subscribers: 0 } });
 
     // presence and presence_stats
     const p = await api(srv.base, 'presence', { channel: 'chat:shapes' });
@@ -213,6 +214,10 @@ test('/health, /ready and /metrics count the traffic just made', { timeout: 90_0
     // The earlier tests' forced disconnects (3503, 4501) and the 107 errors are counted.
     assert.ok(m.value('switchboard_disconnects_total', { code: '3503' }) >= 1);
     assert.ok(m.value('switchboard_api_calls_total', { method: 'publish', code: '107' }) >= 1);
+    // The prepared-frame fast path is taken with the installed ws, and its fallback is exported.
+    assert.ok(m.value('switchboard_ws_frame_connections_total') >= 1, 'connections written with prepared frames');
+    assert.ok(m.has('switchboard_ws_frame_fallback_total', { reason: 'internals' }), 'the fallback counter is exported');
+    assert.equal(m.value('switchboard_ws_frame_fallback_total', { reason: 'internals' }), 0, 'the installed ws has the internals ws-frames.ts expects');
     assert.ok(m.value('process_resident_memory_bytes') > 0, 'Node process metrics');
     assert.ok(m.value('nodejs_heap_size_used_bytes') > 0, 'Node heap metrics');
   } finally {
@@ -220,21 +225,23 @@ test('/health, /ready and /metrics count the traffic just made', { timeout: 90_0
   }
 });
 
-async function metrics(base: string): Promise<{ value(name: string, labels?: Record<string, string>): number }> {
+async function metrics(base: string): Promise<{ value(name: string, labels?: Record<string, string>): number; has(name: string, labels?: Record<string, string>): boolean }> {
   const r = await fetch(`${base}/metrics`);
   assert.equal(r.status, 200);
   const text = await r.text();
   const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
+  const find = (name: string, labels: Record<string, string>): number | undefined => {
+    for (const l of lines) {
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(l);
+      if (!m || m[1] !== name) continue;
+      const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+    }
+    return undefined;
+  };
   return {
-    value(name, labels = {}) {
-      for (const l of lines) {
-        const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(l);
-        if (!m || m[1] !== name) continue;
-        const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-        if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-      }
-      return 0;
-    },
+    value: (name, labels = {}) => find(name, labels) ?? 0,
+    has: (name, labels = {}) => find(name, labels) !== undefined,
   };
 }
 

@@ -124,3 +124,18 @@ test('config mapping: durations, namespaces, env overrides, semantic checks', ()
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true }, admin: { enabled: true, password: 'x' } }), ['admin.secret']);
   assert.deepEqual(issues({ client: { insecure: true }, http_api: { insecure: true } }, { SWITCHBOARD_CLIENT_INSECURE: 'maybe' }), ['SWITCHBOARD_CLIENT_INSECURE']);
 });
+
+test('subscribe_by_claim: snake_case in the file, subscribeByClaim in the library; a bad value is refused with an example', () => {
+  const ok = finish({ client: { insecure: true }, http_api: { insecure: true }, channel: { namespaces: [{ name: 'trpc', subscribe_by_claim: { user: 'sub', org: 'orgs' } }] } });
+  assert.deepEqual(settings(ok).switchboard.namespaces!['trpc'], { subscribeByClaim: { user: 'sub', org: 'orgs' } });
+  for (const bad of [['sub'], { user: 1 }, { 'user:x': 'sub' }, { user: '' }, 'sub']) {
+    try {
+      finish({ client: { insecure: true }, http_api: { insecure: true }, channel: { namespaces: [{ name: 'trpc', subscribe_by_claim: bad }] } });
+      assert.fail(`accepted ${JSON.stringify(bad)}`);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      assert.equal(err.issues[0]!.key, 'channel.namespaces[0].subscribe_by_claim');
+      assert.match(err.issues[0]!.message, /\{"user": "sub", "org": "orgs"\}/);
+    }
+  }
+});

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
-import { ADMIN_PASSWORD, API_KEY, SECRET, signToken, startServerProcess, testConfig, writeConfig } from './helpers.js';
+import { ADMIN_PASSWORD, API_KEY, SECRET, signToken, startServerProcess, testConfig, until, writeConfig } from './helpers.js';
 
 test('standalone: wrong API keys and admin passwords are all refused alike; no secret or token is ever logged', { timeout: 120_000 }, async () => {
   const srv = await startServerProcess(writeConfig(testConfig()));
@@ -23,6 +23,25 @@ test('standalone: wrong API keys and admin passwords are all refused alike; no s
     }
     assert.equal((await publish({ 'x-api-key': API_KEY })).status, 200);
     assert.equal((await publish({ authorization: `apikey ${API_KEY}` })).status, 200);
+    const byQuery = await publish({}, `?api_key=${encodeURIComponent(API_KEY)}`);
+    assert.equal(byQuery.status, 200, 'the key in ?api_key= is accepted');
+    assert.equal(((await byQuery.json()) as { result?: unknown }).result !== undefined, true);
+
+    // A request whose URL does not parse fails in the handlers: 400, and the log line that says so
+    // carries the URL with its query credentials redacted.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const s = connect(srv.port, '127.0.0.1', () =>
+        s.write(`GET http://[bad/?api_key=${API_KEY}&token=${SECRET}&room=lobby HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`),
+      );
+      let text = '';
+      s.on('data', (d: Buffer) => (text += d.toString()));
+      s.on('end', () => resolve(text));
+      s.on('error', reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 400 /);
+    await until(() => srv.logs.some((l) => l['msg'] === 'malformed request URL'), 5000, 'the malformed URL to be logged');
+    const line = srv.logs.find((l) => l['msg'] === 'malformed request URL')!;
+    assert.equal(line['url'], 'http://[bad/?api_key=[redacted]&token=[redacted]&room=lobby');
 
     const login = (password: unknown) => fetch(`${srv.base}/admin/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password }) });
     for (const p of ['', 'wrong', ADMIN_PASSWORD.slice(0, -1), ADMIN_PASSWORD + ' ', 1234]) assert.equal((await login(p)).status, 401);

@@ -3,6 +3,7 @@
  * `X-API-Key` auth, `{"result":…}` or `{"error":{code,message}}` replies). Results are returned
  * with camelCase keys; every failure is an `ApiError` with a `kind` and a numeric `code`.
  */
+import type { Contract, ContractInput } from '@switchboard/contract';
 import type { AnySchema, ChannelOf, MessageOf } from './channels.js';
 
 export type ApiErrorKind =
@@ -51,6 +52,11 @@ export interface ApiClientOptions {
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
   headers?: Record<string, string>;
+  /**
+   * A channel contract: types `publish`, `broadcast` and `history` from it (the schemas' input
+   * types). The server with the same contract validates; this client does not check at runtime.
+   */
+  contract?: Contract;
 }
 
 export interface StreamPosition {
@@ -68,6 +74,12 @@ export interface PublishResult {
   /** Present when the channel keeps history. */
   offset?: number;
   epoch?: string;
+  /**
+   * Switchboard's standalone server on one node (memory engine): how many subscribers of the
+   * channel the publication was handed to (0: nobody was subscribed). Absent with many nodes
+   * (Redis engine) and from Centrifugo.
+   */
+  subscribers?: number;
 }
 
 export type BroadcastResponse = { result: PublishResult; error?: undefined } | { error: { code: number; message: string }; result?: undefined };
@@ -179,6 +191,7 @@ function publishResult(r: Record<string, unknown> | undefined): PublishResult {
   const out: PublishResult = {};
   if (typeof r?.offset === 'number') out.offset = r.offset;
   if (typeof r?.epoch === 'string') out.epoch = r.epoch;
+  if (typeof r?.subscribers === 'number') out.subscribers = r.subscribers;
   return out;
 }
 
@@ -189,7 +202,9 @@ function target(t: UserTarget): Record<string, unknown> {
   return out;
 }
 
-export function createApiClient<S = AnySchema>(options: ApiClientOptions): ApiClient<S> {
+export function createApiClient<const C extends Contract>(options: ApiClientOptions & { contract: C }): ApiClient<ContractInput<C>>;
+export function createApiClient<S = AnySchema>(options: ApiClientOptions): ApiClient<S>;
+export function createApiClient(options: ApiClientOptions): ApiClient<any> {
   if (!options || typeof options.url !== 'string' || options.url === '') throw new TypeError('createApiClient: `url` is required');
   const base = options.url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 10_000;

@@ -1,7 +1,8 @@
 /**
  * Connection and subscription JWTs for backends that mint tokens for browsers, with jose.
  * HS256 with a string (or bytes) secret; RS256 / ES256 with a private key (KeyObject or CryptoKey).
- * Claims follow the Centrifugo verifier: `sub`, `exp`, `info`, `channels`, `subs`, `meta`, `expire_at`;
+ * Claims follow the Centrifugo verifier: `sub`, `exp`, `info`, `channels`, `subs`, `meta`, `expire_at`, `caps`,
+ * plus any of the app's own (`claims`, e.g. `orgs` for a namespace's `subscribe_by_claim`);
  * subscription tokens add `channel` (required) and `client`.
  */
 import { SignJWT, type JWTPayload } from 'jose';
@@ -27,7 +28,23 @@ export interface ConnectionTokenClaims {
   expireAt?: number;
   audience?: string | string[];
   issuer?: string;
+  /** Channel grants (Centrifugo's `caps` claim): `[{ channels: ['trpc:org:7'], allow: ['sub'] }]`. */
+  caps?: readonly ChannelCapability[];
+  /**
+   * More claims, e.g. `{ orgs: ['7'] }` for a namespace's `subscribe_by_claim` (`trpc:org:7`). They
+   * may not set a claim this signer sets itself (`sub`, `exp`, `iat`, `info`, `channels`…).
+   */
+  claims?: Record<string, unknown>;
 }
+
+/** One `caps` entry: what a connection may do on some channels (exact names, or `*` with `match: 'wildcard'`). */
+export interface ChannelCapability {
+  channels: readonly string[];
+  allow: readonly ('sub' | 'pub' | 'prs' | 'hst')[];
+  match?: 'wildcard';
+}
+
+const RESERVED = new Set(['sub', 'exp', 'iat', 'nbf', 'aud', 'iss', 'info', 'b64info', 'channels', 'subs', 'meta', 'expire_at', 'caps', 'channel']);
 
 export interface SubscriptionTokenClaims {
   sub: string;
@@ -50,6 +67,11 @@ export interface SignOptions {
 export async function signConnectionToken(claims: ConnectionTokenClaims, key: SigningKey, options: SignOptions = {}): Promise<string> {
   if (!claims || typeof claims.sub !== 'string') throw new TypeError('signConnectionToken: `sub` must be a string (empty for anonymous)');
   const payload: JWTPayload = { sub: claims.sub };
+  for (const [k, v] of Object.entries(claims.claims ?? {})) {
+    if (RESERVED.has(k)) throw new TypeError(`signConnectionToken: claims.${k} is set by its own option`);
+    payload[k] = v;
+  }
+  if (claims.caps !== undefined) payload.caps = claims.caps.map((c) => ({ ...c, channels: [...c.channels], allow: [...c.allow] }));
   if (claims.info !== undefined) payload.info = claims.info;
   if (claims.channels !== undefined) payload.channels = [...claims.channels];
   if (claims.subs !== undefined) payload.subs = claims.subs;

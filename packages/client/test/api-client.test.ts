@@ -48,6 +48,7 @@ test('every API client method against the standalone server', async () => {
     const p1 = await api.publish('chat:api', { n: 1 });
     assert.equal(p1.offset, 1);
     assert.equal(typeof p1.epoch, 'string');
+    assert.equal(p1.subscribers, 1, 'one node: the result says how many subscribers it reached');
     await until(() => got.length === 1, 5000, 'publication');
     assert.deepEqual(got[0], { n: 1 });
 

@@ -1,82 +1,45 @@
-import type { SwitchboardOptions } from '@switchboard/server';
-import { createRedisEngine } from './engine.js';
-import { DEFAULT_PREFIX } from './shards.js';
+/**
+ * The `engine.redis` section of the standalone server's configuration, defined once here (types,
+ * defaults, durations, `SWITCHBOARD_ENGINE_REDIS_*` variables and messages all derive from it).
+ * Imports neither ioredis nor the engine: the server checks a configuration without loading them.
+ */
+import { ConfigError, duration, engineSection, section, stringOrStrings, text, type z } from '@switchboard/config';
+
+export const DEFAULT_PREFIX = 'switchboard';
+
+const given = (a: string | string[] | undefined): boolean => !(a === undefined || a === '' || (Array.isArray(a) && a.length === 0));
+
+/**
+ * Centrifugo v6 names: `address` (one address, a comma-separated list or an array: shards), or
+ * `cluster_address` (Redis Cluster: one entry per cluster, each a comma-separated list of seed
+ * nodes; several clusters are shards), `prefix`, `presence_ttl`.
+ */
+export const redisConfigSection = engineSection({
+  type: 'redis',
+  schema: section({
+    address: stringOrStrings('"127.0.0.1:6379" or ["redis-1:6379", "redis-2:6379"]').optional(),
+    prefix: text({ nonEmpty: true }).default(DEFAULT_PREFIX),
+    presence_ttl: duration({ min: 1000 }).prefault('60s'),
+    cluster_address: stringOrStrings('"10.0.0.1:7000,10.0.0.2:7000" (seed nodes of one cluster) or ["c1-a:7000,c1-b:7000", "c2-a:7000"]').optional(),
+  }),
+  whenSelected(s, report) {
+    if (given(s.address) && given(s.cluster_address)) {
+      report('cluster_address', 'give engine.redis.address (standalone Redis shards) or engine.redis.cluster_address (Redis Cluster), not both');
+    } else if (!given(s.address) && !given(s.cluster_address)) {
+      report('address', 'required with engine.type "redis": e.g. "127.0.0.1:6379", or a list of shards (or SWITCHBOARD_ENGINE_REDIS_ADDRESS); or engine.redis.cluster_address for Redis Cluster');
+    }
+  },
+});
+
+/** The validated `engine.redis` section: `presence_ttl` in milliseconds, defaults filled in. */
+export type RedisEngineSection = z.output<typeof redisConfigSection.schema>;
 
 /** A bad value in the `engine.redis` section: `key` is its dotted path. */
-export class RedisConfigError extends Error {
-  constructor(
-    readonly key: string,
-    message: string,
-  ) {
-    super(`${key}: ${message}`);
+export class RedisConfigError extends ConfigError {
+  readonly key: string;
+  constructor(key: string, message: string) {
+    super([{ key, message }]);
+    this.key = key;
     this.name = 'RedisConfigError';
   }
-}
-
-/** Go-style durations as in Centrifugo's config: "60s", "1m30s", "250ms"; a number is milliseconds. */
-export function parseDurationMs(v: unknown, key: string): number {
-  if (typeof v === 'number' && Number.isFinite(v) && v >= 0) return v;
-  if (typeof v !== 'string') throw new RedisConfigError(key, `expected a duration such as "60s", got ${JSON.stringify(v)}`);
-  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-  let total = 0;
-  let rest = v.trim();
-  if (rest === '' || rest === '0') return 0;
-  while (rest !== '') {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)/.exec(rest);
-    if (!m) throw new RedisConfigError(key, `bad duration "${v}" (use e.g. "60s", "1m30s", "250ms")`);
-    total += Number(m[1]) * units[m[2]!]!;
-    rest = rest.slice(m[0].length);
-  }
-  return total;
-}
-
-/**
- * The standalone server's `engine.redis` section (Centrifugo v6 names): `address` (one address, a
- * comma-separated list or an array: shards), `prefix`, `presence_ttl` (default "60s").
- * `SWITCHBOARD_ENGINE_REDIS_ADDRESS` overrides `address`.
- */
-export interface RedisEngineSection {
-  address?: string | string[];
-  prefix?: string;
-  presence_ttl?: string | number;
-}
-
-/**
- * Builds the Redis engine from a config section: the Switchboard options (broker, history,
- * presence, and a presence refresh interval well within the TTL) and a readiness probe.
- */
-export function redisEngineFromConfig(
-  section: Record<string, unknown>,
-  env: NodeJS.ProcessEnv = process.env,
-): { options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>; ready: () => Promise<boolean>; close: () => Promise<void> } {
-  const s = section as RedisEngineSection;
-  let address: string | string[] | undefined = env['SWITCHBOARD_ENGINE_REDIS_ADDRESS'] ?? s.address;
-  if (typeof address === 'string' && address.trim().startsWith('[')) address = JSON.parse(address) as string[];
-  if (address === undefined || (Array.isArray(address) && address.length === 0) || address === '') {
-    throw new RedisConfigError('engine.redis.address', 'required with engine.type "redis" (e.g. "127.0.0.1:6379" or a comma-separated list of shards)');
-  }
-  if (Array.isArray(address) && !address.every((a) => typeof a === 'string')) throw new RedisConfigError('engine.redis.address', 'expected strings');
-  const presenceTtlMs = parseDurationMs(s.presence_ttl ?? '60s', 'engine.redis.presence_ttl');
-  if (presenceTtlMs < 1000) throw new RedisConfigError('engine.redis.presence_ttl', 'at least "1s"');
-  const prefix = s.prefix ?? DEFAULT_PREFIX;
-  if (typeof prefix !== 'string' || prefix === '') throw new RedisConfigError('engine.redis.prefix', 'expected a non-empty string');
-  let engine;
-  try {
-    engine = createRedisEngine({ addresses: address, prefix, presenceTtlMs });
-  } catch (err) {
-    throw new RedisConfigError('engine.redis.address', (err as Error).message);
-  }
-  return {
-    options: {
-      broker: engine.broker,
-      history: engine.history,
-      presence: engine.presence,
-      // refresh three times per TTL so one late refresh never drops a live client
-      presenceRefreshMs: engine.presenceRefreshMs,
-    },
-    ready: async () => engine.shards.clients.every((c) => c.status === 'ready'),
-    close: async () => {
-      await Promise.all([engine.broker.close(), engine.history.close(), engine.presence.close()]);
-    },
-  };
 }

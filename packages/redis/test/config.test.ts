@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseAddress, parseDurationMs, redisEngineFromConfig, RedisShards } from '../src/index.js';
+import { parseWithEnv } from '@switchboard/config';
+import { parseAddress, redisConfigSection, redisEngineFromConfig, RedisShards } from '../src/index.js';
 import { REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
 
 test('addresses: host:port, URLs, sentinel; bad ones get a clear error', () => {
@@ -22,12 +23,18 @@ test('addresses: host:port, URLs, sentinel; bad ones get a clear error', () => {
   for (const c of shards.clients) c.disconnect();
 });
 
-test('durations as in the config', () => {
-  assert.equal(parseDurationMs('60s', 'k'), 60_000);
-  assert.equal(parseDurationMs('1m30s', 'k'), 90_000);
-  assert.equal(parseDurationMs('250ms', 'k'), 250);
-  assert.equal(parseDurationMs(1500, 'k'), 1500);
-  assert.throws(() => parseDurationMs('soon', 'engine.redis.presence_ttl'), /engine.redis.presence_ttl: bad duration/);
+test('durations as in the config (the one parser of @switchboard/server, through the section schema)', () => {
+  const ttl = (presence_ttl: unknown) => {
+    const r = parseWithEnv(redisConfigSection.schema, { presence_ttl }, {}, ['engine', 'redis']);
+    return r.ok ? r.value.presence_ttl : r.issues.map((i) => `${i.key}: ${i.message}`).join('\n');
+  };
+  assert.equal(ttl('60s'), 60_000);
+  assert.equal(ttl('1m30s'), 90_000);
+  assert.equal(ttl('1500ms'), 1500);
+  assert.equal(ttl(undefined), 60_000, 'default "60s"');
+  assert.match(String(ttl('soon')), /^engine\.redis\.presence_ttl: expected a duration string, got string "soon"/);
+  assert.match(String(ttl(1500)), /^engine\.redis\.presence_ttl: expected a duration string, got number 1500/);
+  assert.match(String(ttl('250ms')), /^engine\.redis\.presence_ttl: at least "1s"/);
 });
 
 test('engine.redis config section: required address, env override, presence refresh within the TTL', async (t) => {

@@ -16,6 +16,7 @@ export function claimsToCredentials(c: ConnectionClaims): Credentials {
     ...(c.info !== undefined ? { info: c.info } : {}),
     ...(c.meta !== undefined ? { meta: c.meta } : {}),
     ...(c.expireAt ? { expireAt: c.expireAt } : {}),
+    claims: c.payload,
     channels: [...c.channels, ...Object.keys(c.subs).filter((ch) => !c.channels.includes(ch))],
   };
 }
@@ -117,6 +118,7 @@ export class Authenticator {
     if (claims.user !== conn.user) throw new DisconnectError(Disconnects.invalidToken);
     conn.expireAt = claims.expireAt ? claims.expireAt * 1000 : 0;
     if (claims.info !== undefined) conn.info = claims.info;
+    conn.claims = claims.payload;
     return expiry(conn.expireAt);
   }
 

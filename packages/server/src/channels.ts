@@ -32,6 +32,13 @@ export interface ChannelOptions {
   allowHistoryForAnonymous?: boolean;
   /** `dialog#42,43`: only users 42 and 43 may subscribe. */
   allowUserLimitedChannels?: boolean;
+  /**
+   * Channels owned through a token claim, by the segment after the namespace:
+   * `{ user: 'sub', org: 'orgs' }` lets only user 42 subscribe to `trpc:user:42`, and only
+   * connections whose `orgs` claim holds 7 (`"7"`, `7`, `["7", "9"]`) to `trpc:org:7`. Other
+   * channels of the namespace (`trpc:global`) follow the `allowSubscribe*` options. See grants.ts.
+   */
+  subscribeByClaim?: Readonly<Record<string, string>>;
   /** Most subscribers on one node for one channel of this namespace (0: no limit). */
   maxSubscribers?: number;
   /** What happens to a subscriber whose outbound queue is full. */

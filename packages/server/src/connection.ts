@@ -58,6 +58,8 @@ export class Connection implements SessionConnection {
   info: string | undefined;
   /** Server-side only data (token `meta`). */
   meta: unknown;
+  /** The connection token's claims (grants: `caps`, `subscribeByClaim`), if it came with one. */
+  claims: Readonly<Record<string, unknown>> | undefined;
   /** Per-connection data set by connect handlers and app code. */
   readonly assigns: Record<string, unknown> = {};
   readonly subscriptions = new Map<string, Subscription<Connection>>();

@@ -27,6 +27,8 @@ export interface Credentials {
   info?: unknown;
   /** Server-side only. */
   meta?: unknown;
+  /** Token claims the grants read (`caps`, the claims `subscribeByClaim` names); set from the token. */
+  claims?: Readonly<Record<string, unknown>>;
   assigns?: Record<string, unknown>;
   /** Unix seconds when the connection must be refreshed; 0/undefined: never. */
   expireAt?: number;

@@ -167,6 +167,33 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
+/** A failed API command run through `runApiCommand`: Centrifugo's error code and message. */
+export class ApiCommandError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'ApiCommandError';
+  }
+  /** Whether running it again can succeed: only internal errors (code 100) are worth retrying. */
+  get permanent(): boolean {
+    return this.code !== Errors.internal.code;
+  }
+}
+
+/**
+ * Runs one server API command (`publish`, `broadcast`, `disconnect`, ...) exactly as
+ * `POST /api/<method>` does, for callers inside the process (the async consumers): resolves with
+ * the result, rejects with an ApiCommandError. `batch` is not accepted here.
+ */
+export async function runApiCommand(sb: Switchboard, method: string, params: unknown): Promise<unknown> {
+  if (!METHOD_SET.has(method) || method === 'batch') throw new ApiCommandError(Errors.methodNotFound.code, `${Errors.methodNotFound.message}: ${method}`);
+  const reply = await call(sb, method as Method, params);
+  if ('error' in reply) throw new ApiCommandError(reply.error.code, reply.error.message);
+  return reply.result;
+}
+
 /** One API call: the method's result, or its coded error. Never throws. */
 async function call(sb: Switchboard, method: Method, params: unknown, observe?: (method: string, code: number) => void): Promise<ApiReply> {
   let reply: ApiReply;
@@ -191,8 +218,7 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
   switch (method) {
     case 'publish': {
       const channel = channelField(p, 'channel');
-      const pos = await sb.publish(channel, dataText(p), publishOptions(p));
-      return pos ? { offset: pos.offset, epoch: pos.epoch } : {};
+      return publishResult(sb, channel, dataText(p), publishOptions(p));
     }
     case 'broadcast': {
       const channels = p['channels'];
@@ -203,8 +229,7 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
       for (const ch of channels) {
         try {
           if (!checkChannelName(ch)) throw new FieldError('channels: every element must be a valid channel name');
-          const pos = await sb.publish(ch, data, opts);
-          responses.push({ result: pos ? { offset: pos.offset, epoch: pos.epoch } : {} });
+          responses.push({ result: await publishResult(sb, ch, data, opts) });
         } catch (err) {
           responses.push({ error: toApiError(sb, err) });
         }
@@ -365,6 +390,16 @@ function dataText(p: Record<string, unknown>): string {
     return text;
   }
   throw new FieldError('data required');
+}
+
+/**
+ * Centrifugo's publish result (`offset`, `epoch` where the channel keeps history) and, on a single
+ * node only, `subscribers`: how many subscribers of the channel the publication was handed to.
+ */
+async function publishResult(sb: Switchboard, channel: string, data: string, opts: ReturnType<typeof publishOptions>): Promise<Record<string, unknown>> {
+  let subscribers: number | undefined;
+  const pos = await sb.publish(channel, data, { ...opts, reached: (n) => (subscribers = n) });
+  return { ...(pos ? { offset: pos.offset, epoch: pos.epoch } : {}), ...(subscribers !== undefined ? { subscribers } : {}) };
 }
 
 function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: boolean; tags?: Record<string, string> } {

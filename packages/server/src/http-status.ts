@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import { Disconnects, Errors } from './codes.js';
 
 /** Maps any decline code to an HTTP status for protocols that refuse at the upgrade. */
@@ -9,15 +10,6 @@ export function httpStatusOf(code: number): number {
 }
 
 export function httpReason(status: number): string {
-  const reasons: Record<number, string> = {
-    400: 'Bad Request',
-    401: 'Unauthorized',
-    403: 'Forbidden',
-    404: 'Not Found',
-    429: 'Too Many Requests',
-    500: 'Internal Server Error',
-    503: 'Service Unavailable',
-  };
-  return reasons[status] ?? 'Error';
+  return STATUS_CODES[status] ?? 'Error';
 }
 

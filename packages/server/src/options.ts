@@ -1,6 +1,7 @@
 import type { TokenOptions } from './auth.js';
 import type { Broker } from './broker.js';
 import type { ChannelOptions } from './channels.js';
+import type { ContractOptions } from './contract.js';
 import type { Client, ConnectingContext } from './context.js';
 import type { HistoryStore } from './history.js';
 import type { Logger } from './logger.js';
@@ -63,7 +64,7 @@ export interface Limits {
   pendingStallMs?: number;
 }
 
-export interface SwitchboardOptions {
+export interface SwitchboardOptions extends ContractOptions {
   broker?: Broker;
   history?: HistoryStore;
   presence?: PresenceStore;

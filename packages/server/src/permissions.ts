@@ -1,16 +1,19 @@
 import type { ChannelOptions } from './channels.js';
 import { Errors, ReplyError } from './codes.js';
 import type { Client, PublishContext } from './context.js';
+import { capAllows, type Claims } from './grants.js';
 
 /** What the permission rules need of a connection. */
 export interface Member {
   readonly user: string;
   readonly subscriptions: ReadonlyMap<string, unknown>;
+  /** The connection token's claims: a `caps` grant allows what the rules would not. */
+  readonly claims: Claims;
 }
 
 /** Centrifugo's permission rules for publish, presence and history (insecure mode allows all). */
 export function can(conn: Member, o: ChannelOptions, what: 'publish' | 'presence' | 'history', channel: string, insecure: boolean): boolean {
-  if (insecure) return true;
+  if (insecure || capAllows(conn.claims, channel, what === 'publish' ? 'pub' : what === 'presence' ? 'prs' : 'hst')) return true;
   const anonymous = conn.user === '';
   const subscribed = conn.subscriptions.has(channel);
   if (what === 'publish') {

@@ -4,6 +4,7 @@ import { DeclinedError, Disconnects, DisconnectError, Errors, ReplyError } from 
 import { clientOf, type Connection } from './connection.js';
 import type { Client, Credentials, RouteContext, SubscribeContext } from './context.js';
 import { ttlSeconds } from './expiry.js';
+import { subscribeGrant } from './grants.js';
 import { EpochMismatchError } from './history.js';
 import type { Hub } from './hub.js';
 import type { NodeContext } from './node-context.js';
@@ -58,6 +59,7 @@ export class SubscribeFlow {
     conn.user = creds.user ?? '';
     conn.info = creds.info === undefined ? undefined : typeof creds.info === 'string' && isJsonText(creds.info) ? creds.info : JSON.stringify(creds.info);
     conn.meta = creds.meta;
+    conn.claims = creds.claims;
     if (creds.assigns) Object.assign(conn.assigns, creds.assigns);
     conn.expireAt = creds.expireAt ? creds.expireAt * 1000 : 0;
     this.hub.addUser(conn);
@@ -203,6 +205,7 @@ export class SubscribeFlow {
     let allowed: boolean;
     if (resolved.allowedUsers) allowed = !anonymous && resolved.allowedUsers.includes(conn.user);
     else allowed = (o.allowSubscribeForClient === true && (!anonymous || o.allowSubscribeForAnonymous === true)) || this.ctx.options.insecure === true;
+    if (!resolved.route && !this.ctx.options.insecure) allowed = subscribeGrant(channel, resolved.namespace, o.subscribeByClaim, conn.user, conn.claims, allowed);
     const handler = resolved.route?.join ?? (resolved.route ? undefined : this.onSubscribe);
     if (handler && !resolved.allowedUsers) {
       let decided: 'accept' | 'decline' | undefined;

@@ -8,6 +8,7 @@ import { MemoryBroker } from './broker-memory.js';
 import { type ChannelOptions, ChannelRegistry, checkChannelName, compileRoute, historyOf } from './channels.js';
 import { Disconnects, type DisconnectValue, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { Commands } from './commands.js';
+import { checkPublication } from './contract.js';
 import type { Connection } from './connection.js';
 import type { ConnectingContext, Middleware, PublishContext, RpcContext, SubscribeContext } from './context.js';
 import { ControlPlane } from './control.js';
@@ -18,7 +19,8 @@ import { newClientId } from './internal/ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Maintenance } from './maintenance.js';
 import { NodeEvents, type NodeContext } from './node-context.js';
-import { globToRegExp, NodeRegistry } from './node-registry.js';
+import { globToRegExp } from './internal/glob.js';
+import { NodeRegistry } from './node-registry.js';
 import { DEFAULTS, type EndpointOptions, type Limits, type SwitchboardEvents, type SwitchboardOptions, type UserSelector } from './options.js';
 import { CommandPipeline } from './pipeline.js';
 import type { PresenceStats, PresenceStore } from './presence.js';
@@ -35,7 +37,6 @@ export type { EndpointOptions, Limits, SwitchboardEvents, SwitchboardOptions, Us
 export type { Logger } from './logger.js';
 export { Route } from './route.js';
 export { httpStatusOf } from './http-status.js';
-export { globToRegExp } from './node-registry.js';
 
 /**
  * A Switchboard node: the app API and the lifecycle. One per process; several nodes form one
@@ -275,7 +276,19 @@ export class Switchboard {
   async publish(
     channel: string,
     data: unknown,
-    options: { info?: ClientInfo; tags?: Record<string, string>; skipHistory?: boolean; delivery?: Delivery; raw?: boolean } = {},
+    options: {
+      info?: ClientInfo;
+      tags?: Record<string, string>;
+      skipHistory?: boolean;
+      delivery?: Delivery;
+      raw?: boolean;
+      /**
+       * Called with the number of subscribers the publication was handed to, where the node can
+       * know it: when the broker dispatched it synchronously in this process (the memory broker's
+       * fast path); never with a broker between nodes.
+       */
+      reached?: (subscribers: number) => void;
+    } = {},
   ): Promise<StreamPosition | undefined> {
     await this.start();
     const text = options.raw ? (data as string) : JSON.stringify(data);
@@ -294,11 +307,14 @@ export class Switchboard {
     if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
     const resolved = this.registry.resolve(channel);
     if (!resolved) throw new ReplyError(Errors.unknownChannel);
+    if (this.options.contract) await checkPublication(this.options.contract, channel, data, options.raw === true);
     const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
     const b = this.broker;
     // An in-process broker publishes synchronously (no await on the hot path) when it can.
     const sync = b.publishSync === undefined ? false : b.publishSync(channel, pub, history);
     const pos = sync !== false ? sync : await b.publish(channel, pub, history ? { history } : undefined);
+    // Dispatched synchronously on this node: the channel's subscribers now are those it was handed to.
+    if (options.reached && sync !== false) options.reached(this.#hub.subscriberCount(channel));
     this.#events.emit('publish', channel, pub);
     return pos;
   }

@@ -8,6 +8,7 @@ import { Connection } from './connection.js';
 import type { Credentials } from './context.js';
 import { httpReason, httpStatusOf } from './http-status.js';
 import type { Hub } from './hub.js';
+import { globMatcher } from './internal/glob.js';
 import { newClientId } from './internal/ids.js';
 import type { NodeContext } from './node-context.js';
 import type { EndpointOptions } from './options.js';
@@ -21,14 +22,9 @@ function destroyOnError(this: Duplex): void {
 }
 
 function originMatcher(patterns: readonly string[]): (origin: string | undefined) => boolean {
-  const res = patterns.map((p) =>
-    p === '*' ? /.*/ : new RegExp(`^${p.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`),
-  );
-  return (origin) => {
-    if (origin === undefined) return true; // non-browser clients send no Origin
-    const o = origin.toLowerCase();
-    return res.some((r) => r.test(o));
-  };
+  // `*` alone allows any origin; elsewhere `*` stays within the host (never crosses a "/").
+  const allowed = patterns.includes('*') ? () => true : globMatcher(patterns, { separator: '/', ignoreCase: true });
+  return (origin) => origin === undefined || allowed(origin); // non-browser clients send no Origin
 }
 
 function bearer(h: string | undefined): string | null {

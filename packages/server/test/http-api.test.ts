@@ -34,7 +34,7 @@ test('createApiHandler mounts the server API in an embedding app, next to its ow
     await subscribed;
     const got = once<{ data: unknown }>(sub, 'publication');
     // The data is serialised once by the handler and handed to the core as JSON text.
-    assert.deepEqual(await (await post('publish', { channel: 'room:1', data: { a: [1, { b: null }] } })).json(), { result: {} });
+    assert.deepEqual(await (await post('publish', { channel: 'room:1', data: { a: [1, { b: null }] } })).json(), { result: { subscribers: 1 } });
     assert.deepEqual((await got).data, { a: [1, { b: null }] });
     assert.deepEqual(await (await post('presence_stats', { channel: 'room:1' })).json(), { result: { num_clients: 1, num_users: 1 } });
     // Library errors keep their codes: history is off in this namespace (108).

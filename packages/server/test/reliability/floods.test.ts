@@ -62,9 +62,10 @@ test('command rate limit applies to every protocol: plain JSON gets error 111 fr
   }
 });
 
-test('per-user connection limit: the connection past maxConnectionsPerUser is closed with 3504 (native) or refused (plain)', async () => {
+test('per-user connection limit: the connection past maxConnectionsPerUser is closed with 3504 on every protocol (native, plain, PondSocket)', async () => {
   const srv = await startServer({ limits: { maxConnectionsPerUser: 2 } });
   srv.sb.attach(srv.http, { path: '/ws', protocol: 'plain' });
+  srv.sb.attach(srv.http, { path: '/pond', protocol: 'pond' });
   try {
     const a = await connectNative(srv.url, 'alice');
     const b = await connectNative(srv.url, 'alice');
@@ -78,6 +79,13 @@ test('per-user connection limit: the connection past maxConnectionsPerUser is cl
     const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws?token=${await token({ sub: 'alice' })}`);
     const closed = await new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
     assert.equal(closed, 3504);
+    // PondSocket too: the upgrade succeeds, then the socket is closed with 3504.
+    const pondWs = new WebSocket(`ws://127.0.0.1:${srv.port}/pond?token=${await token({ sub: 'alice' })}`);
+    const pondUpgraded = new Promise<boolean>((resolve) => pondWs.once('open', () => resolve(true)));
+    const pondClosed = await new Promise<number>((resolve) => pondWs.once('close', (code) => resolve(code)));
+    assert.equal(await pondUpgraded, true);
+    assert.equal(pondClosed, 3504);
+    assert.equal(srv.sb.stats.disconnects.get(3504), 3, 'native, plain and PondSocket each refused once');
     // One leaves: room again.
     a.c.close();
     await until(() => srv.sb.counts().connections === 2, 3000, 'alice #1 gone');

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type JWK } from 'jose';
-import { logging, recovery, type Logger } from '../../src/index.js';
-import { RawClient, SECRET, startServer, token } from '../helpers.js';
+import { logging, MAX_TOKEN_LENGTH, recovery, type Logger } from '../../src/index.js';
+import { RawClient, SECRET, startServer, token, until } from '../helpers.js';
 import { command, connectNative, type Msg } from './native.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -18,21 +18,16 @@ async function tryConnect(url: string, tok: string): Promise<{ reply?: Msg; clos
   const c = new RawClient(url);
   await c.opened;
   c.send({ id: 1, connect: { token: tok } });
-  const end = Date.now() + 5000;
   try {
-    while (Date.now() < end) {
-      const reply = c.messages.find((m) => (m as Msg).id === 1) as Msg | undefined;
-      if (reply) return { reply };
-      if (c.closed) return { close: c.closed };
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    throw new Error('no answer to connect');
+    await until(() => c.closed !== undefined || c.messages.some((m) => (m as Msg).id === 1), 5000, 'an answer to connect');
+    const reply = c.messages.find((m) => (m as Msg).id === 1) as Msg | undefined;
+    return reply ? { reply } : { close: c.closed! };
   } finally {
     c.close();
   }
 }
 
-test('connection tokens: alg none, HS256 signed with the RSA public key, bad signature, malformed, oversized, wrong aud/iss -> 3500; expired and nbf in the future -> error 109', async () => {
+test('connection tokens: alg none, HS256 signed with the RSA public key, bad signature, malformed, oversized (also a validly signed token just over 16 KiB), wrong aud/iss -> 3500; expired and nbf in the future -> error 109', async () => {
   const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
   const pem = await exportSPKI(publicKey);
   const other = await generateKeyPair('RS256');
@@ -61,6 +56,23 @@ test('connection tokens: alg none, HS256 signed with the RSA public key, bad sig
       const r = await tryConnect(srv.url, tok);
       assert.deepEqual(r.close, { code: 3500, reason: 'invalid token' }, `${what}: ${JSON.stringify(r)}`);
     }
+    // The 16 KiB limit itself, with validly signed tokens: just under it gets in, just over it is refused.
+    const sized = async (max: number): Promise<string> => {
+      let pad = 11_000;
+      for (;;) {
+        const tok = await rs({ sub: 'alice', pad: 'x'.repeat(pad) });
+        if (tok.length <= max && tok.length > max - 4) return tok;
+        pad += Math.trunc(((max - tok.length) * 3) / 4) || (tok.length > max ? -1 : 1);
+      }
+    };
+    const under = await sized(MAX_TOKEN_LENGTH);
+    assert.equal(MAX_TOKEN_LENGTH, 16 * 1024);
+    const admitted = await tryConnect(srv.url, under);
+    assert.ok(admitted.reply && !admitted.reply.error, `a valid ${under.length}-character token gets in: ${JSON.stringify(admitted.close)}`);
+    const over = await sized(MAX_TOKEN_LENGTH + 4);
+    assert.ok(over.length > MAX_TOKEN_LENGTH);
+    assert.deepEqual((await tryConnect(srv.url, over)).close, { code: 3500, reason: 'invalid token' }, `a validly signed ${over.length}-character token is refused`);
+
     const stale: [string, string][] = [
       ['expired', await rs({ sub: 'alice', exp: now() - 10 })],
       ['not yet valid (nbf)', await rs({ sub: 'alice', nbf: now() + 3600 })],
@@ -82,8 +94,7 @@ test('subscription tokens: another channel, another client, another user -> 3500
       const { c, client } = await connectNative(srv.url, 'alice');
       const tok = await sub(typeof claims['client'] === 'function' ? { ...claims, client: (claims['client'] as (id: string) => string)(client) } : claims, opts);
       c.send({ id: 7, subscribe: { channel: '$secret:a', token: tok } });
-      const end = Date.now() + 5000;
-      while (Date.now() < end && !c.closed && !c.messages.some((m) => (m as Msg).id === 7)) await new Promise((r) => setTimeout(r, 5));
+      await until(() => c.closed !== undefined || c.messages.some((m) => (m as Msg).id === 7), 5000, 'the subscribe reply or a close');
       const reply = c.messages.find((m) => (m as Msg).id === 7) as Msg | undefined;
       const closed = c.closed;
       c.close();

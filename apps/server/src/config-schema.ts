@@ -1,0 +1,98 @@
+/**
+ * Every key of the standalone server's configuration, defined once: Centrifugo v6's JSON layout,
+ * plus a few of Switchboard's own (`demo`, `websocket`, `plain`, `pondsocket`). Types, defaults,
+ * duration parsing, the `SWITCHBOARD_*` environment variables and the messages for a wrong value
+ * all derive from these definitions (see @switchboard/config). Engine packages contribute their
+ * own `engine.<type>` sections (engines.ts).
+ */
+import { choice, duration, engineSchema, flag, integer, section, stringMap, strings, text, z } from '@switchboard/config';
+import { consumersSchema } from './consumers.js';
+import { ENGINE_SECTIONS } from './engines.js';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'] as const;
+
+/** A channel's options, in a namespace or for channels without one (unset: the library's default). */
+const channelOptions = {
+  presence: flag().optional(),
+  join_leave: flag().optional(),
+  force_push_join_leave: flag().optional(),
+  history_size: integer({ example: 100 }).optional(),
+  history_ttl: duration().optional(),
+  history_meta_ttl: duration().optional(),
+  force_recovery: flag().optional(),
+  allow_recovery: flag().optional(),
+  force_positioning: flag().optional(),
+  allow_subscribe_for_client: flag().optional(),
+  allow_subscribe_for_anonymous: flag().optional(),
+  allow_publish_for_client: flag().optional(),
+  allow_publish_for_subscriber: flag().optional(),
+  allow_publish_for_anonymous: flag().optional(),
+  allow_presence_for_client: flag().optional(),
+  allow_presence_for_subscriber: flag().optional(),
+  allow_presence_for_anonymous: flag().optional(),
+  allow_history_for_client: flag().optional(),
+  allow_history_for_subscriber: flag().optional(),
+  allow_history_for_anonymous: flag().optional(),
+  allow_user_limited_channels: flag().optional(),
+  /** Channel segment → claim name: `{"user": "sub"}` lets a token with sub 42 subscribe to `<ns>:user:42`. */
+  subscribe_by_claim: stringMap({
+    want: 'an object of channel segment → claim name',
+    example: '{"user": "sub", "org": "orgs"}',
+    key: (k) => k !== '' && !k.includes(':'),
+  }).optional(),
+};
+
+export const configSchema = z.strictObject({
+  http_server: section({
+    address: text().default('0.0.0.0'),
+    port: integer({ max: 65535, example: 8000 }).default(8000),
+  }),
+  log: section({ level: choice(LOG_LEVELS, 'info').default('info') }),
+  node: section({ name: text().optional() }),
+  client: section({
+    token: section({
+      hmac_secret_key: text().optional(),
+      rsa_public_key: text().optional(),
+      ecdsa_public_key: text().optional(),
+      jwks_public_endpoint: text().optional(),
+      audience: text().optional(),
+      issuer: text().optional(),
+    }),
+    allowed_origins: strings('["https://example.com"]').optional(),
+    allow_anonymous_connect_without_token: flag().default(false),
+    insecure: flag().default(false),
+    subscribe_to_user_personal_channel: section({ enabled: flag().default(false), personal_channel_namespace: text().default('') }),
+    ping_interval: duration().optional(),
+    pong_timeout: duration().optional(),
+    expired_close_delay: duration().optional(),
+    stale_close_delay: duration().optional(),
+    channel_limit: integer({ example: 128 }).optional(),
+    user_connection_limit: integer({ example: 10 }).optional(),
+    connection_limit: integer({ example: 10000 }).optional(),
+    queue_max_size: integer({ example: 1048576 }).optional(),
+    message_size_limit: integer({ example: 65536 }).optional(),
+  }),
+  channel: section({
+    without_namespace: section(channelOptions),
+    namespaces: z.array(z.strictObject({ name: text().optional(), ...channelOptions })).default([]),
+  }),
+  http_api: section({ key: text().default(''), insecure: flag().default(false), handler_prefix: text().default('/api') }),
+  admin: section({ enabled: flag().default(false), password: text().default(''), secret: text().default(''), insecure: flag().default(false) }),
+  prometheus: section({ enabled: flag().default(true) }),
+  health: section({ enabled: flag().default(true) }),
+  shutdown: section({ timeout: duration().prefault('10s') }),
+  engine: engineSchema(ENGINE_SECTIONS),
+  consumers: consumersSchema,
+  // Switchboard's own keys (not in Centrifugo): the demo chat page at `/` and its token endpoint.
+  demo: section({ enabled: flag().default(false), channel: text().default('chat:lobby') }),
+  websocket: section({ compression: flag().default(false) }),
+  plain: section({ enabled: flag().default(true), path: text().default('/ws') }),
+  pondsocket: section({ enabled: flag().default(true), path: text().default('/pondsocket') }),
+});
+
+/** A configuration as written (a file, `genconfig`'s output). */
+export type RawConfig = z.input<typeof configSchema>;
+/** A validated configuration: defaults filled in, durations in milliseconds. */
+export type ServerConfig = z.output<typeof configSchema>;
+/** One channel options group, validated. */
+export type ChannelSection = ServerConfig['channel']['without_namespace'];

@@ -1,0 +1,338 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
+import postgres from 'postgres';
+import { decodeNote, encodeJoinLeave, encodePub, type Note, rowPub } from './codec.js';
+import { Database, type PostgresConnectionOptions, type Sql } from './db.js';
+import { appendRow } from './history.js';
+import { Janitor } from './janitor.js';
+
+/** Queue entry that makes the reader catch every subscribed channel up (after the listener reconnected). */
+const CATCH_UP = Symbol('catch-up');
+/**
+ * Subscribe and unsubscribe go through the queue too: a notification that reached this node
+ * before `subscribe` was called is not delivered for that channel, one that arrives after is.
+ */
+type Item = string | typeof CATCH_UP | { sub: string } | { unsub: string };
+
+/** Where this node stands in a channel's stream: offset -1 until the first wake-up tells it. */
+interface Cursor {
+  epoch: string;
+  offset: number;
+}
+
+interface Row {
+  name: string;
+  epoch: string;
+  offset: string;
+  data: string;
+  info: ClientInfo | null;
+  tags: Record<string, string> | null;
+  time_ms: string | null;
+}
+
+export interface PostgresBrokerOptions {
+  /** This node's name in the node registry (`<schema>.nodes`). */
+  readonly nodeName?: string;
+  /** How often the node refreshes its registry row and expired rows are deleted (default 5 s). */
+  readonly janitorIntervalMs?: number;
+}
+
+/**
+ * Moves publications between nodes through PostgreSQL. Every node LISTENs on one channel named
+ * after the schema. A publication with history is a committed row: its NOTIFY (sent on commit,
+ * in commit order) only wakes nodes up with the channel and offset, and each node reads the
+ * committed rows after the last offset it delivered, so a lost or dropped notification costs
+ * nothing but latency: the next wake-up, or the catch-up after the listener reconnects, reads
+ * what was missed. Publications without history, joins, leaves and control messages travel in
+ * the notification itself (through the `messages` table when too large for NOTIFY).
+ */
+export class PostgresBroker implements Broker {
+  readonly db: Database;
+  readonly nodeId = randomUUID();
+  readonly #options: PostgresBrokerOptions;
+  #handler: BrokerEventHandler | undefined;
+  #listener: Sql | undefined;
+  #listening = false;
+  #reconnecting = false;
+  #closed = false;
+  readonly #cursors = new Map<string, Cursor>();
+  #queue: Item[] = [];
+  #draining = false;
+  /** Per-channel chains so that sends from this node to one channel leave in order despite the pool. */
+  readonly #chains = new Map<string, Promise<unknown>>();
+  #janitor: Janitor | undefined;
+  readonly #fetchQ: string;
+  /** Times the listener connection came back (for tests and metrics). */
+  reconnects = 0;
+  /** Rows read after a wake-up or a catch-up (for tests and metrics). */
+  rowsRead = 0;
+
+  constructor(options: (PostgresConnectionOptions | { db: Database }) & PostgresBrokerOptions) {
+    this.db = 'db' in options ? options.db.acquire() : new Database(options).acquire();
+    this.#options = options;
+    const s = this.db.s;
+    this.#fetchQ = `SELECT q.name, c.epoch, h."offset", h.data, h.info, h.tags, h.time_ms
+      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(name, epoch, lo, hi)
+      JOIN ${s}.channels c ON c.name = q.name
+      JOIN ${s}.history h ON h.channel_id = c.id
+        AND h."offset" > (CASE WHEN q.epoch = '' OR q.epoch = c.epoch THEN q.lo ELSE 0 END)
+        AND h."offset" <= q.hi AND h.expires_at > now()
+      ORDER BY q.name, h."offset"`;
+  }
+
+  /** Whether the LISTEN connection is up (readiness). */
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  async start(handler: BrokerEventHandler): Promise<void> {
+    this.#handler = handler;
+    await this.db.ready();
+    await this.#listen();
+    this.#janitor = new Janitor(this.db, { id: this.nodeId, name: this.#options.nodeName ?? this.nodeId }, this.#options.janitorIntervalMs ?? 5000);
+    this.#janitor.start();
+  }
+
+  async #listen(): Promise<void> {
+    let l: Sql | undefined;
+    // onnotify is postgres.js's own per-connection hook (not in its typings): we run LISTEN ourselves
+    // on a dedicated connection, so a drop is seen at once and answered by a catch-up read
+    const options = {
+      max: 1,
+      idle_timeout: 0,
+      max_lifetime: null,
+      connect_timeout: 5,
+      fetch_types: false,
+      onnotice: () => {},
+      connection: { application_name: 'switchboard-listen' },
+      onnotify: (_channel: string, payload: string) => this.#push(payload),
+      onclose: () => {
+        if (this.#listener !== l || l === undefined) return;
+        this.#listening = false;
+        this.#listener = undefined;
+        void l.end({ timeout: 0 });
+        void this.#reconnect();
+      },
+    };
+    l = postgres(this.db.dsn, options as postgres.Options<Record<string, never>>);
+    try {
+      await l.unsafe(`LISTEN "${this.db.schema}"`);
+    } catch (err) {
+      l = undefined;
+      throw err;
+    }
+    this.#listener = l;
+    this.#listening = true;
+  }
+
+  async #reconnect(): Promise<void> {
+    if (this.#reconnecting) return;
+    this.#reconnecting = true;
+    let delay = 50;
+    try {
+      while (!this.#closed) {
+        try {
+          await this.#listen();
+          this.reconnects++;
+          this.#push(CATCH_UP); // read whatever committed while nobody listened, then tell the node
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, delay));
+          delay = Math.min(2000, delay * 2);
+        }
+      }
+    } finally {
+      this.#reconnecting = false;
+    }
+  }
+
+  #push(item: Item): void {
+    this.#queue.push(item);
+    if (!this.#draining) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const batch = this.#queue.splice(0, 5000);
+        for (let tries = 1; ; tries++) {
+          try {
+            await this.#process(batch);
+            break;
+          } catch {
+            if (this.#closed) return;
+            if (tries >= 5) {
+              // the rows cannot be read now: subscribers compare positions and resync from history
+              this.#handler?.onReconnect?.();
+              break;
+            }
+            await new Promise((r) => setTimeout(r, 100 * tries));
+          }
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** Reads what a batch of notifications points at (spilled messages, committed rows), then hands everything to the node in order. */
+  async #process(batch: Item[]): Promise<void> {
+    const refs: string[] = [];
+    for (const it of batch) if (typeof it === 'string' && it.charCodeAt(0) === 114 /* r */) refs.push(it.slice(1));
+    const bodies = new Map<string, string>();
+    if (refs.length > 0) {
+      const rows = await this.db.sql.unsafe<{ id: string; body: string }[]>(`SELECT id::text, body FROM ${this.db.s}.messages WHERE id = ANY($1::bigint[])`, [refs], { prepare: true });
+      for (const r of rows) bodies.set(r.id, r.body);
+    }
+    // first pass, in queue order: apply (un)subscriptions, decode, and note which cursor each step sees
+    const steps: { note: Note | typeof CATCH_UP; cursor: Cursor | undefined }[] = [];
+    const ranges = new Map<string, { epoch: string; lo: number; hi: number }>();
+    for (const it of batch) {
+      if (typeof it === 'object') {
+        if ('sub' in it) {
+          if (!this.#cursors.has(it.sub)) this.#cursors.set(it.sub, { epoch: '', offset: -1 });
+        } else this.#cursors.delete(it.unsub);
+        continue;
+      }
+      if (it === CATCH_UP) {
+        steps.push({ note: CATCH_UP, cursor: undefined });
+        for (const [ch, c] of this.#cursors) if (c.offset >= 0) ranges.set(ch, { epoch: c.epoch, lo: c.offset, hi: Number.MAX_SAFE_INTEGER });
+        continue;
+      }
+      let n = decodeNote(it);
+      if (n?.kind === 'ref') {
+        const body = bodies.get(n.id);
+        n = body === undefined ? undefined : decodeNote(body); // gone (older than a minute): lost, like a dropped notification
+      }
+      if (n === undefined || n.kind === 'ref') continue;
+      const cursor = n.kind === 'control' ? undefined : this.#cursors.get(n.channel);
+      if (n.kind !== 'control' && cursor === undefined) continue; // not subscribed here
+      steps.push({ note: n, cursor });
+      if (n.kind !== 'hint' || cursor === undefined) continue;
+      // one read for every channel this batch wakes up: from the cursor to the highest offset announced
+      const r = ranges.get(n.channel);
+      if (r !== undefined) r.hi = Math.max(r.hi, n.offset);
+      else if (cursor.offset < 0) ranges.set(n.channel, { epoch: '', lo: n.offset - 1, hi: n.offset }); // first wake-up since subscribe
+      else ranges.set(n.channel, { epoch: cursor.epoch, lo: cursor.offset, hi: n.offset });
+    }
+    const fetched = new Map<string, { rows: Row[]; i: number }>();
+    if (ranges.size > 0) {
+      const names = [...ranges.keys()];
+      const rs = [...ranges.values()];
+      const rows = await this.db.sql.unsafe<Row[]>(this.#fetchQ, [names, rs.map((r) => r.epoch), rs.map((r) => r.lo), rs.map((r) => r.hi)], { prepare: true });
+      this.rowsRead += rows.length;
+      for (const r of rows) {
+        let f = fetched.get(r.name);
+        if (f === undefined) fetched.set(r.name, (f = { rows: [], i: 0 }));
+        f.rows.push(r);
+      }
+    }
+
+    const h = this.#handler;
+    if (h === undefined) return;
+    for (const { note: n, cursor } of steps) {
+      if (n === CATCH_UP) {
+        for (const [ch, c] of this.#cursors) this.#emitRows(h, ch, c, fetched, Number.MAX_SAFE_INTEGER, undefined);
+        h.onReconnect?.();
+        continue;
+      }
+      switch (n.kind) {
+        case 'control':
+          h.onControl(n.message);
+          break;
+        case 'pub':
+          h.onPublication(n.channel, n.pub);
+          break;
+        case 'join':
+          h.onJoin(n.channel, n.info);
+          break;
+        case 'leave':
+          h.onLeave(n.channel, n.info);
+          break;
+        case 'hint':
+          this.#emitRows(h, n.channel, cursor!, fetched, n.offset, n.delivery);
+          break;
+      }
+    }
+  }
+
+  /** Hands the fetched rows of `channel` up to `upTo` to the node, advancing its cursor. */
+  #emitRows(h: BrokerEventHandler, channel: string, c: Cursor, fetched: Map<string, { rows: Row[]; i: number }>, upTo: number, delivery: Publication['delivery']): void {
+    const f = fetched.get(channel);
+    let emitted = false;
+    while (f !== undefined && f.i < f.rows.length) {
+      const r = f.rows[f.i]!;
+      const off = Number(r.offset);
+      if (off > upTo) break;
+      f.i++;
+      if (c.epoch === r.epoch && off <= c.offset) continue; // delivered already
+      const pub = rowPub(r, r.epoch);
+      h.onPublication(channel, off === upTo && delivery !== undefined ? { ...pub, delivery } : pub);
+      c.epoch = r.epoch;
+      c.offset = off;
+      emitted = true;
+    }
+    // announced but not there (trimmed or expired before it was read): the next read starts after it
+    if (!emitted && c.offset >= 0 && upTo !== Number.MAX_SAFE_INTEGER && upTo > c.offset) c.offset = upTo;
+  }
+
+  async subscribe(channel: string): Promise<void> {
+    if (!this.#listening) throw new Error('PostgreSQL listener is not connected');
+    this.#push({ sub: channel });
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    this.#push({ unsub: channel });
+  }
+
+  #send(key: string, payload: string): Promise<void> {
+    const prev = this.#chains.get(key);
+    const run = async () => {
+      await this.db.run((sql) => sql.unsafe(`SELECT ${this.db.s}._send($1::text)`, [payload], { prepare: true }));
+    };
+    const p = prev === undefined ? run() : prev.then(run, run);
+    this.#chains.set(key, p);
+    const clear = () => {
+      if (this.#chains.get(key) === p) this.#chains.delete(key);
+    };
+    p.then(clear, clear);
+    return p;
+  }
+
+  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
+    if (options?.history !== undefined) return appendRow(this.db, channel, pub, options.history, true);
+    await this.#send(channel, encodePub(channel, pub));
+    return undefined;
+  }
+
+  async publishJoin(channel: string, info: ClientInfo): Promise<void> {
+    await this.#send(channel, encodeJoinLeave('join', channel, info));
+  }
+
+  async publishLeave(channel: string, info: ClientInfo): Promise<void> {
+    await this.#send(channel, encodeJoinLeave('leave', channel, info));
+  }
+
+  async publishControl(message: string): Promise<void> {
+    await this.#send('', `c${message}`);
+  }
+
+  /** Channels this node is subscribed to (for leak checks). */
+  get subscribedChannelCount(): number {
+    return this.#cursors.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#handler = undefined;
+    this.#janitor?.stop();
+    await this.#janitor?.remove();
+    const l = this.#listener;
+    this.#listener = undefined;
+    this.#listening = false;
+    await l?.end({ timeout: 0 });
+    await this.db.release();
+  }
+}

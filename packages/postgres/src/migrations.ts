@@ -1,0 +1,187 @@
+/**
+ * Versioned migrations of the Switchboard schema. `S` stands for the quoted schema name and
+ * `NOTIFY_CHANNEL` for the LISTEN channel (the schema name as a literal).
+ *
+ * Rule: every migration is idempotent (IF NOT EXISTS, CREATE OR REPLACE), because a node that
+ * finds an object missing under it (a table dropped by hand) repairs the schema by applying every
+ * migration again, in order, under the same advisory lock.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const V1 = `
+CREATE TABLE IF NOT EXISTS S.channels (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name text NOT NULL UNIQUE,
+  epoch text NOT NULL,
+  top bigint NOT NULL DEFAULT 0,
+  meta_expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS channels_meta_expires ON S.channels (meta_expires_at);
+
+CREATE TABLE IF NOT EXISTS S.history (
+  channel_id bigint NOT NULL REFERENCES S.channels (id) ON DELETE CASCADE,
+  "offset" bigint NOT NULL,
+  data text NOT NULL,
+  info jsonb,
+  tags jsonb,
+  time_ms bigint,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (channel_id, "offset")
+);
+CREATE INDEX IF NOT EXISTS history_expires ON S.history (expires_at);
+
+CREATE TABLE IF NOT EXISTS S.presence (
+  channel text NOT NULL,
+  client text NOT NULL,
+  user_id text NOT NULL,
+  info jsonb NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (channel, client)
+);
+CREATE INDEX IF NOT EXISTS presence_expires ON S.presence (expires_at);
+
+-- notifications too large for NOTIFY's payload limit: the notification carries the row id
+CREATE TABLE IF NOT EXISTS S.messages (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  body text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS messages_created ON S.messages (created_at);
+
+CREATE TABLE IF NOT EXISTS S.nodes (
+  id text PRIMARY KEY,
+  name text NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  seen_at timestamptz NOT NULL DEFAULT now(),
+  expires_at timestamptz NOT NULL
+);
+
+CREATE OR REPLACE FUNCTION S._epoch() RETURNS text LANGUAGE sql VOLATILE AS
+$$ SELECT substr(md5(gen_random_uuid()::text), 1, 10) $$;
+
+-- every cross-node message goes through here: NOTIFY when it fits, else a row and its id
+CREATE OR REPLACE FUNCTION S._send(p_payload text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE mid bigint;
+BEGIN
+  IF octet_length(p_payload) < 7900 THEN
+    PERFORM pg_notify(NOTIFY_CHANNEL, p_payload);
+  ELSE
+    INSERT INTO S.messages (body) VALUES (p_payload) RETURNING id INTO mid;
+    PERFORM pg_notify(NOTIFY_CHANNEL, 'r' || mid);
+  END IF;
+END $$;
+
+-- the channel's stream row, locked for the rest of the transaction; created, or renewed with a
+-- new epoch when its metadata expired (its publications are dropped with it)
+CREATE OR REPLACE FUNCTION S._lock_stream(p_channel text, p_meta_ttl_ms bigint, OUT o_id bigint, OUT o_epoch text, OUT o_top bigint)
+LANGUAGE plpgsql AS $$
+DECLARE lost boolean;
+BEGIN
+  FOR attempt IN 1..3 LOOP
+    SELECT c.id, c.epoch, c.top, c.meta_expires_at <= now() INTO o_id, o_epoch, o_top, lost
+      FROM S.channels c WHERE c.name = p_channel FOR UPDATE;
+    IF FOUND THEN
+      IF lost THEN
+        o_epoch := S._epoch();
+        o_top := 0;
+        DELETE FROM S.history WHERE channel_id = o_id;
+        UPDATE S.channels SET epoch = o_epoch, top = 0, meta_expires_at = now() + p_meta_ttl_ms * interval '1 millisecond' WHERE id = o_id;
+      END IF;
+      RETURN;
+    END IF;
+    INSERT INTO S.channels (name, epoch, top, meta_expires_at)
+      VALUES (p_channel, S._epoch(), 0, now() + p_meta_ttl_ms * interval '1 millisecond')
+      ON CONFLICT (name) DO NOTHING;
+  END LOOP;
+  RAISE EXCEPTION 'switchboard: could not create the stream of channel %', p_channel;
+END $$;
+
+-- appends a publication: the next offset under the channel's row lock (so offsets commit in
+-- order), trims to p_size, and (p_notify) wakes every node up with the offset
+CREATE OR REPLACE FUNCTION S._append(
+  p_channel text, p_data text, p_info text, p_tags text, p_time bigint,
+  p_size integer, p_ttl_ms bigint, p_meta_ttl_ms bigint, p_notify boolean, p_delivery text,
+  OUT o_offset bigint, OUT o_epoch text)
+LANGUAGE plpgsql AS $$
+DECLARE cid bigint;
+BEGIN
+  IF p_size < 1 OR p_ttl_ms < 1 THEN RAISE EXCEPTION 'switchboard: history size and ttl must be positive'; END IF;
+  SELECT s.o_id, s.o_epoch, s.o_top + 1 INTO cid, o_epoch, o_offset FROM S._lock_stream(p_channel, p_meta_ttl_ms) s;
+  UPDATE S.channels SET top = o_offset, meta_expires_at = now() + p_meta_ttl_ms * interval '1 millisecond' WHERE id = cid;
+  INSERT INTO S.history (channel_id, "offset", data, info, tags, time_ms, expires_at)
+    VALUES (cid, o_offset, p_data, p_info::jsonb, p_tags::jsonb, p_time, now() + p_ttl_ms * interval '1 millisecond');
+  IF o_offset > p_size THEN
+    DELETE FROM S.history WHERE channel_id = cid AND "offset" <= o_offset - p_size;
+  END IF;
+  IF p_notify THEN
+    PERFORM S._send('h' || p_channel || ' ' || o_offset || coalesce(' ' || p_delivery, ''));
+  END IF;
+END $$;
+`;
+
+/**
+ * Transactional publish: the app calls `S.publish(channel, data)` inside its own transaction.
+ * The append (row lock, offset, row) and the NOTIFY are part of that transaction: rolled back,
+ * nothing happened; committed, the wake-up goes out after the commit, in commit order. History
+ * size and TTL come from the arguments, else from `S.history_options` (per namespace, written by
+ * the server from its configuration), else the publication is sent without history.
+ */
+const V2 = `
+CREATE TABLE IF NOT EXISTS S.history_options (
+  namespace text PRIMARY KEY,
+  history_size integer NOT NULL CHECK (history_size > 0),
+  history_ttl_ms bigint NOT NULL CHECK (history_ttl_ms > 0),
+  meta_ttl_ms bigint
+);
+
+CREATE OR REPLACE FUNCTION S.publish(
+  channel text, data jsonb, history_size integer DEFAULT NULL, history_ttl interval DEFAULT NULL, tags jsonb DEFAULT NULL,
+  OUT "offset" bigint, OUT epoch text)
+LANGUAGE plpgsql AS $$
+DECLARE
+  size integer := history_size;
+  ttl_ms bigint := (extract(epoch FROM history_ttl) * 1000)::bigint;
+  meta_ms bigint;
+  ns text;
+  now_ms bigint := (extract(epoch FROM clock_timestamp()) * 1000)::bigint;
+BEGIN
+  IF channel IS NULL OR channel !~ '^[!-~]+$' OR channel = '*' OR length(channel) > 255 THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = format('switchboard.publish: invalid channel name %L (printable ASCII without spaces, at most 255)', channel);
+  END IF;
+  IF data IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'switchboard.publish: data must be a JSON value, not NULL';
+  END IF;
+  IF tags IS NOT NULL AND jsonb_typeof(tags) <> 'object' THEN
+    RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'switchboard.publish: tags must be a JSON object of strings';
+  END IF;
+  IF size IS NULL THEN
+    ns := CASE WHEN position(':' IN ltrim(channel, '$')) > 0 THEN split_part(ltrim(channel, '$'), ':', 1) ELSE '' END;
+    SELECT o.history_size, o.history_ttl_ms, o.meta_ttl_ms INTO size, ttl_ms, meta_ms FROM S.history_options o WHERE o.namespace = ns;
+  END IF;
+  IF coalesce(size, 0) > 0 THEN
+    IF coalesce(ttl_ms, 0) <= 0 THEN
+      RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'switchboard.publish: history_ttl must be positive when history_size is given';
+    END IF;
+    SELECT a.o_offset, a.o_epoch INTO "offset", epoch
+      FROM S._append(channel, data::text, NULL, tags::text, now_ms, size, ttl_ms, coalesce(meta_ms, 2592000000), true, NULL) a;
+  ELSE
+    PERFORM S._send('p' || channel || ' ' || jsonb_strip_nulls(jsonb_build_object('d', data::text, 'm', now_ms, 't', tags))::text);
+    "offset" := 0;
+    epoch := '';
+  END IF;
+END $$;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 },
+  { version: 2, name: 'transactional publish', sql: V2 },
+];
+
+/** The SQL of a migration for one schema. */
+export function migrationSql(m: Migration, quotedSchema: string, notifyChannel: string): string {
+  return m.sql.replace(/\bS\./g, `${quotedSchema}.`).replace(/NOTIFY_CHANNEL/g, `'${notifyChannel.replace(/'/g, "''")}'`);
+}
