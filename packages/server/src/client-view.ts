@@ -4,15 +4,8 @@ import type { ProtocolName } from './protocol.js';
 import type { ConnectionRequest } from './transport.js';
 
 /** What the view reads and may ask of its connection. */
-export interface ViewedConnection {
-  readonly id: string;
-  readonly user: string;
-  readonly protocol: ProtocolName;
-  readonly assigns: Record<string, unknown>;
-  readonly meta: unknown;
-  readonly request: ConnectionRequest;
+export interface ViewedConnection extends Pick<Client, 'id' | 'user' | 'protocol' | 'assigns' | 'meta' | 'request' | 'send'> {
   readonly subscriptions: ReadonlyMap<string, unknown>;
-  send(data: unknown): void;
   close(d: { code: number; reason: string }): void;
 }
 
