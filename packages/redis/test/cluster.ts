@@ -19,13 +19,15 @@ export interface NodeOptions {
   prefix: string;
   presenceTtlMs?: number;
   name: string;
+  /** Server ping interval and pong timeout (default "2s" / "1500ms"). */
+  ping?: { interval: string; pongTimeout: string };
 }
 
 /** The standalone server's configuration for one node on Redis (Centrifugo v6 layout). */
 export function nodeConfig(o: NodeOptions): Record<string, unknown> {
   return {
     node: { name: o.name },
-    client: { token: { hmac_secret_key: SECRET }, ping_interval: '2s', pong_timeout: '1500ms' },
+    client: { token: { hmac_secret_key: SECRET }, ping_interval: o.ping?.interval ?? '2s', pong_timeout: o.ping?.pongTimeout ?? '1500ms' },
     http_api: { key: API_KEY },
     log: { level: 'info' },
     shutdown: { timeout: '1s' },
