@@ -6,13 +6,14 @@
  * package only when configured and builds the broker, history and presence stores from the
  * validated section, plus a readiness probe for GET /ready. See README.md, "Configuration sections".
  */
-import type { SwitchboardOptions } from '@switchboard/server';
+import { postgresConfigSection } from '@switchboard/postgres/config';
+import type { Switchboard, SwitchboardOptions } from '@switchboard/server';
 import { redisConfigSection } from '@switchboard/redis/config';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config-schema.js';
 
 /** The sections composed into `engine` (their `type` is the `engine.type` value). */
-export const ENGINE_SECTIONS = [redisConfigSection] as const;
+export const ENGINE_SECTIONS = [redisConfigSection, postgresConfigSection] as const;
 
 export interface Engine {
   options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
@@ -20,6 +21,8 @@ export interface Engine {
   ready?: () => boolean | Promise<boolean>;
   /** Said when the engine does not start: where it looked. */
   hint?: string;
+  /** Once the Switchboard has started (the PostgreSQL engine writes the namespaces' history options for SQL publishes). */
+  started?: (sb: Switchboard) => Promise<void>;
 }
 
 /** Builds an engine from the validated `engine` group (each picks its own typed section). */
@@ -36,6 +39,12 @@ const ENGINES = {
     const r = engine.redis;
     const where = r.cluster_address !== undefined ? `engine.redis.cluster_address ${JSON.stringify(r.cluster_address)}` : `engine.redis.address ${JSON.stringify(r.address ?? '')}`;
     return { options: e.options, ready: e.ready, hint: `is Redis reachable at ${where}?` };
+  },
+  // loaded only when configured: the postgres driver is not loaded otherwise
+  postgres: async (engine) => {
+    const { postgresEngineFromSection, describeDsn } = await import('@switchboard/postgres');
+    const e = postgresEngineFromSection(engine.postgres);
+    return { options: e.options, ready: e.ready, started: e.started, hint: `is PostgreSQL reachable at engine.postgres.dsn ${describeDsn(engine.postgres.dsn ?? '')}?` };
   },
 } satisfies Record<EngineType, EngineFactory>;
 

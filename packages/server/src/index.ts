@@ -3,6 +3,8 @@ export { Switchboard, Route, DEFAULTS, VERSION, httpStatusOf } from './switchboa
 export type { SwitchboardOptions, SwitchboardEvents, Limits, Logger, EndpointOptions, UserSelector } from './switchboard.js';
 export { Errors, Disconnects, Unsubscribes, ReplyError, DisconnectError, disconnectReconnects } from './codes.js';
 export type { ErrorValue, DisconnectValue } from './codes.js';
+export { ContractViolation, checkPublication } from './contract.js';
+export type { ContractOptions } from './contract.js';
 export type { Broker, BrokerEventHandler } from './broker.js';
 export { MemoryBroker } from './broker-memory.js';
 export { EpochMismatchError } from './history.js';
@@ -31,12 +33,14 @@ export type { Protocol, ProtocolName, Session, SubscribeOutcome } from './protoc
 export { Connection, Subscription } from './connection.js';
 export type { ConnectionRequest } from './connection.js';
 export type { Transport } from './transport.js';
+export { wsFrameStats } from './ws-frames.js';
+export type { WsFrameStats } from './ws-frames.js';
 export { centrifugeProtocol } from './protocols/centrifuge/session.js';
 export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL } from './protocols/pond/session.js';
 export { plainProtocol } from './protocols/plain/session.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';
-export { createApiHandler } from './http-api.js';
+export { createApiHandler, runApiCommand, ApiCommandError } from './http-api.js';
 export { parseDuration } from './internal/duration.js';
 export { globMatcher, globToRegExp } from './internal/glob.js';
 export type { GlobOptions } from './internal/glob.js';

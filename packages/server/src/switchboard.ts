@@ -6,6 +6,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { type ConnectionClaims, TokenError, type TokenOptions, TokenVerifier } from './auth.js';
 import type { Broker, BrokerEventHandler } from './broker.js';
 import { MemoryBroker } from './broker-memory.js';
+import { MemoryHistoryStore } from './history-memory.js';
 import {
   type ChannelOptions,
   ChannelRegistry,
@@ -17,6 +18,7 @@ import {
 } from './channels.js';
 import { Disconnects, type DisconnectValue, DisconnectError, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { CommandRateLimiter } from './command-limit.js';
+import { checkPublication, type ContractOptions } from './contract.js';
 import { Connection, type ConnectionOwner, type ConnectionRequest, Subscription } from './connection.js';
 import type {
   Client,
@@ -82,7 +84,7 @@ export interface Limits {
   commandRateLimit?: number;
 }
 
-export interface SwitchboardOptions {
+export interface SwitchboardOptions extends ContractOptions {
   broker?: Broker;
   history?: HistoryStore;
   presence?: PresenceStore;
@@ -1062,11 +1064,14 @@ export class Switchboard implements ConnectionOwner {
     if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
     const resolved = this.registry.resolve(channel);
     if (!resolved) throw new ReplyError(Errors.unknownChannel);
+    if (this.options.contract) await checkPublication(this.options.contract, channel, data, options.raw === true);
     const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
     const b = this.broker;
-    const pos = b instanceof MemoryBroker ? b.publishSync(channel, pub, history) : await b.publish(channel, pub, history ? { history } : undefined);
+    // The memory broker dispatches synchronously unless it must await another history store.
+    const sync = b instanceof MemoryBroker && (history === undefined || b.history instanceof MemoryHistoryStore);
+    const pos = sync ? (b as MemoryBroker).publishSync(channel, pub, history) : await b.publish(channel, pub, history ? { history } : undefined);
     // Synchronous dispatch on one node: the channel's subscribers now are those it was handed to.
-    if (options.reached && b instanceof MemoryBroker) options.reached(this.#channels.get(channel)?.subs.size ?? 0);
+    if (options.reached && sync) options.reached(this.#channels.get(channel)?.subs.size ?? 0);
     this.#emit('publish', channel, pub);
     return pos;
   }

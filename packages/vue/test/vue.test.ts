@@ -31,8 +31,12 @@ test('useLiveUpdate: reactive connected, one shared connection per url, subscrip
     await until(() => got.length === 2, 5000, 'both scopes got it');
     // Component A unmounts: its handler goes, the channel stays for B.
     a.stop();
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(srv.sb.counts().subscriptions, 2);
+    // A later subscribe on the shared connection marks the end of the window: an unsubscribe from
+    // the deferred teardown (one macrotask) would reach the server before it, in order.
+    await new Promise((r) => setTimeout(r, 0));
+    b.run(() => liveB.on('chat:probe', () => {}));
+    await until(async () => (await srv.sb.presenceStats('chat:probe')).numClients === 1, 5000, 'the later subscription');
+    assert.equal(srv.sb.counts().subscriptions, 3, 'chat:a and chat:b stay for B, plus the probe');
     await srv.sb.publish('chat:a', 2);
     await until(() => got.length === 3, 5000, 'B still receives');
     assert.deepEqual(got[2], ['b', 2]);
