@@ -101,7 +101,31 @@ export const SYSTEMS: SystemDef[] = [
       return 'Redis is not reachable at 127.0.0.1:6379';
     },
   },
+  {
+    id: 'sb-redis-cluster-2n',
+    label: 'Switchboard, native, Redis Cluster (3 masters), 2 nodes',
+    server: 'sb-redis-cluster',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        if (typeof m['keySlot'] !== 'function') throw new Error('no cluster mode');
+      } catch {
+        return '@switchboard/redis with Redis Cluster mode has not landed in this checkout';
+      }
+      return undefined; // the cluster is started for the run (redis-server must be installed: an error otherwise)
+    },
+  },
 ];
+
+/** A 3-master Redis Cluster of the run's own, on free ports, for the systems that need one. */
+async function startCluster(): Promise<{ address: string; stop(): Promise<void> }> {
+  const m = (await import('../../packages/redis/scripts/redis-cluster.ts' as string)) as {
+    RedisClusterProcess: { start(masters: number, replicas: number): Promise<{ address: string; stop(): Promise<void> }> };
+  };
+  return m.RedisClusterProcess.start(3, 0);
+}
 
 export interface BenchConfig {
   mode: 'full' | 'quick' | 'tiny';
@@ -259,6 +283,17 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
   }
   // Nodes of one system share a Redis prefix of their own (nothing left over from other runs).
   process.env['BENCH_REDIS_PREFIX'] = `bench-${process.pid}-${def.id}-${Date.now()}`;
+  let cluster: { address: string; stop(): Promise<void> } | undefined;
+  if (def.server === 'sb-redis-cluster') {
+    try {
+      cluster = await startCluster();
+    } catch (err) {
+      res.error = `could not start a Redis Cluster: ${(err as Error).message}`;
+      log(`  error: ${res.error}`);
+      return res;
+    }
+    process.env['BENCH_REDIS_CLUSTER'] = cluster.address;
+  }
   const server = new Child('./server.ts', [def.server], ['--expose-gc'], def.env);
   const children: Child[] = [server];
   try {
@@ -370,6 +405,7 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     log(`  error: ${res.error}`);
   } finally {
     await Promise.all(children.map((c) => c.stop().catch(() => undefined)));
+    await cluster?.stop();
   }
   return res;
 }
