@@ -80,6 +80,25 @@ export const SYSTEMS: SystemDef[] = [
       return 'Redis is not reachable at 127.0.0.1:6379';
     },
   },
+  {
+    id: 'sb-nats-2n',
+    label: 'Switchboard, native, NATS, 2 nodes',
+    server: 'sb-nats',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/nats' as string)) as Record<string, unknown>;
+        if (typeof m['createNatsEngine'] !== 'function') throw new Error('no engine');
+      } catch {
+        return '@switchboard/nats has not landed in this checkout';
+      }
+      const address = (process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222').replace(/^nats:\/\//, '');
+      if (await reachable(address)) return undefined;
+      if (process.env['CI'] === 'true') throw new Error(`NATS is not reachable at ${address} (CI=true)`);
+      return `NATS is not reachable at ${address}`;
+    },
+  },
 ];
 
 export interface BenchConfig {

@@ -216,7 +216,7 @@ async function pondSocket(): Promise<RunningSystem> {
 }
 
 /** A Switchboard node, in-memory engine unless a broker factory is given. */
-async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningSystem & { sb: unknown }> {
+async function switchboard(options: { broker?: 'redis' | 'nats' } = {}): Promise<RunningSystem & { sb: unknown }> {
   const { createSwitchboard } = await import('@switchboard/server');
   let broker: object = {};
   if (options.broker === 'redis') {
@@ -225,6 +225,14 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
       createRedisEngine(o: { addresses: string[]; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
     };
     const e = redis.createRedisEngine({ addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'], prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    broker = { broker: e.broker, history: e.history, presence: e.presence };
+  }
+  if (options.broker === 'nats') {
+    // core NATS between the nodes, history and presence in JetStream; the run's own prefix
+    const nats = (await import('@switchboard/nats' as string)) as {
+      createNatsEngine(o: { servers: string; prefix: string }): { broker: unknown; history?: unknown; presence?: unknown };
+    };
+    const e = nats.createNatsEngine({ servers: process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222', prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
     broker = { broker: e.broker, history: e.history, presence: e.presence };
   }
   const sb = createSwitchboard({
@@ -299,7 +307,7 @@ async function httpPublisher(target: number): Promise<RunningSystem> {
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'http-publisher';
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-nats' | 'http-publisher';
 
 export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
@@ -317,5 +325,7 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return switchboard();
     case 'sb-redis':
       return switchboard({ broker: 'redis' });
+    case 'sb-nats':
+      return switchboard({ broker: 'nats' });
   }
 }
