@@ -2,7 +2,7 @@
 /**
  * switchboard serve|gentoken|checkconfig|version
  *
- *   switchboard serve [--config FILE] [--port N] [--address A]
+ *   switchboard serve [--config FILE] [--port N] [--address A] [--contract FILE]
  *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON] [--claims JSON] [--channel CH]...
  *   switchboard checkconfig [--config FILE]
  *   switchboard genconfig [--output FILE]
@@ -18,7 +18,7 @@ import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, typ
 const USAGE = `switchboard: real-time messaging server
 
 usage:
-  switchboard serve [--config FILE] [--port N] [--address A]
+  switchboard serve [--config FILE] [--port N] [--address A] [--contract FILE]
   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
                      [--claims JSON] [--channel CHANNEL]...
       --claims adds claims to the token (e.g. '{"orgs":["7"]}' for trpc:org:7);
@@ -61,6 +61,7 @@ function options(args: string[]) {
         config: { type: 'string', short: 'c' },
         port: { type: 'string', short: 'p' },
         address: { type: 'string', short: 'a' },
+        contract: { type: 'string' },
         user: { type: 'string', short: 'u' },
         ttl: { type: 'string', short: 't' },
         info: { type: 'string' },
@@ -172,7 +173,15 @@ async function main(argv: string[]): Promise<void> {
       if (file === undefined) log.warn('no configuration file: DEVELOPMENT MODE on 127.0.0.1 (no tokens, no API key, open admin). Use --config FILE in production.');
       let server;
       try {
-        server = await startServer(c, log, { ...(port !== undefined ? { port } : {}), ...(values.address !== undefined ? { address: values.address } : {}) });
+        const contractFile = values.contract;
+        const contract =
+          contractFile === undefined ? undefined : await (await import('./contract-file.js')).loadContractFile(contractFile).catch((err: Error) => fail(err.message, 2));
+        if (contract) log.info({ file: contractFile, keys: Object.keys(contract) }, 'channel contract loaded: publications on its channels are validated');
+        server = await startServer(c, log, {
+          ...(port !== undefined ? { port } : {}),
+          ...(values.address !== undefined ? { address: values.address } : {}),
+          ...(contract ? { contract } : {}),
+        });
       } catch (err) {
         if (err instanceof ConfigError) configError(err, file);
         log.fatal({ err }, `cannot start: ${(err as Error).message}`);

@@ -37,7 +37,9 @@ const ENGINES = {
   redis: async (engine) => {
     const { redisEngineFromSection } = await import('@switchboard/redis');
     const e = redisEngineFromSection(engine.redis);
-    return { options: e.options, ready: e.ready, hint: `is Redis reachable at engine.redis.address ${JSON.stringify(engine.redis.address ?? '')}?` };
+    const r = engine.redis;
+    const where = r.cluster_address !== undefined ? `engine.redis.cluster_address ${JSON.stringify(r.cluster_address)}` : `engine.redis.address ${JSON.stringify(r.address ?? '')}`;
+    return { options: e.options, ready: e.ready, hint: `is Redis reachable at ${where}?` };
   },
   // loaded only when configured: the postgres driver is not loaded otherwise
   postgres: async (engine) => {

@@ -7,18 +7,26 @@ import { ConfigError, duration, engineSection, flag, integer, section, stringOrS
 
 export const DEFAULT_PREFIX = 'switchboard';
 
-/** Centrifugo v6 names: `address` (one address, a comma-separated list or an array: shards), `prefix`, `presence_ttl`. */
+const given = (a: string | string[] | undefined): boolean => !(a === undefined || a === '' || (Array.isArray(a) && a.length === 0));
+
+/**
+ * Centrifugo v6 names: `address` (one address, a comma-separated list or an array: shards), or
+ * `cluster_address` (Redis Cluster: one entry per cluster, each a comma-separated list of seed
+ * nodes; several clusters are shards), `prefix`, `presence_ttl`.
+ */
 export const redisConfigSection = engineSection({
   type: 'redis',
   schema: section({
     address: stringOrStrings('"127.0.0.1:6379" or ["redis-1:6379", "redis-2:6379"]').optional(),
     prefix: text({ nonEmpty: true }).default(DEFAULT_PREFIX),
     presence_ttl: duration({ min: 1000 }).prefault('60s'),
+    cluster_address: stringOrStrings('"10.0.0.1:7000,10.0.0.2:7000" (seed nodes of one cluster) or ["c1-a:7000,c1-b:7000", "c2-a:7000"]').optional(),
   }),
   whenSelected(s, report) {
-    const a = s.address;
-    if (a === undefined || a === '' || (Array.isArray(a) && a.length === 0)) {
-      report('address', 'required with engine.type "redis": e.g. "127.0.0.1:6379", or a list of shards (or SWITCHBOARD_ENGINE_REDIS_ADDRESS)');
+    if (given(s.address) && given(s.cluster_address)) {
+      report('cluster_address', 'give engine.redis.address (standalone Redis shards) or engine.redis.cluster_address (Redis Cluster), not both');
+    } else if (!given(s.address) && !given(s.cluster_address)) {
+      report('address', 'required with engine.type "redis": e.g. "127.0.0.1:6379", or a list of shards (or SWITCHBOARD_ENGINE_REDIS_ADDRESS); or engine.redis.cluster_address for Redis Cluster');
     }
   },
 });

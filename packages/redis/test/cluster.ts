@@ -15,6 +15,8 @@ export const API_KEY = 'multi-node-test-api-key';
 
 export interface NodeOptions {
   addresses: string[];
+  /** Redis Cluster seeds (`engine.redis.cluster_address`) instead of `addresses`. */
+  clusterAddress?: string;
   prefix: string;
   presenceTtlMs?: number;
   name: string;
@@ -32,7 +34,10 @@ export function nodeConfig(o: NodeOptions): Record<string, unknown> {
     http_api: { key: API_KEY },
     log: { level: 'info' },
     shutdown: { timeout: '1s' },
-    engine: o.engine ?? { type: 'redis', redis: { address: o.addresses.join(','), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` } },
+    engine: o.engine ?? {
+      type: 'redis',
+      redis: { ...(o.clusterAddress !== undefined ? { cluster_address: o.clusterAddress } : { address: o.addresses.join(',') }), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` },
+    },
     ...o.extra,
     channel: {
       namespaces: [
