@@ -117,6 +117,25 @@ export const SYSTEMS: SystemDef[] = [
       return undefined; // the cluster is started for the run (redis-server must be installed: an error otherwise)
     },
   },
+  {
+    id: 'sb-nats-2n',
+    label: 'Switchboard, native, NATS, 2 nodes',
+    server: 'sb-nats',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/nats' as string)) as Record<string, unknown>;
+        if (typeof m['createNatsEngine'] !== 'function') throw new Error('no engine');
+      } catch {
+        return '@switchboard/nats has not landed in this checkout';
+      }
+      const address = (process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222').replace(/^nats:\/\//, '');
+      if (await reachable(address)) return undefined;
+      if (process.env['CI'] === 'true') throw new Error(`NATS is not reachable at ${address} (CI=true)`);
+      return `NATS is not reachable at ${address}`;
+    },
+  },
 ];
 
 /** A 3-master Redis Cluster of the run's own, on free ports, for the systems that need one. */

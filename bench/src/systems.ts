@@ -217,12 +217,12 @@ async function pondSocket(): Promise<RunningSystem> {
 }
 
 /** A Switchboard node, in-memory engine unless a broker factory is given. */
-async function switchboard(options: { broker?: 'redis' | 'redis-cluster' } = {}): Promise<RunningSystem & { sb: unknown }> {
+async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats' } = {}): Promise<RunningSystem & { sb: unknown }> {
   // BENCH_SB_SERVER: another checkout's entry point (`--other`), for before/after runs side by side.
   const other = process.env['BENCH_SB_SERVER'];
   const { createSwitchboard } = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as typeof import('@switchboard/server');
   let broker: object = {};
-  if (options.broker !== undefined) {
+  if (options.broker === 'redis' || options.broker === 'redis-cluster') {
     // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX), and on
     // Redis Cluster the cluster it started (BENCH_REDIS_CLUSTER: seed addresses).
     const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis' as string)) as {
@@ -230,6 +230,14 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' } = {})
     };
     const where = options.broker === 'redis-cluster' ? { clusterAddresses: process.env['BENCH_REDIS_CLUSTER'] ?? '' } : { addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'] };
     const e = redis.createRedisEngine({ ...where, prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    broker = { broker: e.broker, history: e.history, presence: e.presence };
+  }
+  if (options.broker === 'nats') {
+    // core NATS between the nodes, history and presence in JetStream; the run's own prefix
+    const nats = (await import('@switchboard/nats' as string)) as {
+      createNatsEngine(o: { servers: string; prefix: string }): { broker: unknown; history?: unknown; presence?: unknown };
+    };
+    const e = nats.createNatsEngine({ servers: process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222', prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
     broker = { broker: e.broker, history: e.history, presence: e.presence };
   }
   const sb = createSwitchboard({
@@ -304,7 +312,7 @@ async function httpPublisher(target: number): Promise<RunningSystem> {
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'http-publisher';
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'sb-nats' | 'http-publisher';
 
 export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
@@ -324,5 +332,7 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return switchboard({ broker: 'redis' });
     case 'sb-redis-cluster':
       return switchboard({ broker: 'redis-cluster' });
+    case 'sb-nats':
+      return switchboard({ broker: 'nats' });
   }
 }
