@@ -216,7 +216,7 @@ async function pondSocket(): Promise<RunningSystem> {
 }
 
 /** A Switchboard node, in-memory engine unless a broker factory is given. */
-async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningSystem & { sb: unknown }> {
+async function switchboard(options: { broker?: 'redis' | 'postgres' } = {}): Promise<RunningSystem & { sb: unknown }> {
   const { createSwitchboard } = await import('@switchboard/server');
   let broker: object = {};
   if (options.broker === 'redis') {
@@ -225,6 +225,14 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
       createRedisEngine(o: { addresses: string[]; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
     };
     const e = redis.createRedisEngine({ addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'], prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    broker = { broker: e.broker, history: e.history, presence: e.presence };
+  }
+  if (options.broker === 'postgres') {
+    // Both nodes of a run share the schema the orchestrator chose (BENCH_PG_SCHEMA).
+    const pg = (await import('@switchboard/postgres' as string)) as {
+      createPostgresEngine(o: { dsn: string; schema: string; poolSize: number }): { broker: unknown; history: unknown; presence: unknown };
+    };
+    const e = pg.createPostgresEngine({ dsn: process.env['BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test', schema: process.env['BENCH_PG_SCHEMA'] ?? 'bench', poolSize: 8 });
     broker = { broker: e.broker, history: e.history, presence: e.presence };
   }
   const sb = createSwitchboard({
@@ -299,7 +307,7 @@ async function httpPublisher(target: number): Promise<RunningSystem> {
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'http-publisher';
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-postgres' | 'http-publisher';
 
 export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
@@ -317,5 +325,7 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return switchboard();
     case 'sb-redis':
       return switchboard({ broker: 'redis' });
+    case 'sb-postgres':
+      return switchboard({ broker: 'postgres' });
   }
 }

@@ -8,7 +8,7 @@ export const DEFAULT_META_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Appends through `<schema>._append` (one statement: lock, offset, insert, trim, optional wake-up). */
 export async function appendRow(db: Database, channel: string, pub: Publication, options: HistoryOptions, notify: boolean): Promise<StreamPosition> {
   if (!(options.size >= 1) || !(options.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
-  const d = notify && pub.delivery !== undefined ? JSON.stringify(pub.delivery) : null;
+  const d = notify && pub.delivery !== undefined ? JSON.stringify(pub.delivery) : null; // travels in the notification, never stored
   const rows = await db.run((sql) =>
     sql.unsafe<{ o_offset: string; o_epoch: string }[]>(
       `SELECT o_offset, o_epoch FROM ${db.s}._append($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::boolean, $10::text)`,
