@@ -21,7 +21,9 @@ export async function runExample(file: string, env: Record<string, string> = {})
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
+    const kill = setTimeout(() => child.kill('SIGKILL'), 10_000); // an example that ignores SIGTERM must not hang the test
     await exited;
+    clearTimeout(kill);
   };
   try {
     await until(() => /listening on \d+/.test(out) || child.exitCode !== null, 20_000, `${file} to listen`);

@@ -3,6 +3,11 @@
 // Test files are TypeScript; tsx transpiles them, and the "source" export condition
 // makes workspace packages resolve to their src/ so tests never run against a stale build.
 // Usage: node scripts/test.mjs [path-filter ...]
+//
+// Nothing may hang the run. Every test gets a default timeout (scripts/test-timeout.mjs, 120 s unless
+// its options say `timeout`; TEST_TIMEOUT_MS changes it) and every test FILE a second, larger one
+// (Node 20's --test-timeout bounds a whole file under --test; 15 min unless TEST_FILE_TIMEOUT_MS),
+// which catches a file that never exits after its tests (a leaked server, socket or timer).
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -31,11 +36,15 @@ if (selected.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '3';
+const fileTimeout = process.env.TEST_FILE_TIMEOUT_MS ?? String(15 * 60_000);
 const args = [
   '--conditions=source',
   '--import', 'tsx',
+  '--expose-internals', // for scripts/test-timeout.mjs
+  '--import', new URL('./test-timeout.mjs', import.meta.url).href,
   '--test',
   `--test-concurrency=${concurrency}`,
+  `--test-timeout=${fileTimeout}`,
   '--test-reporter=spec',
   ...selected,
 ];

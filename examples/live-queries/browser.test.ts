@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { createApiClient, Channels, type TrpcSchema } from '@switchboard/client/server';
+import { waitFor } from '@switchboard/server/testing';
 import { startBackend, type Backend } from './backend.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -50,23 +51,17 @@ async function text(page: Page, selector: string): Promise<string> {
 }
 
 async function waitText(page: Page, selector: string, pred: (t: string) => boolean, what: string, ms = 30_000): Promise<string> {
-  const end = Date.now() + ms;
   let last = '';
-  while (Date.now() < end) {
-    last = await text(page, selector).catch(() => '');
-    if (pred(last)) return last;
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitFor(async () => pred((last = await text(page, selector).catch(() => ''))), ms, what);
+  } catch (err) {
+    throw new Error(`${(err as Error).message} (${selector} shows ${JSON.stringify(last)})`);
   }
-  throw new Error(`timed out waiting for ${what} (${selector} shows ${JSON.stringify(last)})`);
+  return last;
 }
 
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  return waitFor(check, ms, what);
 }
 
 async function notify(backend: Backend, path: string, textValue: string): Promise<void> {

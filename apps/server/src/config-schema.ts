@@ -34,8 +34,12 @@ const channelOptions = {
   allow_history_for_subscriber: flag().optional(),
   allow_history_for_anonymous: flag().optional(),
   allow_user_limited_channels: flag().optional(),
-  // Channels owned through a token claim: {"user": "sub", "org": "orgs"} (see the README).
-  subscribe_by_claim: stringMap('{"user": "sub", "org": "orgs"}', 'an object of channel segment → claim name').optional(),
+  /** Channel segment → claim name: `{"user": "sub"}` lets a token with sub 42 subscribe to `<ns>:user:42`. */
+  subscribe_by_claim: stringMap({
+    want: 'an object of channel segment → claim name',
+    example: '{"user": "sub", "org": "orgs"}',
+    key: (k) => k !== '' && !k.includes(':'),
+  }).optional(),
 };
 
 export const configSchema = z.strictObject({

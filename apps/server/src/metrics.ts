@@ -3,7 +3,7 @@
  * the connection list) when scraped, so the fan-out path pays nothing; the publish-to-deliver
  * latency comes from the core's once-per-publication `onFanout` hook.
  */
-import { type Switchboard, ReplyError, DisconnectError } from '@switchboard/server';
+import { type Switchboard, ReplyError, DisconnectError, wsFrameStats } from '@switchboard/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -118,6 +118,20 @@ export function createMetrics(sb: Switchboard): Metrics {
       for (const [code, n] of sb.stats.errors) this.inc({ code: String(code) }, n);
     },
   });
+  new Counter({
+    name: 'switchboard_ws_frame_fallback_total',
+    help: 'WebSocket writes that could not use prepared frames and went through ws.send, by reason (internals: an unknown ws version, per connection; compression: an extension was negotiated, per connection; sender_busy: ws had writes of its own queued, per write)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const f = wsFrameStats().fallback;
+      this.inc({ reason: 'internals' }, f.internals);
+      this.inc({ reason: 'compression' }, f.compression);
+      this.inc({ reason: 'sender_busy' }, f.senderBusy);
+    },
+  });
+  monotonic('switchboard_ws_frame_connections_total', 'WebSocket connections written with prepared frames (the fast path)', () => wsFrameStats().connections);
   const latency = new Histogram({
     name: 'switchboard_publish_to_deliver_seconds',
     help: 'From publish to the last subscriber enqueue on this node, per publication',

@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { createApiHandler, createSwitchboard, type Switchboard, VERSION } from '@switchboard/server';
+import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import { createAdminHandler } from './admin.js';
@@ -41,7 +42,7 @@ function listenError(err: NodeJS.ErrnoException, port: number): Error {
   return err;
 }
 
-export async function startServer(config: ServerConfig, log: Logger, overrides: { port?: number; address?: string } = {}): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, overrides: { port?: number; address?: string; contract?: Contract } = {}): Promise<RunningServer> {
   const s = settings(config);
   if (overrides.port !== undefined) s.port = overrides.port;
   if (overrides.address !== undefined) s.address = overrides.address;
@@ -59,7 +60,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     demoSecret = randomBytes(32).toString('base64url');
     token.hmacSecret = demoSecret;
   }
-  const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log });
+  const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log, ...(overrides.contract ? { contract: overrides.contract } : {}) });
   const metrics = s.prometheus ? createMetrics(sb) : undefined;
   // Connect and disconnect are logged by the core at debug; subscriptions too, here.
   if (log.isLevelEnabled('debug')) {

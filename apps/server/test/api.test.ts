@@ -214,6 +214,10 @@ test('/health, /ready and /metrics count the traffic just made', { timeout: 90_0
     // The earlier tests' forced disconnects (3503, 4501) and the 107 errors are counted.
     assert.ok(m.value('switchboard_disconnects_total', { code: '3503' }) >= 1);
     assert.ok(m.value('switchboard_api_calls_total', { method: 'publish', code: '107' }) >= 1);
+    // The prepared-frame fast path is taken with the installed ws, and its fallback is exported.
+    assert.ok(m.value('switchboard_ws_frame_connections_total') >= 1, 'connections written with prepared frames');
+    assert.ok(m.has('switchboard_ws_frame_fallback_total', { reason: 'internals' }), 'the fallback counter is exported');
+    assert.equal(m.value('switchboard_ws_frame_fallback_total', { reason: 'internals' }), 0, 'the installed ws has the internals ws-frames.ts expects');
     assert.ok(m.value('process_resident_memory_bytes') > 0, 'Node process metrics');
     assert.ok(m.value('nodejs_heap_size_used_bytes') > 0, 'Node heap metrics');
   } finally {
@@ -221,21 +225,23 @@ test('/health, /ready and /metrics count the traffic just made', { timeout: 90_0
   }
 });
 
-async function metrics(base: string): Promise<{ value(name: string, labels?: Record<string, string>): number }> {
+async function metrics(base: string): Promise<{ value(name: string, labels?: Record<string, string>): number; has(name: string, labels?: Record<string, string>): boolean }> {
   const r = await fetch(`${base}/metrics`);
   assert.equal(r.status, 200);
   const text = await r.text();
   const lines = text.split('\n').filter((l) => l && !l.startsWith('#'));
+  const find = (name: string, labels: Record<string, string>): number | undefined => {
+    for (const l of lines) {
+      const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(l);
+      if (!m || m[1] !== name) continue;
+      const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
+      if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
+    }
+    return undefined;
+  };
   return {
-    value(name, labels = {}) {
-      for (const l of lines) {
-        const m = /^([a-zA-Z_:][\w:]*)(?:\{([^}]*)\})? (\S+)$/.exec(l);
-        if (!m || m[1] !== name) continue;
-        const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-        if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-      }
-      return 0;
-    },
+    value: (name, labels = {}) => find(name, labels) ?? 0,
+    has: (name, labels = {}) => find(name, labels) !== undefined,
   };
 }
 

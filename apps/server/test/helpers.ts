@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
 import { Centrifuge, type Options as CentrifugeOptions } from 'centrifuge';
+import { waitFor, waitForEvent, type EventSource } from '@switchboard/server/testing';
 
 export const ROOT = new URL('../../../', import.meta.url).pathname;
 
@@ -203,23 +204,14 @@ export function sdk(url: string, options: Partial<CentrifugeOptions> = {}): Cent
   return new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 5000, ...options });
 }
 
-export function once<T = unknown>(emitter: { once: (e: never, f: (arg: never) => void) => unknown }, event: string, ms = 10_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`timed out waiting for "${event}"`)), ms);
-    (emitter.once as (e: string, f: (arg: unknown) => void) => unknown)(event, (arg) => {
-      clearTimeout(timer);
-      resolve(arg as T);
-    });
-  });
+/** The next `event` on `emitter` (the shared bounded wait, 10 s here: a child-process server is slower). */
+export function once<T = unknown>(emitter: EventSource, event: string, ms = 10_000): Promise<T> {
+  return waitForEvent<T>(emitter, event, ms);
 }
 
-export async function until(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** The shared polling helper, 10 s here. */
+export function until(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  return waitFor(check, ms, what);
 }
 
 /** POST /api/<method> with the API key. */

@@ -4,6 +4,8 @@
  * 2000..2999, disconnects 3000..4999; 1 = unauthorized as reported by the centrifuge SDK).
  */
 
+import type { ContractIssue } from '@switchboard/contract';
+
 export type RealtimeErrorKind =
   /** The server refused the credentials (bad or revoked token, or getToken said "no"): terminal. */
   | 'unauthorized'
@@ -17,6 +19,8 @@ export type RealtimeErrorKind =
   | 'subscribe'
   /** An application handler threw; the SDK caught it so the connection stays up. */
   | 'handler'
+  /** A message or a publish did not match the channel's contract (`issues` says how). */
+  | 'validation'
   /** The SDK was misused (closed instance, uninitialised singleton, bad options). */
   | 'usage';
 
@@ -26,12 +30,15 @@ export class RealtimeError extends Error {
   readonly code: number | undefined;
   /** The channel concerned, for subscription and handler errors. */
   readonly channel: string | undefined;
-  constructor(kind: RealtimeErrorKind, message: string, opts: { code?: number; channel?: string; cause?: unknown } = {}) {
+  /** For `validation` errors: what the contract's schema reported. */
+  readonly issues: readonly ContractIssue[] | undefined;
+  constructor(kind: RealtimeErrorKind, message: string, opts: { code?: number; channel?: string; cause?: unknown; issues?: readonly ContractIssue[] } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'RealtimeError';
     this.kind = kind;
     this.code = opts.code;
     this.channel = opts.channel;
+    this.issues = opts.issues;
   }
 }
 

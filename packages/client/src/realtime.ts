@@ -1,26 +1,21 @@
 /**
- * The application-facing client: one connection per instance, built on the official `centrifuge`
- * SDK (reconnect with backoff, recovery, token refresh all come from it). What this adds:
- * lazy connect on the first subscription, reference-counted subscriptions (many handlers, one
- * server subscription), typed channels and handlers, an observable connection state, typed
- * errors instead of silent retries, and a "resync" event whenever a subscription may have missed
- * messages (recovery failed, or the channel keeps no history).
+ * The application-facing client, built on the official `centrifuge` SDK (reconnect with backoff,
+ * recovery, token refresh all come from it). What this adds: lazy connect on the first
+ * subscription, reference-counted subscriptions (many handlers, one server subscription), typed
+ * channels and handlers (from a schema type or a runtime-checked contract), an observable
+ * connection state, typed errors instead of silent retries, a "resync" event whenever a
+ * subscription may have missed messages, and (opt-in) one connection shared by every tab.
  */
-import {
-  Centrifuge,
-  UnauthorizedError as CentrifugeUnauthorizedError,
-  type Options as CentrifugeOptions,
-  type PublicationContext,
-  type SubscribedContext,
-  type Subscription,
-  type ClientInfo,
-} from 'centrifuge';
-import { WebSocketImpl } from '#websocket';
-import { RealtimeError, UnauthorizedError, isUnauthorizedCode } from './errors.js';
+import type { Centrifuge, ClientInfo, Options as CentrifugeOptions } from 'centrifuge';
+import { check, formatIssues, type CheckResult, type Contract, type ContractInput, type ContractOutput } from '@switchboard/contract';
+import { RealtimeError } from './errors.js';
 import { Emitter, ValueStore, type Store } from './store.js';
+import { DirectLink, errMessage } from './direct-link.js';
+import { SharedLink, canShareConnection } from './tabs/shared-link.js';
+import type { ConnectionRole, ConnectionState, Link, LinkPublication, LinkSink, LinkSubscribed, StreamPosition } from './link.js';
 import type { AnySchema, ChannelOf, MessageOf } from './channels.js';
 
-export type ConnectionState = 'connecting' | 'connected' | 'disconnected';
+export type { ConnectionRole, ConnectionState, StreamPosition } from './link.js';
 
 export type TokenGetter = () => Promise<string | null | undefined> | string | null | undefined;
 
@@ -50,6 +45,19 @@ export interface RealtimeOptions {
   /** A WebSocket class; by default the global one in browsers and `ws` in Node. */
   websocket?: unknown;
   debug?: boolean;
+  /**
+   * One connection for every tab of this origin (browsers with Web Locks and BroadcastChannel; a
+   * tab without them, and Node, keeps its own connection). `true` groups tabs by `url`; a string
+   * adds a group key (use the user id when tabs of one origin may belong to different users: the
+   * leader tab's `getToken` authenticates everyone's subscriptions).
+   */
+  shareConnection?: boolean | string;
+  /**
+   * A channel contract (`defineContract` from `@switchboard/contract`): messages on a channel it
+   * covers are validated before any handler sees them (a failure is a `validation` error, never a
+   * handler call), and `publish` validates before sending.
+   */
+  contract?: Contract;
   /** Any other centrifuge option (escape hatch). */
   centrifuge?: Partial<CentrifugeOptions>;
 }
@@ -95,12 +103,14 @@ export interface RealtimeEvents extends Record<string, unknown> {
    * to, e.g. from the token's `channels` claim). Client-side subscriptions go to their handlers.
    */
   serverPublication: { channel: string; data: unknown; ctx: MessageContext };
+  /** Shared connections: this tab became the leader (it now holds the connection). */
+  leader: { tab: string };
 }
 
 export interface SubscribeOptions {
   /** Called when this channel needs a resync (see `ResyncEvent`). */
   onResync?: (event: ResyncEvent) => void;
-  /** Called with this channel's subscription errors (they also go to the instance's `error` event). */
+  /** Called with this channel's subscription and validation errors (they also go to the instance's `error` event). */
   onError?: (error: RealtimeError) => void;
 }
 
@@ -111,42 +121,47 @@ interface Listener {
 
 interface Entry {
   channel: string;
-  sub: Subscription;
   listeners: Set<Listener>;
+  /** A subscribed event came since the entry was opened (later ones are resubscriptions). */
   subscribedOnce: boolean;
   teardown: ReturnType<typeof setTimeout> | undefined;
+  /** The last position processed: publications at or before it are duplicates. */
+  pos: StreamPosition | undefined;
+  /** Pending asynchronous validations, so messages stay in order. */
+  queue: Promise<void> | undefined;
 }
 
-export class Realtime<S = AnySchema> {
-  /** The underlying centrifuge client (presence, history, RPC, publish are available on it). */
-  readonly centrifuge: Centrifuge;
+export class Realtime<S = AnySchema, P = S> {
   /** The connection state as an observable value (`useSyncExternalStore(state.subscribe, state.getSnapshot)`). */
   readonly state: Store<ConnectionState>;
   readonly #state = new ValueStore<ConnectionState>('disconnected');
   readonly #events = new Emitter<RealtimeEvents>();
   readonly #entries = new Map<string, Entry>();
-  readonly #options: RealtimeOptions;
-  #tokenFailures = 0;
-  #tokenRefusalReported = false;
-  readonly #serverSubs = new Set<string>();
+  readonly #contract: Contract | undefined;
+  readonly #link: Link;
   #closed = false;
 
   constructor(options: RealtimeOptions) {
     if (!options || typeof options.url !== 'string' || options.url === '') throw new RealtimeError('usage', 'createRealtime: `url` is required');
-    this.#options = options;
     this.state = this.#state;
-    const co: Partial<CentrifugeOptions> = { ...options.centrifuge };
-    const ws = options.websocket ?? WebSocketImpl;
-    if (ws !== undefined && co.websocket === undefined) co.websocket = ws;
-    if (options.token !== undefined) co.token = options.token;
-    if (options.getToken) co.getToken = () => this.#fetchToken();
-    if (options.minReconnectDelay !== undefined) co.minReconnectDelay = options.minReconnectDelay;
-    if (options.maxReconnectDelay !== undefined) co.maxReconnectDelay = options.maxReconnectDelay;
-    if (options.timeout !== undefined) co.timeout = options.timeout;
-    if (options.name !== undefined) co.name = options.name;
-    if (options.debug !== undefined) co.debug = options.debug;
-    this.centrifuge = new Centrifuge(options.url, co);
-    this.#wire();
+    this.#contract = options.contract;
+    const sink = this.#sink();
+    this.#link = options.shareConnection && canShareConnection() ? new SharedLink(options, sink) : new DirectLink(options, sink);
+  }
+
+  /**
+   * The underlying centrifuge client (presence, history, RPC, publish are available on it). With a
+   * shared connection only the leader tab has one: elsewhere this throws a `usage` error.
+   */
+  get centrifuge(): Centrifuge {
+    const c = this.#link.centrifuge;
+    if (!c) throw new RealtimeError('usage', 'this tab shares another tab\'s connection: use publish/rpc, or the leader tab\'s centrifuge');
+    return c;
+  }
+
+  /** `own` (a connection of its own), or `leader`/`follower` with `shareConnection`. */
+  get role(): ConnectionRole {
+    return this.#link.role;
   }
 
   /** Current connection state. */
@@ -169,15 +184,17 @@ export class Realtime<S = AnySchema> {
     if (typeof channel !== 'string' || channel === '') throw new RealtimeError('usage', 'subscribe: channel must be a non-empty string');
     if (typeof handler !== 'function') throw new RealtimeError('usage', 'subscribe: handler must be a function', { channel });
     let entry = this.#entries.get(channel);
-    if (!entry) entry = this.#open(channel);
-    else if (entry.teardown !== undefined) {
+    if (!entry) {
+      entry = { channel, listeners: new Set(), subscribedOnce: false, teardown: undefined, pos: undefined, queue: undefined };
+      this.#entries.set(channel, entry);
+    } else if (entry.teardown !== undefined) {
       clearTimeout(entry.teardown);
       entry.teardown = undefined;
     }
     const listener: Listener = { handler: handler as MessageHandler<never>, opts };
     entry.listeners.add(listener);
-    // A subscription the server refused for good stays unsubscribed; a new subscriber tries again.
-    if (entry.sub.state === 'unsubscribed') entry.sub.subscribe();
+    // Idempotent: subscribes once, and tries again a subscription the server refused for good.
+    this.#link.open(channel);
     this.connect();
     const e = entry;
     return () => {
@@ -198,57 +215,49 @@ export class Realtime<S = AnySchema> {
     return this.#entries.get(channel)?.listeners.size ?? 0;
   }
 
-  /** Publishes from the client (needs a channel that allows client publications). */
-  async publish<C extends ChannelOf<S>>(channel: C, data: MessageOf<S, C>): Promise<void> {
-    this.connect();
-    try {
-      await this.centrifuge.publish(channel, data);
-    } catch (err) {
-      throw toError('subscribe', err, channel);
+  /** Publishes from the client (needs a channel that allows client publications); checked against the contract first. */
+  async publish<C extends ChannelOf<P>>(channel: C, data: MessageOf<P, C>): Promise<void> {
+    if (this.#closed) throw new RealtimeError('usage', 'publish on a closed Realtime instance', { channel });
+    if (this.#contract) {
+      const r = await check(this.#contract, channel, data);
+      if (!r.ok) throw validationError(channel, r, 'refused to publish');
     }
+    await this.#link.publish(channel, data);
   }
 
   /** Calls a server RPC method. */
   async rpc<R = unknown>(method: string, data: unknown = {}): Promise<R> {
-    this.connect();
-    try {
-      return (await this.centrifuge.rpc(method, data)).data as R;
-    } catch (err) {
-      throw toError('connection', err);
-    }
+    if (this.#closed) throw new RealtimeError('usage', 'rpc on a closed Realtime instance');
+    return (await this.#link.rpc(method, data)) as R;
   }
 
   /** Resolves once connected (connecting if needed); rejects with the error that stopped it. */
   ready(timeoutMs?: number): Promise<void> {
-    this.connect();
-    return this.centrifuge.ready(timeoutMs).catch((err: unknown) => {
-      throw toError('connection', err);
-    });
+    if (this.#closed) return Promise.reject(new RealtimeError('usage', 'ready on a closed Realtime instance'));
+    return this.#link.ready(timeoutMs);
   }
 
   /** Connects now instead of waiting for the first subscription. */
   connect(): void {
     if (this.#closed) throw new RealtimeError('usage', 'connect on a closed Realtime instance');
-    if (this.centrifuge.state === 'disconnected') {
-      this.#tokenFailures = 0;
-      this.centrifuge.connect();
-    }
+    this.#link.connect();
   }
 
   /** Disconnects; subscriptions are kept and resume (with recovery) on the next connect. */
   disconnect(): void {
-    this.centrifuge.disconnect();
+    this.#link.disconnect();
   }
 
-  /** Ends every subscription and the connection for good. */
+  /** Ends every subscription and the connection for good (a shared connection passes to another tab). */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     for (const e of [...this.#entries.values()]) {
       e.listeners.clear();
-      this.#close(e);
+      if (e.teardown !== undefined) clearTimeout(e.teardown);
     }
-    this.centrifuge.disconnect();
+    this.#entries.clear();
+    this.#link.shutdown();
   }
 
   get closed(): boolean {
@@ -260,141 +269,89 @@ export class Realtime<S = AnySchema> {
     this.#events.emit('error', err);
   }
 
-  async #fetchToken(): Promise<string> {
-    const getToken = this.#options.getToken!;
-    let token: string | null | undefined;
-    try {
-      token = await getToken();
-    } catch (err) {
-      if (err instanceof UnauthorizedError || err instanceof CentrifugeUnauthorizedError) {
-        this.#tokenRefusalReported = true;
-        this.#error(new RealtimeError('unauthorized', `getToken refused: ${(err as Error).message}`, { code: 1, cause: err }));
-        throw new CentrifugeUnauthorizedError(String((err as Error).message));
-      }
-      this.#tokenFailures++;
-      const max = this.#options.maxTokenFailures ?? 5;
-      const giveUp = this.#tokenFailures >= max;
-      this.#error(
-        new RealtimeError('token', `getToken failed (${this.#tokenFailures}/${max}${giveUp ? ', giving up' : ', will retry'}): ${errMessage(err)}`, { cause: err }),
-      );
-      // Giving up turns into centrifuge's terminal "unauthorized" disconnect: no endless retry loop.
-      if (giveUp) {
-        this.#tokenRefusalReported = true;
-        throw new CentrifugeUnauthorizedError('token unavailable');
-      }
-      throw err;
-    }
-    if (token === null || token === undefined) {
-      this.#tokenRefusalReported = true;
-      this.#error(new RealtimeError('unauthorized', 'getToken returned no token', { code: 1 }));
-      throw new CentrifugeUnauthorizedError('no token');
-    }
-    if (typeof token !== 'string') {
-      this.#tokenRefusalReported = true;
-      this.#error(new RealtimeError('usage', `getToken must return a string, got ${typeof token}`, { code: 1 }));
-      throw new CentrifugeUnauthorizedError('getToken must return a string');
-    }
-    this.#tokenFailures = 0;
-    return token;
-  }
-
-  #wire(): void {
-    const c = this.centrifuge;
-    c.on('state', (ctx) => {
-      this.#state.set(ctx.newState as ConnectionState);
-      this.#events.emit('state', ctx.newState as ConnectionState);
-    });
-    c.on('connected', (ctx) => {
-      this.#events.emit('connected', { client: ctx.client });
-    });
-    c.on('disconnected', (ctx) => {
-      this.#events.emit('disconnected', { code: ctx.code, reason: ctx.reason });
-      if (ctx.code === 0) return; // disconnect() was called
-      // A refusal from getToken reaches here as centrifuge's code 1; #fetchToken already reported it.
-      if (ctx.code === 1 && this.#tokenRefusalReported) {
-        this.#tokenRefusalReported = false;
-        return;
-      }
-      if (isUnauthorizedCode(ctx.code)) this.#error(new RealtimeError('unauthorized', `connection refused: ${ctx.reason}`, { code: ctx.code }));
-      else this.#error(new RealtimeError('disconnected', `disconnected: ${ctx.reason}`, { code: ctx.code }));
-    });
-    c.on('subscribed', (ctx) => {
-      // Server-side subscriptions: resync when a resubscription (after a reconnect) lost messages.
-      const again = this.#serverSubs.has(ctx.channel);
-      this.#serverSubs.add(ctx.channel);
-      this.#events.emit('subscribed', { channel: ctx.channel, recovered: ctx.recovered, wasRecovering: ctx.wasRecovering });
-      if (again && !(ctx.wasRecovering && ctx.recovered)) this.#events.emit('resync', { channel: ctx.channel, reason: ctx.wasRecovering ? 'unrecovered' : 'not-recoverable' });
-    });
-    c.on('unsubscribed', (ctx) => {
-      this.#serverSubs.delete(ctx.channel);
-    });
-    c.on('publication', (ctx) => {
-      const mctx: MessageContext = { channel: ctx.channel };
-      if (ctx.offset !== undefined) mctx.offset = ctx.offset;
-      if (ctx.info !== undefined) mctx.info = ctx.info;
-      if (ctx.tags !== undefined) mctx.tags = ctx.tags;
-      this.#events.emit('serverPublication', { channel: ctx.channel, data: ctx.data, ctx: mctx }, (err) =>
-        this.#error(new RealtimeError('handler', `serverPublication listener threw: ${errMessage(err)}`, { channel: ctx.channel, cause: err })),
-      );
-    });
-    c.on('error', (ctx) => {
-      // Token fetch failures are reported by #fetchToken with more detail.
-      if (ctx.type === 'connectToken' || ctx.type === 'refreshToken') return;
-      const code = ctx.error?.code;
-      this.#error(new RealtimeError('connection', `${ctx.type}: ${ctx.error?.message ?? 'error'}`, code === undefined ? {} : { code }));
-    });
-  }
-
-  #open(channel: string): Entry {
-    const existing = this.centrifuge.getSubscription(channel);
-    if (existing) this.centrifuge.removeSubscription(existing);
-    const getSubToken = this.#options.getSubscriptionToken;
-    const sub = this.centrifuge.newSubscription(channel, getSubToken ? { getToken: (ctx) => getSubToken(ctx.channel) } : {});
-    const entry: Entry = { channel, sub, listeners: new Set(), subscribedOnce: false, teardown: undefined };
-    sub.on('publication', (ctx: PublicationContext) => this.#dispatch(entry, ctx));
-    sub.on('subscribed', (ctx: SubscribedContext) => this.#subscribed(entry, ctx));
-    sub.on('unsubscribed', (ctx) => {
-      if (ctx.code === 0) return; // we unsubscribed
-      this.#error(new RealtimeError('subscribe', `unsubscribed from ${channel}: ${ctx.reason}`, { code: ctx.code, channel }), entry);
-    });
-    sub.on('error', (ctx) => {
-      const code = ctx.error?.code;
-      this.#error(new RealtimeError('subscribe', `${ctx.type} on ${channel}: ${ctx.error?.message ?? 'error'}`, code === undefined ? { channel } : { code, channel }), entry);
-    });
-    this.#entries.set(channel, entry);
-    sub.subscribe();
-    return entry;
-  }
-
   #close(entry: Entry): void {
     entry.teardown = undefined;
     if (entry.listeners.size > 0 || this.#entries.get(entry.channel) !== entry) return;
     this.#entries.delete(entry.channel);
-    this.centrifuge.removeSubscription(entry.sub); // unsubscribes, then forgets it
-    entry.sub.removeAllListeners();
+    this.#link.close(entry.channel);
   }
 
-  #dispatch(entry: Entry, ctx: PublicationContext): void {
-    const mctx: MessageContext = { channel: ctx.channel };
-    if (ctx.offset !== undefined) mctx.offset = ctx.offset;
-    if (ctx.info !== undefined) mctx.info = ctx.info;
-    if (ctx.tags !== undefined) mctx.tags = ctx.tags;
+  #sink(): LinkSink {
+    return {
+      event: (name, value) => {
+        if (name === 'state') this.#state.set(value as ConnectionState);
+        if (name === 'serverPublication') {
+          const p = value as LinkPublication;
+          this.#events.emit('serverPublication', { channel: p.channel, data: p.data, ctx: messageContext(p) }, (err) =>
+            this.#error(new RealtimeError('handler', `serverPublication listener threw: ${errMessage(err)}`, { channel: p.channel, cause: err })),
+          );
+          return;
+        }
+        this.#events.emit(name, value as never, (err) => this.#error(new RealtimeError('handler', `${name} listener threw: ${errMessage(err)}`, { cause: err })));
+      },
+      publication: (p) => this.#publication(p),
+      subscribed: (s) => this.#subscribed(s),
+      channelError: (channel, err) => {
+        const entry = this.#entries.get(channel);
+        if (entry) this.#error(err, entry);
+      },
+      position: (channel) => this.#entries.get(channel)?.pos,
+      subscribedBefore: (channel) => this.#entries.get(channel)?.subscribedOnce === true,
+      channels: () => this.channels(),
+    };
+  }
+
+  #publication(p: LinkPublication): void {
+    const entry = this.#entries.get(p.channel);
+    // Only channels subscribed here, and (with a shared connection) only once their subscription
+    // is established: what came before is covered by the position the subscription started from.
+    if (!entry || entry.listeners.size === 0 || !entry.subscribedOnce) return;
+    if (p.offset !== undefined && p.offset > 0) {
+      // Delivered once: a replay after a reconnect or a hand-over between tabs repeats what was seen.
+      if (entry.pos && p.offset <= entry.pos.offset) return;
+      entry.pos = { offset: p.offset, epoch: entry.pos?.epoch ?? '' };
+    }
+    if (!this.#contract) return this.#dispatch(entry, p, p.data);
+    const r = check(this.#contract, p.channel, p.data);
+    if (!(r instanceof Promise) && entry.queue === undefined) return this.#validated(entry, p, r);
+    const queue: Promise<void> = (entry.queue ?? Promise.resolve())
+      .then(() => r)
+      .then((res) => this.#validated(entry, p, res))
+      .finally(() => {
+        if (entry.queue === queue) entry.queue = undefined;
+      });
+    entry.queue = queue;
+  }
+
+  #validated(entry: Entry, p: LinkPublication, r: CheckResult): void {
+    if (r.ok) this.#dispatch(entry, p, r.value);
+    else this.#error(validationError(p.channel, r, 'dropped a message that'), entry);
+  }
+
+  #dispatch(entry: Entry, p: LinkPublication, data: unknown): void {
+    const mctx = messageContext(p);
     // centrifuge disconnects for good when an event handler throws: catch and report instead.
-    for (const l of entry.listeners) {
+    for (const l of [...entry.listeners]) {
       try {
-        l.handler(ctx.data as never, mctx);
+        l.handler(data as never, mctx);
       } catch (err) {
         this.#error(new RealtimeError('handler', `handler for ${entry.channel} threw: ${errMessage(err)}`, { channel: entry.channel, cause: err }));
       }
     }
   }
 
-  #subscribed(entry: Entry, ctx: SubscribedContext): void {
+  #subscribed(s: LinkSubscribed): void {
+    const entry = this.#entries.get(s.channel);
+    if (!entry || entry.listeners.size === 0) return;
     const again = entry.subscribedOnce;
     entry.subscribedOnce = true;
-    this.#events.emit('subscribed', { channel: entry.channel, recovered: ctx.recovered, wasRecovering: ctx.wasRecovering });
-    if (!again || (ctx.wasRecovering && ctx.recovered)) return;
-    const ev: ResyncEvent = { channel: entry.channel, reason: ctx.wasRecovering ? 'unrecovered' : 'not-recoverable' };
+    const recovered = s.wasRecovering && s.recovered;
+    // Keep our own position through a recovery (the replay is de-duplicated against it); take the
+    // server's when starting out, when the stream changed (epoch) or when recovery failed.
+    if (s.position && (!again || !recovered || !entry.pos || entry.pos.epoch !== s.position.epoch)) entry.pos = { ...s.position };
+    this.#events.emit('subscribed', { channel: s.channel, recovered: s.recovered, wasRecovering: s.wasRecovering });
+    if (!again || recovered) return;
+    const ev: ResyncEvent = { channel: entry.channel, reason: s.wasRecovering ? 'unrecovered' : 'not-recoverable' };
     for (const l of [...entry.listeners]) {
       try {
         l.opts?.onResync?.(ev);
@@ -406,20 +363,21 @@ export class Realtime<S = AnySchema> {
   }
 }
 
-function errMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+function messageContext(p: LinkPublication): MessageContext {
+  const mctx: MessageContext = { channel: p.channel };
+  if (p.offset !== undefined) mctx.offset = p.offset;
+  if (p.info !== undefined) mctx.info = p.info;
+  if (p.tags !== undefined) mctx.tags = p.tags;
+  return mctx;
 }
 
-function toError(kind: 'connection' | 'subscribe', err: unknown, channel?: string): RealtimeError {
-  if (err instanceof RealtimeError) return err;
-  const e = err as { code?: unknown; message?: unknown };
-  const opts: { code?: number; channel?: string; cause?: unknown } = { cause: err };
-  if (typeof e?.code === 'number') opts.code = e.code;
-  if (channel !== undefined) opts.channel = channel;
-  return new RealtimeError(kind, typeof e?.message === 'string' ? e.message : String(err), opts);
+function validationError(channel: string, r: Extract<CheckResult, { ok: false }>, what: string): RealtimeError {
+  return new RealtimeError('validation', `${what} does not match the contract for ${r.key} on ${channel}: ${formatIssues(r.issues)}`, { channel, issues: r.issues });
 }
 
-/** A client with its own connection (connects on the first subscription). */
-export function createRealtime<S = AnySchema>(options: RealtimeOptions): Realtime<S> {
-  return new Realtime<S>(options);
+/** A client with its own connection, or one shared by every tab (`shareConnection`). Connects on the first subscription. */
+export function createRealtime<const C extends Contract>(options: RealtimeOptions & { contract: C }): Realtime<ContractOutput<C>, ContractInput<C>>;
+export function createRealtime<S = AnySchema>(options: RealtimeOptions): Realtime<S>;
+export function createRealtime(options: RealtimeOptions): Realtime<any, any> {
+  return new Realtime(options);
 }

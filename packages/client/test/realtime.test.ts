@@ -64,8 +64,13 @@ test('connects lazily on the first subscription; two handlers share one server s
     assert.deepEqual(a, [{ n: 1 }]);
     offA();
     offA(); // idempotent
-    await new Promise((r) => setTimeout(r, 50));
-    assert.equal(srv.sb.counts().subscriptions, 1, 'one handler left: still subscribed');
+    // A later subscribe from the same client marks the end of the window: an unsubscribe from the
+    // deferred teardown (one macrotask) would reach the server before it, in order.
+    await new Promise((r) => setTimeout(r, 0));
+    const offProbe = rt.subscribe('chat:probe', () => {});
+    await until(async () => (await srv.sb.presenceStats('chat:probe')).numClients === 1, 5000, 'the later subscription');
+    assert.equal(srv.sb.counts().subscriptions, 2, 'one handler left: still subscribed');
+    offProbe();
     await srv.sb.publish('chat:room', { n: 2 });
     await until(() => b.length === 2, 5000, 'the remaining handler still receives');
     assert.equal(a.length, 1);
@@ -91,7 +96,9 @@ test('connects lazily on the first subscription; two handlers share one server s
 test('unsubscribe then subscribe in the same tick keeps the server subscription (Strict Mode double effects)', async () => {
   const srv = await startServer({ namespaces });
   let subscribes = 0;
-  srv.sb.on('subscribe', () => subscribes++);
+  srv.sb.on('subscribe', (_client, channel) => {
+    if (channel === 'chat:x') subscribes++;
+  });
   const rt = createRealtime({ url: srv.url, getToken: () => token({ sub: '1' }), ...FAST });
   try {
     const got: unknown[] = [];
@@ -99,7 +106,11 @@ test('unsubscribe then subscribe in the same tick keeps the server subscription 
     await until(() => srv.sb.counts().subscriptions === 1, 5000, 'subscribed');
     off1();
     const off2 = rt.subscribe('chat:x', (m) => got.push(m));
-    await new Promise((r) => setTimeout(r, 50));
+    // a later subscribe from the same client marks the end of the window (see the test above)
+    await new Promise((r) => setTimeout(r, 0));
+    const offProbe = rt.subscribe('chat:probe', () => {});
+    await until(async () => (await srv.sb.presenceStats('chat:probe')).numClients === 1, 5000, 'the later subscription');
+    offProbe();
     assert.equal(subscribes, 1, 'no second server subscribe');
     await srv.sb.publish('chat:x', 'hello');
     await until(() => got.length === 1, 5000, 'message');
@@ -392,6 +403,23 @@ test('server-side subscriptions (the token `channels` claim) deliver through ser
     await srv.sb.publish('chat:pushed', { hi: 1 });
     await until(() => got.length === 1, 5000, 'server-side publication');
     assert.deepEqual(got, [{ channel: 'chat:pushed', data: { hi: 1 } }]);
+  } finally {
+    rt.close();
+    await srv.close();
+  }
+});
+
+test('shareConnection is off in Node: the instance keeps its own connection', async () => {
+  const srv = await startServer({ namespaces });
+  const rt = createRealtime({ url: srv.url, getToken: () => token({ sub: '1' }), shareConnection: true, ...FAST });
+  try {
+    assert.equal(rt.role, 'own');
+    const got: unknown[] = [];
+    rt.subscribe('chat:node', (m) => got.push(m));
+    await until(() => srv.sb.counts().subscriptions === 1, 5000, 'subscribed');
+    await srv.sb.publish('chat:node', 1);
+    await until(() => got.length === 1, 5000, 'delivered');
+    assert.ok(rt.centrifuge, 'the connection is here');
   } finally {
     rt.close();
     await srv.close();

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { waitFor } from '@switchboard/server/testing';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'apps/server/src/cli.ts');
@@ -14,6 +15,8 @@ export const API_KEY = 'multi-node-test-api-key';
 
 export interface NodeOptions {
   addresses: string[];
+  /** Redis Cluster seeds (`engine.redis.cluster_address`) instead of `addresses`. */
+  clusterAddress?: string;
   prefix: string;
   presenceTtlMs?: number;
   name: string;
@@ -31,7 +34,10 @@ export function nodeConfig(o: NodeOptions): Record<string, unknown> {
     http_api: { key: API_KEY },
     log: { level: 'info' },
     shutdown: { timeout: '1s' },
-    engine: o.engine ?? { type: 'redis', redis: { address: o.addresses.join(','), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` } },
+    engine: o.engine ?? {
+      type: 'redis',
+      redis: { ...(o.clusterAddress !== undefined ? { cluster_address: o.clusterAddress } : { address: o.addresses.join(',') }), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` },
+    },
     ...o.extra,
     channel: {
       namespaces: [
@@ -75,17 +81,21 @@ export class NodeProcess {
   }
 
   async ready(ms = 90_000): Promise<this> {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      const m = /"port":(\d+)[^\n]*switchboard listening|switchboard listening[^\n]*"port":(\d+)/.exec(this.output);
-      if (m) {
-        this.port = Number(m[1] ?? m[2]);
-        return this;
-      }
-      if (this.proc.exitCode !== null) throw new Error(`node ${this.options.name} exited: ${this.output}`);
-      await new Promise((r) => setTimeout(r, 20));
+    try {
+      await waitFor(
+        () => {
+          const m = /"port":(\d+)[^\n]*switchboard listening|switchboard listening[^\n]*"port":(\d+)/.exec(this.output);
+          if (m) this.port = Number(m[1] ?? m[2]);
+          else if (this.proc.exitCode !== null) throw new Error(`node ${this.options.name} exited: ${this.output}`);
+          return m !== null;
+        },
+        ms,
+        `node ${this.options.name} to listen`,
+      );
+    } catch (err) {
+      throw new Error(`node ${this.options.name} did not start (${(err as Error).message}): ${this.output}`);
     }
-    throw new Error(`node ${this.options.name} did not start: ${this.output}`);
+    return this;
   }
 
   get ws(): string {
@@ -168,19 +178,27 @@ export class RedisProcess {
     this.proc.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
     this.proc.stderr!.on('data', (d: Buffer) => (this.output += d.toString()));
     const failed = new Promise<never>((_, reject) => this.proc!.once('error', (e) => reject(new Error(`redis-server could not start (is it installed?): ${e.message}`))));
-    const end = Date.now() + 10_000;
-    for (;;) {
-      const c = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      c.on('error', () => {});
-      try {
-        await Promise.race([c.connect().then(() => c.ping()), failed]);
-        return;
-      } catch (err) {
-        if (Date.now() > end || (err as Error).message.includes('redis-server could not start')) throw new Error(`redis-server on ${this.port}: ${(err as Error).message} ${this.output}`);
-      } finally {
-        c.disconnect();
-      }
-      await new Promise((r) => setTimeout(r, 50));
+    failed.catch(() => {}); // observed through the race below
+    try {
+      await waitFor(
+        async () => {
+          const c = new Redis({ host: '127.0.0.1', port: this.port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+          c.on('error', () => {});
+          try {
+            await Promise.race([c.connect().then(() => c.ping()), failed]);
+            return true;
+          } catch (err) {
+            if ((err as Error).message.includes('redis-server could not start')) throw err;
+            return false;
+          } finally {
+            c.disconnect();
+          }
+        },
+        10_000,
+        `redis-server on ${this.port} to answer`,
+      );
+    } catch (err) {
+      throw new Error(`redis-server on ${this.port}: ${(err as Error).message} ${this.output}`);
     }
   }
 

@@ -64,7 +64,10 @@ test('Redis engine in process: pub/sub interest follows local subscribers; broad
     await c2.subscribe('chat:interest');
     assert.equal(await numsub('chat:interest'), 1, 'one Redis subscription for the node, not one per client');
     c1.subs.get('chat:interest')!.sub.unsubscribe();
-    await new Promise((r) => setTimeout(r, 100));
+    // c1's later subscribe marks the end of the window: the node handles c1's commands in order, so
+    // a wrong Redis UNSUBSCRIBE would have been sent before this SUBSCRIBE was acknowledged
+    await c1.subscribe('chat:interest-probe');
+    assert.equal(await numsub('chat:interest-probe'), 1);
     assert.equal(await numsub('chat:interest'), 1, 'still a local subscriber');
     c2.subs.get('chat:interest')!.sub.unsubscribe();
     await waitFor(async () => (await numsub('chat:interest')) === 0, 10_000, 'the Redis subscription to go');

@@ -8,7 +8,9 @@ import type { WebSocket } from 'ws';
  * This is the one place that reaches into `ws` internals (`_socket`, `_sender`, `_extensions`,
  * stable across ws 8.x): `rawSocketOf` checks their shape once per connection and returns
  * undefined when anything differs (another ws version, permessage-deflate negotiated), and then
- * the transport uses the public `ws.send`. Writing to the socket directly is only correct while
+ * the transport uses the public `ws.send` (counted in `wsFrameStats()`; another shape of ws
+ * internals also warns once). `ws` is pinned to a minor range for this reason, and a test asserts
+ * the fast path is taken with the installed version. Writing to the socket directly is only correct while
  * ws's own sender has nothing queued (it queues while compressing or reading a Blob), so
  * `senderIdle` is checked before every direct write; ws's `bufferedAmount` keeps counting our
  * bytes because it reads the socket's own write buffer.
@@ -20,21 +22,54 @@ interface WsInternals {
   _extensions?: Record<string, unknown>;
 }
 
+/**
+ * How often this process took the prepared-frame path and why it fell back to `ws.send`, counted
+ * here because the `ws` version (and so the shape of its internals) is the whole process's:
+ * `connections` took the fast path; `internals` connections found ws internals of another shape (a
+ * `ws` version this code does not know: also warned about once); `compression` connections
+ * negotiated an extension (by design: ws compresses); `senderBusy` writes found ws's own sender busy
+ * and went through `ws.send` to keep the order. The standalone server exports them on /metrics.
+ */
+export interface WsFrameStats {
+  connections: number;
+  fallback: { internals: number; compression: number; senderBusy: number };
+}
+
+const stats: WsFrameStats = { connections: 0, fallback: { internals: 0, compression: 0, senderBusy: 0 } };
+let warned = false;
+
+/** A snapshot of the prepared-frame counters of this process. */
+export function wsFrameStats(): WsFrameStats {
+  return { connections: stats.connections, fallback: { ...stats.fallback } };
+}
+
 /** The TCP socket of a server-side `ws` connection we may frame for ourselves, or undefined. */
 export function rawSocketOf(ws: WebSocket): Duplex | undefined {
   const w = ws as unknown as WsInternals;
   const s = w._socket;
   const sender = w._sender;
-  if (!s || typeof s.write !== 'function' || !s._writableState) return undefined;
-  if (!sender || typeof sender._state !== 'number' || !Array.isArray(sender._queue)) return undefined;
-  if (!w._extensions || Object.keys(w._extensions).length > 0) return undefined;
+  if (!s || typeof s.write !== 'function' || !s._writableState || !sender || typeof sender._state !== 'number' || !Array.isArray(sender._queue) || !w._extensions) {
+    stats.fallback.internals++;
+    if (!warned) {
+      warned = true;
+      process.emitWarning('switchboard: this version of ws has internals of another shape; every frame goes through ws.send (slower fan-out). Pin ws to the range @switchboard/server declares.', { code: 'SWITCHBOARD_WS_FRAME_FALLBACK' });
+    }
+    return undefined;
+  }
+  if (Object.keys(w._extensions).length > 0) {
+    stats.fallback.compression++;
+    return undefined;
+  }
+  stats.connections++;
   return s;
 }
 
 /** ws's sender has nothing of its own in flight, so our bytes cannot overtake its own. */
 export function senderIdle(ws: WebSocket): boolean {
   const sender = (ws as unknown as WsInternals)._sender!;
-  return sender._state === 0 && (sender._queue as unknown[]).length === 0;
+  if (sender._state === 0 && (sender._queue as unknown[]).length === 0) return true;
+  stats.fallback.senderBusy++;
+  return false;
 }
 
 function headerLength(len: number): number {

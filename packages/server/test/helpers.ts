@@ -4,6 +4,7 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { Centrifuge, type Options as CentrifugeOptions } from 'centrifuge';
 import { createSwitchboard, type Switchboard, type SwitchboardOptions } from '../src/index.js';
+import { waitFor as until } from '../src/testing/index.js';
 
 export const SECRET = 'test-secret-key-for-hs256-signing';
 
@@ -50,24 +51,9 @@ export function sdk(url: string, options: Partial<CentrifugeOptions> = {}): Cent
   return new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 300, timeout: 3000, ...options });
 }
 
-/** Resolves with the first event's arguments. */
-export function once<T = unknown>(emitter: { once?: (e: string, f: (...a: unknown[]) => void) => unknown; on: (e: string, f: (...a: never[]) => void) => unknown }, event: string): Promise<T> {
-  return new Promise((resolve) => {
-    const f = (arg: unknown) => resolve(arg as T);
-    if (emitter.once) emitter.once(event, f);
-    else emitter.on(event, f as never);
-  });
-}
-
-/** Waits until `check` is true, polling; fails after `ms`. Not a timing assertion: a bounded wait for an outcome. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
+// The repository's one polling helper and one event wait, both bounded (5 s unless told):
+// `until(check, ms, what)` and `once(emitter, event, ms)`.
+export { waitFor as until, waitForEvent as once } from '../src/testing/index.js';
 
 /** A raw WebSocket client that records every message (split on newlines) and the close. */
 export class RawClient {
@@ -76,7 +62,7 @@ export class RawClient {
   closed: { code: number; reason: string } | undefined;
   readonly opened: Promise<void>;
   constructor(url: string, options: WebSocket.ClientOptions = {}) {
-    this.ws = new WebSocket(url, options);
+    this.ws = new WebSocket(url, { handshakeTimeout: 5000, ...options });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once('open', () => resolve());
       this.ws.once('error', reject);
@@ -93,19 +79,18 @@ export class RawClient {
     this.ws.send(typeof v === 'string' ? v : JSON.stringify(v));
   }
   async next<T = Record<string, unknown>>(pred: (m: Record<string, unknown>) => boolean = () => true, ms = 5000): Promise<T> {
-    let seen = 0;
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      for (; seen < this.messages.length; seen++) {
-        const m = this.messages[seen] as Record<string, unknown>;
-        if (pred(m)) {
-          this.messages.splice(seen, 1);
-          return m as T;
-        }
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    throw new Error('timed out waiting for a message');
+    let found: T | undefined;
+    await until(
+      () => {
+        const i = this.messages.findIndex((m) => pred(m as Record<string, unknown>));
+        if (i < 0) return false;
+        found = this.messages.splice(i, 1)[0] as T;
+        return true;
+      },
+      ms,
+      'a message',
+    );
+    return found!;
   }
   async waitClose(ms = 5000): Promise<{ code: number; reason: string }> {
     await until(() => this.closed !== undefined, ms, 'close');

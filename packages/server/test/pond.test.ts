@@ -263,8 +263,9 @@ test('pond: publications from the app map to events ([SB]) and reach pond member
     const star = await join(a, '*');
     await srv.sb.publish('*', { event: 'maintenance', payload: { at: 'noon' } });
     assert.deepEqual((await waitFor(star.msgs, 'maintenance')).payload, { at: 'noon' });
-    // Pings kept flowing all along, and the connection still works.
-    await new Promise((r) => setTimeout(r, 100));
+    // Pings kept flowing all along, and the connection still works: a later publication arrives.
+    await srv.sb.publish('*', { event: 'later', payload: {} });
+    await waitFor(star.msgs, 'later');
     assert.equal(a.getState(), ConnectionState.CONNECTED);
   } finally {
     await srv.close();

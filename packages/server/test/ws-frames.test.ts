@@ -3,8 +3,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import WebSocket, * as wsModule from 'ws';
-import { joinedTextFrame, textFrame } from '../src/ws-frames.js';
+import { createRequire } from 'node:module';
+import { joinedTextFrame, rawSocketOf, textFrame, wsFrameStats } from '../src/ws-frames.js';
 import { RawClient, sdk, startServer, token, until } from './helpers.js';
+
+const wsVersion = (createRequire(import.meta.url)('ws/package.json') as { version: string }).version;
 
 test('textFrame encodes the three payload length forms like ws does', () => {
   const sender = (wsModule as unknown as { Sender: { frame(d: Buffer, o: object): Buffer[] } }).Sender;
@@ -69,4 +72,57 @@ test('the official SDK receives publications written as prepared frames', async 
   await Promise.all([5, 6, 7].map((i) => srv.sb.publish('room', { i })));
   await until(() => got.length === 8, 5000, 'eight publications');
   assert.deepEqual(got, [0, 1, 2, 3, 4, 5, 6, 7].map((i) => ({ i })));
+});
+
+test('with the installed ws, a connection takes the prepared-frame path and publications go out as prepared frames', async (t) => {
+  const srv = await startServer({ channels: { allowSubscribeForClient: true } });
+  t.after(() => srv.close());
+  const before = wsFrameStats();
+  const c = await subscribedRaw(srv.url, 'fast', { perMessageDeflate: false });
+  t.after(() => c.close());
+  const counted = wsFrameStats();
+  assert.equal(counted.connections - before.connections, 1, 'the connection was counted on the fast path');
+  assert.equal(counted.fallback.internals, before.fallback.internals, 'no fallback for unknown internals');
+  const conn = [...srv.sb.connections()][0]!;
+  const ws = (conn.transport as unknown as { ws: WebSocket }).ws;
+  assert.ok(rawSocketOf(ws) !== undefined, `ws ${wsVersion}: its internals have the shape ws-frames.ts expects`);
+  // Count the bytes the server writes straight to the TCP socket, bypassing ws's sender.
+  const socket = (ws as unknown as { _socket: { write: (...a: unknown[]) => boolean } })._socket;
+  const viaSender = (ws as unknown as { _sender: { sendFrame: (...a: unknown[]) => void } })._sender;
+  const direct: Buffer[] = [];
+  let senderFrames = 0;
+  const write = socket.write.bind(socket);
+  socket.write = (chunk: unknown, ...rest: unknown[]) => {
+    if (Buffer.isBuffer(chunk)) direct.push(chunk);
+    return write(chunk, ...rest);
+  };
+  const sendFrame = viaSender.sendFrame.bind(viaSender);
+  viaSender.sendFrame = (...a: unknown[]) => {
+    senderFrames++;
+    sendFrame(...a);
+  };
+  await srv.sb.publish('fast', { hello: 'prepared' });
+  await c.next((m) => (m as { push?: { channel?: string } }).push?.channel === 'fast');
+  assert.equal(senderFrames, 0, 'ws.send framed nothing');
+  assert.ok(direct.some((b) => b[0] === 0x81 && b.includes('"prepared"')), 'the publication left as a frame written by Switchboard');
+  assert.equal(wsFrameStats().fallback.senderBusy, counted.fallback.senderBusy, 'no write found the sender busy');
+});
+
+test('ws internals of another shape fall back to ws.send, are counted, and warn once', async (t) => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const before = wsFrameStats();
+  // What a future ws might look like: no `_sender` with the fields this code reads.
+  const unknownShape = { _socket: { write() {}, _writableState: {} }, _extensions: {} } as unknown as WebSocket;
+  assert.equal(rawSocketOf(unknownShape), undefined);
+  assert.equal(rawSocketOf(unknownShape), undefined);
+  assert.equal(wsFrameStats().fallback.internals - before.fallback.internals, 2);
+  // A connection with an extension negotiated falls back by design, counted apart.
+  const compressed = { _socket: { write() {}, _writableState: {} }, _sender: { _state: 0, _queue: [] }, _extensions: { 'permessage-deflate': {} } } as unknown as WebSocket;
+  assert.equal(rawSocketOf(compressed), undefined);
+  assert.equal(wsFrameStats().fallback.compression - before.fallback.compression, 1);
+  await until(() => warnings.some((w) => (w as { code?: string }).code === 'SWITCHBOARD_WS_FRAME_FALLBACK'), 5000, 'the warning');
+  assert.equal(warnings.filter((w) => (w as { code?: string }).code === 'SWITCHBOARD_WS_FRAME_FALLBACK').length, 1, 'warned once');
 });

@@ -2,7 +2,7 @@
 // (a component's setup runs in one, and unmounting stops it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectScope, nextTick } from 'vue';
+import { effectScope, nextTick, ref } from 'vue';
 import { startServer, token, until } from '../../server/test/helpers.js';
 import { useLiveUpdate, useSubscription, useConnectionState, createRealtimePlugin } from '@switchboard/vue';
 import { createRealtime } from '@switchboard/client';
@@ -31,8 +31,12 @@ test('useLiveUpdate: reactive connected, one shared connection per url, subscrip
     await until(() => got.length === 2, 5000, 'both scopes got it');
     // Component A unmounts: its handler goes, the channel stays for B.
     a.stop();
-    await new Promise((r) => setTimeout(r, 30));
-    assert.equal(srv.sb.counts().subscriptions, 2);
+    // A later subscribe on the shared connection marks the end of the window: an unsubscribe from
+    // the deferred teardown (one macrotask) would reach the server before it, in order.
+    await new Promise((r) => setTimeout(r, 0));
+    b.run(() => liveB.on('chat:probe', () => {}));
+    await until(async () => (await srv.sb.presenceStats('chat:probe')).numClients === 1, 5000, 'the later subscription');
+    assert.equal(srv.sb.counts().subscriptions, 3, 'chat:a and chat:b stay for B, plus the probe');
     await srv.sb.publish('chat:a', 2);
     await until(() => got.length === 3, 5000, 'B still receives');
     assert.deepEqual(got[2], ['b', 2]);
@@ -83,5 +87,36 @@ test('useSubscription follows a reactive channel and uses the plugin-provided in
     scope.stop();
     rt.close();
     await srv.close();
+  }
+});
+
+test('useLiveUpdate with a url ref: a changed url moves the subscriptions and the state to the new server', async () => {
+  const a = await startServer({ namespaces });
+  const b = await startServer({ namespaces });
+  const getToken = () => token({ sub: '1' });
+  const scope = effectScope();
+  try {
+    const url = ref(a.url);
+    const got: unknown[] = [];
+    const live = scope.run(() => useLiveUpdate(url, { getToken, ...opts }))!;
+    scope.run(() => live.on('chat:room', (m) => got.push(m)));
+    await until(() => live.connected.value && a.sb.counts().subscriptions === 1, 5000, 'subscribed on the first server');
+    const first = live.realtime;
+    url.value = b.url;
+    await nextTick();
+    assert.notEqual(live.realtime, first, 'a new instance for the new url');
+    await until(() => b.sb.counts().subscriptions === 1 && live.state.value === 'connected', 5000, 'moved to the second server');
+    await until(() => a.sb.counts().connections === 0, 5000, 'the old instance closed');
+    assert.ok(first.closed);
+    await a.sb.publish('chat:room', 'stale');
+    await b.sb.publish('chat:room', 'fresh');
+    await until(() => got.length === 1, 5000, 'delivered from the new server');
+    assert.deepEqual(got, ['fresh']);
+    scope.stop();
+    await until(() => b.sb.counts().connections === 0, 5000, 'closed with the scope');
+  } finally {
+    scope.stop();
+    await a.close();
+    await b.close();
   }
 });

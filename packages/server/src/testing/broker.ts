@@ -3,7 +3,7 @@ import { test, type TestContext } from 'node:test';
 import type { Broker, BrokerEventHandler } from '../broker.js';
 import type { HistoryStore } from '../history.js';
 import type { ClientInfo, HistoryOptions, Publication } from '../types.js';
-import { sleep, uniqueChannel, waitFor } from './util.js';
+import { uniqueChannel, waitFor } from './util.js';
 
 export interface BrokerHarness {
   /** A new broker on the shared backend: each call is another node (call once when `multiNode` is false). */
@@ -188,8 +188,12 @@ export function brokerConformance(name: string, factory: () => Promise<BrokerHar
     await broker.publish(ch, pub(4));
     await broker.publish(ch, pub(5), { history: HISTORY });
     await barrier(broker, rec, other);
-    await sleep(100);
-    assert.deepEqual(rec.data(ch), [{ n: 3 }], 'only the publication made while subscribed');
+    // Nothing more arrives for ch: subscribed again, a later publication is the first one after 3
+    // (a stray delivery of 4 or 5 would come before it, the channel being ordered).
+    await broker.subscribe(ch);
+    await broker.publish(ch, pub(6));
+    await waitFor(() => rec.pubs(ch).length >= 2, 5000, 'the publication after subscribing again');
+    assert.deepEqual(rec.data(ch), [{ n: 3 }, { n: 6 }], 'only the publications made while subscribed');
     assert.ok(!rec.events.some((e) => e.kind === 'join' && e.channel === ch));
     assert.equal((await h.history.position(ch)).offset, 2, 'history is appended whether or not anyone listens');
   });
@@ -201,9 +205,10 @@ export function brokerConformance(name: string, factory: () => Promise<BrokerHar
     await broker.subscribe(ch);
     await broker.publish(ch, pub(1));
     await broker.publish(ch, pub(2));
-    await waitFor(() => rec.pubs(ch).length >= 2, 5000, 'two publications');
-    await sleep(100);
-    assert.deepEqual(rec.data(ch), [{ n: 1 }, { n: 2 }]);
+    await broker.publish(ch, pub(3));
+    // the third publication marks the end: a duplicate of 1 or 2 would arrive before it
+    await waitFor(() => rec.data(ch).some((d) => (d as { n?: number }).n === 3), 5000, 'the third publication');
+    assert.deepEqual(rec.data(ch), [{ n: 1 }, { n: 2 }, { n: 3 }]);
   });
 
   it('control messages reach the sender', async (h) => {
@@ -288,8 +293,11 @@ export function brokerConformance(name: string, factory: () => Promise<BrokerHar
     await a.broker.unsubscribe(ch);
     await a.broker.publish(ch, pub(1));
     await barrier(a.broker, b.rec, ch);
-    await sleep(100);
-    assert.equal(a.rec.pubs(ch).length, 0);
+    // a, subscribed again, gets a later publication first: a stray delivery of 1 would come before it
+    await a.broker.subscribe(ch);
+    await a.broker.publish(ch, pub(2));
+    await waitFor(() => a.rec.pubs(ch).length >= 1, 5000, 'the publication after subscribing again');
+    assert.deepEqual(a.rec.data(ch), [{ n: 2 }]);
     assert.deepEqual(b.rec.data(ch)[0], { n: 1 });
   }, true);
 }

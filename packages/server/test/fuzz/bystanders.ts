@@ -5,6 +5,10 @@
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { FUZZ_SECRET } from './config.js';
+import { waitFor, within } from '../../src/testing/index.js';
+
+/** How long a bystander waits for the answer to one of its own commands. */
+const REPLY_MS = 30_000;
 
 export interface Bystanders {
   finish(): Promise<{ published: number; receivers: number; delivered: boolean; problems: string[]; sideOps: number }>;
@@ -64,7 +68,7 @@ abstract class Bystander {
 }
 
 async function openWs(url: string): Promise<WebSocket> {
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, { handshakeTimeout: 10_000 });
   await new Promise((resolve, reject) => {
     ws.once('open', resolve);
     ws.once('error', reject);
@@ -107,10 +111,15 @@ class NativeBystander extends Bystander {
   }
   #cmd(method: string, params: Record<string, unknown>): Promise<void> {
     const id = this.#id++;
-    return new Promise((resolve) => {
-      this.#pending.set(id, { resolve, what: `${method} ${JSON.stringify(params).slice(0, 60)}` });
-      this.ws.send(JSON.stringify({ id, [method]: params }));
-    });
+    const what = `${method} ${JSON.stringify(params).slice(0, 60)}`;
+    return within(
+      new Promise<void>((resolve) => {
+        this.#pending.set(id, { resolve, what });
+        this.ws.send(JSON.stringify({ id, [method]: params }));
+      }),
+      REPLY_MS,
+      `the reply to ${what}`,
+    );
   }
   publish(seq: number): Promise<void> {
     return this.#cmd('publish', { channel: CHANNELS.native, data: { seq } });
@@ -147,10 +156,14 @@ class PlainBystander extends Bystander {
   }
   #cmd(frame: Record<string, unknown>): Promise<void> {
     const id = this.#id++;
-    return new Promise((resolve) => {
-      this.#pending.set(id, resolve);
-      this.ws.send(JSON.stringify({ ...frame, id }));
-    });
+    return within(
+      new Promise<void>((resolve) => {
+        this.#pending.set(id, resolve);
+        this.ws.send(JSON.stringify({ ...frame, id }));
+      }),
+      REPLY_MS,
+      `the reply to ${JSON.stringify(frame).slice(0, 60)}`,
+    );
   }
   publish(seq: number): Promise<void> {
     return this.#cmd({ type: 'publish', channel: CHANNELS.plain, data: { seq } });
@@ -201,17 +214,25 @@ class PondBystander extends Bystander {
     return requestId;
   }
   #join(channel: string): Promise<void> {
-    return new Promise((resolve) => {
-      this.#acks.set(`join:${channel}`, resolve);
-      this.#send('JOIN_CHANNEL', 'JOIN_CHANNEL', channel, {});
-    });
+    return within(
+      new Promise<void>((resolve) => {
+        this.#acks.set(`join:${channel}`, resolve);
+        this.#send('JOIN_CHANNEL', 'JOIN_CHANNEL', channel, {});
+      }),
+      REPLY_MS,
+      `the join of ${channel}`,
+    );
   }
   publish(seq: number): Promise<void> {
-    return new Promise((resolve) => {
-      const requestId = `${this.name}-${this.#n + 1}`;
-      this.#acks.set(requestId, resolve);
-      this.#send('BROADCAST', 'seq', CHANNELS.pond, { seq });
-    });
+    return within(
+      new Promise<void>((resolve) => {
+        const requestId = `${this.name}-${this.#n + 1}`;
+        this.#acks.set(requestId, resolve);
+        this.#send('BROADCAST', 'seq', CHANNELS.pond, { seq });
+      }),
+      REPLY_MS,
+      `the ack of publication ${seq}`,
+    );
   }
   async sideOp(i: number): Promise<void> {
     const channel = `news:side-${i}`;
@@ -261,8 +282,8 @@ export async function startBystanders(base: string, protocols: string[]): Promis
       await Promise.all(pubLoops);
       await Promise.all(sideLoops);
       const missing = (b: Bystander) => [...published].some(([ch, n]) => (b.received.get(ch) ?? 0) < n);
-      const end = Date.now() + 20_000;
-      while (Date.now() < end && all.some((b) => missing(b) && !b.closed)) await new Promise((r) => setTimeout(r, 20));
+      // bounded; what is still missing after it is reported below
+      await waitFor(() => !all.some((b) => missing(b) && !b.closed), 20_000, 'every bystander to receive every publication').catch(() => {});
       const problems: string[] = [];
       let delivered = true;
       for (const b of all) {

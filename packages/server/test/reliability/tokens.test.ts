@@ -7,7 +7,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, exportSPKI, generateKeyPair, type JWK } from 'jose';
 import { logging, MAX_TOKEN_LENGTH, recovery, type Logger } from '../../src/index.js';
-import { RawClient, SECRET, startServer, token } from '../helpers.js';
+import { RawClient, SECRET, startServer, token, until } from '../helpers.js';
 import { command, connectNative, type Msg } from './native.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
@@ -18,15 +18,10 @@ async function tryConnect(url: string, tok: string): Promise<{ reply?: Msg; clos
   const c = new RawClient(url);
   await c.opened;
   c.send({ id: 1, connect: { token: tok } });
-  const end = Date.now() + 5000;
   try {
-    while (Date.now() < end) {
-      const reply = c.messages.find((m) => (m as Msg).id === 1) as Msg | undefined;
-      if (reply) return { reply };
-      if (c.closed) return { close: c.closed };
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    throw new Error('no answer to connect');
+    await until(() => c.closed !== undefined || c.messages.some((m) => (m as Msg).id === 1), 5000, 'an answer to connect');
+    const reply = c.messages.find((m) => (m as Msg).id === 1) as Msg | undefined;
+    return reply ? { reply } : { close: c.closed! };
   } finally {
     c.close();
   }
@@ -99,8 +94,7 @@ test('subscription tokens: another channel, another client, another user -> 3500
       const { c, client } = await connectNative(srv.url, 'alice');
       const tok = await sub(typeof claims['client'] === 'function' ? { ...claims, client: (claims['client'] as (id: string) => string)(client) } : claims, opts);
       c.send({ id: 7, subscribe: { channel: '$secret:a', token: tok } });
-      const end = Date.now() + 5000;
-      while (Date.now() < end && !c.closed && !c.messages.some((m) => (m as Msg).id === 7)) await new Promise((r) => setTimeout(r, 5));
+      await until(() => c.closed !== undefined || c.messages.some((m) => (m as Msg).id === 7), 5000, 'the subscribe reply or a close');
       const reply = c.messages.find((m) => (m as Msg).id === 7) as Msg | undefined;
       const closed = c.closed;
       c.close();
