@@ -136,6 +136,18 @@ export const SYSTEMS: SystemDef[] = [
       return `NATS is not reachable at ${address}`;
     },
   },
+  {
+    id: 'sb-postgres-2n',
+    label: 'Switchboard, native, PostgreSQL, 2 nodes',
+    server: 'sb-postgres',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      if (await reachable(process.env['BENCH_POSTGRES_ADDRESS'] ?? '127.0.0.1:5432')) return undefined;
+      if (process.env['CI'] === 'true') throw new Error('PostgreSQL is not reachable at 127.0.0.1:5432 (CI=true)');
+      return 'PostgreSQL is not reachable at 127.0.0.1:5432';
+    },
+  },
 ];
 
 /** A 3-master Redis Cluster of the run's own, on free ports, for the systems that need one. */
@@ -313,6 +325,8 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     }
     process.env['BENCH_REDIS_CLUSTER'] = cluster.address;
   }
+  // … and a PostgreSQL schema of their own, dropped at the end
+  process.env['BENCH_PG_SCHEMA'] = `bench_${process.pid}_${Date.now()}`;
   const server = new Child('./server.ts', [def.server], ['--expose-gc'], def.env);
   const children: Child[] = [server];
   try {
@@ -425,8 +439,19 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
   } finally {
     await Promise.all(children.map((c) => c.stop().catch(() => undefined)));
     await cluster?.stop();
+    if (def.server === 'sb-postgres') await dropBenchSchema(process.env['BENCH_PG_SCHEMA']!).catch(() => undefined);
   }
   return res;
+}
+
+async function dropBenchSchema(schema: string): Promise<void> {
+  const { default: postgres } = await import('postgres' as string);
+  const sql = (postgres as (dsn: string, o: object) => { unsafe(q: string): Promise<unknown>; end(o: object): Promise<void> })(process.env['BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 /** Wait until deliveries stop arriving (the previous step's backlog is gone), bounded. */

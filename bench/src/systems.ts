@@ -217,7 +217,7 @@ async function pondSocket(): Promise<RunningSystem> {
 }
 
 /** A Switchboard node, in-memory engine unless a broker factory is given. */
-async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats' } = {}): Promise<RunningSystem & { sb: unknown }> {
+async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats' | 'postgres' } = {}): Promise<RunningSystem & { sb: unknown }> {
   // BENCH_SB_SERVER: another checkout's entry point (`--other`), for before/after runs side by side.
   const other = process.env['BENCH_SB_SERVER'];
   const { createSwitchboard } = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as typeof import('@switchboard/server');
@@ -238,6 +238,14 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats
       createNatsEngine(o: { servers: string; prefix: string }): { broker: unknown; history?: unknown; presence?: unknown };
     };
     const e = nats.createNatsEngine({ servers: process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222', prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    broker = { broker: e.broker, history: e.history, presence: e.presence };
+  }
+  if (options.broker === 'postgres') {
+    // Both nodes of a run share the schema the orchestrator chose (BENCH_PG_SCHEMA).
+    const pg = (await import('@switchboard/postgres' as string)) as {
+      createPostgresEngine(o: { dsn: string; schema: string; poolSize: number }): { broker: unknown; history: unknown; presence: unknown };
+    };
+    const e = pg.createPostgresEngine({ dsn: process.env['BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test', schema: process.env['BENCH_PG_SCHEMA'] ?? 'bench', poolSize: 8 });
     broker = { broker: e.broker, history: e.history, presence: e.presence };
   }
   const sb = createSwitchboard({
@@ -312,7 +320,7 @@ async function httpPublisher(target: number): Promise<RunningSystem> {
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'sb-nats' | 'http-publisher';
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'sb-nats' | 'sb-postgres' | 'http-publisher';
 
 export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
@@ -334,5 +342,7 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return switchboard({ broker: 'redis-cluster' });
     case 'sb-nats':
       return switchboard({ broker: 'nats' });
+    case 'sb-postgres':
+      return switchboard({ broker: 'postgres' });
   }
 }
