@@ -22,6 +22,7 @@ import {
 import {
   Realtime,
   RealtimeError,
+  type AnyRealtime,
   type AnySchema,
   type ChannelOf,
   type ConnectionState,
@@ -32,12 +33,12 @@ import {
   type ResyncEvent,
 } from '@switchboard/client';
 
-const RealtimeContext = createContext<Realtime<any> | null>(null);
+const RealtimeContext = createContext<AnyRealtime | null>(null);
 
 const useIsomorphicLayoutEffect = typeof window === 'undefined' ? useEffect : useLayoutEffect;
 
 export type RealtimeProviderProps =
-  | { client: Realtime<any>; children?: ReactNode }
+  | { client: AnyRealtime; children?: ReactNode }
   | (RealtimeOptions & { client?: undefined; children?: ReactNode });
 
 /**
@@ -48,7 +49,7 @@ export function RealtimeProvider(props: RealtimeProviderProps): ReactNode {
   const [owned] = useState(() => {
     if (props.client) return undefined;
     const { children: _c, client: _k, ...options } = props;
-    return new Realtime(options as RealtimeOptions);
+    return new Realtime(options);
   });
   const realtime = props.client ?? owned!;
   const closeTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
@@ -74,7 +75,7 @@ export function useRealtime<S = AnySchema>(): Realtime<S> {
 }
 
 /** `connecting | connected | disconnected`, re-rendering on change. */
-export function useConnectionState(realtime?: Realtime<any>): ConnectionState {
+export function useConnectionState(realtime?: AnyRealtime): ConnectionState {
   const ctx = useContext(RealtimeContext);
   const rt = realtime ?? ctx;
   if (!rt) throw new RealtimeError('usage', 'useConnectionState must be used inside <RealtimeProvider> or given an instance');
@@ -86,7 +87,7 @@ export interface UseSubscriptionOptions {
   onResync?: (event: ResyncEvent) => void;
   onError?: (error: RealtimeError) => void;
   /** The instance to use (default: the provider's). */
-  realtime?: Realtime<any>;
+  realtime?: AnyRealtime;
 }
 
 /**
@@ -126,7 +127,7 @@ export function createRealtimeHooks<S>(): {
 } {
   return {
     useRealtime: () => useRealtime<S>(),
-    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler as never, options),
+    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler, options),
     useConnectionState: () => useConnectionState(),
   };
 }

@@ -139,7 +139,7 @@ export async function until(check: () => boolean | Promise<boolean>, what: strin
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
+  throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr instanceof Error ? lastErr.message : JSON.stringify(lastErr)})` : ''}`);
 }
 
 /** Collects uncaught page errors, so a test can assert there were none. */
