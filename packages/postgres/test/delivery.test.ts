@@ -80,7 +80,7 @@ test('PostgreSQL delivery: nothing is lost when a notification is', async (t) =>
       'every offset once, in order',
     );
     assert.ok(a!.rec.reconnects > reconnectsSeen, 'the node was told (it checks positions, nothing to resync here)');
-    const positions = await new PostgresHistoryStore({ dsn: PG_DSN, schema, poolSize: 1 });
+    const positions = new PostgresHistoryStore({ dsn: PG_DSN, schema, poolSize: 1 });
     try {
       assert.equal((await positions.position(ch)).offset, 21);
     } finally {
