@@ -22,7 +22,7 @@ const KEY = new TextEncoder().encode(SECRET);
 export const API_KEY = 'bench-api-key';
 
 /** ws's frame builder (exported by the package, untyped in @types/ws). */
-const frameOf = (wsModule as unknown as { Sender: { frame(data: Buffer, o: object): Buffer[] } }).Sender.frame;
+const frameOf = (wsModule as unknown as { Sender: { frame: (data: Buffer, o: object) => Buffer[] } }).Sender.frame;
 
 /** Every system verifies the same HS256 JWT, so the connection storm costs the same work everywhere. */
 async function verifyToken(token: string | null | undefined): Promise<string> {
@@ -66,7 +66,7 @@ async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
           ws.on('message', (data) => {
             let msg: { sub?: string[] };
             try {
-              msg = JSON.parse(data.toString());
+              msg = JSON.parse((data as Buffer).toString()) as typeof msg;
             } catch {
               return ws.close(1007, 'bad json');
             }
@@ -179,7 +179,9 @@ async function socketIo(): Promise<RunningSystem> {
     },
     close: async () => {
       io.disconnectSockets(true);
-      await new Promise<void>((r) => io.close(() => r()));
+      await new Promise<void>((r) => {
+        void io.close(() => r());
+      });
       await closeHttp(http).catch(() => undefined);
     },
   };
@@ -221,7 +223,7 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
   let broker: object = {};
   if (options.broker === 'redis') {
     // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX).
-    const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis' as string)) as {
+    const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis')) as {
       createRedisEngine(o: { addresses: string[]; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
     };
     const e = redis.createRedisEngine({ addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'], prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
