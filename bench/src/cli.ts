@@ -39,7 +39,7 @@ const md = markdown(result);
 console.log(`\n${md}`);
 console.log(`raw results: ${file}`);
 if (!argv.includes('--no-update') && mode !== 'tiny') {
-  updateResultsFile(result, `npm run bench${mode === 'quick' ? ' -- --quick' : ''}`, md);
+  updateResultsFile(`npm run bench${mode === 'quick' ? ' -- --quick' : ''}`, md);
   console.log('bench/RESULTS.md updated');
 }
 console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);

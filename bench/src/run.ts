@@ -90,7 +90,7 @@ export const SYSTEMS: SystemDef[] = [
     publisher: 'second-node',
     unavailable: async () => {
       try {
-        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        const m = (await import('@switchboard/redis')) as Record<string, unknown>;
         if (typeof m['createRedisEngine'] !== 'function') throw new Error('no engine');
       } catch {
         return '@switchboard/redis has not landed in this checkout';
@@ -192,7 +192,7 @@ const TSX = import.meta.resolve('tsx');
 class Child {
   readonly cp: ChildProcess;
   #next = 1;
-  readonly #pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<void>;
   exited = false;
   constructor(file: string, args: string[], extraExecArgv: string[] = [], env?: Record<string, string>) {
@@ -224,7 +224,7 @@ class Child {
     if (this.exited) return Promise.reject(new Error('child exited'));
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.cp.send({ id, cmd, args });
     });
   }

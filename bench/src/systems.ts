@@ -23,7 +23,7 @@ const KEY = new TextEncoder().encode(SECRET);
 export const API_KEY = 'bench-api-key';
 
 /** ws's frame builder (exported by the package, untyped in @types/ws). */
-const frameOf = (wsModule as unknown as { Sender: { frame(data: Buffer, o: object): Buffer[] } }).Sender.frame;
+const frameOf = (wsModule as unknown as { Sender: { frame: (data: Buffer, o: object) => Buffer[] } }).Sender.frame;
 
 /** Every system verifies the same HS256 JWT, so the connection storm costs the same work everywhere. */
 async function verifyToken(token: string | null | undefined): Promise<string> {
@@ -67,7 +67,7 @@ async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
           ws.on('message', (data) => {
             let msg: { sub?: string[] };
             try {
-              msg = JSON.parse(data.toString());
+              msg = JSON.parse((data as Buffer).toString()) as typeof msg;
             } catch {
               return ws.close(1007, 'bad json');
             }
@@ -180,7 +180,9 @@ async function socketIo(): Promise<RunningSystem> {
     },
     close: async () => {
       io.disconnectSockets(true);
-      await new Promise<void>((r) => io.close(() => r()));
+      await new Promise<void>((r) => {
+        void io.close(() => r());
+      });
       await closeHttp(http).catch(() => undefined);
     },
   };

@@ -33,7 +33,7 @@ interface Wire {
 export function encodePub(channel: string, pub: Publication): string {
   const w: Wire = { d: pub.data };
   if (pub.info !== undefined) w.i = pub.info;
-  if (pub.tags !== undefined) w.t = pub.tags as Record<string, string>;
+  if (pub.tags !== undefined) w.t = pub.tags;
   if (pub.time !== undefined) w.m = pub.time;
   if (pub.delivery !== undefined) w.l = pub.delivery;
   return `p${channel} ${JSON.stringify(w)}`;

@@ -94,16 +94,18 @@ test('PostgreSQL delivery: nothing is lost when a notification is', async (t) =>
     await Promise.all(pending);
     await waitFor(() => a!.broker.reconnects > before, 10_000, 'the listener to reconnect');
     await waitFor(() => a!.rec.pubs(ch).length >= 21, 10_000, 'every publication');
-    await new Promise((r) => setTimeout(r, 200));
+    // one more publication marks the end: a duplicate of an earlier one would arrive before it
+    await b!.broker.publish(ch, { data: '{"n":21}' }, { history: HISTORY });
+    await waitFor(() => a!.rec.pubs(ch).some((p) => p.offset === 22), 10_000, 'the last publication');
     assert.deepEqual(
       a!.rec.pubs(ch).map((p) => p.offset),
-      Array.from({ length: 21 }, (_, i) => i + 1),
+      Array.from({ length: 22 }, (_, i) => i + 1),
       'every offset once, in order',
     );
     assert.ok(a!.rec.reconnects > reconnectsSeen, 'the node was told (it checks positions, nothing to resync here)');
-    const positions = await new PostgresHistoryStore({ dsn: PG_DSN, schema, poolSize: 1 });
+    const positions = new PostgresHistoryStore({ dsn: PG_DSN, schema, poolSize: 1 });
     try {
-      assert.equal((await positions.position(ch)).offset, 21);
+      assert.equal((await positions.position(ch)).offset, 22);
     } finally {
       await positions.close();
     }
