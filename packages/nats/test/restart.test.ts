@@ -7,7 +7,7 @@ import { SdkClient } from '../../redis/test/sdk.js';
 import { natsAvailable } from './nats-env.js';
 import { NatsProcess } from './nats-process.js';
 
-test('NATS restarted mid-stream: publishing resumes, and every acknowledged publication reaches every client in order or the client is told', async (t) => {
+test('NATS restarted mid-stream: publishing resumes, and every acknowledged publication reaches every client in order or the client is told', { timeout: 300_000 }, async (t) => {
   // this test runs its own nats-server; the shared one only tells whether NATS is installed here
   if (!(await natsAvailable())) return t.skip('no NATS here');
   const nats = await NatsProcess.start();
@@ -46,7 +46,7 @@ test('NATS restarted mid-stream: publishing resumes, and every acknowledged publ
   assert.ok(failed.length >= 1);
 });
 
-test('a wrong NATS URL stops the standalone server at start with a clear message', async (t) => {
+test('a wrong NATS URL stops the standalone server at start with a clear message', { timeout: 300_000 }, async (t) => {
   const { freePort, NodeProcess } = await import('../../redis/test/cluster.js');
   const port = await freePort(); // nothing listens there
   // both start at once; each must exit by itself with the reason (bounded like a node's start)
