@@ -123,13 +123,13 @@ export interface RpcReply {
 }
 
 /** Serve RPCs from the parent on this child's IPC channel. */
-export function serveRpc(handlers: Record<string, (args: any) => unknown>): void {
+export function serveRpc(handlers: Record<string, (args: never) => unknown>): void {
   process.on('message', (m: Rpc) => {
     const h = handlers[m.cmd];
     Promise.resolve()
       .then(() => {
         if (!h) throw new Error(`unknown command ${m.cmd}`);
-        return h(m.args);
+        return h(m.args as never);
       })
       .then(
         (result) => process.send!({ id: m.id, ok: true, result } satisfies RpcReply),

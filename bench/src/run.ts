@@ -4,7 +4,9 @@
  * load generators are separate processes on 127.0.0.1.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Histogram, makePlan, nowMs, type Plan, type RpcReply, type Usage } from './common.js';
@@ -20,6 +22,25 @@ export interface SystemDef {
   publisher: 'app' | 'second-node' | 'http-api';
   /** Why the system cannot run in this checkout (its code has not landed), or undefined. */
   unavailable?: () => Promise<string | undefined>;
+  /** Environment for the server child (e.g. BENCH_SB_SERVER: another checkout's @switchboard/server). */
+  env?: Record<string, string>;
+}
+
+/**
+ * `--other <dir>`: the same native-protocol system built from another checkout of this repository
+ * (its own node_modules), so a before/after comparison runs in one bench run on the same machine.
+ */
+export function otherCheckout(dir: string): SystemDef {
+  const entry = resolve(dir, 'packages/server/src/index.ts');
+  return {
+    id: 'sb-native-other',
+    label: `Switchboard, native, memory, from the checkout at ${dir}`,
+    server: 'sb',
+    adapter: 'centrifuge',
+    publisher: 'app',
+    env: { BENCH_SB_SERVER: entry },
+    unavailable: async () => (existsSync(entry) ? undefined : `${entry} does not exist`),
+  };
 }
 
 function reachable(address: string): Promise<boolean> {
@@ -69,7 +90,7 @@ export const SYSTEMS: SystemDef[] = [
     publisher: 'second-node',
     unavailable: async () => {
       try {
-        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        const m = (await import('@switchboard/redis')) as Record<string, unknown>;
         if (typeof m['createRedisEngine'] !== 'function') throw new Error('no engine');
       } catch {
         return '@switchboard/redis has not landed in this checkout';
@@ -80,7 +101,62 @@ export const SYSTEMS: SystemDef[] = [
       return 'Redis is not reachable at 127.0.0.1:6379';
     },
   },
+  {
+    id: 'sb-redis-cluster-2n',
+    label: 'Switchboard, native, Redis Cluster (3 masters), 2 nodes',
+    server: 'sb-redis-cluster',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        if (typeof m['keySlot'] !== 'function') throw new Error('no cluster mode');
+      } catch {
+        return '@switchboard/redis with Redis Cluster mode has not landed in this checkout';
+      }
+      return undefined; // the cluster is started for the run (redis-server must be installed: an error otherwise)
+    },
+  },
+  {
+    id: 'sb-nats-2n',
+    label: 'Switchboard, native, NATS, 2 nodes',
+    server: 'sb-nats',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/nats' as string)) as Record<string, unknown>;
+        if (typeof m['createNatsEngine'] !== 'function') throw new Error('no engine');
+      } catch {
+        return '@switchboard/nats has not landed in this checkout';
+      }
+      const address = (process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222').replace(/^nats:\/\//, '');
+      if (await reachable(address)) return undefined;
+      if (process.env['CI'] === 'true') throw new Error(`NATS is not reachable at ${address} (CI=true)`);
+      return `NATS is not reachable at ${address}`;
+    },
+  },
+  {
+    id: 'sb-postgres-2n',
+    label: 'Switchboard, native, PostgreSQL, 2 nodes',
+    server: 'sb-postgres',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      if (await reachable(process.env['BENCH_POSTGRES_ADDRESS'] ?? '127.0.0.1:5432')) return undefined;
+      if (process.env['CI'] === 'true') throw new Error('PostgreSQL is not reachable at 127.0.0.1:5432 (CI=true)');
+      return 'PostgreSQL is not reachable at 127.0.0.1:5432';
+    },
+  },
 ];
+
+/** A 3-master Redis Cluster of the run's own, on free ports, for the systems that need one. */
+async function startCluster(): Promise<{ address: string; stop(): Promise<void> }> {
+  const m = (await import('../../packages/redis/scripts/redis-cluster.ts' as string)) as {
+    RedisClusterProcess: { start(masters: number, replicas: number): Promise<{ address: string; stop(): Promise<void> }> };
+  };
+  return m.RedisClusterProcess.start(3, 0);
+}
 
 export interface BenchConfig {
   mode: 'full' | 'quick' | 'tiny';
@@ -98,6 +174,8 @@ export interface BenchConfig {
   stablePolls: number;
   systems?: string[];
   profile?: string;
+  /** Another checkout to benchmark beside this one (`--other <dir>`: system `sb-native-other`). */
+  other?: string;
   log?: (s: string) => void;
 }
 
@@ -114,11 +192,12 @@ const TSX = import.meta.resolve('tsx');
 class Child {
   readonly cp: ChildProcess;
   #next = 1;
-  readonly #pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<void>;
   exited = false;
-  constructor(file: string, args: string[], extraExecArgv: string[] = []) {
+  constructor(file: string, args: string[], extraExecArgv: string[] = [], env?: Record<string, string>) {
     this.cp = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+      ...(env ? { env: { ...process.env, ...env } } : {}),
       execArgv: ['--conditions=source', '--import', TSX, ...extraExecArgv],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
@@ -145,7 +224,7 @@ class Child {
     if (this.exited) return Promise.reject(new Error('child exited'));
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.cp.send({ id, cmd, args });
     });
   }
@@ -235,7 +314,20 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
   }
   // Nodes of one system share a Redis prefix of their own (nothing left over from other runs).
   process.env['BENCH_REDIS_PREFIX'] = `bench-${process.pid}-${def.id}-${Date.now()}`;
-  const server = new Child('./server.ts', [def.server], ['--expose-gc']);
+  let cluster: { address: string; stop(): Promise<void> } | undefined;
+  if (def.server === 'sb-redis-cluster') {
+    try {
+      cluster = await startCluster();
+    } catch (err) {
+      res.error = `could not start a Redis Cluster: ${(err as Error).message}`;
+      log(`  error: ${res.error}`);
+      return res;
+    }
+    process.env['BENCH_REDIS_CLUSTER'] = cluster.address;
+  }
+  // … and a PostgreSQL schema of their own, dropped at the end
+  process.env['BENCH_PG_SCHEMA'] = `bench_${process.pid}_${Date.now()}`;
+  const server = new Child('./server.ts', [def.server], ['--expose-gc'], def.env);
   const children: Child[] = [server];
   try {
     await server.ready;
@@ -346,8 +438,20 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     log(`  error: ${res.error}`);
   } finally {
     await Promise.all(children.map((c) => c.stop().catch(() => undefined)));
+    await cluster?.stop();
+    if (def.server === 'sb-postgres') await dropBenchSchema(process.env['BENCH_PG_SCHEMA']!).catch(() => undefined);
   }
   return res;
+}
+
+async function dropBenchSchema(schema: string): Promise<void> {
+  const { default: postgres } = await import('postgres' as string);
+  const sql = (postgres as (dsn: string, o: object) => { unsafe(q: string): Promise<unknown>; end(o: object): Promise<void> })(process.env['BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 /** Wait until deliveries stop arriving (the previous step's backlog is gone), bounded. */
@@ -431,7 +535,7 @@ export async function runBench(cfg: BenchConfig): Promise<BenchResult> {
     },
     systems: [],
   };
-  for (const def of SYSTEMS) {
+  for (const def of [...SYSTEMS, ...(cfg.other ? [otherCheckout(cfg.other)] : [])]) {
     if (cfg.systems && !cfg.systems.includes(def.id)) continue;
     cfg.log?.(`${def.id}: ${def.label}`);
     out.systems.push(await runSystem(def, cfg, plan));

@@ -21,6 +21,7 @@ import {
 import {
   Realtime,
   RealtimeError,
+  type AnyRealtime,
   type AnySchema,
   type ChannelOf,
   type ConnectionState,
@@ -31,12 +32,12 @@ import {
   type ResyncEvent,
 } from '@switchboard/client';
 
-const RealtimeContext = createContext<Realtime<any> | null>(null);
+const RealtimeContext = createContext<AnyRealtime | null>(null);
 
 const useIsomorphicLayoutEffect = typeof window === 'undefined' ? useEffect : useLayoutEffect;
 
 export type RealtimeProviderProps =
-  | { client: Realtime<any>; children?: ReactNode }
+  | { client: AnyRealtime; children?: ReactNode }
   | (RealtimeOptions & { client?: undefined; children?: ReactNode });
 
 /** What identifies the connection an owned instance makes: a change recreates the instance. */
@@ -101,7 +102,7 @@ export function useRealtime<S = AnySchema>(): Realtime<S> {
 }
 
 /** `connecting | connected | disconnected`, re-rendering on change. */
-export function useConnectionState(realtime?: Realtime<any>): ConnectionState {
+export function useConnectionState(realtime?: AnyRealtime): ConnectionState {
   const ctx = useContext(RealtimeContext);
   const rt = realtime ?? ctx;
   if (!rt) throw new RealtimeError('usage', 'useConnectionState must be used inside <RealtimeProvider> or given an instance');
@@ -113,7 +114,7 @@ export interface UseSubscriptionOptions {
   onResync?: (event: ResyncEvent) => void;
   onError?: (error: RealtimeError) => void;
   /** The instance to use (default: the provider's). */
-  realtime?: Realtime<any>;
+  realtime?: AnyRealtime;
 }
 
 /**
@@ -153,7 +154,7 @@ export function createRealtimeHooks<S>(): {
 } {
   return {
     useRealtime: () => useRealtime<S>(),
-    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler as never, options),
+    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler, options),
     useConnectionState: () => useConnectionState(),
   };
 }

@@ -9,7 +9,7 @@ import { waitFor } from '@switchboard/server/testing';
 import { Redis } from 'ioredis';
 import { keySlot, RedisShards } from '../src/index.js';
 import { freePort, startNodes } from './cluster.js';
-import { RedisClusterProcess } from './redis-cluster.js';
+import { RedisClusterProcess } from '../scripts/redis-cluster.js';
 import { redisAvailable, testPrefix } from './redis-env.js';
 import { multiNodeScenario } from './scenario.js';
 import { SdkClient } from './sdk.js';
