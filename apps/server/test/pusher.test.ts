@@ -88,4 +88,7 @@ test('standalone: a pusher app without its secret is a config error naming the k
   const r = await runCli(['serve', '--config', writeConfig(testConfig({ pusher: { app_id: '1', key: 'k' } }), 'pusher-bad.json'), '--port', '0']);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /pusher\.secret/);
+  // The same file with the secret from the environment variable is valid.
+  const ok = await runCli(['checkconfig', '--config', writeConfig(testConfig({ pusher: { app_id: '1', key: 'k' } }), 'pusher-env.json')], { SWITCHBOARD_PUSHER_SECRET: 's' });
+  assert.equal(ok.code, 0, ok.stderr);
 });
