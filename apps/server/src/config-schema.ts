@@ -42,6 +42,20 @@ const channelOptions = {
   }).optional(),
 };
 
+/** One Pusher app (docs/protocols/pusher.md): its credentials, the namespace of its channels, its limits. */
+const pusherApp = {
+  app_id: text().optional(),
+  key: text().optional(),
+  secret: text().optional(),
+  namespace: text().optional(),
+  enable_client_messages: flag().optional(),
+  activity_timeout: integer({ example: 120 }).optional(),
+  max_event_payload_kb: integer({ example: 10 }).optional(),
+  max_presence_members_per_channel: integer({ example: 100 }).optional(),
+  max_user_info_kb: integer({ example: 1 }).optional(),
+  max_client_events_per_second: integer({ example: 10 }).optional(),
+};
+
 export const configSchema = z.strictObject({
   http_server: section({
     address: text().default('0.0.0.0'),
@@ -88,6 +102,9 @@ export const configSchema = z.strictObject({
   websocket: section({ compression: flag().default(false) }),
   plain: section({ enabled: flag().default(true), path: text().default('/ws') }),
   pondsocket: section({ enabled: flag().default(true), path: text().default('/pondsocket') }),
+  // Pusher protocol 7 at `{path}/{key}` and the Pusher HTTP API at `/apps/{app_id}/`: one app
+  // inline, or several in `apps`.
+  pusher: section({ path: text().default('/app'), ...pusherApp, apps: z.array(z.strictObject(pusherApp)).default([]) }),
 });
 
 /** A configuration as written (a file, `genconfig`'s output). */

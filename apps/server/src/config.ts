@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { checkEngine, ConfigError, type ConfigIssue, envKeys, parseWithEnv, unknownEnv as unknownEnvOf } from '@switchboard/config';
-import type { ChannelOptions, SwitchboardOptions } from '@switchboard/server';
+import { type ChannelOptions, PusherApps, type PusherAppOptions, type SwitchboardOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
 import { type ChannelSection, configSchema, type RawConfig, type ServerConfig } from './config-schema.js';
 import { checkConsumers } from './consumers.js';
@@ -98,6 +98,13 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     }
   }
   checkConsumers(c.consumers, report);
+  try {
+    const apps = pusherAppsOf(c.pusher);
+    if (apps.length > 0) new PusherApps(apps); // duplicate keys, ids, namespaces; bad limits
+  } catch (err) {
+    if (err instanceof ConfigError) issues.push(...err.issues);
+    else report('pusher', (err as Error).message);
+  }
   const checkHistory = (o: ChannelSection, key: string) => {
     const size = o.history_size ?? 0;
     const ttl = o.history_ttl ?? 0;
@@ -227,6 +234,7 @@ export interface ServerSettings {
   demo: { enabled: boolean; channel: string };
   plain: { enabled: boolean; path: string };
   pondsocket: { enabled: boolean; path: string };
+  pusher: { path: string; apps: PusherAppOptions[] };
   hmacSecret: string | undefined;
 }
 
@@ -246,6 +254,10 @@ export function settings(c: ServerConfig): ServerSettings {
   setToken('issuer', t.issuer);
   const namespaces: Record<string, ChannelOptions> = {};
   for (const ns of c.channel.namespaces) if (ns.name !== undefined) namespaces[ns.name] = channelOptions(ns);
+  const pusherApps = pusherAppsOf(c.pusher);
+  // A Pusher app's namespace exists even when not declared: Pusher's own rules govern its Pusher
+  // clients; other protocols' clients get the namespace defaults (nothing allowed without tokens).
+  for (const app of pusherApps) if (app.namespace && !(app.namespace in namespaces)) namespaces[app.namespace] = {};
   const cl = c.client;
   const limits: NonNullable<SwitchboardOptions['limits']> = {};
   if (cl.channel_limit !== undefined) limits.maxChannelsPerConnection = cl.channel_limit;
@@ -285,6 +297,30 @@ export function settings(c: ServerConfig): ServerSettings {
     demo: c.demo,
     plain: c.plain,
     pondsocket: c.pondsocket,
+    pusher: { path: c.pusher.path, apps: pusherApps },
     hmacSecret: token.hmacSecret,
   };
+}
+
+type PusherAppSection = Omit<ServerConfig['pusher'], 'apps' | 'path'>;
+
+/** The `pusher` block: one app inline (`app_id`, `key`, `secret`, ...) and/or `apps: [...]`. */
+function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
+  const out: PusherAppOptions[] = [];
+  const one = (a: PusherAppSection, where: string) => {
+    const missing = (['app_id', 'key', 'secret'] as const).filter((k) => a[k] === undefined || a[k] === '');
+    if (missing.length > 0) throw new ConfigError(missing.map((k) => ({ key: `${where}.${k}`, message: 'a Pusher app needs app_id, key and secret' })));
+    const app: PusherAppOptions = { id: a.app_id!, key: a.key!, secret: a.secret!, namespace: a.namespace ?? '' };
+    if (a.enable_client_messages !== undefined) app.enableClientMessages = a.enable_client_messages;
+    if (a.activity_timeout !== undefined) app.activityTimeout = a.activity_timeout;
+    if (a.max_event_payload_kb !== undefined) app.maxEventPayloadKb = a.max_event_payload_kb;
+    if (a.max_presence_members_per_channel !== undefined) app.maxPresenceMembers = a.max_presence_members_per_channel;
+    if (a.max_user_info_kb !== undefined) app.maxUserInfoKb = a.max_user_info_kb;
+    if (a.max_client_events_per_second !== undefined) app.maxClientEventsPerSecond = a.max_client_events_per_second;
+    out.push(app);
+  };
+  const { apps, path: _path, ...inline } = p;
+  if (Object.values(inline).some((v) => v !== undefined)) one(inline, 'pusher');
+  apps.forEach((a, i) => one(a, `pusher.apps[${i}]`));
+  return out;
 }

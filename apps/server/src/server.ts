@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { createApiHandler, createSwitchboard, type Switchboard, VERSION } from '@switchboard/server';
+import { createApiHandler, createSwitchboard, pusher, type Switchboard, VERSION } from '@switchboard/server';
 import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
@@ -85,6 +85,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     observe: metrics ? (method, code) => metrics.apiCalls.inc({ method, code: String(code) }) : undefined,
   });
   const admin = s.admin.enabled ? createAdminHandler(sb, s.admin, log) : undefined;
+  const pusherMount = s.pusher.apps.length > 0 ? pusher(sb, { apps: s.pusher.apps }) : undefined;
 
   const demoPage = s.demo.enabled ? readPublic('index.html').replaceAll('__CHANNEL__', JSON.stringify(s.demo.channel)) : undefined;
   const centrifugeBundle = s.demo.enabled || s.admin.enabled ? require.resolve('centrifuge').replace(/index\.js$/, 'index.mjs') : undefined;
@@ -93,6 +94,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (await api(req, res)) return 'api';
+    if (pusherMount && (await pusherMount.handleHttp(req, res))) return 'pusher-api';
     if (admin && (path === '/admin' || path.startsWith('/admin/')) && (await admin(req, res))) return 'admin';
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/health' && s.health && get) {
@@ -162,11 +164,13 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   sb.attach(http, { path: '/connection/websocket' });
   if (s.plain.enabled && sb.protocol('plain')) sb.attach(http, { path: s.plain.path, protocol: 'plain' });
   if (s.pondsocket.enabled && sb.protocol('pond')) sb.attach(http, { path: s.pondsocket.path, protocol: 'pond' });
+  if (pusherMount) pusherMount.attach(http, s.pusher.path);
+  const isPusherPath = (path: string) => pusherMount !== undefined && path.startsWith(`${s.pusher.path}/`) && !path.slice(s.pusher.path.length + 1).includes('/');
   // Upgrades to any other path are refused instead of hanging.
   const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : [])]);
   http.on('upgrade', (req, socket) => {
     const path = (req.url ?? '/').split('?')[0]!;
-    if (!endpoints.has(path)) socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    if (!endpoints.has(path) && !isPusherPath(path)) socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
 
   try {

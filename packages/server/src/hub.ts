@@ -56,6 +56,7 @@ export class Hub implements ConnectionOwner {
       centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      pusher: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
     },
   };
   readonly outbound: Outbound;
@@ -248,8 +249,10 @@ export class Hub implements ConnectionOwner {
     }
     const p = conn.proto;
     let buf: Buffer | undefined;
-    if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) buf = p.encodeEcho(sub.channel, pub);
-    else {
+    if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) {
+      buf = p.encodeEcho(sub.channel, pub);
+      if (buf === undefined) return; // the protocol never echoes (Pusher client events)
+    } else {
       buf = cache[p.slot];
       if (buf === undefined) buf = cache[p.slot] = p.encodePublication(sub.channel, pub);
     }

@@ -7,7 +7,7 @@ import type { Subscription } from './subscription.js';
 import type { ConnectionRequest, Transport } from './transport.js';
 import type { ClientInfo, Publication, StreamPosition } from './types.js';
 
-export type ProtocolName = 'centrifuge' | 'pond' | 'plain';
+export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher';
 
 /** Per-connection protocol state: turns frames into core operations and core events into frames. */
 export interface Session {
@@ -74,6 +74,13 @@ export interface SubscribeRequest {
   positioned?: boolean | undefined;
   recoverable?: boolean | undefined;
   joinLeave?: boolean | undefined;
+  /**
+   * The protocol authorized this subscribe itself with a credential the core does not know (a
+   * Pusher channel signature plays a subscription token's role): like a subscription token, it
+   * alone decides, so namespace rules and subscribe handlers are skipped. `info`: the channel info
+   * (JSON text); `presence`: track the subscriber in presence whatever the namespace says.
+   */
+  authorized?: { info?: string | undefined; presence?: boolean | undefined } | undefined;
 }
 
 /** What a subscribe produced, for the session to encode. */
@@ -158,8 +165,8 @@ export interface Protocol {
   /** Several queued messages may be joined with '\n' into one transport message. */
   readonly newlineBatching: boolean;
   encodePublication(channel: string, pub: Publication): Buffer;
-  /** The same publication as seen by the client whose command caused it (e.g. carries its request id). */
-  encodeEcho?(channel: string, pub: Publication): Buffer;
+  /** The same publication as seen by the client whose command caused it (e.g. carries its request id); undefined: not sent back to it. */
+  encodeEcho?(channel: string, pub: Publication): Buffer | undefined;
   /** A publication to '*': every connection receives it, subscribed or not. Undefined: not delivered. */
   encodeBroadcast(pub: Publication): Buffer | undefined;
   encodeJoin(channel: string, info: ClientInfo): Buffer | undefined;

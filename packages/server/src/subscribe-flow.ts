@@ -192,6 +192,11 @@ export class SubscribeFlow {
   /** May this client subscribe? A subscription token alone decides; else route/namespace rules and the join handler. */
   async #authorize(conn: Connection, client: Client, req: CoreSubscribeRequest, resolved: ResolvedChannel<Route>, grant: Grant): Promise<void> {
     const channel = req.channel;
+    if (req.authorized) {
+      grant.chanInfo = req.authorized.info;
+      if (req.authorized.presence) grant.tracked = {};
+      return;
+    }
     if (req.token) {
       const claims = await this.auth.verifySubscriptionToken(conn, channel, req.token);
       grant.chanInfo = claims.info;

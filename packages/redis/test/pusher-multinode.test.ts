@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { until } from '../../server/test/helpers.js';
+import { next, pusherClient, startPusher, type PusherClient, type PusherTestServer } from '../../server/test/pusher-helpers.js';
+import { createRedisEngine } from '../src/index.js';
+import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
+
+// Two nodes on one Redis: Pusher presence is folded by user across nodes, and the HTTP API on one
+// node excludes a socket connected to the other.
+
+test('pusher on two nodes over Redis: presence folded by user across nodes, socket_id exclusion across nodes', { timeout: 40_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('pusher');
+  const nodes: PusherTestServer[] = [];
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const n of nodes) await n.close();
+    await dropPrefix(prefix);
+  });
+  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }));
+  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
+  const mk = (srv: PusherTestServer, user: string) => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    return c;
+  };
+  const alice = mk(A, 'alice');
+  const pa = alice.subscribe('presence-room');
+  assert.equal((await next<{ count: number }>((cb) => pa.bind('pusher:subscription_succeeded', cb))).count, 1);
+  const added = next<{ id: string }>((cb) => pa.bind('pusher:member_added', cb), 10_000, 'member_added across nodes');
+  const bobB = mk(B, 'bob');
+  const pb = bobB.subscribe('presence-room');
+  assert.equal((await next<{ count: number }>((cb) => pb.bind('pusher:subscription_succeeded', cb))).count, 2);
+  assert.equal((await added).id, 'bob');
+  // Bob again, on node A: still two members everywhere, no second member_added.
+  let extra = 0;
+  pa.bind('pusher:member_added', () => extra++);
+  const bobA = mk(A, 'bob');
+  const pb2 = bobA.subscribe('presence-room');
+  assert.equal((await next<{ count: number }>((cb) => pb2.bind('pusher:subscription_succeeded', cb))).count, 2);
+  const users = (await (await B.api.get({ path: '/channels/presence-room/users' })).json()) as { users: { id: string }[] };
+  assert.deepEqual(users.users.map((u) => u.id).sort(), ['alice', 'bob']);
+  // The HTTP API on node B excludes alice's socket on node A; bob (on B) gets the event.
+  let aliceGot = false;
+  pa.bind('ping', () => (aliceGot = true));
+  const bobGot = next((cb) => pb.bind('ping', cb), 10_000, 'bob ping');
+  await B.api.trigger('presence-room', 'ping', {}, { socket_id: alice.connection.socket_id });
+  await bobGot;
+  const later = next((cb) => pa.bind('later', cb), 10_000, 'alice later');
+  await B.api.trigger('presence-room', 'later', {});
+  await later;
+  assert.equal(aliceGot, false);
+  // Bob leaves node B: bob is still in (node A). Bob leaves node A: member_removed at alice.
+  let removedEarly = false;
+  const onRemoved = () => (removedEarly = true);
+  pa.bind('pusher:member_removed', onRemoved);
+  bobB.disconnect();
+  await until(async () => (await A.sb.presenceStore.get('pusher:presence-room')).size === 2, 10_000, 'bob on B gone');
+  assert.equal(removedEarly, false);
+  pa.unbind('pusher:member_removed', onRemoved);
+  const removed = next<{ id: string }>((cb) => pa.bind('pusher:member_removed', cb), 10_000, 'member_removed');
+  bobA.disconnect();
+  assert.equal((await removed).id, 'bob');
+  assert.equal(extra, 0);
+});

@@ -1,0 +1,115 @@
+/**
+ * Pusher apps: who may connect with which key, and where each app's channels live among the
+ * node's channels. The Pusher channel `N` of an app with namespace `ns` is the Switchboard channel
+ * `ns:N` (or `N` itself when the namespace is ''). Pusher names never contain ':', so apps with
+ * distinct namespaces never see each other's channels.
+ */
+
+export interface PusherAppOptions {
+  /** The app id of the HTTP API (`/apps/{id}/...`). */
+  id: string;
+  /** The public key clients connect with (`/app/{key}`). */
+  key: string;
+  /** Signs channel authorizations, sign-ins and HTTP API requests. */
+  secret: string;
+  /** Switchboard namespace of the app's channels; '' for top-level channels. Default ''. */
+  namespace?: string;
+  /** Client events (`client-*`) on private and presence channels. Default false. */
+  enableClientMessages?: boolean;
+  /** Seconds of silence before the client pings (announced in `connection_established`). Default 120. */
+  activityTimeout?: number;
+  /** Largest event `data` (HTTP API and client events), in KB. Default 10 (Pusher's documented limit). */
+  maxEventPayloadKb?: number;
+  /** Distinct users per presence channel. Default 100. */
+  maxPresenceMembers?: number;
+  /** Largest presence `user_info`, in KB. Default 1. */
+  maxUserInfoKb?: number;
+  /** Client events per second per connection. Default 10. */
+  maxClientEventsPerSecond?: number;
+}
+
+export interface PusherApp {
+  readonly id: string;
+  readonly key: string;
+  readonly secret: string;
+  readonly namespace: string;
+  readonly enableClientMessages: boolean;
+  readonly activityTimeout: number;
+  readonly maxEventPayloadBytes: number;
+  readonly maxPresenceMembers: number;
+  readonly maxUserInfoBytes: number;
+  readonly maxClientEventsPerSecond: number;
+}
+
+/** Pusher's limits on names ([SB]: 200 for both). */
+export const MAX_CHANNEL_NAME = 200;
+export const MAX_EVENT_NAME = 200;
+export const MAX_CHANNELS_PER_EVENT = 100;
+export const MAX_BATCH = 10;
+const NAME = /^[-a-zA-Z0-9_=@,.;]+$/;
+
+export function validChannelName(name: unknown): name is string {
+  return typeof name === 'string' && name.length > 0 && name.length <= MAX_CHANNEL_NAME && NAME.test(name);
+}
+
+function positive(v: number | undefined, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`pusher app: ${what} must be a positive number`);
+  return v;
+}
+
+export class PusherApps {
+  readonly #byKey = new Map<string, PusherApp>();
+  readonly #byId = new Map<string, PusherApp>();
+  readonly #byNamespace = new Map<string, PusherApp>();
+
+  constructor(apps: readonly PusherAppOptions[]) {
+    if (apps.length === 0) throw new Error('pusher: at least one app is needed');
+    for (const a of apps) {
+      for (const f of ['id', 'key', 'secret'] as const) {
+        if (typeof a[f] !== 'string' || a[f] === '') throw new Error(`pusher app: ${f} must be a non-empty string`);
+      }
+      const namespace = a.namespace ?? '';
+      if (namespace.includes(':')) throw new Error(`pusher app ${a.id}: namespace must not contain ':'`);
+      if (this.#byKey.has(a.key)) throw new Error(`pusher app ${a.id}: key ${a.key} is used twice`);
+      if (this.#byId.has(a.id)) throw new Error(`pusher app ${a.id}: id is used twice`);
+      if (this.#byNamespace.has(namespace)) throw new Error(`pusher app ${a.id}: namespace "${namespace}" is used by another app`);
+      const app: PusherApp = {
+        id: a.id,
+        key: a.key,
+        secret: a.secret,
+        namespace,
+        enableClientMessages: a.enableClientMessages === true,
+        activityTimeout: Math.round(positive(a.activityTimeout, 120, 'activityTimeout')),
+        maxEventPayloadBytes: Math.round(positive(a.maxEventPayloadKb, 10, 'maxEventPayloadKb') * 1024),
+        maxPresenceMembers: Math.round(positive(a.maxPresenceMembers, 100, 'maxPresenceMembers')),
+        maxUserInfoBytes: Math.round(positive(a.maxUserInfoKb, 1, 'maxUserInfoKb') * 1024),
+        maxClientEventsPerSecond: positive(a.maxClientEventsPerSecond, 10, 'maxClientEventsPerSecond'),
+      };
+      this.#byKey.set(app.key, app);
+      this.#byId.set(app.id, app);
+      this.#byNamespace.set(namespace, app);
+    }
+  }
+
+  byKey(key: string): PusherApp | undefined {
+    return this.#byKey.get(key);
+  }
+
+  byId(id: string): PusherApp | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** The Switchboard channel of an app's Pusher channel. */
+  channelOf(app: PusherApp, name: string): string {
+    return app.namespace === '' ? name : `${app.namespace}:${name}`;
+  }
+
+  /** The Pusher name of a Switchboard channel (undefined: no app's channel). */
+  pusherName(channel: string): string | undefined {
+    const i = channel.indexOf(':');
+    if (i > 0 && this.#byNamespace.has(channel.slice(0, i))) return channel.slice(i + 1);
+    if (i < 0 && this.#byNamespace.has('')) return channel;
+    return undefined;
+  }
+}

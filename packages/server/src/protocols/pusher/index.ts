@@ -1,0 +1,88 @@
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import type { Credentials } from '../../context.js';
+import type { EndpointOptions } from '../../options.js';
+import type { Protocol } from '../../protocol.js';
+import { PusherApps, type PusherAppOptions } from './apps.js';
+import { frame, publicationFrame } from './frames.js';
+import { type PusherApiNode, PusherHttpApi } from './http-api.js';
+import { PresenceFold } from './presence-fold.js';
+import { appKeyOf, PusherSession, type PusherShared } from './session.js';
+
+export { PusherApps, type PusherAppOptions, type PusherApp } from './apps.js';
+export { PusherHttpApi, type PusherApiNode } from './http-api.js';
+export { socketIdOf, clientIdOf } from './socket-id.js';
+
+/** The Pusher protocol: publications encoded once per publication for every Pusher subscriber. */
+export function pusherProtocol(shared: PusherShared): Protocol {
+  const { apps } = shared;
+  const nameOf = (channel: string) => apps.pusherName(channel) ?? channel;
+  return {
+    name: 'pusher',
+    slot: 3,
+    newlineBatching: false,
+    encodePublication: (channel, pub) => Buffer.from(publicationFrame(nameOf(channel), pub)),
+    encodeEcho: () => undefined, // client events never come back to their sender
+    encodeBroadcast: (pub) => Buffer.from(frame('message', undefined, pub.data)),
+    encodeJoin: () => undefined, // presence changes go out as member_added/removed, folded by user
+    encodeLeave: () => undefined,
+    createSession: (conn, host) => new PusherSession(conn, host, shared),
+  };
+}
+
+/** What mounting needs of the node (the public facade). */
+export interface PusherNode extends PusherApiNode {
+  registerProtocol(protocol: Protocol): unknown;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointOptions): void;
+}
+
+export interface PusherMount {
+  readonly apps: PusherApps;
+  /** Serve WebSocket upgrades to `{path}/{key}` (default `/app/{key}`). */
+  attach(server: HttpServer | HttpsServer, path?: string): void;
+  /** Serve one upgrade (frameworks that route upgrades themselves). */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** The HTTP API (`/apps/{app_id}/...`): resolves false when the request is not for it. */
+  handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+}
+
+/**
+ * Serve Pusher protocol 7 and the Pusher HTTP API from a node:
+ * `const p = pusher(sb, { apps: [{ id, key, secret }] }); p.attach(server)`;
+ * `http.createServer((req, res) => p.handleHttp(req, res).then(done => ...))`.
+ */
+export function pusher(node: PusherNode, options: { apps: readonly PusherAppOptions[]; apiPrefix?: string }): PusherMount {
+  const apps = new PusherApps(options.apps);
+  const shared: PusherShared = { apps, fold: new PresenceFold() };
+  node.registerProtocol(pusherProtocol(shared));
+  const api = new PusherHttpApi(apps, node, options.apiPrefix ?? '/apps');
+  const endpoint: EndpointOptions = {
+    path: '',
+    protocol: 'pusher',
+    // No token: the app key decides (an unknown key is told with 4001 after the upgrade, never an
+    // HTTP status, so pusher-js stops retrying). The session checks every channel signature
+    // itself; the `caps` grant lets its client events through the core's publish check.
+    onConnecting: (ctx) => {
+      const app = apps.byKey(appKeyOf(ctx.request.url));
+      const credentials: Partial<Credentials> = { user: '' };
+      if (app) {
+        const prefix = app.namespace === '' ? '' : `${app.namespace}:`;
+        credentials.claims = { caps: [{ channels: [`${prefix}private-*`, `${prefix}presence-*`], match: 'wildcard', allow: ['pub'] }] };
+      }
+      ctx.accept(credentials);
+    },
+  };
+  const handleUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => node.handleUpgrade(req, socket, head, { ...endpoint, path: req.url ?? '/' });
+  return {
+    apps,
+    attach(server, path = '/app') {
+      server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        const p = (req.url ?? '/').split('?')[0]!;
+        if (p.startsWith(`${path}/`) && !p.slice(path.length + 1).includes('/')) handleUpgrade(req, socket, head);
+      });
+    },
+    handleUpgrade,
+    handleHttp: (req, res) => api.handle(req, res),
+  };
+}
