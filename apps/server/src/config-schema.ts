@@ -88,6 +88,7 @@ export const configSchema = z.strictObject({
   websocket: section({ compression: flag().default(false) }),
   plain: section({ enabled: flag().default(true), path: text().default('/ws') }),
   pondsocket: section({ enabled: flag().default(true), path: text().default('/pondsocket') }),
+  phoenix: section({ enabled: flag().default(true), path: text().default('/socket/websocket') }),
 });
 
 /** A configuration as written (a file, `genconfig`'s output). */

@@ -227,6 +227,7 @@ export interface ServerSettings {
   demo: { enabled: boolean; channel: string };
   plain: { enabled: boolean; path: string };
   pondsocket: { enabled: boolean; path: string };
+  phoenix: { enabled: boolean; path: string };
   hmacSecret: string | undefined;
 }
 
@@ -285,6 +286,7 @@ export function settings(c: ServerConfig): ServerSettings {
     demo: c.demo,
     plain: c.plain,
     pondsocket: c.pondsocket,
+    phoenix: c.phoenix,
     hmacSecret: token.hmacSecret,
   };
 }

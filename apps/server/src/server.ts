@@ -162,8 +162,9 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   sb.attach(http, { path: '/connection/websocket' });
   if (s.plain.enabled && sb.protocol('plain')) sb.attach(http, { path: s.plain.path, protocol: 'plain' });
   if (s.pondsocket.enabled && sb.protocol('pond')) sb.attach(http, { path: s.pondsocket.path, protocol: 'pond' });
+  if (s.phoenix.enabled && sb.protocol('phoenix')) sb.attach(http, { path: s.phoenix.path, protocol: 'phoenix' });
   // Upgrades to any other path are refused instead of hanging.
-  const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : [])]);
+  const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : []), ...(sb.protocol('phoenix') && s.phoenix.enabled ? [s.phoenix.path] : [])]);
   http.on('upgrade', (req, socket) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (!endpoints.has(path)) socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);

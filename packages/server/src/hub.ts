@@ -56,6 +56,7 @@ export class Hub implements ConnectionOwner {
       centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      phoenix: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
     },
   };
   readonly outbound: Outbound;
