@@ -57,6 +57,7 @@ export class Hub implements ConnectionOwner {
       pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       pusher: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      phoenix: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
     },
   };
   readonly outbound: Outbound;

@@ -42,6 +42,8 @@ function bearer(h: string | undefined): string | null {
  */
 export class UpgradeGate {
   readonly protocols = new Map<ProtocolName, Protocol>();
+  /** The subprotocol of the protocol each pending upgrade is for (read by `handleProtocols`). */
+  readonly #subprotocol = new WeakMap<IncomingMessage, string>();
   readonly pending = new Set<Duplex>();
   readonly #wss: WebSocketServer;
   readonly #originOk: (origin: string | undefined) => boolean;
@@ -64,7 +66,12 @@ export class UpgradeGate {
       perMessageDeflate: o.compression ? { threshold: 256, serverNoContextTakeover: true, clientNoContextTakeover: true } : false,
       clientTracking: false,
       // The native protocol's JSON client offers no subprotocol; when one is offered, echo the JSON one.
-      handleProtocols: (protocols) => (protocols.has('centrifuge-json') ? 'centrifuge-json' : false),
+      // Another protocol's own subprotocol (Phoenix's `phoenix`) is selected when offered.
+      handleProtocols: (protocols, req) => {
+        const own = this.#subprotocol.get(req);
+        if (own !== undefined && protocols.has(own)) return own;
+        return protocols.has('centrifuge-json') ? 'centrifuge-json' : false;
+      },
     });
   }
 
@@ -118,7 +125,13 @@ export class UpgradeGate {
     };
     if (protocolName === 'centrifuge') return upgrade(undefined);
     // Protocols without a connect command authenticate on the upgrade request itself.
-    const token = url.searchParams.get('token') ?? bearer(req.headers.authorization);
+    const read = protocol.upgradeToken?.(req, url.searchParams) ?? { token: url.searchParams.get('token') ?? bearer(req.headers.authorization) };
+    if ('status' in read) {
+      finish();
+      return refuse(socket, read.status, read.message);
+    }
+    const token = read.token;
+    if (protocol.subprotocol !== undefined) this.#subprotocol.set(req, protocol.subprotocol);
     this.auth.authenticate({ protocol: protocolName, request, token, data: undefined }, ep.onConnecting ?? this.auth.onConnecting).then(
       (d) => {
         if (d.kind === 'decline') {
