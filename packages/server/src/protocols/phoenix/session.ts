@@ -29,7 +29,7 @@ export function bearerSubprotocol(header: string | undefined): string | undefine
  */
 export class PhoenixProtocol implements Protocol {
   readonly name = 'phoenix' as const;
-  readonly slot = 3;
+  readonly slot = 4;
   readonly newlineBatching = false;
   /** Selected whenever offered: the 1.8 client's `authToken` handshake fails without it (§1.2). */
   readonly subprotocol = 'phoenix';
