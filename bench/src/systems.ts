@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { jwtVerify } from 'jose';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -253,7 +254,9 @@ async function pondSocket(): Promise<RunningSystem> {
 
 /** A Switchboard node, in-memory engine unless a broker factory is given. */
 async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningSystem & { sb: unknown }> {
-  const { createSwitchboard } = await import('@switchboard/server');
+  // BENCH_SB_SERVER: another checkout's entry point (`--other`), for before/after runs side by side.
+  const other = process.env['BENCH_SB_SERVER'];
+  const { createSwitchboard } = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as typeof import('@switchboard/server');
   let broker: object = {};
   if (options.broker === 'redis') {
     // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX).
@@ -272,7 +275,7 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
     ...broker,
   });
   // The server HTTP API (publish from another process), where this checkout has it.
-  const createApi = (await import('@switchboard/server') as Record<string, unknown>)['createApiHandler'] as
+  const createApi = ((other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as Record<string, unknown>)['createApiHandler'] as
     | ((sb: unknown, o: { key: string }) => (q: IncomingMessage, s: import('node:http').ServerResponse) => Promise<boolean>)
     | undefined;
   const api = createApi?.(sb, { key: API_KEY });

@@ -87,6 +87,16 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (!c.admin.secret) report('admin.secret', 'missing: the admin page signs its session cookie with admin.secret (or SWITCHBOARD_ADMIN_SECRET); use a long random string');
   }
   checkEngine(ENGINE_SECTIONS, c.engine, report);
+  if (c.engine.type === 'nats' && c.engine.nats.presence === 'redis' && !c.engine.redis.address) {
+    report('engine.redis.address', 'required with engine.nats.presence "redis": the Redis that keeps presence');
+  }
+  if (c.engine.type === 'nats' && c.engine.nats.history === 'none') {
+    // NATS carries no history of its own: refuse history rather than keep it per node
+    const withHistory = [{ key: 'channel.without_namespace', o: c.channel.without_namespace }, ...c.channel.namespaces.map((ns, i) => ({ key: `channel.namespaces[${i}]`, o: ns }))];
+    for (const { key, o } of withHistory) {
+      if ((o.history_size ?? 0) > 0) report(`${key}.history_size`, 'history needs engine.nats.history "jetstream" (the NATS engine has history "none")');
+    }
+  }
   checkConsumers(c.consumers, report);
   const checkHistory = (o: ChannelSection, key: string) => {
     const size = o.history_size ?? 0;

@@ -1,14 +1,18 @@
 /**
  * Centrifugo v6's `consumers`: API commands read from outside and run through the server API.
  * Each entry has a `name`, `enabled` (only enabled ones run, as in Centrifugo), a `type` and the
- * options of that type. Supported here: `postgresql` (an outbox table, @switchboard/postgres).
+ * options of that type. Supported here: `postgresql` (an outbox table, @switchboard/postgres),
+ * `redis_stream` (Redis Streams, @switchboard/redis) and `nats_jetstream` (a JetStream stream,
+ * @switchboard/nats).
  */
+import { checkNatsJetStreamConsumer, natsJetStreamConsumerSection } from '@switchboard/nats/config';
 import { checkPostgresConsumer, postgresConsumerSection } from '@switchboard/postgres/config';
-import { runApiCommand, type Switchboard } from '@switchboard/server';
+import { checkRedisStreamConsumer, redisStreamConsumerSection } from '@switchboard/redis/config';
+import { type Consumer, runApiCommand, type Switchboard } from '@switchboard/server';
 import { flag, text, z } from '@switchboard/config';
 import type { Logger } from 'pino';
 
-export const CONSUMER_TYPES = ['postgresql'] as const;
+export const CONSUMER_TYPES = ['postgresql', 'redis_stream', 'nats_jetstream'] as const;
 
 export const consumersSchema = z
   .array(
@@ -17,6 +21,8 @@ export const consumersSchema = z
       enabled: flag().default(false),
       type: text().default(''),
       postgresql: postgresConsumerSection,
+      redis_stream: redisStreamConsumerSection,
+      nats_jetstream: natsJetStreamConsumerSection,
     }),
   )
   .default([]);
@@ -36,6 +42,8 @@ export function checkConsumers(consumers: ConsumersSection, report: (key: string
       return;
     }
     if (c.enabled && c.type === 'postgresql') checkPostgresConsumer(c.postgresql, (k, m) => report(`${key}.postgresql.${k}`, m));
+    if (c.enabled && c.type === 'redis_stream') checkRedisStreamConsumer(c.redis_stream, (k, m) => report(`${key}.redis_stream.${k}`, m));
+    if (c.enabled && c.type === 'nats_jetstream') checkNatsJetStreamConsumer(c.nats_jetstream, (k, m) => report(`${key}.nats_jetstream.${k}`, m));
   });
 }
 
@@ -67,6 +75,11 @@ export async function startConsumers(consumers: ConsumersSection, sb: Switchboar
         await consumer.start();
         running.push(consumer);
         log.info({ consumer: c.name, type: c.type, table: p.outbox_table_name, partitions: p.num_partitions }, 'consumer started');
+      } else if (c.type === 'redis_stream' || c.type === 'nats_jetstream') {
+        const consumer = await queueConsumer(c, sb, log);
+        await consumer.start();
+        running.push(consumer);
+        log.info({ consumer: c.name, type: c.type }, 'consumer started');
       }
     }
   } catch (err) {
@@ -74,4 +87,42 @@ export async function startConsumers(consumers: ConsumersSection, sb: Switchboar
     throw err;
   }
   return { close: closeAll };
+}
+
+/** A `redis_stream` or `nats_jetstream` consumer entry as a Consumer (its package loaded only when configured). */
+async function queueConsumer(c: ConsumersSection[number], sb: Switchboard, log: Logger): Promise<Consumer> {
+  const common = {
+    name: c.name,
+    execute: (method: string, payload: unknown) => runApiCommand(sb, method, payload),
+    logger: {
+      warn: (message: string, fields?: Record<string, unknown>) => log.warn({ consumer: c.name, ...fields }, message),
+      error: (message: string, fields?: Record<string, unknown>) => log.error({ consumer: c.name, ...fields }, message),
+    },
+  };
+  if (c.type === 'redis_stream') {
+    const { RedisStreamConsumer } = await import('@switchboard/redis');
+    const r = c.redis_stream;
+    return new RedisStreamConsumer({
+      ...common,
+      address: Array.isArray(r.address) ? r.address[0]! : r.address,
+      streams: r.streams,
+      consumerGroup: r.consumer_group,
+      visibilityTimeoutMs: r.visibility_timeout,
+      payloadValue: r.payload_value,
+      methodValue: r.method_value,
+    });
+  }
+  const { NatsJetStreamConsumer } = await import('@switchboard/nats');
+  const n = c.nats_jetstream;
+  return new NatsJetStreamConsumer({
+    ...common,
+    url: n.url,
+    ...(n.username !== '' ? { username: n.username, password: n.password } : {}),
+    ...(n.token !== '' ? { token: n.token } : {}),
+    streamName: n.stream_name,
+    subjects: n.subjects,
+    durableConsumerName: n.durable_consumer_name,
+    methodHeader: n.method_header,
+    visibilityTimeoutMs: n.visibility_timeout,
+  });
 }

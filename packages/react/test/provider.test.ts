@@ -1,37 +1,24 @@
 // RealtimeProvider in headless Chromium, under Strict Mode: its `url` prop changes, the client is
 // recreated and the subscription moves to the new server (and leaves the old one); Strict Mode's
 // double effects never reach the server.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import type { Browser } from 'playwright-core';
 import { createApiClient } from '@switchboard/client/server';
-import { API_KEY, bundle, launch, pageErrors, skipBrowser as skip, startPageServer, until } from '../../client/test/browser/harness.js';
+import { API_KEY, browserPages, pageErrors, skipBrowser as skip, startPageServer, until } from '../../client/test/browser/harness.js';
 
-let pages: { dir: string; remove(): void } | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  if (skip) return;
-  pages = await bundle({ provider: fileURLToPath(new URL('./pages/provider.tsx', import.meta.url)) });
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  pages?.remove();
-});
+const env = browserPages({ provider: fileURLToPath(new URL('./pages/provider.tsx', import.meta.url)) });
 
 test('a changed url prop moves the subscriptions to the new server', { skip, timeout: 90_000 }, async () => {
   const namespaces = { chat: { allowSubscribeForClient: true } };
-  const a = await startPageServer({ staticDir: pages!.dir, switchboard: { namespaces } });
-  const b = await startPageServer({ staticDir: pages!.dir, switchboard: { namespaces } });
+  const a = await startPageServer({ staticDir: env.dir(), switchboard: { namespaces } });
+  const b = await startPageServer({ staticDir: env.dir(), switchboard: { namespaces } });
   const subscribes = { a: 0, b: 0 };
   a.sb.on('subscribe', () => subscribes.a++);
   b.sb.on('subscribe', () => subscribes.b++);
   const apiA = createApiClient({ url: `${a.url}/api`, apiKey: API_KEY });
   const apiB = createApiClient({ url: `${b.url}/api`, apiKey: API_KEY });
-  const page = await browser!.newPage();
+  const page = await env.browser().newPage();
   const errors = pageErrors(page);
   const messages = async () => (await page.textContent('#messages')) ?? '';
   try {

@@ -5,5 +5,6 @@ export { RedisPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence.js';
 export { createRedisEngine, type RedisEngineOptions } from './engine.js';
 export { RedisShards, parseAddress, addressList, clusterList, jumpHash, shardOf, DEFAULT_PREFIX, type RedisConnectionOptions } from './shards.js';
 export { keySlot } from './slot.js';
-export { redisConfigSection, RedisConfigError, type RedisEngineSection } from './config.js';
+export { redisConfigSection, RedisConfigError, redisStreamConsumerSection, checkRedisStreamConsumer, type RedisEngineSection, type RedisStreamConsumerSection } from './config.js';
 export { redisEngineFromConfig, redisEngineFromSection, type RedisEngineFromConfig } from './from-config.js';
+export { RedisStreamConsumer, type RedisStreamConsumerOptions } from './consumer.js';

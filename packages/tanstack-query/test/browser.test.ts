@@ -2,26 +2,23 @@
 // API-client publication of `{ queryKey }` makes the query refetch, `{ type: 'query-update' }` writes
 // the cache without a fetch, and a resync (the channel keeps no history and the connection was
 // dropped) invalidates every query, which refetches.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { createApiClient } from '@switchboard/client/server';
-import { API_KEY, bundle, launch, pageErrors, skipBrowser as skip, startPageServer, until, type PageServer } from '../../client/test/browser/harness.js';
+import { API_KEY, browserPages, pageErrors, skipBrowser as skip, startPageServer, until, type PageServer } from '../../client/test/browser/harness.js';
 
-let pages: { dir: string; remove(): void } | undefined;
-let browser: Browser | undefined;
+const entry = (name: string) => fileURLToPath(new URL(`./pages/${name}`, import.meta.url));
+const env = browserPages({ react: entry('react.tsx'), vue: entry('vue.ts') });
 let server: PageServer | undefined;
 let items: string[] = [];
 const fetches = new Map<string, number>();
 
-before(async () => {
-  if (skip) return;
-  const page = (name: string) => fileURLToPath(new URL(`./pages/${name}`, import.meta.url));
-  pages = await bundle({ react: page('react.tsx'), vue: page('vue.ts') });
-  browser = await launch();
-  server = await startPageServer({
-    staticDir: pages.dir,
+/** One server for both pages, started by the first test (after the pages are bundled). */
+async function getServer(): Promise<PageServer> {
+  server ??= await startPageServer({
+    staticDir: env.dir(),
     switchboard: { namespaces: { plain: { allowSubscribeForClient: true } } },
     route: (_req, res, url) => {
       if (url.pathname !== '/data/todos') return false;
@@ -31,25 +28,25 @@ before(async () => {
       return true;
     },
   });
-});
+  return server;
+}
 
 after(async () => {
-  await browser?.close();
   await server?.close();
-  pages?.remove();
 });
 
 const text = async (page: Page, sel: string) => (await page.textContent(sel)) ?? '';
 
 for (const kind of ['react', 'vue'] as const) {
   test(`${kind}: queries refetch after an API-client publication and after a resync; query-update writes the cache`, { skip, timeout: 90_000 }, async () => {
-    const api = createApiClient({ url: `${server!.url}/api`, apiKey: API_KEY });
+    const server = await getServer();
+    const api = createApiClient({ url: `${server.url}/api`, apiKey: API_KEY });
     const user = `u-${kind}`;
     items = ['a'];
-    const page = await browser!.newPage();
+    const page = await env.browser().newPage();
     const errors = pageErrors(page);
     try {
-      await page.goto(`${server!.url}/${kind}.html?user=${user}`);
+      await page.goto(`${server.url}/${kind}.html?user=${user}`);
       await until(async () => (await text(page, '#todos')) === 'a' && (await text(page, '#state')) === 'connected', 'first fetch and connected');
       await until(async () => (await api.channels())['plain:todos'] !== undefined, 'subscribed');
       assert.equal(fetches.get(user), 1);
