@@ -17,6 +17,7 @@ export async function densityCli(scenario: 'density' | 'storm', argv: string[]):
     ...(opt('--idle-ms') ? { idleWindowMs: Number(opt('--idle-ms')) } : {}),
     ...(opt('--spread') ? { spreadMs: Number(opt('--spread')) } : {}),
     ...(opt('--sources') ? { sources: Number(opt('--sources')) } : {}),
+    ...(argv.includes('--heap-snapshots') ? { heapSnapshots: true } : {}),
     log: (s) => console.log(s),
   };
   // --render <results/….json>: regenerate the tables and RESULTS.md section from a saved run.

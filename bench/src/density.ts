@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { platform } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import type { Usage } from './common.js';
 import { endMeta, runMeta, type RunMeta } from './meta.js';
 import { Child, SYSTEMS, sleep } from './run.js';
@@ -26,6 +27,8 @@ export interface DensityConfig {
   timeoutMs: number;
   /** How many loopback source addresses (127.0.0.1 … 127.0.0.k) the connections are spread over. */
   sources: number;
+  /** Write heap snapshots of the baseline and of each level into bench/profiles/ (`heap-summary.ts a b n` diffs them). */
+  heapSnapshots?: boolean;
   /** storm: reconnects are spread uniformly over this window (the SDK backoff's jitter). */
   spreadMs: number;
   log?: (s: string) => void;
@@ -230,11 +233,19 @@ export async function runDensity(cfg: DensityConfig): Promise<DensityResult> {
     res.baseRss = base.rss;
     res.baseHeap = base.heapUsed;
     const warm = rig.connected;
+    const snapshot = async (tag: string) => {
+      if (!cfg.heapSnapshots) return;
+      const file = fileURLToPath(new URL(`../profiles/density-${res.id}-${tag}.heapsnapshot`, import.meta.url));
+      await rig.server.call('heapSnapshot', { file });
+      cfg.log?.(`  heap snapshot: ${file}`);
+    };
+    await snapshot(`base${warm}`);
     for (const n of levels) {
       const w = await rig.connectTo(n);
       if (rig.connected < n * 0.99) throw new Error(`only ${rig.connected} of ${n} connections subscribed: ${w.errors.join('; ')}`);
       await sleep(1000);
       const idle = await rig.server.call<Usage>('usage', { gc: true });
+      await snapshot(`N${rig.connected}`);
       const u0 = await rig.server.call<Usage>('usage');
       await sleep(cfg.idleWindowMs);
       const u1 = await rig.server.call<Usage>('usage');
