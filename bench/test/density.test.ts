@@ -37,9 +37,10 @@ test('density and storm run for every compared system (tiny N)', { timeout: 240_
 
 /**
  * Memory budget per idle subscribed connection (JWT, two channels), Switchboard native protocol.
- * Measured on this machine at 2,000 connections (bench/RESULTS.md, "Memory per idle connection"):
- * 5.3 KB JS heap and 19–22 KB RSS per connection (raw ws in the same run: 4.9 KB heap, 15–16 KB
- * RSS). The budgets leave a margin for noise, not for growth: lower them when the figure drops.
+ * Measured on this machine at 2,000 connections (bench/RESULTS.md, "Density and connect storms"):
+ * 5.3 KB JS heap before the core split, 6.7–6.9 KB after it (main 8144ffe), 19–22 KB RSS
+ * (raw ws: 4.9 KB heap, 15–16 KB RSS). The budgets leave a margin for noise, not for growth:
+ * lower them when the figure drops.
  */
 const HEAP_BUDGET_KB = 8;
 const RSS_BUDGET_KB = 32;
