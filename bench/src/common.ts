@@ -98,6 +98,8 @@ export function makePlan(total: number, fanSizes: readonly number[], manyChannel
 export interface Usage {
   rss: number;
   heapUsed: number;
+  /** Memory of Buffers and other C++ objects tied to JS objects (includes arrayBuffers). */
+  external: number;
   /** user + system CPU, µs */
   cpu: number;
   at: number;
@@ -106,7 +108,7 @@ export interface Usage {
 export function usage(): Usage {
   const c = process.cpuUsage();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, cpu: c.user + c.system, at: nowMs() };
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, cpu: c.user + c.system, at: nowMs() };
 }
 
 /** A request/response over a child's IPC channel. */

@@ -7,9 +7,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Histogram, makePlan, nowMs, type Plan, type RpcReply, type Usage } from './common.js';
+import { endMeta, runMeta, type RunMeta } from './meta.js';
 import type { PublishArgs, PublishResult } from './server.js';
 import type { SystemName } from './systems.js';
 
@@ -68,7 +68,8 @@ async function hasProtocol(name: string): Promise<string | undefined> {
 
 export const SYSTEMS: SystemDef[] = [
   { id: 'ws-loop', label: 'ws: JSON.stringify once, send() loop', server: 'ws-loop', adapter: 'raw', publisher: 'app' },
-  { id: 'ws-ceiling', label: 'ws: frame built once, coalesced writes (ceiling)', server: 'ws-ceiling', adapter: 'raw', publisher: 'app' },
+  { id: 'ws-ceiling', label: 'ws: frame built once, coalesced writes (frame-per-message ceiling)', server: 'ws-ceiling', adapter: 'raw', publisher: 'app' },
+  { id: 'ws-batched', label: "ws: a tick's messages of a channel in ONE frame, built once (batched ceiling)", server: 'ws-batched', adapter: 'raw', publisher: 'app' },
   { id: 'socketio', label: 'Socket.IO 4 rooms', server: 'socketio', adapter: 'socketio', publisher: 'app' },
   { id: 'pondsocket', label: 'PondSocket 0.1.70 server', server: 'pondsocket', adapter: 'pondsocket', publisher: 'app' },
   { id: 'sb-native', label: 'Switchboard, native (Centrifugo JSON), memory', server: 'sb', adapter: 'centrifuge', publisher: 'app' },
@@ -271,7 +272,7 @@ export interface LadderResult {
   /** Highest offered rate that passed (delivered ≥ 95 %, p99 ≤ 1 s), deliveries/s measured. */
   sustained: number;
   sustainedStep: number;
-  /** Most deliveries/s reached in any step. */
+  /** Most deliveries/s reached in a passing step (0 when none passed). */
   capacity: number;
   /** The load generators used ≥ 90 % of a core in the best step: the client side may be the limit. */
   loadgenLimited: boolean;
@@ -291,7 +292,7 @@ export interface SystemResult {
 }
 
 export interface BenchResult {
-  meta: { date: string; node: string; cpus: string; cores: number; memGb: number; mode: string; config: Omit<BenchConfig, 'log'> };
+  meta: RunMeta & { mode: string; config: Omit<BenchConfig, 'log'> };
   systems: SystemResult[];
 }
 
@@ -412,7 +413,7 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
         steps,
         sustained: bestStep ? bestStep.deliveredPerSec : 0,
         sustainedStep: best,
-        capacity: Math.max(...steps.map((x) => x.deliveredPerSec)),
+        capacity: capacityOf(steps),
         loadgenLimited: (bestStep ?? steps[0]!).loadgenCpuPct.some((x) => x >= 90) || steps.some((x) => !x.passed && x.loadgenCpuPct.some((y) => y >= 90) && x.serverCpuPct < 90),
       };
     };
@@ -514,6 +515,19 @@ async function runStep(server: Child, publisher: Child, lgs: Child[], args: Publ
   };
 }
 
+/** Only a passing step shows what a system can carry: a failed step's rate is not capacity. */
+export function capacityOf(steps: readonly StepResult[]): number {
+  return Math.max(0, ...steps.filter((x) => x.passed).map((x) => x.deliveredPerSec));
+}
+
+/** A saved result with capacity recomputed by today's rule (runs saved before it counted failed steps). */
+export function rerate(r: BenchResult): BenchResult {
+  for (const s of r.systems) {
+    for (const l of [...Object.values(s.fan), ...(s.many ? [s.many] : [])]) l.capacity = capacityOf(l.steps);
+  }
+  return r;
+}
+
 export function fmtRate(x: number): string {
   if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
   if (x >= 1e3) return `${(x / 1e3).toFixed(1)}k`;
@@ -524,15 +538,7 @@ export async function runBench(cfg: BenchConfig): Promise<BenchResult> {
   const plan = makePlan(cfg.total, cfg.fanSizes);
   const { log: _log, ...config } = cfg;
   const out: BenchResult = {
-    meta: {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus()[0]?.model ?? 'unknown',
-      cores: cpus().length,
-      memGb: Math.round(totalmem() / 2 ** 30),
-      mode: cfg.mode,
-      config,
-    },
+    meta: { ...runMeta(), mode: cfg.mode, config },
     systems: [],
   };
   for (const def of [...SYSTEMS, ...(cfg.other ? [otherCheckout(cfg.other)] : [])]) {
@@ -540,5 +546,8 @@ export async function runBench(cfg: BenchConfig): Promise<BenchResult> {
     cfg.log?.(`${def.id}: ${def.label}`);
     out.systems.push(await runSystem(def, cfg, plan));
   }
+  endMeta(out.meta);
   return out;
 }
+
+export { Child, sleep };

@@ -46,7 +46,7 @@ function refuse(socket: Duplex, status: number): void {
 }
 
 /** Raw `ws` hub: rooms of sockets; the client sends `{"sub":[...]}` and gets `{"ok":true}`. */
-async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
+async function rawWs(kind: 'loop' | 'ceiling' | 'batched'): Promise<RunningSystem> {
   const http = createServer((_q, s) => s.writeHead(404).end());
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 20 });
   interface Peer {
@@ -109,6 +109,11 @@ async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
     };
   }
 
+  if (kind === 'batched') return batchedCeiling(port, rooms, () => {
+    for (const c of wss.clients) c.terminate();
+    return closeHttp(http);
+  });
+
   // The ceiling: the frame is built once per publication and every socket gets the same bytes;
   // each socket's frames of one tick leave in one corked write.
   let dirty: Peer[] = [];
@@ -151,6 +156,37 @@ async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
       for (const c of wss.clients) c.terminate();
       await closeHttp(http);
     },
+  };
+}
+
+/**
+ * The like-for-like ceiling for batched protocols: a tick's publications of one channel joined
+ * (newline-separated, as the native and pond protocols batch) into ONE frame, built once per
+ * channel per tick and written once to every socket of the channel.
+ */
+function batchedCeiling(port: number, rooms: Map<string, Set<{ sock: Duplex }>>, close: () => Promise<void>): RunningSystem {
+  const queued = new Map<string, string[]>();
+  const flush = () => {
+    for (const [channel, texts] of queued) {
+      const r = rooms.get(channel);
+      if (!r) continue;
+      const frame = Buffer.concat(frameOf(Buffer.from(texts.join('\n')), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
+      for (const p of r) if (!p.sock.destroyed) p.sock.write(frame);
+    }
+    queued.clear();
+  };
+  return {
+    port,
+    publish(channel, data) {
+      if (!rooms.has(channel)) return;
+      const q = queued.get(channel);
+      if (q) q.push(JSON.stringify(data));
+      else {
+        if (queued.size === 0) setImmediate(flush);
+        queued.set(channel, [JSON.stringify(data)]);
+      }
+    },
+    close,
   };
 }
 
@@ -322,7 +358,7 @@ async function httpPublisher(target: number): Promise<RunningSystem> {
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'sb-nats' | 'sb-postgres' | 'http-publisher';
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'ws-batched' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'sb-nats' | 'sb-postgres' | 'http-publisher';
 
 export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
@@ -332,6 +368,8 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return rawWs('loop');
     case 'ws-ceiling':
       return rawWs('ceiling');
+    case 'ws-batched':
+      return rawWs('batched');
     case 'socketio':
       return socketIo();
     case 'pondsocket':

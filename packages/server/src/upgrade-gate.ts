@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authenticator } from './authenticator.js';
 import { DisconnectError, Disconnects, ReplyError } from './codes.js';
+import { ConnectRateLimiter } from './connect-limit.js';
 import { Connection } from './connection.js';
 import type { Credentials } from './context.js';
 import { httpReason, httpStatusOf } from './http-status.js';
@@ -47,6 +48,7 @@ export class UpgradeGate {
   readonly pending = new Set<Duplex>();
   readonly #wss: WebSocketServer;
   readonly #originOk: (origin: string | undefined) => boolean;
+  readonly #connectRate: ConnectRateLimiter | undefined;
   /** Set by the node when it shuts down: upgrades get 503. */
   closing = false;
 
@@ -59,6 +61,7 @@ export class UpgradeGate {
     readonly start: () => Promise<void>,
   ) {
     const o = ctx.options;
+    this.#connectRate = ctx.limits.maxConnectsPerSecond > 0 ? new ConnectRateLimiter(ctx.limits.maxConnectsPerSecond) : undefined;
     this.#originOk = o.allowedOrigins && o.allowedOrigins.length > 0 ? originMatcher(o.allowedOrigins) : () => true;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -98,6 +101,7 @@ export class UpgradeGate {
     if (this.hub.connections.size + this.pending.size >= this.ctx.limits.maxConnections) {
       return refuse(socket, 503, 'connection limit reached');
     }
+    if (this.#connectRate && !this.#connectRate.take()) return refuse(socket, 503, 'connect rate limit', 'Retry-After: 1\r\n');
     void this.start();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const request: ConnectionRequest = {
@@ -181,10 +185,10 @@ export class UpgradeGate {
   }
 }
 
-function refuse(socket: Duplex, status: number, message: string): void {
+function refuse(socket: Duplex, status: number, message: string, extraHeaders = ''): void {
   if (!socket.writable) return void socket.destroy();
   const body = JSON.stringify({ error: { code: status, message } });
   socket.end(
-    `HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\nContent-Type: application/json\r\n${extraHeaders}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
