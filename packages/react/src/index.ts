@@ -58,21 +58,21 @@ function connectionKey(o: RealtimeOptions): string {
 export function RealtimeProvider(props: RealtimeProviderProps): ReactNode {
   const latest = useRef(props);
   latest.current = props;
-  const holder = useRef<{ key: string; realtime: Realtime<any> } | undefined>(undefined);
-  let owned: Realtime<any> | undefined;
+  const holder = useRef<{ key: string; realtime: AnyRealtime } | undefined>(undefined);
+  let owned: AnyRealtime | undefined;
   if (!props.client) {
     const { children: _c, client: _k, ...options } = props;
-    const key = connectionKey(options as RealtimeOptions);
+    const key = connectionKey(options);
     // Made during render: an instance is inert until first used, so one React discards costs nothing.
     if (!holder.current || holder.current.key !== key || holder.current.realtime.closed) {
-      const opts: RealtimeOptions = { ...(options as RealtimeOptions) };
+      const opts: RealtimeOptions = { ...(options) };
       if (opts.getToken) opts.getToken = () => (latest.current as RealtimeOptions).getToken?.();
       holder.current = { key, realtime: new Realtime(opts) };
     }
     owned = holder.current.realtime;
   }
   const realtime = props.client ?? owned!;
-  const closing = useRef(new Map<Realtime<any>, ReturnType<typeof setTimeout>>());
+  const closing = useRef(new Map<AnyRealtime, ReturnType<typeof setTimeout>>());
   useEffect(() => {
     if (!owned) return;
     const timers = closing.current;
