@@ -1,4 +1,4 @@
-/** `npm run bench [-- --quick] [--systems a,b] [--profile <system id>]` */
+/** `npm run bench [-- --quick] [--systems a,b] [--fan n] [--other <checkout dir>] [--profile <system id>]` */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { CONFIGS, runBench, type BenchConfig } from './run.js';
@@ -15,6 +15,8 @@ const cfg: BenchConfig = {
   ...CONFIGS[mode],
   ...(opt('--systems') ? { systems: opt('--systems')!.split(',') } : {}),
   ...(opt('--profile') ? { profile: opt('--profile') } : {}),
+  // --other <dir>: also run the native system from another checkout (system id sb-native-other).
+  ...(opt('--other') ? { other: opt('--other') } : {}),
   // --fan 5000: one fan-out size (and as many connections), for before/after measurements.
   ...(opt('--fan') ? { fanSizes: opt('--fan')!.split(',').map(Number), total: Math.max(...opt('--fan')!.split(',').map(Number)) } : {}),
   ...(opt('--steps') ? { maxSteps: Number(opt('--steps')) } : {}),

@@ -62,15 +62,20 @@ export function checkTargets(r: BenchResult): TargetCheck[] {
   const lo = sizes[0]!;
   const hi = sizes[sizes.length - 1]!;
   check(`CPU µs/delivery at N=${hi} ≤ 1.3× N=${lo}`, ratio(sb?.costUsPerDelivery[hi], sb?.costUsPerDelivery[lo]), undefined, 1.3);
-  const redis = r.systems.find((s) => s.id === 'sb-redis-2n');
-  if (redis && !redis.skipped && !redis.error && sb) {
-    // Same load: the highest step both passed.
-    const both = redis.fan[n]?.steps.filter((s, i) => s.passed && sb.fan[n]?.steps[i]?.passed) ?? [];
-    const s2 = both[both.length - 1];
-    const s1 = s2 && sb.fan[n]?.steps.find((s) => Math.abs(s.offeredPerSec - s2.offeredPerSec) < 1);
-    check(`Redis 2 nodes p99 ≤ 2× single node (N=${n})`, s1 && s2 ? s2.p99 / s1.p99 : undefined, undefined, 2);
-    check(`Redis 2 nodes sustained ≥ 0.6× single node (N=${n})`, ratio(redis.fan[n]?.sustained, sb.fan[n]?.sustained), 0.6);
-  } else out.push({ target: 'Redis 2 nodes p99 ≤ 2× / throughput ≥ 0.6× single node', value: redis?.skipped ?? redis?.error ?? 'not run', ok: undefined });
+  for (const [id, name] of [
+    ['sb-redis-2n', 'Redis'],
+    ['sb-redis-cluster-2n', 'Redis Cluster'],
+  ] as const) {
+    const redis = r.systems.find((s) => s.id === id);
+    if (redis && !redis.skipped && !redis.error && sb) {
+      // Same load: the highest step both passed.
+      const both = redis.fan[n]?.steps.filter((s, i) => s.passed && sb.fan[n]?.steps[i]?.passed) ?? [];
+      const s2 = both[both.length - 1];
+      const s1 = s2 && sb.fan[n]?.steps.find((s) => Math.abs(s.offeredPerSec - s2.offeredPerSec) < 1);
+      check(`${name} 2 nodes p99 ≤ 2× single node (N=${n})`, s1 && s2 ? s2.p99 / s1.p99 : undefined, undefined, 2);
+      check(`${name} 2 nodes sustained ≥ 0.6× single node (N=${n})`, ratio(redis.fan[n]?.sustained, sb.fan[n]?.sustained), 0.6);
+    } else out.push({ target: `${name} 2 nodes p99 ≤ 2× / throughput ≥ 0.6× single node`, value: redis?.skipped ?? redis?.error ?? 'not run', ok: undefined });
+  }
   return out;
 }
 

@@ -4,7 +4,9 @@
  * load generators are separate processes on 127.0.0.1.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Histogram, makePlan, nowMs, type Plan, type RpcReply, type Usage } from './common.js';
@@ -20,6 +22,25 @@ export interface SystemDef {
   publisher: 'app' | 'second-node' | 'http-api';
   /** Why the system cannot run in this checkout (its code has not landed), or undefined. */
   unavailable?: () => Promise<string | undefined>;
+  /** Environment for the server child (e.g. BENCH_SB_SERVER: another checkout's @switchboard/server). */
+  env?: Record<string, string>;
+}
+
+/**
+ * `--other <dir>`: the same native-protocol system built from another checkout of this repository
+ * (its own node_modules), so a before/after comparison runs in one bench run on the same machine.
+ */
+export function otherCheckout(dir: string): SystemDef {
+  const entry = resolve(dir, 'packages/server/src/index.ts');
+  return {
+    id: 'sb-native-other',
+    label: `Switchboard, native, memory, from the checkout at ${dir}`,
+    server: 'sb',
+    adapter: 'centrifuge',
+    publisher: 'app',
+    env: { BENCH_SB_SERVER: entry },
+    unavailable: async () => (existsSync(entry) ? undefined : `${entry} does not exist`),
+  };
 }
 
 function reachable(address: string): Promise<boolean> {
@@ -80,7 +101,31 @@ export const SYSTEMS: SystemDef[] = [
       return 'Redis is not reachable at 127.0.0.1:6379';
     },
   },
+  {
+    id: 'sb-redis-cluster-2n',
+    label: 'Switchboard, native, Redis Cluster (3 masters), 2 nodes',
+    server: 'sb-redis-cluster',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        if (typeof m['keySlot'] !== 'function') throw new Error('no cluster mode');
+      } catch {
+        return '@switchboard/redis with Redis Cluster mode has not landed in this checkout';
+      }
+      return undefined; // the cluster is started for the run (redis-server must be installed: an error otherwise)
+    },
+  },
 ];
+
+/** A 3-master Redis Cluster of the run's own, on free ports, for the systems that need one. */
+async function startCluster(): Promise<{ address: string; stop(): Promise<void> }> {
+  const m = (await import('../../packages/redis/scripts/redis-cluster.ts' as string)) as {
+    RedisClusterProcess: { start(masters: number, replicas: number): Promise<{ address: string; stop(): Promise<void> }> };
+  };
+  return m.RedisClusterProcess.start(3, 0);
+}
 
 export interface BenchConfig {
   mode: 'full' | 'quick' | 'tiny';
@@ -98,6 +143,8 @@ export interface BenchConfig {
   stablePolls: number;
   systems?: string[];
   profile?: string;
+  /** Another checkout to benchmark beside this one (`--other <dir>`: system `sb-native-other`). */
+  other?: string;
   log?: (s: string) => void;
 }
 
@@ -117,8 +164,9 @@ class Child {
   readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<void>;
   exited = false;
-  constructor(file: string, args: string[], extraExecArgv: string[] = []) {
+  constructor(file: string, args: string[], extraExecArgv: string[] = [], env?: Record<string, string>) {
     this.cp = fork(fileURLToPath(new URL(file, import.meta.url)), args, {
+      ...(env ? { env: { ...process.env, ...env } } : {}),
       execArgv: ['--conditions=source', '--import', TSX, ...extraExecArgv],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
@@ -235,7 +283,18 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
   }
   // Nodes of one system share a Redis prefix of their own (nothing left over from other runs).
   process.env['BENCH_REDIS_PREFIX'] = `bench-${process.pid}-${def.id}-${Date.now()}`;
-  const server = new Child('./server.ts', [def.server], ['--expose-gc']);
+  let cluster: { address: string; stop(): Promise<void> } | undefined;
+  if (def.server === 'sb-redis-cluster') {
+    try {
+      cluster = await startCluster();
+    } catch (err) {
+      res.error = `could not start a Redis Cluster: ${(err as Error).message}`;
+      log(`  error: ${res.error}`);
+      return res;
+    }
+    process.env['BENCH_REDIS_CLUSTER'] = cluster.address;
+  }
+  const server = new Child('./server.ts', [def.server], ['--expose-gc'], def.env);
   const children: Child[] = [server];
   try {
     await server.ready;
@@ -346,6 +405,7 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     log(`  error: ${res.error}`);
   } finally {
     await Promise.all(children.map((c) => c.stop().catch(() => undefined)));
+    await cluster?.stop();
   }
   return res;
 }
@@ -431,7 +491,7 @@ export async function runBench(cfg: BenchConfig): Promise<BenchResult> {
     },
     systems: [],
   };
-  for (const def of SYSTEMS) {
+  for (const def of [...SYSTEMS, ...(cfg.other ? [otherCheckout(cfg.other)] : [])]) {
     if (cfg.systems && !cfg.systems.includes(def.id)) continue;
     cfg.log?.(`${def.id}: ${def.label}`);
     out.systems.push(await runSystem(def, cfg, plan));

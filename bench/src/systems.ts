@@ -7,6 +7,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import { jwtVerify } from 'jose';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -218,15 +219,19 @@ async function pondSocket(): Promise<RunningSystem> {
 }
 
 /** A Switchboard node, in-memory engine unless a broker factory is given. */
-async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningSystem & { sb: unknown }> {
-  const { createSwitchboard } = await import('@switchboard/server');
+async function switchboard(options: { broker?: 'redis' | 'redis-cluster' } = {}): Promise<RunningSystem & { sb: unknown }> {
+  // BENCH_SB_SERVER: another checkout's entry point (`--other`), for before/after runs side by side.
+  const other = process.env['BENCH_SB_SERVER'];
+  const { createSwitchboard } = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as typeof import('@switchboard/server');
   let broker: object = {};
-  if (options.broker === 'redis') {
-    // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX).
-    const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis')) as {
-      createRedisEngine(o: { addresses: string[]; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
+  if (options.broker !== undefined) {
+    // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX), and on
+    // Redis Cluster the cluster it started (BENCH_REDIS_CLUSTER: seed addresses).
+    const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis' as string)) as {
+      createRedisEngine(o: { addresses?: string[]; clusterAddresses?: string; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
     };
-    const e = redis.createRedisEngine({ addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'], prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    const where = options.broker === 'redis-cluster' ? { clusterAddresses: process.env['BENCH_REDIS_CLUSTER'] ?? '' } : { addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'] };
+    const e = redis.createRedisEngine({ ...where, prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
     broker = { broker: e.broker, history: e.history, presence: e.presence };
   }
   const sb = createSwitchboard({
@@ -238,7 +243,7 @@ async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningS
     ...broker,
   });
   // The server HTTP API (publish from another process), where this checkout has it.
-  const createApi = (await import('@switchboard/server') as Record<string, unknown>)['createApiHandler'] as
+  const createApi = ((other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as Record<string, unknown>)['createApiHandler'] as
     | ((sb: unknown, o: { key: string }) => (q: IncomingMessage, s: import('node:http').ServerResponse) => Promise<boolean>)
     | undefined;
   const api = createApi?.(sb, { key: API_KEY });
@@ -301,7 +306,7 @@ async function httpPublisher(target: number): Promise<RunningSystem> {
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'http-publisher';
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'http-publisher';
 
 export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
@@ -319,5 +324,7 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return switchboard();
     case 'sb-redis':
       return switchboard({ broker: 'redis' });
+    case 'sb-redis-cluster':
+      return switchboard({ broker: 'redis-cluster' });
   }
 }

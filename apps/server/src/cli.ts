@@ -2,7 +2,7 @@
 /**
  * switchboard serve|gentoken|checkconfig|version
  *
- *   switchboard serve [--config FILE] [--port N] [--address A]
+ *   switchboard serve [--config FILE] [--port N] [--address A] [--contract FILE]
  *   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON] [--claims JSON] [--channel CH]...
  *   switchboard checkconfig [--config FILE]
  *   switchboard genconfig [--output FILE]
@@ -18,7 +18,7 @@ import { ConfigError, developmentConfig, finish, generateConfig, loadConfig, typ
 const USAGE = `switchboard: real-time messaging server
 
 usage:
-  switchboard serve [--config FILE] [--port N] [--address A]
+  switchboard serve [--config FILE] [--port N] [--address A] [--contract FILE]
   switchboard gentoken [--config FILE] --user ID [--ttl SECONDS] [--info JSON]
                      [--claims JSON] [--channel CHANNEL]...
       --claims adds claims to the token (e.g. '{"orgs":["7"]}' for trpc:org:7);
@@ -52,20 +52,16 @@ function readConfig(file: string | undefined, devWhenMissing: boolean, options: 
   }
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [command = 'serve', ...rest] = argv;
-  if (command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  let values: Record<string, string | boolean | string[] | undefined>;
+/** The command's options, typed by parseArgs (a bad one ends with the usage). */
+function options(args: string[]) {
   try {
-    values = parseArgs({
-      args: rest,
+    return parseArgs({
+      args,
       options: {
         config: { type: 'string', short: 'c' },
         port: { type: 'string', short: 'p' },
         address: { type: 'string', short: 'a' },
+        contract: { type: 'string' },
         user: { type: 'string', short: 'u' },
         ttl: { type: 'string', short: 't' },
         info: { type: 'string' },
@@ -76,9 +72,18 @@ async function main(argv: string[]): Promise<void> {
       strict: true,
     }).values;
   } catch (err) {
-    fail(`${(err as Error).message}\n\n${USAGE}`, 2);
+    return fail(`${(err as Error).message}\n\n${USAGE}`, 2);
   }
-  const file = (values['config'] as string | undefined) ?? process.env['SWITCHBOARD_CONFIG'];
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command = 'serve', ...rest] = argv;
+  if (command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const values = options(rest);
+  const file = values.config ?? process.env['SWITCHBOARD_CONFIG'];
   switch (command) {
     case 'version': {
       const { VERSION } = await import('@switchboard/server');
@@ -96,7 +101,7 @@ async function main(argv: string[]): Promise<void> {
       const { randomBytes } = await import('node:crypto');
       const { writeFileSync, existsSync } = await import('node:fs');
       const text = `${JSON.stringify(generateConfig((n) => randomBytes(n).toString('base64url')), null, 2)}\n`;
-      const out = values['output'] as string | undefined;
+      const out = values.output;
       if (out === undefined) {
         process.stdout.write(text);
         return;
@@ -107,9 +112,9 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'gentoken': {
-      const user = values['user'] as string | undefined;
+      const user = values.user;
       if (user === undefined) fail('gentoken needs --user ID (use --user "" for an anonymous token)', 2);
-      const ttl = values['ttl'] === undefined ? 7 * 24 * 3600 : Number(values['ttl']);
+      const ttl = values.ttl === undefined ? 7 * 24 * 3600 : Number(values.ttl);
       if (!Number.isInteger(ttl) || ttl < 0) fail('--ttl must be a whole number of seconds (0: no expiry)', 2);
       // gentoken needs the token secret only: the checks for starting a server (API key, admin
       // password, engine) are not its business.
@@ -124,17 +129,17 @@ async function main(argv: string[]): Promise<void> {
         );
       }
       const claims: Record<string, unknown> = { sub: user };
-      if (values['info'] !== undefined) {
+      if (values.info !== undefined) {
         try {
-          claims['info'] = JSON.parse(values['info'] as string);
+          claims['info'] = JSON.parse(values.info);
         } catch {
           fail('--info must be JSON', 2);
         }
       }
-      if (values['claims'] !== undefined) {
+      if (values.claims !== undefined) {
         let extra: unknown;
         try {
-          extra = JSON.parse(values['claims'] as string);
+          extra = JSON.parse(values.claims);
         } catch {
           fail(`--claims must be a JSON object, e.g. '{"orgs":["7"]}'`, 2);
         }
@@ -142,7 +147,7 @@ async function main(argv: string[]): Promise<void> {
         for (const k of ['sub', 'exp', 'iat']) if (k in extra) fail(`--claims must not set "${k}": use --user and --ttl`, 2);
         Object.assign(claims, extra);
       }
-      const channels = (values['channel'] as string[] | undefined) ?? [];
+      const channels = values.channel ?? [];
       if (channels.length > 0) {
         const caps = Array.isArray(claims['caps']) ? (claims['caps'] as unknown[]) : [];
         claims['caps'] = [...caps, { channels, allow: ['sub'] }];
@@ -156,8 +161,8 @@ async function main(argv: string[]): Promise<void> {
     case 'serve': {
       const c = readConfig(file, true);
       let port: number | undefined;
-      if (values['port'] !== undefined) {
-        port = Number(values['port']);
+      if (values.port !== undefined) {
+        port = Number(values.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) fail('--port must be 0..65535', 2);
       }
       const s = settings(c);
@@ -168,7 +173,15 @@ async function main(argv: string[]): Promise<void> {
       if (file === undefined) log.warn('no configuration file: DEVELOPMENT MODE on 127.0.0.1 (no tokens, no API key, open admin). Use --config FILE in production.');
       let server;
       try {
-        server = await startServer(c, log, { ...(port !== undefined ? { port } : {}), ...(values['address'] !== undefined ? { address: values['address'] as string } : {}) });
+        const contractFile = values.contract;
+        const contract =
+          contractFile === undefined ? undefined : await (await import('./contract-file.js')).loadContractFile(contractFile).catch((err: Error) => fail(err.message, 2));
+        if (contract) log.info({ file: contractFile, keys: Object.keys(contract) }, 'channel contract loaded: publications on its channels are validated');
+        server = await startServer(c, log, {
+          ...(port !== undefined ? { port } : {}),
+          ...(values.address !== undefined ? { address: values.address } : {}),
+          ...(contract ? { contract } : {}),
+        });
       } catch (err) {
         if (err instanceof ConfigError) configError(err, file);
         log.fatal({ err }, `cannot start: ${(err as Error).message}`);

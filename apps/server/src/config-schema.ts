@@ -6,6 +6,7 @@
  * own `engine.<type>` sections (engines.ts).
  */
 import { choice, duration, engineSchema, flag, integer, section, stringMap, strings, text, z } from '@switchboard/config';
+import { consumersSchema } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'] as const;
@@ -33,8 +34,12 @@ const channelOptions = {
   allow_history_for_subscriber: flag().optional(),
   allow_history_for_anonymous: flag().optional(),
   allow_user_limited_channels: flag().optional(),
-  // Channels owned through a token claim: {"user": "sub", "org": "orgs"} (see the README).
-  subscribe_by_claim: stringMap('{"user": "sub", "org": "orgs"}', 'an object of channel segment → claim name').optional(),
+  /** Channel segment → claim name: `{"user": "sub"}` lets a token with sub 42 subscribe to `<ns>:user:42`. */
+  subscribe_by_claim: stringMap({
+    want: 'an object of channel segment → claim name',
+    example: '{"user": "sub", "org": "orgs"}',
+    key: (k) => k !== '' && !k.includes(':'),
+  }).optional(),
 };
 
 export const configSchema = z.strictObject({
@@ -77,6 +82,7 @@ export const configSchema = z.strictObject({
   health: section({ enabled: flag().default(true) }),
   shutdown: section({ timeout: duration().prefault('10s') }),
   engine: engineSchema(ENGINE_SECTIONS),
+  consumers: consumersSchema,
   // Switchboard's own keys (not in Centrifugo): the demo chat page at `/` and its token endpoint.
   demo: section({ enabled: flag().default(false), channel: text().default('chat:lobby') }),
   websocket: section({ compression: flag().default(false) }),

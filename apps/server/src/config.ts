@@ -10,6 +10,7 @@ import { checkEngine, ConfigError, type ConfigIssue, envKeys, parseWithEnv, unkn
 import type { ChannelOptions, SwitchboardOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
 import { type ChannelSection, configSchema, type RawConfig, type ServerConfig } from './config-schema.js';
+import { checkConsumers } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
 import { jsonErrorAt } from './json-error.js';
 
@@ -86,6 +87,17 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (!c.admin.secret) report('admin.secret', 'missing: the admin page signs its session cookie with admin.secret (or SWITCHBOARD_ADMIN_SECRET); use a long random string');
   }
   checkEngine(ENGINE_SECTIONS, c.engine, report);
+  if (c.engine.type === 'nats' && c.engine.nats.presence === 'redis' && !c.engine.redis.address) {
+    report('engine.redis.address', 'required with engine.nats.presence "redis": the Redis that keeps presence');
+  }
+  if (c.engine.type === 'nats' && c.engine.nats.history === 'none') {
+    // NATS carries no history of its own: refuse history rather than keep it per node
+    const withHistory = [{ key: 'channel.without_namespace', o: c.channel.without_namespace }, ...c.channel.namespaces.map((ns, i) => ({ key: `channel.namespaces[${i}]`, o: ns }))];
+    for (const { key, o } of withHistory) {
+      if ((o.history_size ?? 0) > 0) report(`${key}.history_size`, 'history needs engine.nats.history "jetstream" (the NATS engine has history "none")');
+    }
+  }
+  checkConsumers(c.consumers, report);
   const checkHistory = (o: ChannelSection, key: string) => {
     const size = o.history_size ?? 0;
     const ttl = o.history_ttl ?? 0;
@@ -211,6 +223,7 @@ export interface ServerSettings {
   health: boolean;
   shutdownTimeoutMs: number;
   engine: ServerConfig['engine'];
+  consumers: ServerConfig['consumers'];
   demo: { enabled: boolean; channel: string };
   plain: { enabled: boolean; path: string };
   pondsocket: { enabled: boolean; path: string };
@@ -222,18 +235,15 @@ const nonEmpty = (v: string | undefined): string | undefined => (v === undefined
 export function settings(c: ServerConfig): ServerSettings {
   const t = c.client.token;
   const token: NonNullable<SwitchboardOptions['token']> = {};
-  const hmacSecret = nonEmpty(t.hmac_secret_key);
-  if (hmacSecret !== undefined) token.hmacSecret = hmacSecret;
-  const rsa = nonEmpty(t.rsa_public_key);
-  if (rsa !== undefined) token.rsaPublicKey = rsa;
-  const ecdsa = nonEmpty(t.ecdsa_public_key);
-  if (ecdsa !== undefined) token.ecdsaPublicKey = ecdsa;
-  const jwks = nonEmpty(t.jwks_public_endpoint);
-  if (jwks !== undefined) token.jwksUrl = jwks;
-  const audience = nonEmpty(t.audience);
-  if (audience !== undefined) token.audience = audience;
-  const issuer = nonEmpty(t.issuer);
-  if (issuer !== undefined) token.issuer = issuer;
+  const setToken = (key: 'hmacSecret' | 'rsaPublicKey' | 'ecdsaPublicKey' | 'jwksUrl' | 'audience' | 'issuer', v: string | undefined) => {
+    if (v !== undefined && v !== '') token[key] = v;
+  };
+  setToken('hmacSecret', t.hmac_secret_key);
+  setToken('rsaPublicKey', t.rsa_public_key);
+  setToken('ecdsaPublicKey', t.ecdsa_public_key);
+  setToken('jwksUrl', t.jwks_public_endpoint);
+  setToken('audience', t.audience);
+  setToken('issuer', t.issuer);
   const namespaces: Record<string, ChannelOptions> = {};
   for (const ns of c.channel.namespaces) if (ns.name !== undefined) namespaces[ns.name] = channelOptions(ns);
   const cl = c.client;
@@ -271,9 +281,10 @@ export function settings(c: ServerConfig): ServerSettings {
     health: c.health.enabled,
     shutdownTimeoutMs: c.shutdown.timeout,
     engine: c.engine,
+    consumers: c.consumers,
     demo: c.demo,
     plain: c.plain,
     pondsocket: c.pondsocket,
-    hmacSecret,
+    hmacSecret: token.hmacSecret,
   };
 }

@@ -6,13 +6,15 @@
  * package only when configured and builds the broker, history and presence stores from the
  * validated section, plus a readiness probe for GET /ready. See README.md, "Configuration sections".
  */
-import type { SwitchboardOptions } from '@switchboard/server';
+import { natsConfigSection } from '@switchboard/nats/config';
+import { postgresConfigSection } from '@switchboard/postgres/config';
+import type { Switchboard, SwitchboardOptions } from '@switchboard/server';
 import { redisConfigSection } from '@switchboard/redis/config';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config-schema.js';
 
 /** The sections composed into `engine` (their `type` is the `engine.type` value). */
-export const ENGINE_SECTIONS = [redisConfigSection] as const;
+export const ENGINE_SECTIONS = [redisConfigSection, postgresConfigSection, natsConfigSection] as const;
 
 export interface Engine {
   options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
@@ -20,6 +22,8 @@ export interface Engine {
   ready?: () => boolean | Promise<boolean>;
   /** Said when the engine does not start: where it looked. */
   hint?: string;
+  /** Once the Switchboard has started (the PostgreSQL engine writes the namespaces' history options for SQL publishes). */
+  started?: (sb: Switchboard) => Promise<void>;
 }
 
 /** Builds an engine from the validated `engine` group (each picks its own typed section). */
@@ -33,7 +37,35 @@ const ENGINES = {
   redis: async (engine) => {
     const { redisEngineFromSection } = await import('@switchboard/redis');
     const e = redisEngineFromSection(engine.redis);
-    return { options: e.options, ready: e.ready, hint: `is Redis reachable at engine.redis.address ${JSON.stringify(engine.redis.address ?? '')}?` };
+    const r = engine.redis;
+    const where = r.cluster_address !== undefined ? `engine.redis.cluster_address ${JSON.stringify(r.cluster_address)}` : `engine.redis.address ${JSON.stringify(r.address ?? '')}`;
+    return { options: e.options, ready: e.ready, hint: `is Redis reachable at ${where}?` };
+  },
+  // loaded only when configured: the postgres driver is not loaded otherwise
+  postgres: async (engine) => {
+    const { postgresEngineFromSection, describeDsn } = await import('@switchboard/postgres');
+    const e = postgresEngineFromSection(engine.postgres);
+    return { options: e.options, ready: e.ready, started: e.started, hint: `is PostgreSQL reachable at engine.postgres.dsn ${describeDsn(engine.postgres.dsn ?? '')}?` };
+  },
+  // core NATS between nodes; history and presence in JetStream (or presence in Redis, from engine.redis)
+  nats: async (engine) => {
+    const { natsEngineFromSection } = await import('@switchboard/nats');
+    const n = engine.nats;
+    let redisPresence;
+    if (n.presence === 'redis') {
+      const { RedisPresenceStore } = await import('@switchboard/redis');
+      redisPresence = new RedisPresenceStore({ addresses: engine.redis.address ?? [], prefix: engine.redis.prefix, ttlMs: n.presence_ttl });
+    }
+    const e = natsEngineFromSection(n, redisPresence);
+    const hint = `is NATS${n.history === 'jetstream' || n.presence === 'jetstream' ? ' with JetStream' : ''} reachable at engine.nats.url ${JSON.stringify(n.url)}?`;
+    // connect now: a wrong URL or a NATS without JetStream stops the start with the reason
+    try {
+      await e.connect();
+    } catch (err) {
+      await e.close().catch(() => {});
+      throw new Error(`the nats engine did not start: ${(err as Error).message} (${hint})`, { cause: err });
+    }
+    return { options: e.options, ready: e.ready, hint };
   },
 } satisfies Record<EngineType, EngineFactory>;
 

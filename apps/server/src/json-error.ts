@@ -47,57 +47,36 @@ function scan(text: string): void {
     if (i >= text.length) throw new At(i, 'a string is not closed (missing ")');
     i++;
   };
+  /** An object's members or an array's elements, after the opening bracket, up to `close`. */
+  const items = (close: string, item: () => void): void => {
+    i++;
+    skip();
+    if (text[i] === close) {
+      i++;
+      return;
+    }
+    for (;;) {
+      skip();
+      if (text[i] === close) throw new At(i, `a comma before '${close}' (JSON allows no trailing comma)`);
+      item();
+      skip();
+      if (text[i] === ',') i++;
+      else if (text[i] === close) {
+        i++;
+        return;
+      } else throw new At(i, `expected ',' or '${close}' after a value, found ${what()}`);
+    }
+  };
   const value = (): void => {
     skip();
     const ch = text[i];
-    if (ch === '{') {
-      i++;
-      skip();
-      if (text[i] === '}') {
-        i++;
-        return;
-      }
-      for (;;) {
-        skip();
-        if (text[i] !== '"') throw new At(i, text[i] === '}' ? "a comma before '}' (JSON allows no trailing comma)" : `expected a key in double quotes, found ${what()}`);
-        string();
-        expect(':', 'after a key');
-        value();
-        skip();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === '}') {
-          i++;
-          return;
-        }
-        throw new At(i, `expected ',' or '}' after a value, found ${what()}`);
-      }
-    }
-    if (ch === '[') {
-      i++;
-      skip();
-      if (text[i] === ']') {
-        i++;
-        return;
-      }
-      for (;;) {
-        skip();
-        if (text[i] === ']') throw new At(i, "a comma before ']' (JSON allows no trailing comma)");
-        value();
-        skip();
-        if (text[i] === ',') {
-          i++;
-          continue;
-        }
-        if (text[i] === ']') {
-          i++;
-          return;
-        }
-        throw new At(i, `expected ',' or ']' after a value, found ${what()}`);
-      }
-    }
+    if (ch === '{') return items('}', () => {
+      if (text[i] !== '"') throw new At(i, `expected a key in double quotes, found ${what()}`);
+      string();
+      expect(':', 'after a key');
+      value();
+    });
+    if (ch === '[') return items(']', value);
     if (ch === '"') return string();
     for (const word of ['true', 'false', 'null']) {
       if (text.startsWith(word, i)) {

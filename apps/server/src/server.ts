@@ -8,10 +8,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { createApiHandler, createSwitchboard, type Switchboard, VERSION } from '@switchboard/server';
+import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import { createAdminHandler } from './admin.js';
 import { ConfigError, type ServerConfig, settings, type ServerSettings } from './config.js';
+import { startConsumers } from './consumers.js';
 import { engines } from './engines.js';
 import { createMetrics } from './metrics.js';
 import { redactUrl, sendJson } from './util.js';
@@ -40,7 +42,7 @@ function listenError(err: NodeJS.ErrnoException, port: number): Error {
   return err;
 }
 
-export async function startServer(config: ServerConfig, log: Logger, overrides: { port?: number; address?: string } = {}): Promise<RunningServer> {
+export async function startServer(config: ServerConfig, log: Logger, overrides: { port?: number; address?: string; contract?: Contract } = {}): Promise<RunningServer> {
   const s = settings(config);
   if (overrides.port !== undefined) s.port = overrides.port;
   if (overrides.address !== undefined) s.address = overrides.address;
@@ -58,7 +60,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     demoSecret = randomBytes(32).toString('base64url');
     token.hmacSecret = demoSecret;
   }
-  const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log });
+  const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log, ...(overrides.contract ? { contract: overrides.contract } : {}) });
   const metrics = s.prometheus ? createMetrics(sb) : undefined;
   // Connect and disconnect are logged by the core at debug; subscriptions too, here.
   if (log.isLevelEnabled('debug')) {
@@ -94,7 +96,8 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     if (admin && (path === '/admin' || path.startsWith('/admin/')) && (await admin(req, res))) return 'admin';
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/health' && s.health && get) {
-      sendJson(res, 200, { status: 'ok' });
+      // liveness: 200 while the process serves; an engine with a database says whether it answers
+      sendJson(res, 200, engine.ready && s.engine.type === 'postgres' ? { status: 'ok', database: (await engine.ready()) ? 'up' : 'down' } : { status: 'ok' });
       return 'health';
     }
     if (path === '/ready' && s.health && get) {
@@ -173,6 +176,14 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     const hint = engine.hint ? ` (${engine.hint})` : '';
     throw new Error(`the ${s.engine.type} engine did not start: ${(err as Error).message}${hint}`, { cause: err });
   }
+  let consumers: { close: () => Promise<void> };
+  try {
+    await engine.started?.(sb);
+    consumers = await startConsumers(s.consumers, sb, log);
+  } catch (err) {
+    await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
+    throw err;
+  }
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err) => reject(listenError(err, s.port)));
     http.listen(s.port, s.address, () => {
@@ -205,6 +216,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
       closing ??= (async () => {
         log.info({ timeoutMs: s.shutdownTimeoutMs }, 'shutting down: draining connections');
         http.close();
+        await consumers.close();
         await sb.shutdown({ timeoutMs: s.shutdownTimeoutMs });
         http.closeAllConnections();
         log.info('shutdown complete');

@@ -33,7 +33,8 @@ export function shellBlock(markdown: string, heading: string): string[] {
 
 function run(cmd: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', cmd], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    // At a lower CPU priority: the install builds every workspace while other suites run beside it.
+    const child = spawn('nice', ['-n', '10', 'bash', '-c', cmd], { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     groups.add(child.pid!);
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

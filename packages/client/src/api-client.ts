@@ -3,6 +3,7 @@
  * `X-API-Key` auth, `{"result":…}` or `{"error":{code,message}}` replies). Results are returned
  * with camelCase keys; every failure is an `ApiError` with a `kind` and a numeric `code`.
  */
+import type { Contract, ContractInput } from '@switchboard/contract';
 import type { AnySchema, ChannelOf, MessageOf } from './channels.js';
 
 export type ApiErrorKind =
@@ -51,6 +52,11 @@ export interface ApiClientOptions {
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
   headers?: Record<string, string>;
+  /**
+   * A channel contract: types `publish`, `broadcast` and `history` from it (the schemas' input
+   * types). The server with the same contract validates; this client does not check at runtime.
+   */
+  contract?: Contract;
 }
 
 export interface StreamPosition {
@@ -201,7 +207,9 @@ function target(t: UserTarget): Record<string, unknown> {
   return out;
 }
 
-export function createApiClient<S = AnySchema>(options: ApiClientOptions): ApiClient<S> {
+export function createApiClient<const C extends Contract>(options: ApiClientOptions & { contract: C }): ApiClient<ContractInput<C>>;
+export function createApiClient<S = AnySchema>(options: ApiClientOptions): ApiClient<S>;
+export function createApiClient(options: ApiClientOptions): ApiClient<any> {
   if (!options || typeof options.url !== 'string' || options.url === '') throw new TypeError('createApiClient: `url` is required');
   const base = options.url.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? 10_000;

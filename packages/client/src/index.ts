@@ -11,6 +11,8 @@ export type {
   ResyncEvent,
   SubscribedEvent,
   SubscribeOptions,
+  ConnectionRole,
+  StreamPosition,
 } from './realtime.js';
 export { RealtimeManager } from './manager.js';
 export type { ManagerOptions } from './manager.js';
@@ -19,3 +21,5 @@ export type { RealtimeErrorKind } from './errors.js';
 export { Channels, createChannels } from './channels.js';
 export type { ChannelBuilders, QueryInvalidation, TrpcSchema, AnySchema, ChannelOf, MessageOf } from './channels.js';
 export type { Store } from './store.js';
+export { defineContract } from '@switchboard/contract';
+export type { Contract, ContractInput, ContractOutput, ContractIssue, StandardSchemaV1 } from '@switchboard/contract';

@@ -28,3 +28,5 @@ export { signConnectionToken, signSubscriptionToken } from './token.js';
 export type { ChannelCapability, ConnectionTokenClaims, SubscriptionTokenClaims, SigningKey, SigningAlgorithm, SignOptions } from './token.js';
 export { Channels, createChannels } from './channels.js';
 export type { ChannelBuilders, QueryInvalidation, TrpcSchema, AnySchema, ChannelOf, MessageOf } from './channels.js';
+export { defineContract } from '@switchboard/contract';
+export type { Contract, ContractInput, ContractOutput, ContractIssue, StandardSchemaV1 } from '@switchboard/contract';

@@ -408,3 +408,20 @@ test('server-side subscriptions (the token `channels` claim) deliver through ser
     await srv.close();
   }
 });
+
+test('shareConnection is off in Node: the instance keeps its own connection', async () => {
+  const srv = await startServer({ namespaces });
+  const rt = createRealtime({ url: srv.url, getToken: () => token({ sub: '1' }), shareConnection: true, ...FAST });
+  try {
+    assert.equal(rt.role, 'own');
+    const got: unknown[] = [];
+    rt.subscribe('chat:node', (m) => got.push(m));
+    await until(() => srv.sb.counts().subscriptions === 1, 5000, 'subscribed');
+    await srv.sb.publish('chat:node', 1);
+    await until(() => got.length === 1, 5000, 'delivered');
+    assert.ok(rt.centrifuge, 'the connection is here');
+  } finally {
+    rt.close();
+    await srv.close();
+  }
+});

@@ -63,7 +63,8 @@ export function describeIssues(schema: z.core.$ZodType, data: unknown, zodIssues
     const value = valueAt(data, path);
     if (issue.code === 'unrecognized_keys' && node.kind === 'object' && depth === issue.path.length) {
       for (const k of issue.keys) add([...path, k], `unknown key${suggest(k, Object.keys(node.shape))}; remove it or fix its name`);
-    } else if (issue.code === 'custom') {
+    } else if (issue.code === 'custom' && (node.kind !== 'leaf' || depth === issue.path.length)) {
+      // a refinement's own words ("at least \"1s\""), unless it judged a part of a leaf
       add(issue.path, issue.message);
     } else if (node.kind === 'leaf') {
       add(path, `expected ${node.meta.want}, got ${typeName(value)} ${JSON.stringify(value)}; write e.g. ${node.meta.example(String(path[path.length - 1] ?? ''))}`);

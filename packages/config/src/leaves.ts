@@ -77,16 +77,14 @@ export function stringOrStrings(example: string) {
 }
 
 /**
- * An object of string keys to non-empty strings (a JSON object in the environment); `keyRule`
- * refuses a key with its message (e.g. a channel segment may not hold ':').
+ * An object of non-empty strings whose keys pass `key` (JSON in the environment). `want` and
+ * `example` say what it maps ("an object of channel segment → claim name").
  */
-export function stringMap(example: string, want = 'an object of strings') {
+export function stringMap(options: { want: string; example: string; key?: (k: string) => boolean }) {
+  const keyOk = options.key ?? (() => true);
   return z
-    .record(z.string(), z.string())
-    .refine((m) => Object.entries(m).every(([k, v]) => k !== '' && !k.includes(':') && v !== ''), {
-      message: `expected ${want}`,
-    })
-    .register(leaves, { env: 'json', want, example: () => example });
+    .record(z.string().refine(keyOk), z.string().min(1))
+    .register(leaves, { env: 'json', want: options.want, example: () => options.example });
 }
 
 /** A group of keys: unknown keys are refused, and a missing group still gets its defaults. */

@@ -12,7 +12,10 @@
  * An exact channel name wins over a pattern; among patterns, the first declared that matches wins.
  * A channel no key matches is not checked.
  */
+import { globToRegExp } from './glob.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
+
+export { globMatcher, globToRegExp, type GlobOptions } from './glob.js';
 
 export type { StandardSchemaV1 } from './standard-schema.js';
 
@@ -52,16 +55,12 @@ function compile(contract: Contract): Compiled {
       throw new TypeError(`contract: the schema for ${JSON.stringify(key)} does not implement Standard Schema v1 (no '~standard'.validate)`);
     }
     if (key.includes('*')) {
-      const re = new RegExp(`^${key.split('*').map(escapeRe).join('.*')}$`, 's');
+      const re = globToRegExp(key, { singleChar: false });
       c.patterns.push({ re, key, schema });
     } else c.exact.set(key, schema);
   }
   compiled.set(contract, c);
   return c;
-}
-
-function escapeRe(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The schema that governs `channel`, and the contract key it came from; undefined when none does. */

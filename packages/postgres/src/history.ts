@@ -120,6 +120,8 @@ export class PostgresHistoryStore implements HistoryStore {
 export async function setHistoryOptions(db: Database, byNamespace: Record<string, HistoryOptions | undefined>): Promise<void> {
   await db.run((sql) =>
     sql.begin(async (tx) => {
+      // nodes starting together write the same rows: one at a time
+      await tx.unsafe(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`switchboard-history-options:${db.schema}`]);
       await tx.unsafe(`DELETE FROM ${db.s}.history_options`);
       for (const [ns, o] of Object.entries(byNamespace)) {
         if (o === undefined || !(o.size >= 1) || !(o.ttlMs >= 1)) continue;

@@ -6,3 +6,6 @@ export { createPostgresEngine, type PostgresEngineOptions } from './engine.js';
 export { Database, PostgresEngineError, DEFAULT_SCHEMA, describeDsn, type PostgresConnectionOptions } from './db.js';
 export { MIGRATIONS } from './migrations.js';
 export { Janitor, type NodeRow } from './janitor.js';
+export { createOutboxConsumer, type OutboxConsumer, type OutboxConsumerOptions } from './outbox.js';
+export { postgresConfigSection, postgresConsumerSection, checkPostgresConsumer, PostgresConfigError, type PostgresEngineSection, type PostgresConsumerSection } from './config.js';
+export { postgresEngineFromSection, type PostgresEngineFromConfig } from './from-config.js';

@@ -15,7 +15,6 @@ import {
   useEffect,
   useLayoutEffect,
   useRef,
-  useState,
   useSyncExternalStore,
   type ReactNode,
 } from 'react';
@@ -41,27 +40,55 @@ export type RealtimeProviderProps =
   | { client: AnyRealtime; children?: ReactNode }
   | (RealtimeOptions & { client?: undefined; children?: ReactNode });
 
+/** What identifies the connection an owned instance makes: a change recreates the instance. */
+function connectionKey(o: RealtimeOptions): string {
+  return JSON.stringify([o.url, o.shareConnection ?? false, o.name ?? null]);
+}
+
 /**
  * Gives its subtree a Realtime instance: the `client` you pass (you own it), or one it creates from
  * the options (it connects on the first subscription and closes when the provider unmounts).
+ *
+ * A changed `url` (or `shareConnection`, `name`) makes a new instance: the subscriptions of the
+ * subtree move to it (their effects depend on the instance) and the old one closes a tick later.
+ * Other options are read when the instance is made, except `getToken`, which is always the latest.
+ * Strict Mode's double effects and fast refresh re-run effects: the close is deferred a macrotask
+ * and cancelled when the same instance is used again, so neither reaches the server.
  */
 export function RealtimeProvider(props: RealtimeProviderProps): ReactNode {
-  const [owned] = useState(() => {
-    if (props.client) return undefined;
+  const latest = useRef(props);
+  latest.current = props;
+  const holder = useRef<{ key: string; realtime: AnyRealtime } | undefined>(undefined);
+  let owned: AnyRealtime | undefined;
+  if (!props.client) {
     const { children: _c, client: _k, ...options } = props;
-    return new Realtime(options);
-  });
+    const key = connectionKey(options as RealtimeOptions);
+    // Made during render: an instance is inert until first used, so one React discards costs nothing.
+    if (!holder.current || holder.current.key !== key || holder.current.realtime.closed) {
+      const opts: RealtimeOptions = { ...(options as RealtimeOptions) };
+      if (opts.getToken) opts.getToken = () => (latest.current as RealtimeOptions).getToken?.();
+      holder.current = { key, realtime: new Realtime(opts) };
+    }
+    owned = holder.current.realtime;
+  }
   const realtime = props.client ?? owned!;
-  const closeTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const closing = useRef(new Map<AnyRealtime, ReturnType<typeof setTimeout>>());
   useEffect(() => {
     if (!owned) return;
-    if (closeTimer.current !== undefined) {
-      clearTimeout(closeTimer.current);
-      closeTimer.current = undefined;
+    const timers = closing.current;
+    const pending = timers.get(owned);
+    if (pending !== undefined) {
+      clearTimeout(pending);
+      timers.delete(owned);
     }
-    // Deferred so Strict Mode's unmount-remount keeps the instance alive.
     return () => {
-      closeTimer.current = setTimeout(() => owned.close(), 0);
+      timers.set(
+        owned,
+        setTimeout(() => {
+          timers.delete(owned);
+          owned.close();
+        }, 0),
+      );
     };
   }, [owned]);
   return createElement(RealtimeContext.Provider, { value: realtime }, props.children);

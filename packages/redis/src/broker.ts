@@ -1,23 +1,27 @@
 import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
-import type { Redis } from 'ioredis';
-import { decodeMessage, pubMessage } from './codec.js';
-import { appendAndPublish } from './history.js';
+import type { Cluster } from 'ioredis';
+import { batcherOf, type WriteBatcher } from './batcher.js';
+import { ClusterSubscriber } from './cluster-subscriber.js';
+import { decodeBatch, decodeMessage, newEpoch, pubMessage } from './codec.js';
+import { historyScripts } from './commands.js';
 import { controlChannel, keys, type RedisConnectionOptions, RedisShards, shardOf } from './shards.js';
+import { StandaloneSubscriber, type ShardSubscriber } from './subscriber.js';
 
 /**
- * Moves publications between nodes through Redis PUB/SUB. A node holds one subscriber connection
- * per shard and is subscribed to a channel's Redis channel only while it has local subscribers.
- * Publish with history appends and PUBLISHes in one Lua script on the channel's shard (with
- * `RedisHistoryStore`'s keys), so offsets and delivery order agree across nodes.
+ * Moves publications between nodes through Redis PUB/SUB (sharded PUB/SUB on Redis Cluster). A node
+ * holds one subscriber connection per shard (per master on a cluster) and is subscribed to a
+ * channel's Redis channel only while it has local subscribers. Publish with history appends and
+ * PUBLISHes in one Lua script on the channel's shard (with `RedisHistoryStore`'s keys), so offsets
+ * and delivery order agree across nodes; writes are batched per channel and turn (`WriteBatcher`).
  */
 export class RedisBroker implements Broker {
   readonly shards: RedisShards;
   readonly #control: string;
-  readonly #dataPrefix: string;
+  readonly #batcher: WriteBatcher;
   #handler: BrokerEventHandler | undefined;
-  #subs: Redis[] = [];
-  /** Channels this node is subscribed to, per shard (to resubscribe after a reconnect). */
-  #channels: Set<string>[] = [];
+  #subs: ShardSubscriber[] = [];
+  /** On a cluster: the newest stream position this node saw per subscribed channel (see #failedOver). */
+  readonly #seen = new Map<string, StreamPosition>();
   #closed = false;
   /** Reconnects seen (for tests and metrics). */
   reconnects = 0;
@@ -25,52 +29,90 @@ export class RedisBroker implements Broker {
   constructor(options: RedisConnectionOptions | { shards: RedisShards }) {
     this.shards = 'shards' in options ? options.shards.acquire() : new RedisShards(options).acquire();
     this.#control = controlChannel(this.shards.prefix);
-    this.#dataPrefix = keys(this.shards.prefix, '').pubsub;
+    this.#batcher = batcherOf(this.shards);
   }
 
   async start(handler: BrokerEventHandler): Promise<void> {
     this.#handler = handler;
     await this.shards.ready();
-    this.#channels = this.shards.clients.map(() => new Set());
-    this.#subs = this.shards.clients.map((_, i) => {
-      // no offline queue: a subscribe while Redis is away fails at once instead of hanging
-      const s = this.shards.duplicate(i, { autoResubscribe: false, enableOfflineQueue: false, lazyConnect: true, connectionName: 'switchboard-sub' });
-      s.on('error', () => {});
-      s.on('message', (rch: string, msg: string) => this.#onMessage(rch, msg));
-      let first = true;
-      s.on('ready', () => {
-        if (first) {
-          first = false;
-          return;
-        }
-        void this.#resubscribe(i, s);
-      });
-      return s;
+    const events = {
+      message: (rch: string, msg: string) => this.#onMessage(rch, msg),
+      reconnected: async (failedOver?: readonly string[]) => {
+        if (this.#closed) return;
+        if (failedOver !== undefined) await this.#failedOver(failedOver);
+        this.reconnects++;
+        this.#handler?.onReconnect?.();
+      },
+    };
+    this.#subs = this.shards.clients.map((c, i) => {
+      const always = i === 0 ? [this.#control] : [];
+      return this.shards.cluster ? new ClusterSubscriber(c as Cluster, this.shards.options[i]!, always, events) : new StandaloneSubscriber(this.shards, i, always, events);
     });
-    await Promise.all(this.#subs.map((s) => s.connect()));
-    await this.#subs[0]!.subscribe(this.#control);
+    await Promise.all(this.#subs.map((s) => s.start()));
   }
 
-  /** After a reconnect: subscribe again to everything, then tell the node it may have missed publications. */
-  async #resubscribe(i: number, s: Redis): Promise<void> {
-    if (this.#closed) return;
-    const list = [...this.#channels[i]!].map((ch) => this.#dataPrefix + ch);
-    if (i === 0) list.push(this.#control);
-    try {
-      if (list.length > 0) await s.subscribe(...list);
-    } catch {
-      return; // the connection dropped again: the next 'ready' retries
+  /**
+   * A cluster master was lost and its replica took over. Replication is asynchronous, so the new
+   * master may lack the last publications that subscribers already received (even acknowledged
+   * ones), and would give their offsets again to new publications in the same epoch, which
+   * subscribers would drop as already seen. So a channel whose stream is behind what this node saw
+   * gets a new epoch (compare-and-set: of all nodes only the first changes it) before the node is
+   * told to resync: its subscribers are then told that recovery failed instead of missing anything.
+   * Done for every channel this node saw, not only the ones found behind: the new master may already
+   * have reused the lost offsets before this node was back.
+   */
+  async #failedOver(rchs: readonly string[]): Promise<void> {
+    let delay = 50;
+    const todo = new Set(rchs.map((r) => this.shards.channelOf(r)).filter((c): c is string => c !== undefined && this.#seen.has(c)));
+    for (let attempt = 0; todo.size > 0 && attempt < 20 && !this.#closed; attempt++) {
+      await Promise.all(
+        [...todo].map(async (channel) => {
+          const seen = this.#seen.get(channel)!;
+          const k = keys(this.shards.prefix, channel);
+          try {
+            await historyScripts(this.shards.client(channel)).sbRotate(k.stream, k.meta, seen.epoch, newEpoch());
+            todo.delete(channel);
+          } catch {
+            // the slot's new master is not reachable yet: next round
+          }
+        }),
+      );
+      if (todo.size > 0) await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(1000, delay * 2);
     }
-    this.reconnects++;
-    this.#handler?.onReconnect?.();
+  }
+
+  #note(channel: string, pub: Publication): void {
+    if (pub.offset === undefined || pub.epoch === undefined || pub.offset <= 0) return;
+    const s = this.#seen.get(channel);
+    if (s === undefined || s.epoch !== pub.epoch || s.offset < pub.offset) this.#seen.set(channel, { offset: pub.offset, epoch: pub.epoch });
   }
 
   #onMessage(rch: string, msg: string): void {
     const h = this.#handler;
     if (h === undefined) return;
     if (rch === this.#control) return h.onControl(msg);
-    if (!rch.startsWith(this.#dataPrefix)) return;
-    const channel = rch.slice(this.#dataPrefix.length);
+    const channel = this.shards.channelOf(rch);
+    if (channel === undefined) return;
+    const k = msg.charCodeAt(0);
+    // a batch: the frames of one channel's turn, in order, one per line (JSON never holds a raw newline)
+    if (k === 98 /* b */) {
+      for (const frame of msg.slice(1).split('\n')) this.#deliver(h, channel, frame);
+    } else if (k === 66 /* B */) {
+      let batch;
+      try {
+        batch = decodeBatch(msg);
+      } catch {
+        return;
+      }
+      for (const pub of batch ?? []) {
+        if (this.shards.cluster) this.#note(channel, pub);
+        h.onPublication(channel, pub);
+      }
+    } else this.#deliver(h, channel, msg);
+  }
+
+  #deliver(h: BrokerEventHandler, channel: string, msg: string): void {
     let m;
     try {
       m = decodeMessage(msg);
@@ -78,59 +120,52 @@ export class RedisBroker implements Broker {
       return; // not ours (another writer on our prefix): ignore
     }
     if (m === undefined) return;
-    if (m.kind === 'pub') h.onPublication(channel, m.pub);
-    else if (m.kind === 'join') h.onJoin(channel, m.info);
+    if (m.kind === 'pub') {
+      if (this.shards.cluster) this.#note(channel, m.pub);
+      h.onPublication(channel, m.pub);
+    } else if (m.kind === 'join') h.onJoin(channel, m.info);
     else h.onLeave(channel, m.info);
   }
 
-  #sub(channel: string): { s: Redis; i: number } {
-    const i = shardOf(channel, this.#subs.length);
-    const s = this.#subs[i];
+  #sub(channel: string): ShardSubscriber {
+    const s = this.#subs[shardOf(channel, this.#subs.length)];
     if (s === undefined) throw new Error('RedisBroker is not started');
-    return { s, i };
+    return s;
   }
 
   async subscribe(channel: string): Promise<void> {
-    const { s, i } = this.#sub(channel);
-    this.#channels[i]!.add(channel);
-    try {
-      await s.subscribe(this.#dataPrefix + channel); // resolves on Redis's acknowledgement
-    } catch (err) {
-      this.#channels[i]!.delete(channel);
-      throw err;
-    }
+    await this.#sub(channel).subscribe(this.shards.pubsub(channel));
   }
 
   async unsubscribe(channel: string): Promise<void> {
-    const { s, i } = this.#sub(channel);
-    this.#channels[i]!.delete(channel);
-    if (s.status !== 'ready') return; // gone with the connection; not resubscribed on reconnect
-    await s.unsubscribe(this.#dataPrefix + channel);
+    this.#seen.delete(channel);
+    await this.#sub(channel).unsubscribe(this.shards.pubsub(channel));
   }
 
   async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
-    const rch = this.#dataPrefix + channel;
-    if (options?.history !== undefined) return appendAndPublish(this.shards, channel, pub, options.history, rch);
-    await this.shards.client(channel).publish(rch, pubMessage(pub));
-    return undefined;
+    // batched per channel and event-loop turn (see WriteBatcher): same order, far fewer round trips
+    if (options?.history !== undefined) return this.#batcher.append(channel, pub, options.history, true);
+    return this.#batcher.frame(channel, pubMessage(pub));
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {
-    await this.shards.client(channel).publish(this.#dataPrefix + channel, `j${JSON.stringify(info)}`);
+    await this.#batcher.frame(channel, `j${JSON.stringify(info)}`);
   }
 
   async publishLeave(channel: string, info: ClientInfo): Promise<void> {
-    await this.shards.client(channel).publish(this.#dataPrefix + channel, `l${JSON.stringify(info)}`);
+    await this.#batcher.frame(channel, `l${JSON.stringify(info)}`);
   }
 
   async publishControl(message: string): Promise<void> {
-    await this.shards.clients[0]!.publish(this.#control, message);
+    const c = this.shards.clients[0]!;
+    if (this.shards.cluster) await c.spublish(this.#control, message);
+    else await c.publish(this.#control, message);
   }
 
   /** Channels this node is subscribed to in Redis (for leak checks). */
   get subscribedChannelCount(): number {
     let n = 0;
-    for (const s of this.#channels) n += s.size;
+    for (const s of this.#subs) n += s.size;
     return n;
   }
 
@@ -138,7 +173,7 @@ export class RedisBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     this.#handler = undefined;
-    for (const s of this.#subs) s.disconnect();
+    for (const s of this.#subs) s.close();
     this.#subs = [];
     await this.shards.release();
   }

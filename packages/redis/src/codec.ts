@@ -55,10 +55,27 @@ export function decodePub(json: string, offset: number, epoch: string): Publicat
 /**
  * Messages on a channel's Redis pub/sub channel:
  * `p<offset>:<epoch>:<json>` a publication (offset 0 and an empty epoch without history),
- * `j<json>` a join, `l<json>` a leave.
+ * `j<json>` a join, `l<json>` a leave; `b<message>\n<message>...` several of those (a batch
+ * without history) and `B<first offset>:<epoch>:<json>\n<json>...` a batch of history publications.
  */
 export function pubMessage(pub: Publication): string {
   return `p0::${encodeWire(pub)}`;
+}
+
+/**
+ * A batch of history publications from one script call: `B<first offset>:<epoch>:<json>\n<json>...`,
+ * offsets consecutive from the first.
+ */
+export function decodeBatch(msg: string): Publication[] | undefined {
+  const a = msg.indexOf(':', 1);
+  const b = msg.indexOf(':', a + 1);
+  if (a < 0 || b < 0) return undefined;
+  const first = Number(msg.slice(1, a));
+  const epoch = msg.slice(a + 1, b);
+  return msg
+    .slice(b + 1)
+    .split('\n')
+    .map((json, i) => decodePub(json, first + i, epoch));
 }
 
 export type Message =

@@ -27,11 +27,12 @@ export function redisEngineFromConfig(raw: unknown, env: NodeJS.ProcessEnv = pro
  * presence, and a presence refresh interval well within the TTL) and a readiness probe.
  */
 export function redisEngineFromSection(s: RedisEngineSection): RedisEngineFromConfig {
+  const cluster = s.cluster_address !== undefined && s.cluster_address.length > 0;
   let engine;
   try {
-    engine = createRedisEngine({ addresses: s.address ?? [], prefix: s.prefix, presenceTtlMs: s.presence_ttl });
+    engine = createRedisEngine({ ...(cluster ? { clusterAddresses: s.cluster_address! } : { addresses: s.address ?? [] }), prefix: s.prefix, presenceTtlMs: s.presence_ttl });
   } catch (err) {
-    throw new RedisConfigError('engine.redis.address', (err as Error).message);
+    throw new RedisConfigError(cluster ? 'engine.redis.cluster_address' : 'engine.redis.address', (err as Error).message);
   }
   return {
     options: {

@@ -1,49 +1,10 @@
 import { EpochMismatchError, type HistoryOptions, type HistoryReadOptions, type HistoryReadResult, type HistoryStore, type Publication, type StreamPosition } from '@switchboard/server';
-import type { Redis } from 'ioredis';
-import { decodePub, encodeStored, encodeWire, newEpoch } from './codec.js';
-import { APPEND, READ, REMOVE } from './scripts.js';
+import { batcherOf } from './batcher.js';
+import { decodePub, newEpoch } from './codec.js';
+import { DEFAULT_META_TTL_MS, historyScripts } from './commands.js';
 import { keys, type RedisConnectionOptions, RedisShards } from './shards.js';
 
-/** How long a stream's epoch and top outlive its last append by default (as the memory store). */
-export const DEFAULT_META_TTL_MS = 30 * 24 * 3600 * 1000;
-
-type ScriptClient = Redis & {
-  sbAppend(stream: string, meta: string, stored: string, wire: string, size: number, ttl: number, metaTtl: number, epoch: string, channel: string): Promise<[number, string]>;
-  sbRead(stream: string, meta: string, epoch: string, metaTtl: number, since: string, sinceEpoch: string, limit: number, reverse: string): Promise<(string | number)[]>;
-  sbRemove(stream: string, meta: string): Promise<number>;
-};
-
-const defined = new WeakSet<Redis>();
-
-/** Registers the history scripts on a connection (ioredis runs them by EVALSHA, reloading after a Redis restart). */
-export function historyScripts(c: Redis): ScriptClient {
-  if (!defined.has(c)) {
-    c.defineCommand('sbAppend', { numberOfKeys: 2, lua: APPEND });
-    c.defineCommand('sbRead', { numberOfKeys: 2, lua: READ });
-    c.defineCommand('sbRemove', { numberOfKeys: 2, lua: REMOVE });
-    defined.add(c);
-  }
-  return c as ScriptClient;
-}
-
-/** Appends to a channel's stream and, when `pubsub` is given, publishes in the same atomic step. */
-export async function appendAndPublish(shards: RedisShards, channel: string, pub: Publication, options: HistoryOptions, pubsub: string): Promise<StreamPosition> {
-  const k = keys(shards.prefix, channel);
-  const c = historyScripts(shards.client(channel));
-  if (!(options.size >= 1) || !(options.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
-  const [offset, epoch] = await c.sbAppend(
-    k.stream,
-    k.meta,
-    encodeStored(pub),
-    pubsub === '' || pub.delivery === undefined ? '' : encodeWire(pub), // '': the stored form, not sent twice
-    Math.floor(options.size),
-    Math.ceil(options.ttlMs),
-    Math.ceil(options.metaTtlMs ?? DEFAULT_META_TTL_MS),
-    newEpoch(),
-    pubsub,
-  );
-  return { offset: Number(offset), epoch: String(epoch) };
-}
+export { DEFAULT_META_TTL_MS };
 
 /**
  * History in Redis Streams, one stream per channel (entry id = offset), plus a small hash with the
@@ -60,7 +21,7 @@ export class RedisHistoryStore implements HistoryStore {
 
   async append(channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
     await this.shards.ready();
-    return appendAndPublish(this.shards, channel, pub, options, '');
+    return batcherOf(this.shards).append(channel, pub, options, false);
   }
 
   async read(channel: string, options: HistoryReadOptions): Promise<HistoryReadResult> {

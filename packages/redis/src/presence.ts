@@ -1,20 +1,20 @@
 import type { ClientInfo, PresenceStats, PresenceStore } from '@switchboard/server';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './commands.js';
 import { PRESENCE_ADD, PRESENCE_GET, PRESENCE_REMOVE, PRESENCE_STATS } from './scripts.js';
 import { keys, type RedisConnectionOptions, RedisShards } from './shards.js';
 
 export const DEFAULT_PRESENCE_TTL_MS = 60_000;
 
-type ScriptClient = Redis & {
+type ScriptClient = RedisClient & {
   sbPresenceAdd(data: string, exp: string, client: string, info: string, ttl: number): Promise<number>;
   sbPresenceGet(data: string, exp: string): Promise<string[]>;
   sbPresenceStats(data: string, exp: string): Promise<[number, number]>;
   sbPresenceRemove(data: string, exp: string, client: string): Promise<number>;
 };
 
-const defined = new WeakSet<Redis>();
+const defined = new WeakSet<RedisClient>();
 
-function scripts(c: Redis): ScriptClient {
+function scripts(c: RedisClient): ScriptClient {
   if (!defined.has(c)) {
     c.defineCommand('sbPresenceAdd', { numberOfKeys: 2, lua: PRESENCE_ADD });
     c.defineCommand('sbPresenceGet', { numberOfKeys: 2, lua: PRESENCE_GET });

@@ -36,26 +36,35 @@ end
 `;
 
 /**
- * Append (and publish). KEYS: stream, meta. ARGV: stored JSON, published JSON ('' = the stored one), size, ttl ms,
- * meta ttl ms, new epoch (used when the stream is unknown), Redis channel ('' = do not publish).
- * Returns { offset, epoch }. The PUBLISH happens in the same atomic step as the offset assignment,
- * so every node receives a channel's publications in offset order.
+ * Append a batch of publications (and publish them). KEYS: stream, meta. ARGV: meta ttl ms, new
+ * epoch (used when the stream is unknown), Redis channel ('' = do not publish), publish command
+ * ('publish' or 'spublish'), history size, ttl ms, the published forms joined by newlines, then
+ * the stored JSON of each publication. Returns { first offset, epoch }: the batch takes consecutive
+ * offsets. The PUBLISH (one message for the batch: p<offset>:<epoch>:<json> for one publication,
+ * B<first offset>:<epoch>:<json>, newline, <json>... for several) happens in the same atomic step as
+ * the offset assignment, so every node receives a channel's publications in offset order.
  */
 export const APPEND = `${NOW}${PRUNE}${META}
 local stream, metaKey = KEYS[1], KEYS[2]
-local size, ttl, metaTtl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
-local epoch = meta(stream, metaKey, ARGV[6], metaTtl)
-local top = redis.call('HINCRBY', metaKey, 's', 1)
+local metaTtl, size, ttl = tonumber(ARGV[1]), ARGV[5], tonumber(ARGV[6])
+local rch, cmd = ARGV[3], ARGV[4]
+local epoch, top = meta(stream, metaKey, ARGV[2], metaTtl)
+local first = top + 1
+local x = now + ttl
+for i = 8, #ARGV do
+  top = top + 1
+  redis.call('XADD', stream, top .. '-0', 'd', ARGV[i], 'x', x)
+end
+redis.call('XTRIM', stream, 'MAXLEN', size)
+redis.call('HSET', metaKey, 's', top)
 redis.call('PEXPIRE', metaKey, metaTtl)
-redis.call('XADD', stream, 'MAXLEN', size, top .. '-0', 'd', ARGV[1], 'x', now + ttl)
 if redis.call('PTTL', stream) < ttl then redis.call('PEXPIRE', stream, ttl) end
 prune(stream, now)
-if ARGV[7] ~= '' then
-  local wire = ARGV[2]
-  if wire == '' then wire = ARGV[1] end
-  redis.call('PUBLISH', ARGV[7], 'p' .. top .. ':' .. epoch .. ':' .. wire)
+if rch ~= '' then
+  if top == first then redis.call(cmd, rch, 'p' .. first .. ':' .. epoch .. ':' .. ARGV[7])
+  else redis.call(cmd, rch, 'B' .. first .. ':' .. epoch .. ':' .. ARGV[7]) end
 end
-return { top, epoch }
+return { first, epoch }
 `;
 
 /**
@@ -103,6 +112,22 @@ while true do
   if #batch < want or (limit > 0 and got >= limit) then break end
 end
 return out
+`;
+
+/**
+ * A new epoch for a stream that may have lost publications (its master failed over before they
+ * reached the replica): KEYS stream, meta; ARGV the epoch the caller saw, a new epoch. Changes the
+ * epoch only if it is still the one seen (so of several nodes only the first changes it) and
+ * returns the current epoch ('' when the stream is unknown: the next write starts a new epoch anyway).
+ */
+export const ROTATE = `
+local e = redis.call('HGET', KEYS[2], 'e')
+if not e then return '' end
+if e == ARGV[1] then
+  redis.call('HSET', KEYS[2], 'e', ARGV[2])
+  return ARGV[2]
+end
+return e
 `;
 
 /** Remove the stream: KEYS stream, meta. */

@@ -15,20 +15,32 @@ export const API_KEY = 'multi-node-test-api-key';
 
 export interface NodeOptions {
   addresses: string[];
+  /** Redis Cluster seeds (`engine.redis.cluster_address`) instead of `addresses`. */
+  clusterAddress?: string;
   prefix: string;
   presenceTtlMs?: number;
   name: string;
+  /** Server ping interval and pong timeout (default "2s" / "1500ms"). */
+  ping?: { interval: string; pongTimeout: string };
+  /** Another engine section instead of Redis (e.g. `{ type: 'postgres', postgres: {...} }`); `addresses` and `prefix` are then unused. */
+  engine?: Record<string, unknown>;
+  /** More top-level keys (e.g. `consumers`). */
+  extra?: Record<string, unknown>;
 }
 
 /** The standalone server's configuration for one node on Redis (Centrifugo v6 layout). */
 export function nodeConfig(o: NodeOptions): Record<string, unknown> {
   return {
     node: { name: o.name },
-    client: { token: { hmac_secret_key: SECRET }, ping_interval: '2s', pong_timeout: '1500ms' },
+    client: { token: { hmac_secret_key: SECRET }, ping_interval: o.ping?.interval ?? '2s', pong_timeout: o.ping?.pongTimeout ?? '1500ms' },
     http_api: { key: API_KEY },
     log: { level: 'info' },
     shutdown: { timeout: '1s' },
-    engine: { type: 'redis', redis: { address: o.addresses.join(','), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` } },
+    engine: o.engine ?? {
+      type: 'redis',
+      redis: { ...(o.clusterAddress !== undefined ? { cluster_address: o.clusterAddress } : { address: o.addresses.join(',') }), prefix: o.prefix, presence_ttl: `${o.presenceTtlMs ?? 60_000}ms` },
+    },
+    ...o.extra,
     channel: {
       namespaces: [
         {

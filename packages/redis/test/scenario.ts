@@ -7,11 +7,12 @@ import { SdkClient } from './sdk.js';
 export const PRESENCE_TTL_MS = 1500;
 
 /**
- * Three nodes in separate processes sharing Redis (one address or several shards): what must
+ * Three nodes in separate processes sharing Redis (one address or several shards), or another engine: what must
  * hold for them to behave as one server.
  */
-export async function multiNodeScenario(t: TestContext, addresses: string[], prefix: string, opts: { registryExpiry?: boolean } = {}): Promise<void> {
-  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS }, ['A', 'B', 'C']);
+export async function multiNodeScenario(t: TestContext, addresses: string[], prefix: string, opts: { registryExpiry?: boolean; engine?: Record<string, unknown>; clusterAddress?: string } = {}): Promise<void> {
+  const cluster = opts.clusterAddress !== undefined ? { clusterAddress: opts.clusterAddress } : {};
+  const [a, b, c] = await startNodes({ addresses, prefix, presenceTtlMs: PRESENCE_TTL_MS, ...cluster, ...(opts.engine ? { engine: opts.engine } : {}) }, ['A', 'B', 'C']);
   const nodes = [a!, b!, c!];
   const clients: SdkClient[] = [];
   const balancer = await new Balancer().listen();

@@ -28,8 +28,8 @@ export class MemoryBroker implements Broker {
     this.#subscribed.delete(channel);
   }
 
-  /** Publishing is synchronous in memory: exposed so the node's hot path need not await. */
-  publishSync(channel: string, pub: Publication, history?: HistoryOptions): StreamPosition | undefined {
+  /** Publishing is synchronous in memory: the node's hot path need not await (false: use `publish`). */
+  publishSync(channel: string, pub: Publication, history?: HistoryOptions): StreamPosition | undefined | false {
     const h = this.history;
     if (history !== undefined && h instanceof MemoryHistoryStore) {
       const delivery = pub.delivery;
@@ -39,14 +39,14 @@ export class MemoryBroker implements Broker {
       }
       return { offset: r.offset, epoch: r.epoch };
     }
-    if (history !== undefined) return undefined;
+    if (history !== undefined) return false; // another history store: its append is asynchronous
     if (this.#subscribed.has(channel)) this.#handler?.onPublication(channel, pub);
     return undefined;
   }
 
   async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
     const history = options?.history;
-    if (history === undefined || this.history instanceof MemoryHistoryStore) return this.publishSync(channel, pub, history);
+    if (history === undefined || this.history instanceof MemoryHistoryStore) return this.publishSync(channel, pub, history) || undefined;
     // Another history store: await the append; a single node publishes one channel's
     // publications through here, so appends and dispatches keep their order per channel
     // as long as the store answers in order.

@@ -1,3 +1,4 @@
+import type { HistoryStore } from './history.js';
 import type { ClientInfo, HistoryOptions, Publication, StreamPosition } from './types.js';
 
 /** What a broker hands to the node it serves. Called synchronously, in delivery order. */
@@ -44,4 +45,12 @@ export interface Broker {
   publishLeave(channel: string, info: ClientInfo): Promise<void>;
   publishControl(message: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Optional synchronous fast path (an in-process broker): publish and dispatch now, returning the
+   * position as `publish` would, or `false` when this publication needs the asynchronous path
+   * (the caller then calls `publish`). Same contract as `publish` otherwise.
+   */
+  publishSync?(channel: string, pub: Publication, history?: HistoryOptions): StreamPosition | undefined | false;
+  /** The history store this broker appends to, when it brings its own (the node uses it unless given one). */
+  readonly history?: HistoryStore;
 }

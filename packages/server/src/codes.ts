@@ -89,6 +89,20 @@ export class ReplyError extends Error implements ErrorValue {
   }
 }
 
+/**
+ * A join or subscribe declined by the app (`ctx.decline(status, message)` in a join handler or
+ * `onSubscribe`): a reply error (103 permission denied for HTTP-like statuses, else the app's own
+ * code) that also carries the HTTP-like `status` protocols such as PondSocket report.
+ */
+export class DeclinedError extends ReplyError {
+  readonly status: number;
+  constructor(code: number, message: string) {
+    super(code < 600 ? Errors.permissionDenied.code : code, message);
+    this.status = code < 600 ? code : 403;
+    this.name = 'DeclinedError';
+  }
+}
+
 /** Thrown to close the connection with a code (e.g. from a handler that decides a client must go). */
 export class DisconnectError extends Error implements DisconnectValue {
   readonly code: number;

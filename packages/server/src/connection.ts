@@ -1,98 +1,58 @@
-import type { ResolvedChannel } from './channels.js';
 import { Disconnects, type DisconnectValue } from './codes.js';
-import type { Protocol, ProtocolName, Session } from './protocol.js';
-import type { Transport } from './transport.js';
-import type { ClientInfo, Delivery, Publication } from './types.js';
+import { ClientView } from './client-view.js';
+import type { Client } from './context.js';
+import type { Protocol, ProtocolName, Session, SessionConnection } from './protocol.js';
+import { Subscription } from './subscription.js';
+import type { ConnectionRequest, Transport } from './transport.js';
+import type { ClientInfo, Delivery } from './types.js';
 
-/** What a connection knows of the HTTP request that opened it. */
-export interface ConnectionRequest {
-  readonly url: string;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly remoteAddress: string | undefined;
-  readonly query: URLSearchParams;
+export type { ConnectionRequest } from './transport.js';
+export { Subscription };
+
+/** Per-protocol traffic counters. */
+export interface TrafficCounters {
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  bytesOut: number;
 }
 
-/** The node's side of a connection's lifecycle (implemented by Switchboard). */
+/**
+ * The node's side of a connection's lifecycle (implemented by the Hub): where queued writes are
+ * scheduled, where a closed connection is unregistered, and the counters it adds to.
+ */
 export interface ConnectionOwner {
+  /** Flush `conn` once this tick's deliveries are queued (one write per connection per tick). */
   scheduleFlush(conn: Connection): void;
+  /** `conn`'s socket is backed up: retry its flush shortly, until it drains or closes. */
+  hold(conn: Connection): void;
+  /** `conn` no longer needs retrying. */
+  release(conn: Connection): void;
   connectionClosed(conn: Connection, code: number, reason: string): void;
+  /** A transport refused an oversized message (counted as a disconnect with its code). */
+  countDisconnect(code: number): void;
+  /** A session threw while handling a message. */
+  reportError(err: unknown, conn: Connection): void;
   readonly maxQueueBytes: number;
-  /** The node's counters: bytes handed to transports are added to `bytesOut` (and by protocol). */
-  readonly stats: { bytesOut: number; byProtocol: Record<ProtocolName, { messagesOut: number; bytesOut: number }> };
-}
-
-/** One client's subscription to one channel on this node. */
-export class Subscription {
-  /** False while the subscribe is in progress: publications wait in `buffer` until the reply went out. */
-  active = false;
-  buffer: Publication[] | undefined = [];
-  /** Last offset delivered (or the position the client recovered to). */
-  offset = 0;
-  epoch = '';
-  positioned = false;
-  recoverable = false;
-  joinLeave = false;
-  presence = false;
-  serverSide = false;
-  chanInfo: string | undefined;
-  /** Subscription token expiry, ms since the epoch; 0: none. */
-  expireAt = 0;
-  /** Publications were dropped for this subscriber (slow-consumer policy): it must resync. */
-  lagged = false;
-  /** Publications dropped or superseded (latest-only) for this subscriber since it was last told. */
-  skipped = 0;
-  /** Assigns set by a join handler for this channel. */
-  readonly assigns: Record<string, unknown> = {};
-
-  constructor(readonly conn: Connection, readonly channel: string, readonly resolved: ResolvedChannel<unknown>) {}
-
-  info(): ClientInfo {
-    return this.conn.clientInfo(this.chanInfo);
-  }
+  /** Inbound backpressure: pause reading above this many pending commands, resume at half. */
+  readonly maxPendingCommands: number;
+  /** Paused longer than this (ms): the keepalive tick disconnects with 3013. */
+  readonly pendingStallMs: number;
+  readonly stats: { messagesIn: number; bytesIn: number; bytesOut: number; byProtocol: Record<ProtocolName, TrafficCounters> };
 }
 
 const NEWLINE = Buffer.from('\n');
 
-/**
- * Connections whose socket is backed up (more than a quarter of the queue limit still buffered in
- * the transport) hold their queue instead of writing, so the slow-consumer policy can choose what
- * to drop; one shared timer retries them until they drain or close.
- */
-const held = new Set<Connection>();
-let heldTimer: NodeJS.Timeout | undefined;
-const HELD_RETRY_MS = 20;
-
-function retryHeld(): void {
-  for (const conn of [...held]) {
-    held.delete(conn);
-    conn.flush();
-  }
-  if (held.size === 0 && heldTimer !== undefined) {
-    clearInterval(heldTimer);
-    heldTimer = undefined;
-  }
-}
-
-function hold(conn: Connection): void {
-  held.add(conn);
-  if (heldTimer === undefined) {
-    heldTimer = setInterval(retryHeld, HELD_RETRY_MS);
-    heldTimer.unref();
-  }
-}
-
-function release(conn: Connection): void {
-  if (held.delete(conn) && held.size === 0 && heldTimer !== undefined) {
-    clearInterval(heldTimer);
-    heldTimer = undefined;
-  }
+/** The app's read-only view of a connection (one per connection). */
+export function clientOf(conn: Connection): Client {
+  return conn.client;
 }
 
 /**
  * One client transport session: identity, assigns, subscriptions, and a bounded outbound queue
  * flushed once per tick (several messages coalesced into one write).
  */
-export class Connection {
+export class Connection implements SessionConnection {
   user = '';
   /** Connection info (token `info` claim or connect handler), JSON text. */
   info: string | undefined;
@@ -102,7 +62,7 @@ export class Connection {
   claims: Readonly<Record<string, unknown>> | undefined;
   /** Per-connection data set by connect handlers and app code. */
   readonly assigns: Record<string, unknown> = {};
-  readonly subscriptions = new Map<string, Subscription>();
+  readonly subscriptions = new Map<string, Subscription<Connection>>();
   session!: Session;
   state: 'connecting' | 'connected' | 'closed' = 'connecting';
   readonly openedAt = Date.now();
@@ -114,12 +74,18 @@ export class Connection {
   /** Client name/version from connect (observability only). */
   clientName = '';
   clientVersion = '';
+  /** Commands received and not finished yet (inbound backpressure). */
+  pendingCommands = 0;
+  /** The most commands this connection ever had pending (metrics, tests). */
+  peakPendingCommands = 0;
+  #pausedAt = 0;
 
   #queue: Buffer[] = [];
-  #queueSubs: (Subscription | undefined)[] = [];
+  #queueSubs: (Subscription<Connection> | undefined)[] = [];
   #queued = 0;
   #scheduled = false;
   #info: ClientInfo | undefined;
+  #client: ClientView | undefined;
 
   constructor(
     readonly id: string,
@@ -131,6 +97,69 @@ export class Connection {
 
   get protocol(): ProtocolName {
     return this.proto.name;
+  }
+
+  /** What app code sees of this connection (handlers, events). */
+  get client(): Client {
+    return (this.#client ??= new ClientView(this));
+  }
+
+  /** Start reading from the transport (the session exists by now). */
+  open(): void {
+    const owner = this.owner;
+    const stats = owner.stats;
+    const perProtocol = stats.byProtocol[this.proto.name];
+    this.transport.open({
+      message: (data, isBinary) => {
+        stats.messagesIn++;
+        stats.bytesIn += data.length;
+        perProtocol.messagesIn++;
+        perProtocol.bytesIn += data.length;
+        try {
+          this.session.handleMessage(data, isBinary);
+        } catch (err) {
+          owner.reportError(err, this);
+          this.close(Disconnects.internal);
+        }
+      },
+      pong: () => {
+        this.awaitingPong = false;
+      },
+      oversized: (code) => owner.countDisconnect(code),
+      closed: (code, reason) => this.transportClosed(code, reason),
+    });
+  }
+
+  /**
+   * Inbound backpressure: one more command waits for its turn. Above `maxPendingCommands` the
+   * transport stops reading (TCP pushes back on the client), whether or not a command rate limit
+   * is configured: the limit bounds what one connection can queue behind a slow engine.
+   */
+  commandQueued(): void {
+    const n = ++this.pendingCommands;
+    if (n > this.peakPendingCommands) this.peakPendingCommands = n;
+    if (n > this.owner.maxPendingCommands && this.#pausedAt === 0 && this.state !== 'closed') {
+      this.#pausedAt = Date.now();
+      this.transport.pause();
+    }
+  }
+
+  /** A command finished; at half the limit reading resumes. */
+  commandDone(): void {
+    const n = --this.pendingCommands;
+    if (this.#pausedAt !== 0 && n <= this.owner.maxPendingCommands / 2) {
+      this.#pausedAt = 0;
+      if (this.state !== 'closed') this.transport.resume();
+    }
+  }
+
+  /** Whether reading has been paused for longer than the node allows (then: disconnect 3013). */
+  inboundStalled(now: number): boolean {
+    return this.#pausedAt !== 0 && now - this.#pausedAt > this.owner.pendingStallMs;
+  }
+
+  get inboundPaused(): boolean {
+    return this.#pausedAt !== 0;
   }
 
   channels(): string[] {
@@ -181,7 +210,7 @@ export class Connection {
    * consumer policy applies: disconnect with "slow" (default), drop the oldest queued messages, or
    * keep only the latest per channel. Dropping marks the subscription lagged so the client is told.
    */
-  enqueue(message: Buffer, sub?: Subscription): void {
+  enqueue(message: Buffer, sub?: Subscription<Connection>): void {
     if (this.state === 'closed') return;
     const limit = this.owner.maxQueueBytes;
     if (this.#queued + message.length + this.transport.bufferedAmount > limit) {
@@ -229,7 +258,7 @@ export class Connection {
     }
   }
 
-  #dropChannel(sub: Subscription): void {
+  #dropChannel(sub: Subscription<Connection>): void {
     for (let i = 0; i < this.#queue.length; i++) {
       if (this.#queueSubs[i] === sub) {
         this.#queued -= this.#queue[i]!.length;
@@ -262,11 +291,11 @@ export class Connection {
   flush(): void {
     this.#scheduled = false;
     const q = this.#queue;
-    if (q.length === 0 || this.state === 'closed') return release(this);
+    if (q.length === 0 || this.state === 'closed') return this.owner.release(this);
     if (this.transport.bufferedAmount > this.owner.maxQueueBytes / 4) {
       // Backed up: keep the queue (where the slow-consumer policy can still act) and retry shortly.
       this.#scheduled = true;
-      return hold(this);
+      return this.owner.hold(this);
     }
     this.#flushNow();
   }
@@ -274,7 +303,7 @@ export class Connection {
   /** Write the queue whatever the transport holds (before a close). */
   #flushNow(): void {
     this.#scheduled = false;
-    release(this);
+    this.owner.release(this);
     const q = this.#queue;
     if (q.length === 0 || this.state === 'closed') return;
     // A lone publication's bytes are shared with its other recipients: the transport may frame them once.
@@ -316,7 +345,7 @@ export class Connection {
       // a session that fails while saying goodbye must not stop the close
     }
     this.state = 'closed';
-    release(this);
+    this.owner.release(this);
     if (d.code === Disconnects.connectionClosed.code) this.transport.terminate();
     else this.transport.close(d.code, d.reason);
     this.owner.connectionClosed(this, d.code, d.reason);
@@ -326,7 +355,7 @@ export class Connection {
   transportClosed(code: number, reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    release(this);
+    this.owner.release(this);
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;

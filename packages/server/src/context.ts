@@ -130,3 +130,19 @@ export interface CommandContext {
 }
 
 export type Middleware = (ctx: CommandContext, next: () => Promise<void>) => Promise<void> | void;
+
+/** What route middleware sees: a join (`subscribe`) or a client event on one of the route's channels. */
+export interface RouteContext extends CommandContext {
+  readonly kind: 'subscribe' | 'event';
+  readonly client: Client;
+  readonly channel: string;
+  /** Route params (`/chat/:roomId` → { roomId }). */
+  readonly params: Readonly<Record<string, string>>;
+  /** The event's name (`event` only). */
+  readonly event?: string;
+  /** Join params (`subscribe`) or the event's payload (`event`). */
+  readonly data: unknown;
+}
+
+/** Middleware around a route's joins and events; any `Middleware` works here too. */
+export type RouteMiddleware = (ctx: RouteContext, next: () => Promise<void>) => Promise<void> | void;

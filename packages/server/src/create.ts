@@ -6,8 +6,8 @@ import { Switchboard, type SwitchboardOptions } from './switchboard.js';
 /** A Switchboard node with every built-in protocol registered. */
 export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
   const sb = new Switchboard(options);
-  sb.registerProtocol(centrifugeProtocol(sb));
-  sb.registerProtocol(pondProtocol(sb));
-  sb.registerProtocol(plainProtocol(sb));
+  sb.registerProtocol(centrifugeProtocol());
+  sb.registerProtocol(pondProtocol());
+  sb.registerProtocol(plainProtocol());
   return sb;
 }

@@ -167,6 +167,33 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
+/** A failed API command run through `runApiCommand`: Centrifugo's error code and message. */
+export class ApiCommandError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+    this.name = 'ApiCommandError';
+  }
+  /** Whether running it again can succeed: only internal errors (code 100) are worth retrying. */
+  get permanent(): boolean {
+    return this.code !== Errors.internal.code;
+  }
+}
+
+/**
+ * Runs one server API command (`publish`, `broadcast`, `disconnect`, ...) exactly as
+ * `POST /api/<method>` does, for callers inside the process (the async consumers): resolves with
+ * the result, rejects with an ApiCommandError. `batch` is not accepted here.
+ */
+export async function runApiCommand(sb: Switchboard, method: string, params: unknown): Promise<unknown> {
+  if (!METHOD_SET.has(method) || method === 'batch') throw new ApiCommandError(Errors.methodNotFound.code, `${Errors.methodNotFound.message}: ${method}`);
+  const reply = await call(sb, method as Method, params);
+  if ('error' in reply) throw new ApiCommandError(reply.error.code, reply.error.message);
+  return reply.result;
+}
+
 /** One API call: the method's result, or its coded error. Never throws. */
 async function call(sb: Switchboard, method: Method, params: unknown, observe?: (method: string, code: number) => void): Promise<ApiReply> {
   let reply: ApiReply;

@@ -1,8 +1,10 @@
 /** @switchboard/server: the library. Named exports only; of `internal/`, only the duration parser and the glob matcher (shared with the standalone server and the engines). */
 export { Switchboard, Route, DEFAULTS, VERSION, httpStatusOf } from './switchboard.js';
 export type { SwitchboardOptions, SwitchboardEvents, Limits, Logger, EndpointOptions, UserSelector } from './switchboard.js';
-export { Errors, Disconnects, Unsubscribes, ReplyError, DisconnectError, disconnectReconnects } from './codes.js';
+export { Errors, Disconnects, Unsubscribes, ReplyError, DisconnectError, DeclinedError, disconnectReconnects } from './codes.js';
 export type { ErrorValue, DisconnectValue } from './codes.js';
+export { ContractViolation, checkPublication } from './contract.js';
+export type { ContractOptions } from './contract.js';
 export type { Broker, BrokerEventHandler } from './broker.js';
 export { MemoryBroker } from './broker-memory.js';
 export { EpochMismatchError } from './history.js';
@@ -26,10 +28,15 @@ export type {
   CommandContext,
   CommandKind,
   Middleware,
+  RouteContext,
+  RouteMiddleware,
 } from './context.js';
-export type { Protocol, ProtocolName, Session, SubscribeOutcome } from './protocol.js';
-export { Connection, Subscription } from './connection.js';
-export type { ConnectionRequest } from './connection.js';
+export type { Protocol, ProtocolName, Session, SessionConnection, SessionHost, SubscribeOutcome, SubscribeRequest, PendingSubscribe } from './protocol.js';
+export type { ControlMessage } from './control-messages.js';
+export { decodeControl, encodeControl, CONTROL_VERSION } from './control-messages.js';
+export { Connection } from './connection.js';
+export { Subscription } from './subscription.js';
+export type { ConnectionRequest, TransportHandlers } from './transport.js';
 export type { Transport } from './transport.js';
 export { wsFrameStats } from './ws-frames.js';
 export type { WsFrameStats } from './ws-frames.js';
@@ -38,8 +45,10 @@ export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL
 export { plainProtocol } from './protocols/plain/session.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';
-export { createApiHandler } from './http-api.js';
+export { createApiHandler, runApiCommand, ApiCommandError } from './http-api.js';
 export { parseDuration } from './internal/duration.js';
 export { globMatcher, globToRegExp } from './internal/glob.js';
 export type { GlobOptions } from './internal/glob.js';
 export type { ApiHandler, ApiHandlerOptions } from './http-api.js';
+export { decodeCommand, applyConsumed, isPermanent, MalformedCommandError } from './consumer.js';
+export type { Consumer, ConsumerOptions, ConsumerLogger, ExecuteCommand } from './consumer.js';

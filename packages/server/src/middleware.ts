@@ -1,6 +1,6 @@
 import { Errors, ReplyError } from './codes.js';
 import type { Middleware } from './context.js';
-import type { Logger } from './switchboard.js';
+import type { Logger } from './logger.js';
 
 /** Logs every command with its outcome and duration (debug), failures at warn. */
 export function logging(logger: Logger): Middleware {

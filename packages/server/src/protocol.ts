@@ -1,18 +1,23 @@
-import type { IncomingMessage } from 'node:http';
-import type { Connection, Subscription } from './connection.js';
-import type { ClientInfo, Publication } from './types.js';
+import type { DisconnectValue } from './codes.js';
+import type { Credentials, Decision } from './context.js';
+import type { HistoryReadOptions } from './history.js';
+import type { Logger } from './logger.js';
+import type { PresenceStats } from './presence.js';
+import type { Subscription } from './subscription.js';
+import type { ConnectionRequest, Transport } from './transport.js';
+import type { ClientInfo, Publication, StreamPosition } from './types.js';
 
 export type ProtocolName = 'centrifuge' | 'pond' | 'plain';
 
 /** Per-connection protocol state: turns frames into core operations and core events into frames. */
 export interface Session {
-  /** One WebSocket message from the client (already size-checked by the transport). */
+  /** One client message from the transport (already size-checked). */
   handleMessage(data: Buffer, isBinary: boolean): void;
   /**
    * The connection was accepted before the first frame (protocols that authenticate at upgrade).
-   * `subs`: its server-side subscriptions, still inactive: the session announces and activates them.
+   * `subs`: its server-side subscriptions, still inactive: the session announces and commits them.
    */
-  start?(subs: ReadonlyMap<string, { sub: Subscription; outcome: SubscribeOutcome }>): void;
+  start?(subs: ReadonlyMap<string, PendingSubscribe>): void;
   /** A server-side subscription was added at runtime. */
   pushSubscribed(channel: string, result: SubscribeOutcome): void;
   /** The server removed a subscription. */
@@ -24,32 +29,51 @@ export interface Session {
   /** An event for this client alone on a channel (a route handler's `reply`). */
   pushReply?(channel: string, event: string, payload: unknown, requestId: string | undefined): void;
   /** Publications of this subscription were dropped (slow-consumer policy, broker outage): tell the client to resync. */
-  pushLagged?(sub: Subscription): void;
-  /** Liveness: 'app' protocols send their own ping message and expect a pong message. */
-  readonly keepalive: 'app' | 'ws';
+  pushLagged(sub: Subscription): void;
+  /** Liveness: 'app' protocols send their own ping message and expect a pong message; 'transport' ones use the transport's. */
+  readonly keepalive: 'app' | 'transport';
   sendPing(): void;
   /** The connection is closing: last chance to tell the client (before the close frame). */
   onClose?(code: number, reason: string): void;
 }
 
 /**
- * A wire protocol: a singleton per protocol holding the encoders shared by every connection
- * (a publication is encoded once per protocol, whoever receives it) and the session factory.
+ * What a session sees of its connection: identity, its subscriptions, the outbound queue for
+ * replies and the close. Implemented by `Connection`; a session never touches the transport's
+ * sockets or requests beyond this.
  */
-export interface Protocol {
-  readonly name: ProtocolName;
-  /** Small integer, unique per protocol: the slot in per-publication encode caches. */
-  readonly slot: number;
-  /** Several queued messages may be joined with '\n' into one WebSocket message. */
-  readonly newlineBatching: boolean;
-  encodePublication(channel: string, pub: Publication): Buffer;
-  /** The same publication as seen by the client whose command caused it (e.g. carries its request id). */
-  encodeEcho?(channel: string, pub: Publication): Buffer;
-  /** A publication to '*': every connection receives it, subscribed or not. Undefined: not delivered. */
-  encodeBroadcast(pub: Publication): Buffer | undefined;
-  encodeJoin(channel: string, info: ClientInfo): Buffer | undefined;
-  encodeLeave(channel: string, info: ClientInfo): Buffer | undefined;
-  createSession(conn: Connection, request: IncomingMessage): Session;
+export interface SessionConnection {
+  readonly id: string;
+  readonly user: string;
+  readonly request: ConnectionRequest;
+  readonly state: 'connecting' | 'connected' | 'closed';
+  readonly subscriptions: ReadonlyMap<string, Subscription>;
+  readonly transport: Transport;
+  /** Client name/version from connect (observability only). */
+  clientName: string;
+  clientVersion: string;
+  /** Set false when the client answers a ping. */
+  awaitingPong: boolean;
+  /** Queue a reply, error or push that no slow-consumer policy may drop. */
+  enqueueControl(message: Buffer): void;
+  close(d: DisconnectValue): void;
+  /** Inbound backpressure: a command was queued / finished (see `Connection.commandQueued`). */
+  commandQueued(): void;
+  commandDone(): void;
+  clientInfo(chanInfo?: string): ClientInfo;
+}
+
+/** A client subscribe, as a session hands it to the core. */
+export interface SubscribeRequest {
+  channel: string;
+  token?: string | undefined;
+  data?: unknown;
+  recover?: boolean | undefined;
+  offset?: number | undefined;
+  epoch?: string | undefined;
+  positioned?: boolean | undefined;
+  recoverable?: boolean | undefined;
+  joinLeave?: boolean | undefined;
 }
 
 /** What a subscribe produced, for the session to encode. */
@@ -66,4 +90,79 @@ export interface SubscribeOutcome {
   /** Seconds until the subscription token expires (refresh needed), when it does. */
   readonly ttl?: number;
   readonly joinLeave: boolean;
+}
+
+/**
+ * A subscription made but not live yet: publications wait in its buffer. The session writes its
+ * reply (from `outcome`, plus `replies` from a join handler), then calls `commit()`, which delivers
+ * what arrived meanwhile, makes it live and emits the app's `subscribe` event, in that order.
+ */
+export interface PendingSubscribe {
+  readonly sub: Subscription;
+  readonly outcome: SubscribeOutcome;
+  /** Events a join handler asked to send to the joiner alone, after the reply. */
+  readonly replies: readonly { readonly event: string; readonly payload: unknown }[];
+  commit(): void;
+}
+
+/**
+ * Everything a protocol session may ask of the node. Sessions depend on this interface only, never
+ * on the node class; the core implements it (`Switchboard.sessionHost`). Every method that takes
+ * a command from the client runs the command rate limit, middleware and permission checks; a
+ * refusal is a thrown `ReplyError` (answer it) or `DisconnectError` (close with it).
+ */
+export interface SessionHost {
+  readonly logger: Logger;
+  /** Seconds between server pings the client should expect (0: none), for connect replies. */
+  readonly pingIntervalMs: number;
+  /** Whether the app listens to async client messages (native `send`). */
+  readonly hasMessageHandler: boolean;
+  /** An unexpected failure: logged and emitted as the app's 'error' event. */
+  reportError(err: unknown, conn?: SessionConnection): void;
+  /** Count a coded error answered to a client (metrics). */
+  countError(code: number): void;
+  /** Token + connecting handler. Never throws for bad credentials: the decision says how to refuse. */
+  authenticate(input: { protocol: ProtocolName; request: ConnectionRequest; token: string | undefined; data: unknown }): Promise<Decision>;
+  /** Make an authenticated connection live; returns its server-side subscriptions, not yet committed. */
+  register(
+    conn: SessionConnection,
+    creds: Credentials,
+    recover?: Readonly<Record<string, { recover?: boolean; offset?: number; epoch?: string }>>,
+  ): Promise<ReadonlyMap<string, PendingSubscribe>>;
+  subscribe(conn: SessionConnection, req: SubscribeRequest): Promise<PendingSubscribe>;
+  unsubscribe(conn: SessionConnection, channel: string): Promise<void>;
+  /** Remove a subscription without asking the client (the session tells it how it sees fit). */
+  dropSubscription(sub: Subscription): void;
+  publish(conn: SessionConnection, channel: string, data: unknown, requestId?: string): Promise<StreamPosition | undefined>;
+  /** A named event on a channel; resolves to whether the sender was sent something (echo or reply). */
+  event(conn: SessionConnection, channel: string, event: string, payload: unknown, requestId?: string): Promise<boolean>;
+  presence(conn: SessionConnection, channel: string): Promise<Map<string, ClientInfo>>;
+  presenceStats(conn: SessionConnection, channel: string): Promise<PresenceStats>;
+  history(conn: SessionConnection, channel: string, opts: HistoryReadOptions): Promise<{ publications: Publication[]; position: StreamPosition }>;
+  rpc(conn: SessionConnection, method: string, data: unknown): Promise<unknown>;
+  message(conn: SessionConnection, data: unknown): Promise<void>;
+  refreshConnection(conn: SessionConnection, token: string): Promise<{ expires: boolean; ttl: number }>;
+  refreshSubscription(conn: SessionConnection, channel: string, token: string): Promise<{ expires: boolean; ttl: number }>;
+  /** The current presence list of a channel, without permission checks (protocols that push lists). */
+  presenceList(channel: string): Promise<Map<string, ClientInfo>>;
+}
+
+/**
+ * A wire protocol: a singleton per protocol holding the encoders shared by every connection
+ * (a publication is encoded once per protocol, whoever receives it) and the session factory.
+ */
+export interface Protocol {
+  readonly name: ProtocolName;
+  /** Small integer, unique per protocol: the slot in per-publication encode caches. */
+  readonly slot: number;
+  /** Several queued messages may be joined with '\n' into one transport message. */
+  readonly newlineBatching: boolean;
+  encodePublication(channel: string, pub: Publication): Buffer;
+  /** The same publication as seen by the client whose command caused it (e.g. carries its request id). */
+  encodeEcho?(channel: string, pub: Publication): Buffer;
+  /** A publication to '*': every connection receives it, subscribed or not. Undefined: not delivered. */
+  encodeBroadcast(pub: Publication): Buffer | undefined;
+  encodeJoin(channel: string, info: ClientInfo): Buffer | undefined;
+  encodeLeave(channel: string, info: ClientInfo): Buffer | undefined;
+  createSession(conn: SessionConnection, host: SessionHost): Session;
 }

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Transport } from './transport.js';
+import type { Transport, TransportHandlers } from './transport.js';
 import { joinedTextFrame, rawSocketOf, senderIdle, sharedTextFrame, textFrame } from './ws-frames.js';
 
 const TEXT = { binary: false } as const;
@@ -13,10 +13,30 @@ const MAX_COPY = 16 * 1024;
  * otherwise, and whenever ws has writes of its own queued, `ws.send` does the framing.
  */
 export class WsTransport implements Transport {
+  readonly kind = 'websocket';
   readonly #raw: Duplex | undefined;
 
   constructor(readonly ws: WebSocket, readonly remoteAddress: string | undefined) {
     this.#raw = rawSocketOf(ws);
+  }
+
+  open(h: TransportHandlers): void {
+    const ws = this.ws;
+    ws.on('message', (data: Buffer, isBinary: boolean) => h.message(data, isBinary));
+    ws.on('pong', () => h.pong());
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws reports oversized frames as errors and then closes with 1009.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') h.oversized?.(1009);
+    });
+    ws.on('close', (code: number, reason: Buffer) => h.closed(code, reason.toString()));
+  }
+
+  pause(): void {
+    if (this.ws.readyState === 1) this.ws.pause();
+  }
+
+  resume(): void {
+    if (this.ws.readyState === 1) this.ws.resume();
   }
 
   write(message: Buffer): void {

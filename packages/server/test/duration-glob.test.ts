@@ -26,6 +26,8 @@ test('globs: * any run, ? one character, the rest literal; a separator and case-
   assert.ok(!globToRegExp('user:?2').test('user:142'));
   assert.ok(globToRegExp('a.b+(c)[d]').test('a.b+(c)[d]'), 'regex characters are literal');
   assert.ok(!globToRegExp('a.b').test('axb'));
+  assert.ok(globToRegExp('a?b', { singleChar: false }).test('a?b'), 'contract keys: ? is itself');
+  assert.ok(!globToRegExp('a?b', { singleChar: false }).test('axb'));
   const origins = globMatcher(['https://*.example.com', 'http://localhost:5173'], { separator: '/', ignoreCase: true });
   assert.ok(origins('https://app.example.com'));
   assert.ok(origins('HTTPS://App.Example.COM'));

@@ -124,41 +124,77 @@ export interface LiveUpdateOptions extends Omit<RealtimeOptions, 'url'> {
   realtime?: AnyRealtime;
 }
 
-/** As in the hub seed: `const { connected, on } = useLiveUpdate(url)`. */
-export function useLiveUpdate<S = AnySchema>(url: string, options: LiveUpdateOptions = {}): LiveUpdate<S> {
+interface Registration<S> {
+  /** Subscribes on an instance (the current one, or the next after a url change). */
+  start: (realtime: Realtime<S>) => () => void;
+  off: () => void;
+}
+
+/**
+ * As in the hub seed: `const { connected, on } = useLiveUpdate(url)`. `url` may be a ref or getter:
+ * when it changes, the scope moves to the instance for the new url (every `on` subscription moves
+ * with it, `state` follows it) and lets go of the old one (closed a tick later if nobody else uses it).
+ */
+export function useLiveUpdate<S = AnySchema>(url: MaybeRefOrGetter<string>, options: LiveUpdateOptions = {}): LiveUpdate<S> {
   const { realtime: given, ...rest } = options;
-  const s = given ? undefined : acquire(url, rest);
-  const realtime = (given ?? s!.realtime) as Realtime<S>;
-  const state = useConnectionState(realtime);
-  const connected = computed(() => state.value === 'connected');
+  const state = shallowRef<ConnectionState>('disconnected');
   const error = shallowRef<RealtimeError | null>(null);
-  const offError = realtime.on('error', (e) => {
-    error.value = e;
-  });
-  const offConnected = realtime.on('connected', () => {
-    error.value = null;
-  });
-  const offs = new Set<() => void>();
+  const regs = new Set<Registration<S>>();
+  let current!: { url: string; shared: Shared | undefined; realtime: Realtime<S>; offs: (() => void)[] };
+  const attach = (u: string): void => {
+    const sh = given ? undefined : acquire(u, rest);
+    const realtime = (given ?? sh!.realtime) as Realtime<S>;
+    state.value = realtime.state.getSnapshot();
+    const offs = [
+      realtime.state.subscribe(() => {
+        state.value = realtime.state.getSnapshot();
+      }),
+      realtime.on('error', (e) => {
+        error.value = e;
+      }),
+      realtime.on('connected', () => {
+        error.value = null;
+      }),
+    ];
+    for (const r of regs) r.off = r.start(realtime);
+    current = { url: u, shared: sh, realtime, offs };
+  };
+  const detach = (): void => {
+    for (const r of regs) r.off();
+    for (const off of current.offs) off();
+    if (current.shared) release(current.url, current.shared);
+  };
+  attach(toValue(url));
   const scoped = getCurrentScope() !== undefined;
   if (scoped) {
+    if (!given) {
+      watch(
+        () => toValue(url),
+        (u) => {
+          if (u === current.url) return;
+          detach();
+          attach(u);
+        },
+      );
+    }
     onScopeDispose(() => {
-      for (const off of offs) off();
-      offs.clear();
-      offError();
-      offConnected();
-      if (s) release(url, s);
+      detach();
+      regs.clear();
     });
   }
   return {
-    connected,
+    connected: computed(() => state.value === 'connected'),
     state,
     error,
-    realtime,
+    get realtime() {
+      return current.realtime;
+    },
     on(channel, handler, opts) {
-      const off = realtime.subscribe(channel, handler, opts);
-      offs.add(off);
+      const start = (rt: Realtime<S>): (() => void) => rt.subscribe(channel, handler, opts);
+      const r: Registration<S> = { start, off: start(current.realtime) };
+      regs.add(r);
       return () => {
-        if (offs.delete(off)) off();
+        if (regs.delete(r)) r.off();
       };
     },
   };

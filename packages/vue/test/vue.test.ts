@@ -2,7 +2,7 @@
 // (a component's setup runs in one, and unmounting stops it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { effectScope, nextTick } from 'vue';
+import { effectScope, nextTick, ref } from 'vue';
 import { startServer, token, until } from '../../server/test/helpers.js';
 import { useLiveUpdate, useSubscription, useConnectionState, createRealtimePlugin } from '@switchboard/vue';
 import { createRealtime } from '@switchboard/client';
@@ -87,5 +87,36 @@ test('useSubscription follows a reactive channel and uses the plugin-provided in
     scope.stop();
     rt.close();
     await srv.close();
+  }
+});
+
+test('useLiveUpdate with a url ref: a changed url moves the subscriptions and the state to the new server', async () => {
+  const a = await startServer({ namespaces });
+  const b = await startServer({ namespaces });
+  const getToken = () => token({ sub: '1' });
+  const scope = effectScope();
+  try {
+    const url = ref(a.url);
+    const got: unknown[] = [];
+    const live = scope.run(() => useLiveUpdate(url, { getToken, ...opts }))!;
+    scope.run(() => live.on('chat:room', (m) => got.push(m)));
+    await until(() => live.connected.value && a.sb.counts().subscriptions === 1, 5000, 'subscribed on the first server');
+    const first = live.realtime;
+    url.value = b.url;
+    await nextTick();
+    assert.notEqual(live.realtime, first, 'a new instance for the new url');
+    await until(() => b.sb.counts().subscriptions === 1 && live.state.value === 'connected', 5000, 'moved to the second server');
+    await until(() => a.sb.counts().connections === 0, 5000, 'the old instance closed');
+    assert.ok(first.closed);
+    await a.sb.publish('chat:room', 'stale');
+    await b.sb.publish('chat:room', 'fresh');
+    await until(() => got.length === 1, 5000, 'delivered from the new server');
+    assert.deepEqual(got, ['fresh']);
+    scope.stop();
+    await until(() => b.sb.counts().connections === 0, 5000, 'closed with the scope');
+  } finally {
+    scope.stop();
+    await a.close();
+    await b.close();
   }
 });

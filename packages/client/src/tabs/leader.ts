@@ -53,6 +53,8 @@ export class Leader {
     this.#post({ t: 'leader', tab: this.#me });
     const expected = await this.#liveTabs();
     expected.delete(this.#me);
+    // Connect while the tabs answer (token fetch and handshake overlap the wait); subscribe after.
+    if (own.length > 0 || expected.size > 0 || this.#wantConnect) this.direct.connect();
     if (expected.size > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(done, TAKEOVER_WAIT_MS);

@@ -32,7 +32,7 @@ export class SharedLink implements Link {
   readonly #sink: LinkSink;
   readonly #tab = randomId();
   readonly #name: string;
-  readonly #bc: BroadcastChannel;
+  #bc: BroadcastChannel | undefined;
   readonly #abort = new AbortController();
   readonly #calls = new Map<number, PendingCall>();
   #nextCall = 1;
@@ -48,6 +48,14 @@ export class SharedLink implements Link {
     this.#sink = sink;
     const group = typeof options.shareConnection === 'string' ? `#${options.shareConnection}` : '';
     this.#name = `switchboard:${options.url}${group}`;
+  }
+
+  /**
+   * Joins the tabs on first use, not in the constructor: an instance made and dropped without being
+   * used (React may render twice and keep one) holds no lock and no channel.
+   */
+  #join(): void {
+    if (this.#bc || this.#stopped) return;
     this.#bc = new BroadcastChannel(this.#name);
     this.#bc.onmessage = (e: MessageEvent<TabMessage>) => this.#onMessage(e.data);
     const locks = navigator.locks;
@@ -78,6 +86,7 @@ export class SharedLink implements Link {
   }
 
   open(channel: string): void {
+    this.#join();
     const interest = this.#interest(channel);
     if (this.#leader) this.#leader.interest(this.#tab, interest);
     else this.#post({ t: 'open', tab: this.#tab, interest });
@@ -89,11 +98,13 @@ export class SharedLink implements Link {
   }
 
   async publish(channel: string, data: unknown): Promise<void> {
+    this.#join();
     if (this.#leader) return this.#leader.direct.publish(channel, data);
     await this.#call('publish', channel, data);
   }
 
   async rpc(method: string, data: unknown): Promise<unknown> {
+    this.#join();
     if (this.#leader) return this.#leader.direct.rpc(method, data);
     return this.#call('rpc', method, data);
   }
@@ -119,11 +130,13 @@ export class SharedLink implements Link {
   }
 
   connect(): void {
+    this.#join();
     if (this.#leader) this.#leader.connect();
     else this.#post({ t: 'call', tab: this.#tab, id: 0, op: 'connect' });
   }
 
   disconnect(): void {
+    if (!this.#bc) return;
     if (this.#leader) this.#leader.direct.disconnect();
     else this.#post({ t: 'call', tab: this.#tab, id: 0, op: 'disconnect' });
   }
@@ -131,6 +144,7 @@ export class SharedLink implements Link {
   shutdown(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (!this.#bc) return;
     globalThis.removeEventListener?.('pagehide', this.#onPageHide);
     this.#rejectCalls('the Realtime instance was closed');
     if (this.#leader) {
@@ -141,6 +155,7 @@ export class SharedLink implements Link {
     this.#releaseLeader?.();
     this.#releaseTab?.();
     this.#bc.close();
+    this.#bc = undefined;
   }
 
   #becomeLeader(): void {
@@ -165,7 +180,7 @@ export class SharedLink implements Link {
   #post(m: TabMessage): void {
     if (this.#stopped && m.t !== 'bye') return;
     try {
-      this.#bc.postMessage(m);
+      this.#bc?.postMessage(m);
     } catch {
       // closed channel (page going away): nothing to tell
     }

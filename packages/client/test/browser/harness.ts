@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, defaultClientConditions, type PluginOption } from 'vite';
 import { createSwitchboard, createApiHandler, type Switchboard, type SwitchboardOptions } from '@switchboard/server';
@@ -40,6 +41,25 @@ export async function bundle(entries: Record<string, string>, plugins: PluginOpt
     },
   });
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Registers this test file's `before`/`after`: bundles `entries` once and launches Chromium once
+ * (nothing when skipped); the getters are valid inside tests.
+ */
+export function browserPages(entries: Record<string, string>, plugins: PluginOption[] = []): { dir(): string; browser(): Browser } {
+  let pages: { dir: string; remove(): void } | undefined;
+  let browser: Browser | undefined;
+  before(async () => {
+    if (skipBrowser) return;
+    pages = await bundle(entries, plugins);
+    browser = await launch();
+  });
+  after(async () => {
+    await browser?.close();
+    pages?.remove();
+  });
+  return { dir: () => pages!.dir, browser: () => browser! };
 }
 
 export async function launch(): Promise<Browser> {

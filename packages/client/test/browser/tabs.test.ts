@@ -3,12 +3,12 @@
 // reference-counted across tabs, every tab gets every publication once, the leader tab closing
 // hands the connection to another tab with nothing lost or repeated, and the token is refreshed
 // by the leader alone.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { createApiClient } from '@switchboard/client/server';
-import { API_KEY, bundle, launch, pageErrors, skipBrowser as skip, startPageServer, until, type PageServer } from './harness.js';
+import { API_KEY, browserPages, pageErrors, skipBrowser as skip, startPageServer, until, type PageServer } from './harness.js';
 
 const namespaces = {
   feed: { allowSubscribeForClient: true, allowPublishForSubscriber: true, historySize: 200, historyTtlMs: 60_000, forceRecovery: true },
@@ -30,19 +30,7 @@ type Sb = {
 };
 declare const sb: Sb;
 
-let pages: { dir: string; remove(): void } | undefined;
-let browser: Browser | undefined;
-
-before(async () => {
-  if (skip) return;
-  pages = await bundle({ tabs: fileURLToPath(new URL('./pages/tabs.ts', import.meta.url)) });
-  browser = await launch();
-});
-
-after(async () => {
-  await browser?.close();
-  pages?.remove();
-});
+const env = browserPages({ tabs: fileURLToPath(new URL('./pages/tabs.ts', import.meta.url)) });
 
 async function openTabs(ctx: BrowserContext, server: PageServer, names: string[]): Promise<Map<string, Page>> {
   const out = new Map<string, Page>();
@@ -68,9 +56,9 @@ async function leaderOf(tabs: Map<string, Page>): Promise<string> {
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ({ n: from + i }));
 
 test('three tabs, one connection: refcounted subscriptions, every publication once, leader hand-over loses and repeats nothing', { skip, timeout: 120_000 }, async () => {
-  const server = await startPageServer({ staticDir: pages!.dir, switchboard: { namespaces } });
+  const server = await startPageServer({ staticDir: env.dir(), switchboard: { namespaces } });
   const api = createApiClient({ url: `${server.url}/api`, apiKey: API_KEY });
-  const ctx = await browser!.newContext();
+  const ctx = await env.browser().newContext();
   try {
     const tabs = await openTabs(ctx, server, ['A', 'B', 'C']);
     const errs = [...tabs.values()].map(pageErrors);
@@ -141,11 +129,11 @@ test('three tabs, one connection: refcounted subscriptions, every publication on
 });
 
 test('a short-lived token is refreshed by the leader tab alone', { skip, timeout: 60_000 }, async () => {
-  const server = await startPageServer({ staticDir: pages!.dir, switchboard: { namespaces }, tokenTtl: 2 });
+  const server = await startPageServer({ staticDir: env.dir(), switchboard: { namespaces }, tokenTtl: 2 });
   let connects = 0;
   server.sb.on('connect', () => connects++);
   const api = createApiClient({ url: `${server.url}/api`, apiKey: API_KEY });
-  const ctx = await browser!.newContext();
+  const ctx = await env.browser().newContext();
   try {
     const tabs = await openTabs(ctx, server, ['A', 'B', 'C']);
     for (const p of tabs.values()) await call(p, () => sb.subscribe('feed:main'));
@@ -166,9 +154,9 @@ test('a short-lived token is refreshed by the leader tab alone', { skip, timeout
 });
 
 test('without Web Locks every tab keeps its own connection (the fallback)', { skip, timeout: 60_000 }, async () => {
-  const server = await startPageServer({ staticDir: pages!.dir, switchboard: { namespaces } });
+  const server = await startPageServer({ staticDir: env.dir(), switchboard: { namespaces } });
   const api = createApiClient({ url: `${server.url}/api`, apiKey: API_KEY });
-  const ctx = await browser!.newContext();
+  const ctx = await env.browser().newContext();
   // A string, not a function: tsx's transpiled functions may refer to helpers the page lacks.
   await ctx.addInitScript({ content: "Object.defineProperty(Navigator.prototype, 'locks', { get() { return undefined; }, configurable: true });" });
   try {

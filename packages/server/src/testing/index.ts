@@ -6,3 +6,5 @@ export { brokerConformance, Recorder, type BrokerHarness } from './broker.js';
 export { historyConformance, type HistoryHarness } from './history.js';
 export { presenceConformance, CONFORMANCE_PRESENCE_TTL_MS, type PresenceHarness } from './presence.js';
 export { uniqueChannel, waitFor, waitForEvent, within, type EventSource } from './util.js';
+export { consumerConformance, type ConsumerHarness } from './consumer.js';
+export { controlPlaneScenario, RecordingLogger } from './control.js';

@@ -1,11 +1,11 @@
-import type { IncomingMessage } from 'node:http';
-import { Disconnects, DisconnectError, type DisconnectValue, Errors, ReplyError, Unsubscribes } from '../../codes.js';
-import type { Connection, Subscription } from '../../connection.js';
-import type { Protocol, Session, SubscribeOutcome } from '../../protocol.js';
-import type { Switchboard } from '../../switchboard.js';
-import type { ClientInfo, Publication } from '../../types.js';
+import { Disconnects, DisconnectError, type DisconnectValue, Errors, ReplyError } from '../../codes.js';
+import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
+import type { Subscription } from '../../subscription.js';
+import type { Publication } from '../../types.js';
+import { ttlSeconds } from '../../expiry.js';
 import * as c from './codec.js';
 import { isObject } from '../../internal/json.js';
+import { SessionBase, splitLines } from '../session-base.js';
 
 const PING = Buffer.from('{}');
 const METHODS = new Set(['connect', 'subscribe', 'unsubscribe', 'publish', 'presence', 'presence_stats', 'history', 'rpc', 'send', 'refresh', 'sub_refresh', 'ping']);
@@ -25,21 +25,15 @@ function uint(v: unknown): number | undefined {
  * strictly in order; replies and pushes leave through the connection's queue, so a reply always
  * precedes the publications of the channel it subscribed to.
  */
-export class CentrifugeSession implements Session {
+export class CentrifugeSession extends SessionBase {
   readonly keepalive = 'app' as const;
-  #chain: Promise<void> = Promise.resolve();
   #connected = false;
   /** connect refused or in progress: further commands are ignored until the client closes. */
   #halted = false;
   #pingsSent = 0;
 
-  constructor(
-    readonly conn: Connection,
-    readonly node: Switchboard,
-  ) {}
-
-  #send(s: string): void {
-    this.conn.enqueueControl(Buffer.from(s));
+  constructor(conn: SessionConnection, host: SessionHost) {
+    super(conn, host, { gated: false, closeOnFailure: true });
   }
 
   #close(d: DisconnectValue): void {
@@ -50,15 +44,8 @@ export class CentrifugeSession implements Session {
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.#halted || this.conn.state === 'closed') return;
     if (isBinary) return this.#close(Disconnects.inappropriateProtocol);
-    const text = data.toString('utf8');
     const cmds: Cmd[] = [];
-    let start = 0;
-    while (start <= text.length) {
-      let end = text.indexOf('\n', start);
-      if (end < 0) end = text.length;
-      const line = text.slice(start, end).trim();
-      start = end + 1;
-      if (line === '') continue;
+    for (const line of splitLines(data.toString('utf8'))) {
       let v: unknown;
       try {
         v = JSON.parse(line);
@@ -69,15 +56,12 @@ export class CentrifugeSession implements Session {
       cmds.push(v);
     }
     if (cmds.length === 0) return this.#close(Disconnects.badRequest);
-    for (const cmd of cmds) {
-      this.#chain = this.#chain.then(() => this.#dispatch(cmd)).catch((err: unknown) => this.#fail(err));
-    }
+    for (const cmd of cmds) this.queue(() => this.#dispatch(cmd));
   }
 
-  #fail(err: unknown): void {
-    if (err instanceof DisconnectError) return this.#close(err);
-    this.node.reportError(err, this.conn as never);
-    this.#close(Disconnects.internal);
+  protected override fail(err: unknown): void {
+    this.#halted = true;
+    super.fail(err);
   }
 
   async #dispatch(cmd: Cmd): Promise<void> {
@@ -101,14 +85,14 @@ export class CentrifugeSession implements Session {
     const params = cmd[method];
     if (method === 'send') {
       if (!this.#connected) return this.#close(Disconnects.badRequest);
-      if (!this.node.hasMessageHandler) return this.#close(Disconnects.notAvailable);
+      if (!this.host.hasMessageHandler) return this.#close(Disconnects.notAvailable);
       const data = isObject(params) ? params['data'] : undefined;
       try {
-        await this.node.clientMessage(this.conn, data);
+        await this.host.message(this.conn, data);
       } catch (err) {
         // An async message has no reply: a coded refusal (e.g. 111 over the rate) is counted, not fatal.
         if (!(err instanceof ReplyError)) throw err;
-        this.node.countError(err.code);
+        this.host.countError(err.code);
       }
       return;
     }
@@ -128,54 +112,54 @@ export class CentrifugeSession implements Session {
         case 'unsubscribe': {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
-          await this.node.unsubscribe(this.conn, channel);
-          return this.#send(c.reply(id, 'unsubscribe', '{}'));
+          await this.host.unsubscribe(this.conn, channel);
+          return this.send(c.reply(id, 'unsubscribe', '{}'));
         }
         case 'publish': {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
           if (!('data' in p) || p['data'] === null || p['data'] === undefined) throw new ReplyError(Errors.badRequest, 'publication data required');
-          await this.node.clientPublish(this.conn, channel, p['data']);
-          return this.#send(c.reply(id, 'publish', '{}'));
+          await this.host.publish(this.conn, channel, p['data']);
+          return this.send(c.reply(id, 'publish', '{}'));
         }
         case 'presence': {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
-          const m = (await this.node.clientPresence(this.conn, channel, false)) as Map<string, ClientInfo>;
+          const m = await this.host.presence(this.conn, channel);
           const entries: string[] = [];
           for (const [client, info] of m) entries.push(`${JSON.stringify(client)}:${c.encodeInfo(info)}`);
-          return this.#send(c.reply(id, 'presence', `{"presence":{${entries.join(',')}}}`));
+          return this.send(c.reply(id, 'presence', `{"presence":{${entries.join(',')}}}`));
         }
         case 'presence_stats': {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
-          const s = (await this.node.clientPresence(this.conn, channel, true)) as { numClients: number; numUsers: number };
-          return this.#send(c.reply(id, 'presence_stats', `{"num_clients":${s.numClients},"num_users":${s.numUsers}}`));
+          const s = await this.host.presenceStats(this.conn, channel);
+          return this.send(c.reply(id, 'presence_stats', `{"num_clients":${s.numClients},"num_users":${s.numUsers}}`));
         }
         case 'history':
           return await this.#history(id, p);
         case 'rpc': {
           const m = p['method'] === undefined ? '' : str(p['method']);
           if (m === undefined) throw new ReplyError(Errors.badRequest, 'method must be a string');
-          const result = await this.node.clientRpc(this.conn, m, p['data']);
+          const result = await this.host.rpc(this.conn, m, p['data']);
           const text = result === undefined ? undefined : JSON.stringify(result);
-          return this.#send(c.reply(id, 'rpc', text === undefined ? '{}' : `{"data":${text}}`));
+          return this.send(c.reply(id, 'rpc', text === undefined ? '{}' : `{"data":${text}}`));
         }
         case 'refresh': {
           const token = str(p['token']);
           if (!token) return this.#close(Disconnects.invalidToken);
-          const r = await this.node.refreshConnection(this.conn, token);
-          return this.#send(c.reply(id, 'refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
+          const r = await this.host.refreshConnection(this.conn, token);
+          return this.send(c.reply(id, 'refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
         }
         case 'sub_refresh': {
           const channel = str(p['channel']);
           const token = str(p['token']);
           if (!channel || !token) throw new ReplyError(Errors.badRequest);
-          const r = await this.node.refreshSubscription(this.conn, channel, token);
-          return this.#send(c.reply(id, 'sub_refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
+          const r = await this.host.refreshSubscription(this.conn, channel, token);
+          return this.send(c.reply(id, 'sub_refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
         }
         case 'ping':
-          return this.#send(c.reply(id, 'ping', '{}'));
+          return this.send(c.reply(id, 'ping', '{}'));
       }
     } catch (err) {
       this.#replyError(id, err);
@@ -183,20 +167,15 @@ export class CentrifugeSession implements Session {
   }
 
   #replyError(id: number, err: unknown): void {
-    if (err instanceof ReplyError) {
-      this.node.countError(err.code);
-      return this.#send(c.errorReply(id, err.code, err.message, err.temporary));
-    }
     if (err instanceof DisconnectError) return this.#close(err);
-    this.node.reportError(err, this.conn as never);
-    this.node.countError(Errors.internal.code);
-    this.#send(c.errorReply(id, Errors.internal.code, Errors.internal.message, true));
+    const e = this.replyErrorOf(err);
+    this.send(c.errorReply(id, e.code, e.message, e.temporary));
   }
 
   async #connect(id: number, p: Record<string, unknown>): Promise<void> {
     this.conn.clientName = (str(p['name']) ?? '').slice(0, 64);
     this.conn.clientVersion = (str(p['version']) ?? '').slice(0, 64);
-    const decision = await this.node.authenticate({ protocol: 'centrifuge', request: this.conn.request, token: str(p['token']), data: p['data'] });
+    const decision = await this.host.authenticate({ protocol: 'centrifuge', request: this.conn.request, token: str(p['token']), data: p['data'] });
     if (this.conn.state === 'closed') return;
     if (decision.kind === 'decline') {
       const code = decision.code;
@@ -204,8 +183,8 @@ export class CentrifugeSession implements Session {
       if (code >= 3000) return this.#close({ code, reason: decision.message || 'unauthorized' });
       // Codes below 600 are HTTP statuses (the same decline serves protocols that refuse at the upgrade).
       const replyCode = code >= 600 && code < 2000 ? code : code >= 100 && code < 400 ? code : Errors.unauthorized.code;
-      this.node.countError(replyCode);
-      this.#send(c.errorReply(id, replyCode, decision.message || 'unauthorized'));
+      this.host.countError(replyCode);
+      this.send(c.errorReply(id, replyCode, decision.message || 'unauthorized'));
       // The client reconnects (109) or gives up (101); either way this connection is done.
       return;
     }
@@ -213,7 +192,7 @@ export class CentrifugeSession implements Session {
     const expireAt = creds.expireAt ?? 0;
     if (expireAt > 0 && expireAt * 1000 <= Date.now()) {
       this.#halted = true;
-      this.#send(c.errorReply(id, Errors.tokenExpired.code, Errors.tokenExpired.message));
+      this.send(c.errorReply(id, Errors.tokenExpired.code, Errors.tokenExpired.message));
       return;
     }
     const recover: Record<string, { recover?: boolean; offset?: number; epoch?: string }> = {};
@@ -222,14 +201,14 @@ export class CentrifugeSession implements Session {
         if (isObject(v)) recover[ch] = { recover: v['recover'] === true, offset: uint(v['offset']) ?? 0, epoch: str(v['epoch']) ?? '' };
       }
     }
-    let subs: Map<string, { sub: Subscription; outcome: SubscribeOutcome }>;
+    let subs: ReadonlyMap<string, PendingSubscribe>;
     try {
-      subs = await this.node.register(this.conn, creds, recover);
+      subs = await this.host.register(this.conn, creds, recover);
     } catch (err) {
       if (err instanceof DisconnectError) return this.#close(err);
       if (err instanceof ReplyError) {
         this.#halted = true;
-        this.#send(c.errorReply(id, err.code, err.message, err.temporary));
+        this.send(c.errorReply(id, err.code, err.message, err.temporary));
         return;
       }
       throw err;
@@ -237,22 +216,22 @@ export class CentrifugeSession implements Session {
     this.#connected = true;
     this.#halted = false;
     const parts = [`"client":${JSON.stringify(this.conn.id)}`, `"version":"0.1.0"`];
-    if (expireAt > 0) parts.push(`"expires":true,"ttl":${Math.max(1, Math.floor(expireAt - Date.now() / 1000))}`);
+    if (expireAt > 0) parts.push(`"expires":true,"ttl":${ttlSeconds(expireAt * 1000)}`);
     if (creds.data !== undefined) parts.push(`"data":${JSON.stringify(creds.data)}`);
     if (subs.size > 0) {
       parts.push(`"subs":{${[...subs].map(([ch, s]) => `${JSON.stringify(ch)}:${c.subscribeResult(s.outcome, true)}`).join(',')}}`);
     }
-    const ping = Math.round(this.node.pingIntervalMs / 1000);
+    const ping = Math.round(this.host.pingIntervalMs / 1000);
     if (ping > 0) parts.push(`"ping":${ping},"pong":true`);
-    this.#send(c.reply(id, 'connect', `{${parts.join(',')}}`));
-    for (const { sub } of subs.values()) this.node.activate(sub);
+    this.send(c.reply(id, 'connect', `{${parts.join(',')}}`));
+    for (const s of subs.values()) s.commit();
   }
 
   async #subscribe(id: number, p: Record<string, unknown>): Promise<void> {
     const channel = p['channel'];
     if (typeof channel !== 'string' || channel === '') return this.#close(Disconnects.badRequest);
     const flag = typeof p['flag'] === 'number' ? p['flag'] : 0;
-    const { sub, outcome } = await this.node.subscribe(this.conn, {
+    const pending = await this.host.subscribe(this.conn, {
       channel,
       token: str(p['token']),
       data: p['data'],
@@ -263,13 +242,13 @@ export class CentrifugeSession implements Session {
       recoverable: p['recoverable'] === true,
       joinLeave: p['join_leave'] === true,
     });
+    const outcome = pending.outcome;
     if (outcome.wasRecovering && !outcome.recovered && (flag & 2) !== 0) {
-      await this.node.unsubscribe(this.conn, channel);
+      await this.host.unsubscribe(this.conn, channel);
       throw new ReplyError(Errors.unrecoverablePosition);
     }
-    this.#send(c.reply(id, 'subscribe', c.subscribeResult(outcome)));
-    this.node.activate(sub);
-    this.node.subscribed(this.conn, channel);
+    this.send(c.reply(id, 'subscribe', c.subscribeResult(outcome)));
+    pending.commit();
   }
 
   async #history(id: number, p: Record<string, unknown>): Promise<void> {
@@ -282,34 +261,33 @@ export class CentrifugeSession implements Session {
       if (!isObject(p['since'])) throw new ReplyError(Errors.badRequest, 'since must be an object');
       since = { offset: uint(p['since']['offset']) ?? 0, epoch: str(p['since']['epoch']) ?? '' };
     }
-    const r = await this.node.clientHistory(this.conn, channel, { limit, ...(since ? { since } : {}), ...(p['reverse'] === true ? { reverse: true } : {}) });
-    this.#send(c.reply(id, 'history', historyResult(r.publications, r.position.epoch, r.position.offset)));
+    const r = await this.host.history(this.conn, channel, { limit, ...(since ? { since } : {}), ...(p['reverse'] === true ? { reverse: true } : {}) });
+    this.send(c.reply(id, 'history', historyResult(r.publications, r.position.epoch, r.position.offset)));
   }
 
   pushSubscribed(channel: string, result: SubscribeOutcome): void {
-    this.#send(c.subscribePush(channel, result));
+    this.send(c.subscribePush(channel, result));
   }
 
   pushUnsubscribed(channel: string, code: number, reason: string): void {
-    this.#send(c.unsubscribePush(channel, code, reason));
+    this.send(c.unsubscribePush(channel, code, reason));
   }
 
   pushMessage(data: string): void {
-    this.#send(c.messagePush(data));
+    this.send(c.messagePush(data));
   }
 
   pushReply(channel: string, event: string, payload: unknown): void {
-    this.#send(c.messagePush(JSON.stringify({ channel, event, payload })));
+    this.send(c.messagePush(JSON.stringify({ channel, event, payload })));
   }
 
-  pushLagged(sub: Subscription): void {
+  override pushLagged(sub: Subscription): void {
     if (sub.serverSide) return this.conn.close(Disconnects.insufficientState);
     // The client resubscribes and recovers from its last position (or learns it cannot).
-    this.node.dropSubscription(sub);
-    this.pushUnsubscribed(sub.channel, Unsubscribes.insufficientState.code, Unsubscribes.insufficientState.reason);
+    super.pushLagged(sub);
   }
 
-  sendPing(): void {
+  override sendPing(): void {
     this.#pingsSent++;
     this.conn.enqueueControl(PING);
   }
@@ -320,7 +298,7 @@ export function historyResult(pubs: readonly Publication[], epoch: string, offse
 }
 
 /** The native protocol: Centrifugo client protocol v2, JSON, newline-batched. */
-export function centrifugeProtocol(node: Switchboard): Protocol {
+export function centrifugeProtocol(): Protocol {
   return {
     name: 'centrifuge',
     slot: 0,
@@ -329,6 +307,6 @@ export function centrifugeProtocol(node: Switchboard): Protocol {
     encodeBroadcast: (pub) => Buffer.from(c.messagePush(pub.data)),
     encodeJoin: (channel, info) => Buffer.from(c.joinPush(channel, info)),
     encodeLeave: (channel, info) => Buffer.from(c.leavePush(channel, info)),
-    createSession: (conn: Connection, _req: IncomingMessage) => new CentrifugeSession(conn, node),
+    createSession: (conn, host) => new CentrifugeSession(conn, host),
   };
 }

@@ -1,10 +1,8 @@
-import type { IncomingMessage } from 'node:http';
-import { DisconnectError, Errors, ReplyError, Unsubscribes } from '../../codes.js';
-import type { Connection, Subscription } from '../../connection.js';
-import type { Protocol, Session, SubscribeOutcome } from '../../protocol.js';
-import type { Switchboard } from '../../switchboard.js';
+import { Errors, ReplyError } from '../../codes.js';
+import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
 import { encodeClientInfo as encodeInfo, isObject } from '../../internal/json.js';
-import type { ClientInfo, Publication } from '../../types.js';
+import type { Publication } from '../../types.js';
+import { SessionBase } from '../session-base.js';
 
 /**
  * Plain JSON over a bare WebSocket (docs/protocols/plain-json.md): for browsers and tools with no
@@ -68,38 +66,31 @@ export function pushFrame(channel: string, pub: Publication): string {
   return s + '}';
 }
 
-export class PlainSession implements Session {
-  readonly keepalive = 'ws' as const;
-  /** Frames are handled in order, and only once the connection is registered (`connected` sent). */
-  #go!: () => void;
-  #chain: Promise<void> = new Promise<void>((resolve) => (this.#go = resolve));
+export class PlainSession extends SessionBase {
+  readonly keepalive = 'transport' as const;
 
-  constructor(
-    readonly conn: Connection,
-    readonly node: Switchboard,
-  ) {}
-
-  #send(s: string): void {
-    this.conn.enqueueControl(Buffer.from(s));
+  constructor(conn: SessionConnection, host: SessionHost) {
+    // Frames are handled in order, and only once the connection is registered (`connected` sent).
+    super(conn, host, { gated: true, closeOnFailure: false });
   }
 
   #error(code: number, message: string, id?: unknown, extra = ''): void {
-    this.node.countError(code);
-    this.#send(`{"type":"error","code":${code},"message":${q(message)}${idPart(id)}${extra}}`);
+    this.host.countError(code);
+    this.send(`{"type":"error","code":${code},"message":${q(message)}${idPart(id)}${extra}}`);
   }
 
-  start(subs: ReadonlyMap<string, { sub: Subscription; outcome: SubscribeOutcome }>): void {
-    this.#send(`{"type":"connected","client":${q(this.conn.id)},"user":${q(this.conn.user)}}`);
-    for (const [channel, { sub }] of subs) {
-      this.#send(`{"type":"subscribed","channel":${q(channel)}}`);
-      this.node.activate(sub);
+  start(subs: ReadonlyMap<string, PendingSubscribe>): void {
+    this.send(`{"type":"connected","client":${q(this.conn.id)},"user":${q(this.conn.user)}}`);
+    for (const [channel, pending] of subs) {
+      this.send(`{"type":"subscribed","channel":${q(channel)}}`);
+      pending.commit();
     }
-    this.#go();
+    this.open();
   }
 
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.conn.state === 'closed') return;
-    this.#chain = this.#chain.then(() => this.#frame(data, isBinary)).catch((err: unknown) => this.#fail(err));
+    this.queue(() => this.#frame(data, isBinary));
   }
 
   async #frame(data: Buffer, isBinary: boolean): Promise<void> {
@@ -115,11 +106,6 @@ export class PlainSession implements Session {
     await this.#dispatch(v);
   }
 
-  #fail(err: unknown): void {
-    if (err instanceof DisconnectError) return this.conn.close(err);
-    this.node.reportError(err, this.conn as never);
-  }
-
   async #dispatch(m: Record<string, unknown>): Promise<void> {
     if (this.conn.state !== 'connected') return;
     const id = m['id'];
@@ -128,13 +114,13 @@ export class PlainSession implements Session {
       if ('action' in m) {
         const action = m['action'];
         if (typeof action !== 'string' || action === '') throw new ReplyError(Errors.badRequest, 'action must be a non-empty string');
-        const result = await this.node.clientRpc(this.conn, action, m['data']);
+        const result = await this.host.rpc(this.conn, action, m['data']);
         const text = result === undefined ? 'null' : q(result);
-        return this.#send(`{"type":"reply","action":${q(action)}${idPart(id)},"data":${text}}`);
+        return this.send(`{"type":"reply","action":${q(action)}${idPart(id)},"data":${text}}`);
       }
       const type = m['type'];
       if (type === undefined) throw new ReplyError(Errors.badRequest, 'missing field: type (or action)');
-      if (type === 'ping') return this.#send(`{"type":"pong"${idPart(id)}}`);
+      if (type === 'ping') return this.send(`{"type":"pong"${idPart(id)}}`);
       if (type !== 'subscribe' && type !== 'unsubscribe' && type !== 'publish' && type !== 'presence' && type !== 'history') {
         throw new ReplyError(Errors.badRequest, typeof type === 'string' ? `unknown type: ${type.slice(0, 64)}` : 'type must be a string');
       }
@@ -142,71 +128,59 @@ export class PlainSession implements Session {
       if (typeof channel !== 'string' || channel === '') throw new ReplyError(Errors.badRequest, 'missing field: channel');
       switch (type) {
         case 'subscribe': {
-          const { sub } = await this.node.subscribe(this.conn, { channel, data: m['data'] });
-          this.#send(`{"type":"subscribed","channel":${q(channel)}${idPart(id)}}`);
-          this.node.activate(sub);
-          this.node.subscribed(this.conn, channel);
+          const pending = await this.host.subscribe(this.conn, { channel, data: m['data'] });
+          this.send(`{"type":"subscribed","channel":${q(channel)}${idPart(id)}}`);
+          pending.commit();
           return;
         }
         case 'unsubscribe':
-          await this.node.unsubscribe(this.conn, channel);
-          return this.#send(`{"type":"unsubscribed","channel":${q(channel)}${idPart(id)}}`);
+          await this.host.unsubscribe(this.conn, channel);
+          return this.send(`{"type":"unsubscribed","channel":${q(channel)}${idPart(id)}}`);
         case 'publish': {
           if (!('data' in m) || m['data'] === null) throw new ReplyError(Errors.badRequest, 'missing field: data');
-          const pos = await this.node.clientPublish(this.conn, channel, m['data']);
-          return this.#send(`{"type":"published","channel":${q(channel)}${idPart(id)}${pos?.offset ? `,"offset":${pos.offset}` : ''}}`);
+          const pos = await this.host.publish(this.conn, channel, m['data']);
+          return this.send(`{"type":"published","channel":${q(channel)}${idPart(id)}${pos?.offset ? `,"offset":${pos.offset}` : ''}}`);
         }
         case 'presence': {
-          const list = (await this.node.clientPresence(this.conn, channel, false)) as Map<string, ClientInfo>;
-          return this.#send(`{"type":"presence","channel":${q(channel)}${idPart(id)},"data":[${[...list.values()].map(encodeInfo).join(',')}]}`);
+          const list = await this.host.presence(this.conn, channel);
+          return this.send(`{"type":"presence","channel":${q(channel)}${idPart(id)},"data":[${[...list.values()].map(encodeInfo).join(',')}]}`);
         }
         case 'history': {
           const limit = m['limit'] === undefined ? 10 : m['limit'];
           if (typeof limit !== 'number' || !Number.isInteger(limit)) throw new ReplyError(Errors.badRequest, 'limit must be an integer');
-          const r = await this.node.clientHistory(this.conn, channel, { limit, reverse: m['reverse'] === true });
+          const r = await this.host.history(this.conn, channel, { limit, reverse: m['reverse'] === true });
           const pubs = r.publications.map((p) => pushFrame(channel, p)).join(',');
-          return this.#send(
+          return this.send(
             `{"type":"history","channel":${q(channel)}${idPart(id)},"data":[${pubs}],"offset":${r.position.offset},"epoch":${q(r.position.epoch)}}`,
           );
         }
       }
     } catch (err) {
-      if (err instanceof DisconnectError) throw err;
+      const e = this.replyErrorOf(err);
       const extra = typeof m['channel'] === 'string' ? `,"channel":${q(m['channel'])}` : typeof m['action'] === 'string' ? `,"action":${q(m['action'])}` : '';
-      if (err instanceof ReplyError) return this.#error(err.code, err.message, id, extra);
-      this.node.reportError(err, this.conn as never);
-      this.#error(Errors.internal.code, Errors.internal.message, id, extra);
+      this.send(`{"type":"error","code":${e.code},"message":${q(e.message)}${idPart(id)}${extra}}`);
     }
   }
 
   pushSubscribed(channel: string, _result: SubscribeOutcome): void {
-    this.#send(`{"type":"subscribed","channel":${q(channel)}}`);
+    this.send(`{"type":"subscribed","channel":${q(channel)}}`);
   }
 
   pushUnsubscribed(channel: string, code: number, reason: string): void {
-    this.#send(`{"type":"unsubscribed","channel":${q(channel)},"code":${code},"reason":${q(reason)}}`);
+    this.send(`{"type":"unsubscribed","channel":${q(channel)},"code":${code},"reason":${q(reason)}}`);
   }
 
   pushMessage(data: string): void {
-    this.#send(`{"type":"message","data":${data}}`);
+    this.send(`{"type":"message","data":${data}}`);
   }
 
   pushReply(channel: string, event: string, payload: unknown): void {
-    this.#send(`{"channel":${q(channel)},"type":${q(RESERVED_TYPES.has(event) ? PUBLICATION_TYPE : event)},"data":${q(payload ?? {})},"reply":true}`);
+    this.send(`{"channel":${q(channel)},"type":${q(RESERVED_TYPES.has(event) ? PUBLICATION_TYPE : event)},"data":${q(payload ?? {})},"reply":true}`);
   }
 
-  pushLagged(sub: Subscription): void {
-    // Publications were dropped: the client is unsubscribed (2500) and subscribes again to resync.
-    this.node.dropSubscription(sub);
-    this.pushUnsubscribed(sub.channel, Unsubscribes.insufficientState.code, Unsubscribes.insufficientState.reason);
-  }
-
-  sendPing(): void {
-    this.conn.transport.ping();
-  }
 }
 
-export function plainProtocol(node: Switchboard): Protocol {
+export function plainProtocol(): Protocol {
   return {
     name: 'plain',
     slot: 2,
@@ -215,6 +189,6 @@ export function plainProtocol(node: Switchboard): Protocol {
     encodeBroadcast: (pub) => Buffer.from(pushFrame('*', pub)),
     encodeJoin: (channel, info) => Buffer.from(`{"channel":${q(channel)},"type":"join","info":${encodeInfo(info)}}`),
     encodeLeave: (channel, info) => Buffer.from(`{"channel":${q(channel)},"type":"leave","info":${encodeInfo(info)}}`),
-    createSession: (conn: Connection, _req: IncomingMessage) => new PlainSession(conn, node),
+    createSession: (conn, host) => new PlainSession(conn, host),
   };
 }

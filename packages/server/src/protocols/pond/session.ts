@@ -1,10 +1,8 @@
-import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { DisconnectError, Errors, ReplyError } from '../../codes.js';
-import type { Connection, Subscription } from '../../connection.js';
-import type { Protocol, Session, SubscribeOutcome } from '../../protocol.js';
-import type { Switchboard } from '../../switchboard.js';
+import { DeclinedError, Errors, ReplyError } from '../../codes.js';
+import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
 import type { ClientInfo } from '../../types.js';
+import { SessionBase, splitLines } from '../session-base.js';
 import * as f from './frames.js';
 
 /** The event of the empty answer to a client broadcast whose handler sent the sender nothing. */
@@ -18,8 +16,7 @@ const PRESENCE_EVENTS = { join: 'JOIN', leave: 'LEAVE', update: 'UPDATE' } as co
 
 /** HTTP-like status for a coded error (what PondSocket clients and apps expect in `statusCode`/`code`). */
 export function statusOf(err: ReplyError): number {
-  const s = (err as ReplyError & { status?: number }).status;
-  if (typeof s === 'number') return s;
+  if (err instanceof DeclinedError) return err.status;
   if (err.code >= 400 && err.code < 600) return err.code;
   switch (err.code) {
     case Errors.unauthorized.code:
@@ -79,8 +76,6 @@ export class PondProtocol implements Protocol {
   readonly newlineBatching = true;
   readonly #pending = new Map<string, PendingPresence>();
 
-  constructor(readonly node: Switchboard) {}
-
   encodePublication(channel: string, pub: Parameters<Protocol['encodePublication']>[1]): Buffer {
     return Buffer.from(f.publicationFrame(channel, pub));
   }
@@ -101,8 +96,8 @@ export class PondProtocol implements Protocol {
     return undefined;
   }
 
-  createSession(conn: Connection, _req: IncomingMessage): Session {
-    return new PondSession(conn, this.node, this);
+  createSession(conn: SessionConnection, host: SessionHost): PondSession {
+    return new PondSession(conn, host, this);
   }
 
   /** Collect the members to tell of one change; the list is read and encoded once, after this tick's calls. */
@@ -115,18 +110,18 @@ export class PondProtocol implements Protocol {
       const pending = p;
       queueMicrotask(() => {
         this.#pending.delete(key);
-        void this.#sendPresence(pending);
+        void this.#sendPresence(pending, session.host);
       });
     }
     p.sessions.push(session);
   }
 
-  async #sendPresence(p: PendingPresence): Promise<void> {
+  async #sendPresence(p: PendingPresence, host: SessionHost): Promise<void> {
     let list: Map<string, ClientInfo>;
     try {
-      list = await this.node.presenceStore.get(p.channel);
+      list = await host.presenceList(p.channel);
     } catch (err) {
-      this.node.logger.warn({ err, channel: p.channel }, 'presence read failed');
+      host.logger.warn({ err, channel: p.channel }, 'presence read failed');
       return;
     }
     const frame = Buffer.from(f.presenceFrame(p.channel, PRESENCE_EVENTS[p.event], p.info, list.values()));
@@ -139,49 +134,43 @@ export class PondProtocol implements Protocol {
  * frame. Frames are handled one after another (a join completes before a broadcast that follows
  * it), and every frame for a channel goes out after that channel's ACKNOWLEDGE.
  */
-export class PondSession implements Session {
-  readonly keepalive = 'ws' as const;
-  /** Frames are handled in order, and only once the connection is registered (CONNECT sent). */
-  #go!: () => void;
-  #chain: Promise<void> = new Promise<void>((resolve) => (this.#go = resolve));
+export class PondSession extends SessionBase {
+  readonly keepalive = 'transport' as const;
   /** Channels acknowledged to the client (frames for them may flow). */
   readonly #joined = new Set<string>();
   readonly #joining = new Set<string>();
 
   constructor(
-    readonly conn: Connection,
-    readonly node: Switchboard,
+    conn: SessionConnection,
+    host: SessionHost,
     readonly protocol: PondProtocol,
-  ) {}
-
-  #send(s: string): void {
-    this.conn.enqueueControl(Buffer.from(s));
+  ) {
+    // Frames are handled in order, and only once the connection is registered (CONNECT sent).
+    super(conn, host, { gated: true, closeOnFailure: false });
   }
 
-  start(subs: ReadonlyMap<string, { sub: Subscription; outcome: SubscribeOutcome }>): void {
-    this.#send(f.connectFrame());
+  start(subs: ReadonlyMap<string, PendingSubscribe>): void {
+    this.send(f.connectFrame());
     // Server-side subscriptions (token claims, personal channel): the client creates a channel
     // object for every ACKNOWLEDGE it gets, so they become ordinary joined channels.
-    for (const [channel, { sub }] of subs) {
-      this.#send(f.acknowledgeFrame(channel));
+    for (const [channel, pending] of subs) {
+      this.send(f.acknowledgeFrame(channel));
       this.#joined.add(channel);
-      this.node.activate(sub);
+      pending.commit();
     }
-    this.#go();
+    this.open();
   }
 
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.conn.state === 'closed') return;
-    this.#chain = this.#chain.then(() => this.#frame(data, isBinary)).catch((err: unknown) => this.#fail(err));
+    this.queue(() => this.#frame(data, isBinary));
   }
 
   async #frame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.conn.state !== 'connected') return;
     if (isBinary) return this.#invalid('binary frames are not supported');
     // The official client may batch frames with newlines (it splits ours the same way).
-    for (const raw of data.toString('utf8').split('\n')) {
-      const line = raw.trim();
-      if (line === '') continue;
+    for (const line of splitLines(data.toString('utf8'))) {
       let v: unknown;
       try {
         v = JSON.parse(line);
@@ -198,13 +187,8 @@ export class PondSession implements Session {
   }
 
   #invalid(message: string, requestId: string = randomUUID()): void {
-    this.node.countError(Errors.badRequest.code);
-    this.#send(f.errorFrame(f.ENDPOINT, requestId, 'INVALID_MESSAGE', message, 400));
-  }
-
-  #fail(err: unknown): void {
-    if (err instanceof DisconnectError) return this.conn.close(err);
-    this.node.reportError(err, this.conn as never);
+    this.host.countError(Errors.badRequest.code);
+    this.send(f.errorFrame(f.ENDPOINT, requestId, 'INVALID_MESSAGE', message, 400));
   }
 
   async #dispatch(m: Record<string, unknown>): Promise<void> {
@@ -233,32 +217,27 @@ export class PondSession implements Session {
     if (channel === BROADCAST_CHANNEL || this.#joined.has(channel)) {
       // '*' needs no subscription (every connection receives it); a repeated join is answered again.
       this.#joined.add(channel);
-      return this.#send(f.acknowledgeFrame(channel));
+      return this.send(f.acknowledgeFrame(channel));
     }
     if (this.#joining.has(channel)) return;
     this.#joining.add(channel);
     try {
-      const { sub, replies } = await this.node.subscribe(this.conn, { channel, data: params === undefined ? {} : params });
+      const pending = await this.host.subscribe(this.conn, { channel, data: params === undefined ? {} : params });
+      const sub = pending.sub;
       if (this.conn.state !== 'connected') return;
-      this.#send(f.acknowledgeFrame(channel));
+      this.send(f.acknowledgeFrame(channel));
       this.#joined.add(channel);
       if (sub.presence || sub.resolved.options.presence === true) {
         // The joiner's own JOIN with the list as it stands now (changes before the ACKNOWLEDGE were not sent).
-        const list = await this.node.presenceStore.get(channel);
+        const list = await this.host.presenceList(channel);
         if (this.conn.subscriptions.get(channel) !== sub) return;
-        this.#send(f.presenceFrame(channel, 'JOIN', sub.info(), list.values()));
+        this.send(f.presenceFrame(channel, 'JOIN', sub.info(), list.values()));
       }
-      for (const r of replies) this.#send(f.replyFrame(channel, r.event, r.payload, requestId));
-      this.node.activate(sub);
-      this.node.subscribed(this.conn, channel);
+      for (const r of pending.replies) this.send(f.replyFrame(channel, r.event, r.payload, requestId));
+      pending.commit();
     } catch (err) {
-      if (err instanceof DisconnectError) throw err;
-      if (err instanceof ReplyError) {
-        this.node.countError(err.code);
-        return this.#send(f.declineFrame(channel, requestId, err.message, statusOf(err), err.code));
-      }
-      this.node.reportError(err, this.conn as never);
-      this.#send(f.declineFrame(channel, requestId, Errors.internal.message, 500, Errors.internal.code));
+      const e = this.replyErrorOf(err);
+      this.send(f.declineFrame(channel, requestId, e.message, statusOf(e), e.code));
     } finally {
       this.#joining.delete(channel);
     }
@@ -268,7 +247,7 @@ export class PondSession implements Session {
     // No answer (the client closed its channel already); unknown channels are ignored.
     if (!this.#joined.delete(channel)) return;
     if (channel === BROADCAST_CHANNEL) return;
-    await this.node.unsubscribe(this.conn, channel);
+    await this.host.unsubscribe(this.conn, channel);
   }
 
   async #broadcast(channel: string, event: string, payload: unknown, requestId: string): Promise<void> {
@@ -277,20 +256,13 @@ export class PondSession implements Session {
     try {
       if (f.RESERVED_EVENTS.has(event)) throw new ReplyError(Errors.permissionDenied, `event name ${event} is reserved`);
       if (!this.#joined.has(channel) || channel === BROADCAST_CHANNEL) throw new ReplyError(Errors.permissionDenied, 'not a member of this channel');
-      const answered = await this.node.clientEvent(this.conn, channel, event, payload, requestId);
+      const answered = await this.host.event(this.conn, channel, event, payload, requestId);
       // A handler that sent the sender nothing (broadcastFrom, presence update, nothing at all):
       // an empty SYSTEM `ack` carries the requestId so a pending sendForResponse settles.
-      if (!answered) this.#send(f.frame('SYSTEM', ACK_EVENT, channel, requestId, '{}'));
+      if (!answered) this.send(f.frame('SYSTEM', ACK_EVENT, channel, requestId, '{}'));
     } catch (err) {
-      if (err instanceof DisconnectError) throw err;
-      let e: ReplyError;
-      if (err instanceof ReplyError) e = err;
-      else {
-        this.node.reportError(err, this.conn as never);
-        e = new ReplyError(Errors.internal);
-      }
-      this.node.countError(e.code);
-      this.#send(f.errorFrame(channel, requestId, broadcastErrorType(e), e.message, statusOf(e)));
+      const e = this.replyErrorOf(err);
+      this.send(f.errorFrame(channel, requestId, broadcastErrorType(e), e.message, statusOf(e)));
     }
   }
 
@@ -308,37 +280,28 @@ export class PondSession implements Session {
 
   pushSubscribed(channel: string, _result: SubscribeOutcome): void {
     this.#joined.add(channel);
-    this.#send(f.acknowledgeFrame(channel));
+    this.send(f.acknowledgeFrame(channel));
   }
 
   pushUnsubscribed(channel: string, code: number, reason: string): void {
     if (!this.#joined.delete(channel)) return;
     // The reference's eviction frame, then a decline so the client's channel state follows.
-    this.#send(f.frame('SYSTEM', 'kicked_out', channel, randomUUID(), JSON.stringify({ message: reason, code: 403 })));
-    this.#send(f.declineFrame(channel, randomUUID(), reason, 403, code));
+    this.send(f.frame('SYSTEM', 'kicked_out', channel, randomUUID(), JSON.stringify({ message: reason, code: 403 })));
+    this.send(f.declineFrame(channel, randomUUID(), reason, 403, code));
   }
 
   pushMessage(data: string): void {
     // PondSocket has no connection-level messages: ENDPOINT frames never reach the app, so use '*'.
-    this.#send(f.frame('SYSTEM', 'message', BROADCAST_CHANNEL, randomUUID(), f.objectPayload(JSON.parse(data))));
+    this.send(f.frame('SYSTEM', 'message', BROADCAST_CHANNEL, randomUUID(), f.objectPayload(JSON.parse(data))));
   }
 
   pushReply(channel: string, event: string, payload: unknown, requestId: string | undefined): void {
     if (!this.#joined.has(channel)) return;
-    this.#send(f.replyFrame(channel, event, payload, requestId));
+    this.send(f.replyFrame(channel, event, payload, requestId));
   }
 
-  pushLagged(sub: Subscription): void {
-    // No resync in PondSocket: the member is told and rejoins if it wants the missed state.
-    this.node.dropSubscription(sub);
-    this.pushUnsubscribed(sub.channel, 2500, 'insufficient state');
-  }
-
-  sendPing(): void {
-    this.conn.transport.ping();
-  }
 }
 
-export function pondProtocol(node: Switchboard): PondProtocol {
-  return new PondProtocol(node);
+export function pondProtocol(): PondProtocol {
+  return new PondProtocol();
 }

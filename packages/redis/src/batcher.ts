@@ -1,0 +1,186 @@
+import type { HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
+import { encodeStored, encodeWire, newEpoch } from './codec.js';
+import { DEFAULT_META_TTL_MS, historyScripts, type RedisClient } from './commands.js';
+import { keys } from './shards.js';
+
+/** At most this many publications in one Lua script call or one batched PUBLISH (bounds Redis's time per call). */
+export const MAX_BATCH = 512;
+
+/** Batches of one channel in Redis at once (they run in order on the channel's one connection). */
+const MAX_IN_FLIGHT = 2;
+
+/** One queued write on a channel: a publication (with or without history), a join or a leave frame. */
+type Op =
+  | { kind: 'history'; pub: Publication; options: HistoryOptions; publish: boolean; resolve: (p: StreamPosition) => void; reject: (e: unknown) => void }
+  | { kind: 'frame'; frame: string; resolve: (p: undefined) => void; reject: (e: unknown) => void };
+
+interface ChannelQueue {
+  ops: Op[];
+  /**
+   * Flushes of this channel in Redis. At most MAX_IN_FLIGHT: the next waits, so the queue grows into
+   * one batch while Redis works; two let this node prepare a batch while Redis runs the previous one.
+   */
+  busy: number;
+}
+
+export interface BatchTarget {
+  readonly prefix: string;
+  /** The command connection (or Cluster) that owns `channel`. */
+  client(channel: string): RedisClient;
+  /** The pub/sub channel of `channel` and the publish command ('publish' or 'spublish'). */
+  pubsub(channel: string): string;
+  readonly publishCommand: 'publish' | 'spublish';
+}
+
+const batchers = new WeakMap<BatchTarget, WriteBatcher>();
+
+/** The one batcher of a set of connections (the broker's publications and the history store's appends share its order). */
+export function batcherOf(target: BatchTarget): WriteBatcher {
+  let b = batchers.get(target);
+  if (b === undefined) {
+    b = new WriteBatcher(target);
+    batchers.set(target, b);
+  }
+  return b;
+}
+
+/**
+ * Batches a node's writes per channel and event-loop turn: every publication, join and leave made
+ * on a channel in one turn (and while the previous batch of that channel is in Redis) goes out as
+ * ONE command, one Lua script call appending all history publications and publishing them in one
+ * message, or one PUBLISH of the joined frames. A channel's commands go in order on the one
+ * connection of its shard, and each script assigns consecutive offsets and publishes them in the
+ * same atomic step, so offsets and delivery order agree across nodes exactly as with one call per
+ * publication. Batches of different channels of a turn are written to a shard in one socket write.
+ */
+export class WriteBatcher {
+  readonly #queues = new Map<string, ChannelQueue>();
+  readonly #ready = new Set<string>();
+  #scheduled = false;
+
+  constructor(readonly target: BatchTarget) {}
+
+  append(channel: string, pub: Publication, options: HistoryOptions, publish: boolean): Promise<StreamPosition> {
+    if (!(options.size >= 1) || !(options.ttlMs >= 1)) return Promise.reject(new RangeError('history size and ttl must be positive'));
+    return new Promise((resolve, reject) => this.#push(channel, { kind: 'history', pub, options, publish, resolve, reject }));
+  }
+
+  /** A message for the channel's pub/sub channel without history: a publication (`p0::...`), a join or a leave. */
+  frame(channel: string, frame: string): Promise<undefined> {
+    return new Promise((resolve, reject) => this.#push(channel, { kind: 'frame', frame, resolve, reject }));
+  }
+
+  #push(channel: string, op: Op): void {
+    let q = this.#queues.get(channel);
+    if (q === undefined) {
+      q = { ops: [], busy: 0 };
+      this.#queues.set(channel, q);
+    }
+    q.ops.push(op);
+    if (q.busy < MAX_IN_FLIGHT) this.#mark(channel);
+  }
+
+  #mark(channel: string): void {
+    this.#ready.add(channel);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const channels = [...this.#ready];
+    this.#ready.clear();
+    const corked = new Set<{ cork(): void; uncork(): void }>();
+    try {
+      for (const channel of channels) {
+        const q = this.#queues.get(channel);
+        if (q === undefined || q.busy >= MAX_IN_FLIGHT || q.ops.length === 0) continue;
+        const c = this.target.client(channel);
+        const stream = (c as { stream?: { cork?(): void; uncork?(): void } }).stream;
+        if (stream?.cork !== undefined && stream.uncork !== undefined && !corked.has(stream as never)) {
+          stream.cork();
+          corked.add(stream as { cork(): void; uncork(): void });
+        }
+        this.#send(channel, q, c);
+      }
+    } finally {
+      // everything of this turn leaves in one write per shard
+      for (const s of corked) s.uncork();
+    }
+  }
+
+  #send(channel: string, q: ChannelQueue, c: RedisClient): void {
+    const ops = q.ops;
+    q.ops = [];
+    q.busy++;
+    const sent: Promise<unknown>[] = [];
+    // consecutive ops of one kind make one command; commands keep the order of the ops
+    for (let i = 0; i < ops.length; ) {
+      const first = ops[i]!;
+      let j = i + 1;
+      while (j < ops.length && j - i < MAX_BATCH && sameRun(first, ops[j]!)) j++;
+      const run = ops.slice(i, j);
+      sent.push(first.kind === 'history' ? this.#appendRun(channel, run as HistoryOp[], c) : this.#frameRun(channel, run as FrameOp[], c));
+      i = j;
+    }
+    void Promise.allSettled(sent).then(() => {
+      q.busy--;
+      if (q.ops.length > 0) this.#mark(channel);
+      else if (q.busy === 0) this.#queues.delete(channel);
+    });
+  }
+
+  async #appendRun(channel: string, run: HistoryOp[], c: RedisClient): Promise<void> {
+    const k = keys(this.target.prefix, channel);
+    const { publish, options } = run[0]!;
+    const stored: string[] = [];
+    const wire: string[] = [];
+    for (const op of run) {
+      const s = encodeStored(op.pub);
+      stored.push(s);
+      if (publish) wire.push(op.pub.delivery === undefined ? s : encodeWire(op.pub));
+    }
+    const metaTtl = options.metaTtlMs ?? DEFAULT_META_TTL_MS;
+    try {
+      const [first, epoch] = await historyScripts(c).sbAppend(
+        k.stream,
+        k.meta,
+        Math.ceil(metaTtl),
+        newEpoch(),
+        publish ? this.target.pubsub(channel) : '',
+        this.target.publishCommand,
+        Math.floor(options.size),
+        Math.ceil(options.ttlMs),
+        wire.join('\n'),
+        ...stored,
+      );
+      for (let n = 0; n < run.length; n++) run[n]!.resolve({ offset: Number(first) + n, epoch: String(epoch) });
+    } catch (err) {
+      for (const op of run) op.reject(err);
+    }
+  }
+
+  async #frameRun(channel: string, run: FrameOp[], c: RedisClient): Promise<void> {
+    const msg = run.length === 1 ? run[0]!.frame : `b${run.map((op) => op.frame).join('\n')}`;
+    try {
+      await (c as unknown as Record<string, (ch: string, m: string) => Promise<number>>)[this.target.publishCommand]!.call(c, this.target.pubsub(channel), msg);
+      for (const op of run) op.resolve(undefined);
+    } catch (err) {
+      for (const op of run) op.reject(err);
+    }
+  }
+}
+
+type HistoryOp = Extract<Op, { kind: 'history' }>;
+type FrameOp = Extract<Op, { kind: 'frame' }>;
+
+function sameRun(a: Op, b: Op): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === 'frame') return true;
+  // one script call shares the history options: a change of size or TTL starts a new call
+  const h = b as HistoryOp;
+  const x = a.options;
+  const y = h.options;
+  return a.publish === h.publish && x.size === y.size && x.ttlMs === y.ttlMs && x.metaTtlMs === y.metaTtlMs;
+}

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from '@switchboard/server/testing';
+import { Redis } from 'ioredis';
+import { keySlot, RedisShards } from '../src/index.js';
+import { freePort, startNodes } from './cluster.js';
+import { RedisClusterProcess } from '../scripts/redis-cluster.js';
+import { redisAvailable, testPrefix } from './redis-env.js';
+import { multiNodeScenario } from './scenario.js';
+import { SdkClient } from './sdk.js';
+
+// every test here starts its own Redis Cluster from redis-server on free ports and kills it at the end
+
+test('three standalone nodes on a 3-master Redis Cluster behave as one server', async (t) => {
+  if (!(await redisAvailable())) return t.skip('no Redis here');
+  const cluster = await RedisClusterProcess.start(3, 0);
+  t.after(() => cluster.stop());
+  await multiNodeScenario(t, [], testPrefix('cl'), { clusterAddress: cluster.address });
+  await t.test("a channel's keys and its pub/sub channel share one slot, on the master that serves it", async () => {
+    const { master } = await cluster.owner(keySlot('{chat:cross}'));
+    const c = new Redis({ host: '127.0.0.1', port: master.port });
+    try {
+      const keys = await c.keys('*{chat:cross}*');
+      assert.ok(keys.some((k) => k.includes('.history.stream.')) && keys.some((k) => k.includes('.history.meta.')), keys.join(' '));
+      for (const k of keys) assert.equal(Number(await c.call('CLUSTER', 'KEYSLOT', k)), keySlot('{chat:cross}'));
+    } finally {
+      c.disconnect();
+    }
+  });
+});
+
+test('a master killed mid-stream and its replica promoted: every acknowledged publication reaches every client in order, or the client is told to resync', async (t) => {
+  if (!(await redisAvailable())) return t.skip('no Redis here');
+  const cluster = await RedisClusterProcess.start(3, 1);
+  t.after(() => cluster.stop());
+  const ch = 'chat:failover';
+  const slot = keySlot(`{${ch}}`);
+  const { master } = await cluster.owner(slot);
+  // the master's replica has caught up, so a failover can happen
+  let replicaPort = 0;
+  await waitFor(
+    async () => {
+      const c = new Redis({ host: '127.0.0.1', port: master.port, maxRetriesPerRequest: 0 });
+      try {
+        const info = await c.info('replication');
+        const m = /slave0:ip=[^,]+,port=(\d+),state=online/.exec(info);
+        replicaPort = m ? Number(m[1]) : 0;
+        return replicaPort > 0;
+      } finally {
+        c.disconnect();
+      }
+    },
+    20_000,
+    'the replica of the channel master to be online',
+  );
+  const replica = cluster.nodes.find((n) => n.port === replicaPort)!;
+  const [a, b] = await startNodes({ addresses: [], clusterAddress: cluster.address, prefix: testPrefix('fo'), presenceTtlMs: 3000 }, ['A', 'B']);
+  const clients: SdkClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await Promise.all([a!.stop(), b!.stop()]);
+  });
+  for (const node of [a!, a!, b!, b!]) {
+    const c = await SdkClient.connect(node.ws, `u${clients.length}`);
+    clients.push(c);
+    await c.subscribe(ch);
+  }
+
+  const acked: number[] = [];
+  const failed: number[] = [];
+  let seq = 0;
+  let stop = false;
+  const publishing = (async () => {
+    while (!stop) {
+      const i = ++seq;
+      try {
+        await (i % 2 ? a! : b!).api('publish', { channel: ch, data: { i } });
+        acked.push(i);
+      } catch {
+        failed.push(i);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  })();
+  await waitFor(() => acked.length >= 30, 20_000, '30 publications before the failover');
+  await cluster.kill(master);
+  const killedAt = seq;
+  await waitFor(() => cluster.isMaster(replica), 30_000, 'the replica to be promoted');
+  await waitFor(() => acked.filter((i) => i > killedAt).length >= 30, 30_000, '30 publications acknowledged after the failover');
+  stop = true;
+  await publishing;
+  const last = acked[acked.length - 1]!;
+  for (const c of clients) {
+    await waitFor(() => c.pubs(ch).some((p) => (p.data as { i: number }).i === last), 15_000, 'every subscriber to receive the last publication');
+    const got = c.pubs(ch).map((p) => (p.data as { i: number }).i);
+    for (let k = 1; k < got.length; k++) assert.ok(got[k]! > got[k - 1]!, `in order: ${got.join(',')}`);
+    // a publication whose publisher got an error may still have been applied: only what was never published is foreign
+    assert.ok(got.every((i) => acked.includes(i) || failed.includes(i)), 'only published data arrives');
+    const missed = acked.filter((i) => !got.includes(i));
+    const rec = c.subs.get(ch)!;
+    const told = rec.subscribed.some((s) => s.wasRecovering && !s.recovered);
+    assert.ok(missed.length === 0 || told, `missed ${missed.join(',')} without being told`);
+    assert.deepEqual(got.slice(-5), acked.slice(-5), 'live again after the failover');
+  }
+  t.diagnostic(`acknowledged ${acked.length}, failed ${failed.length}; clients told to resync: ${clients.filter((c) => c.subs.get(ch)!.subscribed.some((s) => s.wasRecovering && !s.recovered)).length} of ${clients.length}`);
+});
+
+test('an unreachable Redis Cluster: a clear error from the engine and from switchboard serve', async (t) => {
+  if (!(await redisAvailable())) return t.skip('no Redis here');
+  const port = await freePort(); // nothing listens there
+  const shards = new RedisShards({ clusterAddresses: `127.0.0.1:${port}` });
+  await assert.rejects(shards.ready(), new RegExp(`Redis Cluster at 127\\.0\\.0\\.1:${port} is unreachable`));
+  await shards.acquire().release();
+
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const dir = mkdtempSync(join(tmpdir(), 'sb-cfg-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const serve = (redis: Record<string, unknown>) => {
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify({ engine: { type: 'redis', redis }, http_api: { key: 'k' }, client: { token: { hmac_secret_key: 'secret' } } }));
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('SWITCHBOARD_')) env[k] = v;
+    return spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', join(root, 'apps/server/src/cli.ts'), 'serve', '--config', file, '--port', '0', '--address', '127.0.0.1'], {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+  };
+  const down = serve({ cluster_address: [`127.0.0.1:${port}`] });
+  assert.notEqual(down.status, 0);
+  assert.match(down.stderr + down.stdout, new RegExp(`Redis Cluster at 127\\.0\\.0\\.1:${port} is unreachable`));
+  assert.match(down.stderr + down.stdout, /engine\.redis\.cluster_address/);
+  const both = serve({ address: '127.0.0.1:6379', cluster_address: `127.0.0.1:${port}` });
+  assert.equal(both.status, 2, both.stderr);
+  assert.match(both.stderr, /engine\.redis\.cluster_address: give engine\.redis\.address .* not both/);
+});

@@ -1,0 +1,293 @@
+import type { ResolvedChannel } from './channels.js';
+import { Disconnects, DisconnectError } from './codes.js';
+import { clientOf, type Connection, type ConnectionOwner, type TrafficCounters } from './connection.js';
+import type { NodeContext } from './node-context.js';
+import type { ProtocolName } from './protocol.js';
+import type { Route } from './route.js';
+import { Outbound } from './outbound.js';
+import type { Subscription } from './subscription.js';
+import type { ClientInfo, Publication } from './types.js';
+import type { UserSelector } from './options.js';
+
+/** A channel with subscribers on this node. */
+export interface ChannelState {
+  readonly subs: Set<Subscription<Connection>>;
+  readonly resolved: ResolvedChannel<Route>;
+  /** The broker subscription of this channel (made once, awaited by every subscribe). */
+  brokerSubscribed: Promise<void> | undefined;
+}
+
+type Sub = Subscription<Connection>;
+
+/** The node's counters (metrics, leak checks). */
+export interface NodeStats {
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  publications: number;
+  deliveries: number;
+  disconnects: Map<number, number>;
+  errors: Map<number, number>;
+  /** Transport messages and bytes by protocol (out: one batched write counts as one message). */
+  byProtocol: Record<ProtocolName, TrafficCounters>;
+}
+
+/**
+ * The Hub owns this node's live state: connections, the user index, the channel index, and the
+ * outbound scheduler. Fan-out happens here: a publication from the broker is encoded once per
+ * protocol and queued on every active subscriber; join/leave and broadcasts to all likewise.
+ * Nothing else adds to or removes from these indexes.
+ */
+export class Hub implements ConnectionOwner {
+  readonly connections = new Map<string, Connection>();
+  readonly users = new Map<string, Set<Connection>>();
+  readonly channels = new Map<string, ChannelState>();
+  readonly stats: NodeStats = {
+    messagesIn: 0,
+    messagesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    publications: 0,
+    deliveries: 0,
+    disconnects: new Map(),
+    errors: new Map(),
+    byProtocol: {
+      centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+    },
+  };
+  readonly outbound: Outbound;
+  readonly maxQueueBytes: number;
+  readonly maxPendingCommands: number;
+  readonly pendingStallMs: number;
+  /** Metrics hook: once per publication fanned out on this node, ms from publish to the last enqueue. */
+  onFanout: ((ms: number) => void) | undefined;
+
+  constructor(readonly ctx: NodeContext) {
+    this.maxQueueBytes = ctx.limits.maxQueueBytes;
+    this.maxPendingCommands = ctx.limits.maxPendingCommands;
+    this.pendingStallMs = ctx.limits.pendingStallMs;
+    this.outbound = new Outbound(this.stats, (err, conn) => this.reportError(err, conn));
+  }
+
+  // ─────────────── connections and users ───────────────
+
+  add(conn: Connection): void {
+    this.connections.set(conn.id, conn);
+  }
+
+  /** Index an authenticated connection by user (per-user limit: 3504). */
+  addUser(conn: Connection): void {
+    if (conn.user === '') return;
+    const max = this.ctx.limits.maxConnectionsPerUser;
+    let set = this.users.get(conn.user);
+    if (max > 0 && set && set.size >= max) throw new DisconnectError(Disconnects.connectionLimit);
+    if (!set) this.users.set(conn.user, (set = new Set()));
+    set.add(conn);
+  }
+
+  connectionClosed(conn: Connection, code: number, reason: string): void {
+    if (!this.connections.delete(conn.id)) return;
+    this.countDisconnect(code);
+    if (conn.user !== '') {
+      const set = this.users.get(conn.user);
+      if (set) {
+        set.delete(conn);
+        if (set.size === 0) this.users.delete(conn.user);
+      }
+    }
+    for (const sub of [...conn.subscriptions.values()]) this.removeSubscription(sub, false);
+    this.ctx.logger.debug({ client: conn.id, user: conn.user, code, reason }, 'disconnect');
+    if (conn.openedAt && conn.user !== undefined) this.ctx.events.emit('disconnect', clientOf(conn), { code, reason });
+  }
+
+  /** The local connections a selector names (a client id, a user, or every anonymous connection). */
+  matching(sel: UserSelector): Connection[] {
+    if (sel.client !== undefined) {
+      const c = this.connections.get(sel.client);
+      return c && (sel.user === undefined || c.user === sel.user) ? [c] : [];
+    }
+    if (sel.user === undefined) return [];
+    if (sel.user === '') return [...this.connections.values()].filter((c) => c.user === '' && c.state === 'connected');
+    return [...(this.users.get(sel.user) ?? [])];
+  }
+
+  countDisconnect(code: number): void {
+    this.stats.disconnects.set(code, (this.stats.disconnects.get(code) ?? 0) + 1);
+  }
+
+  countError(code: number): void {
+    this.stats.errors.set(code, (this.stats.errors.get(code) ?? 0) + 1);
+  }
+
+  reportError(err: unknown, conn?: Connection): void {
+    this.ctx.events.reportError(err, conn === undefined ? undefined : clientOf(conn));
+  }
+
+  subscriptionCount(): number {
+    let subs = 0;
+    for (const c of this.connections.values()) subs += c.subscriptions.size;
+    return subs;
+  }
+
+  // ─────────────── outbound scheduling (ConnectionOwner) ───────────────
+
+  scheduleFlush(conn: Connection): void {
+    this.outbound.schedule(conn);
+  }
+
+  hold(conn: Connection): void {
+    this.outbound.hold(conn);
+  }
+
+  release(conn: Connection): void {
+    this.outbound.release(conn);
+  }
+
+  // ─────────────── channel index ───────────────
+
+  /** Add an (inactive) subscription to the channel index; the returned state holds the broker subscription. */
+  join(sub: Sub): ChannelState {
+    let state = this.channels.get(sub.channel);
+    if (!state) {
+      state = { subs: new Set(), resolved: sub.resolved as ResolvedChannel<Route>, brokerSubscribed: undefined };
+      this.channels.set(sub.channel, state);
+    }
+    state.subs.add(sub);
+    sub.conn.subscriptions.set(sub.channel, sub);
+    return state;
+  }
+
+  subscriberCount(channel: string): number {
+    return this.channels.get(channel)?.subs.size ?? 0;
+  }
+
+  /** Drop a subscription: index, presence, leave event, broker when the channel empties. */
+  removeSubscription(sub: Sub, emit: boolean): void {
+    const conn = sub.conn;
+    const { broker, presence, logger } = this.ctx;
+    if (conn.subscriptions.get(sub.channel) === sub) conn.subscriptions.delete(sub.channel);
+    const state = this.channels.get(sub.channel);
+    if (state && state.subs.delete(sub) && state.subs.size === 0) {
+      this.channels.delete(sub.channel);
+      const pending = state.brokerSubscribed ?? Promise.resolve();
+      pending
+        .then(() => {
+          // resubscribed meanwhile: keep the broker subscription
+          if (!this.channels.has(sub.channel)) return broker.unsubscribe(sub.channel);
+        })
+        .catch((err: unknown) => this.reportError(err));
+    }
+    sub.buffer = undefined;
+    sub.active = false;
+    if (sub.presence) {
+      const info = sub.info();
+      presence
+        .remove(sub.channel, conn.id)
+        .then(() => broker.publishLeave(sub.channel, info))
+        .catch((err: unknown) => this.reportError(err));
+    }
+    if (emit) {
+      logger.debug({ client: conn.id, channel: sub.channel }, 'unsubscribe');
+      this.ctx.events.emit('unsubscribe', clientOf(conn), sub.channel);
+    }
+  }
+
+  /**
+   * The reply has been written: deliver what arrived meanwhile (skipping what the reply's
+   * recovered publications already covered) and go live.
+   */
+  activate(sub: Sub): void {
+    if (sub.active || sub.conn.state === 'closed' || sub.conn.subscriptions.get(sub.channel) !== sub) return;
+    const buffered = sub.buffer ?? [];
+    sub.buffer = undefined;
+    sub.active = true;
+    const cache: (Buffer | undefined)[] = [];
+    for (const pub of buffered) {
+      cache.length = 0; // one encoding per publication
+      this.deliver(sub, pub, cache);
+    }
+  }
+
+  // ─────────────── fan-out ───────────────
+
+  /** A publication from the broker. */
+  onPublication(channel: string, pub: Publication): void {
+    if (channel === '*') return this.broadcastAll(pub);
+    const state = this.channels.get(channel);
+    if (state === undefined) return;
+    this.stats.publications++;
+    // One encoded message per protocol, shared by every recipient.
+    const cache: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined];
+    for (const sub of state.subs) {
+      if (sub.active) this.deliver(sub, pub, cache);
+      else sub.buffer?.push(pub);
+    }
+    if (this.onFanout !== undefined && pub.time !== undefined) this.onFanout(Date.now() - pub.time);
+  }
+
+  /**
+   * One publication to one subscriber: targeting, offset bookkeeping (skip what recovery already
+   * delivered; hold back past a gap so the client resyncs), then the protocol's encoding, shared
+   * through `cache` (indexed by protocol slot) by every recipient of the same publication.
+   */
+  deliver(sub: Sub, pub: Publication, cache: (Buffer | undefined)[]): void {
+    const conn = sub.conn;
+    const d = pub.delivery;
+    if (d !== undefined && !conn.wants(d)) return;
+    const off = pub.offset;
+    if (off !== undefined && off > 0) {
+      if (off <= sub.offset && pub.epoch === sub.epoch) return; // already delivered (recovery overlap)
+      if (off > sub.offset + 1 && sub.positioned && pub.epoch === sub.epoch) {
+        sub.lagged = true; // a gap this node cannot account for: hold back, the client resyncs from its last offset
+        return;
+      }
+      sub.offset = off;
+    }
+    const p = conn.proto;
+    let buf: Buffer | undefined;
+    if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) buf = p.encodeEcho(sub.channel, pub);
+    else {
+      buf = cache[p.slot];
+      if (buf === undefined) buf = cache[p.slot] = p.encodePublication(sub.channel, pub);
+    }
+    conn.enqueue(buf, sub);
+    this.stats.deliveries++;
+  }
+
+  /** A publication to '*': every connected client, subscribed or not. */
+  broadcastAll(pub: Publication): void {
+    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined];
+    for (const conn of this.connections.values()) {
+      if (conn.state !== 'connected') continue;
+      const p = conn.proto;
+      let buf = cache[p.slot];
+      if (buf === undefined) buf = cache[p.slot] = p.encodeBroadcast(pub) ?? null;
+      if (buf === null) continue;
+      conn.enqueue(buf);
+    }
+  }
+
+  onJoinLeave(channel: string, info: ClientInfo, kind: 'join' | 'leave'): void {
+    const state = this.channels.get(channel);
+    if (state === undefined) return;
+    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined];
+    for (const sub of state.subs) {
+      const conn = sub.conn;
+      conn.session.presenceChanged?.(channel, kind, info);
+      if (!sub.joinLeave || !sub.active) continue;
+      const p = conn.proto;
+      let buf = cache[p.slot];
+      if (buf === undefined) buf = cache[p.slot] = (kind === 'join' ? p.encodeJoin(channel, info) : p.encodeLeave(channel, info)) ?? null;
+      if (buf !== null) conn.enqueue(buf, sub);
+    }
+  }
+
+  /** A presence entry changed its data (PondSocket presence update) on some node. */
+  onPresenceUpdate(channel: string, info: ClientInfo): void {
+    const state = this.channels.get(channel);
+    if (state) for (const sub of state.subs) sub.conn.session.presenceChanged?.(sub.channel, 'update', info);
+  }
+}

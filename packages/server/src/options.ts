@@ -1,0 +1,119 @@
+import type { TokenOptions } from './auth.js';
+import type { Broker } from './broker.js';
+import type { ChannelOptions } from './channels.js';
+import type { ContractOptions } from './contract.js';
+import type { Client, ConnectingContext } from './context.js';
+import type { HistoryStore } from './history.js';
+import type { Logger } from './logger.js';
+import type { PresenceStore } from './presence.js';
+import type { ProtocolName } from './protocol.js';
+import type { Publication } from './types.js';
+
+export const VERSION = '0.1.0';
+
+/** Named defaults: every limit is on, and generous enough for real apps. */
+export const DEFAULTS = {
+  maxMessageSize: 65_536,
+  maxConnections: 100_000,
+  maxChannelsPerConnection: 128,
+  maxQueueBytes: 1024 * 1024,
+  handshakeTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  pingIntervalMs: 25_000,
+  pongTimeoutMs: 8_000,
+  expiredCloseDelayMs: 25_000,
+  presenceRefreshMs: 20_000,
+  shutdownTimeoutMs: 10_000,
+  historyMaxLimit: 300,
+  recoveryMaxPublications: 300,
+  maxConnectionsPerUser: 0,
+  commandRateLimit: 0,
+  maxPendingCommands: 256,
+  pendingStallMs: 10_000,
+} as const;
+
+export interface Limits {
+  /** Largest inbound WebSocket message, bytes; larger ones close the connection with 1009. */
+  maxMessageSize?: number;
+  /** Connections on this node; past it upgrades get 503. */
+  maxConnections?: number;
+  maxChannelsPerConnection?: number;
+  /** Per-connection outbound queue, bytes (queued + kernel-buffered). */
+  maxQueueBytes?: number;
+  /** Upgrade requests must complete within this. */
+  handshakeTimeoutMs?: number;
+  /** After the upgrade, a native-protocol client must send `connect` within this (else 3502 stale). */
+  connectTimeoutMs?: number;
+  /** Connections per user on this node (0: unlimited); past it 3504. */
+  maxConnectionsPerUser?: number;
+  /**
+   * Commands per second per connection, every protocol (0: unlimited). Bursts up to the rate pass;
+   * past it a command gets error 111 (its handler does not run); a client that keeps sending at
+   * more than twice the rate is disconnected with 3013. See command-limit.ts.
+   */
+  commandRateLimit?: number;
+  /**
+   * Inbound backpressure: commands of one connection received and not finished yet. Past it the
+   * node stops reading the connection (the client's writes back up) until they drain to half.
+   */
+  maxPendingCommands?: number;
+  /**
+   * A connection kept paused by `maxPendingCommands` for longer than this (ms) is disconnected
+   * with 3013 "too many requests" (the client may reconnect, with its backoff).
+   */
+  pendingStallMs?: number;
+}
+
+export interface SwitchboardOptions extends ContractOptions {
+  broker?: Broker;
+  history?: HistoryStore;
+  presence?: PresenceStore;
+  /** Options of channels without a namespace. */
+  channels?: ChannelOptions;
+  /** Namespaces by name: `trpc:user:42` is in namespace `trpc`. */
+  namespaces?: Record<string, ChannelOptions>;
+  token?: TokenOptions;
+  /** Connections without a token are accepted as anonymous (user ''). */
+  allowAnonymous?: boolean;
+  /** Development mode: every connection, subscription and client publish allowed. Never in production. */
+  insecure?: boolean;
+  /** Subscribe each authenticated connection to `<namespace>:#<user>` (or `#<user>` with ''). */
+  userPersonalChannel?: { namespace: string } | undefined;
+  limits?: Limits;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** Grace after a connection token expires before the connection is closed with 3005. */
+  expiredCloseDelayMs?: number;
+  presenceRefreshMs?: number;
+  /** Allowed `Origin` values; `*` wildcards allowed (`https://*.example.com`). Empty/undefined: any. */
+  allowedOrigins?: readonly string[];
+  /** permessage-deflate (off by default: it costs CPU and memory per connection). */
+  compression?: boolean;
+  /** This node's name (info, metrics). */
+  name?: string;
+  /** Called for errors the app should know about (handler exceptions, broker failures). */
+  logger?: Logger;
+}
+
+export interface SwitchboardEvents {
+  connect: [client: Client];
+  disconnect: [client: Client, info: { code: number; reason: string }];
+  subscribe: [client: Client, channel: string];
+  unsubscribe: [client: Client, channel: string];
+  publish: [channel: string, pub: Publication];
+  message: [client: Client, data: unknown];
+  error: [error: Error, client: Client | undefined];
+}
+
+export interface EndpointOptions {
+  path: string;
+  protocol?: ProtocolName;
+  /** A connection handler for this endpoint only (else the switchboard's). */
+  onConnecting?: (ctx: ConnectingContext) => unknown;
+}
+
+export interface UserSelector {
+  user?: string;
+  client?: string;
+}
+

@@ -1,0 +1,285 @@
+import type { Authenticator } from './authenticator.js';
+import { checkChannelName, historyOf, type ResolvedChannel } from './channels.js';
+import { DeclinedError, Disconnects, DisconnectError, Errors, ReplyError } from './codes.js';
+import { clientOf, type Connection } from './connection.js';
+import type { Client, Credentials, RouteContext, SubscribeContext } from './context.js';
+import { ttlSeconds } from './expiry.js';
+import { subscribeGrant } from './grants.js';
+import { EpochMismatchError } from './history.js';
+import type { Hub } from './hub.js';
+import type { NodeContext } from './node-context.js';
+import { DEFAULTS } from './options.js';
+import { can } from './permissions.js';
+import { runChain, type CommandPipeline } from './pipeline.js';
+import type { PendingSubscribe, SubscribeOutcome, SubscribeRequest } from './protocol.js';
+import { recover, type HistorySince } from './recovery.js';
+import type { Route } from './route.js';
+import { Subscription } from './subscription.js';
+
+/** A subscribe as the core sees it: a client's request, or one the server makes (token, API). */
+export interface CoreSubscribeRequest extends SubscribeRequest {
+  /** Made by the server (connect claims, personal channel, API): no permission checks; over the channel limit disconnects. */
+  serverSide?: boolean;
+}
+
+/** What authorization decided beyond yes: channel info, reply data, expiry, presence data, replies. */
+interface Grant {
+  chanInfo: string | undefined;
+  replyData: string | undefined;
+  expireAt: number;
+  tracked: Record<string, unknown> | undefined;
+  replies: { event: string; payload: unknown }[];
+}
+
+/**
+ * Subscribing, from permission to a live subscription. The ordering invariant lives in `subscribe`
+ * alone: the subscription joins the channel index inactive (publications are buffered), then the
+ * broker subscription is made live, then the stream position is read (or recovery runs). A
+ * publication racing the subscribe is therefore in the history read or in the buffer, never in
+ * neither; `commit()` after the reply delivers the buffer past what the reply carried.
+ */
+export class SubscribeFlow {
+  /** The app's handler for channels no route handles (`Switchboard.onSubscribe`). */
+  onSubscribe: ((ctx: SubscribeContext) => unknown) | undefined;
+
+  constructor(
+    readonly ctx: NodeContext,
+    readonly hub: Hub,
+    readonly auth: Authenticator,
+    readonly pipeline: CommandPipeline,
+  ) {}
+
+  /** Make an authenticated connection live: limits, user index, server-side subscriptions, hooks. */
+  async register(
+    conn: Connection,
+    creds: Credentials,
+    recoverFrom: Readonly<Record<string, { recover?: boolean; offset?: number; epoch?: string }>> = {},
+  ): Promise<Map<string, PendingSubscribe>> {
+    if (conn.state === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
+    conn.user = creds.user ?? '';
+    conn.info = creds.info === undefined ? undefined : typeof creds.info === 'string' && isJsonText(creds.info) ? creds.info : JSON.stringify(creds.info);
+    conn.meta = creds.meta;
+    conn.claims = creds.claims;
+    if (creds.assigns) Object.assign(conn.assigns, creds.assigns);
+    conn.expireAt = creds.expireAt ? creds.expireAt * 1000 : 0;
+    this.hub.addUser(conn);
+    conn.state = 'connected';
+    conn.lastPingAt = Date.now();
+    this.ctx.logger.debug({ client: conn.id, user: conn.user, protocol: conn.protocol }, 'connect');
+    const subs = new Map<string, PendingSubscribe>();
+    const channels = [...(creds.channels ?? [])];
+    const personal = this.ctx.options.userPersonalChannel;
+    if (personal && conn.user !== '') channels.push(personal.namespace ? `${personal.namespace}:#${conn.user}` : `#${conn.user}`);
+    for (const ch of channels) {
+      if (conn.subscriptions.has(ch)) continue;
+      const r = recoverFrom[ch];
+      // committed by the session once the connect reply is written (no 'subscribe' event: part of connect)
+      const pending = await this.subscribe(
+        conn,
+        { channel: ch, serverSide: true, recoverable: true, ...(r?.recover ? { recover: true, offset: r.offset ?? 0, epoch: r.epoch ?? '' } : {}) },
+        false,
+      );
+      subs.set(ch, pending);
+    }
+    this.ctx.events.emit('connect', clientOf(conn));
+    return subs;
+  }
+
+  /**
+   * Subscribe `conn` to a channel: permission and limits, then the ordered steps above, then
+   * presence. The result is not live: the session writes its reply, then calls `commit()`.
+   * `emitOnCommit`: whether `commit` emits the app's 'subscribe' event.
+   */
+  async subscribe(conn: Connection, req: CoreSubscribeRequest, emitOnCommit = true): Promise<PendingSubscribe> {
+    const channel = req.channel;
+    if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
+    const resolved = this.ctx.registry.resolve(channel);
+    if (!resolved) throw new ReplyError(Errors.unknownChannel);
+    if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
+    if (conn.subscriptions.size >= this.ctx.limits.maxChannelsPerConnection) {
+      if (req.serverSide) throw new DisconnectError(Disconnects.channelLimit);
+      throw new ReplyError(Errors.limitExceeded, 'too many channels');
+    }
+    const grant: Grant = { chanInfo: undefined, replyData: undefined, expireAt: 0, tracked: undefined, replies: [] };
+    const client = clientOf(conn);
+    await this.pipeline.run(
+      { kind: 'subscribe', protocol: conn.protocol, client, channel, data: req.data, state: {} },
+      async () => {
+        if (!req.serverSide) await this.#authorize(conn, client, req, resolved, grant);
+      },
+      !req.serverSide,
+    );
+
+    if (conn.state === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
+    if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
+    const o = resolved.options;
+    const maxSubs = o.maxSubscribers ?? 0;
+    if (maxSubs > 0 && this.hub.subscriberCount(channel) >= maxSubs) throw new ReplyError(Errors.limitExceeded, 'channel is full');
+
+    // 1. the index, inactive (publications are buffered from here on)
+    const sub = new Subscription(conn, channel, resolved);
+    const state = this.hub.join(sub);
+    const { chanInfo, tracked } = grant;
+    sub.chanInfo = tracked !== undefined ? JSON.stringify({ ...(chanInfo ? (parseJson(chanInfo) as object) : {}), ...tracked }) : chanInfo;
+    sub.expireAt = grant.expireAt;
+    sub.serverSide = req.serverSide === true;
+    try {
+      // 2. the broker subscription, live
+      state.brokerSubscribed ??= this.ctx.broker.subscribe(channel);
+      await state.brokerSubscribed;
+      // 3. the position (or recovery)
+      const history = historyOf(o);
+      const canHistory = can(conn, o, 'history', channel, this.ctx.options.insecure === true);
+      sub.recoverable = history !== undefined && (o.forceRecovery === true || (req.recoverable === true && (o.allowRecovery === true || canHistory)));
+      sub.positioned = history !== undefined && (sub.recoverable || o.forcePositioning === true || (req.positioned === true && canHistory));
+      sub.joinLeave = o.forcePushJoinLeave === true || (o.joinLeave === true && (req.joinLeave === true || req.serverSide === true || conn.protocol !== 'centrifuge'));
+      sub.presence = o.presence === true || tracked !== undefined;
+      let outcome: SubscribeOutcome;
+      const wasRecovering = req.recover === true;
+      if (history !== undefined && (sub.positioned || wasRecovering)) {
+        if (wasRecovering && sub.recoverable) {
+          const r = recover({ offset: req.offset ?? 0, epoch: req.epoch ?? '' }, await this.#readSince(channel, req.offset ?? 0, req.epoch ?? ''), DEFAULTS.recoveryMaxPublications);
+          sub.offset = r.position.offset;
+          sub.epoch = r.position.epoch;
+          outcome = { recoverable: true, positioned: true, wasRecovering: true, joinLeave: sub.joinLeave, epoch: r.position.epoch, offset: r.offset, recovered: r.recovered, publications: r.publications };
+        } else {
+          const pos = await this.ctx.history.position(channel);
+          sub.offset = pos.offset;
+          sub.epoch = pos.epoch;
+          outcome = { recoverable: sub.recoverable, positioned: sub.positioned, epoch: pos.epoch, offset: pos.offset, wasRecovering, recovered: false, publications: [], joinLeave: sub.joinLeave };
+        }
+      } else {
+        outcome = { recoverable: false, positioned: false, wasRecovering, recovered: false, publications: [], joinLeave: sub.joinLeave };
+      }
+      if (grant.replyData !== undefined) outcome = { ...outcome, data: grant.replyData };
+      if (grant.expireAt > 0) outcome = { ...outcome, ttl: ttlSeconds(grant.expireAt) };
+      if (sub.presence) {
+        const info = sub.info();
+        await this.ctx.presence.add(channel, conn.id, info);
+        // Always announced: sessions that push presence lists (PondSocket) learn of changes from it.
+        await this.ctx.broker.publishJoin(channel, info);
+      }
+      if ((conn.state as string) === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
+      this.ctx.logger.debug({ client: conn.id, channel }, 'subscribe');
+      const hub = this.hub;
+      const events = this.ctx.events;
+      return {
+        sub,
+        outcome,
+        replies: grant.replies,
+        commit() {
+          hub.activate(sub);
+          if (emitOnCommit) events.emit('subscribe', client, channel);
+        },
+      };
+    } catch (err) {
+      this.hub.removeSubscription(sub, false);
+      if (err instanceof ReplyError || err instanceof DisconnectError) throw err;
+      this.hub.reportError(err, conn);
+      throw new ReplyError(Errors.internal);
+    }
+  }
+
+  async #readSince(channel: string, offset: number, epoch: string): Promise<HistorySince> {
+    try {
+      return await this.ctx.history.read(channel, { since: { offset, epoch }, limit: DEFAULTS.recoveryMaxPublications + 1 });
+    } catch (err) {
+      if (err instanceof EpochMismatchError) return { mismatch: err.position };
+      throw err;
+    }
+  }
+
+  /** May this client subscribe? A subscription token alone decides; else route/namespace rules and the join handler. */
+  async #authorize(conn: Connection, client: Client, req: CoreSubscribeRequest, resolved: ResolvedChannel<Route>, grant: Grant): Promise<void> {
+    const channel = req.channel;
+    if (req.token) {
+      const claims = await this.auth.verifySubscriptionToken(conn, channel, req.token);
+      grant.chanInfo = claims.info;
+      grant.replyData = claims.data;
+      grant.expireAt = claims.expireAt ? claims.expireAt * 1000 : 0;
+      return;
+    }
+    if (resolved.isPrivate) throw new ReplyError(Errors.permissionDenied);
+    const o = resolved.options;
+    const anonymous = conn.user === '';
+    let allowed: boolean;
+    if (resolved.allowedUsers) allowed = !anonymous && resolved.allowedUsers.includes(conn.user);
+    else allowed = (o.allowSubscribeForClient === true && (!anonymous || o.allowSubscribeForAnonymous === true)) || this.ctx.options.insecure === true;
+    if (!resolved.route && !this.ctx.options.insecure) allowed = subscribeGrant(channel, resolved.namespace, o.subscribeByClaim, conn.user, conn.claims, allowed);
+    const handler = resolved.route?.join ?? (resolved.route ? undefined : this.onSubscribe);
+    if (handler && !resolved.allowedUsers) {
+      let decided: 'accept' | 'decline' | undefined;
+      let declineErr: DeclinedError | undefined;
+      const ctx: SubscribeContext = {
+        client,
+        channel,
+        params: resolved.params,
+        data: req.data,
+        allowedByNamespace: allowed,
+        accept(opts) {
+          decided ??= 'accept';
+          if (opts?.info !== undefined) grant.chanInfo = JSON.stringify(opts.info);
+          if (opts?.data !== undefined) grant.replyData = JSON.stringify(opts.data);
+          return this;
+        },
+        decline(code = 403, message = 'permission denied') {
+          if (decided === undefined) {
+            decided = 'decline';
+            declineErr = new DeclinedError(code, message);
+          }
+          return this;
+        },
+        assign(key, value) {
+          conn.assigns[key] = value;
+          return this;
+        },
+        track(data = {}) {
+          grant.tracked = data;
+          return this;
+        },
+        reply(event, payload) {
+          grant.replies.push({ event, payload });
+          return this;
+        },
+      };
+      const routeCtx: RouteContext = { kind: 'subscribe', protocol: conn.protocol, client, channel, params: resolved.params, data: req.data, state: {} };
+      await runChain(resolved.route?.middleware ?? [], routeCtx, async () => {
+        await handler(ctx);
+      });
+      if (decided === 'decline') throw declineErr!;
+      if (decided === 'accept') allowed = true;
+    }
+    if (!allowed) throw new ReplyError(Errors.permissionDenied);
+  }
+
+  /** A subscribe the server makes at runtime (API, control plane): the client is told with a push. */
+  async serverSubscribe(conn: Connection, channel: string): Promise<void> {
+    if (conn.state !== 'connected' || conn.subscriptions.has(channel)) return;
+    try {
+      const pending = await this.subscribe(conn, { channel, serverSide: true });
+      conn.session.pushSubscribed(channel, pending.outcome);
+      pending.commit();
+    } catch (err) {
+      if (err instanceof DisconnectError) conn.close(err);
+      else if (!(err instanceof ReplyError)) this.hub.reportError(err, conn);
+    }
+  }
+}
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isJsonText(s: string): boolean {
+  try {
+    JSON.parse(s);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,46 @@
+import type { ResolvedChannel } from './channels.js';
+import type { ClientInfo, Publication } from './types.js';
+
+/** What a subscription needs of its connection: who it is, for presence and publication info. */
+export interface Subscriber {
+  readonly id: string;
+  readonly user: string;
+  clientInfo(chanInfo?: string): ClientInfo;
+}
+
+/**
+ * One client's subscription to one channel on this node. `C` is the connection type: the core
+ * holds `Subscription<Connection>`, sessions see `Subscription` (only the `Subscriber` facts).
+ */
+export class Subscription<C extends Subscriber = Subscriber> {
+  /** False while the subscribe is in progress: publications wait in `buffer` until the reply went out. */
+  active = false;
+  buffer: Publication[] | undefined = [];
+  /** Last offset delivered (or the position the client recovered to). */
+  offset = 0;
+  epoch = '';
+  positioned = false;
+  recoverable = false;
+  joinLeave = false;
+  presence = false;
+  serverSide = false;
+  chanInfo: string | undefined;
+  /** Subscription token expiry, ms since the epoch; 0: none. */
+  expireAt = 0;
+  /** Publications were dropped for this subscriber (slow-consumer policy): it must resync. */
+  lagged = false;
+  /** Publications dropped or superseded (latest-only) for this subscriber since it was last told. */
+  skipped = 0;
+  /** Assigns set by a join handler for this channel. */
+  readonly assigns: Record<string, unknown> = {};
+
+  constructor(
+    readonly conn: C,
+    readonly channel: string,
+    readonly resolved: ResolvedChannel<unknown>,
+  ) {}
+
+  info(): ClientInfo {
+    return this.conn.clientInfo(this.chanInfo);
+  }
+}

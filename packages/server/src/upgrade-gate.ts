@@ -1,0 +1,177 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Authenticator } from './authenticator.js';
+import { DisconnectError, Disconnects, ReplyError } from './codes.js';
+import { Connection } from './connection.js';
+import type { Credentials } from './context.js';
+import { httpReason, httpStatusOf } from './http-status.js';
+import type { Hub } from './hub.js';
+import { globMatcher } from './internal/glob.js';
+import { newClientId } from './internal/ids.js';
+import type { NodeContext } from './node-context.js';
+import type { EndpointOptions } from './options.js';
+import type { Protocol, ProtocolName, SessionHost } from './protocol.js';
+import type { SubscribeFlow } from './subscribe-flow.js';
+import type { ConnectionRequest, Transport } from './transport.js';
+import { WsTransport } from './transport-ws.js';
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+function originMatcher(patterns: readonly string[]): (origin: string | undefined) => boolean {
+  // `*` alone allows any origin; elsewhere `*` stays within the host (never crosses a "/").
+  const allowed = patterns.includes('*') ? () => true : globMatcher(patterns, { separator: '/', ignoreCase: true });
+  return (origin) => origin === undefined || allowed(origin); // non-browser clients send no Origin
+}
+
+function bearer(h: string | undefined): string | null {
+  if (!h) return null;
+  const m = /^Bearer\s+(.+)$/i.exec(h);
+  return m ? m[1]!.trim() : null;
+}
+
+/**
+ * The way in: WebSocket upgrades (attach, handleUpgrade), with every check that can answer with a
+ * plain HTTP status before the upgrade (origin, capacity, shutdown, authentication for protocols
+ * that authenticate at the upgrade), the handshake timer, and the pending upgrades. Accepted
+ * sockets become a Transport, a Connection in the Hub and a protocol Session; `accept` is the
+ * transport-neutral half that an HTTP-streaming endpoint uses too.
+ */
+export class UpgradeGate {
+  readonly protocols = new Map<ProtocolName, Protocol>();
+  readonly pending = new Set<Duplex>();
+  readonly #wss: WebSocketServer;
+  readonly #originOk: (origin: string | undefined) => boolean;
+  /** Set by the node when it shuts down: upgrades get 503. */
+  closing = false;
+
+  constructor(
+    readonly ctx: NodeContext,
+    readonly hub: Hub,
+    readonly auth: Authenticator,
+    readonly subscribe: SubscribeFlow,
+    readonly host: SessionHost,
+    readonly start: () => Promise<void>,
+  ) {
+    const o = ctx.options;
+    this.#originOk = o.allowedOrigins && o.allowedOrigins.length > 0 ? originMatcher(o.allowedOrigins) : () => true;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: ctx.limits.maxMessageSize,
+      perMessageDeflate: o.compression ? { threshold: 256, serverNoContextTakeover: true, clientNoContextTakeover: true } : false,
+      clientTracking: false,
+      // The native protocol's JSON client offers no subprotocol; when one is offered, echo the JSON one.
+      handleProtocols: (protocols) => (protocols.has('centrifuge-json') ? 'centrifuge-json' : false),
+    });
+  }
+
+  attach(server: HttpServer | HttpsServer, endpoint: EndpointOptions | string): void {
+    const ep: EndpointOptions = typeof endpoint === 'string' ? { path: endpoint } : endpoint;
+    void this.start();
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (path !== ep.path) return; // another endpoint's (or another library's) upgrade
+      this.handleUpgrade(req, socket, head, ep);
+    });
+  }
+
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointOptions | ProtocolName): void {
+    const ep: EndpointOptions = typeof endpoint === 'string' ? { path: req.url ?? '/', protocol: endpoint } : endpoint;
+    const protocolName = ep.protocol ?? 'centrifuge';
+    const protocol = this.protocols.get(protocolName);
+    // A shared function, not a closure: a closure here would keep this call's scope (the request,
+    // the handshake timer, the URL) alive for the whole life of the connection.
+    socket.on('error', destroyOnError);
+    if (!protocol) return refuse(socket, 500, `protocol ${protocolName} is not registered`);
+    if (this.closing) return refuse(socket, 503, 'shutting down');
+    if (!this.#originOk(req.headers.origin)) return refuse(socket, 403, 'origin not allowed');
+    if (this.hub.connections.size + this.pending.size >= this.ctx.limits.maxConnections) {
+      return refuse(socket, 503, 'connection limit reached');
+    }
+    void this.start();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const request: ConnectionRequest = {
+      url: req.url ?? '/',
+      headers: req.headers,
+      remoteAddress: req.socket.remoteAddress,
+      query: new URLSearchParams(url.search), // not url.searchParams: that keeps the whole URL per connection
+    };
+    this.pending.add(socket);
+    const timer = setTimeout(() => {
+      this.pending.delete(socket);
+      socket.destroy();
+    }, this.ctx.limits.handshakeTimeoutMs);
+    timer.unref();
+    const finish = () => {
+      clearTimeout(timer);
+      this.pending.delete(socket);
+    };
+    const upgrade = (credentials: Credentials | undefined) => {
+      if (socket.destroyed) return finish();
+      this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        finish();
+        this.accept(new WsTransport(ws, request.remoteAddress), protocol, request, credentials);
+      });
+    };
+    if (protocolName === 'centrifuge') return upgrade(undefined);
+    // Protocols without a connect command authenticate on the upgrade request itself.
+    const token = url.searchParams.get('token') ?? bearer(req.headers.authorization);
+    this.auth.authenticate({ protocol: protocolName, request, token, data: undefined }, ep.onConnecting ?? this.auth.onConnecting).then(
+      (d) => {
+        if (d.kind === 'decline') {
+          finish();
+          return refuse(socket, httpStatusOf(d.code), d.message);
+        }
+        upgrade({ user: '', ...d.credentials });
+      },
+      (err: unknown) => {
+        finish();
+        if (err instanceof ReplyError || err instanceof DisconnectError) return refuse(socket, httpStatusOf(err.code), err.message);
+        this.hub.reportError(err);
+        refuse(socket, 500, 'internal server error');
+      },
+    );
+  }
+
+  /**
+   * A transport the client is connected over becomes a connection: into the Hub, a session, then
+   * reading starts. With `credentials` (authenticated before the transport existed) the
+   * connection is registered at once and the session started; otherwise the session's connect
+   * command does it.
+   */
+  accept(transport: Transport, protocol: Protocol, request: ConnectionRequest, credentials: Credentials | undefined): Connection {
+    const conn = new Connection(newClientId(), protocol, transport, request, this.hub);
+    this.hub.add(conn);
+    conn.session = protocol.createSession(conn, this.host);
+    conn.open();
+    if (credentials !== undefined) {
+      this.subscribe.register(conn, credentials).then(
+        (subs) => conn.session.start?.(subs),
+        (err: unknown) => {
+          if (err instanceof DisconnectError) conn.close(err);
+          else {
+            this.hub.reportError(err, conn);
+            conn.close(Disconnects.internal);
+          }
+        },
+      );
+    }
+    return conn;
+  }
+
+  close(): void {
+    for (const s of this.pending) s.destroy();
+    this.#wss.close();
+  }
+}
+
+function refuse(socket: Duplex, status: number, message: string): void {
+  if (!socket.writable) return void socket.destroy();
+  const body = JSON.stringify({ error: { code: status, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
