@@ -209,6 +209,7 @@ function target(t: UserTarget): Record<string, unknown> {
 
 export function createApiClient<const C extends Contract>(options: ApiClientOptions & { contract: C }): ApiClient<ContractInput<C>>;
 export function createApiClient<S = AnySchema>(options: ApiClientOptions): ApiClient<S>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the implementation of the overloads above, which give the schema
 export function createApiClient(options: ApiClientOptions): ApiClient<any> {
   if (!options || typeof options.url !== 'string' || options.url === '') throw new TypeError('createApiClient: `url` is required');
   const base = options.url.replace(/\/+$/, '');

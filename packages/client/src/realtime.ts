@@ -138,6 +138,10 @@ interface Entry {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
 export type AnyRealtime = Realtime<any, any>;
 
+/** A Realtime with channel schema `S`, whatever it publishes (see AnyRealtime for the `any`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see AnyRealtime
+export type RealtimeOf<S> = Realtime<S, any>;
+
 export class Realtime<S = AnySchema, P = S> {
   /** The connection state as an observable value (`useSyncExternalStore(state.subscribe, state.getSnapshot)`). */
   readonly state: Store<ConnectionState>;

@@ -62,10 +62,10 @@ export function RealtimeProvider(props: RealtimeProviderProps): ReactNode {
   let owned: AnyRealtime | undefined;
   if (!props.client) {
     const { children: _c, client: _k, ...options } = props;
-    const key = connectionKey(options as RealtimeOptions);
+    const key = connectionKey(options);
     // Made during render: an instance is inert until first used, so one React discards costs nothing.
     if (!holder.current || holder.current.key !== key || holder.current.realtime.closed) {
-      const opts: RealtimeOptions = { ...(options as RealtimeOptions) };
+      const opts: RealtimeOptions = { ...(options) };
       if (opts.getToken) opts.getToken = () => (latest.current as RealtimeOptions).getToken?.();
       holder.current = { key, realtime: new Realtime(opts) };
     }
