@@ -202,3 +202,56 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
     cent.disconnect();
   }
 });
+
+test('phoenix: route handlers: a decline reason reaches receive("error"), reply() reaches the push\'s receive("ok")', async () => {
+  const srv = await server();
+  srv.sb
+    .route('/room/:id', {
+      join(ctx) {
+        if (ctx.params.id === 'locked') return ctx.decline(403, 'room is locked');
+        ctx.accept();
+      },
+    })
+    .on('ask', (ctx) => ctx.reply('answer', { echo: ctx.payload, by: ctx.client.user }))
+    .on('quiet', () => {});
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'dana' }) } });
+  await open(s);
+  const locked = s.channel('/room/locked', {});
+  const refusal = await new Promise<unknown>((resolve) =>
+    locked.join().receive('error', (r: unknown) => {
+      locked.leave();
+      resolve(r);
+    }),
+  );
+  assert.deepEqual(refusal, { reason: 'room is locked', code: 103 });
+  const room = s.channel('/room/1', {});
+  await joined(room);
+  assert.deepEqual(await pushed(room, 'ask', { q: 1 }), { status: 'ok', response: { echo: { q: 1 }, by: 'dana' } });
+  // A handler that answers nothing still settles the push (never a client timeout).
+  assert.deepEqual(await pushed(room, 'quiet', {}), { status: 'ok', response: {} });
+});
+
+test('phoenix: raw wire: unmatched topic, duplicate join, binary push refused with the socket up, malformed frame closes 1007', async () => {
+  const srv = await server();
+  const c = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'eve' })}&vsn=2.0.0`);
+  await c.opened;
+  const isReply = (ref: string) => (m: Record<string, unknown>) => Array.isArray(m) && m[1] === ref && m[3] === 'phx_reply';
+  c.send([null, '1', 'phoenix', 'heartbeat', {}]);
+  assert.deepEqual(await c.next(isReply('1')), [null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+  c.send(['2', '3', 'chat:x', 'hello', {}]);
+  assert.deepEqual(await c.next(isReply('3')), [null, '3', 'chat:x', 'phx_reply', { status: 'error', response: { reason: 'unmatched topic' } }]);
+  c.send(['4', '4', 'chat:x', 'phx_join', {}]);
+  assert.deepEqual(await c.next(isReply('4')), ['4', '4', 'chat:x', 'phx_reply', { status: 'ok', response: {} }]);
+  c.send(['5', '5', 'chat:x', 'phx_join', {}]);
+  assert.deepEqual(await c.next((m) => Array.isArray(m) && m[3] === 'phx_close'), ['4', '4', 'chat:x', 'phx_close', {}]);
+  assert.deepEqual(await c.next(isReply('5')), ['5', '5', 'chat:x', 'phx_reply', { status: 'ok', response: {} }]);
+  // Binary push (§9): kind 0, lengths, "5" "6" "chat:x" "up", bytes.
+  c.ws.send(Buffer.concat([Buffer.from([0, 1, 1, 6, 2]), Buffer.from('56chat:xup'), Buffer.from([1, 2, 3])]));
+  const bin = await c.next<unknown[]>(isReply('6'));
+  assert.deepEqual(bin.slice(0, 3), ['5', '6', 'chat:x']);
+  assert.equal((bin[4] as { status: string }).status, 'error');
+  c.send([null, '7', 'phoenix', 'heartbeat', {}]);
+  await c.next(isReply('7'));
+  c.send('{"not":"an array"}');
+  assert.equal((await c.waitClose()).code, 1007);
+});
