@@ -28,7 +28,7 @@ test('standalone: /socket/websocket refuses a bad token with 401; the phoenix cl
   s.connect();
   const ch = s.channel('chat:phx', {});
   const news: unknown[] = [];
-  ch.on('news', (p: unknown) => news.push(p));
+  ch.on('news', (p: unknown) => void news.push(p));
   let ok = false;
   ch.join().receive('ok', () => (ok = true));
   await until(() => ok, 5000, 'phoenix joined');

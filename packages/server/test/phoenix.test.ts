@@ -21,6 +21,7 @@ async function server(): Promise<TestServer & { phxUrl: string }> {
       chat: { allowSubscribeForClient: true, allowPublishForClient: true, presence: true },
       news: { allowSubscribeForClient: true },
       secret: {},
+      hist: { allowSubscribeForClient: true, historySize: 10, historyTtlMs: 60_000, forceRecovery: true },
     },
   });
   srv.sb.attach(srv.http, { path: '/socket/websocket', protocol: 'phoenix' });
@@ -37,7 +38,7 @@ function phx(url: string, opts: { params?: Record<string, unknown>; authToken?: 
 
 async function open(s: Socket): Promise<void> {
   let opened = false;
-  s.onOpen(() => (opened = true));
+  s.onOpen(() => void (opened = true));
   s.connect();
   await until(() => opened, 5000, 'phoenix socket open');
 }
@@ -62,7 +63,7 @@ function pushed(ch: Channel, event: string, payload: object): Promise<{ status: 
 
 function record(ch: Channel, event: string): unknown[] {
   const seen: unknown[] = [];
-  ch.on(event, (p: unknown) => seen.push(p));
+  ch.on(event, (p: unknown) => void seen.push(p));
   return seen;
 }
 
@@ -164,10 +165,9 @@ test('phoenix: authToken subprotocol (phoenix echoed), bad token and wrong vsn r
   assert.equal(msgs.length, 1);
 
   // Refusals before the upgrade: HTTP statuses the raw client sees.
-  const bad = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=bad&vsn=2.0.0`);
-  const wrongVsn = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'x' })}&vsn=1.0.0`);
-  await assert.rejects(bad.opened, /HTTP 401/);
-  await assert.rejects(wrongVsn.opened, /HTTP 400/);
+  await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=bad&vsn=2.0.0`).opened, /HTTP 401/);
+  const good = await token({ sub: 'x' });
+  await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${good}&vsn=1.0.0`).opened, /HTTP 400/);
 });
 
 test('phoenix: Presence lists members of every protocol and drops the one who left', async () => {
@@ -178,7 +178,7 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
   const presence = new Presence(ch);
   let keys: string[] = [];
   const left: string[] = [];
-  presence.onSync(() => (keys = presence.list((k: string) => k).sort()));
+  presence.onSync(() => void (keys = presence.list((k: string) => k).sort()));
   presence.onLeave((k: string | undefined, current: { metas: unknown[] } | undefined) => {
     if (k !== undefined && (current === undefined || current.metas.length === 0)) left.push(k);
   });
@@ -254,4 +254,44 @@ test('phoenix: raw wire: unmatched topic, duplicate join, binary push refused wi
   await c.next(isReply('7'));
   c.send('{"not":"an array"}');
   assert.equal((await c.waitClose()).code, 1007);
+});
+
+test('phoenix: recovery beyond Phoenix: a rejoin with the last broadcast ref as `recover` replays the missed publications in order, once', async () => {
+  const srv = await server();
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'rita' }) } });
+  await open(s);
+  // The two lines a client adds: remember the last position, send it back at every (re)join.
+  let last: string | undefined;
+  const ch = s.channel('hist:1', () => (last === undefined ? {} : { recover: last }));
+  const got: number[] = [];
+  ch.on('message', (p: { n: number }) => void got.push(p.n));
+  const onMessage = ch.onMessage.bind(ch);
+  ch.onMessage = (event: string, payload: unknown, ref: unknown) => {
+    if (typeof ref === 'string' && ref.includes(':')) last = ref;
+    return onMessage(event, payload, ref);
+  };
+  const replies: unknown[] = [];
+  let joins = 0;
+  ch.join().receive('ok', (r: unknown) => {
+    joins++;
+    replies.push(r);
+  });
+  await until(() => joins === 1, 5000, 'joined');
+  await srv.sb.publish('hist:1', { n: 1 });
+  await until(() => got.length === 1, 5000, 'first publication');
+  assert.match(last ?? '', /^1:/);
+
+  // The connection drops; two publications are missed meanwhile; the client reconnects and rejoins.
+  s.disconnect();
+  await until(() => !s.isConnected(), 5000, 'socket closed');
+  await srv.sb.publish('hist:1', { n: 2 });
+  await srv.sb.publish('hist:1', { n: 3 });
+  s.connect();
+  await until(() => joins === 2, 5000, 'rejoined');
+  await srv.sb.publish('hist:1', { n: 4 });
+  await until(() => got.length >= 4, 5000, 'replayed and live');
+  assert.deepEqual(got, [1, 2, 3, 4]);
+  const second = replies[1] as { recoverable: boolean; recovered: boolean; offset: number };
+  assert.equal(second.recovered, true);
+  assert.equal(second.recoverable, true);
 });
