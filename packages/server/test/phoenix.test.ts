@@ -295,3 +295,33 @@ test('phoenix: recovery beyond Phoenix: a rejoin with the last broadcast ref as 
   assert.equal(second.recovered, true);
   assert.equal(second.recoverable, true);
 });
+
+test('phoenix: a server unsubscribe is phx_close (no rejoin); a dropped connection rejoins and receives again, once', async () => {
+  const srv = await server();
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'kim' }) } });
+  await open(s);
+  const kicked = s.channel('chat:kick', {});
+  let closed = false;
+  kicked.onClose(() => void (closed = true));
+  await joined(kicked);
+  await srv.sb.unsubscribeUser({ user: 'kim' }, 'chat:kick');
+  await until(() => closed, 5000, 'phx_close');
+
+  const ch = s.channel('chat:again', {});
+  const got: unknown[] = [];
+  ch.on('message', (p: unknown) => void got.push(p));
+  let joins = 0;
+  ch.join().receive('ok', () => void joins++);
+  await until(() => joins === 1, 5000, 'joined');
+  let opens = 0;
+  s.onOpen(() => void opens++);
+  await srv.sb.disconnectUser({ user: 'kim' }, { code: 3011, reason: 'force reconnect' });
+  await until(() => opens === 1 && joins === 2, 5000, 'reconnected and rejoined');
+  await srv.sb.publish('chat:again', { n: 1 });
+  await until(() => got.length === 1, 5000, 'delivered after the rejoin');
+  await srv.sb.publish('chat:again', { n: 2 });
+  await until(() => got.length === 2, 5000, 'second');
+  assert.deepEqual(got, [{ n: 1 }, { n: 2 }]);
+  // The kicked channel stayed closed: the client did not rejoin it.
+  assert.equal(kicked.state, 'closed');
+});
