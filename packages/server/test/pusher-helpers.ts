@@ -101,5 +101,6 @@ export function next<T = unknown>(bind: (cb: (v: T) => void) => void, ms = 5000,
 }
 
 export function connectedOf(c: PusherClient): Promise<void> {
+  if (c.connection.state === 'connected') return Promise.resolve();
   return next((cb) => c.connection.bind('connected', () => cb(undefined)), 5000, 'connected');
 }
