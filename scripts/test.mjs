@@ -10,7 +10,7 @@
 // which catches a file that never exits after its tests (a leaked server, socket or timer).
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
 const roots = ['packages', 'apps', 'examples', 'bench'];
@@ -34,6 +34,23 @@ selected.sort();
 if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);
+}
+// The whole run (no filters: `npm test`, CI) first type-checks every project (tsc -b, with
+// noUnusedLocals/noUnusedParameters) and lints (eslint.config.js); either failing fails the run.
+// A filtered run skips them (`npm run lint` runs them alone); SKIP_LINT=1 skips them too.
+if (filters.length === 0 && process.env.SKIP_LINT !== '1') {
+  for (const [what, script, args] of [
+    ['tsc -b', 'node_modules/typescript/bin/tsc', ['-b', 'tsconfig.build.json']],
+    ['eslint', 'node_modules/eslint/bin/eslint.js', ['.']],
+  ]) {
+    const started = Date.now();
+    const r = spawnSync(process.execPath, [join(root, script), ...args], { cwd: root, stdio: 'inherit' });
+    if (r.status !== 0) {
+      console.error(`${what} failed: fix the errors above (npm run lint runs this step alone)`);
+      process.exit(1);
+    }
+    console.log(`${what}: ok in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '3';
 const fileTimeout = process.env.TEST_FILE_TIMEOUT_MS ?? String(15 * 60_000);

@@ -1,10 +1,31 @@
-/** `npm run bench [-- --quick] [--systems a,b] [--fan n] [--other <checkout dir>] [--profile <system id>]` */
+/**
+ * `npm run bench [-- --quick] [--systems a,b] [--fan n] [--other <checkout dir>] [--profile <system id>]`
+ * `npm run bench -- --scenario density [--n 10000,50000,100000] [--systems sb-native,ws-loop,socketio]`
+ * `npm run bench -- --scenario storm [--n 50000] [--spread 5000]`
+ */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CONFIGS, runBench, type BenchConfig } from './run.js';
+import { CONFIGS, rerate, runBench, type BenchConfig, type BenchResult } from './run.js';
 import { markdown, updateResultsFile } from './report.js';
+import { densityCli } from './density-cli.js';
 
 const argv = process.argv.slice(2);
+const scenario = (() => {
+  const i = argv.indexOf('--scenario');
+  return i >= 0 ? argv[i + 1] : undefined;
+})();
+if (scenario === 'density' || scenario === 'storm') {
+  await densityCli(scenario, argv);
+  process.exit(0);
+}
+if (argv.includes('--render')) {
+  // --render <results/….json>: regenerate the tables (and RESULTS.md) from a saved ladder run.
+  const saved = rerate(JSON.parse(readFileSync(argv[argv.indexOf('--render') + 1]!, 'utf8')) as BenchResult);
+  const md = markdown(saved);
+  console.log(md);
+  if (!argv.includes('--no-update')) updateResultsFile(`npm run bench${saved.meta.mode === 'quick' ? ' -- --quick' : ''}`, md);
+  process.exit(0);
+}
 const mode: BenchConfig['mode'] = argv.includes('--tiny') ? 'tiny' : argv.includes('--quick') ? 'quick' : 'full';
 const opt = (name: string) => {
   const i = argv.indexOf(name);
@@ -39,7 +60,7 @@ const md = markdown(result);
 console.log(`\n${md}`);
 console.log(`raw results: ${file}`);
 if (!argv.includes('--no-update') && mode !== 'tiny') {
-  updateResultsFile(result, `npm run bench${mode === 'quick' ? ' -- --quick' : ''}`, md);
+  updateResultsFile(`npm run bench${mode === 'quick' ? ' -- --quick' : ''}`, md);
   console.log('bench/RESULTS.md updated');
 }
 console.log(`took ${((Date.now() - started) / 1000).toFixed(0)} s`);

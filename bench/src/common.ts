@@ -98,6 +98,8 @@ export function makePlan(total: number, fanSizes: readonly number[], manyChannel
 export interface Usage {
   rss: number;
   heapUsed: number;
+  /** Memory of Buffers and other C++ objects tied to JS objects (includes arrayBuffers). */
+  external: number;
   /** user + system CPU, µs */
   cpu: number;
   at: number;
@@ -106,7 +108,7 @@ export interface Usage {
 export function usage(): Usage {
   const c = process.cpuUsage();
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, cpu: c.user + c.system, at: nowMs() };
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, cpu: c.user + c.system, at: nowMs() };
 }
 
 /** A request/response over a child's IPC channel. */
@@ -123,13 +125,13 @@ export interface RpcReply {
 }
 
 /** Serve RPCs from the parent on this child's IPC channel. */
-export function serveRpc(handlers: Record<string, (args: any) => unknown>): void {
+export function serveRpc(handlers: Record<string, (args: never) => unknown>): void {
   process.on('message', (m: Rpc) => {
     const h = handlers[m.cmd];
     Promise.resolve()
       .then(() => {
         if (!h) throw new Error(`unknown command ${m.cmd}`);
-        return h(m.args);
+        return h(m.args as never);
       })
       .then(
         (result) => process.send!({ id: m.id, ok: true, result } satisfies RpcReply),

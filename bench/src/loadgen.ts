@@ -38,7 +38,16 @@ interface ConnectArgs {
   conns: { idx: number; channels: string[] }[];
   concurrency: number;
   timeoutMs: number;
+  /**
+   * Loopback source addresses (127.0.0.x) the connections are spread over: each source address has
+   * its own ephemeral port range, so one generator can hold more than ~28k connections to one port.
+   */
+  localAddresses?: string[];
 }
+
+/** What `reconnect` needs to open the same connections again. */
+let last: { a: ConnectArgs; tokens: string[] } | undefined;
+const specOf = new Map<WebSocket, number>();
 
 async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; failed: number; errors: string[] }> {
   const adapter = ADAPTERS[a.adapter];
@@ -46,6 +55,16 @@ async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; fai
   const key = new TextEncoder().encode(SECRET);
   // Tokens are signed before the clock starts: the storm measures the server, not our signing.
   const tokens = await Promise.all(a.conns.map((c) => new SignJWT({ sub: `u${c.idx}` }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().sign(key)));
+  last = { a, tokens };
+  return openAll(a, tokens, a.conns.map((_, k) => k), () => 0);
+}
+
+/**
+ * Open connections `ks` of `a` (at most `a.concurrency` in flight), connection k not before
+ * `delayOf(k)` ms after the start: the jitter a reconnecting SDK's backoff adds.
+ */
+async function openAll(a: ConnectArgs, tokens: string[], ks: number[], delayOf: (k: number) => number): Promise<{ ms: number; ok: number; failed: number; errors: string[] }> {
+  const adapter = ADAPTERS[a.adapter]!;
   const start = nowMs();
   let next = 0;
   let ok = 0;
@@ -57,7 +76,8 @@ async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; fai
       const token = tokens[k]!;
       const st: ClientState = { acks: 0 };
       let ready = false;
-      const ws = new WebSocket(a.base + adapter.path(token), { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: a.timeoutMs });
+      const localAddress = a.localAddresses?.length ? a.localAddresses[k % a.localAddresses.length] : undefined;
+      const ws = new WebSocket(a.base + adapter.path(token), { perMessageDeflate: false, skipUTF8Validation: true, handshakeTimeout: a.timeoutMs, ...(localAddress ? { localAddress } : {}) });
       const timer = setTimeout(() => fail(new Error('subscribe timed out')), a.timeoutMs);
       const fail = (err: Error) => {
         if (ready) return;
@@ -82,6 +102,7 @@ async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; fai
             clearTimeout(timer);
             ok++;
             sockets.add(ws);
+            specOf.set(ws, k);
             resolve();
           }
         } catch (err) {
@@ -91,6 +112,7 @@ async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; fai
       ws.on('error', (err) => fail(err));
       ws.on('close', (code) => {
         if (!ready) return fail(new Error(`closed ${code} before subscribed`));
+        specOf.delete(ws);
         if (sockets.delete(ws) && !closing) closedUnexpectedly++;
       });
     });
@@ -98,7 +120,12 @@ async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; fai
   for (let w = 0; w < a.concurrency; w++) {
     workers.push(
       (async () => {
-        while (next < a.conns.length) await one(next++);
+        while (next < ks.length) {
+          const k = ks[next++]!;
+          const wait = start + delayOf(k) - nowMs();
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          await one(k);
+        }
       })(),
     );
   }
@@ -106,8 +133,27 @@ async function connectAll(a: ConnectArgs): Promise<{ ms: number; ok: number; fai
   return { ms: nowMs() - start, ok, failed, errors };
 }
 
+/**
+ * A reconnect storm, as after a server restart behind a balancer: every open connection is
+ * dropped, then opened again (new handshake, same JWT, same subscriptions), connection k after a
+ * uniform random delay in [0, spreadMs) as the SDK's jittered backoff spreads them.
+ */
+async function reconnect(r: { spreadMs: number; concurrency: number }): Promise<{ ms: number; ok: number; failed: number; errors: string[] }> {
+  if (!last) throw new Error('reconnect before connect');
+  const ks = [...sockets].map((ws) => specOf.get(ws)!);
+  closing = true;
+  for (const ws of sockets) ws.terminate();
+  sockets.clear();
+  specOf.clear();
+  closing = false;
+  const delays = new Map(ks.map((k) => [k, Math.random() * r.spreadMs]));
+  ks.sort((x, y) => delays.get(x)! - delays.get(y)!);
+  return openAll({ ...last.a, concurrency: r.concurrency }, last.tokens, ks, (k) => delays.get(k)!);
+}
+
 serveRpc({
   connect: connectAll,
+  reconnect,
   reset() {
     hist.reset();
     received = 0;
@@ -126,6 +172,7 @@ serveRpc({
     closing = true;
     for (const ws of sockets) ws.terminate();
     sockets.clear();
+    specOf.clear();
     closing = false;
     return true;
   },

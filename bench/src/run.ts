@@ -7,9 +7,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Histogram, makePlan, nowMs, type Plan, type RpcReply, type Usage } from './common.js';
+import { endMeta, runMeta, type RunMeta } from './meta.js';
 import type { PublishArgs, PublishResult } from './server.js';
 import type { SystemName } from './systems.js';
 
@@ -68,7 +68,8 @@ async function hasProtocol(name: string): Promise<string | undefined> {
 
 export const SYSTEMS: SystemDef[] = [
   { id: 'ws-loop', label: 'ws: JSON.stringify once, send() loop', server: 'ws-loop', adapter: 'raw', publisher: 'app' },
-  { id: 'ws-ceiling', label: 'ws: frame built once, coalesced writes (ceiling)', server: 'ws-ceiling', adapter: 'raw', publisher: 'app' },
+  { id: 'ws-ceiling', label: 'ws: frame built once, coalesced writes (frame-per-message ceiling)', server: 'ws-ceiling', adapter: 'raw', publisher: 'app' },
+  { id: 'ws-batched', label: "ws: a tick's messages of a channel in ONE frame, built once (batched ceiling)", server: 'ws-batched', adapter: 'raw', publisher: 'app' },
   { id: 'socketio', label: 'Socket.IO 4 rooms', server: 'socketio', adapter: 'socketio', publisher: 'app' },
   { id: 'pondsocket', label: 'PondSocket 0.1.70 server', server: 'pondsocket', adapter: 'pondsocket', publisher: 'app' },
   { id: 'sb-native', label: 'Switchboard, native (Centrifugo JSON), memory', server: 'sb', adapter: 'centrifuge', publisher: 'app' },
@@ -90,7 +91,7 @@ export const SYSTEMS: SystemDef[] = [
     publisher: 'second-node',
     unavailable: async () => {
       try {
-        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        const m = (await import('@switchboard/redis')) as Record<string, unknown>;
         if (typeof m['createRedisEngine'] !== 'function') throw new Error('no engine');
       } catch {
         return '@switchboard/redis has not landed in this checkout';
@@ -101,7 +102,62 @@ export const SYSTEMS: SystemDef[] = [
       return 'Redis is not reachable at 127.0.0.1:6379';
     },
   },
+  {
+    id: 'sb-redis-cluster-2n',
+    label: 'Switchboard, native, Redis Cluster (3 masters), 2 nodes',
+    server: 'sb-redis-cluster',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
+        if (typeof m['keySlot'] !== 'function') throw new Error('no cluster mode');
+      } catch {
+        return '@switchboard/redis with Redis Cluster mode has not landed in this checkout';
+      }
+      return undefined; // the cluster is started for the run (redis-server must be installed: an error otherwise)
+    },
+  },
+  {
+    id: 'sb-nats-2n',
+    label: 'Switchboard, native, NATS, 2 nodes',
+    server: 'sb-nats',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      try {
+        const m = (await import('@switchboard/nats' as string)) as Record<string, unknown>;
+        if (typeof m['createNatsEngine'] !== 'function') throw new Error('no engine');
+      } catch {
+        return '@switchboard/nats has not landed in this checkout';
+      }
+      const address = (process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222').replace(/^nats:\/\//, '');
+      if (await reachable(address)) return undefined;
+      if (process.env['CI'] === 'true') throw new Error(`NATS is not reachable at ${address} (CI=true)`);
+      return `NATS is not reachable at ${address}`;
+    },
+  },
+  {
+    id: 'sb-postgres-2n',
+    label: 'Switchboard, native, PostgreSQL, 2 nodes',
+    server: 'sb-postgres',
+    adapter: 'centrifuge',
+    publisher: 'second-node',
+    unavailable: async () => {
+      if (await reachable(process.env['BENCH_POSTGRES_ADDRESS'] ?? '127.0.0.1:5432')) return undefined;
+      if (process.env['CI'] === 'true') throw new Error('PostgreSQL is not reachable at 127.0.0.1:5432 (CI=true)');
+      return 'PostgreSQL is not reachable at 127.0.0.1:5432';
+    },
+  },
 ];
+
+/** A 3-master Redis Cluster of the run's own, on free ports, for the systems that need one. */
+async function startCluster(): Promise<{ address: string; stop(): Promise<void> }> {
+  const m = (await import('../../packages/redis/scripts/redis-cluster.ts' as string)) as {
+    RedisClusterProcess: { start(masters: number, replicas: number): Promise<{ address: string; stop(): Promise<void> }> };
+  };
+  return m.RedisClusterProcess.start(3, 0);
+}
 
 export interface BenchConfig {
   mode: 'full' | 'quick' | 'tiny';
@@ -137,7 +193,7 @@ const TSX = import.meta.resolve('tsx');
 class Child {
   readonly cp: ChildProcess;
   #next = 1;
-  readonly #pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  readonly #pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<void>;
   exited = false;
   constructor(file: string, args: string[], extraExecArgv: string[] = [], env?: Record<string, string>) {
@@ -169,7 +225,7 @@ class Child {
     if (this.exited) return Promise.reject(new Error('child exited'));
     const id = this.#next++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.cp.send({ id, cmd, args });
     });
   }
@@ -216,7 +272,7 @@ export interface LadderResult {
   /** Highest offered rate that passed (delivered ≥ 95 %, p99 ≤ 1 s), deliveries/s measured. */
   sustained: number;
   sustainedStep: number;
-  /** Most deliveries/s reached in any step. */
+  /** Most deliveries/s reached in a passing step (0 when none passed). */
   capacity: number;
   /** The load generators used ≥ 90 % of a core in the best step: the client side may be the limit. */
   loadgenLimited: boolean;
@@ -236,7 +292,7 @@ export interface SystemResult {
 }
 
 export interface BenchResult {
-  meta: { date: string; node: string; cpus: string; cores: number; memGb: number; mode: string; config: Omit<BenchConfig, 'log'> };
+  meta: RunMeta & { mode: string; config: Omit<BenchConfig, 'log'> };
   systems: SystemResult[];
 }
 
@@ -259,6 +315,19 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
   }
   // Nodes of one system share a Redis prefix of their own (nothing left over from other runs).
   process.env['BENCH_REDIS_PREFIX'] = `bench-${process.pid}-${def.id}-${Date.now()}`;
+  let cluster: { address: string; stop(): Promise<void> } | undefined;
+  if (def.server === 'sb-redis-cluster') {
+    try {
+      cluster = await startCluster();
+    } catch (err) {
+      res.error = `could not start a Redis Cluster: ${(err as Error).message}`;
+      log(`  error: ${res.error}`);
+      return res;
+    }
+    process.env['BENCH_REDIS_CLUSTER'] = cluster.address;
+  }
+  // … and a PostgreSQL schema of their own, dropped at the end
+  process.env['BENCH_PG_SCHEMA'] = `bench_${process.pid}_${Date.now()}`;
   const server = new Child('./server.ts', [def.server], ['--expose-gc'], def.env);
   const children: Child[] = [server];
   try {
@@ -344,7 +413,7 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
         steps,
         sustained: bestStep ? bestStep.deliveredPerSec : 0,
         sustainedStep: best,
-        capacity: Math.max(...steps.map((x) => x.deliveredPerSec)),
+        capacity: capacityOf(steps),
         loadgenLimited: (bestStep ?? steps[0]!).loadgenCpuPct.some((x) => x >= 90) || steps.some((x) => !x.passed && x.loadgenCpuPct.some((y) => y >= 90) && x.serverCpuPct < 90),
       };
     };
@@ -370,8 +439,20 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
     log(`  error: ${res.error}`);
   } finally {
     await Promise.all(children.map((c) => c.stop().catch(() => undefined)));
+    await cluster?.stop();
+    if (def.server === 'sb-postgres') await dropBenchSchema(process.env['BENCH_PG_SCHEMA']!).catch(() => undefined);
   }
   return res;
+}
+
+async function dropBenchSchema(schema: string): Promise<void> {
+  const { default: postgres } = await import('postgres' as string);
+  const sql = (postgres as (dsn: string, o: object) => { unsafe(q: string): Promise<unknown>; end(o: object): Promise<void> })(process.env['BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 1, onnotice: () => {} });
+  try {
+    await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  } finally {
+    await sql.end({ timeout: 1 });
+  }
 }
 
 /** Wait until deliveries stop arriving (the previous step's backlog is gone), bounded. */
@@ -434,6 +515,19 @@ async function runStep(server: Child, publisher: Child, lgs: Child[], args: Publ
   };
 }
 
+/** Only a passing step shows what a system can carry: a failed step's rate is not capacity. */
+export function capacityOf(steps: readonly StepResult[]): number {
+  return Math.max(0, ...steps.filter((x) => x.passed).map((x) => x.deliveredPerSec));
+}
+
+/** A saved result with capacity recomputed by today's rule (runs saved before it counted failed steps). */
+export function rerate(r: BenchResult): BenchResult {
+  for (const s of r.systems) {
+    for (const l of [...Object.values(s.fan), ...(s.many ? [s.many] : [])]) l.capacity = capacityOf(l.steps);
+  }
+  return r;
+}
+
 export function fmtRate(x: number): string {
   if (x >= 1e6) return `${(x / 1e6).toFixed(2)}M`;
   if (x >= 1e3) return `${(x / 1e3).toFixed(1)}k`;
@@ -444,15 +538,7 @@ export async function runBench(cfg: BenchConfig): Promise<BenchResult> {
   const plan = makePlan(cfg.total, cfg.fanSizes);
   const { log: _log, ...config } = cfg;
   const out: BenchResult = {
-    meta: {
-      date: new Date().toISOString(),
-      node: process.version,
-      cpus: cpus()[0]?.model ?? 'unknown',
-      cores: cpus().length,
-      memGb: Math.round(totalmem() / 2 ** 30),
-      mode: cfg.mode,
-      config,
-    },
+    meta: { ...runMeta(), mode: cfg.mode, config },
     systems: [],
   };
   for (const def of [...SYSTEMS, ...(cfg.other ? [otherCheckout(cfg.other)] : [])]) {
@@ -460,5 +546,8 @@ export async function runBench(cfg: BenchConfig): Promise<BenchResult> {
     cfg.log?.(`${def.id}: ${def.label}`);
     out.systems.push(await runSystem(def, cfg, plan));
   }
+  endMeta(out.meta);
   return out;
 }
+
+export { Child, sleep };

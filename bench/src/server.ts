@@ -67,7 +67,7 @@ export function publishLoop(publish: (channel: string, data: object) => unknown,
         }
         setTimeout(tick, 1);
       } catch (err) {
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     };
     tick();
@@ -89,8 +89,9 @@ serveRpc({
     return usage();
   },
   publish(args: PublishArgs) {
-    if (!system) throw new Error('not started');
-    return publishLoop(system.publish, args);
+    const s = system;
+    if (!s) throw new Error('not started');
+    return publishLoop((channel, data) => s.publish(channel, data), args);
   },
   /** Heap snapshot (idle connections' memory by constructor): `heap-summary.ts` reads it. */
   heapSnapshot(args: { file: string }) {

@@ -23,7 +23,7 @@ const KEY = new TextEncoder().encode(SECRET);
 export const API_KEY = 'bench-api-key';
 
 /** ws's frame builder (exported by the package, untyped in @types/ws). */
-const frameOf = (wsModule as unknown as { Sender: { frame(data: Buffer, o: object): Buffer[] } }).Sender.frame;
+const frameOf = (wsModule as unknown as { Sender: { frame: (data: Buffer, o: object) => Buffer[] } }).Sender.frame;
 
 /** Every system verifies the same HS256 JWT, so the connection storm costs the same work everywhere. */
 async function verifyToken(token: string | null | undefined): Promise<string> {
@@ -46,7 +46,7 @@ function refuse(socket: Duplex, status: number): void {
 }
 
 /** Raw `ws` hub: rooms of sockets; the client sends `{"sub":[...]}` and gets `{"ok":true}`. */
-async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
+async function rawWs(kind: 'loop' | 'ceiling' | 'batched'): Promise<RunningSystem> {
   const http = createServer((_q, s) => s.writeHead(404).end());
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 1 << 20 });
   interface Peer {
@@ -67,7 +67,7 @@ async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
           ws.on('message', (data) => {
             let msg: { sub?: string[] };
             try {
-              msg = JSON.parse(data.toString());
+              msg = JSON.parse((data as Buffer).toString()) as typeof msg;
             } catch {
               return ws.close(1007, 'bad json');
             }
@@ -108,6 +108,11 @@ async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
       },
     };
   }
+
+  if (kind === 'batched') return batchedCeiling(port, rooms, () => {
+    for (const c of wss.clients) c.terminate();
+    return closeHttp(http);
+  });
 
   // The ceiling: the frame is built once per publication and every socket gets the same bytes;
   // each socket's frames of one tick leave in one corked write.
@@ -154,6 +159,37 @@ async function rawWs(kind: 'loop' | 'ceiling'): Promise<RunningSystem> {
   };
 }
 
+/**
+ * The like-for-like ceiling for batched protocols: a tick's publications of one channel joined
+ * (newline-separated, as the native and pond protocols batch) into ONE frame, built once per
+ * channel per tick and written once to every socket of the channel.
+ */
+function batchedCeiling(port: number, rooms: Map<string, Set<{ sock: Duplex }>>, close: () => Promise<void>): RunningSystem {
+  const queued = new Map<string, string[]>();
+  const flush = () => {
+    for (const [channel, texts] of queued) {
+      const r = rooms.get(channel);
+      if (!r) continue;
+      const frame = Buffer.concat(frameOf(Buffer.from(texts.join('\n')), { fin: true, opcode: 1, mask: false, readOnly: false, rsv1: false }));
+      for (const p of r) if (!p.sock.destroyed) p.sock.write(frame);
+    }
+    queued.clear();
+  };
+  return {
+    port,
+    publish(channel, data) {
+      if (!rooms.has(channel)) return;
+      const q = queued.get(channel);
+      if (q) q.push(JSON.stringify(data));
+      else {
+        if (queued.size === 0) setImmediate(flush);
+        queued.set(channel, [JSON.stringify(data)]);
+      }
+    },
+    close,
+  };
+}
+
 /** Socket.IO 4 with rooms, WebSocket transport only (no polling upgrade dance). */
 async function socketIo(): Promise<RunningSystem> {
   const { Server } = await import('socket.io');
@@ -180,7 +216,9 @@ async function socketIo(): Promise<RunningSystem> {
     },
     close: async () => {
       io.disconnectSockets(true);
-      await new Promise<void>((r) => io.close(() => r()));
+      await new Promise<void>((r) => {
+        void io.close(() => r());
+      });
       await closeHttp(http).catch(() => undefined);
     },
   };
@@ -217,17 +255,35 @@ async function pondSocket(): Promise<RunningSystem> {
 }
 
 /** A Switchboard node, in-memory engine unless a broker factory is given. */
-async function switchboard(options: { broker?: 'redis' } = {}): Promise<RunningSystem & { sb: unknown }> {
+async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats' | 'postgres' } = {}): Promise<RunningSystem & { sb: unknown }> {
   // BENCH_SB_SERVER: another checkout's entry point (`--other`), for before/after runs side by side.
   const other = process.env['BENCH_SB_SERVER'];
   const { createSwitchboard } = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as typeof import('@switchboard/server');
   let broker: object = {};
-  if (options.broker === 'redis') {
-    // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX).
+  if (options.broker === 'redis' || options.broker === 'redis-cluster') {
+    // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX), and on
+    // Redis Cluster the cluster it started (BENCH_REDIS_CLUSTER: seed addresses).
     const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis' as string)) as {
-      createRedisEngine(o: { addresses: string[]; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
+      createRedisEngine(o: { addresses?: string[]; clusterAddresses?: string; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
     };
-    const e = redis.createRedisEngine({ addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'], prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    const where = options.broker === 'redis-cluster' ? { clusterAddresses: process.env['BENCH_REDIS_CLUSTER'] ?? '' } : { addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'] };
+    const e = redis.createRedisEngine({ ...where, prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    broker = { broker: e.broker, history: e.history, presence: e.presence };
+  }
+  if (options.broker === 'nats') {
+    // core NATS between the nodes, history and presence in JetStream; the run's own prefix
+    const nats = (await import('@switchboard/nats' as string)) as {
+      createNatsEngine(o: { servers: string; prefix: string }): { broker: unknown; history?: unknown; presence?: unknown };
+    };
+    const e = nats.createNatsEngine({ servers: process.env['BENCH_NATS'] ?? 'nats://127.0.0.1:4222', prefix: process.env['BENCH_REDIS_PREFIX'] ?? 'bench' });
+    broker = { broker: e.broker, history: e.history, presence: e.presence };
+  }
+  if (options.broker === 'postgres') {
+    // Both nodes of a run share the schema the orchestrator chose (BENCH_PG_SCHEMA).
+    const pg = (await import('@switchboard/postgres' as string)) as {
+      createPostgresEngine(o: { dsn: string; schema: string; poolSize: number }): { broker: unknown; history: unknown; presence: unknown };
+    };
+    const e = pg.createPostgresEngine({ dsn: process.env['BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test', schema: process.env['BENCH_PG_SCHEMA'] ?? 'bench', poolSize: 8 });
     broker = { broker: e.broker, history: e.history, presence: e.presence };
   }
   const sb = createSwitchboard({
@@ -302,7 +358,7 @@ async function httpPublisher(target: number): Promise<RunningSystem> {
   };
 }
 
-export type SystemName = 'ws-loop' | 'ws-ceiling' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'http-publisher';
+export type SystemName = 'ws-loop' | 'ws-ceiling' | 'ws-batched' | 'socketio' | 'pondsocket' | 'sb' | 'sb-redis' | 'sb-redis-cluster' | 'sb-nats' | 'sb-postgres' | 'http-publisher';
 
 export async function startSystem(name: SystemName, target = 0): Promise<RunningSystem> {
   switch (name) {
@@ -312,6 +368,8 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return rawWs('loop');
     case 'ws-ceiling':
       return rawWs('ceiling');
+    case 'ws-batched':
+      return rawWs('batched');
     case 'socketio':
       return socketIo();
     case 'pondsocket':
@@ -320,5 +378,11 @@ export async function startSystem(name: SystemName, target = 0): Promise<Running
       return switchboard();
     case 'sb-redis':
       return switchboard({ broker: 'redis' });
+    case 'sb-redis-cluster':
+      return switchboard({ broker: 'redis-cluster' });
+    case 'sb-nats':
+      return switchboard({ broker: 'nats' });
+    case 'sb-postgres':
+      return switchboard({ broker: 'postgres' });
   }
 }

@@ -44,8 +44,7 @@ server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, async () => {
-    await sb.shutdown({ timeoutMs: 5000 }); // clients are told to reconnect (3001 shutdown)
-    server.close(() => process.exit(0));
+  process.once(sig, () => {
+    void sb.shutdown({ timeoutMs: 5000 }).then(() => server.close(() => process.exit(0))); // clients are told to reconnect (3001 shutdown)
   });
 }

@@ -5,7 +5,7 @@
 // Browser: const ws = new WebSocket('ws://127.0.0.1:3000/ws');
 //          ws.send(JSON.stringify({ type: 'subscribe', channel: 'notifications:deploys' }));
 // Service: curl -X POST -H 'Authorization: apikey change-me' -d '{"channel":"*","event":"maintenance","payload":{"at":"22:00"}}' http://127.0.0.1:3000/notify
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { createSwitchboard, ReplyError } from '@switchboard/server';
 
@@ -48,7 +48,7 @@ function reply(res: import('node:http').ServerResponse, status: number, body: un
   res.end(JSON.stringify(body));
 }
 
-const server = createServer(async (req, res) => {
+async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (req.method !== 'POST' || req.url !== '/notify') return reply(res, 404, { error: { code: 404, message: 'POST /notify' } });
   if (!keyOk(req)) return reply(res, 401, { error: { code: 401, message: 'bad or missing API key' } });
   try {
@@ -73,7 +73,9 @@ const server = createServer(async (req, res) => {
     console.error(err);
     reply(res, 500, { error: { code: 500, message: 'internal error' } });
   }
-});
+}
+
+const server = createServer((req, res) => void handle(req, res));
 
 sb.attach(server, { path: '/ws', protocol: 'plain' });
 
@@ -83,8 +85,7 @@ server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, async () => {
-    await sb.shutdown({ timeoutMs: 5000 });
-    server.close(() => process.exit(0));
+  process.once(sig, () => {
+    void sb.shutdown({ timeoutMs: 5000 }).then(() => server.close(() => process.exit(0)));
   });
 }

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { createSwitchboard, logging, recovery, ReplyError, type Logger, type RpcContext } from '@switchboard/server';
 
 const log = (level: string) => (obj: object, msg?: string) =>
-  console.log(JSON.stringify({ level, time: new Date().toISOString(), msg, ...obj }, (_k, v) => (v instanceof Error ? { message: v.message } : v)));
+  console.log(JSON.stringify({ level, time: new Date().toISOString(), msg, ...obj }, (_k, v: unknown) => (v instanceof Error ? { message: v.message } : v)));
 const logger: Logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
 
 const sb = createSwitchboard({
@@ -77,8 +77,7 @@ server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, async () => {
-    await sb.shutdown({ timeoutMs: 5000 });
-    server.close(() => process.exit(0));
+  process.once(sig, () => {
+    void sb.shutdown({ timeoutMs: 5000 }).then(() => server.close(() => process.exit(0)));
   });
 }

@@ -40,7 +40,7 @@ test('pond-chat example: token auth, rooms by path, presence, typing indicators 
     await until(() => presenceOf(A.ch).some((p) => p.user === 'bob' && p.chan_info?.typing === true), 5000, 'typing in presence');
     assert.equal(B.msgs.filter((m) => m.event === 'typing').length, 0);
 
-    B.ch.sendMessage('message' as never, { text: 'hello all' } as never);
+    B.ch.sendMessage('message' as never, { text: 'hello all' });
     for (const M of [A, B]) assert.equal((await waitFor(M.msgs, 'message')).payload['text'], 'hello all');
     const bad = (await B.ch.sendForResponse('message' as never, { text: '' } as never)) as Record<string, unknown>;
     assert.equal(bad['message'], 'text must be 1..2000 characters');

@@ -15,7 +15,8 @@ sb.route('/chat/:roomId', {
   join(ctx) {
     const room = ctx.params.roomId!;
     if (room.startsWith('staff-') && ctx.client.assigns['role'] !== 'staff') return ctx.decline(403, 'staff only');
-    const nickname = String((ctx.data as { nickname?: unknown }).nickname ?? ctx.client.user);
+    const given = (ctx.data as { nickname?: unknown }).nickname;
+    const nickname = typeof given === 'string' || typeof given === 'number' ? String(given) : ctx.client.user;
     ctx.assign('nickname', nickname);
     ctx.track({ nickname, typing: false });
     ctx.accept();
@@ -66,8 +67,7 @@ server.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
 });
 
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, async () => {
-    await sb.shutdown({ timeoutMs: 5000 });
-    server.close(() => process.exit(0));
+  process.once(sig, () => {
+    void sb.shutdown({ timeoutMs: 5000 }).then(() => server.close(() => process.exit(0)));
   });
 }

@@ -27,12 +27,12 @@ export async function startBackend(options: { port?: number; staticDir?: string;
   });
   const api = createApiHandler(sb, { key: apiKey });
   // Set once the port is known: the router publishes through the API client at this server's /api.
-  let trpc: ReturnType<typeof createHTTPHandler> | undefined;
+  const handlers: { trpc?: ReturnType<typeof createHTTPHandler> } = {};
   const server = createServer((req, res) => {
     void (async () => {
       if (await api(req, res)) return;
       const url = new URL(req.url ?? '/', 'http://localhost');
-      if (url.pathname.startsWith('/trpc/') && trpc) return trpc(req, res);
+      if (url.pathname.startsWith('/trpc/') && handlers.trpc) return handlers.trpc(req, res);
       if (url.pathname === '/realtime/token') {
         // In a real app the user comes from the session.
         const token = await signConnectionToken({ sub: 'demo-user', expiresIn: '1h' }, secret);
@@ -58,7 +58,7 @@ export async function startBackend(options: { port?: number; staticDir?: string;
   await new Promise<void>((r) => server.listen(options.port ?? 0, '127.0.0.1', r));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const realtime = createApiClient<TrpcSchema>({ url: `${base}/api`, apiKey });
-  trpc = createHTTPHandler({ router: createRouter(realtime), basePath: '/trpc/' });
+  handlers.trpc = createHTTPHandler({ router: createRouter(realtime), basePath: '/trpc/' });
   return {
     sb,
     url: base,

@@ -105,6 +105,7 @@ export const configSchema = z.strictObject({
   // Pusher protocol 7 at `{path}/{key}` and the Pusher HTTP API at `/apps/{app_id}/`: one app
   // inline, or several in `apps`.
   pusher: section({ path: text().default('/app'), ...pusherApp, apps: z.array(z.strictObject(pusherApp)).default([]) }),
+  phoenix: section({ enabled: flag().default(true), path: text().default('/socket/websocket') }),
 });
 
 /** A configuration as written (a file, `genconfig`'s output). */

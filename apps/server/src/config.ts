@@ -235,6 +235,7 @@ export interface ServerSettings {
   plain: { enabled: boolean; path: string };
   pondsocket: { enabled: boolean; path: string };
   pusher: { path: string; apps: PusherAppOptions[] };
+  phoenix: { enabled: boolean; path: string };
   hmacSecret: string | undefined;
 }
 
@@ -298,6 +299,7 @@ export function settings(c: ServerConfig): ServerSettings {
     plain: c.plain,
     pondsocket: c.pondsocket,
     pusher: { path: c.pusher.path, apps: pusherApps },
+    phoenix: c.phoenix,
     hmacSecret: token.hmacSecret,
   };
 }

@@ -166,8 +166,9 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   if (s.pondsocket.enabled && sb.protocol('pond')) sb.attach(http, { path: s.pondsocket.path, protocol: 'pond' });
   if (pusherMount) pusherMount.attach(http, s.pusher.path);
   const isPusherPath = (path: string) => pusherMount !== undefined && path.startsWith(`${s.pusher.path}/`) && !path.slice(s.pusher.path.length + 1).includes('/');
+  if (s.phoenix.enabled && sb.protocol('phoenix')) sb.attach(http, { path: s.phoenix.path, protocol: 'phoenix' });
   // Upgrades to any other path are refused instead of hanging.
-  const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : [])]);
+  const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : []), ...(sb.protocol('phoenix') && s.phoenix.enabled ? [s.phoenix.path] : [])]);
   http.on('upgrade', (req, socket) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (!endpoints.has(path) && !isPusherPath(path)) socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);

@@ -251,7 +251,7 @@ test('plain JSON at /ws and PondSocket at /pondsocket are mounted on the same ch
   const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws?token=${token}`);
   const frames: Record<string, unknown>[] = [];
   ws.on('message', (d) => {
-    for (const line of d.toString().split('\n')) if (line) frames.push(JSON.parse(line));
+    for (const line of (d as Buffer).toString().split('\n')) if (line) frames.push(JSON.parse(line));
   });
   try {
     await once(ws, 'open');

@@ -16,7 +16,7 @@ test('serve --contract: API publications are validated, the issues come back wit
     };
     const bad = await publish('chat:lobby', { text: '' });
     assert.equal(bad.error?.code, 107);
-    assert.match(bad.error!.message, /chat:lobby does not match the contract for "chat:\*": text: /);
+    assert.match(bad.error.message, /chat:lobby does not match the contract for "chat:\*": text: /);
     assert.deepEqual((await publish('chat:lobby', { text: 'hello' })).error, undefined);
     assert.ok(srv.logs.some((l) => l['msg'] === 'channel contract loaded: publications on its channels are validated'));
   } finally {

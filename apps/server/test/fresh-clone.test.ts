@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../../packages/server/test/helpers.js';
+import { waitFor } from '@switchboard/server/testing';
 import { ROOT } from './helpers.js';
 
 const TIMEOUT_MS = 12 * 60_000;
@@ -74,8 +75,8 @@ after(async () => {
       /* none started */
     }
     for (const p of [...pids, ...groups]) killGroup(p);
-    const end = Date.now() + 10_000;
-    while ([...pids, ...groups].some(alive) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    // bounded; whatever is still alive after it is named by the assertion below
+    await waitFor(() => ![...pids, ...groups].some(alive), 10_000, 'every process to exit').catch(() => {});
     assert.deepEqual([...pids, ...groups].filter(alive), [], 'no process is left behind');
     rmSync(dir, { recursive: true, force: true });
   }

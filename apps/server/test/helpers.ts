@@ -142,8 +142,8 @@ export async function startServerProcess(configFile: string | undefined, env: Re
       child.kill('SIGKILL');
       reject(new Error(`server did not start in 45 s:\n${raw}`));
     }, 45_000);
-    child.stderr!.on('data', (d: Buffer) => (raw += d.toString()));
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => (raw += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
       raw += d.toString();
       buffered += d.toString();
       let i;

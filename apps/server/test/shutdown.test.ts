@@ -66,8 +66,8 @@ test('npm start, as the README says; Ctrl-C (SIGINT to the whole process group) 
   try {
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`npm start did not listen in 30 s:\n${out}`)), 30_000);
-      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-      child.stdout!.on('data', (d: Buffer) => {
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
         const m = /"port":(\d+).*"msg":"switchboard listening"/.exec(out);
         if (m) {

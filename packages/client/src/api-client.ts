@@ -172,8 +172,13 @@ export interface ApiClient<S = AnySchema> {
   call<R = unknown>(method: string, body: Record<string, unknown>): Promise<R>;
 }
 
+/** A JSON value from a reply as text: strings as they are, nothing as '', anything else as JSON. */
+function asText(v: unknown): string {
+  return typeof v === 'string' ? v : v === undefined || v === null ? '' : JSON.stringify(v);
+}
+
 function clientInfo(v: Record<string, unknown>): ClientInfo {
-  const out: ClientInfo = { client: String(v.client ?? ''), user: String(v.user ?? '') };
+  const out: ClientInfo = { client: asText(v.client), user: asText(v.user) };
   if (v.conn_info !== undefined) out.connInfo = v.conn_info;
   if (v.chan_info !== undefined) out.chanInfo = v.chan_info;
   return out;
@@ -204,6 +209,7 @@ function target(t: UserTarget): Record<string, unknown> {
 
 export function createApiClient<const C extends Contract>(options: ApiClientOptions & { contract: C }): ApiClient<ContractInput<C>>;
 export function createApiClient<S = AnySchema>(options: ApiClientOptions): ApiClient<S>;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the implementation serves both overloads
 export function createApiClient(options: ApiClientOptions): ApiClient<any> {
   if (!options || typeof options.url !== 'string' || options.url === '') throw new TypeError('createApiClient: `url` is required');
   const base = options.url.replace(/\/+$/, '');
@@ -225,20 +231,20 @@ export function createApiClient(options: ApiClientOptions): ApiClient<any> {
     if (res.status === 401) throw new ApiError('unauthorized', 401, `${method}: unauthorized (missing or wrong API key)`, 401, method);
     let parsed: { result?: unknown; error?: { code?: unknown; message?: unknown } } | undefined;
     try {
-      parsed = text === '' ? undefined : JSON.parse(text);
+      parsed = text === '' ? undefined : (JSON.parse(text) as typeof parsed);
     } catch {
       parsed = undefined;
     }
     if (res.status !== 200) {
       // Transport error mode puts the error object itself in the body.
       const e = (parsed?.error ?? parsed) as { code?: unknown; message?: unknown } | undefined;
-      if (e && typeof e.code === 'number') throw new ApiError('api', e.code, `${method}: ${String(e.message ?? 'error')}`, res.status, method);
+      if (e && typeof e.code === 'number') throw new ApiError('api', e.code, `${method}: ${asText(e.message ?? 'error')}`, res.status, method);
       throw new ApiError('http', res.status, `${method}: HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`, res.status, method);
     }
     if (parsed === undefined || typeof parsed !== 'object') throw new ApiError('network', 0, `${method}: the reply is not JSON`, res.status, method);
     if (parsed.error) {
       const code = typeof parsed.error.code === 'number' ? parsed.error.code : ApiErrorCodes.internal;
-      throw new ApiError('api', code, `${method}: ${String(parsed.error.message ?? 'error')}`, res.status, method);
+      throw new ApiError('api', code, `${method}: ${asText(parsed.error.message ?? 'error')}`, res.status, method);
     }
     return (parsed.result ?? {}) as R;
   }
@@ -313,9 +319,9 @@ export function createApiClient(options: ApiClientOptions): ApiClient<any> {
       const r = await call<{ nodes?: Record<string, unknown>[] }>('info', {});
       return {
         nodes: (r.nodes ?? []).map((n) => ({
-          uid: String(n.uid ?? ''),
-          name: String(n.name ?? ''),
-          version: String(n.version ?? ''),
+          uid: asText(n.uid),
+          name: asText(n.name),
+          version: asText(n.version),
           numClients: Number(n.num_clients ?? 0),
           numUsers: Number(n.num_users ?? 0),
           numSubs: Number(n.num_subs ?? 0),

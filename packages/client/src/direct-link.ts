@@ -5,6 +5,8 @@
  */
 import {
   Centrifuge,
+  State,
+  SubscriptionState,
   UnauthorizedError as CentrifugeUnauthorizedError,
   type Options as CentrifugeOptions,
   type PublicationContext,
@@ -44,14 +46,14 @@ export class DirectLink implements Link {
   }
 
   isSubscribed(channel: string): boolean {
-    return this.#subs.get(channel)?.state === 'subscribed';
+    return this.#subs.get(channel)?.state === SubscriptionState.Subscribed;
   }
 
   open(channel: string, since?: StreamPosition): void {
     const current = this.#subs.get(channel);
     if (current) {
       // A subscription the server refused for good stays unsubscribed; a new subscriber tries again.
-      if (current.state === 'unsubscribed') current.subscribe();
+      if (current.state === SubscriptionState.Unsubscribed) current.subscribe();
       return;
     }
     const existing = this.centrifuge.getSubscription(channel);
@@ -114,7 +116,7 @@ export class DirectLink implements Link {
   }
 
   connect(): void {
-    if (this.centrifuge.state === 'disconnected') {
+    if (this.centrifuge.state === State.Disconnected) {
       this.#tokenFailures = 0;
       this.centrifuge.connect();
     }
@@ -141,8 +143,8 @@ export class DirectLink implements Link {
     } catch (err) {
       if (err instanceof UnauthorizedError || err instanceof CentrifugeUnauthorizedError) {
         this.#tokenRefusalReported = true;
-        this.#error(new RealtimeError('unauthorized', `getToken refused: ${(err as Error).message}`, { code: 1, cause: err }));
-        throw new CentrifugeUnauthorizedError(String((err as Error).message));
+        this.#error(new RealtimeError('unauthorized', `getToken refused: ${(err).message}`, { code: 1, cause: err }));
+        throw new CentrifugeUnauthorizedError(String((err).message));
       }
       this.#tokenFailures++;
       const max = this.#options.maxTokenFailures ?? 5;

@@ -1,5 +1,6 @@
 /** @switchboard/client: the browser and Node SDK (built on the official centrifuge SDK). */
 export { Realtime, createRealtime } from './realtime.js';
+export type { AnyRealtime, RealtimeOf } from './realtime.js';
 export type {
   RealtimeOptions,
   RealtimeEvents,

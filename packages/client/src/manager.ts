@@ -3,7 +3,7 @@
  *   RealtimeManager.initialize({ wsUrl, getToken });
  *   const off = RealtimeManager.getInstance().subscribe('trpc:user:123', (m) => ...);
  */
-import { Realtime, type RealtimeOptions } from './realtime.js';
+import { Realtime, type AnyRealtime, type RealtimeOptions } from './realtime.js';
 import { RealtimeError } from './errors.js';
 import type { AnySchema } from './channels.js';
 
@@ -12,7 +12,7 @@ export interface ManagerOptions extends Omit<RealtimeOptions, 'url'> {
   wsUrl: string;
 }
 
-let instance: Realtime<any> | undefined;
+let instance: AnyRealtime | undefined;
 
 export const RealtimeManager = {
   /** Creates the shared instance (closing a previous one). Connects lazily on the first subscription. */

@@ -131,6 +131,17 @@ interface Entry {
   queue: Promise<void> | undefined;
 }
 
+/**
+ * A Realtime whatever its channel schema, for code that holds any of them (framework bindings, the
+ * manager). Realtime is invariant in its schema, so `unknown` would not accept a typed one.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+export type AnyRealtime = Realtime<any, any>;
+
+/** A Realtime that receives schema `S`, whatever it publishes (bindings that only subscribe). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see AnyRealtime
+export type RealtimeOf<S> = Realtime<S, any>;
+
 export class Realtime<S = AnySchema, P = S> {
   /** The connection state as an observable value (`useSyncExternalStore(state.subscribe, state.getSnapshot)`). */
   readonly state: Store<ConnectionState>;
@@ -191,7 +202,7 @@ export class Realtime<S = AnySchema, P = S> {
       clearTimeout(entry.teardown);
       entry.teardown = undefined;
     }
-    const listener: Listener = { handler: handler as MessageHandler<never>, opts };
+    const listener: Listener = { handler: handler, opts };
     entry.listeners.add(listener);
     // Idempotent: subscribes once, and tries again a subscription the server refused for good.
     this.#link.open(channel);
@@ -378,6 +389,7 @@ function validationError(channel: string, r: Extract<CheckResult, { ok: false }>
 /** A client with its own connection, or one shared by every tab (`shareConnection`). Connects on the first subscription. */
 export function createRealtime<const C extends Contract>(options: RealtimeOptions & { contract: C }): Realtime<ContractOutput<C>, ContractInput<C>>;
 export function createRealtime<S = AnySchema>(options: RealtimeOptions): Realtime<S>;
-export function createRealtime(options: RealtimeOptions): Realtime<any, any> {
+export function createRealtime(options: RealtimeOptions): AnyRealtime {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- the overloads above give the schema
   return new Realtime(options);
 }

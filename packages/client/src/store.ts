@@ -3,8 +3,9 @@
  * `getSnapshot()` returns the current value, `subscribe(listener)` returns an unsubscribe function.
  */
 export interface Store<T> {
-  getSnapshot(): T;
-  subscribe(listener: () => void): () => void;
+  // properties, not methods: they are passed around unbound (useSyncExternalStore(store.subscribe, ...))
+  getSnapshot: () => T;
+  subscribe: (listener: () => void) => () => void;
 }
 
 export class ValueStore<T> implements Store<T> {
@@ -33,9 +34,9 @@ export class Emitter<E extends Record<string, unknown>> {
   on<K extends keyof E>(event: K, fn: (value: E[K]) => void): () => void {
     let set = this.#handlers.get(event);
     if (!set) this.#handlers.set(event, (set = new Set()));
-    set.add(fn as (v: never) => void);
+    set.add(fn);
     return () => {
-      set.delete(fn as (v: never) => void);
+      set.delete(fn);
     };
   }
   /** Calls every listener; a throwing listener is reported through `onListenerError`, never breaks the loop. */

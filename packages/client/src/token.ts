@@ -114,8 +114,8 @@ async function sign(
 
 function defaultAlgorithm(key: SigningKey): SigningAlgorithm {
   if (typeof key === 'string' || key instanceof Uint8Array) return 'HS256';
-  if ('asymmetricKeyType' in key && typeof (key as KeyObject).export === 'function') {
-    const ko = key as KeyObject;
+  if ('asymmetricKeyType' in key && typeof key.export === 'function') {
+    const ko = key;
     if (ko.type === 'secret') return 'HS256';
     if (ko.asymmetricKeyType === 'rsa') return 'RS256';
     if (ko.asymmetricKeyType === 'ec') return curveAlg(ko.asymmetricKeyDetails?.namedCurve);

@@ -95,7 +95,11 @@ export class NatsBroker implements Broker {
     const s = this.#subs.get(channel);
     if (s === undefined) return;
     this.#subs.delete(channel);
-    s.unsubscribe();
+    try {
+      s.unsubscribe();
+    } catch {
+      // the connection is gone: so is the subscription
+    }
   }
 
   /**
@@ -146,9 +150,13 @@ export class NatsBroker implements Broker {
     this.#closed = true;
     this.#handler = undefined;
     this.#off?.();
-    for (const s of this.#subs.values()) s.unsubscribe();
+    try {
+      for (const s of this.#subs.values()) s.unsubscribe();
+      this.#control?.unsubscribe();
+    } catch {
+      // the connection is gone: so are the subscriptions
+    }
     this.#subs.clear();
-    this.#control?.unsubscribe();
     await this.link.release();
   }
 }

@@ -45,7 +45,7 @@ test('standalone config: engine.nats, and consumers of type redis_stream and nat
   );
 });
 
-test('standalone: two nodes on NATS consume a Redis Stream and a JetStream stream; each command applied once, in order per partition', async (t) => {
+test('standalone: two nodes on NATS consume a Redis Stream and a JetStream stream; each command applied once, in order per partition', { timeout: 300_000 }, async (t) => {
   if (!(await natsAvailable())) return t.skip(`no NATS at ${NATS_URL}`);
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
   const prefix = testPrefix('sa');

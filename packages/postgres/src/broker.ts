@@ -3,16 +3,13 @@ import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publicatio
 import postgres from 'postgres';
 import { decodeNote, encodeJoinLeave, encodePub, type Note, rowPub } from './codec.js';
 import { Database, type PostgresConnectionOptions, type Sql } from './db.js';
-import { appendRow } from './history.js';
+import { AppendBatcher } from './batch.js';
 import { Janitor } from './janitor.js';
 
 /** Queue entry that makes the reader catch every subscribed channel up (after the listener reconnected). */
 const CATCH_UP = Symbol('catch-up');
-/**
- * Subscribe and unsubscribe go through the queue too: a notification that reached this node
- * before `subscribe` was called is not delivered for that channel, one that arrives after is.
- */
-type Item = string | typeof CATCH_UP | { sub: string } | { unsub: string };
+/** Unsubscribe goes through the queue too: what arrived before it is still delivered. */
+type Item = string | typeof CATCH_UP | { unsub: string };
 
 /** Where this node stands in a channel's stream: offset -1 until the first wake-up tells it. */
 interface Cursor {
@@ -39,12 +36,13 @@ export interface PostgresBrokerOptions {
 
 /**
  * Moves publications between nodes through PostgreSQL. Every node LISTENs on one channel named
- * after the schema. A publication with history is a committed row: its NOTIFY (sent on commit,
- * in commit order) only wakes nodes up with the channel and offset, and each node reads the
- * committed rows after the last offset it delivered, so a lost or dropped notification costs
- * nothing but latency: the next wake-up, or the catch-up after the listener reconnects, reads
- * what was missed. Publications without history, joins, leaves and control messages travel in
- * the notification itself (through the `messages` table when too large for NOTIFY).
+ * after the schema. A publication with history is a committed row: its NOTIFY (sent on commit, in
+ * commit order) names the channel and offset and carries the row's content, which a node uses
+ * only when it is the very next offset after the last one it delivered. Otherwise (a gap, an epoch
+ * change, the catch-up after the listener reconnected) the node reads the committed rows after
+ * its cursor, so a lost or dropped notification costs nothing but latency. Publications without
+ * history, joins, leaves and control messages travel in the notification itself; anything over
+ * NOTIFY's payload limit goes through the `messages` table.
  */
 export class PostgresBroker implements Broker {
   readonly db: Database;
@@ -61,6 +59,9 @@ export class PostgresBroker implements Broker {
   /** Per-channel chains so that sends from this node to one channel leave in order despite the pool. */
   readonly #chains = new Map<string, Promise<unknown>>();
   #janitor: Janitor | undefined;
+  readonly #appends: AppendBatcher;
+  readonly #syncs = new Map<string, { channel: string; resolve: () => void }>();
+  #syncSeq = 0;
   readonly #fetchQ: string;
   /** Times the listener connection came back (for tests and metrics). */
   reconnects = 0;
@@ -70,6 +71,7 @@ export class PostgresBroker implements Broker {
   constructor(options: (PostgresConnectionOptions | { db: Database }) & PostgresBrokerOptions) {
     this.db = 'db' in options ? options.db.acquire() : new Database(options).acquire();
     this.#options = options;
+    this.#appends = new AppendBatcher(this.db);
     const s = this.db.s;
     this.#fetchQ = `SELECT q.name, c.epoch, h."offset", h.data, h.info, h.tags, h.time_ms
       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS q(name, epoch, lo, hi)
@@ -186,18 +188,21 @@ export class PostgresBroker implements Broker {
       for (const r of rows) bodies.set(r.id, r.body);
     }
     // first pass, in queue order: apply (un)subscriptions, decode, and note which cursor each step sees
-    const steps: { note: Note | typeof CATCH_UP; cursor: Cursor | undefined }[] = [];
+    const steps: { note: Note | typeof CATCH_UP; cursor: Cursor | undefined; inline?: boolean }[] = [];
+    const waiters: (() => void)[] = [];
     const ranges = new Map<string, { epoch: string; lo: number; hi: number }>();
+    // where each channel's cursor will stand at this point of the batch
+    const sim = new Map<string, Cursor>();
+    let caughtUp = false;
     for (const it of batch) {
       if (typeof it === 'object') {
-        if ('sub' in it) {
-          if (!this.#cursors.has(it.sub)) this.#cursors.set(it.sub, { epoch: '', offset: -1 });
-        } else this.#cursors.delete(it.unsub);
+        this.#cursors.delete(it.unsub);
         continue;
       }
       if (it === CATCH_UP) {
         steps.push({ note: CATCH_UP, cursor: undefined });
         for (const [ch, c] of this.#cursors) if (c.offset >= 0) ranges.set(ch, { epoch: c.epoch, lo: c.offset, hi: Number.MAX_SAFE_INTEGER });
+        caughtUp = true;
         continue;
       }
       let n = decodeNote(it);
@@ -206,15 +211,34 @@ export class PostgresBroker implements Broker {
         n = body === undefined ? undefined : decodeNote(body); // gone (older than a minute): lost, like a dropped notification
       }
       if (n === undefined || n.kind === 'ref') continue;
+      if (n.kind === 'sync') {
+        // our subscribe barrier: from here on the channel's notifications are delivered
+        const waiting = this.#syncs.get(n.token);
+        if (waiting === undefined) continue;
+        this.#syncs.delete(n.token);
+        if (!this.#cursors.has(waiting.channel)) this.#cursors.set(waiting.channel, { epoch: '', offset: -1 });
+        steps.push({ note: n, cursor: undefined });
+        waiters.push(waiting.resolve);
+        continue;
+      }
       const cursor = n.kind === 'control' ? undefined : this.#cursors.get(n.channel);
       if (n.kind !== 'control' && cursor === undefined) continue; // not subscribed here
-      steps.push({ note: n, cursor });
-      if (n.kind !== 'hint' || cursor === undefined) continue;
-      // one read for every channel this batch wakes up: from the cursor to the highest offset announced
-      const r = ranges.get(n.channel);
-      if (r !== undefined) r.hi = Math.max(r.hi, n.offset);
-      else if (cursor.offset < 0) ranges.set(n.channel, { epoch: '', lo: n.offset - 1, hi: n.offset }); // first wake-up since subscribe
-      else ranges.set(n.channel, { epoch: cursor.epoch, lo: cursor.offset, hi: n.offset });
+      if (n.kind !== 'hint' || cursor === undefined) {
+        steps.push({ note: n, cursor });
+        continue;
+      }
+      // the content in the notification is used only for the very next offset (or the first one
+      // since subscribe); anything else is read from the committed rows, from the cursor on
+      const at = sim.get(n.channel) ?? { ...cursor };
+      const next = at.offset < 0 || (at.epoch === n.epoch && n.offset === at.offset + 1);
+      const inline = next && !(caughtUp && cursor.offset >= 0);
+      if (!inline && !(at.epoch === n.epoch && n.offset <= at.offset)) {
+        const r = ranges.get(n.channel);
+        if (r !== undefined) r.hi = Math.max(r.hi, n.offset);
+        else ranges.set(n.channel, { epoch: at.epoch, lo: at.offset, hi: n.offset });
+      }
+      steps.push({ note: n, cursor, inline });
+      sim.set(n.channel, { epoch: n.epoch, offset: Math.max(n.offset, at.epoch === n.epoch ? at.offset : 0) });
     }
     const fetched = new Map<string, { rows: Row[]; i: number }>();
     if (ranges.size > 0) {
@@ -231,13 +255,15 @@ export class PostgresBroker implements Broker {
 
     const h = this.#handler;
     if (h === undefined) return;
-    for (const { note: n, cursor } of steps) {
+    for (const { note: n, cursor, inline } of steps) {
       if (n === CATCH_UP) {
         for (const [ch, c] of this.#cursors) this.#emitRows(h, ch, c, fetched, Number.MAX_SAFE_INTEGER, undefined);
         h.onReconnect?.();
         continue;
       }
       switch (n.kind) {
+        case 'sync':
+          break;
         case 'control':
           h.onControl(n.message);
           break;
@@ -250,11 +276,20 @@ export class PostgresBroker implements Broker {
         case 'leave':
           h.onLeave(n.channel, n.info);
           break;
-        case 'hint':
-          this.#emitRows(h, n.channel, cursor!, fetched, n.offset, n.delivery);
+        case 'hint': {
+          const c = cursor!;
+          if (c.offset >= 0 && c.epoch === n.epoch && n.offset <= c.offset) break; // delivered already
+          if (inline) {
+            // the next offset (a gap here would be the core's to see: it makes subscribers resync)
+            h.onPublication(n.channel, n.pub);
+            c.epoch = n.epoch;
+            c.offset = n.offset;
+          } else this.#emitRows(h, n.channel, c, fetched, n.offset, n.pub.delivery);
           break;
+        }
       }
     }
+    for (const w of waiters) w();
   }
 
   /** Hands the fetched rows of `channel` up to `upTo` to the node, advancing its cursor. */
@@ -277,9 +312,32 @@ export class PostgresBroker implements Broker {
     if (!emitted && c.offset >= 0 && upTo !== Number.MAX_SAFE_INTEGER && upTo > c.offset) c.offset = upTo;
   }
 
+  /**
+   * Sends a barrier through NOTIFY and resolves when it comes back on the LISTEN connection: the
+   * notifications of everything committed before it arrived before it (commit order) and are not
+   * delivered for this channel; everything committed after is.
+   */
   async subscribe(channel: string): Promise<void> {
     if (!this.#listening) throw new Error('PostgreSQL listener is not connected');
-    this.#push({ sub: channel });
+    const token = `${this.nodeId}:${++this.#syncSeq}`;
+    let timer: NodeJS.Timeout | undefined;
+    const arrived = new Promise<void>((resolve, reject) => {
+      this.#syncs.set(token, { channel, resolve });
+      timer = setTimeout(() => {
+        this.#syncs.delete(token);
+        reject(new Error('PostgreSQL listener did not confirm the subscription in 10 s'));
+      }, 10_000);
+    });
+    arrived.catch(() => {}); // awaited below; never an unhandled rejection if the send fails first
+    try {
+      await this.db.run((sql) => sql.unsafe(`SELECT pg_notify($1, $2)`, [this.db.schema, `s${token}`], { prepare: true }));
+      await arrived;
+    } catch (err) {
+      this.#syncs.delete(token);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -301,7 +359,7 @@ export class PostgresBroker implements Broker {
   }
 
   async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
-    if (options?.history !== undefined) return appendRow(this.db, channel, pub, options.history, true);
+    if (options?.history !== undefined) return this.#appends.add(channel, pub, options.history);
     await this.#send(channel, encodePub(channel, pub));
     return undefined;
   }

@@ -4,18 +4,22 @@ import type { ClientInfo, Delivery, Publication } from '@switchboard/server';
  * Notification payloads on the schema's LISTEN channel. Channel names have no spaces (printable
  * ASCII without space, as the server checks), so a space ends the channel name:
  *
- * - `h<channel> <offset>[ <delivery json>]` a publication with history was committed at `offset`:
- *   a wake-up only, the node reads the committed rows by offset;
+ * - `h<channel> <offset> <epoch> <json>` a publication with history was committed at `offset`, with
+ *   the content of its row (and its delivery targeting). The rows stay the truth: a node uses the
+ *   content only when it is the very next offset after its cursor, and reads the committed rows by
+ *   offset otherwise (a gap, a fresh cursor after a catch-up, another epoch);
  * - `p<channel> <json>` a publication without history (nothing stored, nothing to read);
  * - `j<channel> <info json>` / `l<channel> <info json>` join and leave;
  * - `c<message>` a control message;
+ * - `s<token>` a node's subscribe barrier: everything committed before it arrived before it;
  * - `r<id>` any of these, too large for NOTIFY, in the `messages` table.
  */
 export type Note =
-  | { kind: 'hint'; channel: string; offset: number; delivery?: Delivery }
+  | { kind: 'hint'; channel: string; offset: number; epoch: string; pub: Publication }
   | { kind: 'pub'; channel: string; pub: Publication }
   | { kind: 'join' | 'leave'; channel: string; info: ClientInfo }
   | { kind: 'control'; message: string }
+  | { kind: 'sync'; token: string }
   | { kind: 'ref'; id: string };
 
 interface Wire {
@@ -29,7 +33,7 @@ interface Wire {
 export function encodePub(channel: string, pub: Publication): string {
   const w: Wire = { d: pub.data };
   if (pub.info !== undefined) w.i = pub.info;
-  if (pub.tags !== undefined) w.t = pub.tags as Record<string, string>;
+  if (pub.tags !== undefined) w.t = pub.tags;
   if (pub.time !== undefined) w.m = pub.time;
   if (pub.delivery !== undefined) w.l = pub.delivery;
   return `p${channel} ${JSON.stringify(w)}`;
@@ -53,6 +57,7 @@ export function decodeNote(payload: string): Note | undefined {
   const k = payload.charCodeAt(0);
   if (k === 99 /* c */) return { kind: 'control', message: payload.slice(1) };
   if (k === 114 /* r */) return { kind: 'ref', id: payload.slice(1) };
+  if (k === 115 /* s */) return { kind: 'sync', token: payload.slice(1) };
   const sp = payload.indexOf(' ');
   if (sp < 2) return undefined;
   const channel = payload.slice(1, sp);
@@ -60,10 +65,13 @@ export function decodeNote(payload: string): Note | undefined {
   try {
     if (k === 104 /* h */) {
       const sp2 = rest.indexOf(' ');
-      const offset = Number(sp2 < 0 ? rest : rest.slice(0, sp2));
+      const sp3 = rest.indexOf(' ', sp2 + 1);
+      if (sp2 < 0 || sp3 < 0) return undefined;
+      const offset = Number(rest.slice(0, sp2));
       if (!Number.isSafeInteger(offset) || offset < 1) return undefined;
-      if (sp2 < 0) return { kind: 'hint', channel, offset };
-      return { kind: 'hint', channel, offset, delivery: JSON.parse(rest.slice(sp2 + 1)) as Delivery };
+      const epoch = rest.slice(sp2 + 1, sp3);
+      const pub = { ...wirePub(JSON.parse(rest.slice(sp3 + 1)) as Wire), offset, epoch };
+      return { kind: 'hint', channel, offset, epoch, pub };
     }
     if (k === 112 /* p */) return { kind: 'pub', channel, pub: wirePub(JSON.parse(rest) as Wire) };
     if (k === 106 /* j */) return { kind: 'join', channel, info: JSON.parse(rest) as ClientInfo };

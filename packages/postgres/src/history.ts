@@ -5,10 +5,9 @@ import { Database, type PostgresConnectionOptions } from './db.js';
 /** How long a stream's epoch and top outlive its last append by default (as the memory store). */
 export const DEFAULT_META_TTL_MS = 30 * 24 * 3600 * 1000;
 
-/** Appends through `<schema>._append` (one statement: lock, offset, insert, trim, optional wake-up). */
-export async function appendRow(db: Database, channel: string, pub: Publication, options: HistoryOptions, notify: boolean): Promise<StreamPosition> {
+/** Appends through `<schema>._append` without a wake-up (the broker's publishes go through AppendBatcher). */
+async function appendRow(db: Database, channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
   if (!(options.size >= 1) || !(options.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
-  const d = notify && pub.delivery !== undefined ? JSON.stringify(pub.delivery) : null;
   const rows = await db.run((sql) =>
     sql.unsafe<{ o_offset: string; o_epoch: string }[]>(
       `SELECT o_offset, o_epoch FROM ${db.s}._append($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::boolean, $10::text)`,
@@ -21,8 +20,8 @@ export async function appendRow(db: Database, channel: string, pub: Publication,
         Math.floor(options.size),
         Math.ceil(options.ttlMs),
         Math.ceil(options.metaTtlMs ?? DEFAULT_META_TTL_MS),
-        notify,
-        d,
+        false,
+        null,
       ],
       { prepare: true },
     ),
@@ -64,7 +63,7 @@ export class PostgresHistoryStore implements HistoryStore {
   }
 
   async append(channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
-    return appendRow(this.db, channel, pub, options, false);
+    return appendRow(this.db, channel, pub, options);
   }
 
   async read(channel: string, options: HistoryReadOptions): Promise<HistoryReadResult> {

@@ -101,7 +101,7 @@ BEGIN
 END $$;
 
 -- appends a publication: the next offset under the channel's row lock (so offsets commit in
--- order), trims to p_size, and (p_notify) wakes every node up with the offset
+-- order), trims to p_size, and (p_notify) wakes every node up with the offset and the row's content
 CREATE OR REPLACE FUNCTION S._append(
   p_channel text, p_data text, p_info text, p_tags text, p_time bigint,
   p_size integer, p_ttl_ms bigint, p_meta_ttl_ms bigint, p_notify boolean, p_delivery text,
@@ -118,7 +118,8 @@ BEGIN
     DELETE FROM S.history WHERE channel_id = cid AND "offset" <= o_offset - p_size;
   END IF;
   IF p_notify THEN
-    PERFORM S._send('h' || p_channel || ' ' || o_offset || coalesce(' ' || p_delivery, ''));
+    PERFORM S._send('h' || p_channel || ' ' || o_offset || ' ' || o_epoch || ' ' || jsonb_strip_nulls(jsonb_build_object(
+      'd', p_data, 'i', p_info::jsonb, 't', p_tags::jsonb, 'm', p_time, 'l', p_delivery::jsonb))::text);
   END IF;
 END $$;
 `;
@@ -176,9 +177,34 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Batched appends: one transaction for many publications. Every commit that NOTIFYs takes
+ * PostgreSQL's notification queue lock through its WAL flush, so notifying commits go one at a
+ * time, one fsync each; a node therefore sends the publications that arrive while its previous
+ * append is in flight as one batch. Channel rows are locked in name order first, so two batches
+ * never deadlock each other.
+ */
+const V3 = `
+CREATE OR REPLACE FUNCTION S._append_batch(
+  p_channels text[], p_datas text[], p_infos text[], p_tags text[], p_times bigint[],
+  p_sizes integer[], p_ttls bigint[], p_meta_ttls bigint[], p_deliveries text[])
+RETURNS TABLE (o_offset bigint, o_epoch text) LANGUAGE plpgsql AS $$
+DECLARE ch text;
+BEGIN
+  FOR ch IN SELECT DISTINCT c FROM unnest(p_channels) AS c ORDER BY c LOOP
+    PERFORM S._lock_stream(ch, (SELECT max(m) FROM unnest(p_channels, p_meta_ttls) AS x(c, m) WHERE x.c = ch));
+  END LOOP;
+  FOR i IN 1..coalesce(array_length(p_channels, 1), 0) LOOP
+    RETURN QUERY SELECT a.o_offset, a.o_epoch FROM S._append(p_channels[i], p_datas[i], p_infos[i], p_tags[i], p_times[i],
+      p_sizes[i], p_ttls[i], p_meta_ttls[i], true, p_deliveries[i]) a;
+  END LOOP;
+END $$;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 },
   { version: 2, name: 'transactional publish', sql: V2 },
+  { version: 3, name: 'batched appends', sql: V3 },
 ];
 
 /** The SQL of a migration for one schema. */

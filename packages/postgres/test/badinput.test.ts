@@ -13,7 +13,7 @@ const status = async (n: NodeProcess, path: string) => {
   return { code: res.status, body: (await res.json()) as Record<string, unknown> };
 };
 
-test('bad input: wrong DSN, a database that refuses, a table dropped under a running node', async (t) => {
+test('bad input: wrong DSN, a database that refuses, a table dropped under a running node', { timeout: 600_000 }, async (t) => {
   if (!(await pgAvailable())) return t.skip(`no PostgreSQL at ${PG_DSN}`);
 
   await t.test('a DSN nobody answers, or a database that does not exist: the node does not start, and says why', async () => {

@@ -59,6 +59,27 @@ test('PostgreSQL delivery: nothing is lost when a notification is', async (t) =>
     assert.equal(a!.rec.pubs(ch)[1]!.delivery?.toUsers?.length, 1000);
   });
 
+  await t.test('a publication whose notification never came is read from the rows at the next one, in order', async () => {
+    const ch = uniqueChannel('gap');
+    await a!.broker.subscribe(ch);
+    await b!.broker.publish(ch, { data: '{"n":1}' }, { history: HISTORY });
+    await waitFor(() => a!.rec.pubs(ch).length === 1, 5000, 'the first publication');
+    const read = a!.broker.rowsRead;
+    // appended without a notification: as if its NOTIFY had been lost
+    const silent = new PostgresHistoryStore({ dsn: PG_DSN, schema, poolSize: 1 });
+    try {
+      await silent.append(ch, { data: '{"n":2}' }, HISTORY);
+      await silent.append(ch, { data: '{"n":3}' }, HISTORY);
+    } finally {
+      await silent.close();
+    }
+    await b!.broker.publish(ch, { data: '{"n":4}' }, { history: HISTORY });
+    await waitFor(() => a!.rec.pubs(ch).length === 4, 5000, 'all four');
+    assert.deepEqual(a!.rec.data(ch), [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+    assert.deepEqual(a!.rec.pubs(ch).map((p) => p.offset), [1, 2, 3, 4]);
+    assert.ok(a!.broker.rowsRead >= read + 3, 'the missing ones came from the table');
+  });
+
   await t.test('a dropped LISTEN connection: the node reads what was committed meanwhile, in order, once, and is told', async () => {
     const ch = uniqueChannel('drop');
     await a!.broker.subscribe(ch);
@@ -73,16 +94,18 @@ test('PostgreSQL delivery: nothing is lost when a notification is', async (t) =>
     await Promise.all(pending);
     await waitFor(() => a!.broker.reconnects > before, 10_000, 'the listener to reconnect');
     await waitFor(() => a!.rec.pubs(ch).length >= 21, 10_000, 'every publication');
-    await new Promise((r) => setTimeout(r, 200));
+    // one more publication marks the end: a duplicate of an earlier one would arrive before it
+    await b!.broker.publish(ch, { data: '{"n":21}' }, { history: HISTORY });
+    await waitFor(() => a!.rec.pubs(ch).some((p) => p.offset === 22), 10_000, 'the last publication');
     assert.deepEqual(
       a!.rec.pubs(ch).map((p) => p.offset),
-      Array.from({ length: 21 }, (_, i) => i + 1),
+      Array.from({ length: 22 }, (_, i) => i + 1),
       'every offset once, in order',
     );
     assert.ok(a!.rec.reconnects > reconnectsSeen, 'the node was told (it checks positions, nothing to resync here)');
-    const positions = await new PostgresHistoryStore({ dsn: PG_DSN, schema, poolSize: 1 });
+    const positions = new PostgresHistoryStore({ dsn: PG_DSN, schema, poolSize: 1 });
     try {
-      assert.equal((await positions.position(ch)).offset, 21);
+      assert.equal((await positions.position(ch)).offset, 22);
     } finally {
       await positions.close();
     }

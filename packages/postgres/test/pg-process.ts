@@ -1,12 +1,24 @@
 import { execFile } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../../redis/test/cluster.js';
 
 const run = promisify(execFile);
-const BIN = process.env['SWITCHBOARD_TEST_PG_BIN'] ?? '/usr/lib/postgresql/15/bin';
+/** Debian's server binaries, newest version installed (or SWITCHBOARD_TEST_PG_BIN). */
+function findBin(): string {
+  if (process.env['SWITCHBOARD_TEST_PG_BIN']) return process.env['SWITCHBOARD_TEST_PG_BIN'];
+  let versions: string[] = [];
+  try {
+    versions = readdirSync('/usr/lib/postgresql').filter((v) => /^\d+$/.test(v));
+  } catch {
+    // not installed
+  }
+  versions.sort((a, b) => Number(b) - Number(a));
+  return `/usr/lib/postgresql/${versions[0] ?? '15'}/bin`;
+}
+const BIN = findBin();
 
 /**
  * A PostgreSQL server of the test's own (initdb + pg_ctl in a temp dir, a port chosen at run time),
@@ -21,8 +33,11 @@ export class PgProcess {
     this.data = join(this.dir, 'data');
   }
 
+  /** Whether initdb and pg_ctl are here; under CI their absence is a failure, not a skip. */
   static available(): boolean {
-    return existsSync(join(BIN, 'pg_ctl'));
+    const ok = existsSync(join(BIN, 'pg_ctl')) && existsSync(join(BIN, 'initdb'));
+    if (!ok && process.env['CI'] === 'true') throw new Error(`initdb/pg_ctl are required under CI and are not in ${BIN}`);
+    return ok;
   }
 
   static async create(): Promise<PgProcess> {

@@ -6,7 +6,8 @@ import { SdkClient } from '../../redis/test/sdk.js';
 import { PgProcess } from './pg-process.js';
 import { pgAvailable } from './pg-env.js';
 
-test('Switchboard, then PostgreSQL, then both restarted while publications go on: nothing acknowledged is lost, history survives', async (t) => {
+// bounded: nodes start as processes of their own, slow on a busy machine
+test('Switchboard, then PostgreSQL, then both restarted while publications go on: nothing acknowledged is lost, history survives', { timeout: 600_000 }, async (t) => {
   // this test runs a PostgreSQL of its own; the shared one only tells whether PostgreSQL is installed here
   if (!(await pgAvailable()) || !PgProcess.available()) return t.skip('no PostgreSQL here');
   const pg = await PgProcess.create();

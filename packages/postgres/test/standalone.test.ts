@@ -31,7 +31,7 @@ test('standalone config: engine.postgres and consumers of type postgresql', () =
   assert.throws(() => finish({ ...base, consumers: [...consumers, ...consumers] }, {}), /consumers\[1\]\.name: "outbox" is used by another consumer/);
 });
 
-test('standalone: two nodes consume one outbox; each row published once, in order per partition', async (t) => {
+test('standalone: two nodes consume one outbox; each row published once, in order per partition', { timeout: 300_000 }, async (t) => {
   if (!(await pgAvailable())) return t.skip(`no PostgreSQL at ${PG_DSN}`);
   const schema = testSchema('sa');
   const pool = new pg.Pool({ connectionString: PG_DSN, max: 3 });

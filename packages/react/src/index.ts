@@ -21,6 +21,7 @@ import {
 import {
   Realtime,
   RealtimeError,
+  type AnyRealtime,
   type AnySchema,
   type ChannelOf,
   type ConnectionState,
@@ -31,12 +32,12 @@ import {
   type ResyncEvent,
 } from '@switchboard/client';
 
-const RealtimeContext = createContext<Realtime<any> | null>(null);
+const RealtimeContext = createContext<AnyRealtime | null>(null);
 
 const useIsomorphicLayoutEffect = typeof window === 'undefined' ? useEffect : useLayoutEffect;
 
 export type RealtimeProviderProps =
-  | { client: Realtime<any>; children?: ReactNode }
+  | { client: AnyRealtime; children?: ReactNode }
   | (RealtimeOptions & { client?: undefined; children?: ReactNode });
 
 /** What identifies the connection an owned instance makes: a change recreates the instance. */
@@ -57,21 +58,21 @@ function connectionKey(o: RealtimeOptions): string {
 export function RealtimeProvider(props: RealtimeProviderProps): ReactNode {
   const latest = useRef(props);
   latest.current = props;
-  const holder = useRef<{ key: string; realtime: Realtime<any> } | undefined>(undefined);
-  let owned: Realtime<any> | undefined;
+  const holder = useRef<{ key: string; realtime: AnyRealtime } | undefined>(undefined);
+  let owned: AnyRealtime | undefined;
   if (!props.client) {
     const { children: _c, client: _k, ...options } = props;
-    const key = connectionKey(options as RealtimeOptions);
+    const key = connectionKey(options);
     // Made during render: an instance is inert until first used, so one React discards costs nothing.
     if (!holder.current || holder.current.key !== key || holder.current.realtime.closed) {
-      const opts: RealtimeOptions = { ...(options as RealtimeOptions) };
+      const opts: RealtimeOptions = { ...(options) };
       if (opts.getToken) opts.getToken = () => (latest.current as RealtimeOptions).getToken?.();
       holder.current = { key, realtime: new Realtime(opts) };
     }
     owned = holder.current.realtime;
   }
   const realtime = props.client ?? owned!;
-  const closing = useRef(new Map<Realtime<any>, ReturnType<typeof setTimeout>>());
+  const closing = useRef(new Map<AnyRealtime, ReturnType<typeof setTimeout>>());
   useEffect(() => {
     if (!owned) return;
     const timers = closing.current;
@@ -101,7 +102,7 @@ export function useRealtime<S = AnySchema>(): Realtime<S> {
 }
 
 /** `connecting | connected | disconnected`, re-rendering on change. */
-export function useConnectionState(realtime?: Realtime<any>): ConnectionState {
+export function useConnectionState(realtime?: AnyRealtime): ConnectionState {
   const ctx = useContext(RealtimeContext);
   const rt = realtime ?? ctx;
   if (!rt) throw new RealtimeError('usage', 'useConnectionState must be used inside <RealtimeProvider> or given an instance');
@@ -113,7 +114,7 @@ export interface UseSubscriptionOptions {
   onResync?: (event: ResyncEvent) => void;
   onError?: (error: RealtimeError) => void;
   /** The instance to use (default: the provider's). */
-  realtime?: Realtime<any>;
+  realtime?: AnyRealtime;
 }
 
 /**
@@ -153,7 +154,7 @@ export function createRealtimeHooks<S>(): {
 } {
   return {
     useRealtime: () => useRealtime<S>(),
-    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler as never, options),
+    useSubscription: (channel, handler, options) => useSubscription<S, typeof channel & ChannelOf<S>>(channel, handler, options),
     useConnectionState: () => useConnectionState(),
   };
 }

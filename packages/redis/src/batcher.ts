@@ -91,16 +91,17 @@ export class WriteBatcher {
     this.#scheduled = false;
     const channels = [...this.#ready];
     this.#ready.clear();
-    const corked = new Set<{ cork(): void; uncork(): void }>();
+    const corked = new Set<Corkable>();
     try {
       for (const channel of channels) {
         const q = this.#queues.get(channel);
         if (q === undefined || q.busy >= MAX_IN_FLIGHT || q.ops.length === 0) continue;
         const c = this.target.client(channel);
-        const stream = (c as { stream?: { cork?(): void; uncork?(): void } }).stream;
-        if (stream?.cork !== undefined && stream.uncork !== undefined && !corked.has(stream as never)) {
+        // a standalone connection's socket (a Cluster routes per command: no one socket to cork)
+        const stream = (c as { stream?: Partial<Corkable> }).stream;
+        if (typeof stream?.cork === 'function' && typeof stream.uncork === 'function' && !corked.has(stream as Corkable)) {
           stream.cork();
-          corked.add(stream as { cork(): void; uncork(): void });
+          corked.add(stream as Corkable);
         }
         this.#send(channel, q, c);
       }
@@ -173,6 +174,7 @@ export class WriteBatcher {
 }
 
 type HistoryOp = Extract<Op, { kind: 'history' }>;
+type Corkable = { cork(): void; uncork(): void };
 type FrameOp = Extract<Op, { kind: 'frame' }>;
 
 function sameRun(a: Op, b: Op): boolean {

@@ -22,7 +22,7 @@ interface Wire {
 export function encodeStored(pub: Publication): string {
   const w: Wire = { d: pub.data };
   if (pub.info !== undefined) w.i = pub.info;
-  if (pub.tags !== undefined) w.t = pub.tags as Record<string, string>;
+  if (pub.tags !== undefined) w.t = pub.tags;
   if (pub.time !== undefined) w.m = pub.time;
   return JSON.stringify(w);
 }
@@ -32,7 +32,7 @@ export function encodeWire(pub: Publication): string {
   if (pub.delivery === undefined) return encodeStored(pub);
   const w: Wire = { d: pub.data };
   if (pub.info !== undefined) w.i = pub.info;
-  if (pub.tags !== undefined) w.t = pub.tags as Record<string, string>;
+  if (pub.tags !== undefined) w.t = pub.tags;
   if (pub.time !== undefined) w.m = pub.time;
   w.l = pub.delivery;
   return JSON.stringify(w);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import { brokerConformance, historyConformance, presenceConformance } from '@switchboard/server/testing';
 import { RedisBroker, RedisHistoryStore, RedisPresenceStore, RedisShards } from '../src/index.js';
-import { RedisClusterProcess } from './redis-cluster.js';
+import { RedisClusterProcess } from '../scripts/redis-cluster.js';
 import { redisAvailable } from './redis-env.js';
 
 // the conformance suites, unchanged, on a 3-master Redis Cluster this file starts (and kills at the end)

@@ -20,6 +20,8 @@ export interface NodeOptions {
   prefix: string;
   presenceTtlMs?: number;
   name: string;
+  /** Server ping interval and pong timeout (default "2s" / "1500ms"). */
+  ping?: { interval: string; pongTimeout: string };
   /** Another engine section instead of Redis (e.g. `{ type: 'postgres', postgres: {...} }`); `addresses` and `prefix` are then unused. */
   engine?: Record<string, unknown>;
   /** More top-level keys (e.g. `consumers`). */
@@ -30,7 +32,7 @@ export interface NodeOptions {
 export function nodeConfig(o: NodeOptions): Record<string, unknown> {
   return {
     node: { name: o.name },
-    client: { token: { hmac_secret_key: SECRET }, ping_interval: '2s', pong_timeout: '1500ms' },
+    client: { token: { hmac_secret_key: SECRET }, ping_interval: o.ping?.interval ?? '2s', pong_timeout: o.ping?.pongTimeout ?? '1500ms' },
     http_api: { key: API_KEY },
     log: { level: 'info' },
     shutdown: { timeout: '1s' },

@@ -81,7 +81,7 @@ test('PondSocket and plain members on two nodes: presence, targeted events, pres
   assert.deepEqual(presenceOf(A.ch).find((e) => e.user === 'carol')?.chan_info, { node: 'B' });
 
   // broadcastFrom across nodes: everyone but the sender, whatever node and protocol.
-  A.ch.sendMessage('whisper' as never, { text: 'psst' } as never);
+  A.ch.sendMessage('whisper' as never, { text: 'psst' });
   assert.deepEqual((await waitFor(B.msgs, 'whisper')).payload, { text: 'psst' });
   assert.deepEqual((await carol.next((m) => m['type'] === 'whisper'))['data'], { text: 'psst' });
   assert.equal(A.msgs.filter((m) => m.event === 'whisper').length, 0);

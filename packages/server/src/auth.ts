@@ -107,7 +107,7 @@ export class TokenVerifier {
         cooldownDuration: options.jwksCooldownMs ?? 5_000,
       });
     } else if (options.jwks) {
-      this.#jwks = createLocalJWKSet(options.jwks as Parameters<typeof createLocalJWKSet>[0]);
+      this.#jwks = createLocalJWKSet(options.jwks);
     }
   }
 
@@ -165,7 +165,7 @@ export class TokenVerifier {
         subs[ch] = { ...(info !== undefined ? { info } : {}), ...(data !== undefined ? { data } : {}) };
       }
     }
-    const expireAt = typeof p['expire_at'] === 'number' ? (p['expire_at'] as number) : p.exp;
+    const expireAt = typeof p['expire_at'] === 'number' ? p['expire_at'] : p.exp;
     const info = b64json(p['b64info']) ?? jsonText(p['info']);
     return {
       user: p.sub ?? '',
@@ -181,13 +181,13 @@ export class TokenVerifier {
   async verifySubscription(token: string): Promise<SubscriptionClaims> {
     const p = await this.#verify(token);
     if (typeof p['channel'] !== 'string' || p['channel'] === '') throw new TokenError('invalid', 'a subscription token needs a channel claim');
-    const expireAt = typeof p['expire_at'] === 'number' ? (p['expire_at'] as number) : p.exp;
+    const expireAt = typeof p['expire_at'] === 'number' ? p['expire_at'] : p.exp;
     const info = b64json(p['b64info']) ?? jsonText(p['info']);
     const data = b64json(p['b64data']) ?? jsonText(p['data']);
     return {
       user: typeof p.sub === 'string' ? p.sub : '',
-      channel: p['channel'] as string,
-      ...(typeof p['client'] === 'string' ? { client: p['client'] as string } : {}),
+      channel: p['channel'],
+      ...(typeof p['client'] === 'string' ? { client: p['client'] } : {}),
       ...(expireAt ? { expireAt } : {}),
       ...(info !== undefined ? { info } : {}),
       ...(data !== undefined ? { data } : {}),

@@ -1,4 +1,5 @@
 import { centrifugeProtocol } from './protocols/centrifuge/session.js';
+import { phoenixProtocol } from './protocols/phoenix/session.js';
 import { plainProtocol } from './protocols/plain/session.js';
 import { pondProtocol } from './protocols/pond/session.js';
 import { Switchboard, type SwitchboardOptions } from './switchboard.js';
@@ -9,5 +10,6 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   sb.registerProtocol(centrifugeProtocol());
   sb.registerProtocol(pondProtocol());
   sb.registerProtocol(plainProtocol());
+  sb.registerProtocol(phoenixProtocol());
   return sb;
 }

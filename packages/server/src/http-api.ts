@@ -363,7 +363,7 @@ function optionalStrings(p: Record<string, unknown>, name: string): string[] | u
   const v = p[name];
   if (v === undefined || v === null) return undefined;
   if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new FieldError(`${name} must be an array of strings`);
-  return v as string[];
+  return v;
 }
 
 function selector(p: Record<string, unknown>, userMayBeEmpty: boolean): { user?: string; client?: string } {

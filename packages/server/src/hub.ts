@@ -57,6 +57,7 @@ export class Hub implements ConnectionOwner {
       pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       plain: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       pusher: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
+      phoenix: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
     },
   };
   readonly outbound: Outbound;
@@ -221,7 +222,7 @@ export class Hub implements ConnectionOwner {
     if (state === undefined) return;
     this.stats.publications++;
     // One encoded message per protocol, shared by every recipient.
-    const cache: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined];
+    const cache: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
     for (const sub of state.subs) {
       if (sub.active) this.deliver(sub, pub, cache);
       else sub.buffer?.push(pub);
@@ -262,7 +263,7 @@ export class Hub implements ConnectionOwner {
 
   /** A publication to '*': every connected client, subscribed or not. */
   broadcastAll(pub: Publication): void {
-    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined];
+    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
     for (const conn of this.connections.values()) {
       if (conn.state !== 'connected') continue;
       const p = conn.proto;
@@ -276,7 +277,7 @@ export class Hub implements ConnectionOwner {
   onJoinLeave(channel: string, info: ClientInfo, kind: 'join' | 'leave'): void {
     const state = this.channels.get(channel);
     if (state === undefined) return;
-    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined];
+    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
     for (const sub of state.subs) {
       const conn = sub.conn;
       conn.session.presenceChanged?.(channel, kind, info);

@@ -27,6 +27,7 @@ export const DEFAULTS = {
   historyMaxLimit: 300,
   recoveryMaxPublications: 300,
   maxConnectionsPerUser: 0,
+  maxConnectsPerSecond: 0,
   commandRateLimit: 0,
   maxPendingCommands: 256,
   pendingStallMs: 10_000,
@@ -46,6 +47,13 @@ export interface Limits {
   connectTimeoutMs?: number;
   /** Connections per user on this node (0: unlimited); past it 3504. */
   maxConnectionsPerUser?: number;
+  /**
+   * New connections (WebSocket upgrades) per second on this node, bursts up to the rate (0:
+   * unlimited). Past it an upgrade gets HTTP 503 "connect rate limit" with `Retry-After: 1` before
+   * any authentication work. Set it near what one node absorbs (bench: `--scenario storm`, JWT
+   * connects per CPU-second) so a reconnect storm is spread by the clients' backoff, not queued.
+   */
+  maxConnectsPerSecond?: number;
   /**
    * Commands per second per connection, every protocol (0: unlimited). Bursts up to the rate pass;
    * past it a command gets error 111 (its handler does not run); a client that keeps sending at

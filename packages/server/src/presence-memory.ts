@@ -24,7 +24,7 @@ export class MemoryPresenceStore implements PresenceStore {
 
   async add(channel: string, client: string, info: ClientInfo): Promise<void> {
     let m = this.#channels.get(channel);
-    if (m === undefined) this.#channels.set(channel, (m = new Map()));
+    if (m === undefined) this.#channels.set(channel, (m = new Map<string, Entry>()));
     m.set(client, { info, expiresAt: this.#now() + this.#ttlMs });
   }
 

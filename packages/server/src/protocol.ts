@@ -1,13 +1,14 @@
 import type { DisconnectValue } from './codes.js';
 import type { Credentials, Decision } from './context.js';
 import type { HistoryReadOptions } from './history.js';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from './logger.js';
 import type { PresenceStats } from './presence.js';
 import type { Subscription } from './subscription.js';
 import type { ConnectionRequest, Transport } from './transport.js';
 import type { ClientInfo, Publication, StreamPosition } from './types.js';
 
-export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher';
+export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher' | 'phoenix';
 
 /** Per-connection protocol state: turns frames into core operations and core events into frames. */
 export interface Session {
@@ -172,4 +173,11 @@ export interface Protocol {
   encodeJoin(channel: string, info: ClientInfo): Buffer | undefined;
   encodeLeave(channel: string, info: ClientInfo): Buffer | undefined;
   createSession(conn: SessionConnection, host: SessionHost): Session;
+  /**
+   * Protocols that authenticate at the upgrade and read the token their own way (default: query
+   * `token`, else `Authorization: Bearer`): the token, or an HTTP status and message to refuse with.
+   */
+  upgradeToken?(req: IncomingMessage, query: URLSearchParams): { token: string | undefined } | { status: number; message: string };
+  /** A WebSocket subprotocol to select when the client offers it. */
+  readonly subprotocol?: string;
 }

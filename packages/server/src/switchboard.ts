@@ -85,6 +85,7 @@ export class Switchboard {
       handshakeTimeoutMs: this.limits.handshakeTimeoutMs,
       connectTimeoutMs: this.limits.connectTimeoutMs,
       maxConnectionsPerUser: this.limits.maxConnectionsPerUser,
+      maxConnectsPerSecond: this.limits.maxConnectsPerSecond,
       commandRateLimit: this.limits.commandRateLimit,
       maxPendingCommands: this.limits.maxPendingCommands,
       pendingStallMs: this.limits.pendingStallMs,

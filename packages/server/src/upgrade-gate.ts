@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Authenticator } from './authenticator.js';
 import { DisconnectError, Disconnects, ReplyError } from './codes.js';
+import { ConnectRateLimiter } from './connect-limit.js';
 import { Connection } from './connection.js';
 import type { Credentials } from './context.js';
 import { httpReason, httpStatusOf } from './http-status.js';
@@ -42,9 +43,12 @@ function bearer(h: string | undefined): string | null {
  */
 export class UpgradeGate {
   readonly protocols = new Map<ProtocolName, Protocol>();
+  /** The subprotocol of the protocol each pending upgrade is for (read by `handleProtocols`). */
+  readonly #subprotocol = new WeakMap<IncomingMessage, string>();
   readonly pending = new Set<Duplex>();
   readonly #wss: WebSocketServer;
   readonly #originOk: (origin: string | undefined) => boolean;
+  readonly #connectRate: ConnectRateLimiter | undefined;
   /** Set by the node when it shuts down: upgrades get 503. */
   closing = false;
 
@@ -57,6 +61,7 @@ export class UpgradeGate {
     readonly start: () => Promise<void>,
   ) {
     const o = ctx.options;
+    this.#connectRate = ctx.limits.maxConnectsPerSecond > 0 ? new ConnectRateLimiter(ctx.limits.maxConnectsPerSecond) : undefined;
     this.#originOk = o.allowedOrigins && o.allowedOrigins.length > 0 ? originMatcher(o.allowedOrigins) : () => true;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -64,7 +69,12 @@ export class UpgradeGate {
       perMessageDeflate: o.compression ? { threshold: 256, serverNoContextTakeover: true, clientNoContextTakeover: true } : false,
       clientTracking: false,
       // The native protocol's JSON client offers no subprotocol; when one is offered, echo the JSON one.
-      handleProtocols: (protocols) => (protocols.has('centrifuge-json') ? 'centrifuge-json' : false),
+      // Another protocol's own subprotocol (Phoenix's `phoenix`) is selected when offered.
+      handleProtocols: (protocols, req) => {
+        const own = this.#subprotocol.get(req);
+        if (own !== undefined && protocols.has(own)) return own;
+        return protocols.has('centrifuge-json') ? 'centrifuge-json' : false;
+      },
     });
   }
 
@@ -91,6 +101,7 @@ export class UpgradeGate {
     if (this.hub.connections.size + this.pending.size >= this.ctx.limits.maxConnections) {
       return refuse(socket, 503, 'connection limit reached');
     }
+    if (this.#connectRate && !this.#connectRate.take()) return refuse(socket, 503, 'connect rate limit', 'Retry-After: 1\r\n');
     void this.start();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const request: ConnectionRequest = {
@@ -118,7 +129,13 @@ export class UpgradeGate {
     };
     if (protocolName === 'centrifuge') return upgrade(undefined);
     // Protocols without a connect command authenticate on the upgrade request itself.
-    const token = url.searchParams.get('token') ?? bearer(req.headers.authorization);
+    const read = protocol.upgradeToken?.(req, url.searchParams) ?? { token: url.searchParams.get('token') ?? bearer(req.headers.authorization) };
+    if ('status' in read) {
+      finish();
+      return refuse(socket, read.status, read.message);
+    }
+    const token = read.token;
+    if (protocol.subprotocol !== undefined) this.#subprotocol.set(req, protocol.subprotocol);
     this.auth.authenticate({ protocol: protocolName, request, token, data: undefined }, ep.onConnecting ?? this.auth.onConnecting).then(
       (d) => {
         if (d.kind === 'decline') {
@@ -168,10 +185,10 @@ export class UpgradeGate {
   }
 }
 
-function refuse(socket: Duplex, status: number, message: string): void {
+function refuse(socket: Duplex, status: number, message: string, extraHeaders = ''): void {
   if (!socket.writable) return void socket.destroy();
   const body = JSON.stringify({ error: { code: status, message } });
   socket.end(
-    `HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${httpReason(status)}\r\nConnection: close\r\nContent-Type: application/json\r\n${extraHeaders}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }

@@ -20,7 +20,7 @@ test('onConnecting accepts with the identity and assigns it chooses, or declines
   });
   try {
     const ok = sdk(srv.url, { data: { password: 'open sesame' } });
-    const id = (await new Promise<{ client: string }>((r) => { ok.once('connected', r as never); ok.connect(); })).client;
+    const id = (await new Promise<{ client: string }>((r) => { ok.once('connected', r); ok.connect(); })).client;
     const conn = srv.sb.getConnection(id)!;
     assert.equal(conn.user, 'ali');
     assert.deepEqual(conn.assigns, { role: 'admin' });
@@ -252,7 +252,7 @@ test('RS256 and ES256 connection tokens verify against their public keys', async
     for (const [alg, key, user] of [['RS256', rsa.privateKey, 'rsa-user'], ['ES256', ec.privateKey, 'ec-user']] as const) {
       const jwt = await new SignJWT({ sub: user }).setProtectedHeader({ alg }).setExpirationTime('1h').sign(key);
       const c = sdk(srv.url, { token: jwt });
-      const id = (await new Promise<{ client: string }>((r) => { c.once('connected', r as never); c.connect(); })).client;
+      const id = (await new Promise<{ client: string }>((r) => { c.once('connected', r); c.connect(); })).client;
       assert.equal(srv.sb.getConnection(id)?.user, user);
       c.disconnect();
     }

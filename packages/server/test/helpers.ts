@@ -69,7 +69,7 @@ export class RawClient {
       this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
     });
     this.ws.on('message', (data) => {
-      for (const line of data.toString().split('\n')) if (line !== '') this.messages.push(JSON.parse(line));
+      for (const line of (data as Buffer).toString().split('\n')) if (line !== '') this.messages.push(JSON.parse(line));
     });
     this.ws.on('close', (code, reason) => {
       this.closed = { code, reason: reason.toString() };

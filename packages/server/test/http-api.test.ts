@@ -10,7 +10,7 @@ test('createApiHandler mounts the server API in an embedding app, next to its ow
   const observed: [string, number][] = [];
   const api = createApiHandler(sb, { key: 'k', prefix: '/rt/api', observe: (m, c) => observed.push([m, c]) });
   const http = createServer((req, res) => {
-    api(req, res).then((handled) => {
+    void api(req, res).then((handled) => {
       if (!handled) res.writeHead(200, { 'content-type': 'text/plain' }).end('the app');
     });
   });

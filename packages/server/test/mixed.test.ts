@@ -55,7 +55,7 @@ test('one channel, three protocols: publications from the app and from each clie
 
     await srv.sb.publish(ch, { event: 'from-app', payload: { n: 0 } });
     await csub.publish({ event: 'from-cent', payload: { n: 1 } });
-    P.ch.sendMessage('from-pond' as never, { n: 2 } as never);
+    P.ch.sendMessage('from-pond' as never, { n: 2 });
     raw.send({ type: 'publish', channel: ch, data: { event: 'from-plain', payload: { n: 3 } }, id: 2 });
     await raw.next((m) => m['type'] === 'published');
     // Wait for the plain publication everywhere, then a sentinel: after it, nothing else is in flight.
@@ -155,7 +155,7 @@ test('the command rate limit applies to pond and plain clients with their own er
     await pd.next((m) => m['event'] === 'ACKNOWLEDGE');
     for (let i = 0; i < 8; i++) pd.send({ action: 'BROADCAST', event: 'e', channelName: 'chat:rl', requestId: `r${i}`, payload: {} });
     const got: Record<string, unknown>[] = [];
-    for (let i = 0; i < 8; i++) got.push(await pd.next((m) => typeof m['requestId'] === 'string' && (m['requestId'] as string).startsWith('r')));
+    for (let i = 0; i < 8; i++) got.push(await pd.next((m) => typeof m['requestId'] === 'string' && (m['requestId']).startsWith('r')));
     const limited = got.find((m) => m['action'] === 'ERROR');
     assert.ok(limited, 'pond: an ERROR frame answers a limited broadcast');
     assert.equal((limited['payload'] as Record<string, unknown>)['code'], 429);

@@ -4,7 +4,7 @@ import { startServer, until, type TestServer } from './helpers.js';
 import type { SwitchboardOptions, Switchboard } from '../src/index.js';
 
 // The client package is CommonJS: take its exports from the default import.
-const { PondClient, ChannelState, ConnectionState } = pondClient as unknown as typeof import('@eleven-am/pondsocket-client');
+const { PondClient, ChannelState, ConnectionState } = pondClient;
 export { PondClient, ChannelState, ConnectionState };
 export type Pond = InstanceType<typeof PondClient>;
 export type PondChannel = ReturnType<Pond['createChannel']>;
@@ -58,10 +58,10 @@ export interface Recorded {
 
 /** Join and record every message the app sees on the channel. */
 export async function join(c: Pond, name: string, params: Record<string, unknown> = {}): Promise<{ ch: PondChannel; msgs: Recorded[] }> {
-  const ch = c.createChannel(name, params as never);
+  const ch = c.createChannel(name, params);
   const msgs: Recorded[] = [];
   ch.onMessage((event, payload) => {
-    msgs.push({ event: event as string, payload: payload as Record<string, unknown> });
+    msgs.push({ event: event, payload: payload as Record<string, unknown> });
   });
   ch.join();
   await until(() => ch.channelState === ChannelState.JOINED || ch.channelState === ChannelState.DECLINED, 5000, `join ${name}`);

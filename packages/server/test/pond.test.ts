@@ -173,12 +173,12 @@ test('pond: broadcast, broadcastFrom and broadcastTo reach exactly the right mem
     const A = await join(a, '/chat/r');
     const B = await join(b, '/chat/r');
     const C = await join(c, '/chat/r');
-    A.ch.sendMessage('shout' as never, { text: 'all' } as never);
-    A.ch.sendMessage('whisper' as never, { text: 'not me' } as never);
-    A.ch.sendMessage('dm' as never, { to: ['carol'], text: 'psst' } as never);
-    A.ch.sendMessage('ask' as never, { q: 'only me' } as never);
+    A.ch.sendMessage('shout' as never, { text: 'all' });
+    A.ch.sendMessage('whisper' as never, { text: 'not me' });
+    A.ch.sendMessage('dm' as never, { to: ['carol'], text: 'psst' });
+    A.ch.sendMessage('ask' as never, { q: 'only me' });
     // A final broadcast to all: once everyone has it, everything before it has arrived (one ordered stream per member).
-    A.ch.sendMessage('shout' as never, { text: 'end' } as never);
+    A.ch.sendMessage('shout' as never, { text: 'end' });
     for (const M of [A, B, C]) await until(() => M.msgs.some((m) => m.event === 'shout' && m.payload['text'] === 'end'));
     assert.deepEqual(A.msgs.find((m) => m.event === 'shout')?.payload, { from: 'alice', text: 'all' });
     for (const [M, shout, whisper, dm, answer] of [
@@ -281,9 +281,9 @@ test('pond: presence join, update and leave are seen by the other members with t
     const joins: Record<string, unknown>[] = [];
     const leaves: Record<string, unknown>[] = [];
     const changes: { changed: Record<string, unknown>; presence: Record<string, unknown>[] }[] = [];
-    A.ch.onJoin((p) => joins.push(p as Record<string, unknown>));
-    A.ch.onLeave((p) => leaves.push(p as Record<string, unknown>));
-    A.ch.onPresenceChange((p) => changes.push(p as never));
+    A.ch.onJoin((p) => joins.push(p));
+    A.ch.onLeave((p) => leaves.push(p));
+    A.ch.onPresenceChange((p) => changes.push(p));
     await until(() => presenceOf(A.ch).length === 1, 5000, 'own presence');
     assert.equal(presenceOf(A.ch)[0]!['user'], 'alice');
 
@@ -304,7 +304,7 @@ test('pond: presence join, update and leave are seen by the other members with t
     await until(() => presenceOf(A.ch).length === 1);
     // After leaving, bob's client gets nothing more on the channel.
     const before = B.msgs.length;
-    A.ch.sendMessage('shout' as never, { text: 'after' } as never);
+    A.ch.sendMessage('shout' as never, { text: 'after' });
     await waitFor(A.msgs, 'shout');
     assert.equal(B.msgs.length, before);
     // A disconnect is a leave too.
@@ -327,7 +327,7 @@ test('pond: evict removes the user from the channel; it gets kicked_out, the oth
     const A = await join(a, '/chat/e');
     const B = await join(b, '/chat/e');
     const leaves: Record<string, unknown>[] = [];
-    A.ch.onLeave((p) => leaves.push(p as Record<string, unknown>));
+    A.ch.onLeave((p) => leaves.push(p));
     await until(() => presenceOf(A.ch).length === 2);
     assert.deepEqual(await A.ch.sendForResponse('kick' as never, { user: 'bob' } as never), {});
     const k = await waitFor(B.msgs, 'kicked_out');
@@ -391,7 +391,7 @@ test('pond: after a server-side close the client reconnects and its rejoin is a 
     assert.equal(B.msgs.filter((m) => m.event === 'ACKNOWLEDGE').length, 2);
     assert.equal(B.ch.channelState, ChannelState.JOINED);
     await until(() => presenceOf(A.ch).length === 2 && presenceOf(A.ch).every((p) => p['client'] !== firstClient), 5000, 'fresh presence');
-    B.ch.sendMessage('shout' as never, { text: 'back' } as never);
+    B.ch.sendMessage('shout' as never, { text: 'back' });
     await until(() => A.msgs.some((m) => m.event === 'shout' && m.payload['text'] === 'back'), 5000, 'message after rejoin');
   } finally {
     await srv.close();
@@ -423,8 +423,8 @@ test('pond and plain: liveness by WebSocket pings; a peer that never answers is 
     const ok = pond(srv.pondUrl, { token: await token({ sub: 'live' }) });
     await connected(ok);
     const J = await join(ok, 'chat:live');
-    const deadPond = new RawClient(`${srv.pondUrl}?token=${await token({ sub: 'dead1' })}`, { autoPong: false } as never);
-    const deadPlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'dead2' })}`, { autoPong: false } as never);
+    const deadPond = new RawClient(`${srv.pondUrl}?token=${await token({ sub: 'dead1' })}`, { autoPong: false });
+    const deadPlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'dead2' })}`, { autoPong: false });
     const livePlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'live2' })}`);
     await Promise.all([deadPond.opened, deadPlain.opened, livePlain.opened]);
     await deadPond.waitClose(5000);

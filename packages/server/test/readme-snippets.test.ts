@@ -24,7 +24,7 @@ function tsBlock(marker: string): string {
 
 /** Type-checks files with the repository's compiler options (workspace packages from source). */
 function typecheck(files: string[]): string[] {
-  const base = ts.readConfigFile(join(ROOT, 'tsconfig.base.json'), ts.sys.readFile).config as { compilerOptions: object };
+  const base = ts.readConfigFile(join(ROOT, 'tsconfig.base.json'), (f) => ts.sys.readFile(f)).config as { compilerOptions: object };
   const { options } = ts.convertCompilerOptionsFromJson({ ...base.compilerOptions, composite: false, declaration: false, declarationMap: false, noEmit: true, customConditions: ['source'] }, ROOT);
   const program = ts.createProgram(files, options);
   return ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n') + (d.file ? ` (${d.file.fileName.replace(ROOT, '')})` : ''));

@@ -9,12 +9,12 @@
  * Everything made in a component (or root) ends with it (onCleanup).
  */
 import { createComponent, createContext, createEffect, createSignal, on, onCleanup, useContext, type Accessor, type JSX } from 'solid-js';
-import { RealtimeError, type AnySchema, type ChannelOf, type ConnectionState, type MessageHandler, type MessageOf, type Realtime, type SubscribeOptions } from '@switchboard/client';
+import { RealtimeError, type AnySchema, type ChannelOf, type ConnectionState, type MessageHandler, type MessageOf, type AnyRealtime, type RealtimeOf, type SubscribeOptions } from '@switchboard/client';
 
-const RealtimeContext = createContext<Realtime<any, any>>();
+const RealtimeContext = createContext<AnyRealtime>();
 
 /** Gives its subtree `realtime`. */
-export function RealtimeProvider(props: { realtime: Realtime<any, any>; children?: JSX.Element }): JSX.Element {
+export function RealtimeProvider(props: { realtime: AnyRealtime; children?: JSX.Element }): JSX.Element {
   return createComponent(RealtimeContext.Provider, {
     get value() {
       return props.realtime;
@@ -26,21 +26,21 @@ export function RealtimeProvider(props: { realtime: Realtime<any, any>; children
 }
 
 /** The instance of the nearest `RealtimeProvider`. */
-export function useRealtime<S = AnySchema>(): Realtime<S, any> {
+export function useRealtime<S = AnySchema>(): RealtimeOf<S> {
   const rt = useContext(RealtimeContext);
   if (!rt) throw new RealtimeError('usage', 'no Realtime instance: wrap the component in <RealtimeProvider realtime={...}> or pass the instance');
-  return rt as Realtime<S, any>;
+  return rt as RealtimeOf<S>;
 }
 
 /** The connection state as a signal. */
-export function createConnectionState(realtime: Realtime<any, any> = useRealtime()): Accessor<ConnectionState> {
+export function createConnectionState(realtime: AnyRealtime = useRealtime()): Accessor<ConnectionState> {
   const [state, setState] = createSignal<ConnectionState>(realtime.getState());
   onCleanup(realtime.state.subscribe(() => setState(realtime.getState())));
   return state;
 }
 
 export interface SolidSubscribeOptions extends SubscribeOptions {
-  realtime?: Realtime<any, any>;
+  realtime?: AnyRealtime;
 }
 
 type ChannelInput<C> = C | null | undefined | Accessor<C | null | undefined>;
@@ -52,11 +52,11 @@ export function createSubscription<S = AnySchema, C extends ChannelOf<S> = Chann
   options: SolidSubscribeOptions = {},
 ): void {
   const { realtime = useRealtime<S>(), ...subOpts } = options;
-  const read = typeof channel === 'function' ? (channel as Accessor<C | null | undefined>) : () => channel;
+  const read = typeof channel === 'function' ? (channel) : () => channel;
   createEffect(
     on(read, (ch) => {
       if (!ch) return;
-      onCleanup((realtime as Realtime<S, any>).subscribe(ch, handler, subOpts));
+      onCleanup((realtime as RealtimeOf<S>).subscribe(ch, handler, subOpts));
     }),
   );
 }

@@ -10,7 +10,7 @@
  * and unsubscribes when the last one goes, like any Svelte readable store.
  */
 import { getContext, setContext } from 'svelte';
-import { RealtimeError, type AnySchema, type ChannelOf, type ConnectionState, type MessageContext, type MessageOf, type Realtime, type SubscribeOptions } from '@switchboard/client';
+import { RealtimeError, type AnySchema, type ChannelOf, type ConnectionState, type MessageContext, type MessageOf, type AnyRealtime, type RealtimeOf, type SubscribeOptions } from '@switchboard/client';
 
 /** Svelte's readable store contract. */
 export interface Readable<T> {
@@ -20,14 +20,14 @@ export interface Readable<T> {
 const KEY = Symbol.for('switchboard.realtime');
 
 /** Makes `realtime` the instance of this component's subtree (call during component init). */
-export function setRealtime<S>(realtime: Realtime<S, any>): Realtime<S, any> {
+export function setRealtime<S>(realtime: RealtimeOf<S>): RealtimeOf<S> {
   setContext(KEY, realtime);
   return realtime;
 }
 
 /** The instance set by an ancestor with `setRealtime` (call during component init). */
-export function getRealtime<S = AnySchema>(): Realtime<S, any> {
-  const rt = getContext<Realtime<S, any> | undefined>(KEY);
+export function getRealtime<S = AnySchema>(): RealtimeOf<S> {
+  const rt = getContext<RealtimeOf<S> | undefined>(KEY);
   if (!rt) throw new RealtimeError('usage', 'no Realtime instance: call setRealtime(realtime) in an ancestor component, or pass the instance');
   return rt;
 }
@@ -57,7 +57,7 @@ function readable<T>(initial: T, start: (set: (v: T) => void) => () => void): Re
 }
 
 /** The connection state as a store. */
-export function connectionState(realtime: Realtime<any, any> = getRealtime()): Readable<ConnectionState> {
+export function connectionState(realtime: AnyRealtime = getRealtime()): Readable<ConnectionState> {
   return readable(realtime.getState(), (set) => {
     set(realtime.getState());
     return realtime.state.subscribe(() => set(realtime.getState()));
@@ -65,13 +65,13 @@ export function connectionState(realtime: Realtime<any, any> = getRealtime()): R
 }
 
 export interface LatestMessageOptions extends SubscribeOptions {
-  realtime?: Realtime<any, any>;
+  realtime?: AnyRealtime;
 }
 
 /** The latest message on `channel` (undefined until one arrives), subscribed while the store is used. */
 export function latestMessage<S = AnySchema, C extends ChannelOf<S> = ChannelOf<S>>(channel: C, options: LatestMessageOptions = {}): Readable<MessageOf<S, C> | undefined> {
   const { realtime = getRealtime<S>(), ...subOpts } = options;
-  return readable<MessageOf<S, C> | undefined>(undefined, (set) => (realtime as Realtime<S, any>).subscribe(channel, (m) => set(m), subOpts));
+  return readable<MessageOf<S, C> | undefined>(undefined, (set) => (realtime as RealtimeOf<S>).subscribe(channel, (m) => set(m), subOpts));
 }
 
 /** Every message on `channel` with its context, oldest first (at most `limit`, default 100). */
@@ -82,6 +82,6 @@ export function messages<S = AnySchema, C extends ChannelOf<S> = ChannelOf<S>>(
   const { realtime = getRealtime<S>(), limit = 100, ...subOpts } = options;
   return readable<{ data: MessageOf<S, C>; ctx: MessageContext }[]>([], (set) => {
     let list: { data: MessageOf<S, C>; ctx: MessageContext }[] = [];
-    return (realtime as Realtime<S, any>).subscribe(channel, (data, ctx) => set((list = [...list, { data, ctx }].slice(-limit))), subOpts);
+    return (realtime as RealtimeOf<S>).subscribe(channel, (data, ctx) => set((list = [...list, { data, ctx }].slice(-limit))), subOpts);
   });
 }

@@ -9,7 +9,7 @@
  * been missed: history trimmed, a channel without history reconnected) invalidates every query the
  * channel covers (`covers`, by default every query).
  */
-import type { AnySchema, ChannelOf, MessageContext, MessageOf, Realtime, RealtimeError, ResyncEvent } from '@switchboard/client';
+import type { AnySchema, ChannelOf, MessageContext, MessageOf, RealtimeOf, RealtimeError, ResyncEvent } from '@switchboard/client';
 
 /** A TanStack Query key. */
 export type QueryKey = readonly unknown[];
@@ -72,12 +72,12 @@ export function invalidateCovered(queryClient: QueryClient, covers: readonly Que
 
 /** Subscribes `channel` and applies each message to `queryClient`; returns the unsubscribe function. */
 export function syncQueries<S = AnySchema, C extends ChannelOf<S> = ChannelOf<S>>(
-  realtime: Realtime<S, any>,
+  realtime: RealtimeOf<S>,
   queryClient: QueryClient,
   channel: C,
   options: QuerySyncOptions<MessageOf<S, C>> = {},
 ): () => void {
-  const map = options.map ?? (defaultQueryActions as (m: MessageOf<S, C>) => QueryAction | null);
+  const map = options.map ?? (defaultQueryActions);
   return realtime.subscribe(channel, (message, ctx) => applyQueryActions(queryClient, map(message, ctx)), {
     onResync: (event) => {
       invalidateCovered(queryClient, options.covers);

@@ -5,12 +5,12 @@
 import { useEffect, useRef } from 'react';
 import { useQueryClient } from '@tanstack/react-query';
 import { useRealtime } from '@switchboard/react';
-import type { AnySchema, ChannelOf, MessageOf, Realtime } from '@switchboard/client';
+import type { AnySchema, ChannelOf, MessageOf, RealtimeOf } from '@switchboard/client';
 import { defaultQueryActions, syncQueries, type QuerySyncOptions } from './index.js';
 
 export function useQuerySync<S = AnySchema, C extends ChannelOf<S> = ChannelOf<S>>(
   channel: C | null | undefined | false,
-  options: QuerySyncOptions<MessageOf<S, C>> & { realtime?: Realtime<S, any> } = {},
+  options: QuerySyncOptions<MessageOf<S, C>> & { realtime?: RealtimeOf<S> } = {},
 ): void {
   const fromContext = useRealtime<S>();
   const realtime = options.realtime ?? fromContext;

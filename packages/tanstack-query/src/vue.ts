@@ -6,15 +6,15 @@
 import { inject, toValue, watch, type MaybeRefOrGetter } from 'vue';
 import { useQueryClient } from '@tanstack/vue-query';
 import { RealtimeKey } from '@switchboard/vue';
-import { RealtimeError, type AnySchema, type ChannelOf, type MessageOf, type Realtime } from '@switchboard/client';
+import { RealtimeError, type AnySchema, type ChannelOf, type MessageOf, type RealtimeOf } from '@switchboard/client';
 import { syncQueries, type QuerySyncOptions } from './index.js';
 
 export function useQuerySync<S = AnySchema, C extends ChannelOf<S> = ChannelOf<S>>(
   channel: MaybeRefOrGetter<C | null | undefined>,
-  options: QuerySyncOptions<MessageOf<S, C>> & { realtime?: Realtime<S, any> } = {},
+  options: QuerySyncOptions<MessageOf<S, C>> & { realtime?: RealtimeOf<S> } = {},
 ): void {
   const { realtime: given, ...syncOptions } = options;
-  const realtime = (given ?? inject(RealtimeKey, null)) as Realtime<S, any> | null;
+  const realtime = (given ?? inject(RealtimeKey, null)) as RealtimeOf<S> | null;
   if (!realtime) throw new RealtimeError('usage', 'useQuerySync: no Realtime instance (install createRealtimePlugin, provideRealtime, or pass { realtime })');
   const queryClient = useQueryClient();
   watch(

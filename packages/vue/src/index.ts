@@ -25,6 +25,7 @@ import {
 import {
   Realtime,
   RealtimeError,
+  type AnyRealtime,
   type AnySchema,
   type ChannelOf,
   type ConnectionState,
@@ -34,15 +35,15 @@ import {
   type SubscribeOptions,
 } from '@switchboard/client';
 
-export const RealtimeKey: InjectionKey<Realtime<any>> = Symbol('switchboard.realtime');
+export const RealtimeKey: InjectionKey<AnyRealtime> = Symbol('switchboard.realtime');
 
 /** Makes `realtime` the instance `useSubscription` and `useConnectionState` use in this component's subtree. */
-export function provideRealtime(realtime: Realtime<any>): void {
+export function provideRealtime(realtime: AnyRealtime): void {
   provide(RealtimeKey, realtime);
 }
 
 /** `app.use(createRealtimePlugin({ url, getToken }))`: one instance for the whole app. */
-export function createRealtimePlugin(source: Realtime<any> | RealtimeOptions): { install(app: App): void; realtime: Realtime<any> } {
+export function createRealtimePlugin(source: AnyRealtime | RealtimeOptions): { install(app: App): void; realtime: AnyRealtime } {
   const realtime = source instanceof Realtime ? source : new Realtime(source);
   return {
     realtime,
@@ -53,7 +54,7 @@ export function createRealtimePlugin(source: Realtime<any> | RealtimeOptions): {
 }
 
 interface Shared {
-  realtime: Realtime<any>;
+  realtime: AnyRealtime;
   users: number;
   closeTimer: ReturnType<typeof setTimeout> | undefined;
 }
@@ -89,7 +90,7 @@ function release(url: string, s: Shared): void {
 }
 
 /** The connection state as a read-only ref, following `realtime` until the scope is disposed. */
-export function useConnectionState(realtime?: Realtime<any>): Readonly<Ref<ConnectionState>> {
+export function useConnectionState(realtime?: AnyRealtime): Readonly<Ref<ConnectionState>> {
   const rt = realtime ?? injectRealtime();
   const state = shallowRef<ConnectionState>(rt.state.getSnapshot());
   const off = rt.state.subscribe(() => {
@@ -99,7 +100,7 @@ export function useConnectionState(realtime?: Realtime<any>): Readonly<Ref<Conne
   return state;
 }
 
-function injectRealtime(): Realtime<any> {
+function injectRealtime(): AnyRealtime {
   const rt = inject(RealtimeKey, null);
   if (!rt) throw new RealtimeError('usage', 'no Realtime instance: install createRealtimePlugin(...), call provideRealtime(...), or pass { realtime }');
   return rt;
@@ -113,13 +114,14 @@ export interface LiveUpdate<S> {
   /** The last error the client reported (unauthorized, token, subscribe...), or null. */
   error: Readonly<Ref<RealtimeError | null>>;
   /** Subscribes for the lifetime of the current scope; also returns an unsubscribe function. */
-  on<C extends ChannelOf<S>>(channel: C, handler: MessageHandler<MessageOf<S, C>>, opts?: SubscribeOptions): () => void;
+  // a property, not a method: it is destructured (`const { on } = useLiveUpdate(...)`)
+  on: <C extends ChannelOf<S>>(channel: C, handler: MessageHandler<MessageOf<S, C>>, opts?: SubscribeOptions) => () => void;
   realtime: Realtime<S>;
 }
 
 export interface LiveUpdateOptions extends Omit<RealtimeOptions, 'url'> {
   /** Use this instance instead of the one shared per url. */
-  realtime?: Realtime<any>;
+  realtime?: AnyRealtime;
 }
 
 interface Registration<S> {
@@ -200,7 +202,7 @@ export function useLiveUpdate<S = AnySchema>(url: MaybeRefOrGetter<string>, opti
 
 export interface UseSubscriptionOptions extends SubscribeOptions {
   /** The instance to use (default: the provided one). */
-  realtime?: Realtime<any>;
+  realtime?: AnyRealtime;
 }
 
 /**

@@ -166,7 +166,7 @@ export class Leader {
   }
 
   #state(): ConnectionState {
-    return this.direct.centrifuge.state as ConnectionState;
+    return this.direct.centrifuge.state;
   }
 
   async #call(m: Extract<TabMessage, { t: 'call' }>): Promise<void> {

@@ -212,7 +212,7 @@ export class SharedLink implements Link {
         this.#setState(m.state);
         return;
       case 'event':
-        this.#sink.event(m.name, m.value as never);
+        this.#sink.event(m.name, m.value);
         return;
       case 'error': {
         const err = fromWire(m.error);

@@ -10,6 +10,7 @@ import { after, before } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build, defaultClientConditions, type PluginOption } from 'vite';
 import { createSwitchboard, createApiHandler, type Switchboard, type SwitchboardOptions } from '@switchboard/server';
+import { waitFor } from '@switchboard/server/testing';
 import { signConnectionToken } from '@switchboard/client/server';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -147,19 +148,23 @@ export async function startPageServer(options: PageServerOptions): Promise<PageS
   };
 }
 
-/** Waits until `check` holds (polling every 50 ms), failing with `what` after `ms`. */
+/** Waits until `check` holds (the shared polling helper), failing with `what` after `ms`. */
 export async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
   let lastErr: unknown;
-  while (Date.now() < end) {
+  // the shared polling helper; a check that throws (the page is navigating) counts as not yet
+  const tolerant = async () => {
     try {
-      if (await check()) return;
+      return await check();
     } catch (err) {
       lastErr = err;
+      return false;
     }
-    await new Promise((r) => setTimeout(r, 50));
+  };
+  try {
+    await waitFor(tolerant, ms, what);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}${lastErr ? ` (last error: ${lastErr instanceof Error ? lastErr.message : JSON.stringify(lastErr)})` : ''}`);
   }
-  throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${String(lastErr)})` : ''}`);
 }
 
 /** Collects uncaught page errors, so a test can assert there were none. */

@@ -43,7 +43,7 @@ async function openTabs(ctx: BrowserContext, server: PageServer, names: string[]
   return out;
 }
 
-const call = <R>(page: Page, fn: (arg: any) => R, arg?: unknown): Promise<R> => page.evaluate(fn as never, arg) as Promise<R>;
+const call = <R>(page: Page, fn: (arg: any) => R, arg?: unknown): Promise<R> => page.evaluate<R, unknown>(fn as never, arg);
 
 async function leaderOf(tabs: Map<string, Page>): Promise<string> {
   const roles = await Promise.all([...tabs].map(async ([name, p]) => [name, await call(p, () => sb.role())] as const));

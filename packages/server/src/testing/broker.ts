@@ -46,7 +46,7 @@ export class Recorder implements BrokerEventHandler {
     return out;
   }
   data(channel: string): unknown[] {
-    return this.pubs(channel).map((p) => JSON.parse(p.data));
+    return this.pubs(channel).map((p) => JSON.parse(p.data) as unknown);
   }
   controls(): string[] {
     const out: string[] = [];
@@ -81,7 +81,7 @@ async function barrier(publisher: Broker, rec: Recorder, ch: string): Promise<vo
  */
 export function brokerConformance(name: string, factory: () => Promise<BrokerHarness>): void {
   const it = (title: string, fn: (h: BrokerHarness, t: TestContext) => Promise<void>, multi = false) =>
-    test(`${name} broker: ${title}`, async (t) => {
+    void test(`${name} broker: ${title}`, async (t) => {
       const h = await factory();
       try {
         if (multi && !h.multiNode) return t.skip('a single-node broker');

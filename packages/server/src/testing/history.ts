@@ -7,7 +7,7 @@ import { uniqueChannel, waitFor } from './util.js';
 export interface HistoryHarness {
   readonly store: HistoryStore;
   /** Another instance on the same backend (another node), when the store can be shared. */
-  another?(): Promise<HistoryStore>;
+  another?: () => Promise<HistoryStore>;
   /** Releases everything the harness made (stores, connections, keys). */
   close(): Promise<void>;
 }
@@ -28,7 +28,7 @@ function ns(pubs: readonly Publication[]): number[] {
  */
 export function historyConformance(name: string, factory: () => Promise<HistoryHarness>): void {
   const it = (title: string, fn: (h: HistoryHarness, t: TestContext) => Promise<void>) =>
-    test(`${name} history: ${title}`, async (t) => {
+    void test(`${name} history: ${title}`, async (t) => {
       const h = await factory();
       try {
         await fn(h, t);

@@ -7,7 +7,7 @@ import { sleep, uniqueChannel, waitFor } from './util.js';
 export interface PresenceHarness {
   readonly store: PresenceStore;
   /** Another instance on the same backend (another node), when the store can be shared. */
-  another?(): Promise<PresenceStore>;
+  another?: () => Promise<PresenceStore>;
   close(): Promise<void>;
 }
 
@@ -24,7 +24,7 @@ function info(user: string, client: string, chanInfo?: string): ClientInfo {
  */
 export function presenceConformance(name: string, factory: (options: { ttlMs: number }) => Promise<PresenceHarness>): void {
   const it = (title: string, ttlMs: number, fn: (h: PresenceHarness, t: TestContext) => Promise<void>) =>
-    test(`${name} presence: ${title}`, async (t) => {
+    void test(`${name} presence: ${title}`, async (t) => {
       const h = await factory({ ttlMs });
       try {
         await fn(h, t);

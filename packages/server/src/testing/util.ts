@@ -30,8 +30,8 @@ export interface EventSource {
  * is removed then). Every event wait in the tests goes through this or `waitFor`, so none can hang.
  */
 export function waitForEvent<T = unknown>(emitter: EventSource, event: string, ms = 5000): Promise<T> {
-  type Loose = { once(e: string, f: (arg: unknown) => void): unknown; removeListener?(e: string, f: (arg: unknown) => void): unknown };
-  const e = emitter as unknown as Loose;
+  // the listener takes what the event carries: the emitter's own typing cannot be expressed here
+  const e: { once(e: string, f: (arg: unknown) => void): unknown; removeListener?(e: string, f: (arg: unknown) => void): unknown } = emitter;
   return new Promise<T>((resolve, reject) => {
     const listener = (arg: unknown) => {
       clearTimeout(timer);

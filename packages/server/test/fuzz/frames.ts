@@ -52,7 +52,7 @@ function jsonDocs(maxDepth: number): fc.Arbitrary<Junk> {
   let a = jsonPools.get(maxDepth);
   if (!a) {
     const docs = fc.sample(fc.jsonValue({ maxDepth }), { numRuns: 3000, seed: 7919 * maxDepth });
-    const pool = docs.map((v) => ({ text: JSON.stringify(v) ?? 'null', value: v as unknown }));
+    const pool = docs.map((v) => ({ text: JSON.stringify(v) ?? 'null', value: v }));
     jsonPools.set(maxDepth, (a = fc.nat(pool.length - 1).map((i) => pool[i]!)));
   }
   return a;
@@ -72,7 +72,7 @@ export function junk(maxDepth = 3): fc.Arbitrary<Junk> {
     fc.nat(6000).map((n) => ({ text: JSON.stringify('A'.repeat(n)), value: 'A'.repeat(n) })),
     // deep nesting
     fc.integer({ min: 200, max: 2500 }).map((d) => ({ text: '['.repeat(d) + ']'.repeat(d), value: [] as unknown })),
-    fc.integer({ min: 200, max: 1500 }).map((d) => ({ text: '{"a":'.repeat(d) + '1' + '}'.repeat(d), value: {} as unknown })),
+    fc.integer({ min: 200, max: 1500 }).map((d) => ({ text: '{"a":'.repeat(d) + '1' + '}'.repeat(d), value: {} })),
   );
 }
 

@@ -76,7 +76,7 @@ export function plainDialect(maxMessage: number): Dialect {
       if (typeof m.type !== 'string' || !REPLY_TYPES.has(m.type)) return; // publications
       if (m.type === 'unsubscribed' && m.id === undefined) return; // a server-side unsubscribe push
       const outcome = m.type === 'error' ? String(m.code) : m.type === 'connected' ? 'connected' : 'ok';
-      out.push({ key: m.id === undefined ? undefined : String(m.id), outcome });
+      out.push({ key: m.id === undefined ? undefined : typeof m.id === 'string' ? m.id : JSON.stringify(m.id), outcome });
     },
   };
 }

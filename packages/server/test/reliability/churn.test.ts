@@ -35,7 +35,7 @@ async function cycle(url: string, n: number, srv: Awaited<ReturnType<typeof star
   const ws = new WebSocket(url);
   const replies = new Map<number, (m: Record<string, unknown>) => void>();
   ws.on('message', (data) => {
-    for (const line of data.toString().split('\n')) {
+    for (const line of (data as Buffer).toString().split('\n')) {
       if (line === '') continue;
       const m = JSON.parse(line) as { id?: number };
       if (m.id !== undefined) replies.get(m.id)?.(m);

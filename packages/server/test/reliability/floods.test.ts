@@ -49,7 +49,7 @@ test('command rate limit applies to every protocol: plain JSON gets error 111 fr
   try {
     const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws`);
     const frames: { type: string; id?: number; code?: number }[] = [];
-    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    ws.on('message', (d) => frames.push(JSON.parse((d as Buffer).toString())));
     await new Promise((r) => ws.once('open', r));
     for (let i = 0; i < 8; i++) ws.send(JSON.stringify({ action: 'echo', data: i, id: i }));
     await until(() => frames.filter((f) => f.id !== undefined).length === 8, 5000, 'eight answers');

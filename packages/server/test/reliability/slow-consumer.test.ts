@@ -167,7 +167,7 @@ test('the slow-consumer policy is protocol-independent: a plain-JSON reader that
   const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws?token=${await token({ sub: 'slow-plain' })}`);
   try {
     const frames: { type?: string; id?: number }[] = [];
-    ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+    ws.on('message', (d) => frames.push(JSON.parse((d as Buffer).toString())));
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'subscribe', channel: 'slow:feed', id: 1 }));
     await until(() => frames.some((f) => f.id === 1 && f.type === 'subscribed'), 5000, 'subscribed');

@@ -74,7 +74,7 @@ test('wss:// on an https server with a self-signed certificate: the native proto
     const ws = new WebSocket(`wss://127.0.0.1:${port}/connection/websocket`, { ca: pems.cert, servername: 'localhost' });
     const lines: Record<string, unknown>[] = [];
     ws.on('message', (d) => {
-      for (const l of d.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+      for (const l of (d as Buffer).toString().split('\n')) if (l) lines.push(JSON.parse(l));
     });
     await new Promise((r, j) => {
       ws.once('open', r);
@@ -90,7 +90,7 @@ test('wss:// on an https server with a self-signed certificate: the native proto
 
     const plain = new WebSocket(`wss://127.0.0.1:${port}/ws?token=${await token({ sub: 'bob' })}`, { ca: pems.cert, servername: 'localhost' });
     const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      plain.once('message', (d) => resolve(JSON.parse(d.toString())));
+      plain.once('message', (d) => resolve(JSON.parse((d as Buffer).toString())));
       plain.once('error', reject);
     });
     assert.equal(first['type'], 'connected');

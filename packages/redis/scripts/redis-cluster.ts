@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '@switchboard/server/testing';
 import { Redis } from 'ioredis';
-import { freePort } from './cluster.js';
+import { freePort } from '../test/cluster.js';
 
 const run = promisify(execFile);
 
@@ -18,7 +18,7 @@ export interface ClusterNode {
 }
 
 /**
- * A Redis Cluster of the test's own: `masters` masters with `replicas` replicas each, started from
+ * A Redis Cluster of the test's (or benchmark's) own: `masters` masters with `replicas` replicas each, started from
  * `redis-server` on free ports (bus ports set with `cluster-port`, so none is fixed), created with
  * `redis-cli --cluster create`, without persistence, killed by `stop`.
  */

@@ -1,0 +1,140 @@
+import { isObject } from '../../internal/json.js';
+import type { ClientInfo, Publication } from '../../types.js';
+
+/**
+ * Phoenix Channels V2 JSON frames as the official `phoenix` 1.8 client reads them
+ * (PROTOCOL-phoenix.md §2): one text message holding `[join_ref, ref, topic, event, payload]`,
+ * refs opaque strings or null, payload always a JSON object.
+ */
+
+const q = JSON.stringify;
+
+/** The socket's own topic (heartbeats). */
+export const SOCKET_TOPIC = 'phoenix';
+
+/**
+ * Event names the client acts on by name alone (§13 pitfall 6): never sent as user events and
+ * refused as client pushes.
+ */
+export function isReserved(event: string): boolean {
+  return event.startsWith('phx_') || event.startsWith('chan_reply_') || event === 'presence_state' || event === 'presence_diff' || event === 'heartbeat';
+}
+
+/** A payload the client may read fields from: objects as they are, anything else wrapped as `{data}`. */
+export function objectPayload(v: unknown): string {
+  if (v === undefined) return '{}';
+  if (isObject(v)) return q(v);
+  return q({ data: v });
+}
+
+const ref = (r: string | null): string => (r === null ? 'null' : q(r));
+
+export function frame(joinRef: string | null, msgRef: string | null, topic: string, event: string, payloadJson: string): string {
+  return `[${ref(joinRef)},${ref(msgRef)},${q(topic)},${q(event)},${payloadJson}]`;
+}
+
+export function reply(joinRef: string | null, msgRef: string | null, topic: string, status: 'ok' | 'error', responseJson: string): string {
+  return frame(joinRef, msgRef, topic, 'phx_reply', `{"status":"${status}","response":${responseJson}}`);
+}
+
+/** The error reply body of the [SB] mapping: `{reason, code}` (code omitted for Phoenix's own reasons). */
+export function errorResponse(reason: string, code?: number): string {
+  return code === undefined ? q({ reason }) : q({ reason, code });
+}
+
+/** One decoded client frame. */
+export interface InFrame {
+  readonly joinRef: string | null;
+  readonly ref: string | null;
+  readonly topic: string;
+  readonly event: string;
+  readonly payload: unknown;
+}
+
+/** Decode a V2 text frame; undefined when it is not a 5-element array with string topic/event and string-or-null refs. */
+export function decode(text: string): InFrame | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(v) || v.length < 5) return undefined;
+  const [joinRef, msgRef, topic, event, payload] = v as unknown[];
+  if (!isRef(joinRef) || !isRef(msgRef) || typeof topic !== 'string' || typeof event !== 'string') return undefined;
+  return { joinRef, ref: msgRef, topic, event, payload };
+}
+
+function isRef(v: unknown): v is string | null {
+  return v === null || typeof v === 'string';
+}
+
+/**
+ * The refs and topic of a binary push (§9: kind 0, then length bytes of join_ref, ref, topic,
+ * event): enough to answer it with an error reply. Undefined for anything else.
+ */
+export function binaryHeader(data: Buffer): { joinRef: string; ref: string; topic: string } | undefined {
+  if (data.length < 5 || data[0] !== 0) return undefined;
+  const lens = [data[1]!, data[2]!, data[3]!, data[4]!];
+  let at = 5;
+  const parts: string[] = [];
+  for (const len of lens.slice(0, 3)) {
+    if (at + len > data.length) return undefined;
+    parts.push(data.toString('utf8', at, at + len));
+    at += len;
+  }
+  return { joinRef: parts[0]!, ref: parts[1]!, topic: parts[2]! };
+}
+
+/**
+ * A publication as a broadcast `[null, null, topic, event, payload]` (§14): data `{event, payload?}`
+ * with a non-reserved string event gives that event (payload wrapped when not an object), anything
+ * else is event `message` with the whole data.
+ */
+export function publicationFrame(topic: string, pub: Publication): string {
+  let data: unknown;
+  try {
+    data = JSON.parse(pub.data);
+  } catch {
+    data = undefined;
+  }
+  if (isObject(data) && typeof data['event'] === 'string' && !isReserved(data['event'])) {
+    return frame(null, null, topic, data['event'], objectPayload(data['payload']));
+  }
+  return frame(null, null, topic, 'message', isObject(data) ? pub.data : q({ data }));
+}
+
+/** The presence key of a member: its user, or its client id when anonymous. */
+export const presenceKey = (info: ClientInfo): string => (info.user === '' ? info.client : info.user);
+
+/** One meta per Switchboard client: `phx_ref` = client id, plus the ClientInfo fields. */
+export function meta(info: ClientInfo): string {
+  let s = `{"phx_ref":${q(info.client)},"user":${q(info.user)},"client":${q(info.client)}`;
+  if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
+  if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
+  return s + '}';
+}
+
+/** `{key: {metas: [...]}}` grouped by presence key. */
+export function presenceState(list: Iterable<ClientInfo>): string {
+  const byKey = new Map<string, string[]>();
+  for (const info of list) {
+    const k = presenceKey(info);
+    let metas = byKey.get(k);
+    if (metas === undefined) byKey.set(k, (metas = []));
+    metas.push(meta(info));
+  }
+  const entries: string[] = [];
+  for (const [k, metas] of byKey) entries.push(`${q(k)}:{"metas":[${metas.join(',')}]}`);
+  return `{${entries.join(',')}}`;
+}
+
+/**
+ * A `presence_diff` broadcast. An update is sent as a join of the new meta under the same
+ * `phx_ref`: the client's `Presence` replaces a meta with the same ref on join.
+ */
+export function presenceDiff(topic: string, kind: 'join' | 'leave' | 'update', info: ClientInfo): string {
+  const one = `{${q(presenceKey(info))}:{"metas":[${meta(info)}]}}`;
+  const body = kind === 'leave' ? `{"joins":{},"leaves":${one}}` : `{"joins":${one},"leaves":{}}`;
+  return frame(null, null, topic, 'presence_diff', body);
+}
