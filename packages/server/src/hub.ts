@@ -2,7 +2,7 @@ import type { ResolvedChannel } from './channels.js';
 import { Disconnects, DisconnectError } from './codes.js';
 import { clientOf, type Connection, type ConnectionOwner, type TrafficCounters } from './connection.js';
 import type { NodeContext } from './node-context.js';
-import type { ProtocolName } from './protocol.js';
+import { PROTOCOL_SLOT_COUNT, type ProtocolName } from './protocol.js';
 import type { Route } from './route.js';
 import { Outbound } from './outbound.js';
 import type { Subscription } from './subscription.js';
@@ -222,7 +222,7 @@ export class Hub implements ConnectionOwner {
     if (state === undefined) return;
     this.stats.publications++;
     // One encoded message per protocol, shared by every recipient.
-    const cache: (Buffer | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+    const cache: (Buffer | undefined)[] = new Array<undefined>(PROTOCOL_SLOT_COUNT).fill(undefined);
     for (const sub of state.subs) {
       if (sub.active) this.deliver(sub, pub, cache);
       else sub.buffer?.push(pub);
@@ -263,7 +263,7 @@ export class Hub implements ConnectionOwner {
 
   /** A publication to '*': every connected client, subscribed or not. */
   broadcastAll(pub: Publication): void {
-    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+    const cache: (Buffer | null | undefined)[] = new Array<undefined>(PROTOCOL_SLOT_COUNT).fill(undefined);
     for (const conn of this.connections.values()) {
       if (conn.state !== 'connected') continue;
       const p = conn.proto;
@@ -277,7 +277,7 @@ export class Hub implements ConnectionOwner {
   onJoinLeave(channel: string, info: ClientInfo, kind: 'join' | 'leave'): void {
     const state = this.channels.get(channel);
     if (state === undefined) return;
-    const cache: (Buffer | null | undefined)[] = [undefined, undefined, undefined, undefined, undefined];
+    const cache: (Buffer | null | undefined)[] = new Array<undefined>(PROTOCOL_SLOT_COUNT).fill(undefined);
     for (const sub of state.subs) {
       const conn = sub.conn;
       conn.session.presenceChanged?.(channel, kind, info);

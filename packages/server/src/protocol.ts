@@ -10,6 +10,14 @@ import type { ClientInfo, Publication, StreamPosition } from './types.js';
 
 export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher' | 'phoenix';
 
+/**
+ * Each protocol's slot in the per-publication encode caches, in one table so two protocols can
+ * never share one (a shared slot would hand one protocol's bytes to the other's clients).
+ */
+export const PROTOCOL_SLOTS: Readonly<Record<ProtocolName, number>> = { centrifuge: 0, pond: 1, plain: 2, pusher: 3, phoenix: 4 };
+/** How many slots an encode cache has. */
+export const PROTOCOL_SLOT_COUNT = 5;
+
 /** Per-connection protocol state: turns frames into core operations and core events into frames. */
 export interface Session {
   /** One client message from the transport (already size-checked). */

@@ -1,5 +1,6 @@
 import { Disconnects, DisconnectError, type DisconnectValue, Errors, ReplyError } from '../../codes.js';
 import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
+import { PROTOCOL_SLOTS } from '../../protocol.js';
 import type { Subscription } from '../../subscription.js';
 import type { Publication } from '../../types.js';
 import { ttlSeconds } from '../../expiry.js';
@@ -301,7 +302,7 @@ export function historyResult(pubs: readonly Publication[], epoch: string, offse
 export function centrifugeProtocol(): Protocol {
   return {
     name: 'centrifuge',
-    slot: 0,
+    slot: PROTOCOL_SLOTS.centrifuge,
     newlineBatching: true,
     encodePublication: (channel, pub) => Buffer.from(c.pubPush(channel, pub)),
     encodeBroadcast: (pub) => Buffer.from(c.messagePush(pub.data)),

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { Errors, ReplyError, Unsubscribes } from '../../codes.js';
 import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
+import { PROTOCOL_SLOTS } from '../../protocol.js';
 import type { ClientInfo, Publication } from '../../types.js';
 import { SessionBase } from '../session-base.js';
 import * as f from './frames.js';
@@ -29,7 +30,7 @@ export function bearerSubprotocol(header: string | undefined): string | undefine
  */
 export class PhoenixProtocol implements Protocol {
   readonly name = 'phoenix' as const;
-  readonly slot = 4;
+  readonly slot = PROTOCOL_SLOTS.phoenix;
   readonly newlineBatching = false;
   /** Selected whenever offered: the 1.8 client's `authToken` handshake fails without it (§1.2). */
   readonly subprotocol = 'phoenix';

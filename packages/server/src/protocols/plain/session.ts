@@ -1,5 +1,6 @@
 import { Errors, ReplyError } from '../../codes.js';
 import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
+import { PROTOCOL_SLOTS } from '../../protocol.js';
 import { encodeClientInfo as encodeInfo, isObject } from '../../internal/json.js';
 import type { Publication } from '../../types.js';
 import { SessionBase } from '../session-base.js';
@@ -183,7 +184,7 @@ export class PlainSession extends SessionBase {
 export function plainProtocol(): Protocol {
   return {
     name: 'plain',
-    slot: 2,
+    slot: PROTOCOL_SLOTS.plain,
     newlineBatching: false,
     encodePublication: (channel, pub) => Buffer.from(pushFrame(channel, pub)),
     encodeBroadcast: (pub) => Buffer.from(pushFrame('*', pub)),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { DeclinedError, Errors, ReplyError } from '../../codes.js';
 import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
+import { PROTOCOL_SLOTS } from '../../protocol.js';
 import type { ClientInfo } from '../../types.js';
 import { SessionBase, splitLines } from '../session-base.js';
 import * as f from './frames.js';
@@ -72,7 +73,7 @@ interface PendingPresence {
  */
 export class PondProtocol implements Protocol {
   readonly name = 'pond' as const;
-  readonly slot = 1;
+  readonly slot = PROTOCOL_SLOTS.pond;
   readonly newlineBatching = true;
   readonly #pending = new Map<string, PendingPresence>();
 

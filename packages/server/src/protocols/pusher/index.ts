@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Credentials } from '../../context.js';
 import type { EndpointOptions } from '../../options.js';
 import type { Protocol } from '../../protocol.js';
+import { PROTOCOL_SLOTS } from '../../protocol.js';
 import { PusherApps, type PusherAppOptions } from './apps.js';
 import { frame, publicationFrame } from './frames.js';
 import { type PusherApiNode, PusherHttpApi } from './http-api.js';
@@ -20,7 +21,7 @@ export function pusherProtocol(shared: PusherShared): Protocol {
   const nameOf = (channel: string) => apps.pusherName(channel) ?? channel;
   return {
     name: 'pusher',
-    slot: 3,
+    slot: PROTOCOL_SLOTS.pusher,
     newlineBatching: false,
     encodePublication: (channel, pub) => Buffer.from(publicationFrame(nameOf(channel), pub)),
     encodeEcho: () => undefined, // client events never come back to their sender
