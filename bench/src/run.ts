@@ -110,6 +110,7 @@ export const SYSTEMS: SystemDef[] = [
     publisher: 'second-node',
     unavailable: async () => {
       try {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
         const m = (await import('@switchboard/redis' as string)) as Record<string, unknown>;
         if (typeof m['keySlot'] !== 'function') throw new Error('no cluster mode');
       } catch {
@@ -153,6 +154,7 @@ export const SYSTEMS: SystemDef[] = [
 
 /** A 3-master Redis Cluster of the run's own, on free ports, for the systems that need one. */
 async function startCluster(): Promise<{ address: string; stop(): Promise<void> }> {
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
   const m = (await import('../../packages/redis/scripts/redis-cluster.ts' as string)) as {
     RedisClusterProcess: { start(masters: number, replicas: number): Promise<{ address: string; stop(): Promise<void> }> };
   };

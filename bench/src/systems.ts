@@ -263,6 +263,7 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats
   if (options.broker === 'redis' || options.broker === 'redis-cluster') {
     // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX), and on
     // Redis Cluster the cluster it started (BENCH_REDIS_CLUSTER: seed addresses).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
     const redis = (await import(/* optional: lands with the Redis issue */ '@switchboard/redis' as string)) as {
       createRedisEngine(o: { addresses?: string[]; clusterAddresses?: string; prefix: string }): { broker: unknown; history: unknown; presence: unknown };
     };

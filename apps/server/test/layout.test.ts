@@ -103,9 +103,9 @@ test('admin page at 1,100 px and at phone width: no panel overflows; demo chat a
       assert.deepEqual(await overflows(page, 'header, .card'), [], `admin at ${label}`);
       // Every "disconnect" button is fully visible (not clipped by its cell).
       // One evaluation (the page re-renders the table every second: element handles could go stale).
-      const buttons = (await page.evaluate(
+      const buttons = await page.evaluate<boolean[]>(
         `[...document.querySelectorAll('#connections button')].map((b) => { const r = b.getBoundingClientRect(); const c = b.closest('td').getBoundingClientRect(); return r.right <= c.right + 1 && r.left >= c.left - 1 && r.width > 20; })`,
-      )) as boolean[];
+      );
       assert.ok(buttons.length >= 4 && buttons.every(Boolean), `disconnect buttons inside their cells at ${label}`);
       assert.deepEqual(missingFiles, [], 'no request is answered 404 (favicon included)');
     }

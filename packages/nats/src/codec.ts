@@ -13,7 +13,7 @@ interface Wire {
 export function encodePub(pub: Publication): string {
   const w: Wire = { d: pub.data };
   if (pub.info !== undefined) w.i = pub.info;
-  if (pub.tags !== undefined) w.t = pub.tags as Record<string, string>;
+  if (pub.tags !== undefined) w.t = pub.tags;
   if (pub.time !== undefined) w.m = pub.time;
   if (pub.delivery !== undefined) w.l = pub.delivery;
   return JSON.stringify(w);

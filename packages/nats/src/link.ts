@@ -1,4 +1,4 @@
-import { connect, type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
+import { connect, Events, type ConnectionOptions, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 
 /** Options shared by every NATS engine part. */
 export interface NatsConnectionOptions {
@@ -129,10 +129,10 @@ export class NatsLink {
     this.connected = true;
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') {
+        if (s.type === Events.Disconnect) {
           this.connected = false;
           for (const l of this.#listeners) l('disconnect');
-        } else if (s.type === 'reconnect') {
+        } else if (s.type === Events.Reconnect) {
           this.connected = true;
           try {
             await nc.flush(); // the client resent every SUB before this PING: subscriptions are live again

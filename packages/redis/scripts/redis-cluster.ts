@@ -55,8 +55,8 @@ export class RedisClusterProcess {
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       const node: ClusterNode = { port, busPort, proc, output: '' };
-      proc.stdout!.on('data', (d: Buffer) => (node.output += d.toString()));
-      proc.stderr!.on('data', (d: Buffer) => (node.output += d.toString()));
+      proc.stdout.on('data', (d: Buffer) => (node.output += d.toString()));
+      proc.stderr.on('data', (d: Buffer) => (node.output += d.toString()));
       this.nodes.push(node);
       const failed = new Promise<never>((_, reject) => proc.once('error', (e) => reject(new Error(`redis-server could not start (is it installed?): ${e.message}`))));
       await Promise.race([waitFor(async () => this.#ping(port), 10_000, `redis-server on ${port}`), failed]);

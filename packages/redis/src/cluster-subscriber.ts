@@ -69,7 +69,7 @@ export class ClusterSubscriber implements ShardSubscriber {
 
   async #subscribeOn(rch: string): Promise<void> {
     const slot = keySlot(rch);
-    const node = (this.cluster.slots[slot] as string[] | undefined)?.[0];
+    const node = (this.cluster.slots[slot])?.[0];
     if (node === undefined) throw new Error(`no Redis Cluster master serves slot ${slot} (cluster down?)`);
     const c = await this.#conn(node);
     await c.ssubscribe(rch); // resolves on the master's acknowledgement

@@ -44,7 +44,7 @@ test('control plane (Redis): bad control messages are dropped and logged on the 
   await controlPlaneScenario(a, b, log, 'redis');
   // Node B still serves: a publication from node A reaches B's client.
   await a.publish('chat:ctl', { after: 'bad control messages' });
-  await waitFor(() => client!.pubs('chat:ctl').length === 1, 5000, "B's client gets the publication");
+  await waitFor(() => client.pubs('chat:ctl').length === 1, 5000, "B's client gets the publication");
   assert.deepEqual(client.pubs('chat:ctl')[0]!.data, { after: 'bad control messages' });
   assert.equal(client.state, 'connected');
 });

@@ -103,7 +103,7 @@ function body(op: string, m: Record<string, unknown>): ControlMessage {
     case 'disconnect': {
       const w = m['whitelist'] ?? [];
       if (!Array.isArray(w) || !w.every((x) => typeof x === 'string')) throw new Malformed('whitelist must be an array of strings');
-      return { op, sel: selector(m), code: num(m, 'code'), reason: str(m, 'reason'), whitelist: w as string[] };
+      return { op, sel: selector(m), code: num(m, 'code'), reason: str(m, 'reason'), whitelist: w };
     }
     case 'refresh': {
       const expireAt = m['expireAt'] === undefined ? undefined : num(m, 'expireAt');
