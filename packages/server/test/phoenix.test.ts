@@ -2,6 +2,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { Presence, Socket, type Channel } from 'phoenix';
+import { SubscriptionState } from 'centrifuge';
 import { RawClient, sdk, startServer, token, until, type TestServer } from './helpers.js';
 
 /** Every socket a test made, disconnected at the end (the official client reconnects forever otherwise). */
@@ -30,7 +31,7 @@ async function server(): Promise<TestServer & { phxUrl: string }> {
 
 /** The official client, unchanged: `ws`'s WebSocket as its transport (Node 20 has none). */
 function phx(url: string, opts: { params?: Record<string, unknown>; authToken?: string } = {}): Socket {
-  const s = new Socket(url, { transport: WebSocket as never, reconnectAfterMs: () => 50, rejoinAfterMs: () => 200, timeout: 3000, ...opts });
+  const s = new Socket(url, { transport: WebSocket, reconnectAfterMs: () => 50, rejoinAfterMs: () => 200, timeout: 3000, ...opts });
   sockets.add(s);
   return s;
 }
@@ -89,7 +90,7 @@ test('phoenix: token in params, join, API publication as a broadcast, push answe
   sub.on('publication', (ctx) => got.push(ctx.data));
   cent.connect();
   sub.subscribe();
-  await until(() => sub.state === 'subscribed', 5000, 'centrifuge subscribed');
+  await until(() => sub.state === SubscriptionState.Subscribed, 5000, 'centrifuge subscribed');
   try {
     assert.deepEqual(await pushed(ch, 'publish', { text: 'raw' }), { status: 'ok', response: {} });
     assert.deepEqual(await pushed(ch, 'shout', { loud: true }), { status: 'ok', response: {} });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Echo from 'laravel-echo';
 import { until } from './helpers.js';
-import { next, PusherJs, startPusher, type PusherTestServer } from './pusher-helpers.js';
+import { next, PusherJs, startPusher, type PusherClient, type PusherTestServer } from './pusher-helpers.js';
 
 type EchoPusher = Echo<'pusher'>;
 
@@ -23,7 +23,9 @@ function echo(srv: PusherTestServer, user: string): EchoPusher {
 }
 
 function connected(e: EchoPusher): Promise<void> {
-  return next((cb) => e.connector.pusher.connection.bind('connected', () => cb(undefined)), 5000, 'echo connected');
+  // laravel-echo types its connector's client with pusher-js types it cannot resolve here
+  const client = e.connector.pusher as PusherClient;
+  return next((cb) => client.connection.bind('connected', () => cb(undefined)), 5000, 'echo connected');
 }
 
 test('Laravel Echo (pusher connector): public listen with Laravel event names, private whispers, presence here/joining/leaving', { timeout: 30_000 }, async () => {
