@@ -32,6 +32,8 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-assignment': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
+      // type tests call through deliberate type errors (@ts-expect-error)
+      '@typescript-eslint/no-unsafe-call': 'off',
     },
   },
 );

@@ -7,6 +7,7 @@ import { ttlSeconds } from './expiry.js';
 import { subscribeGrant } from './grants.js';
 import { EpochMismatchError } from './history.js';
 import type { Hub } from './hub.js';
+import { parseJson } from './internal/json.js';
 import type { NodeContext } from './node-context.js';
 import { DEFAULTS } from './options.js';
 import { can } from './permissions.js';
@@ -271,14 +272,6 @@ export class SubscribeFlow {
   }
 }
 
-function parseJson(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 function isJsonText(s: string): boolean {
   try {

@@ -2,8 +2,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { Presence, Socket, type Channel } from 'phoenix';
-import { SubscriptionState } from 'centrifuge';
-import { RawClient, sdk, startServer, token, until, type TestServer } from './helpers.js';
+import { RawClient, once, sdk, startServer, token, until, type TestServer } from './helpers.js';
 
 /** Every socket a test made, disconnected at the end (the official client reconnects forever otherwise). */
 const sockets = new Set<Socket>();
@@ -22,6 +21,7 @@ async function server(): Promise<TestServer & { phxUrl: string }> {
       chat: { allowSubscribeForClient: true, allowPublishForClient: true, presence: true },
       news: { allowSubscribeForClient: true },
       secret: {},
+      hist: { allowSubscribeForClient: true, historySize: 10, historyTtlMs: 60_000, forceRecovery: true },
     },
   });
   srv.sb.attach(srv.http, { path: '/socket/websocket', protocol: 'phoenix' });
@@ -38,7 +38,7 @@ function phx(url: string, opts: { params?: Record<string, unknown>; authToken?: 
 
 async function open(s: Socket): Promise<void> {
   let opened = false;
-  s.onOpen(() => (opened = true));
+  s.onOpen(() => void (opened = true));
   s.connect();
   await until(() => opened, 5000, 'phoenix socket open');
 }
@@ -63,7 +63,7 @@ function pushed(ch: Channel, event: string, payload: object): Promise<{ status: 
 
 function record(ch: Channel, event: string): unknown[] {
   const seen: unknown[] = [];
-  ch.on(event, (p: unknown) => seen.push(p));
+  ch.on(event, (p: unknown) => void seen.push(p));
   return seen;
 }
 
@@ -88,9 +88,10 @@ test('phoenix: token in params, join, API publication as a broadcast, push answe
   const got: unknown[] = [];
   const sub = cent.newSubscription('chat:room1');
   sub.on('publication', (ctx) => got.push(ctx.data));
+  const subscribed = once(sub, 'subscribed');
   cent.connect();
   sub.subscribe();
-  await until(() => sub.state === SubscriptionState.Subscribed, 5000, 'centrifuge subscribed');
+  await subscribed;
   try {
     assert.deepEqual(await pushed(ch, 'publish', { text: 'raw' }), { status: 'ok', response: {} });
     assert.deepEqual(await pushed(ch, 'shout', { loud: true }), { status: 'ok', response: {} });
@@ -164,10 +165,9 @@ test('phoenix: authToken subprotocol (phoenix echoed), bad token and wrong vsn r
   assert.equal(msgs.length, 1);
 
   // Refusals before the upgrade: HTTP statuses the raw client sees.
-  const bad = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=bad&vsn=2.0.0`);
-  const wrongVsn = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'x' })}&vsn=1.0.0`);
-  await assert.rejects(bad.opened, /HTTP 401/);
-  await assert.rejects(wrongVsn.opened, /HTTP 400/);
+  await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=bad&vsn=2.0.0`).opened, /HTTP 401/);
+  const good = await token({ sub: 'x' });
+  await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${good}&vsn=1.0.0`).opened, /HTTP 400/);
 });
 
 test('phoenix: Presence lists members of every protocol and drops the one who left', async () => {
@@ -178,7 +178,7 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
   const presence = new Presence(ch);
   let keys: string[] = [];
   const left: string[] = [];
-  presence.onSync(() => (keys = presence.list((k: string) => k).sort()));
+  presence.onSync(() => void (keys = presence.list((k: string) => k).sort()));
   presence.onLeave((k: string | undefined, current: { metas: unknown[] } | undefined) => {
     if (k !== undefined && (current === undefined || current.metas.length === 0)) left.push(k);
   });
@@ -201,4 +201,127 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
   } finally {
     cent.disconnect();
   }
+});
+
+test('phoenix: route handlers: a decline reason reaches receive("error"), reply() reaches the push\'s receive("ok")', async () => {
+  const srv = await server();
+  srv.sb
+    .route('/room/:id', {
+      join(ctx) {
+        if (ctx.params.id === 'locked') return ctx.decline(403, 'room is locked');
+        ctx.accept();
+      },
+    })
+    .on('ask', (ctx) => ctx.reply('answer', { echo: ctx.payload, by: ctx.client.user }))
+    .on('quiet', () => {});
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'dana' }) } });
+  await open(s);
+  const locked = s.channel('/room/locked', {});
+  const refusal = await new Promise<unknown>((resolve) =>
+    locked.join().receive('error', (r: unknown) => {
+      locked.leave();
+      resolve(r);
+    }),
+  );
+  assert.deepEqual(refusal, { reason: 'room is locked', code: 103 });
+  const room = s.channel('/room/1', {});
+  await joined(room);
+  assert.deepEqual(await pushed(room, 'ask', { q: 1 }), { status: 'ok', response: { echo: { q: 1 }, by: 'dana' } });
+  // A handler that answers nothing still settles the push (never a client timeout).
+  assert.deepEqual(await pushed(room, 'quiet', {}), { status: 'ok', response: {} });
+});
+
+test('phoenix: raw wire: unmatched topic, duplicate join, binary push refused with the socket up, malformed frame closes 1007', async () => {
+  const srv = await server();
+  const c = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'eve' })}&vsn=2.0.0`);
+  await c.opened;
+  const isReply = (ref: string) => (m: Record<string, unknown>) => Array.isArray(m) && m[1] === ref && m[3] === 'phx_reply';
+  c.send([null, '1', 'phoenix', 'heartbeat', {}]);
+  assert.deepEqual(await c.next(isReply('1')), [null, '1', 'phoenix', 'phx_reply', { status: 'ok', response: {} }]);
+  c.send(['2', '3', 'chat:x', 'hello', {}]);
+  assert.deepEqual(await c.next(isReply('3')), [null, '3', 'chat:x', 'phx_reply', { status: 'error', response: { reason: 'unmatched topic' } }]);
+  c.send(['4', '4', 'chat:x', 'phx_join', {}]);
+  assert.deepEqual(await c.next(isReply('4')), ['4', '4', 'chat:x', 'phx_reply', { status: 'ok', response: {} }]);
+  c.send(['5', '5', 'chat:x', 'phx_join', {}]);
+  assert.deepEqual(await c.next((m) => Array.isArray(m) && m[3] === 'phx_close'), ['4', '4', 'chat:x', 'phx_close', {}]);
+  assert.deepEqual(await c.next(isReply('5')), ['5', '5', 'chat:x', 'phx_reply', { status: 'ok', response: {} }]);
+  // Binary push (§9): kind 0, lengths, "5" "6" "chat:x" "up", bytes.
+  c.ws.send(Buffer.concat([Buffer.from([0, 1, 1, 6, 2]), Buffer.from('56chat:xup'), Buffer.from([1, 2, 3])]));
+  const bin = await c.next<unknown[]>(isReply('6'));
+  assert.deepEqual(bin.slice(0, 3), ['5', '6', 'chat:x']);
+  assert.equal((bin[4] as { status: string }).status, 'error');
+  c.send([null, '7', 'phoenix', 'heartbeat', {}]);
+  await c.next(isReply('7'));
+  c.send('{"not":"an array"}');
+  assert.equal((await c.waitClose()).code, 1007);
+});
+
+test('phoenix: recovery beyond Phoenix: a rejoin with the last broadcast ref as `recover` replays the missed publications in order, once', async () => {
+  const srv = await server();
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'rita' }) } });
+  await open(s);
+  // The two lines a client adds: remember the last position, send it back at every (re)join.
+  let last: string | undefined;
+  const ch = s.channel('hist:1', () => (last === undefined ? {} : { recover: last }));
+  const got: number[] = [];
+  ch.on('message', (p: { n: number }) => void got.push(p.n));
+  const onMessage = ch.onMessage.bind(ch);
+  ch.onMessage = (event: string, payload: unknown, ref: unknown) => {
+    if (typeof ref === 'string' && ref.includes(':')) last = ref;
+    return onMessage(event, payload, ref);
+  };
+  const replies: unknown[] = [];
+  let joins = 0;
+  ch.join().receive('ok', (r: unknown) => {
+    joins++;
+    replies.push(r);
+  });
+  await until(() => joins === 1, 5000, 'joined');
+  await srv.sb.publish('hist:1', { n: 1 });
+  await until(() => got.length === 1, 5000, 'first publication');
+  assert.match(last ?? '', /^1:/);
+
+  // The connection drops; two publications are missed meanwhile; the client reconnects and rejoins.
+  s.disconnect();
+  await until(() => !s.isConnected(), 5000, 'socket closed');
+  await srv.sb.publish('hist:1', { n: 2 });
+  await srv.sb.publish('hist:1', { n: 3 });
+  s.connect();
+  await until(() => joins === 2, 5000, 'rejoined');
+  await srv.sb.publish('hist:1', { n: 4 });
+  await until(() => got.length >= 4, 5000, 'replayed and live');
+  assert.deepEqual(got, [1, 2, 3, 4]);
+  const second = replies[1] as { recoverable: boolean; recovered: boolean; offset: number };
+  assert.equal(second.recovered, true);
+  assert.equal(second.recoverable, true);
+});
+
+test('phoenix: a server unsubscribe is phx_close (no rejoin); a dropped connection rejoins and receives again, once', async () => {
+  const srv = await server();
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'kim' }) } });
+  await open(s);
+  const kicked = s.channel('chat:kick', {});
+  let closed = false;
+  kicked.onClose(() => void (closed = true));
+  await joined(kicked);
+  await srv.sb.unsubscribeUser({ user: 'kim' }, 'chat:kick');
+  await until(() => closed, 5000, 'phx_close');
+
+  const ch = s.channel('chat:again', {});
+  const got: unknown[] = [];
+  ch.on('message', (p: unknown) => void got.push(p));
+  let joins = 0;
+  ch.join().receive('ok', () => void joins++);
+  await until(() => joins === 1, 5000, 'joined');
+  let opens = 0;
+  s.onOpen(() => void opens++);
+  await srv.sb.disconnectUser({ user: 'kim' }, { code: 3011, reason: 'force reconnect' });
+  await until(() => opens === 1 && joins === 2, 5000, 'reconnected and rejoined');
+  await srv.sb.publish('chat:again', { n: 1 });
+  await until(() => got.length === 1, 5000, 'delivered after the rejoin');
+  await srv.sb.publish('chat:again', { n: 2 });
+  await until(() => got.length === 2, 5000, 'second');
+  assert.deepEqual(got, [{ n: 1 }, { n: 2 }]);
+  // The kicked channel stayed closed: the client did not rejoin it.
+  assert.equal(kicked.state, 'closed');
 });

@@ -23,9 +23,7 @@ function echo(srv: PusherTestServer, user: string): EchoPusher {
 }
 
 function connected(e: EchoPusher): Promise<void> {
-  // laravel-echo types its connector's client with pusher-js types it cannot resolve here
-  const client = e.connector.pusher as PusherClient;
-  return next((cb) => client.connection.bind('connected', () => cb(undefined)), 5000, 'echo connected');
+  return next((cb) => (e.connector.pusher as PusherClient).connection.bind('connected', () => cb(undefined)), 5000, 'echo connected');
 }
 
 test('Laravel Echo (pusher connector): public listen with Laravel event names, private whispers, presence here/joining/leaving', { timeout: 30_000 }, async () => {

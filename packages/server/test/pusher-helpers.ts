@@ -30,7 +30,7 @@ export interface PusherTestServer {
 export async function startPusher(options: SwitchboardOptions = {}, app: PusherAppOptions = APP): Promise<PusherTestServer> {
   const sb = createSwitchboard({ namespaces: { pusher: { allowSubscribeForClient: true, allowPublishForSubscriber: true } }, ...options });
   const mount = pusher(sb, { apps: [app] });
-  let api!: PusherServer;
+  const holder: { api?: PusherServer } = {};
   const http: Server = createServer((req, res) => {
     void (async () => {
       if (await mount.handleHttp(req, res)) return;
@@ -41,14 +41,14 @@ export async function startPusher(options: SwitchboardOptions = {}, app: PusherA
         const socketId = form.get('socket_id')!;
         const user = String(req.headers['x-user'] ?? 'anon');
         let body: unknown;
-        if (req.url === '/pusher/user-auth') body = api.authenticateUser(socketId, { id: user, user_info: { name: user } });
+        if (req.url === '/pusher/user-auth') body = holder.api!.authenticateUser(socketId, { id: user, user_info: { name: user } });
         else {
           const channel = form.get('channel_name')!;
           if (channel.startsWith('private-forbidden')) {
             res.writeHead(403).end('forbidden');
             return;
           }
-          body = channel.startsWith('presence-') ? api.authorizeChannel(socketId, channel, { user_id: user, user_info: { name: user } }) : api.authorizeChannel(socketId, channel);
+          body = channel.startsWith('presence-') ? holder.api!.authorizeChannel(socketId, channel, { user_id: user, user_info: { name: user } }) : holder.api!.authorizeChannel(socketId, channel);
         }
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
         return;
@@ -62,7 +62,7 @@ export async function startPusher(options: SwitchboardOptions = {}, app: PusherA
   sb.attach(http, '/connection/websocket');
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const port = (http.address() as AddressInfo).port;
-  api = new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(port), useTLS: false });
+  const api = (holder.api = new PusherServer({ appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(port), useTLS: false }));
   return {
     sb,
     mount,
@@ -101,5 +101,6 @@ export function next<T = unknown>(bind: (cb: (v: T) => void) => void, ms = 5000,
 }
 
 export function connectedOf(c: PusherClient): Promise<void> {
+  if (c.connection.state === 'connected') return Promise.resolve();
   return next((cb) => c.connection.bind('connected', () => cb(undefined)), 5000, 'connected');
 }

@@ -123,3 +123,29 @@ test('pusher-js sign-in, then an event to the user through the HTTP API (sendToU
     await srv.close();
   }
 });
+
+test('pusher HTTP API terminate_connections closes every connection of a signed-in user with 4009, nobody else', { timeout: 20_000 }, async () => {
+  const srv = await startPusher();
+  const a1 = pusherClient(srv, { user: 'alice' });
+  const a2 = pusherClient(srv, { user: 'alice' });
+  const b = pusherClient(srv, { user: 'bob' });
+  try {
+    await Promise.all([connectedOf(a1), connectedOf(a2), connectedOf(b)]);
+    for (const c of [a1, a2, b]) c.signin();
+    const userChannel = (u: string) => `pusher:#server-to-user-${u}`;
+    await until(async () => (await srv.sb.presenceStore.get(userChannel('alice'))).size === 2 && (await srv.sb.presenceStore.get(userChannel('bob'))).size === 1, 5000, 'signed in');
+    // pusher-js reports the pusher:error frame (PusherError, data.code) that precedes the 4009 close.
+    const codes = [a1, a2].map((c) => next<{ data?: { code?: number } }>((cb) => c.connection.bind('error', cb), 5000, 'terminated'));
+    const res = await srv.api.terminateUserConnections('alice');
+    assert.equal(res.status, 200);
+    for (const e of await Promise.all(codes)) assert.equal(e.data?.code, 4009);
+    await until(() => a1.connection.state === 'disconnected' && a2.connection.state === 'disconnected', 5000, 'alice disconnected');
+    assert.equal(b.connection.state, 'connected');
+    const still = next((cb) => b.user.bind('still', cb), 5000, 'bob still served');
+    await srv.api.sendToUser('bob', 'still', {});
+    await still;
+  } finally {
+    for (const c of [a1, a2, b]) c.disconnect();
+    await srv.close();
+  }
+});

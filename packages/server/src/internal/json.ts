@@ -15,3 +15,13 @@ export function encodeClientInfo(info: ClientInfo): string {
   if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
   return s + '}';
 }
+
+/** JSON text to a value; undefined when absent or not JSON. */
+export function parseJson(text: string | undefined): unknown {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -87,6 +87,41 @@ export function binaryHeader(data: Buffer): { joinRef: string; ref: string; topi
 }
 
 /**
+ * [SB] A positioned publication carries `"<offset>:<epoch>"` in the ref slot (the client hands it to
+ * `channel.onMessage(event, payload, ref)` and `on(event, (payload, ref) => …)`; only `phx_reply`
+ * and heartbeat refs, which are plain decimals, are matched by the client). The client sends the
+ * last one back as join param `recover` to have what it missed replayed.
+ */
+function positionRef(pub: Publication): string | null {
+  return pub.offset !== undefined && pub.offset > 0 && pub.epoch !== undefined ? `${pub.offset}:${pub.epoch}` : null;
+}
+
+/** The join param `recover`: `"<offset>:<epoch>"` (a broadcast's ref) or `{offset, epoch}`. */
+export function recoverParam(params: unknown): { offset: number; epoch: string } | undefined {
+  if (!isObject(params)) return undefined;
+  const r = params['recover'];
+  if (typeof r === 'string') {
+    const i = r.indexOf(':');
+    const offset = Number(r.slice(0, i));
+    if (i <= 0 || !Number.isSafeInteger(offset) || offset < 0) return undefined;
+    return { offset, epoch: r.slice(i + 1) };
+  }
+  if (isObject(r) && typeof r['offset'] === 'number' && Number.isSafeInteger(r['offset']) && r['offset'] >= 0 && typeof r['epoch'] === 'string') {
+    return { offset: r['offset'], epoch: r['epoch'] };
+  }
+  return undefined;
+}
+
+/** The ok reply of a join: the subscribe data, plus the stream position where the channel has one. */
+export function joinResponse(o: { positioned: boolean; recoverable: boolean; epoch?: string; offset?: number; wasRecovering: boolean; recovered: boolean; data?: string }): string {
+  if (!o.positioned) return o.data ?? '{}';
+  let s = `{"recoverable":${o.recoverable},"epoch":${q(o.epoch ?? '')},"offset":${o.offset ?? 0}`;
+  if (o.wasRecovering) s += `,"recovered":${o.recovered}`;
+  if (o.data !== undefined) s += `,"data":${o.data}`;
+  return s + '}';
+}
+
+/**
  * A publication as a broadcast `[null, null, topic, event, payload]` (§14): data `{event, payload?}`
  * with a non-reserved string event gives that event (payload wrapped when not an object), anything
  * else is event `message` with the whole data.
@@ -99,9 +134,9 @@ export function publicationFrame(topic: string, pub: Publication): string {
     data = undefined;
   }
   if (isObject(data) && typeof data['event'] === 'string' && !isReserved(data['event'])) {
-    return frame(null, null, topic, data['event'], objectPayload(data['payload']));
+    return frame(null, positionRef(pub), topic, data['event'], objectPayload(data['payload']));
   }
-  return frame(null, null, topic, 'message', isObject(data) ? pub.data : q({ data }));
+  return frame(null, positionRef(pub), topic, 'message', isObject(data) ? pub.data : q({ data }));
 }
 
 /** The presence key of a member: its user, or its client id when anonymous. */

@@ -142,11 +142,20 @@ export class PhoenixSession extends SessionBase {
       if (this.conn.subscriptions.has(m.topic)) await this.host.unsubscribe(this.conn, m.topic);
     }
     try {
-      const pending = await this.host.subscribe(this.conn, { channel: m.topic, data: m.payload === undefined ? {} : m.payload });
+      const since = f.recoverParam(m.payload);
+      const pending = await this.host.subscribe(this.conn, {
+        channel: m.topic,
+        data: m.payload === undefined ? {} : m.payload,
+        recoverable: true,
+        ...(since !== undefined ? { recover: true, offset: since.offset, epoch: since.epoch } : {}),
+      });
       const sub = pending.sub;
+      const outcome = pending.outcome;
       if (this.conn.state !== 'connected') return;
-      this.send(f.reply(joinRef, m.ref, m.topic, 'ok', pending.outcome.data ?? '{}'));
+      this.send(f.reply(joinRef, m.ref, m.topic, 'ok', f.joinResponse(outcome)));
       this.#topics.set(m.topic, joinRef);
+      // Recovery beyond Phoenix: what the client missed, in order, before anything live (commit below).
+      if (outcome.recovered) for (const pub of outcome.publications) this.conn.enqueueControl(this.protocol.encodePublication(m.topic, pub));
       for (const r of pending.replies) this.send(f.frame(joinRef, null, m.topic, f.isReserved(r.event) ? 'message' : r.event, f.objectPayload(r.payload)));
       if (sub.presence || sub.resolved.options.presence === true) {
         // The joiner's state, after its ok reply and with its join ref (the client buffers diffs until then).

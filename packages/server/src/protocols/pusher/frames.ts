@@ -1,4 +1,4 @@
-import { isObject } from '../../internal/json.js';
+import { isObject, parseJson as parse } from '../../internal/json.js';
 import type { ClientInfo, Publication } from '../../types.js';
 
 /**
@@ -34,14 +34,6 @@ export interface Member {
   readonly info: unknown;
 }
 
-function parse(text: string | undefined): unknown {
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 export function memberOf(info: ClientInfo): Member {
   const c = parse(info.chanInfo);

@@ -18,6 +18,7 @@ export interface PusherApiNode {
   /** The shared presence store: Pusher presence channels track members whatever the namespace says. */
   readonly presenceStore: { get(channel: string): Promise<Map<string, ClientInfo>> };
   channels(pattern?: string): Promise<Map<string, number>>;
+  disconnectUser(sel: { client: string }, d: { code: number; reason: string }): Promise<void>;
 }
 
 /** Seconds an `auth_timestamp` may be away from now. */
@@ -104,6 +105,7 @@ export class PusherHttpApi {
     if (method === 'GET' && what === 'channels' && parts.length === 1) return this.#channels(app, query);
     if (method === 'GET' && what === 'channels' && parts.length === 2) return this.#channel(app, name!, query);
     if (method === 'GET' && what === 'channels' && parts.length === 3 && sub === 'users') return this.#users(app, name!);
+    if (method === 'POST' && what === 'users' && parts.length === 3 && sub === 'terminate_connections') return this.#terminate(app, name!);
     throw new ApiError(404, `Not found: ${method} ${parts.join('/').slice(0, 100)}`);
   }
 
@@ -186,12 +188,23 @@ export class PusherHttpApi {
     return out;
   }
 
+  /** Every connection signed in as the user, on any node (found through the user channel's presence), closed with 4009. */
+  async #terminate(app: PusherApp, userId: string): Promise<unknown> {
+    const name = `#server-to-user-${userId}`;
+    if (userId === '' || !validChannelName(name.slice(1))) throw new ApiError(400, 'Invalid user id');
+    const entries = await this.node.presenceStore.get(this.apps.channelOf(app, name));
+    await Promise.all([...entries.keys()].map((client) => this.node.disconnectUser({ client }, TERMINATED)));
+    return {};
+  }
+
   async #users(app: PusherApp, name: string): Promise<unknown> {
     if (!validChannelName(name) || !name.startsWith('presence-')) throw new ApiError(400, 'Users can only be listed for presence channels');
     const members = PresenceFold.fold((await this.node.presenceStore.get(this.apps.channelOf(app, name))).values());
     return { users: [...members.values()].map((m) => ({ id: m.key })) };
   }
 }
+
+export const TERMINATED = { code: 4009, reason: 'Connections of this user were terminated by the app' };
 
 function validTarget(c: unknown): c is string {
   return typeof c === 'string' && (c.startsWith('#server-to-user-') ? validChannelName(c.slice(1)) : validChannelName(c));

@@ -49,9 +49,9 @@ export class PusherSession extends SessionBase {
     this.socketId = socketIdOf(conn.id);
   }
 
+  /** `pusher:error` with the code, then close with it (the frame is written by `onClose`). */
   #fatal(code: number, message: string): void {
     this.host.countError(code);
-    this.send(errorFrame(code, message));
     this.conn.close({ code, reason: message });
   }
 
@@ -213,6 +213,19 @@ export class PusherSession extends SessionBase {
     if (!isObject(u) || typeof u['id'] !== 'string' || u['id'] === '' || u['id'].length > 128) return this.#fatal(4009, 'user_data.id must be a non-empty string');
     this.#user = { id: u['id'], info: u['user_info'] };
     this.send(`{"event":"pusher:signin_success","data":{"user_data":${JSON.stringify(userData)}}}`);
+    // The user channel, subscribed at once and tracked in presence: its entries are how the HTTP
+    // API finds a user's connections on every node (terminate_connections). pusher-js subscribes
+    // to it next and is answered as for any channel subscribed again.
+    const name = `${USER_CHANNEL}${u['id']}`;
+    if (this.#ready.has(name) || !validChannelName(name.slice(1))) return;
+    const channel = this.shared.apps.channelOf(app, name);
+    try {
+      const pending = await this.host.subscribe(this.conn, { channel, authorized: { info: JSON.stringify({ user_id: u['id'] }), presence: true } });
+      this.#ready.set(name, channel);
+      pending.commit();
+    } catch (err) {
+      this.replyErrorOf(err);
+    }
   }
 
   async #clientEvent(app: PusherApp, event: string, name: unknown, data: unknown): Promise<void> {
@@ -271,7 +284,9 @@ export class PusherSession extends SessionBase {
     this.send('{"event":"pusher:ping","data":{}}');
   }
 
-  onClose(): void {
+  onClose(code: number, reason: string): void {
+    // Pusher's own close codes are announced in a pusher:error frame first, as Pusher does.
+    if (code >= 4000 && code < 4300) this.send(errorFrame(code, reason));
     for (const [name, channel] of this.#ready) if (name.startsWith('presence-')) this.shared.fold.release(channel);
     this.#ready.clear();
   }
