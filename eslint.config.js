@@ -2,19 +2,8 @@
 // program (tsconfig.lint.json). Run by `npm run lint` and by `npm test` before the tests.
 import tseslint from 'typescript-eslint';
 
-// TEMPORARY, until the core split (issue 12, branch core-split) lands: these files are being
-// rewritten right now; they are linted again once the rewrite is merged. Remove this list then.
-const UNTIL_THE_CORE_SPLIT_LANDS = [
-  'packages/server/src/switchboard.ts',
-  'packages/server/src/connection.ts',
-  'packages/server/src/protocol.ts',
-  'packages/server/src/context.ts',
-  'packages/server/src/transport*.ts',
-  'packages/server/src/protocols/**',
-];
-
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.js', '**/*.mjs', '**/*.cjs', ...UNTIL_THE_CORE_SPLIT_LANDS] },
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -32,7 +32,7 @@ function byConstructor(file: string): Map<string, { n: number; size: number }> {
 const [a, b, c] = process.argv.slice(2);
 const diff = b !== undefined && b.endsWith('.heapsnapshot');
 const per = Number((diff ? c : b) ?? 1);
-const after = byConstructor(diff ? b! : a!);
+const after = byConstructor(diff ? b : a!);
 const before = diff ? byConstructor(a!) : new Map<string, { n: number; size: number }>();
 const rows = [...after].map(([k, v]) => [k, { n: v.n - (before.get(k)?.n ?? 0), size: v.size - (before.get(k)?.size ?? 0) }] as const);
 rows.sort((x, y) => y[1].size - x[1].size);

@@ -100,7 +100,7 @@ export function summary(r: BenchResult): string {
   cmp('socketio', 'Socket.IO');
   const idle = sb.idle && get('ws-loop')?.idle;
   return (
-    `Summary (generated): at N=${n} the native protocol's capacity is ${fmtRate(sb.fan[n]!.capacity)} deliveries/s` +
+    `Summary (generated): at N=${n} the native protocol's capacity is ${fmtRate(sb.fan[n].capacity)} deliveries/s` +
     (parts.length ? `, ${parts.join(', ')}` : '') +
     '.' +
     (idle ? ` Idle subscribed connection: ${kb(sb.idle!.perConnBytes)} KB RSS against raw ws ${kb(idle.perConnBytes)} KB.` : '') +

@@ -127,6 +127,7 @@ export const SYSTEMS: SystemDef[] = [
     publisher: 'second-node',
     unavailable: async () => {
       try {
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
         const m = (await import('@switchboard/nats' as string)) as Record<string, unknown>;
         if (typeof m['createNatsEngine'] !== 'function') throw new Error('no engine');
       } catch {
@@ -442,13 +443,14 @@ async function runSystem(def: SystemDef, cfg: BenchConfig, plan: Plan): Promise<
   } finally {
     await Promise.all(children.map((c) => c.stop().catch(() => undefined)));
     await cluster?.stop();
-    if (def.server === 'sb-postgres') await dropBenchSchema(process.env['BENCH_PG_SCHEMA']!).catch(() => undefined);
+    if (def.server === 'sb-postgres') await dropBenchSchema(process.env['BENCH_PG_SCHEMA']).catch(() => undefined);
   }
   return res;
 }
 
 async function dropBenchSchema(schema: string): Promise<void> {
-  const { default: postgres } = await import('postgres' as string);
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
+  const { default: postgres } = (await import('postgres' as string)) as { default: unknown };
   const sql = (postgres as (dsn: string, o: object) => { unsafe(q: string): Promise<unknown>; end(o: object): Promise<void> })(process.env['BENCH_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test', { max: 1, onnotice: () => {} });
   try {
     await sql.unsafe(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);

@@ -273,6 +273,7 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats
   }
   if (options.broker === 'nats') {
     // core NATS between the nodes, history and presence in JetStream; the run's own prefix
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
     const nats = (await import('@switchboard/nats' as string)) as {
       createNatsEngine(o: { servers: string; prefix: string }): { broker: unknown; history?: unknown; presence?: unknown };
     };
@@ -281,6 +282,7 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats
   }
   if (options.broker === 'postgres') {
     // Both nodes of a run share the schema the orchestrator chose (BENCH_PG_SCHEMA).
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
     const pg = (await import('@switchboard/postgres' as string)) as {
       createPostgresEngine(o: { dsn: string; schema: string; poolSize: number }): { broker: unknown; history: unknown; presence: unknown };
     };

@@ -322,7 +322,7 @@ export class Connection implements SessionConnection {
       else t.write(q[0]!);
     } else if (this.proto.newlineBatching && t.writeJoined !== undefined) t.writeJoined(q, NEWLINE);
     else if (this.proto.newlineBatching) {
-      const parts: Buffer[] = new Array(q.length * 2 - 1);
+      const parts = new Array<Buffer>(q.length * 2 - 1);
       for (let i = 0; i < q.length; i++) {
         if (i > 0) parts[i * 2 - 1] = NEWLINE;
         parts[i * 2] = q[i]!;

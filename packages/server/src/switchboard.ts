@@ -76,7 +76,7 @@ export class Switchboard {
     this.options = options;
     this.name = options.name ?? `switchboard-${process.pid}`;
     this.logger = options.logger ?? silentLogger;
-    this.limits = { ...DEFAULTS, ...options.limits } as Required<Limits>;
+    this.limits = { ...DEFAULTS, ...options.limits };
     this.limits = {
       maxMessageSize: this.limits.maxMessageSize,
       maxConnections: this.limits.maxConnections,
@@ -205,12 +205,12 @@ export class Switchboard {
   }
 
   on<E extends keyof SwitchboardEvents>(event: E, listener: (...args: SwitchboardEvents[E]) => unknown): this {
-    this.#events.on(event, listener as (...a: never[]) => unknown);
+    this.#events.on(event, listener);
     return this;
   }
 
   off<E extends keyof SwitchboardEvents>(event: E, listener: (...args: SwitchboardEvents[E]) => unknown): this {
-    this.#events.off(event, listener as (...a: never[]) => unknown);
+    this.#events.off(event, listener);
     return this;
   }
 

@@ -100,7 +100,7 @@ export class CentrifugeSession extends SessionBase {
     const id = cmd.id;
     if (typeof id !== 'number' || !Number.isSafeInteger(id) || id <= 0) return this.#close(Disconnects.badRequest);
     if (params !== undefined && params !== null && !isObject(params)) return this.#close(Disconnects.badRequest);
-    const p = (params ?? {}) as Record<string, unknown>;
+    const p = params ?? {};
     if (method === 'connect') {
       if (this.#connected) return this.#close(Disconnects.badRequest);
       return this.#connect(id, p);

@@ -154,7 +154,7 @@ export class PusherHttpApi {
     if (batch.length > MAX_BATCH) throw new ApiError(400, `At most ${MAX_BATCH} events per batch`);
     const checked = batch.map((e: unknown) => {
       if (!isObject(e) || !validTarget(e['channel'])) throw new ApiError(400, 'Every batch event needs a valid channel');
-      return { channel: e['channel'] as string, ev: this.#checkEvent(app, e) };
+      return { channel: e['channel'], ev: this.#checkEvent(app, e) };
     });
     for (const { channel, ev } of checked) await this.#publish(app, [channel], ev);
     return { batch: checked.map(() => ({})) };
