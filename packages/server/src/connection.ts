@@ -3,7 +3,7 @@ import { ClientView } from './client-view.js';
 import type { Client } from './context.js';
 import type { Protocol, ProtocolName, Session, SessionConnection } from './protocol.js';
 import { Subscription } from './subscription.js';
-import type { ConnectionRequest, Transport } from './transport.js';
+import type { ConnectionRequest, Transport, TransportHandlers } from './transport.js';
 import type { ClientInfo, Delivery } from './types.js';
 
 export type { ConnectionRequest } from './transport.js';
@@ -106,28 +106,24 @@ export class Connection implements SessionConnection {
 
   /** Start reading from the transport (the session exists by now). */
   open(): void {
+    this.transport.open(new TransportEvents(this));
+  }
+
+  /** One whole client message from the transport. */
+  transportMessage(data: Buffer, isBinary: boolean): void {
     const owner = this.owner;
     const stats = owner.stats;
     const perProtocol = stats.byProtocol[this.proto.name];
-    this.transport.open({
-      message: (data, isBinary) => {
-        stats.messagesIn++;
-        stats.bytesIn += data.length;
-        perProtocol.messagesIn++;
-        perProtocol.bytesIn += data.length;
-        try {
-          this.session.handleMessage(data, isBinary);
-        } catch (err) {
-          owner.reportError(err, this);
-          this.close(Disconnects.internal);
-        }
-      },
-      pong: () => {
-        this.awaitingPong = false;
-      },
-      oversized: (code) => owner.countDisconnect(code),
-      closed: (code, reason) => this.transportClosed(code, reason),
-    });
+    stats.messagesIn++;
+    stats.bytesIn += data.length;
+    perProtocol.messagesIn++;
+    perProtocol.bytesIn += data.length;
+    try {
+      this.session.handleMessage(data, isBinary);
+    } catch (err) {
+      owner.reportError(err, this);
+      this.close(Disconnects.internal);
+    }
   }
 
   /**
@@ -360,5 +356,26 @@ export class Connection implements SessionConnection {
     this.#queueSubs = [];
     this.#queued = 0;
     this.owner.connectionClosed(this, code, reason);
+  }
+}
+
+/**
+ * The transport's events, routed to their connection. One small object per connection with its
+ * methods on the prototype, where an object literal of arrow functions would cost four closures
+ * and their context per connection.
+ */
+class TransportEvents implements TransportHandlers {
+  constructor(readonly conn: Connection) {}
+  message(data: Buffer, isBinary: boolean): void {
+    this.conn.transportMessage(data, isBinary);
+  }
+  pong(): void {
+    this.conn.awaitingPong = false;
+  }
+  oversized(code: number): void {
+    this.conn.owner.countDisconnect(code);
+  }
+  closed(code: number, reason: string): void {
+    this.conn.transportClosed(code, reason);
   }
 }

@@ -7,6 +7,23 @@ const TEXT = { binary: false } as const;
 /** Larger messages go through ws.send (no copy into a frame buffer). */
 const MAX_COPY = 16 * 1024;
 
+const HANDLERS = Symbol('switchboard.transportHandlers');
+type EventsOf = WebSocket & { [HANDLERS]: TransportHandlers };
+const handlersOf = (ws: WebSocket): TransportHandlers => (ws as EventsOf)[HANDLERS];
+function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  handlersOf(this).message(data, isBinary);
+}
+function onPong(this: WebSocket): void {
+  handlersOf(this).pong();
+}
+function onError(this: WebSocket, err: Error & { code?: string }): void {
+  // ws reports oversized frames as errors and then closes with 1009.
+  if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') handlersOf(this).oversized?.(1009);
+}
+function onClose(this: WebSocket, code: number, reason: Buffer): void {
+  handlersOf(this).closed(code, reason.toString());
+}
+
 /**
  * A `ws` WebSocket as a Transport. Where no extension was negotiated, text frames are built here
  * and written to the TCP socket in one write (a publication's frame once for all its recipients);
@@ -21,14 +38,14 @@ export class WsTransport implements Transport {
   }
 
   open(h: TransportHandlers): void {
-    const ws = this.ws;
-    ws.on('message', (data: Buffer, isBinary: boolean) => h.message(data, isBinary));
-    ws.on('pong', () => h.pong());
-    ws.on('error', (err: Error & { code?: string }) => {
-      // ws reports oversized frames as errors and then closes with 1009.
-      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') h.oversized?.(1009);
-    });
-    ws.on('close', (code: number, reason: Buffer) => h.closed(code, reason.toString()));
+    // Listeners shared by every connection (`this` is the socket), the handlers kept on the socket:
+    // no closures per connection.
+    const ws = this.ws as EventsOf;
+    ws[HANDLERS] = h;
+    ws.on('message', onMessage);
+    ws.on('pong', onPong);
+    ws.on('error', onError);
+    ws.on('close', onClose);
   }
 
   pause(): void {
