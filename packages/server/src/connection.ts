@@ -42,6 +42,7 @@ export interface ConnectionOwner {
 }
 
 const NEWLINE = Buffer.from('\n');
+const NOTHING = Buffer.alloc(0);
 
 /** The app's read-only view of a connection (one per connection). */
 export function clientOf(conn: Connection): Client {
@@ -283,7 +284,7 @@ export class Connection implements SessionConnection {
     }
   }
 
-  /** Write everything queued: one WebSocket message where the protocol batches with newlines. */
+  /** Write everything queued: one WebSocket message where the protocol batches (newlines, or concatenation for binary ones). */
   flush(): void {
     this.#scheduled = false;
     const q = this.#queue;
@@ -308,7 +309,10 @@ export class Connection implements SessionConnection {
     const perProtocol = stats.byProtocol[this.proto.name];
     stats.bytesOut += this.#queued;
     perProtocol.bytesOut += this.#queued;
-    perProtocol.messagesOut += this.proto.newlineBatching || q.length === 1 ? 1 : q.length;
+    // Binary protocols (Centrifugo's Protobuf) batch by concatenation: each message carries its length.
+    const batching = this.proto.newlineBatching || this.proto.binary === true;
+    const sep = this.proto.binary === true ? NOTHING : NEWLINE;
+    perProtocol.messagesOut += batching || q.length === 1 ? 1 : q.length;
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;
@@ -316,11 +320,11 @@ export class Connection implements SessionConnection {
     if (q.length === 1) {
       if (shared && t.writeShared !== undefined) t.writeShared(q[0]!);
       else t.write(q[0]!);
-    } else if (this.proto.newlineBatching && t.writeJoined !== undefined) t.writeJoined(q, NEWLINE);
-    else if (this.proto.newlineBatching) {
+    } else if (batching && t.writeJoined !== undefined) t.writeJoined(q, sep);
+    else if (batching) {
       const parts = new Array<Buffer>(q.length * 2 - 1);
       for (let i = 0; i < q.length; i++) {
-        if (i > 0) parts[i * 2 - 1] = NEWLINE;
+        if (i > 0) parts[i * 2 - 1] = sep;
         parts[i * 2] = q[i]!;
       }
       this.transport.write(Buffer.concat(parts));

@@ -10,13 +10,16 @@ import type { ClientInfo, Publication, StreamPosition } from './types.js';
 
 export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher' | 'phoenix';
 
+/** An encoding of a protocol with its own encode-cache slot: each protocol, plus Centrifugo's Protobuf. */
+export type ProtocolSlotName = ProtocolName | 'centrifuge-protobuf';
+
 /**
- * Each protocol's slot in the per-publication encode caches, in one table so two protocols can
- * never share one (a shared slot would hand one protocol's bytes to the other's clients).
+ * Each protocol's (and encoding's) slot in the per-publication encode caches, in one table so two
+ * can never share one (a shared slot would hand one encoding's bytes to the other's clients).
  */
-export const PROTOCOL_SLOTS: Readonly<Record<ProtocolName, number>> = { centrifuge: 0, pond: 1, plain: 2, pusher: 3, phoenix: 4 };
+export const PROTOCOL_SLOTS: Readonly<Record<ProtocolSlotName, number>> = { centrifuge: 0, pond: 1, plain: 2, pusher: 3, phoenix: 4, 'centrifuge-protobuf': 5 };
 /** How many slots an encode cache has. */
-export const PROTOCOL_SLOT_COUNT = 5;
+export const PROTOCOL_SLOT_COUNT = 6;
 
 /** Per-connection protocol state: turns frames into core operations and core events into frames. */
 export interface Session {
@@ -188,4 +191,14 @@ export interface Protocol {
   upgradeToken?(req: IncomingMessage, query: URLSearchParams): { token: string | undefined } | { status: number; message: string };
   /** A WebSocket subprotocol to select when the client offers it. */
   readonly subprotocol?: string;
+  /**
+   * Messages are binary (Centrifugo's Protobuf): they go out in binary frames, and several queued
+   * messages are joined into one transport message by plain concatenation (each carries its length).
+   */
+  readonly binary?: boolean;
+  /**
+   * The encoding of this protocol the client asked for at the upgrade (`offered`: the WebSocket
+   * subprotocols it offered), when the protocol has more than one (Centrifugo: JSON or Protobuf).
+   */
+  variant?(offered: ReadonlySet<string>, query: URLSearchParams): Protocol;
 }

@@ -4,6 +4,7 @@ import type { Transport, TransportHandlers } from './transport.js';
 import { joinedTextFrame, rawSocketOf, senderIdle, sharedTextFrame, textFrame } from './ws-frames.js';
 
 const TEXT = { binary: false } as const;
+const BINARY = { binary: true } as const;
 /** Larger messages go through ws.send (no copy into a frame buffer). */
 const MAX_COPY = 16 * 1024;
 
@@ -32,9 +33,16 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
 export class WsTransport implements Transport {
   readonly kind = 'websocket';
   readonly #raw: Duplex | undefined;
+  readonly #opts: { readonly binary: boolean };
 
-  constructor(readonly ws: WebSocket, readonly remoteAddress: string | undefined) {
+  /** `binary`: every message goes out as a binary frame (a binary protocol encoding such as Centrifugo's Protobuf). */
+  constructor(
+    readonly ws: WebSocket,
+    readonly remoteAddress: string | undefined,
+    readonly binary = false,
+  ) {
     this.#raw = rawSocketOf(ws);
+    this.#opts = binary ? BINARY : TEXT;
   }
 
   open(h: TransportHandlers): void {
@@ -58,20 +66,20 @@ export class WsTransport implements Transport {
 
   write(message: Buffer): void {
     if (this.ws.readyState !== 1) return;
-    if (this.#raw !== undefined && message.length <= MAX_COPY && senderIdle(this.ws)) this.#raw.write(textFrame(message));
-    else this.ws.send(message, TEXT);
+    if (this.#raw !== undefined && message.length <= MAX_COPY && senderIdle(this.ws)) this.#raw.write(textFrame(message, this.binary));
+    else this.ws.send(message, this.#opts);
   }
 
   writeShared(message: Buffer): void {
     if (this.ws.readyState !== 1) return;
-    if (this.#raw !== undefined && senderIdle(this.ws)) this.#raw.write(sharedTextFrame(message));
-    else this.ws.send(message, TEXT);
+    if (this.#raw !== undefined && senderIdle(this.ws)) this.#raw.write(sharedTextFrame(message, this.binary));
+    else this.ws.send(message, this.#opts);
   }
 
   writeJoined(messages: readonly Buffer[], separator: Buffer): void {
     if (this.ws.readyState !== 1) return;
-    if (this.#raw !== undefined && senderIdle(this.ws)) this.#raw.write(joinedTextFrame(messages, separator));
-    else this.ws.send(Buffer.concat(messages.flatMap((m, i) => (i === 0 ? [m] : [separator, m]))), TEXT);
+    if (this.#raw !== undefined && senderIdle(this.ws)) this.#raw.write(joinedTextFrame(messages, separator, this.binary));
+    else this.ws.send(Buffer.concat(messages.flatMap((m, i) => (i === 0 ? [m] : [separator, m]))), this.#opts);
   }
 
   writeMany(messages: readonly Buffer[]): void {
@@ -80,14 +88,14 @@ export class WsTransport implements Transport {
     if (raw !== undefined && senderIdle(this.ws)) {
       // Mostly publications queued in one tick: their frames are shared with the other recipients.
       raw.cork();
-      for (const m of messages) raw.write(m.length <= MAX_COPY ? sharedTextFrame(m) : textFrame(m));
+      for (const m of messages) raw.write(m.length <= MAX_COPY ? sharedTextFrame(m, this.binary) : textFrame(m, this.binary));
       raw.uncork();
       return;
     }
     // Corked: the frames leave in one write instead of one system call each.
     const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
     socket?.cork();
-    for (const m of messages) this.ws.send(m, TEXT);
+    for (const m of messages) this.ws.send(m, this.#opts);
     socket?.uncork();
   }
 

@@ -91,11 +91,11 @@ export class UpgradeGate {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointOptions | ProtocolName): void {
     const ep: EndpointOptions = typeof endpoint === 'string' ? { path: req.url ?? '/', protocol: endpoint } : endpoint;
     const protocolName = ep.protocol ?? 'centrifuge';
-    const protocol = this.protocols.get(protocolName);
+    const registered = this.protocols.get(protocolName);
     // A shared function, not a closure: a closure here would keep this call's scope (the request,
     // the handshake timer, the URL) alive for the whole life of the connection.
     socket.on('error', destroyOnError);
-    if (!protocol) return refuse(socket, 500, `protocol ${protocolName} is not registered`);
+    if (!registered) return refuse(socket, 500, `protocol ${protocolName} is not registered`);
     if (this.closing) return refuse(socket, 503, 'shutting down');
     if (!this.#originOk(req.headers.origin)) return refuse(socket, 403, 'origin not allowed');
     if (this.hub.connections.size + this.pending.size >= this.ctx.limits.maxConnections) {
@@ -104,6 +104,9 @@ export class UpgradeGate {
     if (this.#connectRate && !this.#connectRate.take()) return refuse(socket, 503, 'connect rate limit', 'Retry-After: 1\r\n');
     void this.start();
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // The encoding the client asked for (Centrifugo: `centrifuge-protobuf` subprotocol or `?format=protobuf`).
+    const protocol = registered.variant?.(offeredSubprotocols(req), url.searchParams) ?? registered;
+    if (protocol.subprotocol !== undefined) this.#subprotocol.set(req, protocol.subprotocol);
     const request: ConnectionRequest = {
       url: req.url ?? '/',
       headers: req.headers,
@@ -124,7 +127,7 @@ export class UpgradeGate {
       if (socket.destroyed) return finish();
       this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         finish();
-        this.accept(new WsTransport(ws, request.remoteAddress), protocol, request, credentials);
+        this.accept(new WsTransport(ws, request.remoteAddress, protocol.binary === true), protocol, request, credentials);
       });
     };
     if (protocolName === 'centrifuge') return upgrade(undefined);
@@ -135,7 +138,6 @@ export class UpgradeGate {
       return refuse(socket, read.status, read.message);
     }
     const token = read.token;
-    if (protocol.subprotocol !== undefined) this.#subprotocol.set(req, protocol.subprotocol);
     this.auth.authenticate({ protocol: protocolName, request, token, data: undefined }, ep.onConnecting ?? this.auth.onConnecting).then(
       (d) => {
         if (d.kind === 'decline') {
@@ -183,6 +185,14 @@ export class UpgradeGate {
     for (const s of this.pending) s.destroy();
     this.#wss.close();
   }
+}
+
+/** The WebSocket subprotocols a client offered (`Sec-WebSocket-Protocol`). */
+function offeredSubprotocols(req: IncomingMessage): Set<string> {
+  const h = req.headers['sec-websocket-protocol'];
+  const out = new Set<string>();
+  if (typeof h === 'string') for (const p of h.split(',')) if (p.trim() !== '') out.add(p.trim());
+  return out;
 }
 
 function refuse(socket: Duplex, status: number, message: string, extraHeaders = ''): void {

@@ -76,8 +76,12 @@ function headerLength(len: number): number {
   return len < 126 ? 2 : len < 65_536 ? 4 : 10;
 }
 
-function writeHeader(buf: Buffer, len: number): number {
-  buf[0] = 0x81; // FIN + text; server frames are not masked
+/** FIN + opcode: text (0x1) or binary (0x2). Server frames are not masked. */
+const TEXT_OP = 0x81;
+const BINARY_OP = 0x82;
+
+function writeHeader(buf: Buffer, len: number, binary: boolean): number {
+  buf[0] = binary ? BINARY_OP : TEXT_OP;
   if (len < 126) {
     buf[1] = len;
     return 2;
@@ -93,31 +97,34 @@ function writeHeader(buf: Buffer, len: number): number {
   return 10;
 }
 
-/** One unfragmented text frame holding `data`. */
-export function textFrame(data: Buffer): Buffer {
+/** One unfragmented text frame (binary with `binary`) holding `data`. */
+export function textFrame(data: Buffer, binary = false): Buffer {
   const frame = Buffer.allocUnsafe(headerLength(data.length) + data.length);
-  data.copy(frame, writeHeader(frame, data.length));
+  data.copy(frame, writeHeader(frame, data.length, binary));
   return frame;
 }
 
 const prepared = new WeakMap<Buffer, Buffer>();
 
-/** The frame of a message that goes to many connections: built once, then reused. */
-export function sharedTextFrame(data: Buffer): Buffer {
+/**
+ * The frame of a message that goes to many connections: built once, then reused. A message's bytes
+ * belong to one protocol encoding, so they always go out with the same opcode.
+ */
+export function sharedTextFrame(data: Buffer, binary = false): Buffer {
   let f = prepared.get(data);
   if (f === undefined) {
-    f = textFrame(data);
+    f = textFrame(data, binary);
     prepared.set(data, f);
   }
   return f;
 }
 
-/** One text frame holding `parts` joined by `sep`, built in a single buffer. */
-export function joinedTextFrame(parts: readonly Buffer[], sep: Buffer): Buffer {
+/** One text (or binary) frame holding `parts` joined by `sep`, built in a single buffer. */
+export function joinedTextFrame(parts: readonly Buffer[], sep: Buffer, binary = false): Buffer {
   let len = sep.length * (parts.length - 1);
   for (const p of parts) len += p.length;
   const frame = Buffer.allocUnsafe(headerLength(len) + len);
-  let o = writeHeader(frame, len);
+  let o = writeHeader(frame, len, binary);
   for (let i = 0; i < parts.length; i++) {
     if (i > 0) o += sep.copy(frame, o);
     o += parts[i]!.copy(frame, o);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROTOCOL_SLOT_COUNT, PROTOCOL_SLOTS } from '../src/protocol.js';
-import { centrifugeProtocol } from '../src/protocols/centrifuge/session.js';
+import { centrifugeProtobufProtocol, centrifugeProtocol } from '../src/protocols/centrifuge/session.js';
 import { phoenixProtocol } from '../src/protocols/phoenix/session.js';
 import { plainProtocol } from '../src/protocols/plain/session.js';
 import { pondProtocol } from '../src/protocols/pond/session.js';
@@ -17,5 +17,13 @@ test('each wire protocol encodes into its own cache slot, within the cache size'
   for (const s of slots) assert.ok(s >= 0 && s < PROTOCOL_SLOT_COUNT, `slot ${s} outside the cache`);
   const protocols = [centrifugeProtocol(), pondProtocol(), plainProtocol(), phoenixProtocol(), pusherProtocol({ apps: new PusherApps([{ id: '1', key: 'k', secret: 's' }]), fold: new PresenceFold() })];
   for (const p of protocols) assert.equal(p.slot, PROTOCOL_SLOTS[p.name], `${p.name} does not use its slot`);
-  assert.equal(new Set(protocols.map((p) => p.slot)).size, protocols.length);
+  // Centrifugo's Protobuf encoding is the same protocol by name, with its own slot (its bytes differ).
+  const protobuf = centrifugeProtobufProtocol();
+  assert.equal(protobuf.name, 'centrifuge');
+  assert.equal(protobuf.slot, PROTOCOL_SLOTS['centrifuge-protobuf']);
+  assert.equal(centrifugeProtocol().variant?.(new Set(['centrifuge-protobuf']), new URLSearchParams()).slot, PROTOCOL_SLOTS['centrifuge-protobuf']);
+  assert.equal(centrifugeProtocol().variant?.(new Set(), new URLSearchParams('format=protobuf')).slot, PROTOCOL_SLOTS['centrifuge-protobuf']);
+  assert.equal(centrifugeProtocol().variant?.(new Set(['centrifuge-json']), new URLSearchParams()).slot, PROTOCOL_SLOTS.centrifuge);
+  const all = [...protocols, protobuf];
+  assert.equal(new Set(all.map((p) => p.slot)).size, all.length);
 });

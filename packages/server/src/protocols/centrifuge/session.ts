@@ -2,16 +2,14 @@ import { Disconnects, DisconnectError, type DisconnectValue, Errors, ReplyError 
 import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
 import { PROTOCOL_SLOTS } from '../../protocol.js';
 import type { Subscription } from '../../subscription.js';
-import type { Publication } from '../../types.js';
 import { ttlSeconds } from '../../expiry.js';
 import * as c from './codec.js';
 import { isObject } from '../../internal/json.js';
-import { SessionBase, splitLines } from '../session-base.js';
+import { SessionBase } from '../session-base.js';
+import { type CentrifugeWire, type Cmd, jsonWire } from './wire.js';
+import { protobufWire } from './proto-wire.js';
 
-const PING = Buffer.from('{}');
 const METHODS = new Set(['connect', 'subscribe', 'unsubscribe', 'publish', 'presence', 'presence_stats', 'history', 'rpc', 'send', 'refresh', 'sub_refresh', 'ping']);
-
-type Cmd = Record<string, unknown> & { id?: unknown };
 
 function str(v: unknown): string | undefined {
   return typeof v === 'string' ? v : undefined;
@@ -22,9 +20,9 @@ function uint(v: unknown): number | undefined {
 }
 
 /**
- * The Centrifugo client protocol v2 (JSON) for one connection. Commands of one frame are handled
- * strictly in order; replies and pushes leave through the connection's queue, so a reply always
- * precedes the publications of the channel it subscribed to.
+ * The Centrifugo client protocol v2 for one connection, in either encoding (`wire`: JSON or
+ * Protobuf). Commands of one frame are handled strictly in order; replies and pushes leave through
+ * the connection's queue, so a reply always precedes the publications of the channel it subscribed to.
  */
 export class CentrifugeSession extends SessionBase {
   readonly keepalive = 'app' as const;
@@ -33,8 +31,16 @@ export class CentrifugeSession extends SessionBase {
   #halted = false;
   #pingsSent = 0;
 
-  constructor(conn: SessionConnection, host: SessionHost) {
+  constructor(
+    conn: SessionConnection,
+    host: SessionHost,
+    readonly wire: CentrifugeWire = jsonWire,
+  ) {
     super(conn, host, { gated: false, closeOnFailure: true });
+  }
+
+  #out(message: Buffer): void {
+    this.conn.enqueueControl(message);
   }
 
   #close(d: DisconnectValue): void {
@@ -44,19 +50,8 @@ export class CentrifugeSession extends SessionBase {
 
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.#halted || this.conn.state === 'closed') return;
-    if (isBinary) return this.#close(Disconnects.inappropriateProtocol);
-    const cmds: Cmd[] = [];
-    for (const line of splitLines(data.toString('utf8'))) {
-      let v: unknown;
-      try {
-        v = JSON.parse(line);
-      } catch {
-        return this.#close(Disconnects.badRequest);
-      }
-      if (!isObject(v)) return this.#close(Disconnects.badRequest);
-      cmds.push(v);
-    }
-    if (cmds.length === 0) return this.#close(Disconnects.badRequest);
+    const cmds = this.wire.decode(data, isBinary);
+    if (!Array.isArray(cmds)) return this.#close(cmds);
     for (const cmd of cmds) this.queue(() => this.#dispatch(cmd));
   }
 
@@ -87,8 +82,8 @@ export class CentrifugeSession extends SessionBase {
     if (method === 'send') {
       if (!this.#connected) return this.#close(Disconnects.badRequest);
       if (!this.host.hasMessageHandler) return this.#close(Disconnects.notAvailable);
-      const data = isObject(params) ? params['data'] : undefined;
       try {
+        const data = isObject(params) ? this.wire.value(params['data']) : undefined;
         await this.host.message(this.conn, data);
       } catch (err) {
         // An async message has no reply: a coded refusal (e.g. 111 over the rate) is counted, not fatal.
@@ -114,53 +109,49 @@ export class CentrifugeSession extends SessionBase {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
           await this.host.unsubscribe(this.conn, channel);
-          return this.send(c.reply(id, 'unsubscribe', '{}'));
+          return this.#out(this.wire.emptyReply(id, 'unsubscribe'));
         }
         case 'publish': {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
-          if (!('data' in p) || p['data'] === null || p['data'] === undefined) throw new ReplyError(Errors.badRequest, 'publication data required');
-          await this.host.publish(this.conn, channel, p['data']);
-          return this.send(c.reply(id, 'publish', '{}'));
+          const data = this.wire.value(p['data']);
+          if (data === null || data === undefined) throw new ReplyError(Errors.badRequest, 'publication data required');
+          await this.host.publish(this.conn, channel, data);
+          return this.#out(this.wire.emptyReply(id, 'publish'));
         }
         case 'presence': {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
-          const m = await this.host.presence(this.conn, channel);
-          const entries: string[] = [];
-          for (const [client, info] of m) entries.push(`${JSON.stringify(client)}:${c.encodeInfo(info)}`);
-          return this.send(c.reply(id, 'presence', `{"presence":{${entries.join(',')}}}`));
+          return this.#out(this.wire.presenceReply(id, await this.host.presence(this.conn, channel)));
         }
         case 'presence_stats': {
           const channel = str(p['channel']);
           if (!channel) return this.#close(Disconnects.badRequest);
-          const s = await this.host.presenceStats(this.conn, channel);
-          return this.send(c.reply(id, 'presence_stats', `{"num_clients":${s.numClients},"num_users":${s.numUsers}}`));
+          return this.#out(this.wire.presenceStatsReply(id, await this.host.presenceStats(this.conn, channel)));
         }
         case 'history':
           return await this.#history(id, p);
         case 'rpc': {
           const m = p['method'] === undefined ? '' : str(p['method']);
           if (m === undefined) throw new ReplyError(Errors.badRequest, 'method must be a string');
-          const result = await this.host.rpc(this.conn, m, p['data']);
-          const text = result === undefined ? undefined : JSON.stringify(result);
-          return this.send(c.reply(id, 'rpc', text === undefined ? '{}' : `{"data":${text}}`));
+          const result = await this.host.rpc(this.conn, m, this.wire.value(p['data']));
+          return this.#out(this.wire.rpcReply(id, result === undefined ? undefined : JSON.stringify(result)));
         }
         case 'refresh': {
           const token = str(p['token']);
           if (!token) return this.#close(Disconnects.invalidToken);
           const r = await this.host.refreshConnection(this.conn, token);
-          return this.send(c.reply(id, 'refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
+          return this.#out(this.wire.refreshReply(id, 'refresh', r));
         }
         case 'sub_refresh': {
           const channel = str(p['channel']);
           const token = str(p['token']);
           if (!channel || !token) throw new ReplyError(Errors.badRequest);
           const r = await this.host.refreshSubscription(this.conn, channel, token);
-          return this.send(c.reply(id, 'sub_refresh', r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}'));
+          return this.#out(this.wire.refreshReply(id, 'sub_refresh', r));
         }
         case 'ping':
-          return this.send(c.reply(id, 'ping', '{}'));
+          return this.#out(this.wire.emptyReply(id, 'ping'));
       }
     } catch (err) {
       this.#replyError(id, err);
@@ -170,13 +161,21 @@ export class CentrifugeSession extends SessionBase {
   #replyError(id: number, err: unknown): void {
     if (err instanceof DisconnectError) return this.#close(err);
     const e = this.replyErrorOf(err);
-    this.send(c.errorReply(id, e.code, e.message, e.temporary));
+    this.#out(this.wire.errorReply(id, e.code, e.message, e.temporary));
   }
 
   async #connect(id: number, p: Record<string, unknown>): Promise<void> {
     this.conn.clientName = (str(p['name']) ?? '').slice(0, 64);
     this.conn.clientVersion = (str(p['version']) ?? '').slice(0, 64);
-    const decision = await this.host.authenticate({ protocol: 'centrifuge', request: this.conn.request, token: str(p['token']), data: p['data'] });
+    let data: unknown;
+    try {
+      data = this.wire.value(p['data']);
+    } catch (err) {
+      this.#halted = true;
+      const e = this.replyErrorOf(err);
+      return this.#out(this.wire.errorReply(id, e.code, e.message));
+    }
+    const decision = await this.host.authenticate({ protocol: 'centrifuge', request: this.conn.request, token: str(p['token']), data });
     if (this.conn.state === 'closed') return;
     if (decision.kind === 'decline') {
       const code = decision.code;
@@ -185,7 +184,7 @@ export class CentrifugeSession extends SessionBase {
       // Codes below 600 are HTTP statuses (the same decline serves protocols that refuse at the upgrade).
       const replyCode = code >= 600 && code < 2000 ? code : code >= 100 && code < 400 ? code : Errors.unauthorized.code;
       this.host.countError(replyCode);
-      this.send(c.errorReply(id, replyCode, decision.message || 'unauthorized'));
+      this.#out(this.wire.errorReply(id, replyCode, decision.message || 'unauthorized'));
       // The client reconnects (109) or gives up (101); either way this connection is done.
       return;
     }
@@ -193,7 +192,7 @@ export class CentrifugeSession extends SessionBase {
     const expireAt = creds.expireAt ?? 0;
     if (expireAt > 0 && expireAt * 1000 <= Date.now()) {
       this.#halted = true;
-      this.send(c.errorReply(id, Errors.tokenExpired.code, Errors.tokenExpired.message));
+      this.#out(this.wire.errorReply(id, Errors.tokenExpired.code, Errors.tokenExpired.message));
       return;
     }
     const recover: Record<string, { recover?: boolean; offset?: number; epoch?: string }> = {};
@@ -209,22 +208,23 @@ export class CentrifugeSession extends SessionBase {
       if (err instanceof DisconnectError) return this.#close(err);
       if (err instanceof ReplyError) {
         this.#halted = true;
-        this.send(c.errorReply(id, err.code, err.message, err.temporary));
+        this.#out(this.wire.errorReply(id, err.code, err.message, err.temporary));
         return;
       }
       throw err;
     }
     this.#connected = true;
     this.#halted = false;
-    const parts = [`"client":${JSON.stringify(this.conn.id)}`, `"version":"0.1.0"`];
-    if (expireAt > 0) parts.push(`"expires":true,"ttl":${ttlSeconds(expireAt * 1000)}`);
-    if (creds.data !== undefined) parts.push(`"data":${JSON.stringify(creds.data)}`);
-    if (subs.size > 0) {
-      parts.push(`"subs":{${[...subs].map(([ch, s]) => `${JSON.stringify(ch)}:${c.subscribeResult(s.outcome, true)}`).join(',')}}`);
-    }
-    const ping = Math.round(this.host.pingIntervalMs / 1000);
-    if (ping > 0) parts.push(`"ping":${ping},"pong":true`);
-    this.send(c.reply(id, 'connect', `{${parts.join(',')}}`));
+    this.#out(
+      this.wire.connectReply(id, {
+        client: this.conn.id,
+        version: '0.1.0',
+        ttl: expireAt > 0 ? ttlSeconds(expireAt * 1000) : undefined,
+        data: creds.data === undefined ? undefined : JSON.stringify(creds.data),
+        subs: [...subs].map(([ch, s]) => [ch, s.outcome] as const),
+        ping: Math.round(this.host.pingIntervalMs / 1000),
+      }),
+    );
     for (const s of subs.values()) s.commit();
   }
 
@@ -235,7 +235,7 @@ export class CentrifugeSession extends SessionBase {
     const pending = await this.host.subscribe(this.conn, {
       channel,
       token: str(p['token']),
-      data: p['data'],
+      data: this.wire.value(p['data']),
       recover: p['recover'] === true,
       offset: uint(p['offset']),
       epoch: str(p['epoch']),
@@ -248,7 +248,7 @@ export class CentrifugeSession extends SessionBase {
       await this.host.unsubscribe(this.conn, channel);
       throw new ReplyError(Errors.unrecoverablePosition);
     }
-    this.send(c.reply(id, 'subscribe', c.subscribeResult(outcome)));
+    this.#out(this.wire.subscribeReply(id, outcome));
     pending.commit();
   }
 
@@ -263,23 +263,23 @@ export class CentrifugeSession extends SessionBase {
       since = { offset: uint(p['since']['offset']) ?? 0, epoch: str(p['since']['epoch']) ?? '' };
     }
     const r = await this.host.history(this.conn, channel, { limit, ...(since ? { since } : {}), ...(p['reverse'] === true ? { reverse: true } : {}) });
-    this.send(c.reply(id, 'history', historyResult(r.publications, r.position.epoch, r.position.offset)));
+    this.#out(this.wire.historyReply(id, r.publications, r.position.epoch, r.position.offset));
   }
 
   pushSubscribed(channel: string, result: SubscribeOutcome): void {
-    this.send(c.subscribePush(channel, result));
+    this.#out(this.wire.subscribePush(channel, result));
   }
 
   pushUnsubscribed(channel: string, code: number, reason: string): void {
-    this.send(c.unsubscribePush(channel, code, reason));
+    this.#out(this.wire.unsubscribePush(channel, code, reason));
   }
 
   pushMessage(data: string): void {
-    this.send(c.messagePush(data));
+    this.#out(this.wire.messagePush(data));
   }
 
   pushReply(channel: string, event: string, payload: unknown): void {
-    this.send(c.messagePush(JSON.stringify({ channel, event, payload })));
+    this.#out(this.wire.messagePush(JSON.stringify({ channel, event, payload })));
   }
 
   override pushLagged(sub: Subscription): void {
@@ -290,17 +290,34 @@ export class CentrifugeSession extends SessionBase {
 
   override sendPing(): void {
     this.#pingsSent++;
-    this.conn.enqueueControl(PING);
+    this.#out(this.wire.ping);
   }
 }
 
-export function historyResult(pubs: readonly Publication[], epoch: string, offset: number): string {
-  return `{"publications":[${pubs.map(c.encodePub).join(',')}],"epoch":${JSON.stringify(epoch)},"offset":${offset}}`;
+/** Centrifugo's Protobuf encoding, selected by the `centrifuge-protobuf` subprotocol or `?format=protobuf`. */
+export function centrifugeProtobufProtocol(): Protocol {
+  const w = protobufWire;
+  return {
+    name: 'centrifuge',
+    slot: PROTOCOL_SLOTS['centrifuge-protobuf'],
+    newlineBatching: false,
+    binary: true,
+    subprotocol: 'centrifuge-protobuf',
+    encodePublication: (channel, pub) => w.pubPush(channel, pub),
+    encodeBroadcast: (pub) => w.messagePush(pub.data),
+    encodeJoin: (channel, info) => w.joinPush(channel, info),
+    encodeLeave: (channel, info) => w.leavePush(channel, info),
+    createSession: (conn, host) => new CentrifugeSession(conn, host, w),
+  };
 }
 
-/** The native protocol: Centrifugo client protocol v2, JSON, newline-batched. */
+/**
+ * The native protocol: Centrifugo client protocol v2, JSON, newline-batched; a client that asks
+ * for Protobuf (subprotocol `centrifuge-protobuf` or `?format=protobuf`) gets its Protobuf variant.
+ */
 export function centrifugeProtocol(): Protocol {
-  return {
+  const protobufVariant = centrifugeProtobufProtocol();
+  const json: Protocol = {
     name: 'centrifuge',
     slot: PROTOCOL_SLOTS.centrifuge,
     newlineBatching: true,
@@ -309,5 +326,7 @@ export function centrifugeProtocol(): Protocol {
     encodeJoin: (channel, info) => Buffer.from(c.joinPush(channel, info)),
     encodeLeave: (channel, info) => Buffer.from(c.leavePush(channel, info)),
     createSession: (conn, host) => new CentrifugeSession(conn, host),
+    variant: (offered, query) => (offered.has('centrifuge-protobuf') || query.get('format') === 'protobuf' ? protobufVariant : json),
   };
+  return json;
 }
