@@ -133,7 +133,7 @@ export class NatsJetStreamConsumer implements Consumer {
       for (;;) {
         if (this.#stopped) return;
         try {
-          const outcome = await applyConsumed(this.#o, method || undefined, m.data, where);
+          const outcome = await applyConsumed(this.#o, method || undefined, m.data, where, `${this.#o.streamName}:${m.seq}`);
           if (outcome === 'applied') this.applied++;
           else this.skipped++;
           break;

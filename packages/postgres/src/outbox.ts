@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { describeDsn, PostgresEngineError, type Sql } from './db.js';
+import { withIdempotencyKey } from '@switchboard/server';
 
 /**
  * Options of the outbox consumer: the fields of a Centrifugo v6 `consumers` entry of type
@@ -105,7 +106,7 @@ export function createOutboxConsumer(options: OutboxConsumerOptions): OutboxCons
         try {
           if (Buffer.isBuffer(payload)) payload = JSON.parse(payload.toString('utf8'));
           else if (typeof payload === 'string') payload = JSON.parse(payload);
-          await options.execute(row.method, payload);
+          await options.execute(row.method, withIdempotencyKey(row.method, payload, `${table}:${row.id}`));
           stats.processed++;
           done.push(row.id);
         } catch (err) {

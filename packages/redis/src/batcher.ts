@@ -1,5 +1,5 @@
-import type { HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
-import { encodeStored, encodeWire, newEpoch } from './codec.js';
+import type { HistoryOptions, IdempotentPublish, Publication, StreamPosition } from '@switchboard/server';
+import { encodeStored, encodeWire, newEpoch, pubMessage } from './codec.js';
 import { DEFAULT_META_TTL_MS, historyScripts, type RedisClient } from './commands.js';
 import { keys } from './shards.js';
 
@@ -12,7 +12,15 @@ const MAX_IN_FLIGHT = 2;
 /** One queued write on a channel: a publication (with or without history), a join or a leave frame. */
 type Op =
   | { kind: 'history'; pub: Publication; options: HistoryOptions; publish: boolean; resolve: (p: StreamPosition) => void; reject: (e: unknown) => void }
-  | { kind: 'frame'; frame: string; resolve: (p: undefined) => void; reject: (e: unknown) => void };
+  | { kind: 'frame'; frame: string; resolve: (p: undefined) => void; reject: (e: unknown) => void }
+  | {
+      kind: 'idempotent';
+      pub: Publication;
+      options: HistoryOptions | undefined;
+      idempotent: IdempotentPublish;
+      resolve: (p: StreamPosition | undefined) => void;
+      reject: (e: unknown) => void;
+    };
 
 interface ChannelQueue {
   ops: Op[];
@@ -70,6 +78,15 @@ export class WriteBatcher {
     return new Promise((resolve, reject) => this.#push(channel, { kind: 'frame', frame, resolve, reject }));
   }
 
+  /**
+   * An idempotent publication (with or without history): its own script call, in order with the
+   * channel's other writes, which checks and records the key in the same atomic step.
+   */
+  idempotent(channel: string, pub: Publication, options: HistoryOptions | undefined, idempotent: IdempotentPublish): Promise<StreamPosition | undefined> {
+    if (options !== undefined && (!(options.size >= 1) || !(options.ttlMs >= 1))) return Promise.reject(new RangeError('history size and ttl must be positive'));
+    return new Promise((resolve, reject) => this.#push(channel, { kind: 'idempotent', pub, options, idempotent, resolve, reject }));
+  }
+
   #push(channel: string, op: Op): void {
     let q = this.#queues.get(channel);
     if (q === undefined) {
@@ -122,7 +139,8 @@ export class WriteBatcher {
       let j = i + 1;
       while (j < ops.length && j - i < MAX_BATCH && sameRun(first, ops[j]!)) j++;
       const run = ops.slice(i, j);
-      sent.push(first.kind === 'history' ? this.#appendRun(channel, run as HistoryOp[], c) : this.#frameRun(channel, run as FrameOp[], c));
+      if (first.kind === 'idempotent') sent.push(this.#idempotentOne(channel, first, c));
+      else sent.push(first.kind === 'history' ? this.#appendRun(channel, run as HistoryOp[], c) : this.#frameRun(channel, run as FrameOp[], c));
       i = j;
     }
     void Promise.allSettled(sent).then(() => {
@@ -162,6 +180,34 @@ export class WriteBatcher {
     }
   }
 
+  async #idempotentOne(channel: string, op: IdempotentOp, c: RedisClient): Promise<void> {
+    const k = keys(this.target.prefix, channel);
+    const { pub, options, idempotent } = op;
+    const stored = encodeStored(pub);
+    const wire = options === undefined ? pubMessage(pub) : pub.delivery === undefined ? stored : encodeWire(pub);
+    try {
+      const [status, result] = await historyScripts(c).sbIdempotent(
+        k.stream,
+        k.meta,
+        k.idempotent(idempotent.key),
+        Math.ceil(options?.metaTtlMs ?? DEFAULT_META_TTL_MS),
+        newEpoch(),
+        this.target.pubsub(channel),
+        this.target.publishCommand,
+        options === undefined ? '' : Math.floor(options.size),
+        Math.ceil(options?.ttlMs ?? 0),
+        wire,
+        stored,
+        Math.max(1, Math.ceil(idempotent.ttlMs)),
+      );
+      if (status === 'dup') idempotent.duplicate?.();
+      const colon = result.indexOf(':');
+      op.resolve(colon < 0 ? undefined : { offset: Number(result.slice(0, colon)), epoch: result.slice(colon + 1) });
+    } catch (err) {
+      op.reject(err);
+    }
+  }
+
   async #frameRun(channel: string, run: FrameOp[], c: RedisClient): Promise<void> {
     const msg = run.length === 1 ? run[0]!.frame : `b${run.map((op) => op.frame).join('\n')}`;
     try {
@@ -176,9 +222,10 @@ export class WriteBatcher {
 type HistoryOp = Extract<Op, { kind: 'history' }>;
 type Corkable = { cork(): void; uncork(): void };
 type FrameOp = Extract<Op, { kind: 'frame' }>;
+type IdempotentOp = Extract<Op, { kind: 'idempotent' }>;
 
 function sameRun(a: Op, b: Op): boolean {
-  if (a.kind !== b.kind) return false;
+  if (a.kind !== b.kind || a.kind === 'idempotent') return false;
   if (a.kind === 'frame') return true;
   // one script call shares the history options: a change of size or TTL starts a new call
   const h = b as HistoryOp;

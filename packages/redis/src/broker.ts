@@ -1,4 +1,4 @@
-import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
+import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, IdempotentPublish, Publication, StreamPosition } from '@switchboard/server';
 import type { Cluster } from 'ioredis';
 import { batcherOf, type WriteBatcher } from './batcher.js';
 import { ClusterSubscriber } from './cluster-subscriber.js';
@@ -142,7 +142,11 @@ export class RedisBroker implements Broker {
     await this.#sub(channel).unsubscribe(this.shards.pubsub(channel));
   }
 
-  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
+  /** Idempotent publications are deduplicated in Redis, across nodes (the key is checked and kept by the publishing script). */
+  readonly idempotentPublish = true;
+
+  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; idempotent?: IdempotentPublish }): Promise<StreamPosition | undefined> {
+    if (options?.idempotent !== undefined) return this.#batcher.idempotent(channel, pub, options.history, options.idempotent);
     // batched per channel and event-loop turn (see WriteBatcher): same order, far fewer round trips
     if (options?.history !== undefined) return this.#batcher.append(channel, pub, options.history, true);
     return this.#batcher.frame(channel, pubMessage(pub));

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { APPEND, READ, REMOVE, ROTATE } from './scripts.js';
+import { APPEND, IDEMPOTENT, READ, REMOVE, ROTATE } from './scripts.js';
 
 /** A command connection: one Redis (a shard) or a Redis Cluster (ioredis routes each command by slot). */
 export type RedisClient = Redis | Cluster;
@@ -12,6 +12,20 @@ export type HistoryScriptClient = RedisClient & {
   sbAppend(stream: string, meta: string, metaTtl: number, epoch: string, channel: string, command: string, size: number, ttl: number, wire: string, ...stored: string[]): Promise<[number, string]>;
   sbRead(stream: string, meta: string, epoch: string, metaTtl: number, since: string, sinceEpoch: string, limit: number, reverse: string): Promise<(string | number)[]>;
   sbRemove(stream: string, meta: string): Promise<number>;
+  sbIdempotent(
+    stream: string,
+    meta: string,
+    result: string,
+    metaTtl: number,
+    epoch: string,
+    channel: string,
+    command: string,
+    size: number | '',
+    ttl: number,
+    wire: string,
+    stored: string,
+    resultTtl: number,
+  ): Promise<[string, string]>;
   sbRotate(stream: string, meta: string, seenEpoch: string, newEpoch: string): Promise<string>;
 };
 
@@ -23,6 +37,7 @@ export function historyScripts(c: RedisClient): HistoryScriptClient {
     c.defineCommand('sbAppend', { numberOfKeys: 2, lua: APPEND });
     c.defineCommand('sbRead', { numberOfKeys: 2, lua: READ });
     c.defineCommand('sbRemove', { numberOfKeys: 2, lua: REMOVE });
+    c.defineCommand('sbIdempotent', { numberOfKeys: 3, lua: IDEMPOTENT });
     c.defineCommand('sbRotate', { numberOfKeys: 2, lua: ROTATE });
     defined.add(c);
   }

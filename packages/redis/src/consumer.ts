@@ -161,7 +161,7 @@ export class RedisStreamConsumer implements Consumer {
         if (fields === null || payload === undefined) {
           this.#o.logger?.warn(`consumer ${this.name}: skipping entry ${id} of ${stream}: no "${this.#o.payloadValue ?? 'payload'}" field`, { stream, id });
           outcome = 'skipped';
-        } else outcome = await applyConsumed(this.#o, values.get(this.#o.methodValue ?? 'method'), payload, { stream, id });
+        } else outcome = await applyConsumed(this.#o, values.get(this.#o.methodValue ?? 'method'), payload, { stream, id }, `${stream}:${id}`);
         if (outcome === 'applied') this.applied++;
         else this.skipped++;
         break;

@@ -68,6 +68,39 @@ return { first, epoch }
 `;
 
 /**
+ * One idempotent publication. KEYS: stream, meta, result key (same slot). ARGV: meta ttl ms, new
+ * epoch, Redis channel ('' = do not publish), publish command, history size ('' = no history),
+ * history ttl ms, the published form (with history: the JSON; without: the whole message), the
+ * stored JSON, result ttl ms. A key seen within its TTL returns { 'dup', result } and publishes
+ * nothing; else the publication is appended and published as APPEND does (or only published) and
+ * its result ('<offset>:<epoch>', '' without history) kept under the key: { 'new', result }.
+ */
+export const IDEMPOTENT = `${NOW}${PRUNE}${META}
+local stream, metaKey, resultKey = KEYS[1], KEYS[2], KEYS[3]
+local prev = redis.call('GET', resultKey)
+if prev then return { 'dup', prev } end
+local rch, cmd, size = ARGV[3], ARGV[4], ARGV[5]
+local result = ''
+if size == '' then
+  if rch ~= '' then redis.call(cmd, rch, ARGV[7]) end
+else
+  local metaTtl, ttl = tonumber(ARGV[1]), tonumber(ARGV[6])
+  local epoch, top = meta(stream, metaKey, ARGV[2], metaTtl)
+  top = top + 1
+  redis.call('XADD', stream, top .. '-0', 'd', ARGV[8], 'x', now + ttl)
+  redis.call('XTRIM', stream, 'MAXLEN', size)
+  redis.call('HSET', metaKey, 's', top)
+  redis.call('PEXPIRE', metaKey, metaTtl)
+  if redis.call('PTTL', stream) < ttl then redis.call('PEXPIRE', stream, ttl) end
+  prune(stream, now)
+  if rch ~= '' then redis.call(cmd, rch, 'p' .. top .. ':' .. epoch .. ':' .. ARGV[7]) end
+  result = top .. ':' .. epoch
+end
+redis.call('SET', resultKey, result, 'PX', tonumber(ARGV[9]))
+return { 'new', result }
+`;
+
+/**
  * Read. KEYS: stream, meta. ARGV: new epoch, meta ttl ms, since offset ('' = none), since epoch,
  * limit (-1 all), reverse ('1'). Returns { status, top, epoch, offset1, data1, offset2, data2, ... }
  * with status 'ok' or 'mismatch'.

@@ -307,6 +307,8 @@ export function keys(prefix: string, channel: string) {
     meta: `${prefix}.history.meta.{${channel}}`,
     presence: `${prefix}.presence.data.{${channel}}`,
     presenceExpire: `${prefix}.presence.expire.{${channel}}`,
+    /** The result of an idempotent publication with key `key` (same slot as the channel's other keys). */
+    idempotent: (key: string) => `${prefix}.idempotent.{${channel}}.${key}`,
     /** The pub/sub channel on standalone Redis (RedisShards.pubsub gives the one for the mode in use). */
     pubsub: `${prefix}.client.${channel}`,
   };

@@ -1,4 +1,5 @@
 import type { HistoryStore } from './history.js';
+import type { IdempotentPublish } from './idempotency.js';
 import type { ClientInfo, HistoryOptions, Publication, StreamPosition } from './types.js';
 
 /** What a broker hands to the node it serves. Called synchronously, in delivery order. */
@@ -40,7 +41,14 @@ export interface Broker {
   start(handler: BrokerEventHandler): Promise<void>;
   subscribe(channel: string): Promise<void>;
   unsubscribe(channel: string): Promise<void>;
-  publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined>;
+  /**
+   * `idempotent` (only passed to a broker whose `idempotentPublish` is true): a publication whose key
+   * was already published on the channel within `ttlMs`, by any node, is not published again; the
+   * call resolves with the first one's position (undefined without history) and calls `duplicate`.
+   */
+  publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; idempotent?: IdempotentPublish }): Promise<StreamPosition | undefined>;
+  /** This broker deduplicates idempotent publications across nodes (else the node does, for retries reaching it). */
+  readonly idempotentPublish?: boolean;
   publishJoin(channel: string, info: ClientInfo): Promise<void>;
   publishLeave(channel: string, info: ClientInfo): Promise<void>;
   publishControl(message: string): Promise<void>;

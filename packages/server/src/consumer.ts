@@ -66,7 +66,18 @@ export function decodeCommand(method: string | undefined, data: string | Uint8Ar
 }
 
 /**
- * Decodes and executes one consumed message. Resolves 'applied', or 'skipped' after logging a
+ * The payload of a consumed `publish` or `broadcast` with the message's id as its idempotency key,
+ * unless it has one: consumed twice (a crash between applying and acknowledging), it is published
+ * once within the engine's idempotency window. Other commands are returned unchanged.
+ */
+export function withIdempotencyKey(method: string, payload: unknown, messageId: string): unknown {
+  if ((method !== 'publish' && method !== 'broadcast') || !isObject(payload) || payload['idempotency_key'] !== undefined) return payload;
+  return { ...payload, idempotency_key: `consumed:${messageId}` };
+}
+
+/**
+ * Decodes and executes one consumed message. `messageId`: the message's id, unique in its queue
+ * (stream name and entry id), used as the idempotency key of a publication that has none. Resolves 'applied', or 'skipped' after logging a
  * message that can never succeed (not JSON, no or unknown method, a bad request, an unknown
  * channel...): the caller acknowledges both. Rejects when the command could not be applied now
  * (a backend is down: an internal error, code 100): the caller keeps it and retries, in order.
@@ -76,6 +87,7 @@ export async function applyConsumed(
   method: string | undefined,
   data: string | Uint8Array,
   where: Record<string, unknown>,
+  messageId?: string,
 ): Promise<'applied' | 'skipped'> {
   let cmd;
   try {
@@ -84,6 +96,10 @@ export async function applyConsumed(
     options.logger?.warn(`consumer ${options.name}: skipping a malformed message: ${(err as Error).message}`, where);
     return 'skipped';
   }
+  // A node that crashes after applying and before acknowledging leaves the message to be consumed
+  // again: a publication carries the message's id as its idempotency key (unless it has its own),
+  // so that second time is not published again (within the engine's idempotency window).
+  if (messageId !== undefined) cmd = { method: cmd.method, payload: withIdempotencyKey(cmd.method, cmd.payload, messageId) };
   try {
     await options.execute(cmd.method, cmd.payload);
     return 'applied';

@@ -10,6 +10,7 @@ import { DisconnectError, Errors, ReplyError } from './codes.js';
 import type { Switchboard } from './switchboard.js';
 import type { ClientInfo, Publication } from './types.js';
 import { isObject } from './internal/json.js';
+import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
 
 export interface ApiHandlerOptions {
   /** The API key (`X-API-Key: <key>` or `Authorization: apikey <key>`). Required unless `insecure`. */
@@ -402,13 +403,22 @@ async function publishResult(sb: Switchboard, channel: string, data: string, opt
   return { ...(pos ? { offset: pos.offset, epoch: pos.epoch } : {}), ...(subscribers !== undefined ? { subscribers } : {}) };
 }
 
-function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: boolean; tags?: Record<string, string> } {
+function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: boolean; tags?: Record<string, string>; idempotencyKey?: string } {
   const skip = optionalBool(p, 'skip_history');
   const tags = p['tags'];
   if (tags !== undefined && tags !== null && (!isObject(tags) || !Object.values(tags).every((v) => typeof v === 'string'))) {
     throw new FieldError('tags must be an object of strings');
   }
-  return { raw: true, ...(skip ? { skipHistory: true } : {}), ...(isObject(tags) ? { tags: tags as Record<string, string> } : {}) };
+  const key = p['idempotency_key'];
+  if (key !== undefined && key !== null && key !== '' && (typeof key !== 'string' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+    throw new FieldError(`idempotency_key must be a string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  }
+  return {
+    raw: true,
+    ...(skip ? { skipHistory: true } : {}),
+    ...(isObject(tags) ? { tags: tags as Record<string, string> } : {}),
+    ...(typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {}),
+  };
 }
 
 function parseMaybe(text: string | undefined): unknown {

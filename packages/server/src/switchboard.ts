@@ -29,7 +29,8 @@ import type { Protocol, ProtocolName, SessionHost } from './protocol.js';
 import { Route } from './route.js';
 import { createSessionHost } from './session-host.js';
 import { SubscribeFlow } from './subscribe-flow.js';
-import type { ClientInfo, Delivery, Publication, StreamPosition } from './types.js';
+import { DEFAULT_IDEMPOTENT_RESULT_TTL_MS, IdempotencyCache, MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
+import type { ClientInfo, Delivery, HistoryOptions, Publication, StreamPosition } from './types.js';
 import { UpgradeGate } from './upgrade-gate.js';
 
 export { DEFAULTS, VERSION } from './options.js';
@@ -61,6 +62,8 @@ export class Switchboard {
 
   readonly #events: NodeEvents;
   readonly #hub: Hub;
+  /** Idempotent publications, for a broker that does not deduplicate them across nodes. */
+  readonly #idempotency = new IdempotencyCache();
   readonly #auth: Authenticator;
   readonly #pipeline: CommandPipeline;
   readonly #flow: SubscribeFlow;
@@ -284,6 +287,13 @@ export class Switchboard {
       delivery?: Delivery;
       raw?: boolean;
       /**
+       * Centrifugo's `idempotency_key`: a second publication with the same key on the same channel
+       * within 5 minutes is not published again and resolves with the first one's position. Across
+       * nodes on Redis; on one node with the memory engine; on other engines for retries reaching
+       * the same node.
+       */
+      idempotencyKey?: string;
+      /**
        * Called with the number of subscribers the publication was handed to, where the node can
        * know it: when the broker dispatched it synchronously in this process (the memory broker's
        * fast path); never with a broker between nodes.
@@ -301,8 +311,13 @@ export class Switchboard {
       time: Date.now(),
       ...(options.delivery ? { delivery: options.delivery } : {}),
     };
+    const key = options.idempotencyKey;
+    if (key !== undefined && (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+      throw new ReplyError(Errors.badRequest, `idempotency key must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+    }
     if (channel === '*') {
-      await this.broker.publish('*', pub);
+      if (key === undefined) await this.broker.publish('*', pub);
+      else await this.#idempotent('*', key, undefined, pub);
       return undefined;
     }
     if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
@@ -311,6 +326,12 @@ export class Switchboard {
     if (this.options.contract) await checkPublication(this.options.contract, channel, data, options.raw === true);
     const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
     const b = this.broker;
+    if (key !== undefined) {
+      let duplicate = false;
+      const pos = await this.#idempotent(channel, key, history, pub, () => (duplicate = true));
+      if (!duplicate) this.#events.emit('publish', channel, pub);
+      return pos;
+    }
     // An in-process broker publishes synchronously (no await on the hot path) when it can.
     const sync = b.publishSync === undefined ? false : b.publishSync(channel, pub, history);
     const pos = sync !== false ? sync : await b.publish(channel, pub, history ? { history } : undefined);
@@ -318,6 +339,16 @@ export class Switchboard {
     if (options.reached && sync !== false) options.reached(this.#hub.subscriberCount(channel));
     this.#events.emit('publish', channel, pub);
     return pos;
+  }
+
+  /** An idempotent publication: deduplicated by the broker across nodes where it can, else by this node. */
+  #idempotent(channel: string, key: string, history: HistoryOptions | undefined, pub: Publication, duplicate?: () => void): Promise<StreamPosition | undefined> {
+    const b = this.broker;
+    if (b.idempotentPublish === true) {
+      const idempotent = { key, ttlMs: DEFAULT_IDEMPOTENT_RESULT_TTL_MS, ...(duplicate ? { duplicate } : {}) };
+      return b.publish(channel, pub, history ? { history, idempotent } : { idempotent });
+    }
+    return this.#idempotency.run(channel, key, () => b.publish(channel, pub, history ? { history } : undefined), duplicate);
   }
 
   async presence(channel: string): Promise<Map<string, ClientInfo>> {

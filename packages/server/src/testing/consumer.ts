@@ -97,6 +97,41 @@ export function consumerConformance(name: string, factory: () => Promise<Consume
     }
   });
 
+  test(`${name} consumer: a node that dies after applying a command, before acknowledging it: the command is consumed again, its publication is not repeated`, async () => {
+    const h = await factory();
+    const sb = await node();
+    const log = new Log();
+    const consumers: (Consumer & { abandon(): void | Promise<void> })[] = [];
+    try {
+      const per = 12;
+      const dieAfter = 5;
+      let appliedByA = 0;
+      // A applies `dieAfter` commands, then applies one more and hangs before it can be acknowledged
+      const executeA: ExecuteCommand = async (m, p) => {
+        if (appliedByA >= dieAfter + 1) return new Promise(() => {});
+        appliedByA++;
+        const r = await runApiCommand(sb, m, p);
+        if (appliedByA === dieAfter + 1) return new Promise(() => {});
+        return r;
+      };
+      const a = await h.consumer({ name: 'a', execute: executeA, logger: log });
+      consumers.push(a);
+      for (let n = 1; n <= per; n++) await h.write(h.partitions[0]!, publish(0, n), 'publish');
+      await waitFor(() => appliedByA === dieAfter + 1, 10_000, 'node A to apply a command it will never acknowledge');
+      const b = await h.consumer({ name: 'b', execute: (m, p) => runApiCommand(sb, m, p), logger: log });
+      consumers.push(b);
+      await a.abandon();
+      const ch = 'queue:p0';
+      await waitFor(async () => (await sb.history(ch, { limit: -1 })).publications.some((x) => (JSON.parse(x.data) as { n: number }).n === per), 20_000, `the last publication in ${ch}`);
+      const got = (await sb.history(ch, { limit: -1 })).publications.map((x) => (JSON.parse(x.data) as { n: number }).n);
+      assert.deepEqual(got, Array.from({ length: per }, (_, i) => i + 1), `${ch}: the command applied by A and consumed again by B is published once`);
+    } finally {
+      for (const c of consumers.slice(1)) await c.close();
+      await sb.shutdown({ timeoutMs: 500 });
+      await h.close();
+    }
+  });
+
   test(`${name} consumer: a node that dies mid-batch loses nothing; another applies the rest in order`, async () => {
     const h = await factory();
     const sb = await node();
