@@ -54,6 +54,7 @@ const pusherApp = {
   max_presence_members_per_channel: integer({ example: 100 }).optional(),
   max_user_info_kb: integer({ example: 1 }).optional(),
   max_client_events_per_second: integer({ example: 10 }).optional(),
+  enable_subscription_count: flag().optional(),
 };
 
 export const configSchema = z.strictObject({

@@ -319,6 +319,7 @@ function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
     if (a.max_presence_members_per_channel !== undefined) app.maxPresenceMembers = a.max_presence_members_per_channel;
     if (a.max_user_info_kb !== undefined) app.maxUserInfoKb = a.max_user_info_kb;
     if (a.max_client_events_per_second !== undefined) app.maxClientEventsPerSecond = a.max_client_events_per_second;
+    if (a.enable_subscription_count !== undefined) app.enableSubscriptionCount = a.enable_subscription_count;
     out.push(app);
   };
   const { apps, path: _path, ...inline } = p;

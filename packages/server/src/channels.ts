@@ -102,9 +102,27 @@ export interface ResolvedChannel<R> {
   readonly options: ChannelOptions;
   readonly route?: R;
   readonly params: Readonly<Record<string, string>>;
+  /** Only a subscription token (or a protocol's own authorization) admits a subscriber: `$` channels and token-only overlays. */
   readonly isPrivate: boolean;
   /** Users allowed by a `#` suffix, when the namespace allows user-limited channels. */
   readonly allowedUsers?: readonly string[];
+}
+
+/**
+ * Options laid over a namespace's for some of its channels: a protocol with its own channel kinds
+ * (Pusher's `cache-` channels keep their last publication; its `private-`/`presence-` names admit
+ * other protocols' clients by subscription token only) says so without a route, so the namespace's
+ * rules and handlers keep applying to everything else.
+ */
+export interface ChannelOverlay {
+  /** The namespace ('' for channels without one). */
+  readonly namespace: string;
+  /**
+   * Given the channel name after the namespace boundary and the namespace's options: the options
+   * of that channel and whether only a subscription token (or a protocol's own authorization)
+   * admits a subscriber, as for `$` channels; undefined leaves the channel as the namespace says.
+   */
+  readonly apply: (name: string, base: ChannelOptions) => { options: ChannelOptions; tokenOnly?: boolean } | undefined;
 }
 
 export type ChannelCheck = { ok: true } | { ok: false; code: 102 | 107; message: string };
@@ -127,6 +145,7 @@ export class ChannelRegistry<R extends { readonly pattern: RoutePattern; readonl
   readonly namespaces = new Map<string, ChannelOptions>();
   withoutNamespace: ChannelOptions;
   readonly routes: R[] = [];
+  readonly overlays: ChannelOverlay[] = [];
   readonly #cache = new Map<string, ResolvedChannel<R> | null>();
 
   constructor(withoutNamespace: ChannelOptions = {}, namespaces: Record<string, ChannelOptions> = {}) {
@@ -142,6 +161,12 @@ export class ChannelRegistry<R extends { readonly pattern: RoutePattern; readonl
 
   addRoute(route: R): void {
     this.routes.push(route);
+    this.#cache.clear();
+  }
+
+  /** Lay options over some channels of a namespace (the first overlay that applies decides). */
+  addOverlay(overlay: ChannelOverlay): void {
+    this.overlays.push(overlay);
     this.#cache.clear();
   }
 
@@ -173,7 +198,18 @@ export class ChannelRegistry<R extends { readonly pattern: RoutePattern; readonl
       options = this.namespaces.get(namespace);
     }
     if (options === undefined) return undefined;
-    return { channel, namespace, options, params: {}, isPrivate, ...this.#users(channel, options) };
+    let tokenOnly = isPrivate;
+    if (this.overlays.length > 0) {
+      const rest = i < 0 ? name : name.slice(i + 1);
+      for (const o of this.overlays) {
+        const applied = o.namespace === namespace ? o.apply(rest, options) : undefined;
+        if (applied === undefined) continue;
+        options = applied.options;
+        if (applied.tokenOnly === true) tokenOnly = true;
+        break;
+      }
+    }
+    return { channel, namespace, options, params: {}, isPrivate: tokenOnly, ...this.#users(channel, options) };
   }
 
   #users(channel: string, options: ChannelOptions): { allowedUsers?: readonly string[] } {

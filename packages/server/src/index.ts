@@ -15,7 +15,7 @@ export type { PresenceStore, PresenceStats } from './presence.js';
 export { MemoryPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence-memory.js';
 export type { ClientInfo, Publication, StreamPosition, HistoryOptions, Delivery } from './types.js';
 export { compileRoute, checkChannelName, historyOf, ChannelRegistry } from './channels.js';
-export type { ChannelOptions, SlowConsumerPolicy, ResolvedChannel, RoutePattern } from './channels.js';
+export type { ChannelOptions, ChannelOverlay, SlowConsumerPolicy, ResolvedChannel, RoutePattern } from './channels.js';
 export { TokenVerifier, TokenError, MAX_TOKEN_LENGTH } from './auth.js';
 export type { TokenOptions, ConnectionClaims, SubscriptionClaims } from './auth.js';
 export type {

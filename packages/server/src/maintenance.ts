@@ -58,7 +58,7 @@ export class Maintenance {
         continue;
       }
       if (conn.awaitingPong && pongTimeout > 0 && now - conn.lastPingAt > pongTimeout) {
-        conn.close(conn.session.keepalive === 'transport' ? Disconnects.connectionClosed : Disconnects.noPong);
+        conn.close(conn.session.keepalive === 'transport' ? Disconnects.connectionClosed : (conn.session.noPongClose ?? Disconnects.noPong));
         continue;
       }
       if (conn.inboundStalled(now)) {

@@ -45,6 +45,8 @@ export interface Session {
   /** Liveness: 'app' protocols send their own ping message and expect a pong message; 'transport' ones use the transport's. */
   readonly keepalive: 'app' | 'transport';
   sendPing(): void;
+  /** How an 'app' keepalive session is closed when its pong does not come (default 3012 no pong; Pusher: 4201). */
+  readonly noPongClose?: DisconnectValue;
   /** The connection is closing: last chance to tell the client (before the close frame). */
   onClose?(code: number, reason: string): void;
 }

@@ -26,6 +26,8 @@ export interface PusherAppOptions {
   maxUserInfoKb?: number;
   /** Client events per second per connection. Default 10. */
   maxClientEventsPerSecond?: number;
+  /** `pusher_internal:subscription_count` events on every channel kind but presence. Default false (Pusher: opt-in per app). */
+  enableSubscriptionCount?: boolean;
 }
 
 export interface PusherApp {
@@ -39,6 +41,7 @@ export interface PusherApp {
   readonly maxPresenceMembers: number;
   readonly maxUserInfoBytes: number;
   readonly maxClientEventsPerSecond: number;
+  readonly enableSubscriptionCount: boolean;
 }
 
 /** Pusher's limits on names ([SB]: 200 for both). */
@@ -46,7 +49,14 @@ export const MAX_CHANNEL_NAME = 200;
 export const MAX_EVENT_NAME = 200;
 export const MAX_CHANNELS_PER_EVENT = 100;
 export const MAX_BATCH = 10;
+/** How long a cache channel keeps its last event (Pusher: "up to 30 minutes"). */
+export const CACHE_TTL_MS = 30 * 60_000;
 const NAME = /^[-a-zA-Z0-9_=@,.;]+$/;
+
+/** Cache channels (`cache-`, `private-cache-`, `private-encrypted-cache-`, `presence-cache-`): the last event is replayed on subscribe. */
+export function isCacheChannel(name: string): boolean {
+  return /^(private-encrypted-|private-|presence-)?cache-/.test(name);
+}
 
 export function validChannelName(name: unknown): name is string {
   return typeof name === 'string' && name.length > 0 && name.length <= MAX_CHANNEL_NAME && NAME.test(name);
@@ -85,6 +95,7 @@ export class PusherApps {
         maxPresenceMembers: Math.round(positive(a.maxPresenceMembers, 100, 'maxPresenceMembers')),
         maxUserInfoBytes: Math.round(positive(a.maxUserInfoKb, 1, 'maxUserInfoKb') * 1024),
         maxClientEventsPerSecond: positive(a.maxClientEventsPerSecond, 10, 'maxClientEventsPerSecond'),
+        enableSubscriptionCount: a.enableSubscriptionCount === true,
       };
       this.#byKey.set(app.key, app);
       this.#byId.set(app.id, app);
@@ -94,6 +105,10 @@ export class PusherApps {
 
   byKey(key: string): PusherApp | undefined {
     return this.#byKey.get(key);
+  }
+
+  all(): IterableIterator<PusherApp> {
+    return this.#byId.values();
   }
 
   byId(id: string): PusherApp | undefined {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isObject } from '../../internal/json.js';
-import type { ClientInfo, Delivery } from '../../types.js';
-import { type PusherApp, type PusherApps, MAX_BATCH, MAX_CHANNELS_PER_EVENT, MAX_EVENT_NAME, validChannelName } from './apps.js';
+import { type ChannelOptions, historyOf } from '../../channels.js';
+import type { ClientInfo, Delivery, HistoryOptions, Publication } from '../../types.js';
+import { isCacheChannel, type PusherApp, type PusherApps, MAX_BATCH, MAX_CHANNELS_PER_EVENT, MAX_EVENT_NAME, validChannelName } from './apps.js';
 import { PresenceFold } from './presence-fold.js';
 import { hmacHex, sameHex } from './signature.js';
 import { clientIdOf, SOCKET_ID } from './socket-id.js';
@@ -19,6 +20,9 @@ export interface PusherApiNode {
   readonly presenceStore: { get(channel: string): Promise<Map<string, ClientInfo>> };
   channels(pattern?: string): Promise<Map<string, number>>;
   disconnectUser(sel: { client: string }, d: { code: number; reason: string }): Promise<void>;
+  /** Cache channels: an event that excludes its sender is kept here (the core keeps targeted publications out of history). */
+  readonly registry?: { resolve(channel: string): { readonly options: ChannelOptions } | undefined };
+  readonly historyStore?: { append(channel: string, pub: Publication, options: HistoryOptions): Promise<unknown> };
 }
 
 /** Seconds an `auth_timestamp` may be away from now. */
@@ -134,7 +138,20 @@ export class PusherHttpApi {
       // not JSON: the string itself
     }
     const data = { event: ev.name, payload };
-    await Promise.all(channels.map((c) => this.node.publish(this.apps.channelOf(app, c), data, ev.delivery ? { delivery: ev.delivery } : {})));
+    await Promise.all(
+      channels.map(async (c) => {
+        const channel = this.apps.channelOf(app, c);
+        await this.node.publish(channel, data, ev.delivery ? { delivery: ev.delivery } : {});
+        if (ev.delivery && isCacheChannel(c)) await this.#keep(channel, data);
+      }),
+    );
+  }
+
+  /** Pusher caches every event of a cache channel, those that exclude their sender too. */
+  async #keep(channel: string, data: unknown): Promise<void> {
+    const resolved = this.node.registry?.resolve(channel);
+    const history = resolved === undefined ? undefined : historyOf(resolved.options);
+    if (history !== undefined && this.node.historyStore) await this.node.historyStore.append(channel, { data: JSON.stringify(data), time: Date.now() }, history);
   }
 
   async #events(app: PusherApp, b: unknown): Promise<unknown> {

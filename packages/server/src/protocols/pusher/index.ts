@@ -1,15 +1,19 @@
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
+import { type ChannelOptions, type ChannelOverlay, historyOf } from '../../channels.js';
 import type { Credentials } from '../../context.js';
+import type { HistoryReadOptions } from '../../history.js';
 import type { EndpointOptions } from '../../options.js';
 import type { Protocol } from '../../protocol.js';
 import { PROTOCOL_SLOTS } from '../../protocol.js';
-import { PusherApps, type PusherAppOptions } from './apps.js';
+import type { Publication } from '../../types.js';
+import { CACHE_TTL_MS, isCacheChannel, type PusherApp, PusherApps, type PusherAppOptions } from './apps.js';
 import { frame, publicationFrame } from './frames.js';
 import { type PusherApiNode, PusherHttpApi } from './http-api.js';
 import { PresenceFold } from './presence-fold.js';
 import { appKeyOf, PusherSession, type PusherShared } from './session.js';
+import { SubscriptionCounter } from './subscription-count.js';
 
 export { PusherApps, type PusherAppOptions, type PusherApp } from './apps.js';
 export { PusherHttpApi, type PusherApiNode } from './http-api.js';
@@ -36,6 +40,48 @@ export function pusherProtocol(shared: PusherShared): Protocol {
 export interface PusherNode extends PusherApiNode {
   registerProtocol(protocol: Protocol): unknown;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointOptions): void;
+  /** Cache channels keep a history of one; Pusher's private names are token-only for other protocols. */
+  readonly registry: { addOverlay(overlay: ChannelOverlay): void; resolve(channel: string): { readonly options: ChannelOptions } | undefined };
+  history(channel: string, opts: Partial<HistoryReadOptions>): Promise<{ publications: Publication[] }>;
+  reportError(err: unknown): void;
+}
+
+/** Pusher names other protocols' clients reach by subscription token only (§17.2): private, presence and user channels. */
+export function isTokenOnlyName(name: string): boolean {
+  return name.startsWith('private-') || name.startsWith('presence-') || name.startsWith('#');
+}
+
+/**
+ * How an app's namespace treats Pusher's channel kinds, for every protocol: a cache channel keeps
+ * its last publication (a history of one for 30 minutes, unless the namespace keeps more); a
+ * private, presence or user channel admits other protocols' clients by subscription token only,
+ * and gives them nothing as non-subscribers (publish, presence, history) or through user-limited
+ * names. Pusher clients are authorized by the app's signatures whatever the namespace says.
+ */
+export function pusherOverlay(app: PusherApp): ChannelOverlay {
+  return {
+    namespace: app.namespace,
+    apply(name: string, base: ChannelOptions) {
+      const cache = isCacheChannel(name);
+      const tokenOnly = isTokenOnlyName(name);
+      if (!cache && !tokenOnly) return undefined;
+      let options = base;
+      if (cache && historyOf(base) === undefined) options = { ...options, historySize: 1, historyTtlMs: CACHE_TTL_MS };
+      if (tokenOnly) {
+        options = {
+          ...options,
+          allowPublishForClient: false,
+          allowPublishForAnonymous: false,
+          allowPresenceForClient: false,
+          allowPresenceForAnonymous: false,
+          allowHistoryForClient: false,
+          allowHistoryForAnonymous: false,
+          allowUserLimitedChannels: false,
+        };
+      }
+      return { options, tokenOnly };
+    },
+  };
 }
 
 export interface PusherMount {
@@ -55,7 +101,17 @@ export interface PusherMount {
  */
 export function pusher(node: PusherNode, options: { apps: readonly PusherAppOptions[]; apiPrefix?: string }): PusherMount {
   const apps = new PusherApps(options.apps);
-  const shared: PusherShared = { apps, fold: new PresenceFold() };
+  let counted = false;
+  for (const app of apps.all()) {
+    node.registry.addOverlay(pusherOverlay(app));
+    counted ||= app.enableSubscriptionCount;
+  }
+  const shared: PusherShared = {
+    apps,
+    fold: new PresenceFold(),
+    lastPublication: async (channel) => (await node.history(channel, { limit: 1, reverse: true })).publications[0],
+    ...(counted ? { counter: new SubscriptionCounter(() => node.channels(), (err) => node.reportError(err)) } : {}),
+  };
   node.registerProtocol(pusherProtocol(shared));
   const api = new PusherHttpApi(apps, node, options.apiPrefix ?? '/apps');
   const endpoint: EndpointOptions = {

@@ -1,12 +1,13 @@
 import { isObject } from '../../internal/json.js';
 import type { PendingSubscribe, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
-import type { ClientInfo } from '../../types.js';
+import type { ClientInfo, Publication } from '../../types.js';
 import { SessionBase } from '../session-base.js';
-import { type PusherApp, type PusherApps, MAX_EVENT_NAME, validChannelName } from './apps.js';
-import { errorFrame, frame, subscriptionErrorFrame } from './frames.js';
+import { isCacheChannel, type PusherApp, type PusherApps, MAX_EVENT_NAME, validChannelName } from './apps.js';
+import { errorFrame, frame, publicationFrame, subscriptionErrorFrame } from './frames.js';
 import { PresenceFold } from './presence-fold.js';
 import { authValid } from './signature.js';
 import { socketIdOf } from './socket-id.js';
+import type { CountListener, SubscriptionCounter } from './subscription-count.js';
 
 /**
  * Pusher protocol 7 (docs/protocols/pusher.md): the connection is accepted at the upgrade with
@@ -21,7 +22,14 @@ const USER_CHANNEL = '#server-to-user-';
 export interface PusherShared {
   readonly apps: PusherApps;
   readonly fold: PresenceFold;
+  /** The publication a cache channel keeps (its history of size 1), if any. Without it cache channels are plain ones. */
+  readonly lastPublication?: (channel: string) => Promise<Publication | undefined>;
+  /** `subscription_count` events, for apps that enable them. */
+  readonly counter?: SubscriptionCounter;
 }
+
+/** Pusher's 4201: the server's ping went unanswered. */
+export const PONG_TIMEOUT = { code: 4201, reason: 'Pong reply not received' } as const;
 
 /** The app key of a connection URL: the last path segment (`.../app/{key}`). */
 export function appKeyOf(url: string): string {
@@ -29,8 +37,9 @@ export function appKeyOf(url: string): string {
   return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1));
 }
 
-export class PusherSession extends SessionBase {
+export class PusherSession extends SessionBase implements CountListener {
   readonly keepalive = 'app' as const;
+  readonly noPongClose = PONG_TIMEOUT;
   #app: PusherApp | undefined;
   readonly socketId: string;
   /** Pusher channel → Switchboard channel, for channels whose subscription succeeded. */
@@ -157,7 +166,32 @@ export class PusherSession extends SessionBase {
     if (presence) this.shared.fold.hold(channel, (await this.host.presenceList(channel)).values());
     this.#ready.set(name, channel);
     await this.#succeeded(name, channel, presence);
+    if (isCacheChannel(name) && this.shared.lastPublication) await this.#replayCache(name, channel, pending);
     pending.commit();
+    if (app.enableSubscriptionCount && !presence && !isUser) this.shared.counter?.add(channel, name, this);
+  }
+
+  /**
+   * A cache channel: its last event right after `subscription_succeeded`, else `pusher:cache_miss`.
+   * Publications that arrived meanwhile and that the replayed one already covers are skipped (by offset).
+   */
+  async #replayCache(name: string, channel: string, pending: PendingSubscribe): Promise<void> {
+    let last: Publication | undefined;
+    try {
+      last = await this.shared.lastPublication!(channel);
+    } catch (err) {
+      this.host.reportError(err, this.conn);
+    }
+    if (last === undefined) return this.send(`{"event":"pusher:cache_miss","channel":${JSON.stringify(name)}}`);
+    if (last.offset !== undefined && last.epoch !== undefined) {
+      pending.sub.offset = last.offset;
+      pending.sub.epoch = last.epoch;
+    }
+    this.send(publicationFrame(name, last));
+  }
+
+  sendRaw(text: string): void {
+    if (this.conn.state === 'connected') this.send(text);
   }
 
   /** The presence member as channel info (`{user_id, user_info}` JSON), or why not. */
@@ -193,6 +227,7 @@ export class PusherSession extends SessionBase {
     if (channel === undefined) return; // unknown channel: ignored
     this.#ready.delete(d['channel']);
     if (d['channel'].startsWith('presence-')) this.shared.fold.release(channel);
+    this.shared.counter?.remove(channel, this);
     try {
       await this.host.unsubscribe(this.conn, channel);
     } catch (err) {
@@ -272,6 +307,7 @@ export class PusherSession extends SessionBase {
     const name = this.shared.apps.pusherName(channel);
     if (name === undefined || !this.#ready.delete(name)) return;
     if (name.startsWith('presence-')) this.shared.fold.release(channel);
+    this.shared.counter?.remove(channel, this);
     // Pusher has no server-side unsubscribe frame: the client is told its subscription ended with an error.
     this.send(subscriptionErrorFrame(name, 'ServerError', 'Unsubscribed by the server', 500));
   }
@@ -287,7 +323,10 @@ export class PusherSession extends SessionBase {
   onClose(code: number, reason: string): void {
     // Pusher's own close codes are announced in a pusher:error frame first, as Pusher does.
     if (code >= 4000 && code < 4300) this.send(errorFrame(code, reason));
-    for (const [name, channel] of this.#ready) if (name.startsWith('presence-')) this.shared.fold.release(channel);
+    for (const [name, channel] of this.#ready) {
+      if (name.startsWith('presence-')) this.shared.fold.release(channel);
+      this.shared.counter?.remove(channel, this);
+    }
     this.#ready.clear();
   }
 }

@@ -1,0 +1,167 @@
+/**
+ * Pusher's cache channels, subscription_count events, 4201 for a silent connection, and §17.2:
+ * other protocols' clients reach Pusher's private, presence and user channels by subscription token only.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Subscription } from 'centrifuge';
+import { RawClient, SECRET, sdk, token } from './helpers.js';
+import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
+
+test('cache channels: pusher:cache_miss when empty, then the last event replayed first on subscribe (sender-excluded events too, client events never)', { timeout: 30_000 }, async () => {
+  const srv = await startPusher();
+  const clients: PusherClient[] = [];
+  const mk = (user = 'anon') => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    return c;
+  };
+  try {
+    // Nothing published yet: the subscriber is told with pusher:cache_miss after subscription_succeeded.
+    const a = mk();
+    const seen: string[] = [];
+    const ca = a.subscribe('cache-scores');
+    ca.bind_global((event: string) => seen.push(event));
+    await next((cb) => ca.bind('pusher:cache_miss', () => cb(undefined)), 5000, 'cache_miss');
+    assert.deepEqual(seen, ['pusher:subscription_succeeded', 'pusher:cache_miss']);
+
+    // Two events: a later subscriber gets the last one, right after subscription_succeeded.
+    await srv.api.trigger('cache-scores', 'score', { home: 1, away: 0 });
+    await srv.api.trigger('cache-scores', 'score', { home: 2, away: 0 });
+    const b = mk();
+    const order: string[] = [];
+    const cb_ = b.subscribe('cache-scores');
+    cb_.bind_global((event: string) => order.push(event));
+    assert.deepEqual(await next((cb) => cb_.bind('score', cb), 5000, 'cached score'), { home: 2, away: 0 });
+    assert.deepEqual(order, ['pusher:subscription_succeeded', 'score']);
+
+    // An event that excludes its sender (Laravel's toOthers) is cached all the same.
+    await connectedOf(a);
+    await srv.api.trigger('cache-scores', 'score', { home: 3, away: 0 }, { socket_id: a.connection.socket_id });
+    const c = mk();
+    const cc = c.subscribe('cache-scores');
+    assert.deepEqual(await next((cb) => cc.bind('score', cb), 5000, 'cached excluded score'), { home: 3, away: 0 });
+
+    // Private cache channels need the signature as any private channel; client events are not cached.
+    const p1 = mk('alice');
+    const pc1 = p1.subscribe('private-cache-room');
+    await next((cb) => pc1.bind('pusher:cache_miss', () => cb(undefined)), 5000, 'private cache_miss');
+    const p2 = mk('bob');
+    const pc2 = p2.subscribe('private-cache-room');
+    await next((cb) => pc2.bind('pusher:cache_miss', () => cb(undefined)), 5000, 'private cache_miss 2');
+    const whisper = next((cb) => pc2.bind('client-typing', cb), 5000, 'whisper');
+    pc1.trigger('client-typing', { who: 'alice' });
+    await whisper;
+    const p3 = mk('carol');
+    const pc3 = p3.subscribe('private-cache-room');
+    await next((cb) => pc3.bind('pusher:cache_miss', () => cb(undefined)), 5000, 'client events not cached');
+    const forged = next<{ type: string }>((cb) => p3.bind_global((ev: string, d: unknown) => ev === 'pusher:subscription_error' && cb(d as never)), 5000, 'forged refused');
+    p3.send_event('pusher:subscribe', { auth: `${APP.key}:00`, channel: 'private-cache-other' });
+    assert.equal((await forged).type, 'AuthError');
+
+    // The cache is the channel's history of one: the native API reads it too.
+    const h = await srv.sb.history('pusher:cache-scores', { limit: -1 });
+    assert.equal(h.publications.length, 1);
+    assert.deepEqual(JSON.parse(h.publications[0]!.data), { event: 'score', payload: { home: 3, away: 0 } });
+  } finally {
+    for (const c of clients) c.disconnect();
+    await srv.close();
+  }
+});
+
+test('subscription_count: every subscriber learns the count as others come and go (opt-in per app; not on presence channels)', { timeout: 30_000 }, async () => {
+  const srv = await startPusher({ token: { hmacSecret: SECRET } }, { ...APP, enableSubscriptionCount: true });
+  const clients: PusherClient[] = [];
+  const mk = () => {
+    const c = pusherClient(srv);
+    clients.push(c);
+    return c;
+  };
+  const countOf = (ch: ReturnType<PusherClient['subscribe']>, n: number, what: string) =>
+    next<{ subscription_count: number }>((cb) => ch.bind('pusher:subscription_count', (d: { subscription_count: number }) => d.subscription_count === n && cb(d)), 10_000, what);
+  try {
+    const a = mk();
+    const ca = a.subscribe('live');
+    await countOf(ca, 1, 'a sees 1');
+    const b = mk();
+    const cbb = b.subscribe('live');
+    await Promise.all([countOf(ca, 2, 'a sees 2'), countOf(cbb, 2, 'b sees 2')]);
+    assert.equal(ca.subscriptionCount, 2);
+    // Subscribers of other protocols count too: the count is the channel's.
+    const cf = sdk(`ws://127.0.0.1:${srv.port}/connection/websocket`, { token: await token({ sub: 'carol' }) });
+    const s = cf.newSubscription('pusher:live');
+    const threeA = countOf(ca, 3, 'a sees 3');
+    s.subscribe();
+    cf.connect();
+    await threeA;
+    cf.disconnect();
+    const gone = countOf(ca, 1, 'a sees 1 again');
+    b.disconnect();
+    await gone;
+    // Presence channels have members instead: a count for a later public channel comes, none for the presence one.
+    let presenceCount = false;
+    const pr = a.subscribe('presence-room');
+    pr.bind('pusher:subscription_count', () => (presenceCount = true));
+    await next((cb) => pr.bind('pusher:subscription_succeeded', cb), 5000, 'presence subscribed');
+    await countOf(a.subscribe('later'), 1, 'later sees 1');
+    assert.equal(presenceCount, false);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await srv.close();
+  }
+});
+
+test('a connection that never answers the server ping is closed with pusher:error 4201', { timeout: 20_000 }, async () => {
+  const srv = await startPusher({ pingIntervalMs: 300, pongTimeoutMs: 300 });
+  const c = new RawClient(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=7`);
+  try {
+    await c.opened;
+    await c.next((m) => m['event'] === 'pusher:connection_established');
+    await c.next((m) => m['event'] === 'pusher:ping', 10_000);
+    const err = await c.next((m) => m['event'] === 'pusher:error', 10_000);
+    assert.equal((err['data'] as { code: number }).code, 4201);
+    assert.equal((await c.waitClose(10_000)).code, 4201);
+  } finally {
+    c.close();
+    await srv.close();
+  }
+});
+
+test('§17.2: other protocols reach private, presence and user channels of a Pusher namespace by subscription token only', { timeout: 30_000 }, async () => {
+  // The namespace lets any client subscribe: public Pusher names follow it, the others do not.
+  const srv = await startPusher({ token: { hmacSecret: SECRET } });
+  const cf = sdk(`ws://127.0.0.1:${srv.port}/connection/websocket`, { token: await token({ sub: 'mallory' }) });
+  const outcome = (s: Subscription) =>
+    next<string>(
+      (cb) => {
+        s.on('subscribed', () => cb('subscribed'));
+        s.on('error', (e) => cb(`error ${(e.error as { code: number }).code}`));
+        s.on('unsubscribed', (e) => cb(`unsubscribed ${e.code}`));
+      },
+      5000,
+      s.channel,
+    );
+  try {
+    cf.connect();
+    const open = cf.newSubscription('pusher:news');
+    const pending = outcome(open);
+    open.subscribe();
+    assert.equal(await pending, 'subscribed');
+    for (const name of ['pusher:private-chat', 'pusher:presence-room', 'pusher:private-cache-x', 'pusher:#server-to-user-alice']) {
+      const s = cf.newSubscription(name);
+      const o = outcome(s);
+      s.subscribe();
+      assert.equal(await o, 'unsubscribed 103', name);
+      cf.removeSubscription(s);
+    }
+    // With a subscription token for it, the private channel is open to the SDK client.
+    const tok = await token({ sub: 'mallory', channel: 'pusher:private-chat' });
+    const s = cf.newSubscription('pusher:private-chat', { token: tok });
+    const o = outcome(s);
+    s.subscribe();
+    assert.equal(await o, 'subscribed');
+  } finally {
+    cf.disconnect();
+    await srv.close();
+  }
+});
