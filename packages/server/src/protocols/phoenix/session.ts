@@ -142,8 +142,10 @@ export class PhoenixSession extends SessionBase {
       return this.conn.close(MALFORMED);
     }
     if (m.topic === f.SOCKET_TOPIC) {
-      // Heartbeat (and anything else on the socket topic): ok with the same ref.
-      return this.send(f.reply(null, m.ref, f.SOCKET_TOPIC, 'ok', '{}'));
+      // Heartbeat: ok with the same ref. Nothing else is routed on the socket's own topic (Phoenix: unmatched topic).
+      if (m.event === 'heartbeat') return this.send(f.reply(null, m.ref, f.SOCKET_TOPIC, 'ok', '{}'));
+      this.host.countError(Errors.badRequest.code);
+      return this.send(f.reply(null, m.ref, f.SOCKET_TOPIC, 'error', f.errorResponse('unmatched topic')));
     }
     switch (m.event) {
       case 'phx_join':
