@@ -193,6 +193,7 @@ export class Commands {
     const sub = conn.subscriptions.get(channel);
     if (!sub) throw new ReplyError(Errors.permissionDenied, 'not a member of this channel');
     sub.chanInfo = JSON.stringify(data);
+    sub.presenceRev++;
     sub.presence = true;
     const info = sub.info();
     await this.ctx.presence.add(channel, conn.id, info);

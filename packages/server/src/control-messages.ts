@@ -77,7 +77,15 @@ function clientInfo(v: unknown): ClientInfo {
   const client = str(v, 'client');
   const connInfo = optStr(v, 'connInfo');
   const chanInfo = optStr(v, 'chanInfo');
-  return { user, client, ...(connInfo !== undefined ? { connInfo } : {}), ...(chanInfo !== undefined ? { chanInfo } : {}) };
+  const rev = v['rev'];
+  if (rev !== undefined && !(typeof rev === 'number' && Number.isSafeInteger(rev) && rev >= 0)) throw new Malformed('rev must be a non-negative integer');
+  return {
+    user,
+    client,
+    ...(connInfo !== undefined ? { connInfo } : {}),
+    ...(chanInfo !== undefined ? { chanInfo } : {}),
+    ...(rev !== undefined ? { rev } : {}),
+  };
 }
 
 function nodeInfo(v: unknown): NodeInfo {

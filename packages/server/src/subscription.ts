@@ -25,6 +25,8 @@ export class Subscription<C extends Subscriber = Subscriber> {
   presence = false;
   serverSide = false;
   chanInfo: string | undefined;
+  /** Presence revision (ClientInfo.rev): bumped by each presence update. */
+  presenceRev = 0;
   /** Subscription token expiry, ms since the epoch; 0: none. */
   expireAt = 0;
   /** Publications were dropped for this subscriber (slow-consumer policy): it must resync. */
@@ -41,6 +43,7 @@ export class Subscription<C extends Subscriber = Subscriber> {
   ) {}
 
   info(): ClientInfo {
-    return this.conn.clientInfo(this.chanInfo);
+    const info = this.conn.clientInfo(this.chanInfo);
+    return this.presenceRev === 0 ? info : { ...info, rev: this.presenceRev };
   }
 }

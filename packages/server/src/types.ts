@@ -8,6 +8,11 @@ export interface ClientInfo {
   readonly connInfo?: string;
   /** Channel info (from the subscription token or the subscribe handler), as JSON text. */
   readonly chanInfo?: string;
+  /**
+   * Presence revision: how many times this member's presence data was updated in this channel
+   * (absent = never). Lets a protocol name each version of an entry (Phoenix's `phx_ref`).
+   */
+  readonly rev?: number;
 }
 
 /** Where a channel's history stream stands: offsets only mean something within their epoch. */

@@ -38,6 +38,7 @@ test('control messages: the encoder writes the version, the decoder round-trips 
     { op: 'disconnect', sel, code: 3503, reason: 'r', whitelist: ['x'] },
     { op: 'refresh', sel, expireAt: 5, info: { a: 1 } },
     { op: 'presence-update', channel: 'c', info: { user: 'u', client: 'k', chanInfo: '{}' } },
+    { op: 'presence-update', channel: 'c', info: { user: 'u', client: 'k', chanInfo: '{}', rev: 3 } },
     { op: 'node', info: { uid: 'n', name: 'n', version: '1', num_clients: 1, num_users: 1, num_subs: 1, num_channels: 1, uptime: 1 } },
     { op: 'survey', kind: 'channels', id: 'i' },
     { op: 'survey-reply', id: 'i', to: 'n', data: { c: 1 } },
@@ -48,5 +49,10 @@ test('control messages: the encoder writes the version, the decoder round-trips 
     assert.deepEqual(decodeControl(text), { ok: true, message: { ...m, from: 'me' } });
   }
   assert.deepEqual(decodeControl('{"op":"subscribe","sel":{},"channel":7,"from":"n"}'), { ok: false, reason: 'channel must be a string', op: 'subscribe' });
+  assert.deepEqual(decodeControl('{"op":"presence-update","channel":"c","info":{"user":"u","client":"k","rev":-1},"from":"n"}'), {
+    ok: false,
+    reason: 'rev must be a non-negative integer',
+    op: 'presence-update',
+  });
   assert.deepEqual(decodeControl('{"v":2,"op":"subscribe","sel":{},"channel":"c","from":"n"}'), { ok: false, reason: 'version 2 is newer than 1', op: 'subscribe' });
 });

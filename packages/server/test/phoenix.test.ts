@@ -2,6 +2,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { Presence, Socket, type Channel } from 'phoenix';
+import { phoenixProtocol } from '../src/index.js';
 import { RawClient, once, sdk, startServer, token, until, type TestServer } from './helpers.js';
 
 /** Every socket a test made, disconnected at the end (the official client reconnects forever otherwise). */
@@ -324,4 +325,130 @@ test('phoenix: a server unsubscribe is phx_close (no rejoin); a dropped connecti
   assert.deepEqual(got, [{ n: 1 }, { n: 2 }]);
   // The kicked channel stayed closed: the client did not rejoin it.
   assert.equal(kicked.state, 'closed');
+});
+
+test('phoenix: a presence update is a leave+join in one diff: new phx_ref with phx_ref_prev, the old one left; Presence keeps one meta', async () => {
+  const srv = await server();
+  srv.sb
+    .route('/desk/:id', {
+      join(ctx) {
+        ctx.track({ status: 'here' });
+        ctx.accept();
+      },
+      options: { presence: true },
+    })
+    .on('status', async (ctx) => {
+      await ctx.updatePresence({ status: (ctx.payload as { status: string }).status });
+    });
+  const a = phx(srv.phxUrl, { params: { token: await token({ sub: 'alice' }) } });
+  const b = phx(srv.phxUrl, { params: { token: await token({ sub: 'bob' }) } });
+  await open(a);
+  await open(b);
+  const chA = a.channel('/desk/1', {});
+  const presence = new Presence(chA);
+  const diffs: { joins: Record<string, { metas: Record<string, unknown>[] }>; leaves: Record<string, { metas: Record<string, unknown>[] }> }[] = [];
+  chA.on('presence_diff', (d: (typeof diffs)[number]) => void diffs.push(d));
+  const events: string[] = [];
+  presence.onJoin((k: string | undefined) => void events.push(`join ${k}`));
+  presence.onLeave((k: string | undefined) => void events.push(`leave ${k}`));
+  let bobMetas: Record<string, unknown>[] = [];
+  presence.onSync(() => {
+    bobMetas = [];
+    presence.list((k: string, p: { metas: Record<string, unknown>[] }) => {
+      if (k === 'bob') bobMetas = p.metas;
+    });
+  });
+  await joined(chA);
+  const chB = b.channel('/desk/1', {});
+  await joined(chB);
+  await until(() => bobMetas.length === 1, 5000, 'alice sees bob');
+  const first = bobMetas[0]!;
+  assert.deepEqual(first['chan_info'], { status: 'here' });
+
+  for (const status of ['away', 'back']) {
+    assert.equal((await pushed(chB, 'status', { status })).status, 'ok');
+    await until(() => bobMetas.length === 1 && (bobMetas[0]!['chan_info'] as { status: string }).status === status, 5000, `bob ${status}`);
+  }
+  // Each version has its own ref; the update diff names the one it replaces and leaves it.
+  const updates = diffs.filter((d) => d.joins['bob'] !== undefined && d.leaves['bob'] !== undefined);
+  assert.equal(updates.length, 2);
+  const refs = [first['phx_ref'], ...updates.map((d) => d.joins['bob']!.metas[0]!['phx_ref'])];
+  assert.equal(new Set(refs).size, 3, `three distinct refs ${JSON.stringify(refs)}`);
+  for (const [i, d] of updates.entries()) {
+    assert.equal(d.joins['bob']!.metas[0]!['phx_ref_prev'], refs[i]);
+    assert.equal(d.leaves['bob']!.metas[0]!['phx_ref'], refs[i]);
+  }
+  assert.equal(bobMetas.length, 1);
+  assert.equal(bobMetas[0]!['phx_ref'], refs[2]);
+  assert.deepEqual(events.filter((e) => e.endsWith('bob')), ['join bob', 'join bob', 'leave bob', 'join bob', 'leave bob']);
+  // A member joining now gets the current version in its presence_state.
+  const c = phx(srv.phxUrl, { params: { token: await token({ sub: 'carl' }) } });
+  await open(c);
+  const chC = c.channel('/desk/1', {});
+  const pc = new Presence(chC);
+  let seen: Record<string, unknown>[] = [];
+  pc.onSync(() => {
+    pc.list((k: string, p: { metas: Record<string, unknown>[] }) => {
+      if (k === 'bob') seen = p.metas;
+    });
+  });
+  await joined(chC);
+  await until(() => seen.length === 1, 5000, 'carl sees bob');
+  assert.equal(seen[0]!['phx_ref'], refs[2]);
+  assert.deepEqual(seen[0]!['chan_info'], { status: 'back' });
+});
+
+test('phoenix: a connection silent past the idle timeout is closed (no heartbeat); one that heartbeats stays', async () => {
+  const srv = await startServer({ pingIntervalMs: 100, pongTimeoutMs: 5000, namespaces: { chat: { allowSubscribeForClient: true } } });
+  srv.sb.registerProtocol(phoenixProtocol({ idleTimeoutMs: 600 }));
+  srv.sb.attach(srv.http, { path: '/socket/websocket', protocol: 'phoenix' });
+  servers.add(srv);
+  const url = `ws://127.0.0.1:${srv.port}/socket`;
+  // The official client heartbeating every 150 ms.
+  const live = new Socket(url, { transport: WebSocket, heartbeatIntervalMs: 150, reconnectAfterMs: () => 50, params: { token: await token({ sub: 'live' }) } });
+  sockets.add(live);
+  let closes = 0;
+  live.onClose(() => void closes++);
+  await open(live);
+  // A raw client that answers WebSocket pings (ws does) but sends no frame.
+  const silent = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'silent' })}&vsn=2.0.0`);
+  await silent.opened;
+  const closed = await silent.waitClose(10_000);
+  assert.deepEqual([closed.code, closed.reason], [3012, 'no heartbeat']);
+  assert.equal(closes, 0, 'the heartbeating client was never closed');
+  assert.ok(live.isConnected());
+});
+
+test('phoenix: "resubscribe needed" is phx_error: the client rejoins by itself and recovers', async () => {
+  const srv = await server();
+  let id = '';
+  srv.sb.on('connect', (c) => void (id = c.id));
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'lag' }) } });
+  await open(s);
+  let last: string | undefined;
+  const ch = s.channel('hist:lag', () => (last === undefined ? {} : { recover: last }));
+  const got: number[] = [];
+  ch.on('message', (p: { n: number }) => void got.push(p.n));
+  const onMessage = ch.onMessage.bind(ch);
+  ch.onMessage = (event: string, payload: unknown, ref: unknown) => {
+    if (typeof ref === 'string' && ref.includes(':')) last = ref;
+    return onMessage(event, payload, ref);
+  };
+  const errors: unknown[] = [];
+  ch.onError((r: unknown) => void errors.push(r));
+  const replies: { recovered?: boolean }[] = [];
+  ch.join().receive('ok', (r: { recovered?: boolean }) => void replies.push(r));
+  await until(() => replies.length === 1, 5000, 'joined');
+  await srv.sb.publish('hist:lag', { n: 1 });
+  await until(() => got.length === 1, 5000, 'first');
+  // What the keepalive tick does to a subscriber that lost publications (slow-consumer drop).
+  const conn = srv.sb.getConnection(id)!;
+  conn.session.pushLagged(conn.subscriptions.get('hist:lag')!);
+  await srv.sb.publish('hist:lag', { n: 2 });
+  await until(() => replies.length === 2, 10_000, 'rejoined after phx_error');
+  await srv.sb.publish('hist:lag', { n: 3 });
+  await until(() => got.length >= 3, 5000, 'recovered and live');
+  assert.deepEqual(got, [1, 2, 3]);
+  assert.deepEqual(errors, [{ reason: 'insufficient state' }]);
+  assert.equal(replies[1]!.recovered, true);
 });

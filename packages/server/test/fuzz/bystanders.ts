@@ -1,5 +1,6 @@
 // Well-behaved clients on the fuzzed server: one publisher per protocol publishes a sequence on its
-// own channel (native on news:native, plain JSON on news:plain, PondSocket on news:pond), every
+// own channel (native on news:native, plain JSON on news:plain, PondSocket on news:pond, Phoenix on
+// news:phoenix), every
 // bystander of every protocol is subscribed to all three and keeps doing side subscriptions while
 // the fuzzer runs. Every publication must reach every bystander, in order.
 import { SignJWT } from 'jose';
@@ -15,8 +16,8 @@ export interface Bystanders {
   close(): void;
 }
 
-type Proto = 'native' | 'plain' | 'pond';
-const CHANNELS: Record<Proto, string> = { native: 'news:native', plain: 'news:plain', pond: 'news:pond' };
+type Proto = 'native' | 'plain' | 'pond' | 'phoenix';
+const CHANNELS: Record<Proto, string> = { native: 'news:native', plain: 'news:plain', pond: 'news:pond', phoenix: 'news:phoenix' };
 
 async function jwt(sub: string): Promise<string> {
   return new SignJWT({ sub }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(FUZZ_SECRET));
@@ -241,6 +242,61 @@ class PondBystander extends Bystander {
   }
 }
 
+/** A Phoenix Channels V2 client speaking the wire protocol: token in the query, phx_join / push / phx_leave, heartbeats. */
+class PhoenixBystander extends Bystander {
+  #ref = 0;
+  #pending = new Map<string, { resolve: () => void; what: string }>();
+  readonly #heartbeat: NodeJS.Timeout;
+  constructor(name: string, ws: WebSocket) {
+    super(name, ws);
+    ws.on('message', (data: Buffer) => {
+      const [, ref, topic, event, payload] = JSON.parse(data.toString()) as [string | null, string | null, string, string, { status?: string; seq?: unknown }];
+      if (event === 'phx_reply' && ref !== null) {
+        const p = this.#pending.get(ref);
+        this.#pending.delete(ref);
+        if (payload.status !== 'ok') this.problem(`${p?.what} failed: ${JSON.stringify(payload)}`);
+        p?.resolve();
+        return;
+      }
+      if (topic.startsWith('news:') && !topic.startsWith('news:side') && event !== 'phx_close' && event !== 'presence_state' && event !== 'presence_diff') this.seq(topic, payload);
+    });
+    // The client's liveness signal (the server closes a socket silent for 60 s).
+    this.#heartbeat = setInterval(() => void this.#cmd('phoenix', 'heartbeat', {}).catch(() => {}), 20_000);
+  }
+  static async open(base: string, name: string): Promise<PhoenixBystander> {
+    const b = new PhoenixBystander(name, await openWs(`${base}/socket/websocket?token=${await jwt(name)}&vsn=2.0.0`));
+    for (const ch of Object.values(CHANNELS)) await b.#cmd(ch, 'phx_join', {});
+    return b;
+  }
+  onClosed(): void {
+    clearInterval(this.#heartbeat);
+    for (const p of this.#pending.values()) p.resolve();
+  }
+  override close(): void {
+    clearInterval(this.#heartbeat);
+    super.close();
+  }
+  #cmd(topic: string, event: string, payload: unknown): Promise<void> {
+    const ref = String(++this.#ref);
+    const what = `${event} ${topic}`;
+    return within(
+      new Promise<void>((resolve) => {
+        this.#pending.set(ref, { resolve, what });
+        this.ws.send(JSON.stringify([event === 'phx_join' ? ref : null, ref, topic, event, payload]));
+      }),
+      REPLY_MS,
+      `the reply to ${what}`,
+    );
+  }
+  publish(seq: number): Promise<void> {
+    return this.#cmd(CHANNELS.phoenix, 'publish', { seq });
+  }
+  async sideOp(i: number): Promise<void> {
+    await this.#cmd(`news:side-${i}`, 'phx_join', {});
+    await this.#cmd(`news:side-${i}`, 'phx_leave', {});
+  }
+}
+
 export async function startBystanders(base: string, protocols: string[]): Promise<Bystanders> {
   const all: Bystander[] = [];
   const publishers: [Proto, Bystander][] = [];
@@ -253,6 +309,10 @@ export async function startBystanders(base: string, protocols: string[]): Promis
   if (protocols.includes('pond')) {
     for (let i = 0; i < 2; i++) all.push(await PondBystander.open(base, `pond-${i}`));
     publishers.push(['pond', all[all.length - 2]!]);
+  }
+  if (protocols.includes('phoenix')) {
+    for (let i = 0; i < 2; i++) all.push(await PhoenixBystander.open(base, `phoenix-${i}`));
+    publishers.push(['phoenix', all[all.length - 2]!]);
   }
   const published = new Map<string, number>();
   let sideOps = 0;

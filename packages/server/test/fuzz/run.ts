@@ -1,7 +1,7 @@
 // The protocol fuzzer: malformed frames over many connections against a server in a child process,
 // while well-behaved bystanders keep subscribing, publishing and receiving on the same server.
 //
-//   npm run fuzz -- --frames 10000000 [--protocols centrifuge,pond,plain] [--seed 42] [--concurrency 48]
+//   npm run fuzz -- --frames 10000000 [--protocols centrifuge,pond,plain,phoenix] [--seed 42] [--concurrency 48]
 //
 // `--frames` is per protocol. The CI test (fuzz.test.ts) runs 100,000 per protocol.
 import { fork, type ChildProcess } from 'node:child_process';
@@ -13,6 +13,7 @@ import { FUZZ_MAX_MESSAGE } from './config.js';
 import { centrifugeDialect } from './centrifuge.js';
 import { plainDialect } from './plain.js';
 import { pondDialect } from './pond.js';
+import { phoenixDialect } from './phoenix.js';
 import { startBystanders, type Bystanders } from './bystanders.js';
 
 export interface FuzzOptions {
@@ -64,6 +65,7 @@ export const DIALECTS: Record<string, (maxMessage: number) => Dialect> = {
   centrifuge: centrifugeDialect,
   pond: pondDialect,
   plain: plainDialect,
+  phoenix: phoenixDialect,
 };
 
 /**

@@ -34,7 +34,7 @@ const http = createServer((_req, res) => {
   res.end();
 });
 http.on('clientError', (_err, socket) => socket.destroy());
-const endpoints: Record<string, ProtocolName> = { '/connection/websocket': 'centrifuge', '/api/socket': 'pond', '/ws': 'plain' };
+const endpoints: Record<string, ProtocolName> = { '/connection/websocket': 'centrifuge', '/api/socket': 'pond', '/ws': 'plain', '/socket/websocket': 'phoenix' };
 const available = Object.entries(endpoints).filter(([, p]) => sb.protocol(p) !== undefined);
 for (const [path, protocol] of available) sb.attach(http, { path, protocol });
 http.listen(0, '127.0.0.1', () => {

@@ -1,4 +1,5 @@
-// Churn: 10,000 connect -> subscribe (presence on) -> disconnect cycles in waves. Afterwards nothing
+// Churn: 10,000 connect -> subscribe (presence on) -> disconnect cycles in waves, half of them over the
+// native protocol, half over Phoenix Channels (phx_join, presence_state). Afterwards nothing
 // is left: no connection, subscription, presence entry, channel-index entry, broker subscription,
 // timer, socket or listener, and RSS is back within 10 % of the baseline after GC.
 import { test } from 'node:test';
@@ -7,7 +8,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket from 'ws';
 import { MemoryBroker } from '../../src/index.js';
-import { startServer, until } from '../helpers.js';
+import { startServer, token, until } from '../helpers.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -30,8 +31,45 @@ function resources(): Record<string, number> {
   return out;
 }
 
-/** One cycle; `how` picks the way the connection ends: client close, abrupt drop, or server disconnect. */
-async function cycle(url: string, n: number, srv: Awaited<ReturnType<typeof startServer>>): Promise<void> {
+/** Ends a connection one of three ways (by `n`): client close, abrupt drop, or server disconnect. */
+async function end(ws: WebSocket, n: number, closed: Promise<void>, disconnect: () => void): Promise<void> {
+  switch (n % 3) {
+    case 0:
+      ws.close(1000);
+      break;
+    case 1:
+      ws.terminate();
+      break;
+    default:
+      disconnect();
+  }
+  await closed;
+}
+
+/** One Phoenix cycle: upgrade with a token, phx_join (ok reply, then presence_state), end. */
+async function phoenixCycle(srv: Awaited<ReturnType<typeof startServer>>, n: number, tok: string): Promise<void> {
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${tok}&vsn=2.0.0`);
+  const joined = new Promise<unknown[]>((resolve) => {
+    ws.on('message', (data) => {
+      const m = JSON.parse((data as Buffer).toString()) as unknown[];
+      if (m[3] === 'presence_state') resolve(m);
+    });
+  });
+  const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+  ws.on('error', () => {});
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  ws.send(JSON.stringify(['1', '1', `churn:room-${n % CHANNELS}`, 'phx_join', {}]));
+  const state = await joined;
+  assert.equal(state[0], '1');
+  await end(ws, Math.floor(n / 2), closed, () => void srv.sb.disconnectUser({ user: `phx-${n}` }, { code: 3503, reason: 'force disconnect' }));
+}
+
+/** One cycle: odd `n` over Phoenix, even over the native protocol; `n` also picks how it ends. */
+async function cycle(url: string, n: number, srv: Awaited<ReturnType<typeof startServer>>, tokens: Map<number, string>): Promise<void> {
+  if (n % 2 === 1) return phoenixCycle(srv, n, tokens.get(n)!);
   const ws = new WebSocket(url);
   const replies = new Map<number, (m: Record<string, unknown>) => void>();
   ws.on('message', (data) => {
@@ -56,17 +94,7 @@ async function cycle(url: string, n: number, srv: Awaited<ReturnType<typeof star
   assert.equal(c['error'], undefined);
   const s = await ask(2, `"subscribe":{"channel":"churn:room-${n % CHANNELS}"}`);
   assert.equal(s['error'], undefined, JSON.stringify(s));
-  switch (n % 3) {
-    case 0:
-      ws.close(1000);
-      break;
-    case 1:
-      ws.terminate();
-      break;
-    default:
-      srv.sb.getConnection((c['connect'] as { client: string }).client)?.disconnect(3503, 'force disconnect');
-  }
-  await closed;
+  await end(ws, Math.floor(n / 2), closed, () => srv.sb.getConnection((c['connect'] as { client: string }).client)?.disconnect(3503, 'force disconnect'));
 }
 
 test(`churn: ${CYCLES} connect/subscribe/disconnect cycles leave nothing behind`, { timeout: 300_000 }, async (t) => {
@@ -76,11 +104,16 @@ test(`churn: ${CYCLES} connect/subscribe/disconnect cycles leave nothing behind`
     pingIntervalMs: 1_000,
     pongTimeoutMs: 1_000,
   });
+  srv.sb.attach(srv.http, { path: '/socket/websocket', protocol: 'phoenix' });
   try {
     const upgradeListeners = srv.http.listenerCount('upgrade');
     const wave = async (from: number, count: number) => {
       for (let i = from; i < from + count; i += WAVE) {
-        await Promise.all(Array.from({ length: Math.min(WAVE, from + count - i) }, (_, k) => cycle(srv.url, i + k, srv)));
+        const n = Math.min(WAVE, from + count - i);
+        // Phoenix connections authenticate at the upgrade: their tokens are signed before the wave.
+        const tokens = new Map<number, string>();
+        for (let k = 0; k < n; k++) if ((i + k) % 2 === 1) tokens.set(i + k, await token({ sub: `phx-${i + k}` }));
+        await Promise.all(Array.from({ length: n }, (_, k) => cycle(srv.url, i + k, srv, tokens)));
       }
     };
     // Warm-up, then the baseline.

@@ -142,11 +142,30 @@ export function publicationFrame(topic: string, pub: Publication): string {
 /** The presence key of a member: its user, or its client id when anonymous. */
 export const presenceKey = (info: ClientInfo): string => (info.user === '' ? info.client : info.user);
 
-/** One meta per Switchboard client: `phx_ref` = client id, plus the ClientInfo fields. */
+/**
+ * The `phx_ref` of a member's presence entry: its client id, then `<client id>.<rev>` after each
+ * presence update, so every version of the entry has its own ref (the client's `Presence` matches
+ * leaves by ref) and every node derives the same ref from the same ClientInfo.
+ */
+export function phxRef(client: string, rev: number | undefined): string {
+  return rev === undefined || rev === 0 ? client : `${client}.${rev}`;
+}
+
+/** One meta per Switchboard client: `phx_ref` (see phxRef), plus the ClientInfo fields. */
 export function meta(info: ClientInfo): string {
-  let s = `{"phx_ref":${q(info.client)},"user":${q(info.user)},"client":${q(info.client)}`;
+  let s = `{"phx_ref":${q(phxRef(info.client, info.rev))},"user":${q(info.user)},"client":${q(info.client)}`;
   if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
   if (info.chanInfo !== undefined) s += `,"chan_info":${info.chanInfo}`;
+  return s + '}';
+}
+
+/**
+ * The meta an update replaces: the previous revision's ref. Its earlier channel info is not known
+ * here (only the new ClientInfo travels), so the left meta carries the ref and the identity fields.
+ */
+function previousMeta(info: ClientInfo): string {
+  let s = `{"phx_ref":${q(phxRef(info.client, (info.rev ?? 1) - 1))},"user":${q(info.user)},"client":${q(info.client)}`;
+  if (info.connInfo !== undefined) s += `,"conn_info":${info.connInfo}`;
   return s + '}';
 }
 
@@ -165,11 +184,20 @@ export function presenceState(list: Iterable<ClientInfo>): string {
 }
 
 /**
- * A `presence_diff` broadcast. An update is sent as a join of the new meta under the same
- * `phx_ref`: the client's `Presence` replaces a meta with the same ref on join.
+ * A `presence_diff` broadcast. An update is Phoenix's leave+join in one diff: the new meta (new
+ * `phx_ref`, `phx_ref_prev` = the old one) in `joins`, the old ref in `leaves` (§8.1).
  */
 export function presenceDiff(topic: string, kind: 'join' | 'leave' | 'update', info: ClientInfo): string {
-  const one = `{${q(presenceKey(info))}:{"metas":[${meta(info)}]}}`;
-  const body = kind === 'leave' ? `{"joins":{},"leaves":${one}}` : `{"joins":${one},"leaves":{}}`;
+  const key = q(presenceKey(info));
+  let body: string;
+  if (kind === 'update' && info.rev !== undefined && info.rev > 0) {
+    const m = meta(info);
+    const prev = `,"phx_ref_prev":${q(phxRef(info.client, (info.rev ?? 1) - 1))}}`;
+    body = `{"joins":{${key}:{"metas":[${m.slice(0, -1)}${prev}]}},"leaves":{${key}:{"metas":[${previousMeta(info)}]}}}`;
+  } else {
+    // (An update without a revision, from a node that predates it, replaces the meta under its ref.)
+    const one = `{${key}:{"metas":[${meta(info)}]}}`;
+    body = kind === 'leave' ? `{"joins":{},"leaves":${one}}` : `{"joins":${one},"leaves":{}}`;
+  }
   return frame(null, null, topic, 'presence_diff', body);
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Errors, ReplyError, Unsubscribes } from '../../codes.js';
+import { Disconnects, Errors, ReplyError, Unsubscribes } from '../../codes.js';
 import type { PendingSubscribe, Protocol, SessionConnection, SessionHost, SubscribeOutcome } from '../../protocol.js';
 import { PROTOCOL_SLOTS } from '../../protocol.js';
 import type { ClientInfo, Publication } from '../../types.js';
@@ -11,6 +11,9 @@ const MALFORMED = { code: 1007, reason: 'malformed frame' } as const;
 /** Close code for a binary frame that is not a push (§9). */
 const UNSUPPORTED = { code: 1003, reason: 'unsupported binary frame' } as const;
 
+/** No frame from the client for the idle timeout (its heartbeats stopped): closed, the client may come back (§3). */
+const IDLE = { code: Disconnects.noPong.code, reason: 'no heartbeat' } as const;
+
 const BEARER_PREFIX = 'base64url.bearer.phx.';
 
 /** The token of the `base64url.bearer.phx.<base64>` subprotocol entry (standard or url alphabet, padding optional). */
@@ -21,6 +24,15 @@ export function bearerSubprotocol(header: string | undefined): string | undefine
     if (e.startsWith(BEARER_PREFIX)) return Buffer.from(e.slice(BEARER_PREFIX.length), 'base64').toString('utf8');
   }
   return undefined;
+}
+
+export interface PhoenixOptions {
+  /**
+   * Close a connection that sent no frame for this long (ms; 0: never). The client heartbeats
+   * every 30 s by default; Phoenix closes after 60 s. Checked at each ping tick of the node
+   * (`pingIntervalMs`), so the close comes up to one ping interval later. Default 60 000.
+   */
+  idleTimeoutMs?: number;
 }
 
 /**
@@ -36,6 +48,13 @@ export class PhoenixProtocol implements Protocol {
   readonly subprotocol = 'phoenix';
   /** The last diff encoded: the core tells each member of the same change with the same ClientInfo. */
   #lastDiff: { channel: string; event: string; info: ClientInfo; buf: Buffer } | undefined;
+  readonly idleTimeoutMs: number;
+
+  constructor(options: PhoenixOptions = {}) {
+    const idle = options.idleTimeoutMs ?? 60_000;
+    if (!Number.isFinite(idle) || idle < 0) throw new TypeError(`phoenix idleTimeoutMs must be a non-negative number, got ${idle}`);
+    this.idleTimeoutMs = idle;
+  }
 
   /** `vsn` must be 2.x (V2 JSON); the token is the `authToken` subprotocol's, else query `token` (§14). */
   upgradeToken(req: IncomingMessage, query: URLSearchParams): { token: string | undefined } | { status: number; message: string } {
@@ -83,6 +102,8 @@ export class PhoenixSession extends SessionBase {
   readonly #topics = new Map<string, string | null>();
   /** Refs of pushes already answered by a handler's `reply` (no extra ok). */
   readonly #replied = new Set<string>();
+  /** When the client last sent a frame (heartbeats included): the idle timeout's clock. */
+  #lastFrameAt = Date.now();
 
   constructor(
     conn: SessionConnection,
@@ -103,6 +124,7 @@ export class PhoenixSession extends SessionBase {
 
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.conn.state === 'closed') return;
+    this.#lastFrameAt = Date.now();
     this.queue(() => this.#frame(data, isBinary));
   }
 
@@ -120,8 +142,10 @@ export class PhoenixSession extends SessionBase {
       return this.conn.close(MALFORMED);
     }
     if (m.topic === f.SOCKET_TOPIC) {
-      // Heartbeat (and anything else on the socket topic): ok with the same ref.
-      return this.send(f.reply(null, m.ref, f.SOCKET_TOPIC, 'ok', '{}'));
+      // Heartbeat: ok with the same ref. Nothing else is routed on the socket's own topic (Phoenix: unmatched topic).
+      if (m.event === 'heartbeat') return this.send(f.reply(null, m.ref, f.SOCKET_TOPIC, 'ok', '{}'));
+      this.host.countError(Errors.badRequest.code);
+      return this.send(f.reply(null, m.ref, f.SOCKET_TOPIC, 'error', f.errorResponse('unmatched topic')));
     }
     switch (m.event) {
       case 'phx_join':
@@ -202,6 +226,13 @@ export class PhoenixSession extends SessionBase {
     }
   }
 
+  /** The node's ping tick: a transport ping, unless the client has been silent past the idle timeout. */
+  override sendPing(): void {
+    const idle = this.protocol.idleTimeoutMs;
+    if (idle > 0 && Date.now() - this.#lastFrameAt >= idle) return this.conn.close(IDLE);
+    super.sendPing();
+  }
+
   presenceChanged(channel: string, event: 'join' | 'leave' | 'update', info: ClientInfo): void {
     if (!this.#topics.has(channel) || this.conn.state !== 'connected') return;
     this.conn.enqueueControl(this.protocol.presenceDiff(channel, event, info));
@@ -236,6 +267,6 @@ export class PhoenixSession extends SessionBase {
   }
 }
 
-export function phoenixProtocol(): PhoenixProtocol {
-  return new PhoenixProtocol();
+export function phoenixProtocol(options: PhoenixOptions = {}): PhoenixProtocol {
+  return new PhoenixProtocol(options);
 }
