@@ -2,6 +2,7 @@
  * `npm run bench [-- --quick] [--systems a,b] [--fan n] [--other <checkout dir>] [--profile <system id>]`
  * `npm run bench -- --scenario density [--n 10000,50000,100000] [--systems sb-native,ws-loop,socketio]`
  * `npm run bench -- --scenario storm [--n 50000] [--spread 5000]`
+ * `npm run bench -- --scenario history-write [--seconds 3]`
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,10 @@ const scenario = (() => {
 })();
 if (scenario === 'density' || scenario === 'storm') {
   await densityCli(scenario, argv);
+  process.exit(0);
+}
+if (scenario === 'history-write') {
+  await (await import('./history-write.js')).historyWriteCli(argv);
   process.exit(0);
 }
 if (argv.includes('--render')) {

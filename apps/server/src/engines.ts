@@ -10,11 +10,12 @@ import { natsConfigSection } from '@switchboard/nats/config';
 import { postgresConfigSection } from '@switchboard/postgres/config';
 import type { Switchboard, SwitchboardOptions } from '@switchboard/server';
 import { redisConfigSection } from '@switchboard/redis/config';
+import { sqliteConfigSection } from '@switchboard/sqlite/config';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config-schema.js';
 
 /** The sections composed into `engine` (their `type` is the `engine.type` value). */
-export const ENGINE_SECTIONS = [redisConfigSection, postgresConfigSection, natsConfigSection] as const;
+export const ENGINE_SECTIONS = [redisConfigSection, postgresConfigSection, natsConfigSection, sqliteConfigSection] as const;
 
 export interface Engine {
   options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
@@ -66,6 +67,13 @@ const ENGINES = {
       throw new Error(`the nats engine did not start: ${(err as Error).message} (${hint})`, { cause: err });
     }
     return { options: e.options, ready: e.ready, hint };
+  },
+  // one node, history in a local file (better-sqlite3 loaded only when configured); opening it now
+  // stops the start on a locked, damaged or unwritable file with the reason
+  sqlite: async (engine) => {
+    const { sqliteEngineFromSection } = await import('@switchboard/sqlite');
+    const e = sqliteEngineFromSection(engine.sqlite);
+    return { options: e.options, ready: e.ready, hint: `engine.sqlite.path ${JSON.stringify(engine.sqlite.path ?? '')}` };
   },
 } satisfies Record<EngineType, EngineFactory>;
 

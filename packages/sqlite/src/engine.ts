@@ -1,0 +1,27 @@
+import type { SwitchboardOptions } from '@switchboard/server';
+import type { SqliteEngineSection } from './config.js';
+import { SqliteEngineError, SqliteHistoryStore, type SqliteHistoryOptions } from './history.js';
+
+export interface SqliteEngine {
+  /** For `createSwitchboard({ ...options })`: the memory broker and presence stay; history is the file. */
+  options: Pick<SwitchboardOptions, 'history'>;
+  history: SqliteHistoryStore;
+  /** Whether the file is open and answers (GET /ready). */
+  ready: () => boolean;
+  close: () => Promise<void>;
+}
+
+/**
+ * A single node whose history survives restarts: `createSwitchboard({ ...createSqliteEngine({ path }).options })`.
+ * Opens (or creates) the file now; a locked, damaged or unwritable file throws SqliteEngineError.
+ */
+export function createSqliteEngine(options: SqliteHistoryOptions): SqliteEngine {
+  const history = new SqliteHistoryStore(options);
+  return { options: { history }, history, ready: () => history.health(), close: () => history.close() };
+}
+
+/** Builds the engine from a validated `engine.sqlite` section. */
+export function sqliteEngineFromSection(s: SqliteEngineSection): SqliteEngine {
+  if (s.path === undefined || s.path === '') throw new SqliteEngineError('engine.sqlite.path: required with engine.type "sqlite"', 'cannot-open');
+  return createSqliteEngine({ path: s.path, synchronous: s.synchronous === 'full' ? 'full' : 'normal', integrityCheck: s.integrity_check });
+}
