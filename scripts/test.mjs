@@ -6,7 +6,7 @@
 //
 // Nothing may hang the run. Every test gets a default timeout (scripts/test-timeout.mjs, 120 s unless
 // its options say `timeout`; TEST_TIMEOUT_MS changes it) and every test FILE a second, larger one
-// (Node 20's --test-timeout bounds a whole file under --test; 15 min unless TEST_FILE_TIMEOUT_MS),
+// (Node 20's --test-timeout bounds a whole file under --test; 20 min unless TEST_FILE_TIMEOUT_MS),
 // which catches a file that never exits after its tests (a leaked server, socket or timer).
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -53,7 +53,7 @@ if (filters.length === 0 && process.env.SKIP_LINT !== '1') {
   }
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '3';
-const fileTimeout = process.env.TEST_FILE_TIMEOUT_MS ?? String(15 * 60_000);
+const fileTimeout = process.env.TEST_FILE_TIMEOUT_MS ?? String(20 * 60_000);
 const args = [
   '--conditions=source',
   '--import', 'tsx',

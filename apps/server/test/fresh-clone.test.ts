@@ -14,7 +14,7 @@ import { freePort } from '../../../packages/server/test/helpers.js';
 import { waitFor } from '@switchboard/server/testing';
 import { ROOT } from './helpers.js';
 
-const TIMEOUT_MS = 12 * 60_000;
+const TIMEOUT_MS = 18 * 60_000;
 const groups = new Set<number>();
 let dir: string | undefined;
 
@@ -95,7 +95,7 @@ test('fresh clone: the README install once, then every standalone command line o
   const install = shellBlock(readme, '## Quick start')[0]!.split('&&')[0]!.trim();
   assert.equal(install, 'npm install', "the README's install command");
   // The package install is the only step allowed to use the network; the npm cache serves what it has.
-  const installed = await run(`${install} --prefer-offline --no-audit --no-fund`, repo, env, 8 * 60_000);
+  const installed = await run(`${install} --prefer-offline --no-audit --no-fund`, repo, env, 13 * 60_000); // better-sqlite3 compiles from source where its prebuilt binary cannot be fetched
   assert.equal(installed.code, 0, installed.out.slice(-4000));
 
   const blocks = [
