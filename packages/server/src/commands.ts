@@ -174,7 +174,8 @@ export class Commands {
     let result: unknown;
     const client = clientOf(conn);
     await this.pipeline.run({ kind: 'rpc', protocol: conn.protocol, client, method, data, state: {} }, async () => {
-      if (!handler) throw new ReplyError(Errors.methodNotFound);
+      // Native protocol, as Centrifugo: 108 when the app serves no RPC at all, 104 for a method it does not have.
+      if (!handler) throw new ReplyError(this.rpcHandlers.size === 0 && conn.protocol === 'centrifuge' ? Errors.notAvailable : Errors.methodNotFound);
       result = await handler({ client, method, data });
     });
     return result;

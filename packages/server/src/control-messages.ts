@@ -1,5 +1,6 @@
 import { isObject } from './internal/json.js';
 import type { ClientInfo } from './types.js';
+import { isRouteOutcome, type RouteOutcome } from './session-router.js';
 
 /**
  * The control plane's wire format: JSON objects with `op`, the sender's node id `from`, and the
@@ -34,7 +35,10 @@ export type ControlMessage =
   | { readonly op: 'presence-update'; readonly channel: string; readonly info: ClientInfo }
   | { readonly op: 'node'; readonly info: NodeInfo }
   | { readonly op: 'survey'; readonly kind: string; readonly id: string }
-  | { readonly op: 'survey-reply'; readonly id: string; readonly to: string; readonly data: unknown };
+  | { readonly op: 'survey-reply'; readonly id: string; readonly to: string; readonly data: unknown }
+  /** A request for a session held by node `to` (session-router.ts), and its answer. */
+  | { readonly op: 'route'; readonly id: string; readonly to: string; readonly kind: string; readonly session: string; readonly data: string }
+  | { readonly op: 'route-reply'; readonly id: string; readonly to: string; readonly outcome: RouteOutcome };
 
 /** A message with its envelope: who sent it. */
 export type ControlEnvelope = ControlMessage & { readonly from: string };
@@ -127,6 +131,13 @@ function body(op: string, m: Record<string, unknown>): ControlMessage {
       return { op, kind: str(m, 'kind'), id: str(m, 'id') };
     case 'survey-reply':
       return { op, id: str(m, 'id'), to: str(m, 'to'), data: m['data'] };
+    case 'route':
+      return { op, id: str(m, 'id'), to: str(m, 'to'), kind: str(m, 'kind'), session: str(m, 'session'), data: str(m, 'data') };
+    case 'route-reply': {
+      const outcome = m['outcome'];
+      if (!isRouteOutcome(outcome)) throw new Malformed('outcome must be a route outcome');
+      return { op, id: str(m, 'id'), to: str(m, 'to'), outcome };
+    }
     default:
       throw new Malformed(`unknown op ${op.slice(0, 64)}`);
   }

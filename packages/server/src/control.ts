@@ -3,6 +3,7 @@ import { type ControlEnvelope, type ControlMessage, decodeControl, encodeControl
 import type { Hub } from './hub.js';
 import type { NodeContext } from './node-context.js';
 import type { NodeRegistry } from './node-registry.js';
+import type { SessionRouter } from './session-router.js';
 import type { SubscribeFlow } from './subscribe-flow.js';
 
 /**
@@ -15,6 +16,7 @@ export class ControlPlane {
   /** Control messages dropped as malformed, unknown or of a later version. */
   dropped = 0;
   registry!: NodeRegistry;
+  router!: SessionRouter;
 
   constructor(
     readonly ctx: NodeContext,
@@ -74,6 +76,12 @@ export class ControlPlane {
         return;
       case 'survey-reply':
         this.registry.onSurveyReply(m.id, m.to, m.from, m.data);
+        return;
+      case 'route':
+        this.router.onRoute(m);
+        return;
+      case 'route-reply':
+        this.router.onRouteReply(m);
         return;
     }
   }

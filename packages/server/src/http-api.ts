@@ -140,9 +140,10 @@ export function createApiHandler(sb: Switchboard, options: ApiHandlerOptions = {
   };
 }
 
-class BodyTooLarge extends Error {}
+export class BodyTooLarge extends Error {}
 
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+/** The request body, up to `max` bytes (else BodyTooLarge, before reading when Content-Length says so). */
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > max) return Promise.reject(new BodyTooLarge());
   return new Promise((resolve, reject) => {

@@ -34,6 +34,11 @@ export type {
 } from './context.js';
 export type { Protocol, ProtocolName, Session, SessionConnection, SessionHost, SubscribeOutcome, SubscribeRequest, PendingSubscribe } from './protocol.js';
 export type { ControlMessage } from './control-messages.js';
+export { SessionRouter, DEFAULT_ROUTE_TIMEOUT_MS } from './session-router.js';
+export type { RouteOutcome, RouteHandler } from './session-router.js';
+export { DEFAULT_TRANSPORT_PATHS, EMULATION_ROUTE } from './http-endpoints.js';
+export type { TransportName, HttpTransportName } from './http-endpoints.js';
+export type { TransportMode } from './transport.js';
 export { decodeControl, encodeControl, CONTROL_VERSION } from './control-messages.js';
 export { Connection } from './connection.js';
 export { Subscription } from './subscription.js';

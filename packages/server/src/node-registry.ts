@@ -107,6 +107,13 @@ export class NodeRegistry {
     });
   }
 
+  /** Whether a node with this id is live (announced within the last 15 s), this one included. */
+  has(id: string): boolean {
+    if (id === this.ctx.id) return true;
+    const n = this.#nodes.get(id);
+    return n !== undefined && n.seenAt >= Date.now() - FORGET_AFTER_MS;
+  }
+
   /** Every live node (this one included), as the last announcements described them. */
   nodes(): NodeInfo[] {
     this.#nodes.set(this.ctx.id, { ...this.localInfo(), seenAt: Date.now() });

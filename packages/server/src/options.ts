@@ -8,6 +8,7 @@ import type { Logger } from './logger.js';
 import type { PresenceStore } from './presence.js';
 import type { ProtocolName } from './protocol.js';
 import type { Publication } from './types.js';
+import type { TransportName } from './http-endpoints.js';
 
 export const VERSION = '0.1.0';
 
@@ -114,8 +115,15 @@ export interface SwitchboardEvents {
 }
 
 export interface EndpointOptions {
-  path: string;
+  /** Default: Centrifugo's path of the transport (`/connection/websocket`, `/connection/http_stream`, `/emulation`, ...). */
+  path?: string;
   protocol?: ProtocolName;
+  /**
+   * The transport served here (default `websocket`): `http_stream`, `sse` and `emulation` (the
+   * official SDK's fallbacks; serve all three), `uni_websocket`, `uni_sse`, `uni_http_stream`
+   * (push-only, Centrifugo's unidirectional framing). All but `websocket` serve the native protocol.
+   */
+  transport?: TransportName;
   /** A connection handler for this endpoint only (else the switchboard's). */
   onConnecting?: (ctx: ConnectingContext) => unknown;
 }

@@ -1,4 +1,4 @@
-import type { Server as HttpServer, IncomingMessage } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Duplex } from 'node:stream';
 import type { TokenVerifier } from './auth.js';
@@ -32,6 +32,8 @@ import { SubscribeFlow } from './subscribe-flow.js';
 import { DEFAULT_IDEMPOTENT_RESULT_TTL_MS, IdempotencyCache, MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
 import type { ClientInfo, Delivery, HistoryOptions, Publication, StreamPosition } from './types.js';
 import { UpgradeGate } from './upgrade-gate.js';
+import { DEFAULT_TRANSPORT_PATHS, HTTP_TRANSPORTS, HttpEndpoints, type HttpTransportName } from './http-endpoints.js';
+import { SessionRouter } from './session-router.js';
 
 export { DEFAULTS, VERSION } from './options.js';
 export type { EndpointOptions, Limits, SwitchboardEvents, SwitchboardOptions, UserSelector } from './options.js';
@@ -72,6 +74,9 @@ export class Switchboard {
   readonly #nodes: NodeRegistry;
   readonly #maintenance: Maintenance;
   readonly #gate: UpgradeGate;
+  readonly #http: HttpEndpoints;
+  /** Delivers requests to the node holding a session (HTTP-streaming/SSE emulation; reusable by other request-based transports). */
+  readonly router: SessionRouter;
   #started: Promise<void> | undefined;
   #closed = false;
 
@@ -136,6 +141,9 @@ export class Switchboard {
     this.#maintenance = new Maintenance(ctx, this.#hub, this.#nodes);
     this.sessionHost = createSessionHost(ctx, this.#hub, this.#auth, this.#flow, this.#commands, this.#maintenance);
     this.#gate = new UpgradeGate(ctx, this.#hub, this.#auth, this.#flow, this.sessionHost, () => this.start());
+    this.router = new SessionRouter(this.id, (m) => this.#control.send(m), (id) => this.#nodes.has(id), this.logger);
+    this.#control.router = this.router;
+    this.#http = new HttpEndpoints(ctx, this.#gate, this.router);
   }
 
   /** The token verifier (connection and subscription JWTs). */
@@ -258,8 +266,26 @@ export class Switchboard {
 
   /** Mount on an HTTP(S) server: upgrades to `path` are served with `protocol` (native by default). */
   attach(server: HttpServer | HttpsServer, endpoint: EndpointOptions | string = '/connection/websocket'): this {
+    const t = typeof endpoint === 'string' ? undefined : endpoint.transport;
+    if (t !== undefined && HTTP_TRANSPORTS.has(t)) {
+      const name = t as HttpTransportName;
+      const path = (endpoint as EndpointOptions).path ?? DEFAULT_TRANSPORT_PATHS[name];
+      void this.start();
+      interceptRequests(server, path, (req, res) => this.#http.handle(req, res, name));
+      return this;
+    }
     this.#gate.attach(server, endpoint);
     return this;
+  }
+
+  /**
+   * Serve one HTTP request of a request-based transport (for frameworks that route requests
+   * themselves): `http_stream`, `sse`, `emulation`, `uni_http_stream`, `uni_sse`. The caller
+   * matched the path; the body must not have been read.
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse, transport: HttpTransportName): void {
+    void this.start();
+    this.#http.handle(req, res, transport);
   }
 
   /**
@@ -485,6 +511,8 @@ export class Switchboard {
     this.#closed = true;
     this.#maintenance.stop();
     this.#nodes.close();
+    this.router.close();
+    this.#http.close();
     this.#hub.outbound.close();
     // Presence removals and leave events are in flight: let them land before the stores close.
     await new Promise((r) => setImmediate(r));
@@ -501,3 +529,19 @@ export class Switchboard {
 }
 
 export type { ProtocolName };
+
+/**
+ * Requests to `path` go to `handler`; every other request to the listeners the server had
+ * (an app passed to `createServer`), as engine.io's attach does. Listeners added later still see
+ * every request.
+ */
+function interceptRequests(server: HttpServer | HttpsServer, path: string, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+  const before = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) === path) return handler(req, res);
+    for (const l of before) l.call(server, req, res);
+  });
+}

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Transport, TransportHandlers } from './transport.js';
+import type { Transport, TransportHandlers, TransportMode } from './transport.js';
 import { joinedTextFrame, rawSocketOf, senderIdle, sharedTextFrame, textFrame } from './ws-frames.js';
 
 const TEXT = { binary: false } as const;
@@ -31,7 +31,7 @@ function onClose(this: WebSocket, code: number, reason: Buffer): void {
  * otherwise, and whenever ws has writes of its own queued, `ws.send` does the framing.
  */
 export class WsTransport implements Transport {
-  readonly kind = 'websocket';
+  readonly kind: string = 'websocket';
   readonly #raw: Duplex | undefined;
   readonly #opts: { readonly binary: boolean };
 
@@ -119,5 +119,41 @@ export class WsTransport implements Transport {
 
   terminate(): void {
     this.ws.terminate();
+  }
+}
+
+/**
+ * Centrifugo's unidirectional WebSocket: the server only pushes, one push per WebSocket message,
+ * each mapped (the push envelope stripped) before it is framed; the close code also travels in a
+ * last disconnect push (`closeInBand`), as Centrifugo sends it.
+ */
+export class UniWsTransport extends WsTransport {
+  override readonly kind: string = 'uni_websocket';
+  readonly mode: TransportMode = 'unidirectional';
+  readonly closeInBand = true;
+
+  constructor(
+    ws: WebSocket,
+    remoteAddress: string | undefined,
+    readonly session: { readonly id: string; readonly node: string },
+    readonly map: (message: Buffer) => Buffer,
+  ) {
+    super(ws, remoteAddress);
+  }
+
+  override write(message: Buffer): void {
+    super.write(this.map(message));
+  }
+
+  override writeShared(message: Buffer): void {
+    super.write(this.map(message));
+  }
+
+  override writeJoined(messages: readonly Buffer[]): void {
+    super.writeMany(messages.map(this.map));
+  }
+
+  override writeMany(messages: readonly Buffer[]): void {
+    super.writeMany(messages.map(this.map));
   }
 }

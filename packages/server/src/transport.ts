@@ -34,9 +34,26 @@ export interface TransportHandlers {
  *   endpoint hold (not read) further POST bodies until `resume`; `ping` writes a heartbeat and
  *   reports `pong` when written; `close` ends the response (the code travels in a last frame).
  */
+/**
+ * How a protocol must frame its messages on a transport, in Centrifugo's terms: `emulation`
+ * (server→client on this stream, client→server as separate requests addressed to `session`),
+ * `unidirectional` (server→client only; the connect request came with the opening request or as
+ * the first message). Absent: an ordinary bidirectional socket.
+ */
+export type TransportMode = 'emulation' | 'unidirectional';
+
 export interface Transport {
-  /** Short name for logs and metrics (`websocket`, `http-stream`, `sse`). */
+  /** Short name for logs and metrics (`websocket`, `http_stream`, `sse`, `uni_websocket`, `uni_sse`, `uni_http_stream`). */
   readonly kind: string;
+  /** See TransportMode; absent for a bidirectional socket. */
+  readonly mode?: TransportMode;
+  /** Emulation and unidirectional: the secret id the client names the session by, and the node holding it. */
+  readonly session?: { readonly id: string; readonly node: string };
+  /**
+   * The transport cannot carry a close code (an HTTP response just ends; Centrifugo's
+   * unidirectional WebSocket): the protocol writes the code and reason in a last message first.
+   */
+  readonly closeInBand?: boolean;
   readonly remoteAddress: string | undefined;
   /** Start delivering inbound events to `handlers` (once, when the connection exists). */
   open(handlers: TransportHandlers): void;

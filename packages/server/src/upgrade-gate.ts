@@ -16,7 +16,9 @@ import type { EndpointOptions } from './options.js';
 import type { Protocol, ProtocolName, SessionHost } from './protocol.js';
 import type { SubscribeFlow } from './subscribe-flow.js';
 import type { ConnectionRequest, Transport } from './transport.js';
-import { WsTransport } from './transport-ws.js';
+import { UniWsTransport, WsTransport } from './transport-ws.js';
+import { unwrapPush } from './protocols/centrifuge/codec.js';
+import { randomUUID } from 'node:crypto';
 
 function destroyOnError(this: Duplex): void {
   this.destroy();
@@ -78,12 +80,31 @@ export class UpgradeGate {
     });
   }
 
+  /** Whether an `Origin` may connect (any, when no allowed origins are configured; a request without one always). */
+  originAllowed(origin: string | undefined): boolean {
+    return this.#originOk(origin);
+  }
+
+  /**
+   * The checks every new connection passes before any authentication work, whatever its transport:
+   * undefined to go on, or the HTTP status to refuse with (503 shutting down, full or over the
+   * connect rate, with Retry-After; 403 origin).
+   */
+  admit(origin: string | undefined): { status: number; message: string; retryAfter?: boolean } | undefined {
+    if (this.closing) return { status: 503, message: 'shutting down' };
+    if (!this.#originOk(origin)) return { status: 403, message: 'origin not allowed' };
+    if (this.hub.connections.size + this.pending.size >= this.ctx.limits.maxConnections) return { status: 503, message: 'connection limit reached' };
+    if (this.#connectRate && !this.#connectRate.take()) return { status: 503, message: 'connect rate limit', retryAfter: true };
+    return undefined;
+  }
+
   attach(server: HttpServer | HttpsServer, endpoint: EndpointOptions | string): void {
     const ep: EndpointOptions = typeof endpoint === 'string' ? { path: endpoint } : endpoint;
+    const want = ep.path ?? (ep.transport === 'uni_websocket' ? '/connection/uni_websocket' : '/connection/websocket');
     void this.start();
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       const path = (req.url ?? '/').split('?')[0];
-      if (path !== ep.path) return; // another endpoint's (or another library's) upgrade
+      if (path !== want) return; // another endpoint's (or another library's) upgrade
       this.handleUpgrade(req, socket, head, ep);
     });
   }
@@ -96,16 +117,14 @@ export class UpgradeGate {
     // the handshake timer, the URL) alive for the whole life of the connection.
     socket.on('error', destroyOnError);
     if (!registered) return refuse(socket, 500, `protocol ${protocolName} is not registered`);
-    if (this.closing) return refuse(socket, 503, 'shutting down');
-    if (!this.#originOk(req.headers.origin)) return refuse(socket, 403, 'origin not allowed');
-    if (this.hub.connections.size + this.pending.size >= this.ctx.limits.maxConnections) {
-      return refuse(socket, 503, 'connection limit reached');
-    }
-    if (this.#connectRate && !this.#connectRate.take()) return refuse(socket, 503, 'connect rate limit', 'Retry-After: 1\r\n');
+    const no = this.admit(req.headers.origin);
+    if (no !== undefined) return refuse(socket, no.status, no.message, no.retryAfter ? 'Retry-After: 1\r\n' : '');
     void this.start();
     const url = new URL(req.url ?? '/', 'http://localhost');
     // The encoding the client asked for (Centrifugo: `centrifuge-protobuf` subprotocol or `?format=protobuf`).
-    const protocol = registered.variant?.(offeredSubprotocols(req), url.searchParams) ?? registered;
+    // (A unidirectional WebSocket is JSON only, as in Centrifugo.)
+    const uni = ep.transport === 'uni_websocket';
+    const protocol = (uni ? undefined : registered.variant?.(offeredSubprotocols(req), url.searchParams)) ?? registered;
     if (protocol.subprotocol !== undefined) this.#subprotocol.set(req, protocol.subprotocol);
     const request: ConnectionRequest = {
       url: req.url ?? '/',
@@ -127,9 +146,15 @@ export class UpgradeGate {
       if (socket.destroyed) return finish();
       this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         finish();
-        this.accept(new WsTransport(ws, request.remoteAddress, protocol.binary === true), protocol, request, credentials);
+        if (!uni) return void this.accept(new WsTransport(ws, request.remoteAddress, protocol.binary === true), protocol, request, credentials);
+        // Unidirectional: the connect request is `cf_connect` in the query, else the client's first message.
+        const t = new UniWsTransport(ws, request.remoteAddress, { id: randomUUID(), node: this.ctx.id }, unwrapPush);
+        const conn = this.accept(t, protocol, request, credentials);
+        const connect = url.searchParams.get('cf_connect');
+        if (connect !== null) conn.session.handleMessage(Buffer.from(connect), false);
       });
     };
+    if (uni && protocolName !== 'centrifuge') return refuse(socket, 500, 'uni_websocket serves the centrifuge protocol only');
     if (protocolName === 'centrifuge') return upgrade(undefined);
     // Protocols without a connect command authenticate on the upgrade request itself.
     const read = protocol.upgradeToken?.(req, url.searchParams) ?? { token: url.searchParams.get('token') ?? bearer(req.headers.authorization) };

@@ -40,9 +40,9 @@ const replyFrames: fc.Arbitrary<ReplyFrame> = fc.oneof(
   fc.tuple(asciiWord, fc.option(junk(4))).map(([a, d]) =>
     reply('publish-denied', `"publish":{"channel":${q(`locked:${a}`)}${d === null ? '' : `,"data":${d.text}`}}`, d === null || d.value === null ? 107 : 103),
   ),
-  // rpc: unknown method (104) or a method of the wrong type (107)
+  // rpc: no RPC handlers on the fuzzed node (108), or a method of the wrong type (107)
   fc.tuple(fc.option(junk(2)), fc.option(junk(3))).map(([m, d]) => {
-    const expect = m === null ? 104 : typeof m.value === 'string' ? 104 : 107;
+    const expect = m === null ? 108 : typeof m.value === 'string' ? 108 : 107;
     return reply('rpc', `"rpc":{${[m === null ? '' : `"method":${m.text}`, d === null ? '' : `"data":${d.text}`].filter(Boolean).join(',')}}`, expect);
   }),
   // history: wrong types for limit/since (107), else not available in `chat` (108)

@@ -66,3 +66,20 @@ export function reply(id: number, key: string, result: string): string {
 export function errorReply(id: number, code: number, message: string, temporary?: boolean): string {
   return `{"id":${id},"error":{"code":${code},"message":${q(message)}${temporary ? ',"temporary":true' : ''}}}`;
 }
+
+export function disconnectPush(code: number, reason: string): string {
+  return `{"push":{"disconnect":{"code":${code},"reason":${q(reason)}}}}`;
+}
+
+const PUSH_PREFIX = Buffer.from('{"push":');
+
+/**
+ * A message as Centrifugo's unidirectional transports frame it: a push without its Reply envelope
+ * (`{"push":X}` → `X`, the same bytes, not copied); anything else (the ping `{}`) as it is.
+ */
+export function unwrapPush(message: Buffer): Buffer {
+  if (message.length > PUSH_PREFIX.length + 1 && message[message.length - 1] === 0x7d && message.subarray(0, PUSH_PREFIX.length).equals(PUSH_PREFIX)) {
+    return message.subarray(PUSH_PREFIX.length, message.length - 1);
+  }
+  return message;
+}

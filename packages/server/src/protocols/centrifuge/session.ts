@@ -30,6 +30,9 @@ export class CentrifugeSession extends SessionBase {
   /** connect refused or in progress: further commands are ignored until the client closes. */
   #halted = false;
   #pingsSent = 0;
+  /** Unidirectional transport (JSON only): the first message is a connect request (params only); later ones are ignored. */
+  readonly #uni: boolean;
+  #uniStarted = false;
 
   constructor(
     conn: SessionConnection,
@@ -37,6 +40,7 @@ export class CentrifugeSession extends SessionBase {
     readonly wire: CentrifugeWire = jsonWire,
   ) {
     super(conn, host, { gated: false, closeOnFailure: true });
+    this.#uni = conn.transport.mode === 'unidirectional';
   }
 
   #out(message: Buffer): void {
@@ -50,9 +54,25 @@ export class CentrifugeSession extends SessionBase {
 
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.#halted || this.conn.state === 'closed') return;
+    if (this.#uni) return this.#uniConnect(data, isBinary);
     const cmds = this.wire.decode(data, isBinary);
     if (!Array.isArray(cmds)) return this.#close(cmds);
     for (const cmd of cmds) this.queue(() => this.#dispatch(cmd));
+  }
+
+  /** Unidirectional: `data` is a connect request (`{token, data, subs, name, version}`), handled as a connect command. */
+  #uniConnect(data: Buffer, isBinary: boolean): void {
+    if (this.#uniStarted) return;
+    this.#uniStarted = true;
+    if (isBinary) return this.#close(Disconnects.inappropriateProtocol);
+    let v: unknown;
+    try {
+      v = JSON.parse(data.toString('utf8') || '{}');
+    } catch {
+      return this.#close(Disconnects.badRequest);
+    }
+    if (!isObject(v)) return this.#close(Disconnects.badRequest);
+    this.queue(() => this.#connect(1, v));
   }
 
   protected override fail(err: unknown): void {
@@ -181,6 +201,8 @@ export class CentrifugeSession extends SessionBase {
       const code = decision.code;
       this.#halted = true; // Centrifuge stops reading after a refused connect
       if (code >= 3000) return this.#close({ code, reason: decision.message || 'unauthorized' });
+      // A unidirectional client has no reply to read: the refusal is a disconnect.
+      if (this.#uni) return this.#close(code === Errors.tokenExpired.code ? Disconnects.expired : { code: Disconnects.invalidToken.code, reason: decision.message || 'unauthorized' });
       // Codes below 600 are HTTP statuses (the same decline serves protocols that refuse at the upgrade).
       const replyCode = code >= 600 && code < 2000 ? code : code >= 100 && code < 400 ? code : Errors.unauthorized.code;
       this.host.countError(replyCode);
@@ -192,6 +214,7 @@ export class CentrifugeSession extends SessionBase {
     const expireAt = creds.expireAt ?? 0;
     if (expireAt > 0 && expireAt * 1000 <= Date.now()) {
       this.#halted = true;
+      if (this.#uni) return this.#close(Disconnects.expired);
       this.#out(this.wire.errorReply(id, Errors.tokenExpired.code, Errors.tokenExpired.message));
       return;
     }
@@ -208,6 +231,7 @@ export class CentrifugeSession extends SessionBase {
       if (err instanceof DisconnectError) return this.#close(err);
       if (err instanceof ReplyError) {
         this.#halted = true;
+        if (this.#uni) return this.#close({ code: Disconnects.badRequest.code, reason: err.message });
         this.#out(this.wire.errorReply(id, err.code, err.message, err.temporary));
         return;
       }
@@ -223,6 +247,10 @@ export class CentrifugeSession extends SessionBase {
         data: creds.data === undefined ? undefined : JSON.stringify(creds.data),
         subs: [...subs].map(([ch, s]) => [ch, s.outcome] as const),
         ping: Math.round(this.host.pingIntervalMs / 1000),
+        // HTTP-streaming/SSE/unidirectional: the session the client's requests name, and (emulation) its node.
+        session: this.conn.transport.session?.id,
+        node: this.conn.transport.mode === 'emulation' ? this.conn.transport.session?.node : undefined,
+        uni: this.#uni,
       }),
     );
     for (const s of subs.values()) s.commit();
@@ -291,6 +319,13 @@ export class CentrifugeSession extends SessionBase {
   override sendPing(): void {
     this.#pingsSent++;
     this.#out(this.wire.ping);
+    // A unidirectional client cannot answer: the ping only keeps proxies from closing an idle stream.
+    if (this.#uni) this.conn.awaitingPong = false;
+  }
+
+  /** A transport without close codes (HTTP streams, unidirectional; JSON only): the code goes in a disconnect push. */
+  onClose(code: number, reason: string): void {
+    if (this.conn.transport.closeInBand === true && this.wire.encoding === 'json') this.#out(Buffer.from(c.disconnectPush(code, reason)));
   }
 }
 

@@ -19,6 +19,12 @@ export interface ConnectResultParts {
   subs?: readonly (readonly [string, SubscribeOutcome])[] | undefined;
   /** Server ping interval, seconds; 0: no pings. */
   ping: number;
+  /** HTTP-streaming/SSE and unidirectional transports: the session id requests name (`transport.session`). */
+  session?: string | undefined;
+  /** Emulation: the node holding the session. */
+  node?: string | undefined;
+  /** Unidirectional transport: a connect push (no reply id), and no pong expected. */
+  uni?: boolean | undefined;
 }
 
 /**
@@ -90,7 +96,11 @@ export const jsonWire: CentrifugeWire = {
     if (r.subs !== undefined && r.subs.length > 0) {
       parts.push(`"subs":{${r.subs.map(([ch, o]) => `${JSON.stringify(ch)}:${c.subscribeResult(o, true)}`).join(',')}}`);
     }
-    if (r.ping > 0) parts.push(`"ping":${r.ping},"pong":true`);
+    if (r.ping > 0) parts.push(r.uni === true ? `"ping":${r.ping}` : `"ping":${r.ping},"pong":true`);
+    if (r.session !== undefined) parts.push(`"session":${JSON.stringify(r.session)}`);
+    if (r.node !== undefined) parts.push(`"node":${JSON.stringify(r.node)}`);
+    // Unidirectional: a push (the transport strips the envelope, leaving `{"connect":{...}}`).
+    if (r.uni === true) return b(`{"push":{"connect":{${parts.join(',')}}}}`);
     return b(c.reply(id, 'connect', `{${parts.join(',')}}`));
   },
   subscribeReply: (id, o) => b(c.reply(id, 'subscribe', c.subscribeResult(o))),
