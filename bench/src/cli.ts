@@ -3,6 +3,7 @@
  * `npm run bench -- --scenario density [--n 10000,50000,100000] [--systems sb-native,ws-loop,socketio]`
  * `npm run bench -- --scenario storm [--n 50000] [--spread 5000]`
  * `npm run bench -- --scenario history-write [--seconds 3]`
+ * `npm run bench -- --scenario patterns [--patterns 10000] [--seconds 3]`
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,10 @@ const scenario = (() => {
 })();
 if (scenario === 'density' || scenario === 'storm') {
   await densityCli(scenario, argv);
+  process.exit(0);
+}
+if (scenario === 'patterns') {
+  await (await import('./patterns.js')).patternsCli(argv);
   process.exit(0);
 }
 if (scenario === 'history-write') {

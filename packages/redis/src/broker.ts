@@ -1,4 +1,4 @@
-import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, IdempotentPublish, Publication, StreamPosition } from '@switchboard/server';
+import { Errors, ReplyError, type Broker, type BrokerEventHandler, type ClientInfo, type HistoryOptions, type IdempotentPublish, type Publication, type StreamPosition } from '@switchboard/server';
 import type { Cluster } from 'ioredis';
 import { batcherOf, type WriteBatcher } from './batcher.js';
 import { ClusterSubscriber } from './cluster-subscriber.js';
@@ -36,7 +36,8 @@ export class RedisBroker implements Broker {
     this.#handler = handler;
     await this.shards.ready();
     const events = {
-      message: (rch: string, msg: string) => this.#onMessage(rch, msg),
+      message: (rch: string, msg: string) => this.#onMessage(rch, msg, false),
+      pmessage: (rch: string, msg: string) => this.#onMessage(rch, msg, true),
       reconnected: async (failedOver?: readonly string[]) => {
         if (this.#closed) return;
         if (failedOver !== undefined) await this.#failedOver(failedOver);
@@ -88,16 +89,17 @@ export class RedisBroker implements Broker {
     if (s === undefined || s.epoch !== pub.epoch || s.offset < pub.offset) this.#seen.set(channel, { offset: pub.offset, epoch: pub.epoch });
   }
 
-  #onMessage(rch: string, msg: string): void {
+  /** `viaPattern`: received through a pattern subscription, for the node's pattern subscribers only. */
+  #onMessage(rch: string, msg: string, viaPattern: boolean): void {
     const h = this.#handler;
     if (h === undefined) return;
-    if (rch === this.#control) return h.onControl(msg);
+    if (rch === this.#control) return viaPattern ? undefined : h.onControl(msg);
     const channel = this.shards.channelOf(rch);
     if (channel === undefined) return;
     const k = msg.charCodeAt(0);
     // a batch: the frames of one channel's turn, in order, one per line (JSON never holds a raw newline)
     if (k === 98 /* b */) {
-      for (const frame of msg.slice(1).split('\n')) this.#deliver(h, channel, frame);
+      for (const frame of msg.slice(1).split('\n')) this.#deliver(h, channel, frame, viaPattern);
     } else if (k === 66 /* B */) {
       let batch;
       try {
@@ -106,13 +108,17 @@ export class RedisBroker implements Broker {
         return;
       }
       for (const pub of batch ?? []) {
+        if (viaPattern) {
+          h.onPatternPublication?.(channel, pub);
+          continue;
+        }
         if (this.shards.cluster) this.#note(channel, pub);
         h.onPublication(channel, pub);
       }
-    } else this.#deliver(h, channel, msg);
+    } else this.#deliver(h, channel, msg, viaPattern);
   }
 
-  #deliver(h: BrokerEventHandler, channel: string, msg: string): void {
+  #deliver(h: BrokerEventHandler, channel: string, msg: string, viaPattern: boolean): void {
     let m;
     try {
       m = decodeMessage(msg);
@@ -120,6 +126,10 @@ export class RedisBroker implements Broker {
       return; // not ours (another writer on our prefix): ignore
     }
     if (m === undefined) return;
+    if (viaPattern) {
+      if (m.kind === 'pub') h.onPatternPublication?.(channel, m.pub);
+      return;
+    }
     if (m.kind === 'pub') {
       if (this.shards.cluster) this.#note(channel, m.pub);
       h.onPublication(channel, m.pub);
@@ -140,6 +150,22 @@ export class RedisBroker implements Broker {
   async unsubscribe(channel: string): Promise<void> {
     this.#seen.delete(channel);
     await this.#sub(channel).unsubscribe(this.shards.pubsub(channel));
+  }
+
+  /**
+   * Pattern subscriptions (issue 21): PSUBSCRIBE to the prefix on every shard (a channel lives on
+   * one shard, any of them). Redis Cluster's sharded pub/sub has no patterns: refused there.
+   */
+  async subscribePattern(prefix: string): Promise<void> {
+    if (this.shards.cluster) throw new ReplyError(Errors.notAvailable, 'pattern subscriptions need standalone Redis (Redis Cluster has no sharded pattern subscriptions)');
+    const glob = globPattern(this.shards.pubsub(prefix));
+    await Promise.all(this.#subs.map((s) => s.psubscribe!(glob)));
+  }
+
+  async unsubscribePattern(prefix: string): Promise<void> {
+    if (this.shards.cluster) return;
+    const glob = globPattern(this.shards.pubsub(prefix));
+    await Promise.all(this.#subs.map((s) => (s.punsubscribe ? s.punsubscribe(glob) : Promise.resolve())));
   }
 
   /** Idempotent publications are deduplicated in Redis, across nodes (the key is checked and kept by the publishing script). */
@@ -181,4 +207,9 @@ export class RedisBroker implements Broker {
     this.#subs = [];
     await this.shards.release();
   }
+}
+
+/** A Redis glob matching every channel that starts with `prefix` (its glob characters escaped). */
+function globPattern(prefix: string): string {
+  return `${prefix.replace(/[\\*?[\]]/g, '\\$&')}*`;
 }

@@ -7,6 +7,9 @@ export interface ShardSubscriber {
   /** Resolves on Redis's acknowledgement: a publication made after it is received. */
   subscribe(rch: string): Promise<void>;
   unsubscribe(rch: string): Promise<void>;
+  /** Redis glob patterns (PSUBSCRIBE); absent where the mode has none (sharded pub/sub on a cluster). */
+  psubscribe?(pattern: string): Promise<void>;
+  punsubscribe?(pattern: string): Promise<void>;
   /** Redis channels subscribed (or to resubscribe after a reconnect). */
   readonly size: number;
   close(): void;
@@ -14,6 +17,8 @@ export interface ShardSubscriber {
 
 export interface SubscriberEvents {
   message(rch: string, msg: string): void;
+  /** A message received through a pattern subscription (PSUBSCRIBE). */
+  pmessage?(rch: string, msg: string): void;
   /**
    * Subscriptions were lost and are back: publications in between may be missed. `failedOver`: the
    * Redis channels whose master was lost (a cluster failover may also have lost acknowledged writes).
@@ -28,6 +33,7 @@ export interface SubscriberEvents {
 export class StandaloneSubscriber implements ShardSubscriber {
   readonly #s: Redis;
   readonly #channels = new Set<string>();
+  readonly #patterns = new Set<string>();
   #closed = false;
 
   constructor(
@@ -41,6 +47,7 @@ export class StandaloneSubscriber implements ShardSubscriber {
     this.#s = shards.duplicate(i, { autoResubscribe: false, enableOfflineQueue: false, lazyConnect: true, connectionName: 'switchboard-sub' });
     this.#s.on('error', () => {});
     this.#s.on('message', (rch: string, msg: string) => events.message(rch, msg));
+    this.#s.on('pmessage', (_pattern: string, rch: string, msg: string) => events.pmessage?.(rch, msg));
     let first = true;
     this.#s.on('ready', () => {
       if (first) {
@@ -62,6 +69,7 @@ export class StandaloneSubscriber implements ShardSubscriber {
     const list = [...this.#channels, ...this.always];
     try {
       if (list.length > 0) await this.#s.subscribe(...list);
+      if (this.#patterns.size > 0) await this.#s.psubscribe(...this.#patterns);
     } catch {
       return; // the connection dropped again: the next 'ready' retries
     }
@@ -84,8 +92,24 @@ export class StandaloneSubscriber implements ShardSubscriber {
     await this.#s.unsubscribe(rch);
   }
 
+  async psubscribe(pattern: string): Promise<void> {
+    this.#patterns.add(pattern);
+    try {
+      await this.#s.psubscribe(pattern);
+    } catch (err) {
+      this.#patterns.delete(pattern);
+      throw err;
+    }
+  }
+
+  async punsubscribe(pattern: string): Promise<void> {
+    this.#patterns.delete(pattern);
+    if (this.#s.status !== 'ready') return;
+    await this.#s.punsubscribe(pattern);
+  }
+
   get size(): number {
-    return this.#channels.size;
+    return this.#channels.size + this.#patterns.size;
   }
 
   close(): void {

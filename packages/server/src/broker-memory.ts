@@ -10,6 +10,8 @@ import type { ClientInfo, HistoryOptions, Publication, StreamPosition } from './
 export class MemoryBroker implements Broker {
   #handler: BrokerEventHandler | undefined;
   readonly #subscribed = new Set<string>();
+  /** Pattern prefixes subscribed (the node's index does the matching). */
+  readonly #patterns = new Set<string>();
   readonly history: HistoryStore;
 
   constructor(options: { history?: HistoryStore } = {}) {
@@ -37,10 +39,12 @@ export class MemoryBroker implements Broker {
       if (this.#subscribed.has(channel)) {
         this.#handler?.onPublication(channel, delivery === undefined ? r.pub : { ...r.pub, delivery });
       }
+      if (this.#patterns.size > 0) this.#handler?.onPatternPublication?.(channel, delivery === undefined ? r.pub : { ...r.pub, delivery });
       return { offset: r.offset, epoch: r.epoch };
     }
     if (history !== undefined) return false; // another history store: its append is asynchronous
     if (this.#subscribed.has(channel)) this.#handler?.onPublication(channel, pub);
+    if (this.#patterns.size > 0) this.#handler?.onPatternPublication?.(channel, pub);
     return undefined;
   }
 
@@ -52,7 +56,16 @@ export class MemoryBroker implements Broker {
     // as long as the store answers in order.
     const pos = await this.history.append(channel, pub, history);
     if (this.#subscribed.has(channel)) this.#handler?.onPublication(channel, { ...pub, offset: pos.offset, epoch: pos.epoch });
+    if (this.#patterns.size > 0) this.#handler?.onPatternPublication?.(channel, { ...pub, offset: pos.offset, epoch: pos.epoch });
     return pos;
+  }
+
+  async subscribePattern(prefix: string): Promise<void> {
+    this.#patterns.add(prefix);
+  }
+
+  async unsubscribePattern(prefix: string): Promise<void> {
+    this.#patterns.delete(prefix);
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {

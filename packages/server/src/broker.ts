@@ -11,6 +11,11 @@ export interface BrokerEventHandler {
   /** A control message from any node (this one included): cross-node operations, node announcements. */
   onControl(message: string): void;
   /**
+   * A publication on a channel that may match one of this node's pattern subscriptions
+   * (`subscribePattern`). Called besides `onPublication`, not instead of it.
+   */
+  onPatternPublication?(channel: string, pub: Publication): void;
+  /**
    * The broker lost messages it cannot account for (e.g. Redis went away and came back).
    * The node then checks the stream position of every local channel and makes subscribers
    * recover or tells them they cannot.
@@ -59,6 +64,13 @@ export interface Broker {
    * (the caller then calls `publish`). Same contract as `publish` otherwise.
    */
   publishSync?(channel: string, pub: Publication, history?: HistoryOptions): StreamPosition | undefined | false;
+  /**
+   * Optional (issue 21): from when it resolves, publications from any node to any channel starting
+   * with `prefix` reach this node through `onPatternPublication`. A broker without it refuses
+   * pattern subscriptions (108 not available).
+   */
+  subscribePattern?(prefix: string): Promise<void>;
+  unsubscribePattern?(prefix: string): Promise<void>;
   /** The history store this broker appends to, when it brings its own (the node uses it unless given one). */
   readonly history?: HistoryStore;
 }

@@ -20,6 +20,11 @@ export interface ChannelOptions {
   allowRecovery?: boolean;
   forcePositioning?: boolean;
   allowSubscribeForClient?: boolean;
+  /**
+   * Pattern subscriptions (`ns:prefix*`) in this namespace for clients that may subscribe here
+   * (issue 21). Without it only a token's `caps` entry with `psub` allows a pattern.
+   */
+  allowPatternSubscribe?: boolean;
   allowSubscribeForAnonymous?: boolean;
   allowPublishForClient?: boolean;
   allowPublishForSubscriber?: boolean;

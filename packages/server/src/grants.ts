@@ -14,8 +14,8 @@
  * Pure functions: the node calls them from its permission checks.
  */
 
-/** What a capability grants: subscribe, publish, presence, history. */
-export type Capability = 'sub' | 'pub' | 'prs' | 'hst';
+/** What a capability grants: subscribe, publish, presence, history, pattern subscribe (`psub`, issue 21). */
+export type Capability = 'sub' | 'pub' | 'prs' | 'hst' | 'psub';
 
 /** The claims a connection was authenticated with (the token's payload), if any. */
 export type Claims = Readonly<Record<string, unknown>> | undefined;

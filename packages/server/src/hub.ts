@@ -5,6 +5,7 @@ import type { NodeContext } from './node-context.js';
 import { PROTOCOL_SLOT_COUNT, type ProtocolName } from './protocol.js';
 import type { Route } from './route.js';
 import { Outbound } from './outbound.js';
+import { PATTERN_CHANNEL_TAG, PatternIndex, tagged, type PatternState } from './patterns.js';
 import type { Subscription } from './subscription.js';
 import type { ClientInfo, Publication } from './types.js';
 import type { UserSelector } from './options.js';
@@ -43,6 +44,8 @@ export class Hub implements ConnectionOwner {
   readonly connections = new Map<string, Connection>();
   readonly users = new Map<string, Set<Connection>>();
   readonly channels = new Map<string, ChannelState>();
+  /** Pattern subscriptions by prefix (issue 21). */
+  readonly patterns = new PatternIndex<Sub>();
   readonly stats: NodeStats = {
     messagesIn: 0,
     messagesOut: 0,
@@ -166,12 +169,27 @@ export class Hub implements ConnectionOwner {
     return this.channels.get(channel)?.subs.size ?? 0;
   }
 
+  /** Add an (inactive) pattern subscription to the pattern index. */
+  joinPattern(sub: Sub): PatternState<Sub> {
+    sub.conn.subscriptions.set(sub.channel, sub);
+    return this.patterns.add(sub.pattern!, sub);
+  }
+
   /** Drop a subscription: index, presence, leave event, broker when the channel empties. */
   removeSubscription(sub: Sub, emit: boolean): void {
     const conn = sub.conn;
     const { broker, presence, logger } = this.ctx;
     if (conn.subscriptions.get(sub.channel) === sub) conn.subscriptions.delete(sub.channel);
-    const state = this.channels.get(sub.channel);
+    const emptied = sub.pattern === undefined ? undefined : this.patterns.remove(sub.pattern, sub);
+    if (emptied !== undefined) {
+      const prefix = emptied.prefix;
+      (emptied.brokerSubscribed ?? Promise.resolve())
+        .then(() => {
+          if (this.patterns.get(prefix) === undefined) return broker.unsubscribePattern?.(prefix);
+        })
+        .catch((err: unknown) => this.reportError(err));
+    }
+    const state = sub.pattern === undefined ? this.channels.get(sub.channel) : undefined;
     if (state && state.subs.delete(sub) && state.subs.size === 0) {
       this.channels.delete(sub.channel);
       const pending = state.brokerSubscribed ?? Promise.resolve();
@@ -239,6 +257,7 @@ export class Hub implements ConnectionOwner {
     const conn = sub.conn;
     const d = pub.delivery;
     if (d !== undefined && !conn.wants(d)) return;
+    if (sub.positions !== undefined && !sub.positions.advance(pub.tags?.[PATTERN_CHANNEL_TAG] ?? '', pub)) return; // a pattern: per-channel positions
     const off = pub.offset;
     if (off !== undefined && off > 0) {
       if (off <= sub.offset && pub.epoch === sub.epoch) return; // already delivered (recovery overlap)
@@ -259,6 +278,22 @@ export class Hub implements ConnectionOwner {
     }
     conn.enqueue(buf, sub);
     this.stats.deliveries++;
+  }
+
+  /**
+   * A publication that may match pattern subscriptions (the broker calls this besides, not instead
+   * of, `onPublication`): one tagged copy and one encoding per matching pattern.
+   */
+  onPatternPublication(channel: string, pub: Publication): void {
+    if (this.patterns.size === 0) return;
+    this.patterns.forEachMatch(channel, (state) => {
+      const p = tagged(channel, pub);
+      const cache: (Buffer | undefined)[] = new Array<undefined>(PROTOCOL_SLOT_COUNT).fill(undefined);
+      for (const sub of state.subs) {
+        if (sub.active) this.deliver(sub, p, cache);
+        else sub.buffer?.push(p);
+      }
+    });
   }
 
   /** A publication to '*': every connected client, subscribed or not. */

@@ -4,7 +4,7 @@ import { DeclinedError, Disconnects, DisconnectError, Errors, ReplyError } from 
 import { clientOf, type Connection } from './connection.js';
 import type { Client, Credentials, RouteContext, SubscribeContext } from './context.js';
 import { ttlSeconds } from './expiry.js';
-import { subscribeGrant } from './grants.js';
+import { capAllows, subscribeGrant } from './grants.js';
 import { EpochMismatchError } from './history.js';
 import type { Hub } from './hub.js';
 import { parseJson } from './internal/json.js';
@@ -13,9 +13,11 @@ import { DEFAULTS } from './options.js';
 import { can } from './permissions.js';
 import { runChain, type CommandPipeline } from './pipeline.js';
 import type { PendingSubscribe, SubscribeOutcome, SubscribeRequest } from './protocol.js';
+import { ChannelPositions, isPattern, MAX_PATTERN_POSITIONS, parsePattern, tagged } from './patterns.js';
 import { recover, type HistorySince } from './recovery.js';
 import type { Route } from './route.js';
 import { Subscription } from './subscription.js';
+import type { Publication, StreamPosition } from './types.js';
 
 /** A subscribe as the core sees it: a client's request, or one the server makes (token, API). */
 export interface CoreSubscribeRequest extends SubscribeRequest {
@@ -94,6 +96,7 @@ export class SubscribeFlow {
   async subscribe(conn: Connection, req: CoreSubscribeRequest, emitOnCommit = true): Promise<PendingSubscribe> {
     const channel = req.channel;
     if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
+    if (isPattern(channel)) return this.#subscribePattern(conn, req, emitOnCommit);
     const resolved = this.ctx.registry.resolve(channel);
     if (!resolved) throw new ReplyError(Errors.unknownChannel);
     if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
@@ -171,6 +174,93 @@ export class SubscribeFlow {
         commit() {
           hub.activate(sub);
           if (emitOnCommit) events.emit('subscribe', client, channel);
+        },
+      };
+    } catch (err) {
+      this.hub.removeSubscription(sub, false);
+      if (err instanceof ReplyError || err instanceof DisconnectError) throw err;
+      this.hub.reportError(err, conn);
+      throw new ReplyError(Errors.internal);
+    }
+  }
+
+  /**
+   * A pattern subscription (`ns:prefix*`, patterns.ts): allowed by a token `caps` entry granting
+   * `psub`, or by the namespace's `allowPatternSubscribe` for a client that may subscribe there.
+   * The same ordering as a channel: into the pattern index inactive, the broker pattern
+   * subscription live, then recovery of each channel the client names in
+   * `data.positions` (`{ "<channel>": { "offset": n, "epoch": "e" } }`) from its own position.
+   * The reply's `data` says, per channel, whether it was recovered.
+   */
+  async #subscribePattern(conn: Connection, req: CoreSubscribeRequest, emitOnCommit: boolean): Promise<PendingSubscribe> {
+    const pattern = req.channel;
+    const parsed = parsePattern(pattern);
+    if ('error' in parsed) throw new ReplyError(Errors.badRequest, parsed.error);
+    if (req.serverSide) throw new ReplyError(Errors.badRequest, 'pattern subscriptions are made by clients');
+    const resolved = this.ctx.registry.resolve(pattern);
+    if (!resolved) throw new ReplyError(Errors.unknownChannel);
+    if (resolved.route) throw new ReplyError(Errors.badRequest, 'malformed pattern: patterns are for namespaces, not routes');
+    if (this.ctx.broker.subscribePattern === undefined) throw new ReplyError(Errors.notAvailable, 'this engine has no pattern subscriptions');
+    if (conn.subscriptions.has(pattern)) throw new ReplyError(Errors.alreadySubscribed);
+    if (conn.subscriptions.size >= this.ctx.limits.maxChannelsPerConnection) throw new ReplyError(Errors.limitExceeded, 'too many channels');
+    const positions = patternPositions(req.data, parsed.prefix);
+    const client = clientOf(conn);
+    const o = resolved.options;
+    await this.pipeline.run({ kind: 'subscribe', protocol: conn.protocol, client, channel: pattern, data: req.data, state: {} }, async () => {
+      if (this.ctx.options.insecure === true || capAllows(conn.claims, pattern, 'psub')) return;
+      const anonymous = conn.user === '';
+      const byNamespace = o.allowPatternSubscribe === true && !resolved.isPrivate && o.allowSubscribeForClient === true && (!anonymous || o.allowSubscribeForAnonymous === true);
+      if (!byNamespace) throw new ReplyError(Errors.permissionDenied, 'pattern not allowed');
+    });
+    if (conn.state === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
+    if (conn.subscriptions.has(pattern)) throw new ReplyError(Errors.alreadySubscribed);
+
+    // 1. the pattern index, inactive (publications are buffered from here on)
+    const sub = new Subscription(conn, pattern, resolved);
+    sub.pattern = parsed.prefix;
+    sub.positions = new ChannelPositions();
+    const state = this.hub.joinPattern(sub);
+    try {
+      // 2. the broker pattern subscription, live
+      state.brokerSubscribed ??= this.ctx.broker.subscribePattern(parsed.prefix);
+      await state.brokerSubscribed;
+      // 3. each named channel from its own position
+      const history = historyOf(o);
+      const recovered: Record<string, boolean> = {};
+      const publications: Publication[] = [];
+      if (positions !== undefined) {
+        for (const [channel, from] of positions) {
+          if (history === undefined) {
+            recovered[channel] = false;
+            continue;
+          }
+          const r = recover(from, await this.#readSince(channel, from.offset, from.epoch), DEFAULTS.recoveryMaxPublications);
+          recovered[channel] = r.recovered;
+          sub.positions.set(channel, r.position);
+          for (const p of r.publications) publications.push(tagged(channel, p));
+        }
+      }
+      if ((conn.state as string) === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
+      const wasRecovering = positions !== undefined;
+      const outcome: SubscribeOutcome = {
+        recoverable: false,
+        positioned: false,
+        wasRecovering,
+        recovered: wasRecovering && Object.values(recovered).every(Boolean),
+        publications,
+        joinLeave: false,
+        ...(wasRecovering ? { data: JSON.stringify({ recovered }) } : {}),
+      };
+      this.ctx.logger.debug({ client: conn.id, pattern }, 'pattern subscribe');
+      const hub = this.hub;
+      const events = this.ctx.events;
+      return {
+        sub,
+        outcome,
+        replies: [],
+        commit() {
+          hub.activate(sub);
+          if (emitOnCommit) events.emit('subscribe', client, pattern);
         },
       };
     } catch (err) {
@@ -272,6 +362,28 @@ export class SubscribeFlow {
   }
 }
 
+/** `data.positions` of a pattern subscribe, checked: each channel under the prefix, each position an offset and an epoch. */
+function patternPositions(data: unknown, prefix: string): Map<string, StreamPosition> | undefined {
+  if (data === undefined || data === null) return undefined;
+  if (typeof data !== 'object' || Array.isArray(data)) throw new ReplyError(Errors.badRequest, 'pattern subscribe data: expected an object');
+  const raw = (data as { positions?: unknown }).positions;
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ReplyError(Errors.badRequest, 'pattern subscribe data.positions: expected an object of channel → { offset, epoch }');
+  const entries = Object.entries(raw as Record<string, unknown>);
+  if (entries.length > MAX_PATTERN_POSITIONS) throw new ReplyError(Errors.limitExceeded, `pattern subscribe data.positions: at most ${MAX_PATTERN_POSITIONS} channels`);
+  const out = new Map<string, StreamPosition>();
+  for (const [channel, v] of entries) {
+    if (!checkChannelName(channel) || !channel.startsWith(prefix) || channel.length === prefix.length) {
+      throw new ReplyError(Errors.badRequest, `pattern subscribe data.positions: ${JSON.stringify(channel.slice(0, 100))} does not match the pattern`);
+    }
+    const { offset, epoch } = (v ?? {}) as { offset?: unknown; epoch?: unknown };
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0 || typeof epoch !== 'string') {
+      throw new ReplyError(Errors.badRequest, `pattern subscribe data.positions[${JSON.stringify(channel)}]: expected { offset: integer >= 0, epoch: string }`);
+    }
+    out.set(channel, { offset, epoch });
+  }
+  return out;
+}
 
 function isJsonText(s: string): boolean {
   try {

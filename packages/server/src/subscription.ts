@@ -1,4 +1,5 @@
 import type { ResolvedChannel } from './channels.js';
+import type { ChannelPositions } from './patterns.js';
 import type { ClientInfo, Publication } from './types.js';
 
 /** What a subscription needs of its connection: who it is, for presence and publication info. */
@@ -33,6 +34,10 @@ export class Subscription<C extends Subscriber = Subscriber> {
   lagged = false;
   /** Publications dropped or superseded (latest-only) for this subscriber since it was last told. */
   skipped = 0;
+  /** A pattern subscription (`channel` is the pattern): the prefix it matches. */
+  pattern: string | undefined;
+  /** A pattern subscription's position per matched channel. */
+  positions: ChannelPositions | undefined;
   /** Assigns set by a join handler for this channel. */
   readonly assigns: Record<string, unknown> = {};
 

@@ -248,6 +248,7 @@ export class Switchboard {
     this.#started = (async () => {
       await this.broker.start({
         onPublication: (ch, pub) => hub.onPublication(ch, pub),
+        onPatternPublication: (ch, pub) => hub.onPatternPublication(ch, pub),
         onJoin: (ch, info) => hub.onJoinLeave(ch, info, 'join'),
         onLeave: (ch, info) => hub.onJoinLeave(ch, info, 'leave'),
         onControl: (msg) => this.#control.handle(msg),
