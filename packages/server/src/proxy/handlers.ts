@@ -22,6 +22,7 @@ import type {
 } from '../context.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { ConnectionRequest } from '../transport.js';
+import { GrpcProxyCaller } from './grpc.js';
 import { HttpProxyCaller } from './http.js';
 import { countCall } from './metrics.js';
 import { ProxyCallError, type OutgoingHeaders, type ProxyCaller, type ProxyEndpoint, type ProxyMethod } from './types.js';
@@ -30,10 +31,7 @@ import { decodeReply, optBool, optInt, optObject, optString, optStrings, overrid
 export interface ProxyHandlerOptions {
   /** Where failed and malformed calls are logged (warn). */
   logger?: Logger;
-  /**
-   * Makes the transport for a `grpc://` endpoint (the GRPC caller lives in its own module so that
-   * HTTP-only users never load @grpc/grpc-js); `installProxies` passes it.
-   */
+  /** Makes the transport for a `grpc://` endpoint (default: GrpcProxyCaller, on @grpc/grpc-js). */
   grpcCaller?: (endpoint: ProxyEndpoint) => ProxyCaller;
 }
 
@@ -55,10 +53,8 @@ export class ProxyBackend {
   ) {
     this.name = endpoint.name ?? 'default';
     this.logger = options.logger ?? silentLogger;
-    if (endpoint.endpoint.startsWith('grpc://')) {
-      if (!options.grpcCaller) throw new Error(`proxy endpoint "${endpoint.endpoint}": GRPC proxies need the grpcCaller option (installProxies sets it)`);
-      this.caller = options.grpcCaller(endpoint);
-    } else this.caller = new HttpProxyCaller(endpoint);
+    if (endpoint.endpoint.startsWith('grpc://')) this.caller = (options.grpcCaller ?? ((e) => new GrpcProxyCaller(e)))(endpoint);
+    else this.caller = new HttpProxyCaller(endpoint);
     this.#httpHeaders = new Set((endpoint.httpHeaders ?? []).map((h) => h.toLowerCase()));
     this.#emulated = new Set((endpoint.emulatedHeaders ?? []).map((h) => h.toLowerCase()));
   }

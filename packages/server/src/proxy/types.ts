@@ -51,7 +51,8 @@ export interface ProxyEndpoint {
 }
 
 /** What went wrong with a proxy call, before any answer could be used. */
-export type ProxyFailure = 'timeout' | 'unreachable' | 'status' | 'malformed' | 'too-large';
+/** `grpc-status`: the backend answered a GRPC status other than OK (and other than the two above). */
+export type ProxyFailure = 'timeout' | 'unreachable' | 'status' | 'grpc-status' | 'malformed' | 'too-large';
 
 export class ProxyCallError extends Error {
   constructor(

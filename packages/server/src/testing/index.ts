@@ -9,3 +9,4 @@ export { uniqueChannel, waitFor, waitForEvent, within, type EventSource } from '
 export { consumerConformance, type ConsumerHarness } from './consumer.js';
 export { controlPlaneScenario, RecordingLogger } from './control.js';
 export { HttpBackend, type BackendCall, type BackendAnswer } from './proxy-backend.js';
+export { GrpcBackend, type GrpcBackendCall } from './grpc-backend.js';
