@@ -1,10 +1,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HttpBackend, waitFor, type BackendCall } from '@switchboard/server/testing';
+import { GrpcBackend, HttpBackend, waitFor, type BackendCall } from '@switchboard/server/testing';
 import { API_KEY, once, runCli, sdk, startServerProcess, type ServerProcess, writeConfig } from './helpers.js';
 
 /** A Centrifugo v6 configuration using proxies, as a Centrifugo user would have written it. */
-function centrifugoConfig(backendPort: number): Record<string, unknown> {
+function centrifugoConfig(backendPort: number, grpcPort: number): Record<string, unknown> {
   const base = `http://127.0.0.1:${backendPort}`;
   return {
     http_api: { key: API_KEY },
@@ -26,9 +26,13 @@ function centrifugoConfig(backendPort: number): Record<string, unknown> {
       namespaces: [
         { name: 'chat', presence: true, allow_presence_for_subscriber: true, subscribe_proxy_enabled: true, publish_proxy_enabled: true },
         { name: 'ns2', subscribe_proxy_enabled: true, subscribe_proxy_name: 'subscribe2' },
+        { name: 'viagrpc', subscribe_proxy_enabled: true, subscribe_proxy_name: 'grpc1' },
       ],
     },
-    proxies: [{ name: 'subscribe2', endpoint: `${base}/centrifugo/subscribe2`, http: { static_headers: { 'X-Api-Key': 'k1' } } }],
+    proxies: [
+      { name: 'subscribe2', endpoint: `${base}/centrifugo/subscribe2`, http: { static_headers: { 'X-Api-Key': 'k1' } } },
+      { name: 'grpc1', endpoint: `grpc://127.0.0.1:${grpcPort}`, timeout: '2s', grpc: { credentials_key: 'x-token', credentials_value: 't1' } },
+    ],
     rpc: {
       proxy: { endpoint: `${base}/centrifugo/rpc` },
       without_namespace: { proxy_enabled: true },
@@ -56,23 +60,26 @@ function answer(call: BackendCall): unknown {
 
 describe('standalone server: a Centrifugo v6 configuration with proxies', () => {
   let backend: HttpBackend;
+  let grpcBackend: GrpcBackend;
   let server: ServerProcess;
   let config: string;
 
   before(async () => {
     backend = await new HttpBackend(answer).start();
-    config = writeConfig(centrifugoConfig(backend.port));
+    grpcBackend = await new GrpcBackend((call) => (call.body['channel'] === 'viagrpc:no' ? { error: { code: 1403, message: 'grpc says no' } } : { result: {} })).start();
+    config = writeConfig(centrifugoConfig(backend.port, grpcBackend.port));
     server = await startServerProcess(config);
   });
   after(async () => {
     await server?.stop();
     await backend?.close();
+    await grpcBackend?.close();
   });
 
   test('checkconfig loads it unchanged; a proxy name that is not defined is refused, naming the key', { timeout: 90_000 }, async () => {
     const ok = await runCli(['checkconfig', '--config', config]);
     assert.equal(ok.code, 0, ok.stderr);
-    const broken = centrifugoConfig(backend.port);
+    const broken = centrifugoConfig(backend.port, grpcBackend.port);
     ((broken['channel'] as Record<string, unknown>)['namespaces'] as Record<string, unknown>[])[1]!['subscribe_proxy_name'] = 'nope';
     const bad = await runCli(['checkconfig', '--config', writeConfig(broken)]);
     assert.equal(bad.code, 2);
@@ -119,6 +126,16 @@ describe('standalone server: a Centrifugo v6 configuration with proxies', () => 
       other.subscribe();
       await ok2;
       assert.equal(backend.callsTo('/centrifugo/subscribe2')[0]?.headers['x-api-key'], 'k1');
+
+      const viaGrpc = c.newSubscription('viagrpc:yes');
+      const ok3 = once(viaGrpc, 'subscribed');
+      viaGrpc.subscribe();
+      await ok3;
+      assert.equal(grpcBackend.callsTo('subscribe')[0]?.metadata['x-token'], 't1');
+      const grpcNo = c.newSubscription('viagrpc:no');
+      const refused = once<{ code: number }>(grpcNo, 'unsubscribed');
+      grpcNo.subscribe();
+      assert.equal((await refused).code, 1403);
 
       assert.deepEqual((await c.rpc('billing:charge', { amount: 5 })).data, { method: 'billing:charge', echo: { amount: 5 } });
       assert.deepEqual((await c.rpc('plain', [1])).data, { method: 'plain', echo: [1] });
