@@ -18,15 +18,15 @@ function answer(call: GrpcBackendCall): unknown {
   switch (call.method) {
     case 'connect':
       if (data['mode'] === 'decline') return { disconnect: { code: 4501, reason: 'unauthorized' } };
-      if (data['mode'] === 'expiring') return { result: { user: 'exp', expire_at: now() + 1 } };
+      if (data['mode'] === 'expiring') return { result: { user: 'exp', expire_at: now() + 2 } };
       return { result: { user: typeof data['user'] === 'string' ? data['user'] : 'g1', info: { via: 'grpc' }, data: { hello: 'grpc' }, channels: ['news:grpc'], meta: { m: 1 } } };
     case 'refresh':
       refreshes++;
-      return refreshes === 1 ? { result: { expire_at: now() + 1 } } : { result: { expired: true } };
+      return refreshes === 1 ? { result: { expire_at: now() + 2 } } : { result: { expired: true } };
     case 'subscribe':
       if (channel === 'chat:deny') return { error: { code: 403, message: 'not allowed', temporary: false } };
       if (channel === 'chat:kick') return { disconnect: { code: 4503, reason: 'go away' } };
-      if (channel.startsWith('timed:')) return { result: { expire_at: now() + 1 } };
+      if (channel.startsWith('timed:')) return { result: { expire_at: now() + 2 } };
       if (channel === 'chat:badbytes') return { result: { info: Buffer.from('not json at all') } };
       if (channel === 'chat:status') return { grpcStatus: 12 };
       if (channel.startsWith('slow:')) return { hang: true };
@@ -38,7 +38,7 @@ function answer(call: GrpcBackendCall): unknown {
       return b['method'] === 'fail' ? { error: { code: 1002, message: 'rpc failed' } } : { result: { data: { got: b['data'], method: b['method'] } } };
     case 'sub_refresh':
       subRefreshes++;
-      return subRefreshes === 1 ? { result: { expire_at: now() + 1 } } : { result: { expired: true } };
+      return subRefreshes === 1 ? { result: { expire_at: now() + 2 } } : { result: { expired: true } };
   }
   return {};
 }

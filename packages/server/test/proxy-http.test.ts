@@ -18,7 +18,7 @@ function answer(call: BackendCall): unknown {
       if (call.headers['x-allowed'] === 'deny') return { disconnect: { code: 4501, reason: 'unauthorized' } };
       if (data['mode'] === 'decline') return { disconnect: { code: 4501, reason: 'unauthorized' } };
       if (data['mode'] === 'error') return { error: { code: 1000, message: 'custom connect error' } };
-      if (data['mode'] === 'expiring') return { result: { user: 'exp', expire_at: now() + 1 } };
+      if (data['mode'] === 'expiring') return { result: { user: 'exp', expire_at: now() + 2 } };
       return { result: { user: typeof data['user'] === 'string' ? data['user'] : '56', info: { name: 'Ann' }, data: { welcome: true }, channels: ['news:1'], meta: { tier: 'gold' } } };
     case '/refresh':
       // the first refresh extends the connection, the second ends it
@@ -27,7 +27,7 @@ function answer(call: BackendCall): unknown {
       if (channel === 'chat:deny') return { error: { code: 403, message: 'not allowed' } };
       if (channel === 'chat:kick') return { disconnect: { code: 4503, reason: 'go away' } };
       if (channel.startsWith('quiet:')) return { result: { info: { role: 'viewer' }, override: { presence: { value: true } } } };
-      if (channel.startsWith('timed:')) return { result: { expire_at: now() + 1 } };
+      if (channel.startsWith('timed:')) return { result: { expire_at: now() + 2 } };
       return { result: { info: { role: 'admin' }, data: { motd: 'hi' } } };
     case '/publish':
       if (data['text'] === 'forbidden') return { error: { code: 1001, message: 'no' } };
@@ -54,12 +54,12 @@ function answer(call: BackendCall): unknown {
 let refreshes = 0;
 function answerRefresh(): unknown {
   refreshes++;
-  return refreshes === 1 ? { result: { expire_at: now() + 1 } } : { result: { expired: true } };
+  return refreshes === 1 ? { result: { expire_at: now() + 2 } } : { result: { expired: true } };
 }
 let subRefreshes = 0;
 function answerSubRefresh(): unknown {
   subRefreshes++;
-  return subRefreshes === 1 ? { result: { expire_at: now() + 1, info: { refreshed: true } } } : { result: { expired: true } };
+  return subRefreshes === 1 ? { result: { expire_at: now() + 2, info: { refreshed: true } } } : { result: { expired: true } };
 }
 
 /** A logger that keeps what it was told. */
