@@ -8,6 +8,7 @@
 import { choice, duration, engineSchema, flag, integer, section, stringMap, strings, text, z } from '@switchboard/config';
 import { consumersSchema } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
+import { channelProxySection, clientProxySection, namespaceProxyKeys, proxiesSchema, rpcSection } from './proxy-config.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'] as const;
 
@@ -40,6 +41,8 @@ const channelOptions = {
     example: '{"user": "sub", "org": "orgs"}',
     key: (k) => k !== '' && !k.includes(':'),
   }).optional(),
+  // which proxy handles subscribe / publish / sub_refresh in the namespace (proxy-config.ts)
+  ...namespaceProxyKeys,
 };
 
 /** One Pusher app (docs/protocols/pusher.md): its credentials, the namespace of its channels, its limits. */
@@ -65,6 +68,7 @@ export const configSchema = z.strictObject({
   log: section({ level: choice(LOG_LEVELS, 'info').default('info') }),
   node: section({ name: text().optional() }),
   client: section({
+    proxy: clientProxySection,
     token: section({
       hmac_secret_key: text().optional(),
       rsa_public_key: text().optional(),
@@ -88,9 +92,12 @@ export const configSchema = z.strictObject({
     message_size_limit: integer({ example: 65536 }).optional(),
   }),
   channel: section({
+    proxy: channelProxySection,
     without_namespace: section(channelOptions),
     namespaces: z.array(z.strictObject({ name: text().optional(), ...channelOptions })).default([]),
   }),
+  proxies: proxiesSchema,
+  rpc: rpcSection,
   http_api: section({ key: text().default(''), insecure: flag().default(false), handler_prefix: text().default('/api') }),
   admin: section({ enabled: flag().default(false), password: text().default(''), secret: text().default(''), insecure: flag().default(false) }),
   prometheus: section({ enabled: flag().default(true) }),

@@ -13,6 +13,7 @@ import { type ChannelSection, configSchema, type RawConfig, type ServerConfig } 
 import { checkConsumers } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
 import { jsonErrorAt } from './json-error.js';
+import { checkProxies, proxySetupOf } from './proxy-config.js';
 
 export { ConfigError, type ConfigIssue } from '@switchboard/config';
 export { parseDuration } from '@switchboard/server';
@@ -72,11 +73,11 @@ function requirements(c: ServerConfig): ConfigIssue[] {
   const report = (key: string, message: string) => issues.push({ key, message });
   const t = c.client.token;
   const hasVerifier = [t.hmac_secret_key, t.rsa_public_key, t.ecdsa_public_key, t.jwks_public_endpoint].some((v) => v !== undefined && v !== '');
-  if (!hasVerifier && !c.client.insecure && !c.client.allow_anonymous_connect_without_token) {
+  if (!hasVerifier && !c.client.insecure && !c.client.allow_anonymous_connect_without_token && !c.client.proxy.connect.enabled) {
     report(
       'client.token.hmac_secret_key',
       'missing: no way to authenticate connections. Set client.token.hmac_secret_key (or SWITCHBOARD_CLIENT_TOKEN_HMAC_SECRET_KEY), ' +
-        'or rsa_public_key / ecdsa_public_key / jwks_public_endpoint, or client.allow_anonymous_connect_without_token, or client.insecure for development',
+        'or rsa_public_key / ecdsa_public_key / jwks_public_endpoint, or a connect proxy (client.proxy.connect), or client.allow_anonymous_connect_without_token, or client.insecure for development',
     );
   }
   if (!c.http_api.insecure && !c.http_api.key) {
@@ -98,6 +99,7 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     }
   }
   checkConsumers(c.consumers, report);
+  checkProxies(c, report);
   try {
     const apps = pusherAppsOf(c.pusher);
     if (apps.length > 0) new PusherApps(apps); // duplicate keys, ids, namespaces; bad limits
@@ -237,6 +239,8 @@ export interface ServerSettings {
   pusher: { path: string; apps: PusherAppOptions[] };
   phoenix: { enabled: boolean; path: string };
   hmacSecret: string | undefined;
+  /** Backend proxies (Centrifugo's proxy configuration), when any is configured. */
+  proxy: ReturnType<typeof proxySetupOf>;
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
@@ -301,6 +305,7 @@ export function settings(c: ServerConfig): ServerSettings {
     pusher: { path: c.pusher.path, apps: pusherApps },
     phoenix: c.phoenix,
     hmacSecret: token.hmacSecret,
+    proxy: proxySetupOf(c),
   };
 }
 

@@ -3,7 +3,7 @@
  * the connection list) when scraped, so the fan-out path pays nothing; the publish-to-deliver
  * latency comes from the core's once-per-publication `onFanout` hook.
  */
-import { type Switchboard, ReplyError, DisconnectError, wsFrameStats } from '@switchboard/server';
+import { type Switchboard, ReplyError, DisconnectError, proxyStats, wsFrameStats } from '@switchboard/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -131,6 +131,21 @@ export function createMetrics(sb: Switchboard): Metrics {
       this.inc({ reason: 'sender_busy' }, f.senderBusy);
     },
   });
+  // Backend proxy calls (Centrifugo's proxy metrics' labels: protocol, type, name).
+  const proxyCounter = (name: string, help: string, read: (s: ReturnType<typeof proxyStats>[number]) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['protocol', 'type', 'name'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of proxyStats()) this.inc({ protocol: p.protocol, type: p.method, name: p.name }, read(p));
+      },
+    });
+  proxyCounter('switchboard_proxy_calls_total', 'Calls to backend proxies, by transport, event and proxy name', (p) => p.calls);
+  proxyCounter('switchboard_proxy_errors_total', 'Backend proxy calls that failed (timeout, unreachable, non-200, malformed or oversized answer)', (p) => p.errors);
+  proxyCounter('switchboard_proxy_duration_seconds_total', 'Time spent in backend proxy calls, seconds', (p) => p.durationMs / 1000);
   monotonic('switchboard_ws_frame_connections_total', 'WebSocket connections written with prepared frames (the fast path)', () => wsFrameStats().connections);
   const latency = new Histogram({
     name: 'switchboard_publish_to_deliver_seconds',

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { createApiHandler, createSwitchboard, pusher, type Switchboard, VERSION } from '@switchboard/server';
+import { createApiHandler, createSwitchboard, installProxies, pusher, type Switchboard, VERSION } from '@switchboard/server';
 import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
@@ -61,6 +61,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     token.hmacSecret = demoSecret;
   }
   const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log, ...(overrides.contract ? { contract: overrides.contract } : {}) });
+  const proxies = s.proxy ? installProxies(sb, s.proxy) : undefined;
   const metrics = s.prometheus ? createMetrics(sb) : undefined;
   // Connect and disconnect are logged by the core at debug; subscriptions too, here.
   if (log.isLevelEnabled('debug')) {
@@ -223,6 +224,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
         http.close();
         await consumers.close();
         await sb.shutdown({ timeoutMs: s.shutdownTimeoutMs });
+        proxies?.close();
         http.closeAllConnections();
         log.info('shutdown complete');
       })();

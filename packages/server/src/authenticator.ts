@@ -5,8 +5,8 @@ import type { Connection } from './connection.js';
 import type { ConnectingContext, Credentials, Decision } from './context.js';
 import type { NodeContext } from './node-context.js';
 import type { CommandPipeline } from './pipeline.js';
-import type { ProtocolName } from './protocol.js';
-import type { ConnectionRequest } from './transport.js';
+import type { AuthenticateInput } from './protocol.js';
+import { newClientId } from './internal/ids.js';
 import { expiry } from './expiry.js';
 import { httpReason } from './http-status.js';
 
@@ -42,7 +42,7 @@ export class Authenticator {
    * decision says how to refuse.
    */
   async authenticate(
-    input: { protocol: ProtocolName; request: ConnectionRequest; token: string | undefined | null; data: unknown },
+    input: Omit<AuthenticateInput, 'token'> & { token: string | undefined | null },
     handler: ((ctx: ConnectingContext) => unknown) | undefined = this.onConnecting,
   ): Promise<Decision> {
     const token = input.token ?? undefined;
@@ -75,11 +75,19 @@ export class Authenticator {
         data: input.data,
         claims,
         tokenError,
+        clientId: input.clientId ?? newClientId(),
+        transport: 'websocket',
+        name: input.name ?? '',
+        version: input.version ?? '',
+        emulatedHeaders: input.headers,
         accept(credentials) {
           decision ??= { kind: 'accept', credentials: { ...(claims ? claimsToCredentials(claims) : { user: '' }), ...credentials } };
         },
         decline(code, message) {
           decision ??= { kind: 'decline', code, message: message ?? (code < 600 ? httpReason(code) : 'unauthorized') };
+        },
+        fail(code, message, temporary = false) {
+          decision ??= { kind: 'decline', code, message, error: { temporary } };
         },
       };
       await handler(ctx);

@@ -6,6 +6,8 @@ import type { ConnectionRequest } from './transport.js';
 /** What the view reads and may ask of its connection. */
 export interface ViewedConnection extends Pick<Client, 'id' | 'user' | 'protocol' | 'assigns' | 'meta' | 'request' | 'send'> {
   readonly subscriptions: ReadonlyMap<string, unknown>;
+  readonly transport: { readonly kind: string };
+  readonly emulatedHeaders: Readonly<Record<string, string>> | undefined;
   close(d: { code: number; reason: string }): void;
 }
 
@@ -45,6 +47,14 @@ export class ClientView implements Client {
 
   get request(): ConnectionRequest {
     return this.#conn.request;
+  }
+
+  get transportName(): string {
+    return this.#conn.transport.kind;
+  }
+
+  get emulatedHeaders(): Readonly<Record<string, string>> | undefined {
+    return this.#conn.emulatedHeaders;
   }
 
   channels(): string[] {

@@ -13,7 +13,7 @@ import type { ClientInfo, Delivery, Publication, StreamPosition } from './types.
 
 /** The node operations client commands end in (implemented by the Switchboard facade). */
 export interface CommandTargets {
-  publish(channel: string, data: unknown, options: { info?: ClientInfo; delivery?: Delivery }): Promise<StreamPosition | undefined>;
+  publish(channel: string, data: unknown, options: { info?: ClientInfo; delivery?: Delivery; raw?: boolean; skipHistory?: boolean }): Promise<StreamPosition | undefined>;
   history(channel: string, opts: Partial<HistoryReadOptions>): Promise<{ publications: Publication[]; position: StreamPosition }>;
   evict(channel: string, user: string, reason?: string): Promise<void>;
   /** Tell every node that a presence entry's data changed. */
@@ -67,16 +67,21 @@ export class Commands {
     let result: StreamPosition | undefined;
     const client = clientOf(conn);
     await this.pipeline.run({ kind: 'publish', protocol: conn.protocol, client, channel, data, state: {} }, async () => {
-      await authorizePublish(conn, client, resolved.options, channel, data, this.#insecure, this.onPublish);
-      result = await this.#publishAs(conn, channel, data, originOf(conn, requestId));
+      const changes = await authorizePublish(conn, client, resolved.options, channel, data, this.#insecure, this.onPublish);
+      result = await this.#publishAs(conn, channel, changes.data ?? data, originOf(conn, requestId), changes.data !== undefined, changes.skipHistory === true);
     });
     return result;
   }
 
   /** Publish as `conn` (its client info); `delivery` carries the origin for echoes and targeting. */
-  #publishAs(conn: Connection, channel: string, data: unknown, delivery: Delivery | undefined): Promise<StreamPosition | undefined> {
+  #publishAs(conn: Connection, channel: string, data: unknown, delivery: Delivery | undefined, raw = false, skipHistory = false): Promise<StreamPosition | undefined> {
     const sub = conn.subscriptions.get(channel);
-    return this.targets.publish(channel, data, { info: conn.clientInfo(sub?.chanInfo), ...(delivery ? { delivery } : {}) });
+    return this.targets.publish(channel, data, {
+      info: conn.clientInfo(sub?.chanInfo),
+      ...(delivery ? { delivery } : {}),
+      ...(raw ? { raw: true } : {}),
+      ...(skipHistory ? { skipHistory: true } : {}),
+    });
   }
 
   /**
@@ -93,8 +98,8 @@ export class Commands {
       // No handler: a plain publication of {event, payload}, where the channel allows client publishing.
       const data = { event, payload: payload === undefined ? {} : payload };
       await this.pipeline.run({ kind: 'publish', protocol: conn.protocol, client, channel, event, data, state: {} }, async () => {
-        await authorizePublish(conn, client, resolved.options, channel, data, this.#insecure, this.onPublish);
-        await this.#publishAs(conn, channel, data, originOf(conn, requestId));
+        const changes = await authorizePublish(conn, client, resolved.options, channel, data, this.#insecure, this.onPublish);
+        await this.#publishAs(conn, channel, changes.data ?? data, originOf(conn, requestId), changes.data !== undefined, changes.skipHistory === true);
       });
       return true;
     }
@@ -170,7 +175,8 @@ export class Commands {
   }
 
   async rpc(conn: Connection, method: string, data: unknown): Promise<unknown> {
-    const handler = this.rpcHandlers.get(method);
+    // '*' answers every method without a handler of its own (an RPC proxy).
+    const handler = this.rpcHandlers.get(method) ?? this.rpcHandlers.get('*');
     let result: unknown;
     const client = clientOf(conn);
     await this.pipeline.run({ kind: 'rpc', protocol: conn.protocol, client, method, data, state: {} }, async () => {

@@ -61,6 +61,8 @@ export class Connection implements SessionConnection {
   meta: unknown;
   /** The connection token's claims (grants: `caps`, `subscribeByClaim`), if it came with one. */
   claims: Readonly<Record<string, unknown>> | undefined;
+  /** Headers sent inside the connect command (Centrifugo's headers emulation), for backend proxies. */
+  emulatedHeaders: Readonly<Record<string, string>> | undefined;
   /** Per-connection data set by connect handlers and app code. */
   readonly assigns: Record<string, unknown> = {};
   readonly subscriptions = new Map<string, Subscription<Connection>>();

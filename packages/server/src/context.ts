@@ -12,6 +12,13 @@ export interface Client {
   /** Server-side only data from the token's `meta` claim or the connect handler. */
   readonly meta: unknown;
   readonly request: ConnectionRequest;
+  /** The name of the transport under the connection (`websocket`, ...). */
+  readonly transportName: string;
+  /**
+   * Headers the client sent inside its connect command (Centrifugo's headers emulation: browsers
+   * cannot set WebSocket headers). Client-controlled: never trust them without checking.
+   */
+  readonly emulatedHeaders: Readonly<Record<string, string>> | undefined;
   /** Channels this connection is subscribed to. */
   channels(): string[];
   isSubscribed(channel: string): boolean;
@@ -36,9 +43,35 @@ export interface Credentials {
   channels?: string[];
   /** Data returned to the client in the connect reply. */
   data?: unknown;
+  /** Server-side subscriptions with their own channel info, reply data and option overrides (Centrifugo's `subs`). */
+  subs?: Record<string, SubscriptionGrant>;
 }
 
-export type Decision = { kind: 'accept'; credentials: Partial<Credentials> } | { kind: 'decline'; code: number; message: string };
+/**
+ * Per-subscription option overrides (Centrifugo's `override`): undefined keeps the namespace's
+ * value. Recovery and positioning only take effect on channels that keep history.
+ */
+export interface SubscribeOverride {
+  presence?: boolean;
+  joinLeave?: boolean;
+  forcePushJoinLeave?: boolean;
+  forceRecovery?: boolean;
+  forcePositioning?: boolean;
+}
+
+/** What a subscription was granted beyond yes. */
+export interface SubscriptionGrant {
+  /** Channel info (presence, join/leave, publications), JSON text. */
+  info?: string;
+  /** Data for the client in the subscribe reply, JSON text. */
+  data?: string;
+  override?: SubscribeOverride;
+}
+
+export type Decision =
+  | { kind: 'accept'; credentials: Partial<Credentials> }
+  /** `error`: `code` is a reply error code to answer with as it is (not an HTTP status); `temporary` goes with it. */
+  | { kind: 'decline'; code: number; message: string; error?: { temporary: boolean } };
 
 export interface ConnectingContext {
   readonly protocol: ProtocolName;
@@ -51,6 +84,15 @@ export interface ConnectingContext {
   readonly claims: ConnectionClaims | undefined;
   /** Why `token` did not verify, when it did not. */
   readonly tokenError: 'invalid' | 'expired' | undefined;
+  /** The id the connection will have (Centrifugo's `client`). */
+  readonly clientId: string;
+  /** The transport (`websocket`, ...). */
+  readonly transport: string;
+  /** Client name and version from the connect command (native protocol), '' otherwise. */
+  readonly name: string;
+  readonly version: string;
+  /** Headers sent inside the connect command (headers emulation); client-controlled. */
+  readonly emulatedHeaders: Readonly<Record<string, string>> | undefined;
   /** Accept, with the identity to give the connection (defaults: the token's claims). */
   accept(credentials?: Partial<Credentials>): void;
   /**
@@ -59,6 +101,12 @@ export interface ConnectingContext {
    * (codes below 600 are HTTP statuses: the native protocol answers them with error 101 unauthorized).
    */
   decline(code: number, message?: string): void;
+  /**
+   * Refuse with a reply error code as it is (100..1999, e.g. a connect proxy's `error`), whatever
+   * its number: the native protocol answers it with `temporary` (a temporary error makes the SDK
+   * reconnect with backoff); protocols that refuse at the upgrade map it to an HTTP status.
+   */
+  fail(code: number, message: string, temporary?: boolean): void;
 }
 
 export interface SubscribeContext {
@@ -70,7 +118,13 @@ export interface SubscribeContext {
   readonly data: unknown;
   /** Whether the namespace's own rules would allow this subscribe. */
   readonly allowedByNamespace: boolean;
-  accept(options?: { info?: unknown; data?: unknown }): this;
+  /**
+   * Allow. `info`/`data` are JSON values (or JSON text with `raw`); `expireAt` (Unix seconds)
+   * makes the subscription expire unless refreshed; `override` changes the namespace's presence,
+   * join/leave, recovery and positioning for this subscription; `serverRefresh`: the server
+   * refreshes it through `onSubRefresh` at expiry instead of asking the client.
+   */
+  accept(options?: { info?: unknown; data?: unknown; raw?: boolean; expireAt?: number; override?: SubscribeOverride; serverRefresh?: boolean }): this;
   decline(code?: number, message?: string): this;
   /** Set a connection assign. */
   assign(key: string, value: unknown): this;
@@ -105,6 +159,37 @@ export interface PublishContext {
   readonly channel: string;
   readonly data: unknown;
   readonly allowedByNamespace: boolean;
+  /** Publish this instead of the client's data (a JSON value, or JSON text with `raw`). */
+  replaceData(data: unknown, options?: { raw?: boolean }): void;
+  /** Do not keep this publication in the channel's history. */
+  skipHistory(): void;
+}
+
+/** A connection whose credentials expire, refreshed by the server (`Switchboard.onRefresh`). */
+export interface RefreshContext {
+  readonly client: Client;
+}
+
+/** What a server-side refresh decided: end the connection, or extend it (Unix seconds), maybe with new info/meta. */
+export interface RefreshResult {
+  expired?: boolean;
+  expireAt?: number;
+  /** New connection info, JSON text. */
+  info?: string;
+  meta?: unknown;
+}
+
+/** A subscription whose grant expires, refreshed by the server (`Switchboard.onSubRefresh`). */
+export interface SubRefreshContext {
+  readonly client: Client;
+  readonly channel: string;
+}
+
+export interface SubRefreshResult {
+  expired?: boolean;
+  expireAt?: number;
+  /** New channel info, JSON text. */
+  info?: string;
 }
 
 export interface RpcContext {

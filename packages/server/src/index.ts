@@ -31,8 +31,14 @@ export type {
   Middleware,
   RouteContext,
   RouteMiddleware,
+  RefreshContext,
+  RefreshResult,
+  SubRefreshContext,
+  SubRefreshResult,
+  SubscribeOverride,
+  SubscriptionGrant,
 } from './context.js';
-export type { Protocol, ProtocolName, Session, SessionConnection, SessionHost, SubscribeOutcome, SubscribeRequest, PendingSubscribe } from './protocol.js';
+export type { AuthenticateInput, Protocol, ProtocolName, Session, SessionConnection, SessionHost, SubscribeOutcome, SubscribeRequest, PendingSubscribe } from './protocol.js';
 export type { ControlMessage } from './control-messages.js';
 export { SessionRouter, DEFAULT_ROUTE_TIMEOUT_MS } from './session-router.js';
 export type { RouteOutcome, RouteHandler } from './session-router.js';
@@ -60,3 +66,11 @@ export type { GlobOptions } from './internal/glob.js';
 export type { ApiHandler, ApiHandlerOptions } from './http-api.js';
 export { decodeCommand, applyConsumed, isPermanent, MalformedCommandError, withIdempotencyKey } from './consumer.js';
 export type { Consumer, ConsumerOptions, ConsumerLogger, ExecuteCommand } from './consumer.js';
+export { connectProxy, refreshProxy, subscribeProxy, publishProxy, rpcProxy, subRefreshProxy, ProxyBackend } from './proxy/handlers.js';
+export type { ProxyHandlerOptions } from './proxy/handlers.js';
+export { installProxies } from './proxy/install.js';
+export type { ProxySetup, NamespaceProxies } from './proxy/install.js';
+export { ProxyCallError } from './proxy/types.js';
+export type { ProxyEndpoint, ProxyMethod, ProxyCaller, ProxyFailure, StatusTransform, OutgoingHeaders } from './proxy/types.js';
+export { proxyStats } from './proxy/metrics.js';
+export type { ProxyStat } from './proxy/metrics.js';

@@ -1,10 +1,15 @@
 import { historyOf } from './channels.js';
 import { Disconnects, Unsubscribes } from './codes.js';
+import type { Connection, Subscription } from './connection.js';
+import type { RefreshContext, RefreshResult, SubRefreshContext, SubRefreshResult } from './context.js';
 import type { Hub } from './hub.js';
 import type { NodeContext } from './node-context.js';
 import type { NodeRegistry } from './node-registry.js';
 import { DEFAULTS } from './options.js';
 import type { StreamPosition } from './types.js';
+
+/** After a failed server-side refresh the connection or subscription lives this much longer, then it is asked again. */
+const RETRY_REFRESH_MS = 60_000;
 
 /**
  * The node's periodic work: keepalive (pings, pong timeouts, connect timeouts, expired
@@ -13,6 +18,12 @@ import type { StreamPosition } from './types.js';
  */
 export class Maintenance {
   #timers: NodeJS.Timeout[] = [];
+  /** Server-side connection refresh (`Switchboard.onRefresh`): called when a connection's credentials expire. */
+  onRefresh: ((ctx: RefreshContext) => Promise<RefreshResult> | RefreshResult) | undefined;
+  /** Server-side subscription refresh (`Switchboard.onSubRefresh`), for subscriptions granted with `serverRefresh`. */
+  onSubRefresh: ((ctx: SubRefreshContext) => Promise<SubRefreshResult> | SubRefreshResult) | undefined;
+  /** Refreshes in flight (one per connection or subscription at a time). */
+  readonly #refreshing = new WeakSet<object>();
 
   constructor(
     readonly ctx: NodeContext,
@@ -53,7 +64,9 @@ export class Maintenance {
         continue;
       }
       if (conn.state !== 'connected') continue;
-      if (conn.expireAt > 0 && now > conn.expireAt + grace) {
+      if (conn.expireAt > 0 && this.onRefresh !== undefined) {
+        if (now >= conn.expireAt) this.#refresh(conn);
+      } else if (conn.expireAt > 0 && now > conn.expireAt + grace) {
         conn.close(Disconnects.expired);
         continue;
       }
@@ -71,7 +84,9 @@ export class Maintenance {
         conn.session.sendPing();
       }
       for (const sub of conn.subscriptions.values()) {
-        if (sub.expireAt > 0 && now > sub.expireAt + grace) {
+        if (sub.serverRefresh && sub.expireAt > 0 && this.onSubRefresh !== undefined) {
+          if (now >= sub.expireAt) this.#subRefresh(conn, sub);
+        } else if (sub.expireAt > 0 && now > sub.expireAt + grace) {
           this.hub.removeSubscription(sub, true);
           if (sub.serverSide) conn.close(Disconnects.subExpired);
           else conn.session.pushUnsubscribed(sub.channel, Unsubscribes.expired.code, Unsubscribes.expired.reason);
@@ -82,6 +97,60 @@ export class Maintenance {
         }
       }
     }
+  }
+
+  /**
+   * Ask the app (a refresh proxy) whether an expired connection lives on. Expired: closed with 3005;
+   * extended: new expiry (and info, meta). A failure gives the connection one more minute and asks
+   * again then, so a backend outage does not end every connection (Centrifugo's rule).
+   */
+  #refresh(conn: Connection): void {
+    const handler = this.onRefresh;
+    if (handler === undefined || this.#refreshing.has(conn)) return;
+    this.#refreshing.add(conn);
+    void (async () => {
+      try {
+        const r = await handler({ client: conn.client });
+        if (conn.state !== 'connected') return;
+        const expireAt = (r.expireAt ?? 0) * 1000;
+        if (r.expired === true || (expireAt > 0 && expireAt <= Date.now())) return conn.close(Disconnects.expired);
+        conn.expireAt = expireAt;
+        if (r.info !== undefined) conn.info = r.info;
+        if (r.meta !== undefined) conn.meta = r.meta;
+      } catch (err) {
+        this.ctx.logger.warn({ err, client: conn.id }, 'connection refresh failed: retrying in 60 s');
+        if (conn.state === 'connected') conn.expireAt = Date.now() + RETRY_REFRESH_MS;
+      } finally {
+        this.#refreshing.delete(conn);
+      }
+    })();
+  }
+
+  /** The same for a subscription granted with server-side refresh: expired ones are unsubscribed (2501). */
+  #subRefresh(conn: Connection, sub: Subscription<Connection>): void {
+    const handler = this.onSubRefresh;
+    if (handler === undefined || this.#refreshing.has(sub)) return;
+    this.#refreshing.add(sub);
+    void (async () => {
+      try {
+        const r = await handler({ client: conn.client, channel: sub.channel });
+        if (conn.state !== 'connected' || conn.subscriptions.get(sub.channel) !== sub) return;
+        const expireAt = (r.expireAt ?? 0) * 1000;
+        if (r.expired === true || (expireAt > 0 && expireAt <= Date.now())) {
+          this.hub.removeSubscription(sub, true);
+          if (sub.serverSide) conn.close(Disconnects.subExpired);
+          else conn.session.pushUnsubscribed(sub.channel, Unsubscribes.expired.code, Unsubscribes.expired.reason);
+          return;
+        }
+        sub.expireAt = expireAt;
+        if (r.info !== undefined) sub.chanInfo = r.info;
+      } catch (err) {
+        this.ctx.logger.warn({ err, client: conn.id, channel: sub.channel }, 'subscription refresh failed: retrying in 60 s');
+        if (conn.subscriptions.get(sub.channel) === sub) sub.expireAt = Date.now() + RETRY_REFRESH_MS;
+      } finally {
+        this.#refreshing.delete(sub);
+      }
+    })();
   }
 
   /** Re-add live presence entries so they outlive the store's TTL while the client stays. */

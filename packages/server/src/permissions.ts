@@ -28,10 +28,17 @@ export function can(conn: Member, o: ChannelOptions, what: 'publish' | 'presence
   return o.allowHistoryForClient === true || (o.allowHistoryForSubscriber === true && subscribed);
 }
 
+/** What an `onPublish` handler changed about a publication it allowed. */
+export interface PublishChanges {
+  /** JSON text to publish instead of the client's data. */
+  data?: string;
+  skipHistory?: boolean;
+}
+
 /**
  * The one publish-permission check, for client publications and unhandled client events: the
  * namespace rules, then the app's `onPublish` (true allows, false refuses, anything else defers to
- * the rules). Throws 103 permission denied.
+ * the rules; it may replace the data or skip history). Throws 103 permission denied.
  */
 export async function authorizePublish(
   conn: Member,
@@ -41,10 +48,25 @@ export async function authorizePublish(
   data: unknown,
   insecure: boolean,
   onPublish: ((ctx: PublishContext) => unknown) | undefined,
-): Promise<void> {
+): Promise<PublishChanges> {
   const allowed = can(conn, o, 'publish', channel, insecure);
+  const changes: PublishChanges = {};
   if (onPublish) {
-    const verdict = await onPublish({ client, channel, data, allowedByNamespace: allowed });
+    const verdict = await onPublish({
+      client,
+      channel,
+      data,
+      allowedByNamespace: allowed,
+      replaceData(d, options) {
+        const text = options?.raw ? (d as string) : JSON.stringify(d);
+        if (typeof text !== 'string') throw new ReplyError(Errors.badRequest, 'data must be a JSON value');
+        changes.data = text;
+      },
+      skipHistory() {
+        changes.skipHistory = true;
+      },
+    });
     if (verdict === false || (verdict !== true && !allowed)) throw new ReplyError(Errors.permissionDenied);
   } else if (!allowed) throw new ReplyError(Errors.permissionDenied);
+  return changes;
 }

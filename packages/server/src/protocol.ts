@@ -75,6 +75,23 @@ export interface SessionConnection {
   commandQueued(): void;
   commandDone(): void;
   clientInfo(chanInfo?: string): ClientInfo;
+  /** Headers sent inside the connect command (headers emulation), kept for backend proxies. */
+  emulatedHeaders?: Readonly<Record<string, string>> | undefined;
+}
+
+/** What a session knows of a connecting client. */
+export interface AuthenticateInput {
+  protocol: ProtocolName;
+  request: ConnectionRequest;
+  token: string | undefined;
+  data: unknown;
+  /** The connection's id, when it exists already (native protocol). */
+  clientId?: string;
+  /** Client name and version from the connect command. */
+  name?: string;
+  version?: string;
+  /** Headers sent inside the connect command (headers emulation). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** A client subscribe, as a session hands it to the core. */
@@ -138,12 +155,14 @@ export interface SessionHost {
   readonly pingIntervalMs: number;
   /** Whether the app listens to async client messages (native `send`). */
   readonly hasMessageHandler: boolean;
+  /** Expiring connections are refreshed by the server (`onRefresh`): clients are not told to refresh. */
+  readonly serverRefresh?: boolean;
   /** An unexpected failure: logged and emitted as the app's 'error' event. */
   reportError(err: unknown, conn?: SessionConnection): void;
   /** Count a coded error answered to a client (metrics). */
   countError(code: number): void;
   /** Token + connecting handler. Never throws for bad credentials: the decision says how to refuse. */
-  authenticate(input: { protocol: ProtocolName; request: ConnectionRequest; token: string | undefined; data: unknown }): Promise<Decision>;
+  authenticate(input: AuthenticateInput): Promise<Decision>;
   /** Make an authenticated connection live; returns its server-side subscriptions, not yet committed. */
   register(
     conn: SessionConnection,

@@ -22,6 +22,9 @@ export function createSessionHost(ctx: NodeContext, hub: Hub, auth: Authenticato
     get hasMessageHandler() {
       return ctx.events.has('message');
     },
+    get serverRefresh() {
+      return maintenance.onRefresh !== undefined;
+    },
     reportError: (err, conn) => hub.reportError(err, conn === undefined ? undefined : c(conn)),
     countError: (code) => hub.countError(code),
     authenticate: (input) => auth.authenticate(input),

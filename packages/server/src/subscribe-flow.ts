@@ -1,8 +1,8 @@
 import type { Authenticator } from './authenticator.js';
-import { checkChannelName, historyOf, type ResolvedChannel } from './channels.js';
+import { type ChannelOptions, checkChannelName, historyOf, type ResolvedChannel } from './channels.js';
 import { DeclinedError, Disconnects, DisconnectError, Errors, ReplyError } from './codes.js';
 import { clientOf, type Connection } from './connection.js';
-import type { Client, Credentials, RouteContext, SubscribeContext } from './context.js';
+import type { Client, Credentials, RouteContext, SubscribeContext, SubscribeOverride, SubscriptionGrant } from './context.js';
 import { ttlSeconds } from './expiry.js';
 import { capAllows, subscribeGrant } from './grants.js';
 import { EpochMismatchError } from './history.js';
@@ -23,6 +23,8 @@ import type { Publication, StreamPosition } from './types.js';
 export interface CoreSubscribeRequest extends SubscribeRequest {
   /** Made by the server (connect claims, personal channel, API): no permission checks; over the channel limit disconnects. */
   serverSide?: boolean;
+  /** A server-side subscription's own channel info, reply data and overrides (connect `subs`). */
+  grant?: SubscriptionGrant;
 }
 
 /** What authorization decided beyond yes: channel info, reply data, expiry, presence data, replies. */
@@ -32,6 +34,8 @@ interface Grant {
   expireAt: number;
   tracked: Record<string, unknown> | undefined;
   replies: { event: string; payload: unknown }[];
+  override: SubscribeOverride | undefined;
+  serverRefresh: boolean;
 }
 
 /**
@@ -71,6 +75,7 @@ export class SubscribeFlow {
     this.ctx.logger.debug({ client: conn.id, user: conn.user, protocol: conn.protocol }, 'connect');
     const subs = new Map<string, PendingSubscribe>();
     const channels = [...(creds.channels ?? [])];
+    for (const ch of Object.keys(creds.subs ?? {})) if (!channels.includes(ch)) channels.push(ch);
     const personal = this.ctx.options.userPersonalChannel;
     if (personal && conn.user !== '') channels.push(personal.namespace ? `${personal.namespace}:#${conn.user}` : `#${conn.user}`);
     for (const ch of channels) {
@@ -79,7 +84,13 @@ export class SubscribeFlow {
       // committed by the session once the connect reply is written (no 'subscribe' event: part of connect)
       const pending = await this.subscribe(
         conn,
-        { channel: ch, serverSide: true, recoverable: true, ...(r?.recover ? { recover: true, offset: r.offset ?? 0, epoch: r.epoch ?? '' } : {}) },
+        {
+          channel: ch,
+          serverSide: true,
+          recoverable: true,
+          ...(creds.subs?.[ch] ? { grant: creds.subs[ch] } : {}),
+          ...(r?.recover ? { recover: true, offset: r.offset ?? 0, epoch: r.epoch ?? '' } : {}),
+        },
         false,
       );
       subs.set(ch, pending);
@@ -104,7 +115,15 @@ export class SubscribeFlow {
       if (req.serverSide) throw new DisconnectError(Disconnects.channelLimit);
       throw new ReplyError(Errors.limitExceeded, 'too many channels');
     }
-    const grant: Grant = { chanInfo: undefined, replyData: undefined, expireAt: 0, tracked: undefined, replies: [] };
+    const grant: Grant = {
+      chanInfo: req.grant?.info,
+      replyData: req.grant?.data,
+      expireAt: 0,
+      tracked: undefined,
+      replies: [],
+      override: req.grant?.override,
+      serverRefresh: false,
+    };
     const client = clientOf(conn);
     await this.pipeline.run(
       { kind: 'subscribe', protocol: conn.protocol, client, channel, data: req.data, state: {} },
@@ -116,7 +135,7 @@ export class SubscribeFlow {
 
     if (conn.state === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
     if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
-    const o = resolved.options;
+    const o = grant.override ? overridden(resolved.options, grant.override) : resolved.options;
     const maxSubs = o.maxSubscribers ?? 0;
     if (maxSubs > 0 && this.hub.subscriberCount(channel) >= maxSubs) throw new ReplyError(Errors.limitExceeded, 'channel is full');
 
@@ -127,6 +146,7 @@ export class SubscribeFlow {
     sub.chanInfo = tracked !== undefined ? JSON.stringify({ ...(chanInfo ? (parseJson(chanInfo) as object) : {}), ...tracked }) : chanInfo;
     sub.expireAt = grant.expireAt;
     sub.serverSide = req.serverSide === true;
+    sub.serverRefresh = grant.serverRefresh;
     try {
       // 2. the broker subscription, live
       state.brokerSubscribed ??= this.ctx.broker.subscribe(channel);
@@ -156,7 +176,8 @@ export class SubscribeFlow {
         outcome = { recoverable: false, positioned: false, wasRecovering, recovered: false, publications: [], joinLeave: sub.joinLeave };
       }
       if (grant.replyData !== undefined) outcome = { ...outcome, data: grant.replyData };
-      if (grant.expireAt > 0) outcome = { ...outcome, ttl: ttlSeconds(grant.expireAt) };
+      // A subscription the server refreshes itself (sub refresh proxy) is not asked for a token.
+      if (grant.expireAt > 0 && !grant.serverRefresh) outcome = { ...outcome, ttl: ttlSeconds(grant.expireAt) };
       if (sub.presence) {
         const info = sub.info();
         await this.ctx.presence.add(channel, conn.id, info);
@@ -313,9 +334,14 @@ export class SubscribeFlow {
         data: req.data,
         allowedByNamespace: allowed,
         accept(opts) {
-          decided ??= 'accept';
-          if (opts?.info !== undefined) grant.chanInfo = JSON.stringify(opts.info);
-          if (opts?.data !== undefined) grant.replyData = JSON.stringify(opts.data);
+          if (decided !== undefined) return this;
+          decided = 'accept';
+          const text = (v: unknown) => (opts?.raw ? (v as string) : JSON.stringify(v));
+          if (opts?.info !== undefined) grant.chanInfo = text(opts.info);
+          if (opts?.data !== undefined) grant.replyData = text(opts.data);
+          if (opts?.expireAt !== undefined && opts.expireAt > 0) grant.expireAt = opts.expireAt * 1000;
+          if (opts?.override !== undefined) grant.override = opts.override;
+          if (opts?.serverRefresh) grant.serverRefresh = true;
           return this;
         },
         decline(code = 403, message = 'permission denied') {
@@ -382,6 +408,17 @@ function patternPositions(data: unknown, prefix: string): Map<string, StreamPosi
     }
     out.set(channel, { offset, epoch });
   }
+  return out;
+}
+
+/** A namespace's options with one subscription's overrides applied. */
+function overridden(o: ChannelOptions, ov: SubscribeOverride): ChannelOptions {
+  const out: ChannelOptions = { ...o };
+  if (ov.presence !== undefined) out.presence = ov.presence;
+  if (ov.joinLeave !== undefined) out.joinLeave = ov.joinLeave;
+  if (ov.forcePushJoinLeave !== undefined) out.forcePushJoinLeave = ov.forcePushJoinLeave;
+  if (ov.forceRecovery !== undefined) out.forceRecovery = ov.forceRecovery;
+  if (ov.forcePositioning !== undefined) out.forcePositioning = ov.forcePositioning;
   return out;
 }
 

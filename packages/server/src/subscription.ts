@@ -30,6 +30,8 @@ export class Subscription<C extends Subscriber = Subscriber> {
   presenceRev = 0;
   /** Subscription token expiry, ms since the epoch; 0: none. */
   expireAt = 0;
+  /** Refreshed by the server at expiry (`onSubRefresh`), not by the client with a token. */
+  serverRefresh = false;
   /** Publications were dropped for this subscriber (slow-consumer policy): it must resync. */
   lagged = false;
   /** Publications dropped or superseded (latest-only) for this subscriber since it was last told. */

@@ -10,7 +10,17 @@ import { Disconnects, type DisconnectValue, Errors, ReplyError, Unsubscribes } f
 import { Commands } from './commands.js';
 import { checkPublication } from './contract.js';
 import type { Connection } from './connection.js';
-import type { ConnectingContext, Middleware, PublishContext, RpcContext, SubscribeContext } from './context.js';
+import type {
+  ConnectingContext,
+  Middleware,
+  PublishContext,
+  RefreshContext,
+  RefreshResult,
+  RpcContext,
+  SubRefreshContext,
+  SubRefreshResult,
+  SubscribeContext,
+} from './context.js';
 import { ControlPlane } from './control.js';
 import type { ControlMessage, NodeInfo } from './control-messages.js';
 import { EpochMismatchError, type HistoryReadOptions, type HistoryStore } from './history.js';
@@ -178,6 +188,23 @@ export class Switchboard {
     return this;
   }
 
+  /**
+   * Server-side refresh of expiring connections (Centrifugo's refresh proxy): with a handler set,
+   * clients are not told to refresh their token; when a connection's credentials expire the
+   * handler decides: `{ expired: true }` closes it (3005), `{ expireAt }` extends it. A handler that
+   * throws gives the connection one more minute, then it is asked again.
+   */
+  onRefresh(handler: (ctx: RefreshContext) => Promise<RefreshResult> | RefreshResult): this {
+    this.#maintenance.onRefresh = handler;
+    return this;
+  }
+
+  /** The same for subscriptions accepted with `serverRefresh` (Centrifugo's sub refresh proxy). */
+  onSubRefresh(handler: (ctx: SubRefreshContext) => Promise<SubRefreshResult> | SubRefreshResult): this {
+    this.#maintenance.onSubRefresh = handler;
+    return this;
+  }
+
   /** Authorize subscriptions of channels that no route handles (namespace rules otherwise). */
   onSubscribe(handler: (ctx: SubscribeContext) => unknown): this {
     this.#flow.onSubscribe = handler;
@@ -203,7 +230,7 @@ export class Switchboard {
     return this;
   }
 
-  /** An RPC method (native `rpc`, plain-JSON `action`). */
+  /** An RPC method (native `rpc`, plain-JSON `action`); `'*'` answers every method without a handler of its own. */
   rpc(method: string, handler: (ctx: RpcContext) => unknown): this {
     this.#commands.rpcHandlers.set(method, handler);
     return this;

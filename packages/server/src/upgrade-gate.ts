@@ -142,14 +142,16 @@ export class UpgradeGate {
       clearTimeout(timer);
       this.pending.delete(socket);
     };
+    // The connection's id exists before authentication: a connect proxy tells the backend which client asks.
+    const clientId = newClientId();
     const upgrade = (credentials: Credentials | undefined) => {
       if (socket.destroyed) return finish();
       this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
         finish();
-        if (!uni) return void this.accept(new WsTransport(ws, request.remoteAddress, protocol.binary === true), protocol, request, credentials);
+        if (!uni) return void this.accept(new WsTransport(ws, request.remoteAddress, protocol.binary === true), protocol, request, credentials, clientId);
         // Unidirectional: the connect request is `cf_connect` in the query, else the client's first message.
         const t = new UniWsTransport(ws, request.remoteAddress, { id: randomUUID(), node: this.ctx.id }, unwrapPush);
-        const conn = this.accept(t, protocol, request, credentials);
+        const conn = this.accept(t, protocol, request, credentials, clientId);
         const connect = url.searchParams.get('cf_connect');
         if (connect !== null) conn.session.handleMessage(Buffer.from(connect), false);
       });
@@ -163,11 +165,12 @@ export class UpgradeGate {
       return refuse(socket, read.status, read.message);
     }
     const token = read.token;
-    this.auth.authenticate({ protocol: protocolName, request, token, data: undefined }, ep.onConnecting ?? this.auth.onConnecting).then(
+    this.auth.authenticate({ protocol: protocolName, request, token, data: undefined, clientId }, ep.onConnecting ?? this.auth.onConnecting).then(
       (d) => {
         if (d.kind === 'decline') {
           finish();
-          return refuse(socket, httpStatusOf(d.code), d.message);
+          // an internal error (a connect proxy that failed) is the server's fault, not the client's
+          return refuse(socket, d.error && d.code === 100 ? 500 : httpStatusOf(d.code), d.message);
         }
         upgrade({ user: '', ...d.credentials });
       },
@@ -186,8 +189,8 @@ export class UpgradeGate {
    * connection is registered at once and the session started; otherwise the session's connect
    * command does it.
    */
-  accept(transport: Transport, protocol: Protocol, request: ConnectionRequest, credentials: Credentials | undefined): Connection {
-    const conn = new Connection(newClientId(), protocol, transport, request, this.hub);
+  accept(transport: Transport, protocol: Protocol, request: ConnectionRequest, credentials: Credentials | undefined, id: string = newClientId()): Connection {
+    const conn = new Connection(id, protocol, transport, request, this.hub);
     this.hub.add(conn);
     conn.session = protocol.createSession(conn, this.host);
     conn.open();

@@ -8,3 +8,5 @@ export { presenceConformance, CONFORMANCE_PRESENCE_TTL_MS, type PresenceHarness 
 export { uniqueChannel, waitFor, waitForEvent, within, type EventSource } from './util.js';
 export { consumerConformance, type ConsumerHarness } from './consumer.js';
 export { controlPlaneScenario, RecordingLogger } from './control.js';
+export { HttpBackend, type BackendCall, type BackendAnswer } from './proxy-backend.js';
+export { GrpcBackend, type GrpcBackendCall } from './grpc-backend.js';

@@ -195,11 +195,29 @@ export class CentrifugeSession extends SessionBase {
       const e = this.replyErrorOf(err);
       return this.#out(this.wire.errorReply(id, e.code, e.message));
     }
-    const decision = await this.host.authenticate({ protocol: 'centrifuge', request: this.conn.request, token: str(p['token']), data });
+    const headers = emulatedHeaders(p['headers']);
+    if (headers === null) return this.#close(Disconnects.badRequest);
+    if (headers !== undefined) this.conn.emulatedHeaders = headers;
+    const decision = await this.host.authenticate({
+      protocol: 'centrifuge',
+      request: this.conn.request,
+      token: str(p['token']),
+      data,
+      clientId: this.conn.id,
+      name: this.conn.clientName,
+      version: this.conn.clientVersion,
+      ...(headers !== undefined ? { headers } : {}),
+    });
     if (this.conn.state === 'closed') return;
     if (decision.kind === 'decline') {
       const code = decision.code;
       this.#halted = true; // Centrifuge stops reading after a refused connect
+      if (decision.error && code < 3000) {
+        // A reply error code as it is (a connect proxy's error): temporary ones make the SDK reconnect.
+        this.host.countError(code);
+        this.#out(this.wire.errorReply(id, code, decision.message || 'error', decision.error.temporary));
+        return;
+      }
       if (code >= 3000) return this.#close({ code, reason: decision.message || 'unauthorized' });
       // A unidirectional client has no reply to read: the refusal is a disconnect.
       if (this.#uni) return this.#close(code === Errors.tokenExpired.code ? Disconnects.expired : { code: Disconnects.invalidToken.code, reason: decision.message || 'unauthorized' });
@@ -243,7 +261,8 @@ export class CentrifugeSession extends SessionBase {
       this.wire.connectReply(id, {
         client: this.conn.id,
         version: '0.1.0',
-        ttl: expireAt > 0 ? ttlSeconds(expireAt * 1000) : undefined,
+        // With server-side refresh (a refresh proxy) the client is not asked to refresh.
+        ttl: expireAt > 0 && this.host.serverRefresh !== true ? ttlSeconds(expireAt * 1000) : undefined,
         data: creds.data === undefined ? undefined : JSON.stringify(creds.data),
         subs: [...subs].map(([ch, s]) => [ch, s.outcome] as const),
         ping: Math.round(this.host.pingIntervalMs / 1000),
@@ -344,6 +363,19 @@ export function centrifugeProtobufProtocol(): Protocol {
     encodeLeave: (channel, info) => w.leavePush(channel, info),
     createSession: (conn, host) => new CentrifugeSession(conn, host, w),
   };
+}
+
+/** The connect command's `headers` (emulated headers): a map of strings; null when malformed. */
+function emulatedHeaders(v: unknown): Record<string, string> | undefined | null {
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) return null;
+  const out: Record<string, string> = {};
+  let n = 0;
+  for (const [k, val] of Object.entries(v)) {
+    if (typeof val !== 'string' || ++n > 64) return null;
+    out[k] = val;
+  }
+  return n === 0 ? undefined : out;
 }
 
 /**

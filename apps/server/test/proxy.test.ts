@@ -1,0 +1,149 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GrpcBackend, HttpBackend, waitFor, type BackendCall } from '@switchboard/server/testing';
+import { API_KEY, once, runCli, sdk, startServerProcess, type ServerProcess, writeConfig } from './helpers.js';
+
+/** A Centrifugo v6 configuration using proxies, as a Centrifugo user would have written it. */
+function centrifugoConfig(backendPort: number, grpcPort: number): Record<string, unknown> {
+  const base = `http://127.0.0.1:${backendPort}`;
+  return {
+    http_api: { key: API_KEY },
+    log: { level: 'info' },
+    shutdown: { timeout: '5s' },
+    client: {
+      allowed_origins: ['http://localhost:3000'],
+      proxy: {
+        connect: { enabled: true, endpoint: `${base}/centrifugo/connect`, timeout: '1s', http_headers: ['Cookie', 'Origin', 'User-Agent'] },
+        refresh: { enabled: true, endpoint: `${base}/centrifugo/refresh`, timeout: '1s' },
+      },
+    },
+    channel: {
+      proxy: {
+        subscribe: { endpoint: `${base}/centrifugo/subscribe`, timeout: '1s' },
+        publish: { endpoint: `${base}/centrifugo/publish`, timeout: '1s', include_connection_meta: true },
+      },
+      without_namespace: { subscribe_proxy_enabled: true },
+      namespaces: [
+        { name: 'chat', presence: true, allow_presence_for_subscriber: true, subscribe_proxy_enabled: true, publish_proxy_enabled: true },
+        { name: 'ns2', subscribe_proxy_enabled: true, subscribe_proxy_name: 'subscribe2' },
+        { name: 'viagrpc', subscribe_proxy_enabled: true, subscribe_proxy_name: 'grpc1' },
+      ],
+    },
+    proxies: [
+      { name: 'subscribe2', endpoint: `${base}/centrifugo/subscribe2`, http: { static_headers: { 'X-Api-Key': 'k1' } } },
+      { name: 'grpc1', endpoint: `grpc://127.0.0.1:${grpcPort}`, timeout: '2s', grpc: { credentials_key: 'x-token', credentials_value: 't1' } },
+    ],
+    rpc: {
+      proxy: { endpoint: `${base}/centrifugo/rpc` },
+      without_namespace: { proxy_enabled: true },
+      namespaces: [{ name: 'billing', proxy_enabled: true, proxy_name: 'default' }],
+    },
+  };
+}
+
+function answer(call: BackendCall): unknown {
+  const b = call.body;
+  switch (call.path) {
+    case '/centrifugo/connect':
+      return { result: { user: 'u-' + String(call.headers['cookie'] ?? 'none').replace('session=', ''), info: { plan: 'pro' } } };
+    case '/centrifugo/subscribe':
+      return b['channel'] === 'chat:secret' ? { error: { code: 403, message: 'permission denied' } } : { result: { info: { seat: 1 } } };
+    case '/centrifugo/subscribe2':
+      return { result: {} };
+    case '/centrifugo/publish':
+      return { result: { data: { wrapped: b['data'] } } };
+    case '/centrifugo/rpc':
+      return { result: { data: { method: b['method'], echo: b['data'] } } };
+  }
+  return { status: 404 };
+}
+
+describe('standalone server: a Centrifugo v6 configuration with proxies', () => {
+  let backend: HttpBackend;
+  let grpcBackend: GrpcBackend;
+  let server: ServerProcess;
+  let config: string;
+
+  before(async () => {
+    backend = await new HttpBackend(answer).start();
+    grpcBackend = await new GrpcBackend((call) => (call.body['channel'] === 'viagrpc:no' ? { error: { code: 1403, message: 'grpc says no' } } : { result: {} })).start();
+    config = writeConfig(centrifugoConfig(backend.port, grpcBackend.port));
+    server = await startServerProcess(config);
+  });
+  after(async () => {
+    await server?.stop();
+    await backend?.close();
+    await grpcBackend?.close();
+  });
+
+  test('checkconfig loads it unchanged; a proxy name that is not defined is refused, naming the key', { timeout: 90_000 }, async () => {
+    const ok = await runCli(['checkconfig', '--config', config]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const broken = centrifugoConfig(backend.port, grpcBackend.port);
+    ((broken['channel'] as Record<string, unknown>)['namespaces'] as Record<string, unknown>[])[1]!['subscribe_proxy_name'] = 'nope';
+    const bad = await runCli(['checkconfig', '--config', writeConfig(broken)]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /channel\.namespaces\[1\]\.subscribe_proxy_name: proxy "nope" is not defined in proxies/);
+  });
+
+  test('the SDK connects without a token (cookie forwarded), subscribes, publishes and calls RPC through the backend', { timeout: 60_000 }, async () => {
+    const { default: WebSocket } = await import('ws');
+    class CookieWs extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: { cookie: 'session=alice', 'x-not-listed': 'secret' } });
+      }
+    }
+    const c = sdk(server.wsUrl, { websocket: CookieWs });
+    try {
+      const connected = once<{ client: string }>(c, 'connected');
+      c.connect();
+      const ctx = await connected;
+      const connectCall = backend.callsTo('/centrifugo/connect').find((x) => x.body['client'] === ctx.client)!;
+      assert.equal(connectCall.headers['cookie'], 'session=alice');
+      assert.equal(connectCall.headers['x-not-listed'], undefined);
+
+      const sub = c.newSubscription('chat:room');
+      const got: unknown[] = [];
+      sub.on('publication', (p) => got.push(p.data));
+      const subscribed = once(sub, 'subscribed');
+      sub.subscribe();
+      await subscribed;
+      const presence = await sub.presence();
+      assert.deepEqual(presence.clients[ctx.client]?.connInfo, { plan: 'pro' });
+      assert.equal(presence.clients[ctx.client]?.user, 'u-alice');
+      assert.deepEqual(presence.clients[ctx.client]?.chanInfo, { seat: 1 });
+      await sub.publish({ text: 'hi' });
+      await waitFor(() => got.length === 1, 5000, 'the rewritten publication');
+      assert.deepEqual(got, [{ wrapped: { text: 'hi' } }]);
+
+      const denied = c.newSubscription('chat:secret');
+      const unsub = once<{ code: number }>(denied, 'unsubscribed');
+      denied.subscribe();
+      assert.equal((await unsub).code, 403);
+
+      const other = c.newSubscription('ns2:x');
+      const ok2 = once(other, 'subscribed');
+      other.subscribe();
+      await ok2;
+      assert.equal(backend.callsTo('/centrifugo/subscribe2')[0]?.headers['x-api-key'], 'k1');
+
+      const viaGrpc = c.newSubscription('viagrpc:yes');
+      const ok3 = once(viaGrpc, 'subscribed');
+      viaGrpc.subscribe();
+      await ok3;
+      assert.equal(grpcBackend.callsTo('subscribe')[0]?.metadata['x-token'], 't1');
+      const grpcNo = c.newSubscription('viagrpc:no');
+      const refused = once<{ code: number }>(grpcNo, 'unsubscribed');
+      grpcNo.subscribe();
+      assert.equal((await refused).code, 1403);
+
+      assert.deepEqual((await c.rpc('billing:charge', { amount: 5 })).data, { method: 'billing:charge', echo: { amount: 5 } });
+      assert.deepEqual((await c.rpc('plain', [1])).data, { method: 'plain', echo: [1] });
+
+      const metrics = await (await fetch(`${server.base}/metrics`)).text();
+      assert.match(metrics, /switchboard_proxy_calls_total\{[^}]*protocol="http",type="connect",name="default"[^}]*\} [1-9]/);
+    } finally {
+      c.disconnect();
+    }
+  });
+});

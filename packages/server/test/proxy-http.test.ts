@@ -1,0 +1,366 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Centrifuge } from 'centrifuge';
+import WebSocket from 'ws';
+import { installProxies, proxyStats, type Logger, type SwitchboardOptions } from '../src/index.js';
+import { HttpBackend, type BackendCall } from '../src/testing/index.js';
+import { freePort, once, RawClient, sdk, startServer, until, type TestServer } from './helpers.js';
+
+const now = () => Math.floor(Date.now() / 1000);
+
+/** What the test backend answers, per event, like an app backend written for Centrifugo. */
+function answer(call: BackendCall): unknown {
+  const b = call.body;
+  const data = (b['data'] ?? {}) as Record<string, unknown>;
+  const channel = typeof b['channel'] === 'string' ? b['channel'] : '';
+  switch (call.path) {
+    case '/connect':
+      if (call.headers['x-allowed'] === 'deny') return { disconnect: { code: 4501, reason: 'unauthorized' } };
+      if (data['mode'] === 'decline') return { disconnect: { code: 4501, reason: 'unauthorized' } };
+      if (data['mode'] === 'error') return { error: { code: 1000, message: 'custom connect error' } };
+      if (data['mode'] === 'expiring') return { result: { user: 'exp', expire_at: now() + 2 } };
+      return { result: { user: typeof data['user'] === 'string' ? data['user'] : '56', info: { name: 'Ann' }, data: { welcome: true }, channels: ['news:1'], meta: { tier: 'gold' } } };
+    case '/refresh':
+      // the first refresh extends the connection, the second ends it
+      return answerRefresh();
+    case '/subscribe':
+      if (channel === 'chat:deny') return { error: { code: 403, message: 'not allowed' } };
+      if (channel === 'chat:kick') return { disconnect: { code: 4503, reason: 'go away' } };
+      if (channel.startsWith('quiet:')) return { result: { info: { role: 'viewer' }, override: { presence: { value: true } } } };
+      if (channel.startsWith('timed:')) return { result: { expire_at: now() + 2 } };
+      return { result: { info: { role: 'admin' }, data: { motd: 'hi' } } };
+    case '/publish':
+      if (data['text'] === 'forbidden') return { error: { code: 1001, message: 'no' } };
+      if (data['text'] === 'rewrite') return { result: { data: { text: 'rewritten' }, skip_history: true } };
+      return { result: {} };
+    case '/rpc':
+      if (b['method'] === 'fail') return { error: { code: 1002, message: 'rpc failed' } };
+      return { result: { data: { got: b['data'], user: b['user'], method: b['method'] } } };
+    case '/sub_refresh':
+      return answerSubRefresh();
+    case '/slow':
+      return { hang: true };
+    case '/bad':
+      if (channel === 'bad:notjson') return { raw: 'this is not json' };
+      if (channel === 'bad:types') return { result: { expire_at: 'soon' } };
+      if (channel === 'bad:huge') return { result: { data: 'x'.repeat(10_000) } };
+      if (channel === 'bad:b64') return { result: { b64info: '%%%' } };
+      if (channel === 'bad:status') return { status: 500 };
+      return { result: {} };
+  }
+  return { status: 404 };
+}
+
+let refreshes = 0;
+function answerRefresh(): unknown {
+  refreshes++;
+  return refreshes === 1 ? { result: { expire_at: now() + 2 } } : { result: { expired: true } };
+}
+let subRefreshes = 0;
+function answerSubRefresh(): unknown {
+  subRefreshes++;
+  return subRefreshes === 1 ? { result: { expire_at: now() + 2, info: { refreshed: true } } } : { result: { expired: true } };
+}
+
+/** A logger that keeps what it was told. */
+function recordingLogger(): Logger & { lines: { level: string; obj: object; msg: string | undefined }[] } {
+  const lines: { level: string; obj: object; msg: string | undefined }[] = [];
+  const at = (level: string) => (obj: object, msg?: string) => void lines.push({ level, obj, msg });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects', () => {
+  let backend: HttpBackend;
+  let srv: TestServer;
+  const logger = recordingLogger();
+  const clients: Centrifuge[] = [];
+  const raws: RawClient[] = [];
+  let deadPort = 0;
+
+  const client = (opts: Parameters<typeof sdk>[1] = {}): Centrifuge => {
+    const c = sdk(srv.url, opts);
+    clients.push(c);
+    return c;
+  };
+  const connected = async (c: Centrifuge) => {
+    const p = once<{ client: string; data?: unknown }>(c, 'connected');
+    c.connect();
+    return p;
+  };
+  const raw = async (): Promise<RawClient> => {
+    const r = new RawClient(srv.url);
+    raws.push(r);
+    await r.opened;
+    return r;
+  };
+
+  before(async () => {
+    backend = await new HttpBackend(answer).start();
+    deadPort = await freePort();
+    const namespaces: SwitchboardOptions['namespaces'] = {
+      chat: { presence: true, allowPresenceForSubscriber: true, historySize: 10, historyTtlMs: 60_000, allowHistoryForSubscriber: true },
+      quiet: { allowPresenceForSubscriber: true },
+      timed: {},
+      news: { allowSubscribeForClient: true },
+      open: { allowSubscribeForClient: true, allowPublishForSubscriber: true },
+      slow: {},
+      dead: {},
+      bad: {},
+    };
+    srv = await startServer({ namespaces, allowAnonymous: false, logger }, (sb) => {
+      installProxies(sb, {
+        connect: {
+          endpoint: backend.url('/connect'),
+          httpHeaders: ['x-allowed', 'authorization'],
+          emulatedHeaders: ['authorization', 'x-emulated'],
+          staticHeaders: { 'x-static': 's', 'x-allowed': 'static-loses' },
+        },
+        refresh: { endpoint: backend.url('/refresh') },
+        subscribe: { endpoint: backend.url('/subscribe'), includeConnectionMeta: true },
+        publish: { endpoint: backend.url('/publish') },
+        subRefresh: { endpoint: backend.url('/sub_refresh') },
+        rpc: { endpoint: backend.url('/rpc') },
+        named: {
+          slow: { endpoint: backend.url('/slow'), timeoutMs: 300 },
+          dead: { endpoint: `http://127.0.0.1:${deadPort}/subscribe` },
+          bad: { endpoint: backend.url('/bad'), maxResponseBytes: 1024 },
+        },
+        namespaces: {
+          chat: { subscribe: 'default', publish: 'default' },
+          quiet: { subscribe: 'default' },
+          timed: { subscribe: 'default', subRefresh: 'default' },
+          slow: { subscribe: 'slow' },
+          dead: { subscribe: 'dead' },
+          bad: { subscribe: 'bad' },
+        },
+        rpcNamespaces: { '': { proxy: 'default' }, local: {} },
+      });
+    });
+    srv.sb.attach(srv.http, { path: '/ws', protocol: 'plain' });
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const r of raws) r.close();
+    await srv.close();
+    await backend.close();
+  });
+
+  test('connect without a token: the backend chooses user, info, data, channels; the request has Centrifugo\'s shape', async () => {
+    const c = client({ data: { user: '77' }, name: 'js-test', version: '1.2.3' });
+    const serverSide = once<{ channel: string }>(c, 'subscribed');
+    const ctx = await connected(c);
+    assert.deepEqual(ctx.data, { welcome: true });
+    assert.equal((await serverSide).channel, 'news:1');
+    const call = backend.callsTo('/connect').find((x) => x.body['client'] === ctx.client);
+    assert.ok(call, 'the backend was asked about this very client');
+    assert.equal(call.body['transport'], 'websocket');
+    assert.equal(call.body['protocol'], 'json');
+    assert.equal(call.body['encoding'], 'json');
+    assert.deepEqual(call.body['data'], { user: '77' });
+    assert.equal(call.headers['content-type'], 'application/json');
+    // the user and info the backend chose are what others see (presence info in a subscription)
+    const sub = c.newSubscription('chat:room1');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    const presence = await sub.presence();
+    const me = Object.values(presence.clients).find((p) => p.client === ctx.client);
+    assert.equal(me?.user, '77');
+    assert.deepEqual(me?.connInfo, { name: 'Ann' });
+    assert.deepEqual(me?.chanInfo, { role: 'admin' });
+    // the subscribe request carried the connection's meta (include_connection_meta)
+    const subCall = backend.callsTo('/subscribe').find((x) => x.body['client'] === ctx.client && x.body['channel'] === 'chat:room1');
+    assert.deepEqual(subCall?.body['meta'], { tier: 'gold' });
+    assert.equal(subCall?.body['user'], '77');
+  });
+
+  test('every protocol that authenticates at the upgrade goes through the connect proxy (plain JSON here)', async () => {
+    const url = srv.url.replace('/connection/websocket', '/ws');
+    const ok = new RawClient(url);
+    raws.push(ok);
+    const hello = await ok.next<{ type: string; client: string; user: string }>((m) => m['type'] === 'connected');
+    assert.equal(hello.user, '56');
+    assert.ok(backend.callsTo('/connect').some((x) => x.body['client'] === hello.client), 'the backend saw the id the connection got');
+    const refused = new RawClient(url, { headers: { 'x-allowed': 'deny' } });
+    await assert.rejects(refused.opened, /HTTP 403/);
+  });
+
+  test('a declined connect gives the backend\'s disconnect code, and the SDK does not come back', async () => {
+    const c = client({ data: { mode: 'decline' } });
+    const before = backend.callsTo('/connect').length;
+    const gone = once<{ code: number; reason: string }>(c, 'disconnected');
+    c.connect();
+    const d = await gone;
+    assert.equal(d.code, 4501);
+    assert.equal(d.reason, 'unauthorized');
+    // a later client's connect is the positive event after which the declined one would have retried
+    await connected(client({ data: { user: 'later' } }));
+    const declinedCalls = backend.callsTo('/connect').slice(before).filter((x) => (x.body['data'] as Record<string, unknown> | undefined)?.['mode'] === 'decline');
+    assert.equal(declinedCalls.length, 1);
+    assert.equal(c.state, 'disconnected');
+  });
+
+  test('a connect error from the backend is the connect reply error, code as the backend chose', async () => {
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { mode: 'error' } } });
+    const reply = await r.next((m) => m['id'] === 1);
+    assert.deepEqual(reply['error'], { code: 1000, message: 'custom connect error' });
+  });
+
+  test('refresh proxy: the server extends an expiring connection, then ends it with 3005', async () => {
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { mode: 'expiring' } } });
+    const reply = await r.next<{ connect: Record<string, unknown> }>((m) => m['id'] === 1);
+    assert.equal(reply.connect['expires'], undefined, 'the client is not asked to refresh: the server does');
+    const closed = await r.waitClose(10_000);
+    assert.equal(closed.code, 3005);
+    const calls = backend.callsTo('/refresh').filter((x) => x.body['client'] === reply.connect['client']);
+    assert.equal(calls.length, 2, 'extended once, then expired');
+    assert.equal(calls[0]!.body['user'], 'exp');
+  });
+
+  test('subscribe proxy: declined with the backend\'s error; a disconnect closes the connection with its code', async () => {
+    const c = client({ data: { user: 'sub-tester' } });
+    await connected(c);
+    const sub = c.newSubscription('chat:deny');
+    const unsub = once<{ code: number; reason: string }>(sub, 'unsubscribed');
+    sub.subscribe();
+    const u = await unsub;
+    assert.equal(u.code, 403);
+    assert.equal(u.reason, 'not allowed');
+
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { user: 'kicked' } } });
+    await r.next((m) => m['id'] === 1);
+    r.send({ id: 2, subscribe: { channel: 'chat:kick' } });
+    const closed = await r.waitClose();
+    assert.equal(closed.code, 4503);
+    assert.equal(closed.reason, 'go away');
+  });
+
+  test('subscribe proxy: info reaches presence, and override turns presence on for the subscription', async () => {
+    const c = client({ data: { user: 'q1' } });
+    const ctx = await connected(c);
+    const sub = c.newSubscription('quiet:1');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    // the namespace keeps no presence; the override tracks this subscriber anyway (the namespace
+    // still answers presence queries with 108, as Centrifugo does: read the store)
+    const presence = await srv.sb.presenceStore.get('quiet:1');
+    assert.equal(presence.get(ctx.client)?.chanInfo, '{"role":"viewer"}');
+  });
+
+  test('publish proxy: data rewritten (and kept out of history), refused with the backend\'s error', async () => {
+    const a = client({ data: { user: 'pub-a' } });
+    await connected(a);
+    const sub = a.newSubscription('chat:pub');
+    const got: unknown[] = [];
+    sub.on('publication', (p) => got.push(p.data));
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    await sub.publish({ text: 'rewrite' });
+    await sub.publish({ text: 'plain' });
+    await until(() => got.length === 2, 5000, 'two publications');
+    assert.deepEqual(got, [{ text: 'rewritten' }, { text: 'plain' }]);
+    const history = await sub.history({ limit: 10 });
+    assert.deepEqual(
+      history.publications.map((p) => p.data),
+      [{ text: 'plain' }],
+      'skip_history kept the rewritten one out',
+    );
+    await assert.rejects(sub.publish({ text: 'forbidden' }), (e: { code: number; message: string }) => e.code === 1001 && e.message === 'no');
+    const call = backend.callsTo('/publish').find((x) => (x.body['data'] as Record<string, unknown>)['text'] === 'plain');
+    assert.equal(call?.body['channel'], 'chat:pub');
+    assert.equal(call?.body['user'], 'pub-a');
+  });
+
+  test('RPC proxy: data both ways; errors with the backend\'s code; a namespace without a proxy is 108', async () => {
+    const c = client({ data: { user: 'rpc-user' } });
+    await connected(c);
+    const res = await c.rpc('echo', { q: [1, 2, 3] });
+    assert.deepEqual(res.data, { got: { q: [1, 2, 3] }, user: 'rpc-user', method: 'echo' });
+    await assert.rejects(c.rpc('fail', {}), (e: { code: number }) => e.code === 1002);
+    await assert.rejects(c.rpc('local:x', {}), (e: { code: number }) => e.code === 108);
+    await assert.rejects(c.rpc('nowhere:x', {}), (e: { code: number }) => e.code === 104);
+  });
+
+  test('sub refresh proxy: the server extends a subscription, then it expires (unsubscribe 2501)', async () => {
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { user: 'timed' } } });
+    await r.next((m) => m['id'] === 1);
+    r.send({ id: 2, subscribe: { channel: 'timed:1' } });
+    const reply = await r.next<{ subscribe: Record<string, unknown> }>((m) => m['id'] === 2);
+    assert.equal(reply.subscribe['expires'], undefined, 'no client-side refresh asked');
+    const push = await r.next<{ push: { unsubscribe: { code: number } } }>((m) => (m['push'] as Record<string, unknown> | undefined)?.['unsubscribe'] !== undefined, 10_000);
+    assert.equal(push.push.unsubscribe.code, 2501);
+    assert.equal(backend.callsTo('/sub_refresh').length, 2);
+    assert.equal(backend.callsTo('/sub_refresh')[0]!.body['channel'], 'timed:1');
+  });
+
+  test('headers: allowed ones arrive, others never; a real header wins over an emulated one; static ones lose', async () => {
+    const transportHeaders = { 'x-allowed': 'yes', 'x-secret': 'no' };
+    class HeaderWs extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: transportHeaders });
+      }
+    }
+    const c = client({ websocket: HeaderWs, data: { user: 'h1' }, headers: { Authorization: 'Bearer emulated', 'X-Emulated': 'e', 'X-Other': 'no' } });
+    const ctx = await connected(c);
+    const call = backend.callsTo('/connect').find((x) => x.body['client'] === ctx.client)!;
+    assert.equal(call.headers['x-allowed'], 'yes');
+    assert.equal(call.headers['authorization'], 'Bearer emulated');
+    assert.equal(call.headers['x-emulated'], 'e');
+    assert.equal(call.headers['x-static'], 's');
+    assert.equal(call.headers['x-secret'], undefined);
+    assert.equal(call.headers['x-other'], undefined);
+
+    Object.assign(transportHeaders, { authorization: 'Bearer real' });
+    const c2 = client({ websocket: HeaderWs, data: { user: 'h2' }, headers: { Authorization: 'Bearer emulated' } });
+    const ctx2 = await connected(c2);
+    const call2 = backend.callsTo('/connect').find((x) => x.body['client'] === ctx2.client)!;
+    assert.equal(call2.headers['authorization'], 'Bearer real');
+  });
+
+  test('a slow backend (past the timeout) and a dead one: 100 internal for that client, others unaffected, failures counted', async () => {
+    const errorsBefore = (name: string) => proxyStats().find((s) => s.method === 'subscribe' && s.name === name)?.errors ?? 0;
+    const slowBefore = errorsBefore('slow');
+    const deadBefore = errorsBefore('dead');
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { user: 'patient' } } });
+    await r.next((m) => m['id'] === 1);
+    r.send({ id: 2, subscribe: { channel: 'slow:1' } });
+    r.send({ id: 3, subscribe: { channel: 'dead:1' } });
+    // meanwhile another client works normally
+    const other = client({ data: { user: 'other' } });
+    await connected(other);
+    const sub = other.newSubscription('open:1');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+    await sub.publish({ ok: true });
+    const slow = await r.next<{ error: Record<string, unknown> }>((m) => m['id'] === 2);
+    assert.deepEqual(slow.error, { code: 100, message: 'internal server error', temporary: true });
+    const dead = await r.next<{ error: Record<string, unknown> }>((m) => m['id'] === 3);
+    assert.equal(dead.error['code'], 100);
+    assert.equal(r.closed, undefined, 'the connection stays');
+    assert.equal(errorsBefore('slow'), slowBefore + 1);
+    assert.equal(errorsBefore('dead'), deadBefore + 1);
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && (l.obj as { proxy?: string }).proxy === 'slow'));
+  });
+
+  test('malformed answers (not JSON, wrong types, bad base64, huge, HTTP 500) are errors to the client, logged, never a crash', async () => {
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { user: 'bad' } } });
+    await r.next((m) => m['id'] === 1);
+    const channels = ['bad:notjson', 'bad:types', 'bad:b64', 'bad:huge', 'bad:status'];
+    channels.forEach((ch, i) => r.send({ id: 10 + i, subscribe: { channel: ch } }));
+    for (let i = 0; i < channels.length; i++) {
+      const reply = await r.next<{ error?: { code: number } }>((m) => m['id'] === 10 + i);
+      assert.equal(reply.error?.code, 100, `${channels[i]} gives 100`);
+    }
+    const warned = logger.lines.filter((l) => l.level === 'warn' && (l.obj as { proxy?: string }).proxy === 'bad');
+    assert.ok(warned.length >= channels.length);
+    assert.ok(warned.some((l) => String((l.obj as { err?: Error }).err?.message).includes('expire_at must be an integer')));
+    // the server still serves
+    r.send({ id: 99, subscribe: { channel: 'news:2' } });
+    assert.ok((await r.next<{ subscribe?: unknown }>((m) => m['id'] === 99)).subscribe);
+  });
+});
