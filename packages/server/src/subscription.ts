@@ -33,6 +33,14 @@ export class Subscription<C extends Subscriber = Subscriber> {
   lagged = false;
   /** Publications dropped or superseded (latest-only) for this subscriber since it was last told. */
   skipped = 0;
+  /** The client negotiated fossil delta compression for this subscription. */
+  delta = false;
+  /**
+   * Delta compression: the data (JSON text) of the last publication this subscriber was sent on
+   * this channel, which the client holds as the base of the next delta; undefined: the next one
+   * goes full.
+   */
+  deltaBase: string | undefined;
   /** Assigns set by a join handler for this channel. */
   readonly assigns: Record<string, unknown> = {};
 
