@@ -3,7 +3,8 @@
  * code from the schema the server uses) against a hand-written encoder for the one hot message (a
  * publication push), with the JSON encoder as the reference. A publication is encoded once per
  * encoding and the bytes are shared by all its recipients, so this cost is paid once per
- * publication, not per delivery. Also prints the bytes per publication of each encoding.
+ * publication, not per delivery. Also prints the bytes per publication of each encoding, and per
+ * delivery for a stream of similar documents with fossil delta compression.
  *
  *   node --conditions=source --import tsx bench/src/protobuf-encode.ts
  */
@@ -12,6 +13,7 @@ import { Reply } from '../../packages/server/src/protocols/centrifuge/proto-sche
 import { protobufWire } from '../../packages/server/src/protocols/centrifuge/proto-wire.js';
 import { jsonWire } from '../../packages/server/src/protocols/centrifuge/wire.js';
 import type { Publication } from '../../packages/server/src/types.js';
+import { createDelta } from 'fossil-delta';
 
 function varintLen(n: number): number {
   let len = 1;
@@ -124,3 +126,32 @@ for (const [name, pub] of Object.entries(samples)) {
     `| ${name} | ${json.length} | ${viaLib.length} | ${nsPerOp(() => jsonWire.pubPush(channel, pub)).toFixed(0)} | ${nsPerOp(() => protobufWire.pubPush(channel, pub)).toFixed(0)} | ${nsPerOp(() => handWritten(channel, pub)).toFixed(0)} |`,
   );
 }
+
+// Bytes per delivery of a stream of similar documents (each changes a few fields of a ~1 KB
+// object): full publications against fossil deltas, in each encoding, as a delta subscriber gets them.
+function book(i: number): Record<string, unknown> {
+  return {
+    id: 'instrument-42',
+    seq: i,
+    price: 100 + (i % 7) * 0.25,
+    volume: 1000 + i,
+    book: Array.from({ length: 20 }, (_, k) => ({ level: k, bid: 99 - k * 0.05, ask: 101 + k * 0.05, size: 10 * (k + 1) + (k === i % 20 ? i : 0) })),
+  };
+}
+const N = 100;
+const totals = { jsonFull: 0, pbFull: 0, jsonDelta: 0, pbDelta: 0 };
+let prev: string | undefined;
+for (let i = 0; i < N; i++) {
+  const pub: Publication = { data: JSON.stringify(book(i)), offset: i + 1 };
+  totals.jsonFull += jsonWire.pubPush(channel, pub).length;
+  totals.pbFull += protobufWire.pubPush(channel, pub).length;
+  const d = prev === undefined ? undefined : createDelta(Buffer.from(prev), Buffer.from(pub.data));
+  const delta = d !== undefined && d.length < Buffer.byteLength(pub.data) ? d : undefined;
+  totals.jsonDelta += jsonWire.deltaPubPush(channel, pub, delta !== undefined && jsonWire.deltaSafe(delta) ? delta : undefined).length;
+  totals.pbDelta += protobufWire.deltaPubPush(channel, pub, delta).length;
+  prev = pub.data;
+}
+console.log(`\n${N} successive ~${Math.round(Buffer.byteLength(JSON.stringify(book(1))))} B documents, bytes per delivery (message, without WebSocket framing):`);
+console.log('| JSON full | JSON delta | Protobuf full | Protobuf delta |');
+console.log('|---:|---:|---:|---:|');
+console.log(`| ${(totals.jsonFull / N).toFixed(0)} | ${(totals.jsonDelta / N).toFixed(0)} | ${(totals.pbFull / N).toFixed(0)} | ${(totals.pbDelta / N).toFixed(0)} |`);

@@ -35,6 +35,9 @@ const channelOptions = {
   allow_history_for_subscriber: flag().optional(),
   allow_history_for_anonymous: flag().optional(),
   allow_user_limited_channels: flag().optional(),
+  /** Delta compression types clients may negotiate (only "fossil" exists), and deltas for every publication. */
+  allowed_delta_types: strings('["fossil"]').optional(),
+  delta_publish: flag().optional(),
   /** Channel segment → claim name: `{"user": "sub"}` lets a token with sub 42 subscribe to `<ns>:user:42`. */
   subscribe_by_claim: stringMap({
     want: 'an object of channel segment → claim name',

@@ -48,6 +48,14 @@ export interface ChannelOptions {
   maxSubscribers?: number;
   /** What happens to a subscriber whose outbound queue is full. */
   slowConsumer?: SlowConsumerPolicy;
+  /**
+   * Delta compression types a client may ask for when subscribing (Centrifugo's
+   * `allowed_delta_types`; only `'fossil'` exists). Another type, or any with this unset, is refused
+   * with 107.
+   */
+  allowedDeltaTypes?: readonly 'fossil'[];
+  /** Every publication in the namespace is sent as a delta to subscribers that negotiated one (Centrifugo's `delta_publish`). */
+  deltaPublish?: boolean;
 }
 
 export const NAMESPACE_BOUNDARY = ':';

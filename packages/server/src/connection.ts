@@ -213,7 +213,8 @@ export class Connection implements SessionConnection {
     if (this.state === 'closed') return;
     const limit = this.owner.maxQueueBytes;
     if (this.#queued + message.length + this.transport.bufferedAmount > limit) {
-      const policy = sub?.resolved.options.slowConsumer ?? 'disconnect';
+      // A delta chain cannot survive a dropped publication: delta subscribers are disconnected as slow.
+      const policy = sub?.delta === true ? 'disconnect' : (sub?.resolved.options.slowConsumer ?? 'disconnect');
       if (policy === 'disconnect' || sub === undefined) {
         this.close(Disconnects.slow);
         return;

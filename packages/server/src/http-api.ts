@@ -404,8 +404,9 @@ async function publishResult(sb: Switchboard, channel: string, data: string, opt
   return { ...(pos ? { offset: pos.offset, epoch: pos.epoch } : {}), ...(subscribers !== undefined ? { subscribers } : {}) };
 }
 
-function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: boolean; tags?: Record<string, string>; idempotencyKey?: string } {
+function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: boolean; tags?: Record<string, string>; idempotencyKey?: string; delta?: boolean } {
   const skip = optionalBool(p, 'skip_history');
+  const delta = optionalBool(p, 'delta');
   const tags = p['tags'];
   if (tags !== undefined && tags !== null && (!isObject(tags) || !Object.values(tags).every((v) => typeof v === 'string'))) {
     throw new FieldError('tags must be an object of strings');
@@ -417,6 +418,7 @@ function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: 
   return {
     raw: true,
     ...(skip ? { skipHistory: true } : {}),
+    ...(delta ? { delta: true } : {}),
     ...(isObject(tags) ? { tags: tags as Record<string, string> } : {}),
     ...(typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {}),
   };

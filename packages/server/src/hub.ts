@@ -2,6 +2,7 @@ import type { ResolvedChannel } from './channels.js';
 import { Disconnects, DisconnectError } from './codes.js';
 import { clientOf, type Connection, type ConnectionOwner, type TrafficCounters } from './connection.js';
 import type { NodeContext } from './node-context.js';
+import { DeltaEncodings } from './delta.js';
 import { PROTOCOL_SLOT_COUNT, type ProtocolName } from './protocol.js';
 import type { Route } from './route.js';
 import { Outbound } from './outbound.js';
@@ -16,6 +17,8 @@ export interface ChannelState {
   readonly resolved: ResolvedChannel<Route>;
   /** The broker subscription of this channel (made once, awaited by every subscribe). */
   brokerSubscribed: Promise<void> | undefined;
+  /** The data of the last publication on this channel here: the base of the next fossil delta. */
+  lastData?: string | undefined;
 }
 
 type Sub = Subscription<Connection>;
@@ -241,8 +244,10 @@ export class Hub implements ConnectionOwner {
     this.stats.publications++;
     // One encoded message per protocol, shared by every recipient.
     const cache: (Buffer | undefined)[] = new Array<undefined>(PROTOCOL_SLOT_COUNT).fill(undefined);
+    const deltas = new DeltaEncodings(state.lastData, pub);
+    state.lastData = pub.data;
     for (const sub of state.subs) {
-      if (sub.active) this.deliver(sub, pub, cache);
+      if (sub.active) this.deliver(sub, pub, cache, deltas);
       else sub.buffer?.push(pub);
     }
     if (this.onFanout !== undefined && pub.time !== undefined) this.onFanout(Date.now() - pub.time);
@@ -252,8 +257,10 @@ export class Hub implements ConnectionOwner {
    * One publication to one subscriber: targeting, offset bookkeeping (skip what recovery already
    * delivered; hold back past a gap so the client resyncs), then the protocol's encoding, shared
    * through `cache` (indexed by protocol slot) by every recipient of the same publication.
+   * Subscribers that negotiated delta compression get theirs through `deltas` (buffered
+   * publications delivered after a subscribe, without it, go full).
    */
-  deliver(sub: Sub, pub: Publication, cache: (Buffer | undefined)[]): void {
+  deliver(sub: Sub, pub: Publication, cache: (Buffer | undefined)[], deltas?: DeltaEncodings): void {
     const conn = sub.conn;
     const d = pub.delivery;
     if (d !== undefined && !conn.wants(d)) return;
@@ -269,7 +276,10 @@ export class Hub implements ConnectionOwner {
     }
     const p = conn.proto;
     let buf: Buffer | undefined;
-    if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) {
+    if (sub.delta && p.encodeDelta !== undefined) {
+      buf = deltas !== undefined ? deltas.messageFor(sub, p) : p.encodeDelta(sub.channel, pub, undefined);
+      if (deltas === undefined) sub.deltaBase = pub.data;
+    } else if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) {
       buf = p.encodeEcho(sub.channel, pub);
       if (buf === undefined) return; // the protocol never echoes (Pusher client events)
     } else {

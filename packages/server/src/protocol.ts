@@ -105,6 +105,8 @@ export interface SubscribeRequest {
   positioned?: boolean | undefined;
   recoverable?: boolean | undefined;
   joinLeave?: boolean | undefined;
+  /** Delta compression type asked for (`'fossil'`); the namespace must allow it. */
+  delta?: string | undefined;
   /**
    * The protocol authorized this subscribe itself with a credential the core does not know (a
    * Pusher channel signature plays a subscription token's role): like a subscription token, it
@@ -128,6 +130,8 @@ export interface SubscribeOutcome {
   /** Seconds until the subscription token expires (refresh needed), when it does. */
   readonly ttl?: number;
   readonly joinLeave: boolean;
+  /** Delta compression was negotiated: publications may come as deltas against the previous one. */
+  readonly delta?: boolean;
 }
 
 /**
@@ -202,6 +206,14 @@ export interface Protocol {
   encodeEcho?(channel: string, pub: Publication): Buffer | undefined;
   /** A publication to '*': every connection receives it, subscribed or not. Undefined: not delivered. */
   encodeBroadcast(pub: Publication): Buffer | undefined;
+  /**
+   * A publication for a subscriber that negotiated delta compression: `delta`, the fossil delta of
+   * the publication's data against the previous publication's (the base this client holds), or
+   * undefined to send it full. Undefined method: the protocol has no delta compression.
+   * `deltaSafe(delta)` tells whether this encoding can carry those delta bytes (else: full).
+   */
+  encodeDelta?(channel: string, pub: Publication, delta: Uint8Array | undefined): Buffer;
+  deltaSafe?(delta: Uint8Array): boolean;
   encodeJoin(channel: string, info: ClientInfo): Buffer | undefined;
   encodeLeave(channel: string, info: ClientInfo): Buffer | undefined;
   createSession(conn: SessionConnection, host: SessionHost): Session;

@@ -111,6 +111,10 @@ export class SubscribeFlow {
     const resolved = this.ctx.registry.resolve(channel);
     if (!resolved) throw new ReplyError(Errors.unknownChannel);
     if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
+    const delta = req.delta !== undefined && req.delta !== '';
+    if (delta && !(resolved.options.allowedDeltaTypes ?? []).includes(req.delta as 'fossil')) {
+      throw new ReplyError(Errors.badRequest, `delta type ${JSON.stringify(req.delta).slice(0, 40)} not allowed in this channel`);
+    }
     if (conn.subscriptions.size >= this.ctx.limits.maxChannelsPerConnection) {
       if (req.serverSide) throw new DisconnectError(Disconnects.channelLimit);
       throw new ReplyError(Errors.limitExceeded, 'too many channels');
@@ -174,6 +178,12 @@ export class SubscribeFlow {
         }
       } else {
         outcome = { recoverable: false, positioned: false, wasRecovering, recovered: false, publications: [], joinLeave: sub.joinLeave };
+      }
+      if (delta) {
+        // The chain starts at the last publication the reply hands over (recovered ones go full), else at the next one.
+        sub.delta = true;
+        sub.deltaBase = outcome.publications.length > 0 ? outcome.publications[outcome.publications.length - 1]!.data : undefined;
+        outcome = { ...outcome, delta: true };
       }
       if (grant.replyData !== undefined) outcome = { ...outcome, data: grant.replyData };
       // A subscription the server refreshes itself (sub refresh proxy) is not asked for a token.

@@ -40,6 +40,14 @@ export class Subscription<C extends Subscriber = Subscriber> {
   pattern: string | undefined;
   /** A pattern subscription's position per matched channel. */
   positions: ChannelPositions | undefined;
+  /** The client negotiated fossil delta compression for this subscription. */
+  delta = false;
+  /**
+   * Delta compression: the data (JSON text) of the last publication this subscriber was sent on
+   * this channel, which the client holds as the base of the next delta; undefined: the next one
+   * goes full.
+   */
+  deltaBase: string | undefined;
   /** Assigns set by a join handler for this channel. */
   readonly assigns: Record<string, unknown> = {};
 

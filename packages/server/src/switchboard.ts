@@ -340,6 +340,8 @@ export class Switchboard {
       skipHistory?: boolean;
       delivery?: Delivery;
       raw?: boolean;
+      /** Send as a delta to subscribers that negotiated delta compression (Centrifugo's publish `delta`). */
+      delta?: boolean;
       /**
        * Centrifugo's `idempotency_key`: a second publication with the same key on the same channel
        * within 5 minutes is not published again and resolves with the first one's position. Across
@@ -363,7 +365,7 @@ export class Switchboard {
       ...(options.info ? { info: options.info } : {}),
       ...(options.tags ? { tags: options.tags } : {}),
       time: Date.now(),
-      ...(options.delivery ? { delivery: options.delivery } : {}),
+      ...(options.delivery || options.delta ? { delivery: options.delta ? { ...options.delivery, delta: true } : options.delivery } : {}),
     };
     const key = options.idempotencyKey;
     if (key !== undefined && (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {

@@ -32,6 +32,11 @@ export interface Delivery {
   readonly toUsers?: readonly string[];
   /** Deliver only to these client ids. */
   readonly toClients?: readonly string[];
+  /**
+   * Send this publication as a delta to subscribers that negotiated delta compression (the publish
+   * API's `delta: true`; namespaces with `deltaPublish` do it for every publication).
+   */
+  readonly delta?: boolean;
   /** The client whose command caused this publication, and the request id it used (PondSocket echoes it). */
   readonly originClient?: string;
   readonly originRequest?: string;

@@ -24,6 +24,23 @@ export function pubPush(channel: string, pub: Publication): string {
   return `{"push":{"channel":${q(channel)},"pub":${encodePub(pub)}}}`;
 }
 
+/**
+ * A publication for a subscriber that negotiated delta compression: `data` is a JSON string, the
+ * publication's JSON text itself (full) or the fossil delta (UTF-8 text) with `"delta":true`.
+ */
+export function encodeDeltaPub(pub: Publication, delta?: Uint8Array): string {
+  let s = `{"data":${q(delta === undefined ? pub.data : Buffer.from(delta.buffer, delta.byteOffset, delta.length).toString('utf8'))}`;
+  if (pub.info !== undefined) s += `,"info":${encodeInfo(pub.info)}`;
+  if (pub.offset) s += `,"offset":${pub.offset}`;
+  if (pub.tags !== undefined) s += `,"tags":${q(pub.tags)}`;
+  if (delta !== undefined) s += ',"delta":true';
+  return s + '}';
+}
+
+export function deltaPubPush(channel: string, pub: Publication, delta?: Uint8Array): string {
+  return `{"push":{"channel":${q(channel)},"pub":${encodeDeltaPub(pub, delta)}}}`;
+}
+
 export function joinPush(channel: string, info: ClientInfo): string {
   return `{"push":{"channel":${q(channel)},"join":{"info":${encodeInfo(info)}}}}`;
 }
@@ -52,10 +69,13 @@ export function subscribeResult(o: SubscribeOutcome, serverSide = false): string
   if (o.epoch !== undefined && o.epoch !== '') parts.push(`"epoch":${q(o.epoch)}`);
   if (o.offset) parts.push(`"offset":${o.offset}`);
   if (o.positioned) parts.push('"positioned":true');
-  if (o.publications.length > 0 && (!serverSide || o.recovered)) parts.push(`"publications":[${o.publications.map(encodePub).join(',')}]`);
+  // With delta negotiated, recovered publications come full, their data as JSON strings (the SDK decodes them so).
+  const enc = o.delta === true ? (p: Publication) => encodeDeltaPub(p) : encodePub;
+  if (o.publications.length > 0 && (!serverSide || o.recovered)) parts.push(`"publications":[${o.publications.map(enc).join(',')}]`);
   if (o.recovered) parts.push('"recovered":true');
   if (o.wasRecovering) parts.push('"was_recovering":true');
   if (o.data !== undefined) parts.push(`"data":${o.data}`);
+  if (o.delta === true) parts.push('"delta":true');
   return `{${parts.join(',')}}`;
 }
 

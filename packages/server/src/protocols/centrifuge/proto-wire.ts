@@ -11,7 +11,7 @@ import { type Cmd, type CentrifugeWire, jsonBytesValue } from './wire.js';
  * one transport message holds one or more of them back to back. Payloads are bytes: the server
  * holds them as JSON text and sends that text's bytes; a client's payload must be JSON text.
  * Encoding and decoding use protobufjs with the schema in `proto-schema.ts` (see
- * docs/protobuf.md for why: measured against a hand-written encoder).
+ * docs/protocols/centrifuge-bandwidth.md for why: measured against a hand-written encoder).
  */
 
 type Obj = Record<string, unknown>;
@@ -33,8 +33,9 @@ function infoObj(info: ClientInfo): Obj {
   return o;
 }
 
-function pubObj(pub: Publication): Obj {
-  const o: Obj = { data: utf8(pub.data) };
+function pubObj(pub: Publication, delta?: Uint8Array): Obj {
+  const o: Obj = { data: delta ?? utf8(pub.data) };
+  if (delta !== undefined) o['delta'] = true;
   if (pub.info !== undefined) o['info'] = infoObj(pub.info);
   if (pub.offset) o['offset'] = pub.offset;
   if (pub.tags !== undefined) o['tags'] = pub.tags;
@@ -51,10 +52,11 @@ function subscribeResult(o: SubscribeOutcome, serverSide = false): Obj {
   if (o.epoch !== undefined && o.epoch !== '') r['epoch'] = o.epoch;
   if (o.offset) r['offset'] = o.offset;
   if (o.positioned) r['positioned'] = true;
-  if (o.publications.length > 0 && (!serverSide || o.recovered)) r['publications'] = o.publications.map(pubObj);
+  if (o.publications.length > 0 && (!serverSide || o.recovered)) r['publications'] = o.publications.map((p) => pubObj(p));
   if (o.recovered) r['recovered'] = true;
   if (o.wasRecovering) r['was_recovering'] = true;
   if (o.data !== undefined) r['data'] = utf8(o.data);
+  if (o.delta === true) r['delta'] = true;
   return r;
 }
 
@@ -77,6 +79,8 @@ export const protobufWire: CentrifugeWire = {
   // An empty Reply: its length prefix, 0.
   ping: Buffer.from([0]),
   pubPush: (channel, pub) => encodeReply({ push: { channel, pub: pubObj(pub) } }),
+  deltaPubPush: (channel, pub, delta) => encodeReply({ push: { channel, pub: pubObj(pub, delta) } }),
+  deltaSafe: () => true,
   joinPush: (channel, info) => encodeReply({ push: { channel, join: { info: infoObj(info) } } }),
   leavePush: (channel, info) => encodeReply({ push: { channel, leave: { info: infoObj(info) } } }),
   messagePush: (data) => encodeReply({ push: { message: { data: utf8(data) } } }),
@@ -112,7 +116,7 @@ export const protobufWire: CentrifugeWire = {
     return encodeReply({ id, presence: { presence } });
   },
   presenceStatsReply: (id, s) => encodeReply({ id, presence_stats: { num_clients: s.numClients, num_users: s.numUsers } }),
-  historyReply: (id, pubs, epoch, offset) => encodeReply({ id, history: { publications: pubs.map(pubObj), epoch, offset } }),
+  historyReply: (id, pubs, epoch, offset) => encodeReply({ id, history: { publications: pubs.map((p) => pubObj(p)), epoch, offset } }),
   rpcReply: (id, data) => encodeReply({ id, rpc: data === undefined ? {} : { data: utf8(data) } }),
   refreshReply: (id, method, r) => encodeReply({ id, [method]: r.expires ? { expires: true, ttl: r.ttl } : {} }),
   errorReply: (id, code, message, temporary) => encodeReply({ id, error: temporary ? { code, message, temporary: true } : { code, message } }),

@@ -289,6 +289,7 @@ export class CentrifugeSession extends SessionBase {
       positioned: p['positioned'] === true,
       recoverable: p['recoverable'] === true,
       joinLeave: p['join_leave'] === true,
+      delta: str(p['delta']),
     });
     const outcome = pending.outcome;
     if (outcome.wasRecovering && !outcome.recovered && (flag & 2) !== 0) {
@@ -358,6 +359,8 @@ export function centrifugeProtobufProtocol(): Protocol {
     binary: true,
     subprotocol: 'centrifuge-protobuf',
     encodePublication: (channel, pub) => w.pubPush(channel, pub),
+    encodeDelta: (channel, pub, delta) => w.deltaPubPush(channel, pub, delta),
+    deltaSafe: (delta) => w.deltaSafe(delta),
     encodeBroadcast: (pub) => w.messagePush(pub.data),
     encodeJoin: (channel, info) => w.joinPush(channel, info),
     encodeLeave: (channel, info) => w.leavePush(channel, info),
@@ -389,6 +392,8 @@ export function centrifugeProtocol(): Protocol {
     slot: PROTOCOL_SLOTS.centrifuge,
     newlineBatching: true,
     encodePublication: (channel, pub) => Buffer.from(c.pubPush(channel, pub)),
+    encodeDelta: (channel, pub, delta) => jsonWire.deltaPubPush(channel, pub, delta),
+    deltaSafe: (delta) => jsonWire.deltaSafe(delta),
     encodeBroadcast: (pub) => Buffer.from(c.messagePush(pub.data)),
     encodeJoin: (channel, info) => Buffer.from(c.joinPush(channel, info)),
     encodeLeave: (channel, info) => Buffer.from(c.leavePush(channel, info)),

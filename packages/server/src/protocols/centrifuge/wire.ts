@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { Disconnects, type DisconnectValue, Errors, ReplyError } from '../../codes.js';
 import { isObject } from '../../internal/json.js';
 import type { SubscribeOutcome } from '../../protocol.js';
@@ -42,6 +43,10 @@ export interface CentrifugeWire {
   /** The server ping (an empty message; the client answers with an empty command). */
   readonly ping: Buffer;
   pubPush(channel: string, pub: Publication): Buffer;
+  /** A publication for a delta subscriber: the fossil `delta` against the previous one, or full. */
+  deltaPubPush(channel: string, pub: Publication, delta: Uint8Array | undefined): Buffer;
+  /** Whether this encoding can carry these delta bytes (JSON: only valid UTF-8, inside a string). */
+  deltaSafe(delta: Uint8Array): boolean;
   joinPush(channel: string, info: ClientInfo): Buffer;
   leavePush(channel: string, info: ClientInfo): Buffer;
   messagePush(data: string): Buffer;
@@ -84,6 +89,8 @@ export const jsonWire: CentrifugeWire = {
   value: (v) => v,
   ping: JSON_PING,
   pubPush: (channel, pub) => b(c.pubPush(channel, pub)),
+  deltaPubPush: (channel, pub, delta) => b(c.deltaPubPush(channel, pub, delta)),
+  deltaSafe: (delta) => isUtf8(delta),
   joinPush: (channel, info) => b(c.joinPush(channel, info)),
   leavePush: (channel, info) => b(c.leavePush(channel, info)),
   messagePush: (data) => b(c.messagePush(data)),
