@@ -151,6 +151,8 @@ export class Realtime<S = AnySchema, P = S> {
   readonly #contract: Contract | undefined;
   readonly #link: Link;
   #closed = false;
+  /** Acks waiting for the end of the turn, per channel. */
+  readonly #acks = new Map<string, { offsets: number[]; done: [() => void, (e: unknown) => void][] }>();
 
   constructor(options: RealtimeOptions) {
     if (!options || typeof options.url !== 'string' || options.url === '') throw new RealtimeError('usage', 'createRealtime: `url` is required');
@@ -240,6 +242,32 @@ export class Realtime<S = AnySchema, P = S> {
   async rpc<R = unknown>(method: string, data: unknown = {}): Promise<R> {
     if (this.#closed) throw new RealtimeError('usage', 'rpc on a closed Realtime instance');
     return (await this.#link.rpc(method, data)) as R;
+  }
+
+  /**
+   * Acknowledges publications of `channel` by offset (`ctx.offset` of the handler), on a namespace
+   * with acknowledged delivery (`acknowledge`): unacknowledged ones are sent again after the
+   * namespace's timeout and when the connection comes back. Acks for one channel made in the same
+   * turn go to the server in one call. Rejects with the server's error (107: an offset that is not
+   * pending for this user, or the channel has no acknowledged delivery).
+   */
+  ack(channel: string, offsets: number | readonly number[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new RealtimeError('usage', 'ack on a closed Realtime instance', { channel }));
+    let batch = this.#acks.get(channel);
+    if (batch === undefined) {
+      const b = { offsets: [] as number[], done: [] as [() => void, (e: unknown) => void][] };
+      this.#acks.set(channel, (batch = b));
+      queueMicrotask(() => {
+        this.#acks.delete(channel);
+        this.#link.rpc('$ack', { channel, offsets: b.offsets }).then(
+          () => b.done.forEach(([ok]) => ok()),
+          (err: unknown) => b.done.forEach(([, fail]) => fail(err)),
+        );
+      });
+    }
+    if (typeof offsets === 'number') batch.offsets.push(offsets);
+    else batch.offsets.push(...offsets);
+    return new Promise((resolve, reject) => batch.done.push([resolve, reject]));
   }
 
   /** Resolves once connected (connecting if needed); rejects with the error that stopped it. */

@@ -25,6 +25,13 @@ export interface ChannelOptions {
    * (issue 21). Without it only a token's `caps` entry with `psub` allows a pattern.
    */
   allowPatternSubscribe?: boolean;
+  /**
+   * Acknowledged delivery (issue 21; needs history): authenticated subscribers acknowledge
+   * publications by offset (`$ack` RPC); unacknowledged ones are sent again after `ackTimeoutMs`
+   * (default 10 s) and when the user subscribes again. See acks.ts.
+   */
+  acknowledge?: boolean;
+  ackTimeoutMs?: number;
   allowSubscribeForAnonymous?: boolean;
   allowPublishForClient?: boolean;
   allowPublishForSubscriber?: boolean;

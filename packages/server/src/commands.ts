@@ -1,3 +1,4 @@
+import { ACK_METHOD, MAX_ACK_OFFSETS } from './acks.js';
 import { checkChannelName, historyOf, type ResolvedChannel } from './channels.js';
 import { Errors, ReplyError } from './codes.js';
 import { clientOf, type Connection } from './connection.js';
@@ -180,11 +181,33 @@ export class Commands {
     let result: unknown;
     const client = clientOf(conn);
     await this.pipeline.run({ kind: 'rpc', protocol: conn.protocol, client, method, data, state: {} }, async () => {
+      if (method === ACK_METHOD) {
+        result = this.#ack(conn, data);
+        return;
+      }
       // Native protocol, as Centrifugo: 108 when the app serves no RPC at all, 104 for a method it does not have.
       if (!handler) throw new ReplyError(this.rpcHandlers.size === 0 && conn.protocol === 'centrifuge' ? Errors.notAvailable : Errors.methodNotFound);
       result = await handler({ client, method, data });
     });
     return result;
+  }
+
+  /** `$ack { channel, offsets }`: acknowledged delivery (acks.ts). Unknown offsets: 107 after the known ones are acknowledged. */
+  #ack(conn: Connection, data: unknown): { acked: number } {
+    const { channel, offsets } = (typeof data === 'object' && data !== null ? data : {}) as { channel?: unknown; offsets?: unknown };
+    if (typeof channel !== 'string' || !Array.isArray(offsets) || offsets.length === 0) {
+      throw new ReplyError(Errors.badRequest, 'ack: expected { channel: string, offsets: [offset, ...] }');
+    }
+    if (offsets.length > MAX_ACK_OFFSETS) throw new ReplyError(Errors.limitExceeded, `ack: at most ${MAX_ACK_OFFSETS} offsets at once`);
+    if (!offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o > 0)) throw new ReplyError(Errors.badRequest, 'ack: offsets are integers from 1');
+    const sub = conn.subscriptions.get(channel);
+    if (sub === undefined || !sub.acked) throw new ReplyError(Errors.badRequest, 'ack: not subscribed to this channel with acknowledged delivery');
+    const r = this.hub.acks.ack(channel, conn.user, offsets as number[]);
+    if (r.unknown.length > 0) {
+      const list = r.unknown.slice(0, 10).join(', ') + (r.unknown.length > 10 ? ', …' : '');
+      throw new ReplyError(Errors.badRequest, `ack: unknown offsets ${list} (not pending for this user; ${r.acked} acknowledged)`);
+    }
+    return { acked: r.acked };
   }
 
   /** An async message from a client (native `send`); reaches the 'message' hook. */

@@ -6,6 +6,7 @@ import { DeltaEncodings } from './delta.js';
 import { PROTOCOL_SLOT_COUNT, type ProtocolName } from './protocol.js';
 import type { Route } from './route.js';
 import { Outbound } from './outbound.js';
+import { AckLedger, DEFAULT_ACK_TIMEOUT_MS, type PendingAck } from './acks.js';
 import { PATTERN_CHANNEL_TAG, PatternIndex, tagged, type PatternState } from './patterns.js';
 import type { Subscription } from './subscription.js';
 import type { ClientInfo, Publication } from './types.js';
@@ -49,6 +50,8 @@ export class Hub implements ConnectionOwner {
   readonly channels = new Map<string, ChannelState>();
   /** Pattern subscriptions by prefix (issue 21). */
   readonly patterns = new PatternIndex<Sub>();
+  /** Acknowledged delivery: what each user has not acknowledged yet (issue 21). */
+  readonly acks = new AckLedger((channel, user, p) => this.#redeliver(channel, user, p));
   readonly stats: NodeStats = {
     messagesIn: 0,
     messagesOut: 0,
@@ -288,6 +291,25 @@ export class Hub implements ConnectionOwner {
     }
     conn.enqueue(buf, sub);
     this.stats.deliveries++;
+    if (sub.acked) this.ackPending(sub, pub);
+  }
+
+  /** Record a publication sent on an acknowledged subscription as pending for its user. */
+  ackPending(sub: Sub, pub: Publication): void {
+    const o = sub.resolved.options;
+    this.acks.delivered(sub.channel, sub.conn.user, pub, o.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, o.historyTtlMs ?? 0);
+  }
+
+  /** Send a pending publication again to the user's connections subscribed to the channel. */
+  #redeliver(channel: string, user: string, p: PendingAck): boolean {
+    let sent = false;
+    for (const conn of this.users.get(user) ?? []) {
+      const sub = conn.subscriptions.get(channel);
+      if (sub === undefined || !sub.active || !sub.acked || conn.state !== 'connected') continue;
+      conn.enqueue(conn.proto.encodePublication(channel, p.pub), sub);
+      sent = true;
+    }
+    return sent;
   }
 
   /**

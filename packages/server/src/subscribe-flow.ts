@@ -162,6 +162,7 @@ export class SubscribeFlow {
       sub.positioned = history !== undefined && (sub.recoverable || o.forcePositioning === true || (req.positioned === true && canHistory));
       sub.joinLeave = o.forcePushJoinLeave === true || (o.joinLeave === true && (req.joinLeave === true || req.serverSide === true || conn.protocol !== 'centrifuge'));
       sub.presence = o.presence === true || tracked !== undefined;
+      sub.acked = o.acknowledge === true && history !== undefined && conn.user !== '';
       let outcome: SubscribeOutcome;
       const wasRecovering = req.recover === true;
       if (history !== undefined && (sub.positioned || wasRecovering)) {
@@ -203,7 +204,13 @@ export class SubscribeFlow {
         outcome,
         replies: grant.replies,
         commit() {
-          hub.activate(sub);
+          if (sub.acked) {
+            // what the user had not acknowledged (a reconnect), then the reply's recovered publications as pending
+            const inReply = new Set(outcome.publications.map((p) => p.offset!));
+            hub.activate(sub);
+            hub.acks.resend(channel, conn.user, inReply);
+            for (const p of outcome.publications) hub.ackPending(sub, p);
+          } else hub.activate(sub);
           if (emitOnCommit) events.emit('subscribe', client, channel);
         },
       };

@@ -36,6 +36,8 @@ export class Subscription<C extends Subscriber = Subscriber> {
   lagged = false;
   /** Publications dropped or superseded (latest-only) for this subscriber since it was last told. */
   skipped = 0;
+  /** Acknowledged delivery (namespace `acknowledge`): what is delivered is pending until acked. */
+  acked = false;
   /** A pattern subscription (`channel` is the pattern): the prefix it matches. */
   pattern: string | undefined;
   /** A pattern subscription's position per matched channel. */

@@ -423,6 +423,14 @@ export class Switchboard {
     if (!r.options.presence) throw new ReplyError(Errors.notAvailable);
   }
 
+  /**
+   * Acknowledged delivery (namespace `acknowledge`): the users this node sent `offset` of
+   * `channel` to who have not acknowledged it yet (for delivered/read receipts). Node-local.
+   */
+  unacknowledged(channel: string, offset: number): string[] {
+    return this.#hub.acks.unacknowledged(channel, offset);
+  }
+
   /** History of a channel: `limit` 0 gives only the position, -1 all that is kept (capped). */
   async history(channel: string, opts: Partial<HistoryReadOptions> = {}): Promise<{ publications: Publication[]; position: StreamPosition }> {
     const r = this.registry.resolve(channel);
@@ -540,6 +548,7 @@ export class Switchboard {
     }
     this.#closed = true;
     this.#maintenance.stop();
+    this.#hub.acks.close();
     this.#nodes.close();
     this.router.close();
     this.#http.close();
