@@ -84,6 +84,24 @@ const plain: ClientAdapter = {
   },
 };
 
+/** Phoenix Channels V2: token at the upgrade, one phx_join per channel, one ok reply each (liveness: WebSocket pings). */
+const phoenix: ClientAdapter = {
+  path: (token) => `/socket/websocket?token=${token}&vsn=2.0.0`,
+  open(ws, _t, channels) {
+    let ref = 1;
+    for (const ch of channels) {
+      const r = String(ref++);
+      ws.send(JSON.stringify([r, r, ch, 'phx_join', {}]));
+    }
+  },
+  control(_ws, text, _t, channels, st) {
+    if (!text.includes('"phx_reply"')) return st.acks >= channels.length;
+    if (text.includes('"status":"ok"')) st.acks++;
+    else throw new Error(`phoenix join refused: ${text.slice(0, 200)}`);
+    return st.acks >= channels.length;
+  },
+};
+
 function isCentrifugePing(text: string): boolean {
   return text === '{}' || text.startsWith('{}\n') || text.includes('\n{}');
 }
@@ -116,5 +134,6 @@ export const ADAPTERS: Record<string, ClientAdapter> = {
   pondsocket: pond('/c/', '"ready"'),
   sbpond: pond('', '"CONNECTION"'),
   plain,
+  phoenix,
   centrifuge,
 };

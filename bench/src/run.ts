@@ -83,6 +83,7 @@ export const SYSTEMS: SystemDef[] = [
   },
   { id: 'sb-plain', label: 'Switchboard, plain JSON, memory', server: 'sb', adapter: 'plain', publisher: 'app', unavailable: () => hasProtocol('plain') },
   { id: 'sb-pond', label: 'Switchboard, PondSocket protocol, memory', server: 'sb', adapter: 'sbpond', publisher: 'app', unavailable: () => hasProtocol('pond') },
+  { id: 'sb-phoenix', label: 'Switchboard, Phoenix Channels V2, memory', server: 'sb', adapter: 'phoenix', publisher: 'app', unavailable: () => hasProtocol('phoenix') },
   {
     id: 'sb-redis-2n',
     label: 'Switchboard, native, Redis, 2 nodes',

@@ -311,6 +311,13 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats
   });
   sb.attach(http, { path: '/connection/websocket' });
   for (const p of ['plain', 'pond'] as const) if (sb.protocol(p)) sb.attach(http, { path: `/${p}`, protocol: p });
+  // Phoenix, where this checkout has it. The bench's clients send no heartbeats (their cost is one
+  // tiny frame per client per 30 s): the 60 s no-frame close is off so a long ladder keeps them.
+  const mod = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as { phoenixProtocol?: (o: { idleTimeoutMs: number }) => unknown };
+  if (sb.protocol('phoenix') && mod.phoenixProtocol) {
+    sb.registerProtocol(mod.phoenixProtocol({ idleTimeoutMs: 0 }) as Parameters<typeof sb.registerProtocol>[0]);
+    sb.attach(http, { path: '/socket/websocket', protocol: 'phoenix' });
+  }
   await sb.start();
   const port = await listen(http);
   return {

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { createApiHandler, createSwitchboard, installProxies, pusher, type Switchboard, VERSION } from '@switchboard/server';
+import { createApiHandler, createSwitchboard, installProxies, phoenixLongPoll, pusher, type Switchboard, VERSION } from '@switchboard/server';
 import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
@@ -87,6 +87,8 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   });
   const admin = s.admin.enabled ? createAdminHandler(sb, s.admin, log) : undefined;
   const pusherMount = s.pusher.apps.length > 0 ? pusher(sb, { apps: s.pusher.apps }) : undefined;
+  // Phoenix's LongPoll fallback beside its WebSocket endpoint: <mount>/longpoll for <mount>/websocket.
+  const longPoll = s.phoenix.enabled && sb.protocol('phoenix') && s.phoenix.path.endsWith('/websocket') ? phoenixLongPoll(sb, { path: s.phoenix.path.replace(/\/websocket$/, '/longpoll') }) : undefined;
 
   const demoPage = s.demo.enabled ? readPublic('index.html').replaceAll('__CHANNEL__', JSON.stringify(s.demo.channel)) : undefined;
   const centrifugeBundle = s.demo.enabled || s.admin.enabled ? require.resolve('centrifuge').replace(/index\.js$/, 'index.mjs') : undefined;
@@ -96,6 +98,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     const path = url.pathname;
     if (await api(req, res)) return 'api';
     if (pusherMount && (await pusherMount.handleHttp(req, res))) return 'pusher-api';
+    if (longPoll && (await longPoll(req, res))) return 'phoenix-longpoll';
     if (admin && (path === '/admin' || path.startsWith('/admin/')) && (await admin(req, res))) return 'admin';
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (path === '/health' && s.health && get) {

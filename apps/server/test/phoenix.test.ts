@@ -1,7 +1,7 @@
 import { after, afterEach, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { Socket } from 'phoenix';
+import { LongPoll, Socket } from 'phoenix';
 import { RawClient } from '../../../packages/server/test/helpers.js';
 import { api, signToken, startServerProcess, testConfig, until, writeConfig, type ServerProcess } from './helpers.js';
 
@@ -35,4 +35,21 @@ test('standalone: /socket/websocket refuses a bad token with 401; the phoenix cl
   assert.equal((await api(srv.base, 'publish', { channel: 'chat:phx', data: { event: 'news', payload: { n: 1 } } })).status, 200);
   await until(() => news.length === 1, 5000, 'API publication as a broadcast');
   assert.deepEqual(news[0], { n: 1 });
+});
+
+test('standalone: /socket/longpoll serves the phoenix client over LongPoll (bad token refused with 401)', async () => {
+  const bad = await fetch(`http://127.0.0.1:${srv.port}/socket/longpoll?token=bad&vsn=2.0.0`);
+  assert.equal(bad.status, 401);
+  const s = new Socket(`ws://127.0.0.1:${srv.port}/socket`, { transport: LongPoll, params: { token: await signToken('phx-lp') }, reconnectAfterMs: () => 50 });
+  sockets.push(s);
+  s.connect();
+  const ch = s.channel('chat:phx-lp', {});
+  const news: unknown[] = [];
+  ch.on('news', (p: unknown) => void news.push(p));
+  let ok = false;
+  ch.join().receive('ok', () => (ok = true));
+  await until(() => ok, 10_000, 'phoenix joined over LongPoll');
+  assert.equal((await api(srv.base, 'publish', { channel: 'chat:phx-lp', data: { event: 'news', payload: { n: 2 } } })).status, 200);
+  await until(() => news.length === 1, 10_000, 'API publication in a poll');
+  assert.deepEqual(news[0], { n: 2 });
 });

@@ -56,6 +56,7 @@ export { centrifugeProtocol } from './protocols/centrifuge/session.js';
 export { pondProtocol, PondProtocol, BROADCAST_CHANNEL as POND_BROADCAST_CHANNEL } from './protocols/pond/session.js';
 export { plainProtocol } from './protocols/plain/session.js';
 export { phoenixProtocol, PhoenixProtocol, type PhoenixOptions } from './protocols/phoenix/session.js';
+export { phoenixLongPoll, LongPollEndpoint, LongPollTransport, type LongPollOptions } from './protocols/phoenix/longpoll.js';
 export { pusher, pusherProtocol, PusherApps, PusherHttpApi, socketIdOf, clientIdOf, type PusherAppOptions, type PusherApp, type PusherMount, type PusherNode } from './protocols/pusher/index.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';

@@ -41,6 +41,7 @@ import { createSessionHost } from './session-host.js';
 import { SubscribeFlow } from './subscribe-flow.js';
 import { DEFAULT_IDEMPOTENT_RESULT_TTL_MS, IdempotencyCache, MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
 import type { ClientInfo, Delivery, HistoryOptions, Publication, StreamPosition } from './types.js';
+import type { ConnectionRequest, Transport } from './transport.js';
 import { UpgradeGate } from './upgrade-gate.js';
 import { DEFAULT_TRANSPORT_PATHS, HTTP_TRANSPORTS, HttpEndpoints, type HttpTransportName } from './http-endpoints.js';
 import { SessionRouter } from './session-router.js';
@@ -323,6 +324,19 @@ export class Switchboard {
    */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointOptions | ProtocolName = 'centrifuge'): void {
     this.#gate.handleUpgrade(req, socket, head, endpoint);
+  }
+
+  /**
+   * For request-based transports (HTTP long-polling, streaming endpoints): run the checks and the
+   * authentication of an upgrade for `req` with the token the endpoint read, and on success open a
+   * connection over the transport `make` builds. Resolves to the connection or to a refusal status.
+   */
+  connectRequest(
+    req: IncomingMessage,
+    opts: { protocol: ProtocolName; token: string | undefined; onConnecting?: EndpointOptions['onConnecting'] },
+    make: (request: ConnectionRequest) => Transport,
+  ): Promise<{ conn: Connection } | { status: number; message: string }> {
+    return this.#gate.connectRequest(req, opts, make);
   }
 
   // ───────────────────────────── publish, history, presence ─────────────────────────────

@@ -184,6 +184,36 @@ export class UpgradeGate {
   }
 
   /**
+   * The way in for a request-based transport (HTTP long-polling, streaming): the checks of an
+   * upgrade (shutdown, origin, capacity, connect rate), authentication with the token the endpoint
+   * read, then a connection over the transport `make` builds. A refusal is an HTTP status with a
+   * message for the endpoint to answer with.
+   */
+  async connectRequest(
+    req: IncomingMessage,
+    opts: { protocol: ProtocolName; token: string | undefined; onConnecting?: EndpointOptions['onConnecting'] },
+    make: (request: ConnectionRequest) => Transport,
+  ): Promise<{ conn: Connection } | { status: number; message: string }> {
+    const protocol = this.protocols.get(opts.protocol);
+    if (!protocol) return { status: 500, message: `protocol ${opts.protocol} is not registered` };
+    const no = this.admit(req.headers.origin);
+    if (no !== undefined) return { status: no.status, message: no.message };
+    void this.start();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const request: ConnectionRequest = { url: req.url ?? '/', headers: req.headers, remoteAddress: req.socket.remoteAddress, query: new URLSearchParams(url.search) };
+    try {
+      const d = await this.auth.authenticate({ protocol: opts.protocol, request, token: opts.token, data: undefined }, opts.onConnecting ?? this.auth.onConnecting);
+      if (d.kind === 'decline') return { status: httpStatusOf(d.code), message: d.message };
+      if (this.closing) return { status: 503, message: 'shutting down' };
+      return { conn: this.accept(make(request), protocol, request, { user: '', ...d.credentials }) };
+    } catch (err) {
+      if (err instanceof ReplyError || err instanceof DisconnectError) return { status: httpStatusOf(err.code), message: err.message };
+      this.hub.reportError(err);
+      return { status: 500, message: 'internal server error' };
+    }
+  }
+
+  /**
    * A transport the client is connected over becomes a connection: into the Hub, a session, then
    * reading starts. With `credentials` (authenticated before the transport existed) the
    * connection is registered at once and the session started; otherwise the session's connect

@@ -229,7 +229,8 @@ export class PhoenixSession extends SessionBase {
   /** The node's ping tick: a transport ping, unless the client has been silent past the idle timeout. */
   override sendPing(): void {
     const idle = this.protocol.idleTimeoutMs;
-    if (idle > 0 && Date.now() - this.#lastFrameAt >= idle) return this.conn.close(IDLE);
+    // (Request-based transports such as LongPoll have no heartbeat: their polls are their liveness.)
+    if (idle > 0 && this.conn.transport.kind === 'websocket' && Date.now() - this.#lastFrameAt >= idle) return this.conn.close(IDLE);
     super.sendPing();
   }
 
