@@ -38,6 +38,8 @@ const channelOptions = {
   /** Delta compression types clients may negotiate (only "fossil" exists), and deltas for every publication. */
   allowed_delta_types: strings('["fossil"]').optional(),
   delta_publish: flag().optional(),
+  /** Clients may subscribe with a publication tags filter. */
+  allow_tags_filter: flag().optional(),
   /** Channel segment → claim name: `{"user": "sub"}` lets a token with sub 42 subscribe to `<ns>:user:42`. */
   subscribe_by_claim: stringMap({
     want: 'an object of channel segment → claim name',

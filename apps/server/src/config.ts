@@ -220,6 +220,7 @@ function channelOptions(o: ChannelSection): ChannelOptions {
   set('subscribeByClaim', o.subscribe_by_claim);
   set('allowedDeltaTypes', o.allowed_delta_types as ('fossil'[] | undefined));
   set('deltaPublish', o.delta_publish);
+  set('allowTagsFilter', o.allow_tags_filter);
   return out;
 }
 

@@ -63,6 +63,8 @@ export interface ChannelOptions {
   allowedDeltaTypes?: readonly 'fossil'[];
   /** Every publication in the namespace is sent as a delta to subscribers that negotiated one (Centrifugo's `delta_publish`). */
   deltaPublish?: boolean;
+  /** Clients may subscribe with a tags filter (Centrifugo's `allow_tags_filter`); else such a subscribe is refused with 107. */
+  allowTagsFilter?: boolean;
 }
 
 export const NAMESPACE_BOUNDARY = ':';

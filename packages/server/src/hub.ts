@@ -24,6 +24,8 @@ export interface ChannelState {
 
 type Sub = Subscription<Connection>;
 
+const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
+
 /** The node's counters (metrics, leak checks). */
 export interface NodeStats {
   messagesIn: number;
@@ -277,6 +279,8 @@ export class Hub implements ConnectionOwner {
       }
       sub.offset = off;
     }
+    // After the offset bookkeeping: a filtered-out publication still moves the position (no false gap).
+    if (sub.tagsFilter !== undefined && !sub.tagsFilter(pub.tags ?? NO_TAGS)) return;
     const p = conn.proto;
     let buf: Buffer | undefined;
     if (sub.delta && p.encodeDelta !== undefined) {

@@ -107,6 +107,8 @@ export interface SubscribeRequest {
   joinLeave?: boolean | undefined;
   /** Delta compression type asked for (`'fossil'`); the namespace must allow it. */
   delta?: string | undefined;
+  /** A publication tags filter as the client sent it (Centrifugo's `tf`, validated by the core). */
+  tagsFilter?: unknown;
   /**
    * The protocol authorized this subscribe itself with a credential the core does not know (a
    * Pusher channel signature plays a subscription token's role): like a subscription token, it

@@ -18,6 +18,9 @@ import { recover, type HistorySince } from './recovery.js';
 import type { Route } from './route.js';
 import { Subscription } from './subscription.js';
 import type { Publication, StreamPosition } from './types.js';
+import { compileTagsFilter, type TagsPredicate } from './tags-filter.js';
+
+const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A subscribe as the core sees it: a client's request, or one the server makes (token, API). */
 export interface CoreSubscribeRequest extends SubscribeRequest {
@@ -115,6 +118,12 @@ export class SubscribeFlow {
     if (delta && !(resolved.options.allowedDeltaTypes ?? []).includes(req.delta as 'fossil')) {
       throw new ReplyError(Errors.badRequest, `delta type ${JSON.stringify(req.delta).slice(0, 40)} not allowed in this channel`);
     }
+    let tagsFilter: TagsPredicate | undefined;
+    if (req.tagsFilter !== undefined && req.tagsFilter !== null) {
+      if (resolved.options.allowTagsFilter !== true) throw new ReplyError(Errors.badRequest, 'tags filter not allowed in this channel');
+      if (delta) throw new ReplyError(Errors.badRequest, 'tags filter and delta compression cannot be used together');
+      tagsFilter = compileTagsFilter(req.tagsFilter);
+    }
     if (conn.subscriptions.size >= this.ctx.limits.maxChannelsPerConnection) {
       if (req.serverSide) throw new DisconnectError(Disconnects.channelLimit);
       throw new ReplyError(Errors.limitExceeded, 'too many channels');
@@ -151,6 +160,7 @@ export class SubscribeFlow {
     sub.expireAt = grant.expireAt;
     sub.serverSide = req.serverSide === true;
     sub.serverRefresh = grant.serverRefresh;
+    sub.tagsFilter = tagsFilter;
     try {
       // 2. the broker subscription, live
       state.brokerSubscribed ??= this.ctx.broker.subscribe(channel);
@@ -179,6 +189,10 @@ export class SubscribeFlow {
         }
       } else {
         outcome = { recoverable: false, positioned: false, wasRecovering, recovered: false, publications: [], joinLeave: sub.joinLeave };
+      }
+      if (tagsFilter !== undefined && outcome.publications.length > 0) {
+        const pubs = outcome.publications.filter((p) => tagsFilter(p.tags ?? NO_TAGS));
+        outcome = { ...outcome, publications: pubs };
       }
       if (delta) {
         // The chain starts at the last publication the reply hands over (recovered ones go full), else at the next one.

@@ -1,5 +1,6 @@
 import type { ResolvedChannel } from './channels.js';
 import type { ChannelPositions } from './patterns.js';
+import type { TagsPredicate } from './tags-filter.js';
 import type { ClientInfo, Publication } from './types.js';
 
 /** What a subscription needs of its connection: who it is, for presence and publication info. */
@@ -50,6 +51,8 @@ export class Subscription<C extends Subscriber = Subscriber> {
    * goes full.
    */
   deltaBase: string | undefined;
+  /** Only publications whose tags match are delivered (the client's tags filter). */
+  tagsFilter: TagsPredicate | undefined;
   /** Assigns set by a join handler for this channel. */
   readonly assigns: Record<string, unknown> = {};
 

@@ -290,6 +290,7 @@ export class CentrifugeSession extends SessionBase {
       recoverable: p['recoverable'] === true,
       joinLeave: p['join_leave'] === true,
       delta: str(p['delta']),
+      tagsFilter: p['tf'],
     });
     const outcome = pending.outcome;
     if (outcome.wasRecovering && !outcome.recovered && (flag & 2) !== 0) {
