@@ -1,6 +1,6 @@
 // The page's script (bundled by server.ts): the official `phoenix` client, unchanged.
 // URL parameters: name (the user), device (this tab's device label), room (default "lobby").
-import { Presence, Socket } from 'phoenix';
+import { LongPoll, Presence, Socket } from 'phoenix';
 
 interface Meta {
   phx_ref: string;
@@ -21,9 +21,11 @@ async function token(): Promise<string> {
   return ((await res.json()) as { token: string }).token;
 }
 
-const socket = new Socket('/socket', { params: { token: await token(), device } });
+// WebSocket first; where it does not work within 2.5 s (blocked by a proxy), LongPoll.
+const socket = new Socket('/socket', { params: { token: await token(), device }, longPollFallbackMs: 2500 });
 socket.onOpen(() => {
   $('state').textContent = 'connected';
+  $('transport').textContent = (socket as unknown as { transport: unknown }).transport === LongPoll ? 'longpoll' : 'websocket';
 });
 socket.onClose(() => {
   $('state').textContent = 'reconnecting';

@@ -1,6 +1,7 @@
 // The example in headless Chromium: the page bundles the official `phoenix` client from npm; two
 // tabs (alice on her laptop, bob on his phone) chat and see each other in Presence; a second device
-// of alice's shows up under her name and goes away with its tab; a status change is a presence update.
+// of alice's shows up under her name and goes away with its tab; a status change is a presence update;
+// a tab whose WebSockets are blocked falls back to LongPoll and chats with the others.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -27,15 +28,18 @@ async function until(page: Page, what: string, check: (p: Page) => Promise<boole
 
 const messages = (page: Page) => page.$$eval('#messages li', (els) => els.map((e) => e.textContent ?? ''));
 
-test('phoenix-chat example in Chromium: two tabs chat and see each other (and their devices) in Presence', { skip, timeout: 120_000 }, async () => {
+test('phoenix-chat example in Chromium: two tabs chat and see each other (and their devices) in Presence; a third falls back to LongPoll', { skip, timeout: 120_000 }, async () => {
   assert.ok(!missing, `Chromium not found at ${CHROMIUM} (CI=true: this suite must run)`);
   const ex = await runExample(fileURLToPath(new URL('./server.ts', import.meta.url)), { SECRET: 'phoenix-chat-example-secret' });
   let browser: Browser | undefined;
   try {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 });
     const errors: string[] = [];
-    const open = async (query: string): Promise<Page> => {
-      const page = await (await browser!.newContext()).newPage();
+    const open = async (query: string, blockWebSockets = false): Promise<Page> => {
+      const context = await browser!.newContext();
+      // A proxy that accepts the upgrade and passes nothing: the client's health check fails and it falls back.
+      if (blockWebSockets) await context.routeWebSocket(/\/socket\/websocket/, () => {});
+      const page = await context.newPage();
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`http://127.0.0.1:${ex.port}/?${query}`);
       await page.waitForSelector('#text:not([disabled])', { timeout: 20_000 });
@@ -66,6 +70,18 @@ test('phoenix-chat example in Chromium: two tabs chat and see each other (and th
     // A status change is a presence update (leave+join of bob's meta): still one device, new status.
     await bob.selectOption('#status', 'away');
     await until(alice, "bob's new status", async (x) => (await who(x))['bob'] === 'phone (away)');
+
+    // A tab whose WebSockets are blocked falls back to LongPoll by itself and chats like the others.
+    const carol = await open('name=carol&device=kiosk', true);
+    assert.equal(await carol.textContent('#transport'), 'longpoll');
+    assert.equal(await alice.textContent('#transport'), 'websocket');
+    await until(bob, 'carol online', async (x) => (await who(x))['carol'] === 'kiosk (online)');
+    await until(carol, 'carol sees everyone', async (x) => Object.keys(await who(x)).sort().join() === 'alice,bob,carol');
+    await carol.fill('#text', 'polling in');
+    await carol.click('#send button');
+    await alice.fill('#text', 'welcome carol');
+    await alice.click('#send button');
+    for (const p of [alice, bob, carol]) await until(p, 'both new messages', async (x) => (await messages(x)).filter((m) => m === 'carol: polling in' || m === 'alice: welcome carol').length === 2);
 
     // A refused push shows its reason.
     await alice.fill('#text', ' ');

@@ -8,12 +8,19 @@ import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { signConnectionToken } from '@switchboard/client/server';
-import { createSwitchboard, ReplyError } from '@switchboard/server';
+import { createSwitchboard, phoenixLongPoll, ReplyError, type ConnectingContext } from '@switchboard/server';
 
 const SECRET = process.env.SECRET ?? 'change-me';
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 
 const sb = createSwitchboard({ token: { hmacSecret: SECRET } });
+
+// Each connection says which device it is (a socket param): that becomes its `info`, shown in presence.
+function connecting(ctx: ConnectingContext): void {
+  if (!ctx.claims) return ctx.decline(401, ctx.tokenError ? `token ${ctx.tokenError}` : 'token required');
+  const device = (ctx.request.query.get('device') ?? 'unknown').slice(0, 32);
+  ctx.accept({ info: { device } });
+}
 
 // Rooms. The join handler tracks the member with its status; the device comes from the
 // connection (its `info`, set below), so each tab of a user is one meta under the user's key.
@@ -51,7 +58,7 @@ const page = `<!doctype html>
 </style></head>
 <body>
   <main>
-    <h1>Room <span id="room"></span> <small id="state">connecting</small></h1>
+    <h1>Room <span id="room"></span> <small id="state">connecting</small> <small id="transport"></small></h1>
     <ul id="messages"></ul>
     <form id="send"><input id="text" autocomplete="off" placeholder="Say something" disabled><button disabled>Send</button></form>
     <p>Status: <select id="status" disabled><option>online</option><option>away</option><option>busy</option></select> <span id="error"></span></p>
@@ -60,8 +67,12 @@ const page = `<!doctype html>
   <script type="module" src="/app.js"></script>
 </body></html>`;
 
+// LongPoll beside the WebSocket endpoint: the page falls back to it where WebSockets are blocked.
+const longPoll = phoenixLongPoll(sb, { path: '/socket/longpoll', onConnecting: connecting });
+
 const server = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://x');
+  if (url.pathname === '/socket/longpoll') return void longPoll(req, res);
   if (url.pathname === '/token') {
     // Demo only: anyone may be anyone. A real app signs the token for its logged-in user.
     const name = url.searchParams.get('name') ?? '';
@@ -78,16 +89,7 @@ const server = createServer((req, res) => {
 });
 
 // The Phoenix endpoint: the client is created with `new Socket('/socket')` and appends /websocket.
-// Each connection says which device it is (a socket param): that becomes its `info`, shown in presence.
-sb.attach(server, {
-  path: '/socket/websocket',
-  protocol: 'phoenix',
-  onConnecting(ctx) {
-    if (!ctx.claims) return ctx.decline(401, ctx.tokenError ? `token ${ctx.tokenError}` : 'token required');
-    const device = (ctx.request.query.get('device') ?? 'unknown').slice(0, 32);
-    ctx.accept({ info: { device } });
-  },
-});
+sb.attach(server, { path: '/socket/websocket', protocol: 'phoenix', onConnecting: connecting });
 sb.on('connect', (c) => console.log(`connect ${c.user} (${c.protocol})`));
 sb.on('disconnect', (c, { code }) => console.log(`disconnect ${c.user} code=${code}`));
 

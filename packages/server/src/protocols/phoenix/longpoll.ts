@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectingContext } from '../../context.js';
+import { newClientId } from '../../internal/ids.js';
+import { DEFAULT_ROUTE_TIMEOUT_MS, type RouteOutcome } from '../../session-router.js';
 import type { Switchboard } from '../../switchboard.js';
 import type { Transport, TransportHandlers } from '../../transport.js';
 
@@ -11,6 +13,12 @@ import type { Transport, TransportHandlers } from '../../transport.js';
  * `POST` carries client frames as NDJSON. The HTTP status is 200 whenever the client should read
  * the JSON status (`410` new or gone session, `200` messages, `204` nothing in the window, `403`
  * refused); refusals also carry the real HTTP status (401, 400, 503) for anything else reading.
+ *
+ * Across nodes without sticky sessions: the session token names the node that holds the session
+ * (`lp1.<secret>.<node id>`). A request that reaches another node goes through the node's session
+ * router (`Switchboard.router`): a POST's body is delivered to the holding node; a poll is parked
+ * where it arrived and the holding node sends its answer back the same way. An answer the poll's
+ * node can no longer take (the client gave up on that poll) goes back to the head of the queue.
  */
 
 export interface LongPollOptions {
@@ -31,6 +39,21 @@ export interface LongPollOptions {
 const SESSION_PREFIX = 'lp1.';
 /** Phoenix's client sends at most 100 frames per POST. */
 const MAX_BATCH = 100;
+
+/** Where a poll's answer goes; resolves to whether it was taken. */
+interface PollSink {
+  send(body: string): Promise<boolean>;
+}
+
+/** A poll answered on the response the client is waiting on. */
+class LocalPoll implements PollSink {
+  constructor(readonly res: ServerResponse) {}
+  send(body: string): Promise<boolean> {
+    const ok = !this.res.headersSent && !this.res.destroyed;
+    json(this.res, body);
+    return Promise.resolve(ok);
+  }
+}
 
 function json(res: ServerResponse, body: string, httpStatus = 200): void {
   if (res.headersSent || res.destroyed) return;
@@ -63,8 +86,10 @@ export class LongPollTransport implements Transport {
   #handlers: TransportHandlers | undefined;
   #queue: Buffer[] = [];
   #queued = 0;
-  #poll: { res: ServerResponse; timer: NodeJS.Timeout } | undefined;
+  #poll: { sink: PollSink; timer: NodeJS.Timeout } | undefined;
   #flushScheduled = false;
+  /** A poll answer is on its way to another node: the next one waits for its outcome (order). */
+  #inflight = false;
   /** When the client last started or finished a poll. */
   lastSeen = Date.now();
   /** POST bodies waiting for `resume` (inbound backpressure). */
@@ -137,7 +162,7 @@ export class LongPollTransport implements Transport {
     this.#poll = undefined;
     if (p) {
       clearTimeout(p.timer);
-      json(p.res, statusBody(410));
+      void p.sink.send(statusBody(410));
     }
     this.resume();
     const h = this.#handlers;
@@ -158,40 +183,51 @@ export class LongPollTransport implements Transport {
   /** Answer the waiting poll with everything queued. */
   #flush(): void {
     const p = this.#poll;
-    if (p === undefined || this.#queue.length === 0) return;
+    if (p === undefined || this.#queue.length === 0 || this.#inflight) return;
     this.#poll = undefined;
     clearTimeout(p.timer);
     const msgs = this.#queue;
     this.#queue = [];
     this.#queued = 0;
     this.lastSeen = Date.now();
-    json(p.res, statusBody(200, this.token, `,"messages":[${msgs.map((m) => JSON.stringify(m.toString('utf8'))).join(',')}]`));
+    this.#inflight = true;
+    void p.sink.send(statusBody(200, this.token, `,"messages":[${msgs.map((m) => JSON.stringify(m.toString('utf8'))).join(',')}]`)).then((delivered) => {
+      this.#inflight = false;
+      if (!delivered && !this.closed) {
+        // Nobody took them (the poll was abandoned): first in line for the next poll.
+        this.#queue.unshift(...msgs);
+        for (const m of msgs) this.#queued += m.length;
+      }
+      if (this.#queue.length > 0) this.#schedule();
+    });
   }
 
-  /** A GET with this session's token. */
-  poll(res: ServerResponse): void {
+  /** A poll for this session, answered through `sink` (a local response, or a poll parked on another node). */
+  poll(sink: PollSink): void {
     this.lastSeen = Date.now();
     const old = this.#poll;
     if (old) {
       // A newer poll replaces a waiting one (the client only ever has one outstanding).
       clearTimeout(old.timer);
-      json(old.res, statusBody(204, this.token));
+      void old.sink.send(statusBody(204, this.token));
     }
     const timer = setTimeout(() => {
-      if (this.#poll?.res !== res) return;
+      if (this.#poll?.sink !== sink) return;
       this.#poll = undefined;
       this.lastSeen = Date.now();
-      json(res, statusBody(204, this.token));
+      void sink.send(statusBody(204, this.token));
     }, this.endpoint.pollWindowMs);
-    this.#poll = { res, timer };
-    res.once('close', () => {
-      if (this.#poll?.res !== res) return;
-      // The client gave up on this poll (aborted): its messages stay queued for the next one.
-      clearTimeout(timer);
-      this.#poll = undefined;
-      this.lastSeen = Date.now();
-    });
+    this.#poll = { sink, timer };
     if (this.#queue.length > 0) this.#flush();
+  }
+
+  /** The client gave up on the poll `sink` stands for (aborted): its messages stay queued for the next one. */
+  abandon(sink: PollSink): void {
+    const p = this.#poll;
+    if (p?.sink !== sink) return;
+    clearTimeout(p.timer);
+    this.#poll = undefined;
+    this.lastSeen = Date.now();
   }
 
   /** Whether the session is waiting for its client: no poll outstanding. */
@@ -212,13 +248,16 @@ export class LongPollTransport implements Transport {
   }
 }
 
-/** The HTTP side: sessions by token, request routing, the sweep of silent sessions. */
+/** The HTTP side: sessions by token, request routing (to other nodes too), the sweep of silent sessions. */
 export class LongPollEndpoint {
   readonly sessions = new Map<string, LongPollTransport>();
   readonly path: string;
   readonly pollWindowMs: number;
   readonly sessionTimeoutMs: number;
   readonly #onConnecting: ((ctx: ConnectingContext) => unknown) | undefined;
+  /** Polls parked on this node for sessions held by other nodes, by poll id. */
+  readonly #parked = new Map<string, { res: ServerResponse; timer: NodeJS.Timeout }>();
+  readonly #kind: { post: string; poll: string; answer: string };
   #sweep: NodeJS.Timeout | undefined;
 
   constructor(
@@ -235,6 +274,11 @@ export class LongPollEndpoint {
       if (!Number.isFinite(v) || v <= 0) throw new TypeError(`phoenix long poll ${k} must be a positive number, got ${v}`);
     }
     this.#onConnecting = options.onConnecting;
+    // Every node serving this path handles the same three kinds of routed request.
+    this.#kind = { post: `phoenix.longpoll:${this.path}:post`, poll: `phoenix.longpoll:${this.path}:poll`, answer: `phoenix.longpoll:${this.path}:answer` };
+    sb.router.register(this.#kind.post, (session, body) => this.#deliverPost(session, body));
+    sb.router.register(this.#kind.poll, (session, data) => this.#parkRemote(session, data));
+    sb.router.register(this.#kind.answer, (pollId, body) => this.#answerParked(pollId, body));
   }
 
   /** Serve `req` if it is for this endpoint; false otherwise (for the next handler). */
@@ -265,31 +309,24 @@ export class LongPollEndpoint {
       return true;
     }
     const { session, app } = longPollTokens(url.searchParams);
-    if (session !== undefined) {
-      const t = this.sessions.get(session);
-      if (t === undefined) {
-        // Expired, closed or never ours: the client starts over (new session, rejoins).
-        if (method === 'POST') req.resume();
+    if (session === undefined) {
+      if (method === 'POST') {
+        req.resume();
         json(res, statusBody(410));
-        return true;
-      }
-      if (method === 'GET') t.poll(res);
-      else await this.#post(t, req, res);
+      } else await this.#open(req, res, app);
       return true;
     }
-    if (method === 'POST') {
-      req.resume();
-      json(res, statusBody(410));
-      return true;
-    }
-    await this.#open(req, res, app);
+    const node = session.slice(session.lastIndexOf('.') + 1);
+    if (method === 'GET') await this.#poll(session, node, res);
+    else await this.#post(session, node, req, res);
     return true;
   };
 
   async #open(req: IncomingMessage, res: ServerResponse, appToken: string | undefined): Promise<void> {
     const header = req.headers['x-phoenix-authtoken'];
     const token = (typeof header === 'string' && header !== '' ? header : undefined) ?? appToken;
-    const sessionToken = SESSION_PREFIX + randomBytes(18).toString('base64url');
+    // The secret part, then the node that holds the session (for requests that reach other nodes).
+    const sessionToken = `${SESSION_PREFIX}${randomBytes(18).toString('base64url')}.${this.sb.id}`;
     let transport: LongPollTransport | undefined;
     const r = await this.sb.connectRequest(req, { protocol: 'phoenix', token, ...(this.#onConnecting ? { onConnecting: this.#onConnecting } : {}) }, (request) => {
       transport = new LongPollTransport(sessionToken, request.remoteAddress, this);
@@ -305,40 +342,103 @@ export class LongPollEndpoint {
     json(res, statusBody(410, sessionToken, ',"messages":[]'));
   }
 
-  async #post(t: LongPollTransport, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const max = this.sb.limits.maxMessageSize;
-    const limit = max * MAX_BATCH + MAX_BATCH;
+  /** A poll: answered here when this node holds the session, else parked here and answered by the holder. */
+  async #poll(session: string, node: string, res: ServerResponse): Promise<void> {
+    if (node === this.sb.id) {
+      const t = this.sessions.get(session);
+      if (t === undefined) return json(res, statusBody(410)); // expired, closed or never ours: the client starts over
+      const sink = new LocalPoll(res);
+      res.once('close', () => t.abandon(sink));
+      return t.poll(sink);
+    }
+    const pollId = newClientId();
+    // The holder answers within its poll window; this bound only matters if it vanished meanwhile.
+    const timer = setTimeout(() => this.#answerParked(pollId, statusBody(204, session)), this.pollWindowMs + DEFAULT_ROUTE_TIMEOUT_MS + 5_000);
+    this.#parked.set(pollId, { res, timer });
+    res.once('close', () => {
+      if (this.#parked.get(pollId)?.res !== res) return;
+      clearTimeout(timer);
+      this.#parked.delete(pollId);
+    });
+    const outcome = await this.sb.router.deliver(this.#kind.poll, node, session, JSON.stringify({ node: this.sb.id, poll: pollId }));
+    if (outcome === 'ok') return;
+    const parked = this.#parked.get(pollId);
+    if (parked === undefined) return;
+    clearTimeout(parked.timer);
+    this.#parked.delete(pollId);
+    json(res, this.#refusal(outcome));
+  }
+
+  /** On the holding node: a poll parked on node `from` for `session`. */
+  #parkRemote(session: string, data: string): RouteOutcome {
+    const t = this.sessions.get(session);
+    if (t === undefined) return 'no-session';
+    let m: { node?: unknown; poll?: unknown };
+    try {
+      m = JSON.parse(data) as { node?: unknown; poll?: unknown };
+    } catch {
+      return 'bad-request';
+    }
+    const { node, poll } = m;
+    if (typeof node !== 'string' || typeof poll !== 'string') return 'bad-request';
+    t.poll({ send: (body) => this.sb.router.deliver(this.#kind.answer, node, poll, body).then((o) => o === 'ok') });
+    return 'ok';
+  }
+
+  /** On the poll's node: the holder's answer to a parked poll. */
+  #answerParked(pollId: string, body: string): RouteOutcome {
+    const p = this.#parked.get(pollId);
+    if (p === undefined || p.res.destroyed) return 'no-session';
+    clearTimeout(p.timer);
+    this.#parked.delete(pollId);
+    json(p.res, body);
+    return 'ok';
+  }
+
+  async #post(session: string, node: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const limit = this.sb.limits.maxMessageSize * MAX_BATCH + MAX_BATCH;
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
     try {
       for await (const chunk of req as AsyncIterable<Buffer>) {
         size += chunk.length;
-        if (size > limit) {
-          over = true;
-          break;
-        }
+        if (size > limit) break;
         chunks.push(chunk);
       }
     } catch {
       return; // the client went away mid-body
     }
-    if (over) {
+    if (size > limit) {
+      // Over any batch the client can send: the session ends as a socket would on an oversized frame.
+      void this.sb.router.deliver(this.#kind.post, node, session, '');
       json(res, JSON.stringify({ status: 413, error: `body over ${limit} bytes` }), 413);
-      t.close(1009, 'message too big');
       return;
     }
-    const lines = Buffer.concat(chunks)
-      .toString('utf8')
-      .split('\n')
-      .filter((l) => l.trim() !== '');
-    if (lines.length > MAX_BATCH || lines.some((l) => Buffer.byteLength(l) > max)) {
-      json(res, JSON.stringify({ status: 413, error: `at most ${MAX_BATCH} frames of ${max} bytes per request` }), 413);
+    const outcome = await this.sb.router.deliver(this.#kind.post, node, session, Buffer.concat(chunks).toString('utf8'));
+    if (outcome === 'ok') return json(res, statusBody(200));
+    if (outcome === 'bad-request') return json(res, JSON.stringify({ status: 413, error: `at most ${MAX_BATCH} frames of ${this.sb.limits.maxMessageSize} bytes per request` }), 413);
+    json(res, this.#refusal(outcome));
+  }
+
+  /** On the holding node: a POST body for `session` ('' = over the size limit: the session closes). */
+  async #deliverPost(session: string, body: string): Promise<RouteOutcome> {
+    const t = this.sessions.get(session);
+    if (t === undefined) return 'no-session';
+    const max = this.sb.limits.maxMessageSize;
+    const lines = body.split('\n').filter((l) => l.trim() !== '');
+    if (body === '' || lines.length > MAX_BATCH || lines.some((l) => Buffer.byteLength(l) > max)) {
       t.close(1009, 'message too big');
-      return;
+      return 'bad-request';
     }
     await t.post(lines);
-    json(res, statusBody(200));
+    return 'ok';
+  }
+
+  /** The JSON answer for a routed request that did not reach its session. */
+  #refusal(outcome: RouteOutcome): string {
+    // Gone (the client starts over with a new session and rejoins) or unreachable for now (the
+    // client closes this session's transport and reconnects: a new session, its channels rejoined).
+    return outcome === 'no-session' || outcome === 'unknown-node' ? statusBody(410) : statusBody(500);
   }
 
   #startSweep(): void {
@@ -346,7 +446,7 @@ export class LongPollEndpoint {
     this.#sweep = setInterval(() => {
       const now = Date.now();
       for (const t of this.sessions.values()) if (t.idle && now - t.lastSeen > this.sessionTimeoutMs) t.expire();
-      if (this.sessions.size === 0) this.close();
+      if (this.sessions.size === 0 && this.#parked.size === 0) this.close();
     }, Math.min(5_000, this.pollWindowMs));
     this.#sweep.unref();
   }
