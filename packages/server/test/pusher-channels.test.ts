@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Subscription } from 'centrifuge';
-import { RawClient, SECRET, sdk, token } from './helpers.js';
+import { RawClient, SECRET, sdk, token, until } from './helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
 
 test('cache channels: pusher:cache_miss when empty, then the last event replayed first on subscribe (sender-excluded events too, client events never)', { timeout: 30_000 }, async () => {
@@ -162,6 +162,34 @@ test('§17.2: other protocols reach private, presence and user channels of a Pus
     assert.equal(await o, 'subscribed');
   } finally {
     cf.disconnect();
+    await srv.close();
+  }
+});
+
+test('presence after the last member closed its own connection: a returning user is announced again', { timeout: 30_000 }, async () => {
+  const srv = await startPusher();
+  const clients: PusherClient[] = [];
+  const mk = (user: string) => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    return c;
+  };
+  try {
+    // Alice is alone in the room, then closes her connection herself (no server-side close).
+    const a1 = mk('alice');
+    await next((cb) => a1.subscribe('presence-lounge').bind('pusher:subscription_succeeded', cb), 5000, 'alice subscribed');
+    a1.disconnect();
+    await until(async () => (await srv.sb.presenceStore.get('pusher:presence-lounge')).size === 0, 5000, 'alice gone from presence');
+    // Bob comes, then Alice again: Bob is told she joined (the node kept no stale member for her).
+    const b = mk('bob');
+    const pb = b.subscribe('presence-lounge');
+    assert.equal((await next<{ count: number }>((cb) => pb.bind('pusher:subscription_succeeded', cb), 5000, 'bob subscribed')).count, 1);
+    const added = next<{ id: string }>((cb) => pb.bind('pusher:member_added', cb), 5000, 'alice announced again');
+    const a2 = mk('alice');
+    a2.subscribe('presence-lounge');
+    assert.equal((await added).id, 'alice');
+  } finally {
+    for (const c of clients) c.disconnect();
     await srv.close();
   }
 });

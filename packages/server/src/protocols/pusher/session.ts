@@ -163,12 +163,17 @@ export class PusherSession extends SessionBase implements CountListener {
       const e = this.replyErrorOf(err);
       return this.send(subscriptionErrorFrame(name, e.code === 103 ? 'AuthError' : 'ServerError', e.message, e.code === 103 ? 403 : 500));
     }
-    if (presence) this.shared.fold.hold(channel, (await this.host.presenceList(channel)).values());
+    if (presence) {
+      const members = await this.host.presenceList(channel);
+      // Gone meanwhile: `closed()` has run, nothing may be held for this connection any more.
+      if (this.conn.state === 'closed') return;
+      this.shared.fold.hold(channel, members.values());
+    }
     this.#ready.set(name, channel);
     await this.#succeeded(name, channel, presence);
     if (isCacheChannel(name) && this.shared.lastPublication) await this.#replayCache(name, channel, pending);
     pending.commit();
-    if (app.enableSubscriptionCount && !presence && !isUser) this.shared.counter?.add(channel, name, this);
+    if (app.enableSubscriptionCount && !presence && !isUser && this.conn.state !== 'closed') this.shared.counter?.add(channel, name, this);
   }
 
   /**
@@ -323,6 +328,10 @@ export class PusherSession extends SessionBase implements CountListener {
   onClose(code: number, reason: string): void {
     // Pusher's own close codes are announced in a pusher:error frame first, as Pusher does.
     if (code >= 4000 && code < 4300) this.send(errorFrame(code, reason));
+  }
+
+  /** However the connection ended (the client may have gone first): what the node holds for it goes. */
+  closed(): void {
     for (const [name, channel] of this.#ready) {
       if (name.startsWith('presence-')) this.shared.fold.release(channel);
       this.shared.counter?.remove(channel, this);
