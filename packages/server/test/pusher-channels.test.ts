@@ -193,3 +193,58 @@ test('presence after the last member closed its own connection: a returning user
     await srv.close();
   }
 });
+
+test('watchlist events: a signed-in user learns who of its watchlist is online, then each change (a user is online while any connection is)', { timeout: 30_000 }, async () => {
+  const srv = await startPusher({}, { ...APP, enableWatchlistEvents: true });
+  const clients: PusherClient[] = [];
+  const mk = (user: string, watchlist?: string[]) => {
+    const c = pusherClient(srv, { user, ...(watchlist ? { watchlist } : {}) });
+    clients.push(c);
+    return c;
+  };
+  type WatchEvent = { name: string; user_ids: string[] };
+  const online = (user: string, n: number) => until(async () => (await srv.sb.presenceStore.get(`pusher:#online-${user}`)).size === n, 5000, `${user} on ${n} connections`);
+  try {
+    // Carol is online before Alice signs in; Bob is not.
+    const carol = mk('carol');
+    carol.signin();
+    await online('carol', 1);
+    const alice = mk('alice', ['bob', 'carol']);
+    const seen: WatchEvent[] = [];
+    const record = (e: WatchEvent) => seen.push({ name: e.name, user_ids: e.user_ids });
+    alice.user.watchlist.bind('online', record);
+    alice.user.watchlist.bind('offline', record);
+    const upTo = (n: number, what: string) => until(() => seen.length >= n, 5000, what);
+    alice.signin();
+    await upTo(2, 'the initial status');
+    assert.deepEqual(seen, [
+      { name: 'online', user_ids: ['carol'] },
+      { name: 'offline', user_ids: ['bob'] },
+    ]);
+    // Bob on two connections: online once; offline only when the last one goes.
+    const bob1 = mk('bob');
+    bob1.signin();
+    await upTo(3, 'bob online');
+    assert.deepEqual(seen[2], { name: 'online', user_ids: ['bob'] });
+    const bob2 = mk('bob');
+    bob2.signin();
+    await online('bob', 2);
+    bob1.disconnect();
+    await online('bob', 1);
+    carol.disconnect();
+    await upTo(4, 'carol offline');
+    assert.deepEqual(seen[3], { name: 'offline', user_ids: ['carol'] }, 'nothing for bob while one of his connections stays');
+    bob2.disconnect();
+    await upTo(5, 'bob offline');
+    assert.deepEqual(seen[4], { name: 'offline', user_ids: ['bob'] });
+    // A watchlist the app cannot have signed (too long) is refused like a bad sign-in.
+    const eve = mk('eve', Array.from({ length: 101 }, (_, i) => `u${i}`));
+    // pusher-js reports the pusher:error frame that precedes the close (PusherError, data.code).
+    const err = next<{ data?: { code?: number } }>((cb) => eve.connection.bind('error', cb), 5000, 'refused');
+    eve.signin();
+    assert.equal((await err).data?.code, 4009);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await srv.close();
+  }
+});
