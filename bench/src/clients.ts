@@ -4,6 +4,7 @@
  * is one entry in ADAPTERS.
  */
 import type { WebSocket } from 'ws';
+import { PUSHER_APP } from './common.js';
 
 export interface ClientAdapter {
   /** WebSocket URL (path + query) for this client. */
@@ -128,6 +129,27 @@ const centrifuge: ClientAdapter = {
   },
 };
 
+/**
+ * Pusher protocol 7, as pusher-js speaks it: no token (the app key is in the path), one
+ * `pusher:subscribe` per public channel once `connection_established` came, one
+ * `subscription_succeeded` each; the server's `pusher:ping` is answered with `pusher:pong`.
+ */
+const pusher: ClientAdapter = {
+  path: () => `/app/${PUSHER_APP.key}?protocol=7&client=bench&version=1`,
+  open() {},
+  control(ws, text, _t, channels, st) {
+    if (text.startsWith('{"event":"pusher:connection_established"')) {
+      for (const ch of channels) ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { auth: '', channel: ch } }));
+    } else if (text.startsWith('{"event":"pusher_internal:subscription_succeeded"')) st.acks++;
+    else if (text.startsWith('{"event":"pusher:error"') || text.startsWith('{"event":"pusher:subscription_error"')) throw new Error(`pusher refused: ${text.slice(0, 200)}`);
+    else if (text.startsWith('{"event":"pusher:ping"')) ws.send('{"event":"pusher:pong","data":{}}');
+    return st.acks >= channels.length;
+  },
+  ping(ws, text) {
+    if (text.startsWith('{"event":"pusher:ping"')) ws.send('{"event":"pusher:pong","data":{}}');
+  },
+};
+
 export const ADAPTERS: Record<string, ClientAdapter> = {
   raw,
   socketio,
@@ -136,4 +158,5 @@ export const ADAPTERS: Record<string, ClientAdapter> = {
   plain,
   phoenix,
   centrifuge,
+  pusher,
 };

@@ -14,6 +14,10 @@ export function nowMs(): number {
 
 /** The marker the load generator scans for: every publication carries `"bt":<send time ms>`. */
 export const MARK = '"bt":';
+/** The same mark inside data carried as a JSON string (Pusher frames). */
+export const ESCAPED_MARK = '\\"bt\\":';
+/** The Pusher app of the Switchboard systems (`/app/bench-key`). */
+export const PUSHER_APP = { id: 'bench', key: 'bench-key', secret: 'bench-secret' };
 
 /** A publication payload: the timestamp, a sequence number and padding to a realistic size. */
 export function payload(seq: number, pad: string): { bt: number; s: number; p: string } {

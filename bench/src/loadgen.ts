@@ -5,7 +5,7 @@
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import { ADAPTERS, type ClientState } from './clients.js';
-import { Histogram, MARK, SECRET, nowMs, serveRpc, usage } from './common.js';
+import { ESCAPED_MARK, Histogram, MARK, SECRET, nowMs, serveRpc, usage } from './common.js';
 
 const hist = new Histogram();
 let received = 0;
@@ -17,14 +17,20 @@ let closing = false;
 
 function count(text: string): number {
   let n = 0;
-  let i = text.indexOf(MARK);
+  let mark = MARK;
+  let i = text.indexOf(mark);
+  if (i < 0) {
+    // Pusher frames carry the data as a JSON string: the mark is escaped.
+    mark = ESCAPED_MARK;
+    i = text.indexOf(mark);
+  }
   if (i < 0) return 0;
   const now = nowMs();
   while (i >= 0) {
-    const bt = parseFloat(text.slice(i + MARK.length, i + MARK.length + 24));
+    const bt = parseFloat(text.slice(i + mark.length, i + mark.length + 24));
     hist.record(now - bt);
     n++;
-    i = text.indexOf(MARK, i + MARK.length);
+    i = text.indexOf(mark, i + mark.length);
   }
   if (firstAt === 0) firstAt = now;
   lastAt = now;

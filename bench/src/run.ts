@@ -85,6 +85,14 @@ export const SYSTEMS: SystemDef[] = [
   { id: 'sb-pond', label: 'Switchboard, PondSocket protocol, memory', server: 'sb', adapter: 'sbpond', publisher: 'app', unavailable: () => hasProtocol('pond') },
   { id: 'sb-phoenix', label: 'Switchboard, Phoenix Channels V2, memory', server: 'sb', adapter: 'phoenix', publisher: 'app', unavailable: () => hasProtocol('phoenix') },
   {
+    id: 'sb-pusher',
+    label: 'Switchboard, Pusher protocol 7, memory',
+    server: 'sb',
+    adapter: 'pusher',
+    publisher: 'app',
+    unavailable: async () => ('pusher' in (await import('@switchboard/server')) ? undefined : 'the Pusher protocol has not landed in this checkout'),
+  },
+  {
     id: 'sb-redis-2n',
     label: 'Switchboard, native, Redis, 2 nodes',
     server: 'sb-redis',

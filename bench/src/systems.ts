@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { jwtVerify } from 'jose';
 import * as wsModule from 'ws';
 import { WebSocket, WebSocketServer } from 'ws';
-import { SECRET } from './common.js';
+import { PUSHER_APP, SECRET } from './common.js';
 
 export interface RunningSystem {
   readonly port: number;
@@ -258,7 +258,8 @@ async function pondSocket(): Promise<RunningSystem> {
 async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats' | 'postgres' } = {}): Promise<RunningSystem & { sb: unknown }> {
   // BENCH_SB_SERVER: another checkout's entry point (`--other`), for before/after runs side by side.
   const other = process.env['BENCH_SB_SERVER'];
-  const { createSwitchboard } = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as typeof import('@switchboard/server');
+  const server = (other ? await import(pathToFileURL(other).href) : await import('@switchboard/server')) as typeof import('@switchboard/server');
+  const { createSwitchboard } = server;
   let broker: object = {};
   if (options.broker === 'redis' || options.broker === 'redis-cluster') {
     // Both nodes of a run share the prefix the orchestrator chose (BENCH_REDIS_PREFIX), and on
@@ -318,6 +319,8 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats
     sb.registerProtocol(mod.phoenixProtocol({ idleTimeoutMs: 0 }) as Parameters<typeof sb.registerProtocol>[0]);
     sb.attach(http, { path: '/socket/websocket', protocol: 'phoenix' });
   }
+  // Pusher protocol 7 at /app/{key}, its app's channels the top-level ones (namespace ''), where this checkout has it.
+  if ('pusher' in server) server.pusher(sb, { apps: [PUSHER_APP] }).attach(http);
   await sb.start();
   const port = await listen(http);
   return {

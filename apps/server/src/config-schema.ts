@@ -63,6 +63,7 @@ const pusherApp = {
   max_user_info_kb: integer({ example: 1 }).optional(),
   max_client_events_per_second: integer({ example: 10 }).optional(),
   enable_subscription_count: flag().optional(),
+  enable_watchlist_events: flag().optional(),
 };
 
 export const configSchema = z.strictObject({

@@ -355,6 +355,7 @@ function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
     if (a.max_user_info_kb !== undefined) app.maxUserInfoKb = a.max_user_info_kb;
     if (a.max_client_events_per_second !== undefined) app.maxClientEventsPerSecond = a.max_client_events_per_second;
     if (a.enable_subscription_count !== undefined) app.enableSubscriptionCount = a.enable_subscription_count;
+    if (a.enable_watchlist_events !== undefined) app.enableWatchlistEvents = a.enable_watchlist_events;
     out.push(app);
   };
   const { apps, path: _path, ...inline } = p;

@@ -352,6 +352,15 @@ export class Connection implements SessionConnection {
     if (d.code === Disconnects.connectionClosed.code) this.transport.terminate();
     else this.transport.close(d.code, d.reason);
     this.owner.connectionClosed(this, d.code, d.reason);
+    this.#sessionClosed();
+  }
+
+  #sessionClosed(): void {
+    try {
+      this.session?.closed?.();
+    } catch (err) {
+      this.owner.reportError(err, this);
+    }
   }
 
   /** The transport closed underneath us (client went away). */
@@ -363,6 +372,7 @@ export class Connection implements SessionConnection {
     this.#queueSubs = [];
     this.#queued = 0;
     this.owner.connectionClosed(this, code, reason);
+    this.#sessionClosed();
   }
 }
 

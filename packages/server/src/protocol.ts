@@ -49,6 +49,11 @@ export interface Session {
   readonly noPongClose?: DisconnectValue;
   /** The connection is closing: last chance to tell the client (before the close frame). */
   onClose?(code: number, reason: string): void;
+  /**
+   * The connection is gone, however it ended (the server closed it, or the client went away, where
+   * `onClose` is not called): release what the session holds outside the connection.
+   */
+  closed?(): void;
 }
 
 /**

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Subscription } from 'centrifuge';
-import { RawClient, SECRET, sdk, token } from './helpers.js';
+import { RawClient, SECRET, sdk, token, until } from './helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
 
 test('cache channels: pusher:cache_miss when empty, then the last event replayed first on subscribe (sender-excluded events too, client events never)', { timeout: 30_000 }, async () => {
@@ -162,6 +162,89 @@ test('§17.2: other protocols reach private, presence and user channels of a Pus
     assert.equal(await o, 'subscribed');
   } finally {
     cf.disconnect();
+    await srv.close();
+  }
+});
+
+test('presence after the last member closed its own connection: a returning user is announced again', { timeout: 30_000 }, async () => {
+  const srv = await startPusher();
+  const clients: PusherClient[] = [];
+  const mk = (user: string) => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    return c;
+  };
+  try {
+    // Alice is alone in the room, then closes her connection herself (no server-side close).
+    const a1 = mk('alice');
+    await next((cb) => a1.subscribe('presence-lounge').bind('pusher:subscription_succeeded', cb), 5000, 'alice subscribed');
+    a1.disconnect();
+    await until(async () => (await srv.sb.presenceStore.get('pusher:presence-lounge')).size === 0, 5000, 'alice gone from presence');
+    // Bob comes, then Alice again: Bob is told she joined (the node kept no stale member for her).
+    const b = mk('bob');
+    const pb = b.subscribe('presence-lounge');
+    assert.equal((await next<{ count: number }>((cb) => pb.bind('pusher:subscription_succeeded', cb), 5000, 'bob subscribed')).count, 1);
+    const added = next<{ id: string }>((cb) => pb.bind('pusher:member_added', cb), 5000, 'alice announced again');
+    const a2 = mk('alice');
+    a2.subscribe('presence-lounge');
+    assert.equal((await added).id, 'alice');
+  } finally {
+    for (const c of clients) c.disconnect();
+    await srv.close();
+  }
+});
+
+test('watchlist events: a signed-in user learns who of its watchlist is online, then each change (a user is online while any connection is)', { timeout: 30_000 }, async () => {
+  const srv = await startPusher({}, { ...APP, enableWatchlistEvents: true });
+  const clients: PusherClient[] = [];
+  const mk = (user: string, watchlist?: string[]) => {
+    const c = pusherClient(srv, { user, ...(watchlist ? { watchlist } : {}) });
+    clients.push(c);
+    return c;
+  };
+  type WatchEvent = { name: string; user_ids: string[] };
+  const online = (user: string, n: number) => until(async () => (await srv.sb.presenceStore.get(`pusher:#online-${user}`)).size === n, 5000, `${user} on ${n} connections`);
+  try {
+    // Carol is online before Alice signs in; Bob is not.
+    const carol = mk('carol');
+    carol.signin();
+    await online('carol', 1);
+    const alice = mk('alice', ['bob', 'carol']);
+    const seen: WatchEvent[] = [];
+    const record = (e: WatchEvent) => seen.push({ name: e.name, user_ids: e.user_ids });
+    alice.user.watchlist.bind('online', record);
+    alice.user.watchlist.bind('offline', record);
+    const upTo = (n: number, what: string) => until(() => seen.length >= n, 5000, what);
+    alice.signin();
+    await upTo(2, 'the initial status');
+    assert.deepEqual(seen, [
+      { name: 'online', user_ids: ['carol'] },
+      { name: 'offline', user_ids: ['bob'] },
+    ]);
+    // Bob on two connections: online once; offline only when the last one goes.
+    const bob1 = mk('bob');
+    bob1.signin();
+    await upTo(3, 'bob online');
+    assert.deepEqual(seen[2], { name: 'online', user_ids: ['bob'] });
+    const bob2 = mk('bob');
+    bob2.signin();
+    await online('bob', 2);
+    bob1.disconnect();
+    await online('bob', 1);
+    carol.disconnect();
+    await upTo(4, 'carol offline');
+    assert.deepEqual(seen[3], { name: 'offline', user_ids: ['carol'] }, 'nothing for bob while one of his connections stays');
+    bob2.disconnect();
+    await upTo(5, 'bob offline');
+    assert.deepEqual(seen[4], { name: 'offline', user_ids: ['bob'] });
+    // A watchlist the app cannot have signed (too long) is refused like a bad sign-in.
+    const eve = mk('eve', Array.from({ length: 101 }, (_, i) => `u${i}`));
+    // pusher-js reports the pusher:error frame that precedes the close (PusherError, data.code).
+    const err = next<{ data?: { code?: number } }>((cb) => eve.connection.bind('error', cb), 5000, 'refused');
+    eve.signin();
+    assert.equal((await err).data?.code, 4009);
+  } finally {
+    for (const c of clients) c.disconnect();
     await srv.close();
   }
 });

@@ -25,7 +25,8 @@ export interface PusherTestServer {
 /**
  * A node with the Pusher protocol mounted at /app/{key}, the HTTP API at /apps/{id}/, and an app
  * backend's auth endpoints (`/pusher/auth`, `/pusher/user-auth`) signing with the official `pusher` library.
- * The auth endpoint refuses channels named `private-forbidden*` (403) and takes the presence user from `X-User`.
+ * The auth endpoint refuses channels named `private-forbidden*` (403) and takes the presence user from `X-User`
+ * (and a sign-in's watchlist from `X-Watchlist`, comma-separated).
  */
 export async function startPusher(options: SwitchboardOptions = {}, app: PusherAppOptions = APP): Promise<PusherTestServer> {
   const sb = createSwitchboard({ namespaces: { pusher: { allowSubscribeForClient: true, allowPublishForSubscriber: true } }, ...options });
@@ -41,7 +42,8 @@ export async function startPusher(options: SwitchboardOptions = {}, app: PusherA
         const socketId = form.get('socket_id')!;
         const user = String(req.headers['x-user'] ?? 'anon');
         let body: unknown;
-        if (req.url === '/pusher/user-auth') body = holder.api!.authenticateUser(socketId, { id: user, user_info: { name: user } });
+        const watchlist = req.headers['x-watchlist'];
+        if (req.url === '/pusher/user-auth') body = holder.api!.authenticateUser(socketId, { id: user, user_info: { name: user }, ...(typeof watchlist === 'string' ? { watchlist: watchlist.split(',') } : {}) });
         else {
           const channel = form.get('channel_name')!;
           if (channel.startsWith('private-forbidden')) {
@@ -76,8 +78,8 @@ export async function startPusher(options: SwitchboardOptions = {}, app: PusherA
   };
 }
 
-export function pusherClient(srv: PusherTestServer, options: { user?: string; key?: string } = {}): PusherClient {
-  const headers = { 'X-User': options.user ?? 'anon' };
+export function pusherClient(srv: PusherTestServer, options: { user?: string; key?: string; watchlist?: string[] } = {}): PusherClient {
+  const headers: Record<string, string> = { 'X-User': options.user ?? 'anon', ...(options.watchlist ? { 'X-Watchlist': options.watchlist.join(',') } : {}) };
   return new PusherJs(options.key ?? APP.key, {
     cluster: 'mt1',
     wsHost: '127.0.0.1',

@@ -1,11 +1,11 @@
 // Well-behaved clients on the fuzzed server: one publisher per protocol publishes a sequence on its
 // own channel (native on news:native, plain JSON on news:plain, PondSocket on news:pond, Phoenix on
 // news:phoenix), every
-// bystander of every protocol is subscribed to all three and keeps doing side subscriptions while
+// bystander of every protocol (Pusher ones only receive) is subscribed to all of them and keeps doing side subscriptions while
 // the fuzzer runs. Every publication must reach every bystander, in order.
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { FUZZ_SECRET } from './config.js';
+import { FUZZ_PUSHER_APP, FUZZ_SECRET } from './config.js';
 import { waitFor, within } from '../../src/testing/index.js';
 
 /** How long a bystander waits for the answer to one of its own commands. */
@@ -297,6 +297,57 @@ class PhoenixBystander extends Bystander {
   }
 }
 
+/**
+ * A Pusher client speaking the wire protocol: a receiver only (Pusher clients publish by client
+ * events on private channels, never echoed). Its app's channels are the `news` namespace's, so the
+ * Pusher channel `native` is `news:native`. Publications arrive as `message` (plain data) or as
+ * the event they name (PondSocket's `{event, payload}`), data a JSON string either way.
+ */
+class PusherBystander extends Bystander {
+  #subscribed = new Map<string, () => void>();
+  constructor(name: string, ws: WebSocket) {
+    super(name, ws);
+    ws.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString()) as { event: string; channel?: string; data?: unknown };
+      if (m.event === 'pusher:ping') return void ws.send('{"event":"pusher:pong","data":{}}');
+      if (m.event === 'pusher:error' || m.event === 'pusher:subscription_error') return this.problem(data.toString().slice(0, 200));
+      if (m.channel === undefined) return;
+      if (m.event === 'pusher_internal:subscription_succeeded') {
+        this.#subscribed.get(m.channel)?.();
+        this.#subscribed.delete(m.channel);
+        return;
+      }
+      if (m.event.startsWith('pusher')) return;
+      if (!m.channel.startsWith('side-')) this.seq(`news:${m.channel}`, typeof m.data === 'string' ? JSON.parse(m.data) : m.data);
+    });
+  }
+  static async open(base: string, name: string): Promise<PusherBystander> {
+    const b = new PusherBystander(name, await openWs(`${base}/app/${FUZZ_PUSHER_APP.key}?protocol=7&client=bystander&version=1`));
+    for (const ch of Object.values(CHANNELS)) await b.#subscribe(ch.slice('news:'.length));
+    return b;
+  }
+  onClosed(): void {
+    for (const p of this.#subscribed.values()) p();
+  }
+  #subscribe(channel: string): Promise<void> {
+    return within(
+      new Promise<void>((resolve) => {
+        this.#subscribed.set(channel, resolve);
+        this.ws.send(JSON.stringify({ event: 'pusher:subscribe', data: { auth: '', channel } }));
+      }),
+      REPLY_MS,
+      `the subscription to ${channel}`,
+    );
+  }
+  publish(): Promise<void> {
+    return Promise.reject(new Error('the Pusher bystander only receives'));
+  }
+  async sideOp(i: number): Promise<void> {
+    await this.#subscribe(`side-${i}`);
+    this.ws.send(JSON.stringify({ event: 'pusher:unsubscribe', data: { channel: `side-${i}` } }));
+  }
+}
+
 export async function startBystanders(base: string, protocols: string[]): Promise<Bystanders> {
   const all: Bystander[] = [];
   const publishers: [Proto, Bystander][] = [];
@@ -314,6 +365,7 @@ export async function startBystanders(base: string, protocols: string[]): Promis
     for (let i = 0; i < 2; i++) all.push(await PhoenixBystander.open(base, `phoenix-${i}`));
     publishers.push(['phoenix', all[all.length - 2]!]);
   }
+  if (protocols.includes('pusher')) for (let i = 0; i < 2; i++) all.push(await PusherBystander.open(base, `pusher-${i}`));
   const published = new Map<string, number>();
   let sideOps = 0;
   let running = true;

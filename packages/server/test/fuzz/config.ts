@@ -24,3 +24,6 @@ export const fuzzNamespaces: Record<string, ChannelOptions> = {
   chat: { allowSubscribeForClient: true, allowSubscribeForAnonymous: true },
   locked: {},
 };
+
+/** The Pusher app the fuzz server mounts: its channels are the `news` namespace's (the bystanders' channels). */
+export const FUZZ_PUSHER_APP = { id: 'fuzz', key: 'fuzz-key', secret: 'fuzz-secret', namespace: 'news', enableClientMessages: true };

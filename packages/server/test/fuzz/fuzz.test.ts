@@ -1,5 +1,5 @@
 // CI run of the protocol fuzzer: 100,000 malformed frames per protocol (native, PondSocket, plain
-// JSON, Phoenix) against one server in a child process (--expose-gc), with bystanders of every protocol.
+// JSON, Phoenix, Pusher) against one server in a child process (--expose-gc), with bystanders of every protocol.
 // The nightly variant: `npm run fuzz -- --frames 10000000`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ test(`fuzz: ${FRAMES} malformed frames per protocol; every one answered with its
   const report = await runFuzz({ frames: FRAMES, seed: Number(process.env.FUZZ_SEED ?? 20261125), log: (l) => t.diagnostic(l) });
   assert.deepEqual(report.fatal, [], 'no uncaught exception or unhandled rejection in the server');
   assert.equal(report.serverExit, 0, 'the server process exited cleanly');
-  assert.deepEqual(report.protocols.map((p) => p.protocol).sort(), ['centrifuge', 'phoenix', 'plain', 'pond']);
+  assert.deepEqual(report.protocols.map((p) => p.protocol).sort(), ['centrifuge', 'phoenix', 'plain', 'pond', 'pusher']);
   for (const p of report.protocols) {
     assert.ok(p.frames >= FRAMES, `${p.protocol}: ${p.frames} frames sent`);
     assert.equal(p.failureCount, 0, `${p.protocol}: every frame got its documented outcome:\n${p.failures.join('\n')}`);

@@ -1,7 +1,7 @@
 // The protocol fuzzer: malformed frames over many connections against a server in a child process,
 // while well-behaved bystanders keep subscribing, publishing and receiving on the same server.
 //
-//   npm run fuzz -- --frames 10000000 [--protocols centrifuge,pond,plain,phoenix] [--seed 42] [--concurrency 48]
+//   npm run fuzz -- --frames 10000000 [--protocols centrifuge,pond,plain,phoenix,pusher] [--seed 42] [--concurrency 48]
 //
 // `--frames` is per protocol. The CI test (fuzz.test.ts) runs 100,000 per protocol.
 import { fork, type ChildProcess } from 'node:child_process';
@@ -14,6 +14,7 @@ import { centrifugeDialect } from './centrifuge.js';
 import { plainDialect } from './plain.js';
 import { pondDialect } from './pond.js';
 import { phoenixDialect } from './phoenix.js';
+import { pusherDialect } from './pusher.js';
 import { startBystanders, type Bystanders } from './bystanders.js';
 
 export interface FuzzOptions {
@@ -66,6 +67,7 @@ export const DIALECTS: Record<string, (maxMessage: number) => Dialect> = {
   pond: pondDialect,
   plain: plainDialect,
   phoenix: phoenixDialect,
+  pusher: pusherDialect,
 };
 
 /**

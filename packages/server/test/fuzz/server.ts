@@ -3,8 +3,8 @@
 import { createServer } from 'node:http';
 import { getHeapSpaceStatistics } from 'node:v8';
 import type { AddressInfo } from 'node:net';
-import { createSwitchboard, type ProtocolName } from '../../src/index.js';
-import { FUZZ_SECRET, FUZZ_MAX_MESSAGE, fuzzNamespaces } from './config.js';
+import { createSwitchboard, pusher, type ProtocolName } from '../../src/index.js';
+import { FUZZ_PUSHER_APP, FUZZ_SECRET, FUZZ_MAX_MESSAGE, fuzzNamespaces } from './config.js';
 
 const fatal: string[] = [];
 function die(kind: string, err: unknown): void {
@@ -37,8 +37,10 @@ http.on('clientError', (_err, socket) => socket.destroy());
 const endpoints: Record<string, ProtocolName> = { '/connection/websocket': 'centrifuge', '/api/socket': 'pond', '/ws': 'plain', '/socket/websocket': 'phoenix' };
 const available = Object.entries(endpoints).filter(([, p]) => sb.protocol(p) !== undefined);
 for (const [path, protocol] of available) sb.attach(http, { path, protocol });
+// Pusher at /app/{key}: its app's channels are the `news` namespace's, the bystanders' channels.
+pusher(sb, { apps: [FUZZ_PUSHER_APP] }).attach(http);
 http.listen(0, '127.0.0.1', () => {
-  process.send?.({ type: 'ready', port: (http.address() as AddressInfo).port, protocols: available.map(([, p]) => p) });
+  process.send?.({ type: 'ready', port: (http.address() as AddressInfo).port, protocols: [...available.map(([, p]) => p), 'pusher'] });
 });
 
 async function measure(): Promise<Record<string, unknown>> {

@@ -28,6 +28,8 @@ export interface PusherAppOptions {
   maxClientEventsPerSecond?: number;
   /** `pusher_internal:subscription_count` events on every channel kind but presence. Default false (Pusher: opt-in per app). */
   enableSubscriptionCount?: boolean;
+  /** Watchlist events (`online`/`offline` of the user ids in a signed-in user's `watchlist`). Default false (Pusher: opt-in per app). */
+  enableWatchlistEvents?: boolean;
 }
 
 export interface PusherApp {
@@ -42,6 +44,7 @@ export interface PusherApp {
   readonly maxUserInfoBytes: number;
   readonly maxClientEventsPerSecond: number;
   readonly enableSubscriptionCount: boolean;
+  readonly enableWatchlistEvents: boolean;
 }
 
 /** Pusher's limits on names ([SB]: 200 for both). */
@@ -96,6 +99,7 @@ export class PusherApps {
         maxUserInfoBytes: Math.round(positive(a.maxUserInfoKb, 1, 'maxUserInfoKb') * 1024),
         maxClientEventsPerSecond: positive(a.maxClientEventsPerSecond, 10, 'maxClientEventsPerSecond'),
         enableSubscriptionCount: a.enableSubscriptionCount === true,
+        enableWatchlistEvents: a.enableWatchlistEvents === true,
       };
       this.#byKey.set(app.key, app);
       this.#byId.set(app.id, app);

@@ -18,6 +18,10 @@ import type { CountListener, SubscriptionCounter } from './subscription-count.js
  */
 
 const USER_CHANNEL = '#server-to-user-';
+/** Hidden channel `#online-{id}`: every signed-in connection of `id` is in its presence (watchlist events). */
+const ONLINE_CHANNEL = '#online-';
+/** Most user ids in a watchlist ([SB]). */
+export const MAX_WATCHLIST = 100;
 
 export interface PusherShared {
   readonly apps: PusherApps;
@@ -48,6 +52,8 @@ export class PusherSession extends SessionBase implements CountListener {
   #user: { id: string; info: unknown } | undefined;
   #tokens = 0;
   #tokensAt = 0;
+  /** Watchlist: `#online-{id}` channel → the watched user and their connections seen online. */
+  #watch: Map<string, { id: string; clients: Set<string> }> | undefined;
 
   constructor(
     conn: SessionConnection,
@@ -163,12 +169,17 @@ export class PusherSession extends SessionBase implements CountListener {
       const e = this.replyErrorOf(err);
       return this.send(subscriptionErrorFrame(name, e.code === 103 ? 'AuthError' : 'ServerError', e.message, e.code === 103 ? 403 : 500));
     }
-    if (presence) this.shared.fold.hold(channel, (await this.host.presenceList(channel)).values());
+    if (presence) {
+      const members = await this.host.presenceList(channel);
+      // Gone meanwhile: `closed()` has run, nothing may be held for this connection any more.
+      if (this.conn.state === 'closed') return;
+      this.shared.fold.hold(channel, members.values());
+    }
     this.#ready.set(name, channel);
     await this.#succeeded(name, channel, presence);
     if (isCacheChannel(name) && this.shared.lastPublication) await this.#replayCache(name, channel, pending);
     pending.commit();
-    if (app.enableSubscriptionCount && !presence && !isUser) this.shared.counter?.add(channel, name, this);
+    if (app.enableSubscriptionCount && !presence && !isUser && this.conn.state !== 'closed') this.shared.counter?.add(channel, name, this);
   }
 
   /**
@@ -246,6 +257,10 @@ export class PusherSession extends SessionBase implements CountListener {
       return this.#fatal(4009, 'user_data is not JSON');
     }
     if (!isObject(u) || typeof u['id'] !== 'string' || u['id'] === '' || u['id'].length > 128) return this.#fatal(4009, 'user_data.id must be a non-empty string');
+    const watchlist = u['watchlist'] ?? [];
+    if (!Array.isArray(watchlist) || watchlist.length > MAX_WATCHLIST || !watchlist.every((w) => typeof w === 'string' && w !== '' && validChannelName(`${ONLINE_CHANNEL.slice(1)}${w}`))) {
+      return this.#fatal(4009, `user_data.watchlist must be at most ${MAX_WATCHLIST} user ids (letters, digits and -_=@,.;)`);
+    }
     this.#user = { id: u['id'], info: u['user_info'] };
     this.send(`{"event":"pusher:signin_success","data":{"user_data":${JSON.stringify(userData)}}}`);
     // The user channel, subscribed at once and tracked in presence: its entries are how the HTTP
@@ -258,9 +273,36 @@ export class PusherSession extends SessionBase implements CountListener {
       const pending = await this.host.subscribe(this.conn, { channel, authorized: { info: JSON.stringify({ user_id: u['id'] }), presence: true } });
       this.#ready.set(name, channel);
       pending.commit();
+      if (app.enableWatchlistEvents) await this.#watchlist(app, u['id'], watchlist as string[]);
     } catch (err) {
       this.replyErrorOf(err);
     }
+  }
+
+  /**
+   * Watchlist events: this connection is online as `id` for whoever watches `id` (presence in the
+   * hidden `#online-{id}` channel, on every node), and it watches its watchlist's users the same
+   * way: a subscription without presence to each `#online-{w}`, whose joins and leaves say when `w`
+   * comes online (first connection) or goes offline (last one). First the current status of all.
+   */
+  async #watchlist(app: PusherApp, id: string, watchlist: string[]): Promise<void> {
+    const own = await this.host.subscribe(this.conn, { channel: this.shared.apps.channelOf(app, `${ONLINE_CHANNEL}${id}`), authorized: { info: JSON.stringify({ user_id: id }), presence: true } });
+    own.commit();
+    if (this.#watch !== undefined || watchlist.length === 0) return;
+    const watch = (this.#watch = new Map<string, { id: string; clients: Set<string> }>());
+    for (const w of new Set(watchlist)) {
+      const channel = this.shared.apps.channelOf(app, `${ONLINE_CHANNEL}${w}`);
+      if (this.conn.subscriptions.has(channel)) continue; // a user watching themself: already there
+      const entry = { id: w, clients: new Set<string>() };
+      watch.set(channel, entry); // joins heard from now on count; the list below adds who was there
+      const pending = await this.host.subscribe(this.conn, { channel, authorized: {} });
+      for (const client of (await this.host.presenceList(channel)).keys()) entry.clients.add(client);
+      pending.commit();
+    }
+    const online = [...watch.values()].filter((e) => e.clients.size > 0).map((e) => e.id);
+    const offline = [...watch.values()].filter((e) => e.clients.size === 0).map((e) => e.id);
+    const events = [...(online.length > 0 ? [{ name: 'online', user_ids: online }] : []), ...(offline.length > 0 ? [{ name: 'offline', user_ids: offline }] : [])];
+    if (events.length > 0) this.send(frame('pusher_internal:watchlist_events', undefined, JSON.stringify({ events })));
   }
 
   async #clientEvent(app: PusherApp, event: string, name: unknown, data: unknown): Promise<void> {
@@ -290,6 +332,17 @@ export class PusherSession extends SessionBase implements CountListener {
 
   presenceChanged(channel: string, event: 'join' | 'leave' | 'update', info: ClientInfo): void {
     if (event === 'update') return;
+    const watched = this.#watch?.get(channel);
+    if (watched !== undefined) {
+      const had = watched.clients.size;
+      if (event === 'join') watched.clients.add(info.client);
+      else watched.clients.delete(info.client);
+      const now = watched.clients.size;
+      if ((had === 0) !== (now === 0)) {
+        this.conn.enqueueControl(Buffer.from(frame('pusher_internal:watchlist_events', undefined, JSON.stringify({ events: [{ name: now > 0 ? 'online' : 'offline', user_ids: [watched.id] }] }))));
+      }
+      return;
+    }
     const name = this.shared.apps.pusherName(channel);
     if (name === undefined || !name.startsWith('presence-')) return;
     const out = this.shared.fold.change(channel, name, event, info);
@@ -323,6 +376,10 @@ export class PusherSession extends SessionBase implements CountListener {
   onClose(code: number, reason: string): void {
     // Pusher's own close codes are announced in a pusher:error frame first, as Pusher does.
     if (code >= 4000 && code < 4300) this.send(errorFrame(code, reason));
+  }
+
+  /** However the connection ended (the client may have gone first): what the node holds for it goes. */
+  closed(): void {
     for (const [name, channel] of this.#ready) {
       if (name.startsWith('presence-')) this.shared.fold.release(channel);
       this.shared.counter?.remove(channel, this);
