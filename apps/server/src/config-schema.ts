@@ -35,6 +35,11 @@ const channelOptions = {
   allow_history_for_subscriber: flag().optional(),
   allow_history_for_anonymous: flag().optional(),
   allow_user_limited_channels: flag().optional(),
+  /** Pattern subscriptions (`ns:prefix*`) for clients that may subscribe here (docs/patterns.md). */
+  allow_pattern_subscribe: flag().optional(),
+  /** Acknowledged delivery (docs/acks.md): acks by offset, redelivery after `ack_timeout`. Needs history. */
+  acknowledge: flag().optional(),
+  ack_timeout: duration({ min: 100 }).optional(),
   /** Delta compression types clients may negotiate (only "fossil" exists), and deltas for every publication. */
   allowed_delta_types: strings('["fossil"]').optional(),
   delta_publish: flag().optional(),

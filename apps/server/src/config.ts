@@ -121,6 +121,7 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (size > 0 && ttl === 0) report(`${key}.history_ttl`, 'history_size is set but history_ttl is not: set both (e.g. "history_ttl": "300s") to keep history');
     if (ttl > 0 && size === 0) report(`${key}.history_size`, 'history_ttl is set but history_size is not: set both to keep history');
     if (o.force_recovery === true && (size === 0 || ttl === 0)) report(`${key}.force_recovery`, 'recovery needs history: set history_size and history_ttl');
+    if (o.acknowledge === true && (size === 0 || ttl === 0)) report(`${key}.acknowledge`, 'acknowledged delivery needs history (offsets): set history_size and history_ttl');
     for (const t of o.allowed_delta_types ?? []) if (t !== 'fossil') report(`${key}.allowed_delta_types`, `unknown delta type ${JSON.stringify(t)}: only "fossil" exists`);
   };
   checkHistory(c.channel.without_namespace, 'channel.without_namespace');
@@ -225,6 +226,9 @@ function channelOptions(o: ChannelSection): ChannelOptions {
   set('allowHistoryForSubscriber', o.allow_history_for_subscriber);
   set('allowHistoryForAnonymous', o.allow_history_for_anonymous);
   set('allowUserLimitedChannels', o.allow_user_limited_channels);
+  set('allowPatternSubscribe', o.allow_pattern_subscribe);
+  set('acknowledge', o.acknowledge);
+  set('ackTimeoutMs', o.ack_timeout);
   set('subscribeByClaim', o.subscribe_by_claim);
   set('allowedDeltaTypes', o.allowed_delta_types as ('fossil'[] | undefined));
   set('deltaPublish', o.delta_publish);

@@ -139,3 +139,15 @@ test('subscribe_by_claim: snake_case in the file, subscribeByClaim in the librar
     }
   }
 });
+
+test('namespace keys of issue 21: allow_pattern_subscribe, acknowledge and ack_timeout; acknowledge without history is refused', () => {
+  const base = { client: { token: { hmac_secret_key: 'k' } }, http_api: { key: 'k' } };
+  const s = settings(
+    finish({ ...base, channel: { namespaces: [{ name: 'orders', allow_pattern_subscribe: true, acknowledge: true, ack_timeout: '3s', history_size: 10, history_ttl: '60s' }] } }, {}),
+  );
+  assert.deepEqual(s.switchboard.namespaces!['orders'], { historySize: 10, historyTtlMs: 60_000, allowPatternSubscribe: true, acknowledge: true, ackTimeoutMs: 3000 });
+  assert.throws(
+    () => finish({ ...base, channel: { namespaces: [{ name: 'inbox', acknowledge: true }] } }, {}),
+    (err: unknown) => err instanceof ConfigError && /channel\.namespaces\[0\]\.acknowledge: acknowledged delivery needs history/.test(err.message),
+  );
+});

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Centrifuge, PublicationContext, Subscription } from 'centrifuge';
 import { once, sdk, startServer, token, until, type TestServer } from './helpers.js';
-import { Disconnects } from '../src/index.js';
+import { Disconnects, MemoryBroker, type Broker } from '../src/index.js';
 import { PatternIndex } from '../src/patterns.js';
 
 const NAMESPACES = {
@@ -171,4 +171,34 @@ test('after a reconnect a pattern subscription recovers each channel from its ow
     [4, 4],
   ]);
   assert.deepEqual(per('orders:eu:3'), [[1, 1]]);
+});
+
+test('on an engine whose broker has no pattern subscriptions, a pattern is refused with 108', async (t) => {
+  const inner = new MemoryBroker();
+  const broker: Broker = {
+    start: (h) => inner.start(h),
+    subscribe: (c) => inner.subscribe(c),
+    unsubscribe: (c) => inner.unsubscribe(c),
+    publish: (c, p, o) => inner.publish(c, p, o),
+    publishJoin: (c, i) => inner.publishJoin(c, i),
+    publishLeave: (c, i) => inner.publishLeave(c, i),
+    publishControl: (m) => inner.publishControl(m),
+    close: () => inner.close(),
+    history: inner.history,
+  };
+  const s = await startServer({ broker, namespaces: NAMESPACES });
+  t.after(() => s.close());
+  const c = await connect(t, s, { sub: 'u' });
+  const sub = c.newSubscription('feed:news:*');
+  const unsub = once<{ code: number; reason: string }>(sub, 'unsubscribed', 10_000);
+  sub.subscribe();
+  assert.equal((await unsub).code, 108);
+  // exact subscriptions on the same engine work as before
+  const exact = c.newSubscription('feed:news:1');
+  const got = record(exact);
+  const subscribed = once(exact, 'subscribed', 10_000);
+  exact.subscribe();
+  await subscribed;
+  await s.sb.publish('feed:news:1', { n: 1 });
+  await until(() => got.length === 1, 10_000, 'the exact subscription to receive');
 });
