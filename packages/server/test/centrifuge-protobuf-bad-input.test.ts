@@ -155,7 +155,10 @@ describe('bad input on the Protobuf encoding', () => {
   };
 
   before(async () => {
-    srv = await startServer({ namespaces: { chat: { allowSubscribeForClient: true, allowPublishForSubscriber: true }, locked: {} }, limits: { maxMessageSize: 4096 } });
+    // one RPC method, so that other methods are unknown (104) rather than RPC not being served at all (108)
+    srv = await startServer({ namespaces: { chat: { allowSubscribeForClient: true, allowPublishForSubscriber: true }, locked: {} }, limits: { maxMessageSize: 4096 } }, (sb) =>
+      sb.rpc('Known.Method', (ctx) => ctx.data),
+    );
     connectToken = await token({ sub: 'raw' });
     const js = sdk(srv.url, { token: await token({ sub: 'bystander-json' }) });
     const pb = new CentrifugeProtobuf(srv.url, { websocket: WebSocket, token: await token({ sub: 'bystander-pb' }) });

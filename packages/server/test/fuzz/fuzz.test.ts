@@ -7,7 +7,7 @@ import { runFuzz } from './run.js';
 
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 100_000);
 
-test(`fuzz: ${FRAMES} malformed frames per protocol; every one answered with its documented code; bystanders get everything in order; RSS back within 10 %`, { timeout: 600_000 }, async (t) => {
+test(`fuzz: ${FRAMES} malformed frames per protocol; every one answered with its documented code; bystanders get everything in order; RSS back within 10 %`, { timeout: 900_000 }, async (t) => {
   const report = await runFuzz({ frames: FRAMES, seed: Number(process.env.FUZZ_SEED ?? 20261125), log: (l) => t.diagnostic(l) });
   assert.deepEqual(report.fatal, [], 'no uncaught exception or unhandled rejection in the server');
   assert.equal(report.serverExit, 0, 'the server process exited cleanly');

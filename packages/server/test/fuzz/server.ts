@@ -21,9 +21,10 @@ const sb = createSwitchboard({
   allowAnonymous: true,
   namespaces: fuzzNamespaces,
   limits: { maxMessageSize: FUZZ_MAX_MESSAGE, maxConnections: 10_000 },
-  // Long keepalive: the fuzz connections live a few hundred milliseconds; bystanders answer pings.
-  pingIntervalMs: 5_000,
-  pongTimeoutMs: 5_000,
+  // Long keepalive: the fuzz connections live a few hundred milliseconds (seconds on a loaded machine,
+  // where a 5 s ping caught some before their frame was answered); bystanders answer pings.
+  pingIntervalMs: 60_000,
+  pongTimeoutMs: 30_000,
 });
 sb.on('error', (err) => {
   if (handlerErrors.length < 20) handlerErrors.push(err.stack ?? err.message);
