@@ -78,7 +78,9 @@ export class Maintenance {
         conn.close(Disconnects.tooManyRequests);
         continue;
       }
-      if (interval > 0 && now - conn.lastPingAt >= interval) {
+      // no second ping while one is unanswered: a pong timeout longer than the ping interval must
+      // still end with the close (re-pinging would restart the wait forever)
+      if (interval > 0 && !conn.awaitingPong && now - conn.lastPingAt >= interval) {
         conn.lastPingAt = now;
         conn.awaitingPong = pongTimeout > 0;
         conn.session.sendPing();

@@ -418,7 +418,8 @@ test('pond: frames sent before the connection is registered wait for it and keep
 });
 
 test('pond and plain: liveness by WebSocket pings; a peer that never answers is closed, the official client stays', async () => {
-  const srv = await startMulti({ pingIntervalMs: 60, pongTimeoutMs: 60, namespaces: { chat: { allowSubscribeForClient: true } } });
+  // pings every 200 ms; a peer gets 1.5 s to answer (a live client on a loaded machine must not miss it)
+  const srv = await startMulti({ pingIntervalMs: 200, pongTimeoutMs: 1500, namespaces: { chat: { allowSubscribeForClient: true } } });
   try {
     const ok = pond(srv.pondUrl, { token: await token({ sub: 'live' }) });
     await connected(ok);
@@ -427,8 +428,8 @@ test('pond and plain: liveness by WebSocket pings; a peer that never answers is 
     const deadPlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'dead2' })}`, { autoPong: false });
     const livePlain = new RawClient(`${srv.plainUrl}?token=${await token({ sub: 'live2' })}`);
     await Promise.all([deadPond.opened, deadPlain.opened, livePlain.opened]);
-    await deadPond.waitClose(5000);
-    await deadPlain.waitClose(5000);
+    await deadPond.waitClose(15_000);
+    await deadPlain.waitClose(15_000);
     assert.equal(livePlain.closed, undefined);
     assert.equal(ok.getState(), ConnectionState.CONNECTED);
     await srv.sb.publish('chat:live', { event: 'still', payload: {} });
