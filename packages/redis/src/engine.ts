@@ -1,6 +1,7 @@
 import { RedisBroker } from './broker.js';
 import { RedisHistoryStore } from './history.js';
 import { RedisPresenceStore } from './presence.js';
+import { RedisStateStore } from './state.js';
 import { type RedisConnectionOptions, RedisShards } from './shards.js';
 
 export interface RedisEngineOptions extends RedisConnectionOptions {
@@ -19,6 +20,8 @@ export function createRedisEngine(options: RedisEngineOptions): {
   broker: RedisBroker;
   history: RedisHistoryStore;
   presence: RedisPresenceStore;
+  /** Cluster state: node leases, online users, occupied channels, revocations, last seen. */
+  state: RedisStateStore;
   shards: RedisShards;
   /** How often a node should refresh its presence entries: a third of the TTL (at most 20 s). */
   presenceRefreshMs: number;
@@ -27,6 +30,7 @@ export function createRedisEngine(options: RedisEngineOptions): {
   const broker = new RedisBroker({ shards });
   const history = new RedisHistoryStore({ shards, ...(options.historyMetaTtlMs !== undefined ? { metaTtlMs: options.historyMetaTtlMs } : {}) });
   const presence = new RedisPresenceStore({ shards, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
+  const state = new RedisStateStore({ shards });
   const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(presence.ttlMs / 3)));
-  return { broker, history, presence, shards, presenceRefreshMs };
+  return { broker, history, presence, state, shards, presenceRefreshMs };
 }

@@ -4,7 +4,7 @@ import { redisConfigSection, RedisConfigError, type RedisEngineSection } from '.
 import { createRedisEngine } from './engine.js';
 
 export interface RedisEngineFromConfig {
-  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'presenceRefreshMs'>;
   ready: () => Promise<boolean>;
   close: () => Promise<void>;
 }
@@ -39,12 +39,13 @@ export function redisEngineFromSection(s: RedisEngineSection): RedisEngineFromCo
       broker: engine.broker,
       history: engine.history,
       presence: engine.presence,
+      state: engine.state,
       // refresh three times per TTL so one late refresh never drops a live client
       presenceRefreshMs: engine.presenceRefreshMs,
     },
     ready: async () => engine.shards.clients.every((c) => c.status === 'ready'),
     close: async () => {
-      await Promise.all([engine.broker.close(), engine.history.close(), engine.presence.close()]);
+      await Promise.all([engine.broker.close(), engine.history.close(), engine.presence.close(), engine.state.close()]);
     },
   };
 }

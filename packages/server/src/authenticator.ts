@@ -111,6 +111,7 @@ export class Authenticator {
     if (claims.channel !== channel || claims.user !== conn.user || (claims.client !== undefined && claims.client !== conn.id)) {
       throw new DisconnectError(Disconnects.invalidToken);
     }
+    if (this.ctx.revocations.revoked(claims.user, claims.payload)) throw new ReplyError(Errors.permissionDenied.code, 'token revoked');
     return claims;
   }
 
@@ -124,6 +125,7 @@ export class Authenticator {
       throw new DisconnectError(Disconnects.invalidToken);
     }
     if (claims.user !== conn.user) throw new DisconnectError(Disconnects.invalidToken);
+    if (this.ctx.revocations.revoked(claims.user, claims.payload)) throw new DisconnectError(Disconnects.tokenRevoked);
     conn.expireAt = claims.expireAt ? claims.expireAt * 1000 : 0;
     if (claims.info !== undefined) conn.info = claims.info;
     conn.claims = claims.payload;

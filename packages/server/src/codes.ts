@@ -56,6 +56,8 @@ export const Disconnects = {
   permissionDenied: { code: 3507, reason: 'permission denied' },
   notAvailable: { code: 3508, reason: 'not available' },
   tooManyErrors: { code: 3509, reason: 'too many errors' },
+  /** The connection's token was revoked (by `jti`, or every token of its user issued before a time). */
+  tokenRevoked: { code: 3520, reason: 'token revoked' },
   /** WebSocket's own code for a frame over the read limit; centrifuge-js treats it as terminal. */
   messageTooBig: { code: 1009, reason: 'message too big' },
 } as const satisfies Record<string, DisconnectValue>;

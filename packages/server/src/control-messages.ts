@@ -1,4 +1,5 @@
 import { isObject } from './internal/json.js';
+import type { Revocation } from './cluster/state.js';
 import type { ClientInfo } from './types.js';
 import { isRouteOutcome, type RouteOutcome } from './session-router.js';
 
@@ -34,11 +35,12 @@ export type ControlMessage =
   | { readonly op: 'refresh'; readonly sel: Selector; readonly expireAt?: number; readonly expired?: boolean; readonly info?: unknown }
   | { readonly op: 'presence-update'; readonly channel: string; readonly info: ClientInfo }
   | { readonly op: 'node'; readonly info: NodeInfo }
-  | { readonly op: 'survey'; readonly kind: string; readonly id: string }
+  | { readonly op: 'survey'; readonly kind: string; readonly id: string; readonly data?: unknown }
   | { readonly op: 'survey-reply'; readonly id: string; readonly to: string; readonly data: unknown }
   /** A request for a session held by node `to` (session-router.ts), and its answer. */
   | { readonly op: 'route'; readonly id: string; readonly to: string; readonly kind: string; readonly session: string; readonly data: string }
-  | { readonly op: 'route-reply'; readonly id: string; readonly to: string; readonly outcome: RouteOutcome };
+  | { readonly op: 'route-reply'; readonly id: string; readonly to: string; readonly outcome: RouteOutcome }
+  | { readonly op: 'revoke'; readonly revocation: Revocation };
 
 /** A message with its envelope: who sent it. */
 export type ControlEnvelope = ControlMessage & { readonly from: string };
@@ -106,6 +108,14 @@ function nodeInfo(v: unknown): NodeInfo {
   };
 }
 
+function revocation(v: unknown): Revocation {
+  if (!isObject(v)) throw new Malformed('revocation must be an object');
+  const expireAt = num(v, 'expireAt');
+  if (v['kind'] === 'jti') return { kind: 'jti', jti: str(v, 'jti'), expireAt };
+  if (v['kind'] === 'user') return { kind: 'user', user: str(v, 'user'), issuedBefore: num(v, 'issuedBefore'), expireAt };
+  throw new Malformed('revocation.kind must be jti or user');
+}
+
 function body(op: string, m: Record<string, unknown>): ControlMessage {
   switch (op) {
     case 'subscribe':
@@ -128,7 +138,7 @@ function body(op: string, m: Record<string, unknown>): ControlMessage {
     case 'node':
       return { op, info: nodeInfo(m['info']) };
     case 'survey':
-      return { op, kind: str(m, 'kind'), id: str(m, 'id') };
+      return { op, kind: str(m, 'kind'), id: str(m, 'id'), ...(m['data'] !== undefined ? { data: m['data'] } : {}) };
     case 'survey-reply':
       return { op, id: str(m, 'id'), to: str(m, 'to'), data: m['data'] };
     case 'route':
@@ -138,6 +148,8 @@ function body(op: string, m: Record<string, unknown>): ControlMessage {
       if (!isRouteOutcome(outcome)) throw new Malformed('outcome must be a route outcome');
       return { op, id: str(m, 'id'), to: str(m, 'to'), outcome };
     }
+    case 'revoke':
+      return { op, revocation: revocation(m['revocation']) };
     default:
       throw new Malformed(`unknown op ${op.slice(0, 64)}`);
   }

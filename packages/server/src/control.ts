@@ -4,6 +4,7 @@ import type { Hub } from './hub.js';
 import type { NodeContext } from './node-context.js';
 import type { NodeRegistry } from './node-registry.js';
 import type { SessionRouter } from './session-router.js';
+import type { Revocation } from './cluster/state.js';
 import type { SubscribeFlow } from './subscribe-flow.js';
 
 /**
@@ -17,6 +18,8 @@ export class ControlPlane {
   dropped = 0;
   registry!: NodeRegistry;
   router!: SessionRouter;
+  /** A token revocation from any node (cluster/lifecycle.ts applies it). */
+  onRevoke: ((r: Revocation) => void) | undefined;
 
   constructor(
     readonly ctx: NodeContext,
@@ -71,8 +74,11 @@ export class ControlPlane {
       case 'node':
         this.registry.onNode(m.info);
         return;
+      case 'revoke':
+        this.onRevoke?.(m.revocation);
+        return;
       case 'survey':
-        void this.registry.onSurvey(m.kind, m.id, m.from).catch((err: unknown) => this.ctx.logger.warn({ err }, 'survey reply failed'));
+        void this.registry.onSurvey(m.kind, m.id, m.from, m.data).catch((err: unknown) => this.ctx.logger.warn({ err }, 'survey reply failed'));
         return;
       case 'survey-reply':
         this.registry.onSurveyReply(m.id, m.to, m.from, m.data);

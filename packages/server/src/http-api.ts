@@ -48,6 +48,10 @@ const METHODS = [
   'info',
   'rpc',
   'batch',
+  'revoke_token',
+  'invalidate_user_tokens',
+  'user_status',
+  'connections',
 ] as const;
 type Method = (typeof METHODS)[number];
 const METHOD_SET = new Set<string>(METHODS);
@@ -323,6 +327,66 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
       const info = await sb.info();
       return { nodes: info.nodes };
     }
+    case 'revoke_token': {
+      const uid = p['uid'];
+      if (typeof uid !== 'string' || uid === '') throw new FieldError('uid required: the token id (jti), a non-empty string');
+      await sb.revokeToken(uid, expireAtMs(p, DEFAULT_REVOCATION_TTL_S));
+      return {};
+    }
+    case 'invalidate_user_tokens': {
+      const user = p['user'];
+      if (typeof user !== 'string' || user === '') throw new FieldError('user required: a non-empty string');
+      const now = Math.floor(Date.now() / 1000);
+      const before = p['issued_before'] ?? now;
+      if (!Number.isInteger(before) || (before as number) < 0) throw new FieldError('issued_before must be a unix time in seconds');
+      await sb.invalidateUserTokens(user, before as number, expireAtMs(p, DEFAULT_REVOCATION_TTL_S));
+      return {};
+    }
+    case 'user_status': {
+      const users = p['users'];
+      if (!Array.isArray(users) || users.length === 0 || users.length > 1000 || !users.every((u) => typeof u === 'string' && u !== '')) {
+        throw new FieldError('users required: an array of 1..1000 non-empty user ids');
+      }
+      const statuses = await sb.userStatus(users as string[]);
+      return { statuses: statuses.map((s) => ({ user: s.user, online: s.online, ...(s.lastSeen !== undefined ? { last_seen: s.lastSeen } : {}) })) };
+    }
+    case 'connections': {
+      const filter: Record<string, unknown> = {};
+      for (const k of ['user', 'channel', 'transport', 'protocol'] as const) {
+        const v = p[k];
+        if (v === undefined || v === null) continue;
+        if (typeof v !== 'string') throw new FieldError(`${k} must be a string`);
+        if (k === 'channel' && !checkChannelName(v)) throw new FieldError('channel must be a channel name');
+        filter[k] = v;
+      }
+      const meta = p['meta'];
+      if (meta !== undefined && meta !== null) {
+        if (!isObject(meta)) throw new FieldError('meta must be an object of field values to match');
+        filter['meta'] = meta;
+      }
+      const limit = p['limit'];
+      if (limit !== undefined && (!Number.isInteger(limit) || (limit as number) < 1 || (limit as number) > 1000)) throw new FieldError('limit must be an integer in 1..1000');
+      const cursor = p['cursor'];
+      if (cursor !== undefined && cursor !== null && typeof cursor !== 'string') throw new FieldError('cursor must be a string (next_cursor of the previous page)');
+      const page = await sb.connectionsQuery({ filter, ...(limit !== undefined ? { limit: limit as number } : {}), ...(typeof cursor === 'string' && cursor !== '' ? { cursor } : {}) });
+      return {
+        connections: page.connections.map((c) => ({
+          client: c.client,
+          user: c.user,
+          node: c.node,
+          protocol: c.protocol,
+          transport: c.transport,
+          channels: c.channels,
+          age: c.age,
+          connected_at: c.connectedAt,
+          ...(c.info !== undefined ? { info: c.info } : {}),
+          ...(c.meta !== undefined ? { meta: c.meta } : {}),
+          ...(c.clientName !== undefined ? { name: c.clientName } : {}),
+          ...(c.clientVersion !== undefined ? { version: c.clientVersion } : {}),
+        })),
+        ...(page.nextCursor !== undefined ? { next_cursor: page.nextCursor } : {}),
+      };
+    }
     case 'rpc': {
       if (typeof p['method'] !== 'string') throw new FieldError('method required: a string');
       throw new ReplyError(Errors.methodNotFound.code, Errors.methodNotFound.message);
@@ -345,6 +409,17 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
       return { replies };
     }
   }
+}
+
+/** How long a revocation is remembered when the request gives no `expire_at`: 7 days. */
+const DEFAULT_REVOCATION_TTL_S = 7 * 24 * 3600;
+
+/** `expire_at` (unix seconds, in the future) as ms, or now + the default. */
+function expireAtMs(p: Record<string, unknown>, defaultTtlS: number): number {
+  const v = p['expire_at'];
+  if (v === undefined || v === null) return Date.now() + defaultTtlS * 1000;
+  if (!Number.isInteger(v) || (v as number) * 1000 <= Date.now()) throw new FieldError('expire_at must be a unix time in seconds, in the future');
+  return (v as number) * 1000;
 }
 
 function channelField(p: Record<string, unknown>, name: string): string {

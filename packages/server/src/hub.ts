@@ -26,6 +26,14 @@ type Sub = Subscription<Connection>;
 
 const NO_TAGS: Readonly<Record<string, string>> = Object.freeze({});
 
+/** What the cluster lifecycle hears from the Hub (cluster/lifecycle.ts). */
+export interface HubLifecycle {
+  connected(conn: Connection): void;
+  disconnected(conn: Connection, code: number, reason: string): void;
+  subscribed(sub: Sub): void;
+  unsubscribed(sub: Sub): void;
+}
+
 /** The node's counters (metrics, leak checks). */
 export interface NodeStats {
   messagesIn: number;
@@ -77,6 +85,8 @@ export class Hub implements ConnectionOwner {
   readonly pendingStallMs: number;
   /** Metrics hook: once per publication fanned out on this node, ms from publish to the last enqueue. */
   onFanout: ((ms: number) => void) | undefined;
+  /** Cluster lifecycle (user status, occupancy, webhooks): told of registrations, live subscriptions and their ends. */
+  lifecycle: HubLifecycle | undefined;
 
   constructor(readonly ctx: NodeContext) {
     this.maxQueueBytes = ctx.limits.maxQueueBytes;
@@ -112,6 +122,7 @@ export class Hub implements ConnectionOwner {
       }
     }
     for (const sub of [...conn.subscriptions.values()]) this.removeSubscription(sub, false);
+    this.lifecycle?.disconnected(conn, code, reason);
     this.ctx.logger.debug({ client: conn.id, user: conn.user, code, reason }, 'disconnect');
     if (conn.openedAt && conn.user !== undefined) this.ctx.events.emit('disconnect', clientOf(conn), { code, reason });
   }
@@ -187,6 +198,7 @@ export class Hub implements ConnectionOwner {
   removeSubscription(sub: Sub, emit: boolean): void {
     const conn = sub.conn;
     const { broker, presence, logger } = this.ctx;
+    if (sub.active) this.lifecycle?.unsubscribed(sub);
     if (conn.subscriptions.get(sub.channel) === sub) conn.subscriptions.delete(sub.channel);
     const emptied = sub.pattern === undefined ? undefined : this.patterns.remove(sub.pattern, sub);
     if (emptied !== undefined) {
@@ -232,6 +244,7 @@ export class Hub implements ConnectionOwner {
     const buffered = sub.buffer ?? [];
     sub.buffer = undefined;
     sub.active = true;
+    this.lifecycle?.subscribed(sub);
     const cache: (Buffer | undefined)[] = [];
     for (const pub of buffered) {
       cache.length = 0; // one encoding per publication

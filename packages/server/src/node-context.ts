@@ -7,6 +7,7 @@ import type { Logger } from './logger.js';
 import type { Limits, SwitchboardEvents, SwitchboardOptions } from './options.js';
 import type { PresenceStore } from './presence.js';
 import type { Route } from './route.js';
+import type { Revocations } from './cluster/revocations.js';
 
 /** The app's event listeners: emitting never throws at the caller, listener failures become 'error'. */
 export class NodeEvents {
@@ -61,4 +62,6 @@ export interface NodeContext {
   readonly presence: PresenceStore;
   readonly registry: ChannelRegistry<Route>;
   readonly events: NodeEvents;
+  /** Revoked tokens (cluster-wide, kept in memory: checks are lookups). */
+  readonly revocations: Revocations;
 }

@@ -21,6 +21,8 @@ const FORGET_AFTER_MS = 15_000;
 export class NodeRegistry {
   readonly #nodes = new Map<string, NodeInfo & { seenAt: number }>();
   readonly #surveys = new Map<string, Survey>();
+  /** Answers to survey kinds beyond the built-in ones (connection queries), by kind. */
+  readonly surveyHandlers = new Map<string, (data: unknown) => unknown>();
   #closed = false;
 
   constructor(
@@ -63,9 +65,11 @@ export class NodeRegistry {
     if (!known && info.uid !== this.ctx.id && !this.#closed) void this.announce();
   }
 
-  async onSurvey(kind: string, id: string, from: string): Promise<void> {
+  async onSurvey(kind: string, id: string, from: string, question?: unknown): Promise<void> {
     let data: unknown;
-    if (kind === 'channels') {
+    const handler = this.surveyHandlers.get(kind);
+    if (handler) data = await handler(question);
+    else if (kind === 'channels') {
       const out: Record<string, number> = {};
       for (const [ch, st] of this.hub.channels) out[ch] = st.subs.size;
       data = out;
@@ -87,7 +91,7 @@ export class NodeRegistry {
   }
 
   /** Ask every known node (this one included); resolves with the replies that came within `timeoutMs`. */
-  survey(kind: string, timeoutMs = 3_000): Promise<unknown[]> {
+  survey(kind: string, timeoutMs = 3_000, question?: unknown): Promise<unknown[]> {
     const id = newClientId();
     const waiting = new Set(this.#nodes.keys());
     waiting.add(this.ctx.id);
@@ -99,7 +103,7 @@ export class NodeRegistry {
       timer.unref();
       const s: Survey = { replies: [], waiting, done: resolve, timer };
       this.#surveys.set(id, s);
-      this.send({ op: 'survey', kind, id }).catch(() => {
+      this.send({ op: 'survey', kind, id, ...(question !== undefined ? { data: question } : {}) }).catch(() => {
         clearTimeout(timer);
         this.#surveys.delete(id);
         resolve(s.replies);

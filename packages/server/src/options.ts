@@ -6,6 +6,8 @@ import type { Client, ConnectingContext } from './context.js';
 import type { HistoryStore } from './history.js';
 import type { Logger } from './logger.js';
 import type { PresenceStore } from './presence.js';
+import type { ClusterOptions, UserStatusOptions } from './cluster/lifecycle.js';
+import type { StateStore } from './cluster/state.js';
 import type { ProtocolName } from './protocol.js';
 import type { Publication } from './types.js';
 import type { TransportName } from './http-endpoints.js';
@@ -77,6 +79,12 @@ export interface SwitchboardOptions extends ContractOptions {
   broker?: Broker;
   history?: HistoryStore;
   presence?: PresenceStore;
+  /** Cluster state (node leases, online users, occupied channels, revocations, last seen): the engine's, memory by default. */
+  state?: StateStore;
+  /** Node lease and revocation reload timings (cluster/lifecycle.ts). */
+  cluster?: ClusterOptions;
+  /** Track users online/offline and last seen across the cluster (`userStatus()`, API `user_status`, `$status:<user>` channels). */
+  userStatus?: UserStatusOptions;
   /** Options of channels without a namespace. */
   channels?: ChannelOptions;
   /** Namespaces by name: `trpc:user:42` is in namespace `trpc`. */

@@ -72,6 +72,11 @@ export class SubscribeFlow {
     conn.claims = creds.claims;
     if (creds.assigns) Object.assign(conn.assigns, creds.assigns);
     conn.expireAt = creds.expireAt ? creds.expireAt * 1000 : 0;
+    // the revocation list must be known before anyone is let in (a node that just started loads it)
+    const loaded = this.ctx.revocations.loaded(10_000);
+    if (loaded !== true && !(await loaded)) throw new DisconnectError(Disconnects.internal);
+    if ((conn.state as string) === 'closed') throw new DisconnectError(Disconnects.connectionClosed); // closed while waiting
+    if (this.ctx.revocations.revoked(conn.user, conn.claims)) throw new DisconnectError(Disconnects.tokenRevoked);
     this.hub.addUser(conn);
     conn.state = 'connected';
     conn.lastPingAt = Date.now();
@@ -98,6 +103,7 @@ export class SubscribeFlow {
       );
       subs.set(ch, pending);
     }
+    this.hub.lifecycle?.connected(conn);
     this.ctx.events.emit('connect', clientOf(conn));
     return subs;
   }
@@ -113,6 +119,7 @@ export class SubscribeFlow {
     if (isPattern(channel)) return this.#subscribePattern(conn, req, emitOnCommit);
     const resolved = this.ctx.registry.resolve(channel);
     if (!resolved) throw new ReplyError(Errors.unknownChannel);
+    if (this.ctx.revocations.revoked(conn.user, conn.claims)) throw new DisconnectError(Disconnects.tokenRevoked);
     if (conn.subscriptions.has(channel)) throw new ReplyError(Errors.alreadySubscribed);
     const delta = req.delta !== undefined && req.delta !== '';
     if (delta && !(resolved.options.allowedDeltaTypes ?? []).includes(req.delta as 'fossil')) {

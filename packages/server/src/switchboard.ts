@@ -45,6 +45,11 @@ import type { ConnectionRequest, Transport } from './transport.js';
 import { UpgradeGate } from './upgrade-gate.js';
 import { DEFAULT_TRANSPORT_PATHS, HTTP_TRANSPORTS, HttpEndpoints, type HttpTransportName } from './http-endpoints.js';
 import { SessionRouter } from './session-router.js';
+import { Lifecycle, type UserStatus } from './cluster/lifecycle.js';
+import { localPage, mergePages, type ConnectionEntry, type ConnectionPage, type ConnectionQuery } from './cluster/connections.js';
+import { Revocations } from './cluster/revocations.js';
+import type { Revocation, StateStore } from './cluster/state.js';
+import { MemoryStateStore } from './cluster/state-memory.js';
 
 export { DEFAULTS, VERSION } from './options.js';
 export type { EndpointOptions, Limits, SwitchboardEvents, SwitchboardOptions, UserSelector } from './options.js';
@@ -64,6 +69,8 @@ export class Switchboard {
   readonly broker: Broker;
   readonly historyStore: HistoryStore;
   readonly presenceStore: PresenceStore;
+  /** Cluster state: node leases, memberships, revocations, last seen (cluster/state.ts). */
+  readonly stateStore: StateStore;
   readonly registry: ChannelRegistry<Route>;
   readonly options: SwitchboardOptions;
   readonly logger: Logger;
@@ -88,6 +95,7 @@ export class Switchboard {
   readonly #http: HttpEndpoints;
   /** Delivers requests to the node holding a session (HTTP-streaming/SSE emulation; reusable by other request-based transports). */
   readonly router: SessionRouter;
+  readonly #lifecycle: Lifecycle;
   #started: Promise<void> | undefined;
   #closed = false;
 
@@ -121,6 +129,7 @@ export class Switchboard {
       this.historyStore = broker.history;
     }
     this.presenceStore = options.presence ?? new MemoryPresenceStore();
+    this.stateStore = options.state ?? new MemoryStateStore();
     this.registry = new ChannelRegistry<Route>(options.channels ?? {}, options.namespaces ?? {});
     this.#events = new NodeEvents(this.logger);
     const ctx: NodeContext = {
@@ -135,6 +144,7 @@ export class Switchboard {
       presence: this.presenceStore,
       registry: this.registry,
       events: this.#events,
+      revocations: new Revocations(),
     };
     this.#hub = new Hub(ctx);
     this.#pipeline = new CommandPipeline(this.limits.commandRateLimit);
@@ -155,6 +165,27 @@ export class Switchboard {
     this.router = new SessionRouter(this.id, (m) => this.#control.send(m), (id) => this.#nodes.has(id), this.logger);
     this.#control.router = this.router;
     this.#http = new HttpEndpoints(ctx, this.#gate, this.router);
+    this.#lifecycle = new Lifecycle(ctx, this.#hub, this.stateStore, options.cluster ?? {}, (channel, data) => this.publish(channel, data));
+    this.#hub.lifecycle = this.#lifecycle;
+    this.#control.onRevoke = (r) => this.#lifecycle.applyRevocation(r);
+    this.#nodes.surveyHandlers.set('connections', (q) => {
+      const query = (q ?? {}) as ConnectionQuery;
+      const user = query.filter?.user;
+      const conns = user !== undefined ? (this.#hub.users.get(user) ?? (user === '' ? this.#hub.connections.values() : [])) : this.#hub.connections.values();
+      return localPage(conns, this.name, query);
+    });
+    if (options.userStatus) {
+      this.#commands.rpcHandlers.set('update_user_status', async (rc) => {
+        const conn = this.#hub.connections.get(rc.client.id);
+        if (conn) await this.#lifecycle.activity(conn);
+        return {};
+      });
+    }
+  }
+
+  /** The cluster lifecycle: listen to connect/disconnect/subscribe/.../channel_occupied/vacated events decided once in the cluster (webhooks use it). */
+  get lifecycle(): Lifecycle {
+    return this.#lifecycle;
   }
 
   /** The token verifier (connection and subscription JWTs). */
@@ -283,6 +314,7 @@ export class Switchboard {
         onReconnect: () => void this.#maintenance.resyncAfterReconnect(),
       });
       await this.broker.subscribe('*');
+      await this.#lifecycle.start();
       this.#maintenance.start();
       await this.#nodes.announce();
     })();
@@ -501,6 +533,45 @@ export class Switchboard {
     await this.publish(channel, { event: 'kicked', payload: { userId: user, reason } }, { skipHistory: true });
   }
 
+  // ───────────────────────────── token revocation, user status, connections ─────────────────────────────
+
+  /**
+   * Revoke one token by its `jti` until `expireAt` (ms; by then the token has expired anyway), on
+   * every node and durably in the engine: connections holding it are closed with 3520 at once;
+   * connect, refresh and subscribe with it are refused.
+   */
+  async revokeToken(jti: string, expireAt: number): Promise<void> {
+    if (typeof jti !== 'string' || jti === '') throw new ReplyError(Errors.badRequest, 'jti must be a non-empty string');
+    await this.#revoke({ kind: 'jti', jti, expireAt });
+  }
+
+  /** Revoke every token of `user` issued before `issuedBefore` (unix seconds), remembered until `expireAt` (ms). */
+  async invalidateUserTokens(user: string, issuedBefore: number, expireAt: number): Promise<void> {
+    if (typeof user !== 'string' || user === '') throw new ReplyError(Errors.badRequest, 'user must be a non-empty string');
+    await this.#revoke({ kind: 'user', user, issuedBefore, expireAt });
+  }
+
+  async #revoke(r: Revocation): Promise<void> {
+    if (!Number.isFinite(r.expireAt) || r.expireAt <= Date.now()) throw new ReplyError(Errors.badRequest, 'expire_at must be in the future');
+    await this.start();
+    await this.stateStore.revoke(r);
+    await this.#send({ op: 'revoke', revocation: r });
+  }
+
+  /** Online/offline and last seen of each user, across the cluster (needs `userStatus` in the options). */
+  async userStatus(users: readonly string[]): Promise<UserStatus[]> {
+    if (!this.options.userStatus) throw new ReplyError(Errors.notAvailable.code, 'user status is not enabled (options.userStatus)');
+    await this.start();
+    return this.#lifecycle.statuses(users);
+  }
+
+  /** Connections across the cluster matching `query.filter`, one page at a time (ordered by client id). */
+  async connectionsQuery(query: ConnectionQuery = {}): Promise<ConnectionPage> {
+    await this.start();
+    const replies = await this.#nodes.survey('connections', 3_000, query);
+    return mergePages(replies.filter((r): r is ConnectionEntry[] => Array.isArray(r)), query);
+  }
+
   /** Every live node (this one included), as the last announcements described them. */
   async info(): Promise<{ nodes: NodeInfo[] }> {
     await this.start();
@@ -561,6 +632,7 @@ export class Switchboard {
       conn.transportClosed(Disconnects.shutdown.code, 'shutdown');
     }
     this.#closed = true;
+    await this.#lifecycle.close();
     this.#maintenance.stop();
     this.#hub.acks.close();
     this.#nodes.close();
@@ -574,6 +646,7 @@ export class Switchboard {
     await this.broker.close().catch(() => {});
     await this.historyStore.close().catch(() => {});
     await this.presenceStore.close().catch(() => {});
+    await this.stateStore.close().catch(() => {});
   }
 
   get isShuttingDown(): boolean {

@@ -1,5 +1,5 @@
-import { MemoryBroker, MemoryHistoryStore, MemoryPresenceStore } from '../src/index.js';
-import { brokerConformance, historyConformance, presenceConformance } from '../src/testing/index.js';
+import { MemoryBroker, MemoryHistoryStore, MemoryPresenceStore, MemoryStateStore } from '../src/index.js';
+import { brokerConformance, historyConformance, presenceConformance, stateConformance } from '../src/testing/index.js';
 
 historyConformance('memory', async () => {
   const store = new MemoryHistoryStore();
@@ -27,4 +27,10 @@ brokerConformance('memory', async () => {
       await history.close();
     },
   };
+});
+
+stateConformance('memory', async () => {
+  // one process: every node shares the instance
+  const store = new MemoryStateStore();
+  return { store, another: store, close: () => store.close() };
 });

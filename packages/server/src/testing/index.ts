@@ -10,3 +10,4 @@ export { consumerConformance, type ConsumerHarness } from './consumer.js';
 export { controlPlaneScenario, RecordingLogger } from './control.js';
 export { HttpBackend, type BackendCall, type BackendAnswer } from './proxy-backend.js';
 export { GrpcBackend, type GrpcBackendCall } from './grpc-backend.js';
+export { stateConformance, type StateHarness } from './state.js';

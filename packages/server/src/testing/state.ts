@@ -1,0 +1,123 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { test } from 'node:test';
+import type { StateStore } from '../cluster/state.js';
+import { waitFor } from './util.js';
+
+export interface StateHarness {
+  readonly store: StateStore;
+  /** Another instance on the same backend (another node). */
+  readonly another: StateStore;
+  close(): Promise<void>;
+}
+
+const id = (tag: string) => `${tag}-${randomUUID().slice(0, 8)}`;
+
+/** Registers node:test tests checking the StateStore contract (cluster/state.ts) on two instances of one backend. */
+export function stateConformance(name: string, factory: () => Promise<StateHarness>): void {
+  const it = (title: string, fn: (h: StateHarness) => Promise<void>) =>
+    void test(`${name} state: ${title}`, async () => {
+      const h = await factory();
+      try {
+        await fn(h);
+      } finally {
+        await h.close();
+      }
+    });
+
+  it('join says first for the first member only, leave says last for the last only; seq increases', async ({ store, another }) => {
+    const g = id('c:g');
+    const a = await store.join(g, 'm1', 'n1', '{}');
+    const b = await another.join(g, 'm2', 'n2', '{}');
+    assert.equal(a.first, true);
+    assert.equal(b.first, false);
+    assert.ok(b.seq > a.seq);
+    assert.deepEqual(await store.counts([g, id('c:none')]), [2, 0]);
+    const again = await store.join(g, 'm1', 'n1', '{}');
+    assert.equal(again.first, false, 'joining an existing member changes nothing');
+    const l1 = await another.leave(g, 'm1');
+    assert.deepEqual([l1.removed, l1.last], [true, false]);
+    assert.ok(l1.seq > b.seq);
+    const absent = await store.leave(g, 'm1');
+    assert.deepEqual([absent.removed, absent.last], [false, false]);
+    const l2 = await store.leave(g, 'm2');
+    assert.deepEqual([l2.removed, l2.last], [true, true]);
+    const c = await store.join(g, 'm3', 'n1', '{}');
+    assert.equal(c.first, true, 'an emptied group starts over');
+    assert.ok(c.seq > l2.seq);
+    await store.leave(g, 'm3');
+  });
+
+  it('of concurrent joins to an empty group from two nodes exactly one is first; of concurrent leaves exactly one is last', async ({ store, another }) => {
+    for (let round = 0; round < 5; round++) {
+      const g = id('c:race');
+      const joins = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? store : another).join(g, `m${i}`, i % 2 ? 'n1' : 'n2', '{}')));
+      assert.equal(joins.filter((j) => j.first).length, 1);
+      assert.equal(new Set(joins.map((j) => j.seq)).size, 20, 'every change has its own seq');
+      const leaves = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? another : store).leave(g, `m${i}`)));
+      assert.equal(leaves.filter((l) => l.last).length, 1);
+      assert.equal(leaves.filter((l) => l.removed).length, 20);
+    }
+  });
+
+  it("a dead node's members are reaped exactly once, channel ranks first; the node learns it lapsed", async ({ store, another }) => {
+    const dead = id('dead');
+    const g1 = id('c:ch');
+    const g2 = id('u:user');
+    assert.equal((await store.heartbeat(dead, 300)).lapsed, true, 'an unknown node has no lease');
+    await store.join(g2, 'conn1', dead, '{"user":"x"}', 1);
+    await store.join(g1, 'conn1', dead, '{"user":"x"}', 0);
+    await another.join(g1, 'conn2', 'alive', '{}');
+    assert.equal((await store.heartbeat(dead, 300)).lapsed, false);
+    const reaped: Awaited<ReturnType<StateStore['reap']>> = [];
+    await waitFor(
+      async () => {
+        const [a, b] = await Promise.all([store.reap(100), another.reap(100)]);
+        reaped.push(...a.filter((r) => r.node === dead), ...b.filter((r) => r.node === dead));
+        return reaped.length >= 2;
+      },
+      10_000,
+      'the dead node to be reaped',
+    );
+    assert.deepEqual(
+      reaped.map((r) => [r.group, r.member, r.last]),
+      [
+        [g1, 'conn1', false],
+        [g2, 'conn1', true],
+      ],
+    );
+    assert.equal(reaped[1]!.data, '{"user":"x"}');
+    assert.deepEqual(await store.counts([g1, g2]), [1, 0]);
+    assert.equal((await store.reap(100)).filter((r) => r.node === dead).length, 0, 'never twice');
+    assert.equal((await store.heartbeat(dead, 300)).lapsed, true, 'the reaped node is told');
+    await another.leave(g1, 'conn2');
+    await store.forgetNode(dead);
+  });
+
+  it('revocations are shared, merged and forgotten after their expiry', async ({ store, another }) => {
+    const jti = id('jti');
+    const user = id('user');
+    const soon = Date.now() + 800;
+    await store.revoke({ kind: 'jti', jti, expireAt: Date.now() + 60_000 });
+    await store.revoke({ kind: 'user', user, issuedBefore: 100, expireAt: soon });
+    await another.revoke({ kind: 'user', user, issuedBefore: 50, expireAt: Date.now() + 60_000 });
+    const got = await another.revocations();
+    assert.ok(got.some((r) => r.kind === 'jti' && r.jti === jti));
+    const u = got.find((r) => r.kind === 'user' && r.user === user);
+    assert.ok(u && u.kind === 'user');
+    assert.equal(u.issuedBefore, 100, 'the later cut wins');
+    assert.ok(u.expireAt > soon, 'the later expiry wins');
+    const short = id('jti');
+    await store.revoke({ kind: 'jti', jti: short, expireAt: Date.now() + 200 });
+    await waitFor(async () => !(await another.revocations()).some((r) => r.kind === 'jti' && r.jti === short), 10_000, 'the expired revocation to go');
+  });
+
+  it('last seen keeps the latest time per user', async ({ store, another }) => {
+    const u = id('u');
+    await store.setLastSeen(u, 2000);
+    await another.setLastSeen(u, 1000);
+    assert.deepEqual(await another.lastSeen([u, id('nobody')]), [2000, undefined]);
+    await another.setLastSeen(u, 3000);
+    assert.deepEqual(await store.lastSeen([u]), [3000]);
+  });
+}
