@@ -50,6 +50,7 @@ import { localPage, mergePages, type ConnectionEntry, type ConnectionPage, type 
 import { Revocations } from './cluster/revocations.js';
 import type { Revocation, StateStore } from './cluster/state.js';
 import { MemoryStateStore } from './cluster/state-memory.js';
+import { attachWebhook, type WebhookOptions, type WebhookQueue } from './webhooks/index.js';
 
 export { DEFAULTS, VERSION } from './options.js';
 export type { EndpointOptions, Limits, SwitchboardEvents, SwitchboardOptions, UserSelector } from './options.js';
@@ -96,6 +97,7 @@ export class Switchboard {
   /** Delivers requests to the node holding a session (HTTP-streaming/SSE emulation; reusable by other request-based transports). */
   readonly router: SessionRouter;
   readonly #lifecycle: Lifecycle;
+  readonly #webhooks: WebhookQueue[] = [];
   #started: Promise<void> | undefined;
   #closed = false;
 
@@ -181,6 +183,23 @@ export class Switchboard {
         return {};
       });
     }
+  }
+
+  /**
+   * Send lifecycle events (connect, disconnect, subscribe, unsubscribe, channel_occupied,
+   * channel_vacated, presence_join, presence_leave) to an HTTP endpoint: signed, batched, retried,
+   * dead-lettered (webhooks/). Every node configures the same webhooks; each event is sent by the one
+   * node that decided it. Call before clients connect.
+   */
+  webhooks(options: WebhookOptions): WebhookQueue {
+    const { queue } = attachWebhook(this.#lifecycle, (ch) => this.registry.resolve(ch)?.namespace, options, this.logger);
+    this.#webhooks.push(queue);
+    return queue;
+  }
+
+  /** The webhook queues of this node (metrics, admin page). */
+  get webhookQueues(): readonly WebhookQueue[] {
+    return this.#webhooks;
   }
 
   /** The cluster lifecycle: listen to connect/disconnect/subscribe/.../channel_occupied/vacated events decided once in the cluster (webhooks use it). */
@@ -633,6 +652,7 @@ export class Switchboard {
     }
     this.#closed = true;
     await this.#lifecycle.close();
+    await Promise.all(this.#webhooks.map((q) => q.close()));
     this.#maintenance.stop();
     this.#hub.acks.close();
     this.#nodes.close();

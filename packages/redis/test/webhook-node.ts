@@ -1,0 +1,37 @@
+// One node for the webhook tests: a Switchboard on Redis with a webhook, its API and its
+// WebSocket endpoint, in its own process (so a test can SIGKILL it). Prints {"port":N} when ready.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApiHandler, createSwitchboard } from '@switchboard/server';
+import { createRedisEngine } from '../src/index.js';
+import { API_KEY, SECRET } from './cluster.js';
+
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (v === undefined) throw new Error(`${k} is required`);
+  return v;
+};
+
+const sb = createSwitchboard({
+  ...createRedisEngine({ addresses: [env('WH_REDIS')], prefix: env('WH_PREFIX'), presenceTtlMs: 1500 }),
+  name: env('WH_NAME'),
+  token: { hmacSecret: SECRET },
+  namespaces: { chat: { allowSubscribeForClient: true, presence: true } },
+  cluster: { nodeTtlMs: Number(env('WH_NODE_TTL_MS')) },
+  userStatus: {},
+});
+sb.webhooks({ url: env('WH_URL'), secret: env('WH_SECRET'), namespaces: ['chat'], lingerMs: 5, retry: { baseMs: 50, maxMs: 300, maxAttempts: 10_000 } });
+const api = createApiHandler(sb, { key: API_KEY });
+const http = createServer((req, res) => {
+  void api(req, res).then((handled) => {
+    if (!handled) res.writeHead(404).end();
+  });
+});
+sb.attach(http, '/connection/websocket');
+await sb.start();
+http.listen(0, '127.0.0.1', () => {
+  process.stdout.write(`${JSON.stringify({ port: (http.address() as AddressInfo).port })}\n`);
+});
+process.on('SIGTERM', () => {
+  void sb.shutdown({ timeoutMs: 500 }).then(() => process.exit(0));
+});

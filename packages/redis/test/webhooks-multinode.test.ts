@@ -1,0 +1,155 @@
+// Lifecycle webhooks from three nodes in separate processes on one Redis, one of them SIGKILLed:
+// every event arrives (de-duplicable by id), signed, channel_occupied/channel_vacated exactly once
+// per transition, in order per channel; the crashed node's clients are reported by the survivors.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { waitFor } from '@switchboard/server/testing';
+import { WebhookBackend, type ReceivedEvent } from '../../server/test/webhook-backend.js';
+import { API_KEY } from './cluster.js';
+import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
+import { SdkClient } from './sdk.js';
+
+const HOOK_SECRET = 'multinode-webhook-secret-0123';
+const NODE_TTL_MS = 2000;
+const FIXTURE = fileURLToPath(new URL('./webhook-node.ts', import.meta.url));
+
+class Node {
+  readonly proc: ChildProcess;
+  out = '';
+  port = 0;
+  constructor(readonly name: string, prefix: string, url: string) {
+    const env: NodeJS.ProcessEnv = { ...process.env, WH_REDIS: REDIS_ADDRESS, WH_PREFIX: prefix, WH_NAME: name, WH_URL: url, WH_SECRET: HOOK_SECRET, WH_NODE_TTL_MS: String(NODE_TTL_MS) };
+    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', FIXTURE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.proc.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
+  }
+  async ready(): Promise<this> {
+    await waitFor(
+      () => {
+        const m = /\{"port":(\d+)\}/.exec(this.out);
+        if (m) this.port = Number(m[1]);
+        if (this.proc.exitCode !== null) throw new Error(`node ${this.name} exited: ${this.out}`);
+        return m !== null;
+      },
+      90_000,
+      `node ${this.name} to start`,
+    );
+    return this;
+  }
+  get ws(): string {
+    return `ws://127.0.0.1:${this.port}/connection/websocket`;
+  }
+  async api<T>(method: string, params: Record<string, unknown>): Promise<T> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/api/${method}`, { method: 'POST', headers: { 'x-api-key': API_KEY }, body: JSON.stringify(params) });
+    const body = (await res.json()) as { result?: T; error?: { code: number; message: string } };
+    if (body.error) throw new Error(`${method}: ${body.error.code} ${body.error.message}`);
+    return body.result as T;
+  }
+  kill(signal: NodeJS.Signals): Promise<void> {
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => this.proc.kill('SIGKILL'), 5000);
+      this.proc.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      this.proc.kill(signal);
+    });
+  }
+}
+
+test('webhooks from three nodes on Redis, one SIGKILLed: every event, signed, occupied/vacated once per transition, order per channel', async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('hooks');
+  const backend = await new WebhookBackend(HOOK_SECRET).listen();
+  const nodes = ['A', 'B', 'C'].map((n) => new Node(n, prefix, backend.url));
+  const clients: SdkClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
+    await backend.close();
+    await dropPrefix(prefix);
+  });
+  const [a, b, c] = await Promise.all(nodes.map((n) => n.ready()));
+  const client = async (node: Node, user: string) => {
+    const cl = await SdkClient.connect(node.ws, user);
+    clients.push(cl);
+    return cl;
+  };
+  const subs = (type: string, channel: string) => backend.of(type, channel).map((e) => e.user).sort();
+
+  // 1. subscribers on every node
+  const a1 = await client(a!, 'a1');
+  const b1 = await client(b!, 'b1');
+  const c1 = await client(c!, 'c1');
+  const a2 = await client(a!, 'a2');
+  await a1.subscribe('chat:one');
+  await b1.subscribe('chat:one');
+  await c1.subscribe('chat:two');
+  await c1.subscribe('chat:three');
+  await a2.subscribe('chat:three');
+  await waitFor(() => backend.of('subscribe').length === 5 && backend.of('connect').length === 4, 20_000, 'connects and subscribes');
+  assert.deepEqual(subs('subscribe', 'chat:one'), ['a1', 'b1']);
+  for (const ch of ['chat:one', 'chat:two', 'chat:three']) assert.equal(backend.of('channel_occupied', ch).length, 1, `${ch} occupied once`);
+
+  // 2. leaving: chat:one empties on B
+  a1.close();
+  await waitFor(() => backend.of('disconnect').some((e) => e.user === 'a1'), 20_000, 'a1 disconnect');
+  assert.equal(backend.of('channel_vacated', 'chat:one').length, 0, 'b1 is still there');
+  b1.close();
+  await waitFor(() => backend.of('channel_vacated', 'chat:one').length === 1, 20_000, 'chat:one vacated');
+
+  // 3. C dies: the survivors report c1's unsubscribes and disconnect, and chat:two vacated
+  await c!.kill('SIGKILL');
+  await waitFor(() => backend.of('disconnect').some((e) => e.user === 'c1'), NODE_TTL_MS * 10, "c1's disconnect from a survivor");
+  await waitFor(() => backend.of('channel_vacated', 'chat:two').length === 1, 20_000, 'chat:two vacated');
+  const lost = backend.of('disconnect').find((e) => e.user === 'c1')!;
+  assert.equal(lost.lost, true);
+  assert.equal(lost.code, 3001);
+  assert.equal(lost.reason, 'node lost');
+  assert.notEqual(lost.node, 'C', 'told by a survivor');
+  assert.deepEqual(subs('unsubscribe', 'chat:two'), ['c1']);
+  assert.deepEqual(subs('unsubscribe', 'chat:three'), ['c1']);
+  assert.equal(backend.of('channel_vacated', 'chat:three').length, 0, 'a2 is still in chat:three');
+  const status = await a!.api<{ statuses: { online: boolean }[] }>('user_status', { users: ['c1'] });
+  assert.equal(status.statuses[0]!.online, false, "the dead node's user is offline");
+  a2.close();
+  await waitFor(() => backend.of('channel_vacated', 'chat:three').length === 1, 20_000, 'chat:three vacated');
+
+  // 4. the backend down for a while: events are retried, then delivered
+  backend.mode = 503;
+  const requestsBefore = backend.requests;
+  const b3 = await client(b!, 'b3');
+  await b3.subscribe('chat:four');
+  b3.close();
+  await waitFor(() => backend.requests >= requestsBefore + 5, 20_000, 'failed attempts while the backend is down');
+  backend.mode = 200;
+  await waitFor(() => backend.of('channel_vacated', 'chat:four').length === 1 && backend.of('disconnect').some((e) => e.user === 'b3'), 20_000, 'delivery after the backend is back');
+
+  // every request was signed; every event arrived once or more, de-duplicable by id
+  assert.equal(backend.badSignatures, 0);
+  for (const ch of ['chat:one', 'chat:two', 'chat:three', 'chat:four']) {
+    const evs = backend.unique().filter((e) => e.channel === ch);
+    const transitions = evs.filter((e) => e.type === 'channel_occupied' || e.type === 'channel_vacated').sort((x, y) => x.seq! - y.seq!);
+    assert.deepEqual(
+      transitions.map((e) => e.type),
+      ['channel_occupied', 'channel_vacated'],
+      `${ch}: occupied and vacated exactly once, in that order`,
+    );
+    const bySeq = [...evs].sort((x, y) => x.seq! - y.seq!);
+    assert.equal(bySeq[0]!.type === 'channel_occupied' || bySeq[0]!.type === 'subscribe', true, `${ch} starts with its first subscriber`);
+    assert.equal(bySeq.at(-1)!.type, 'channel_vacated', `${ch} ends vacated`);
+    // order per channel as delivered by each node: seq increasing
+    const byNode = new Map<string, ReceivedEvent[]>();
+    for (const e of backend.events.filter((e) => e.channel === ch)) byNode.set(e.node, [...(byNode.get(e.node) ?? []), e]);
+    for (const [node, list] of byNode) {
+      const seqs = list.map((e) => e.seq!);
+      for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! >= seqs[i - 1]!, `${ch} from ${node} in order`);
+    }
+  }
+  const users = ['a1', 'b1', 'c1', 'a2', 'b3'];
+  assert.deepEqual(backend.of('connect').map((e) => e.user).sort(), [...users].sort());
+  assert.deepEqual(backend.of('disconnect').map((e) => e.user).sort(), [...users].sort());
+});

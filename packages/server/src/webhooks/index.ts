@@ -1,0 +1,43 @@
+import { LIFECYCLE_EVENT_TYPES, type Lifecycle, type LifecycleEvent, type LifecycleEventType } from '../cluster/lifecycle.js';
+import type { Logger } from '../logger.js';
+import { switchboardFormat, type WebhookFormat } from './format.js';
+import { WebhookQueue, type WebhookQueueOptions } from './queue.js';
+
+export { WebhookQueue, type WebhookQueueOptions, type WebhookRetry, type WebhookStats, type DeadLetter } from './queue.js';
+export { switchboardFormat, verifyWebhook, sign as signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookFormat, type WebhookRequest } from './format.js';
+
+export interface WebhookOptions extends Omit<WebhookQueueOptions, 'format'> {
+  /** The HMAC secret of the default format (at least 16 characters). */
+  readonly secret?: string;
+  /** Another dialect (Pusher's, ...) instead of Switchboard's signed JSON. */
+  readonly format?: WebhookFormat;
+  /** Which events to send (default all). */
+  readonly events?: readonly LifecycleEventType[];
+  /** Channel events only for channels of these namespaces ('' = channels without one); default every channel. */
+  readonly namespaces?: readonly string[];
+}
+
+/**
+ * A webhook endpoint fed by the node's lifecycle: the queue (batching, signing through the format,
+ * retries, dead letters) and the listener that picks its events. Channel occupancy is tracked for
+ * the channels `namespaces` admits.
+ */
+export function attachWebhook(lifecycle: Lifecycle, namespaceOf: (channel: string) => string | undefined, options: WebhookOptions, logger?: Logger): { queue: WebhookQueue; detach: () => void } {
+  const format = options.format ?? (options.secret !== undefined ? switchboardFormat(options.secret) : undefined);
+  if (!format) throw new Error('webhook: give a secret (Switchboard format) or a format');
+  const types = new Set<LifecycleEventType>(options.events ?? LIFECYCLE_EVENT_TYPES);
+  for (const t of types) if (!LIFECYCLE_EVENT_TYPES.includes(t)) throw new Error(`webhook: unknown event type ${String(t)} (known: ${LIFECYCLE_EVENT_TYPES.join(', ')})`);
+  const queue = new WebhookQueue({ ...options, format, ...(logger && !options.logger ? { logger } : {}) });
+  const ns = options.namespaces ? new Set(options.namespaces) : undefined;
+  const channels = ns ? (ch: string) => ns.has(namespaceOf(ch) ?? '\0') : () => true;
+  const channelTypes = ['subscribe', 'unsubscribe', 'channel_occupied', 'channel_vacated', 'presence_join', 'presence_leave'] as const;
+  const wantsChannels = channelTypes.some((t) => types.has(t));
+  const users = types.has('connect') || types.has('disconnect');
+  const detach = lifecycle.listen(
+    (e: LifecycleEvent) => {
+      if (types.has(e.type)) queue.push(e);
+    },
+    { channels: wantsChannels ? channels : () => false, users },
+  );
+  return { queue, detach };
+}

@@ -1,0 +1,309 @@
+import type { LifecycleEvent } from '../cluster/lifecycle.js';
+import { type Logger, silentLogger } from '../logger.js';
+import type { WebhookFormat } from './format.js';
+
+export interface WebhookRetry {
+  /** First backoff (default 200 ms); doubled after each failed attempt, ±20 % jitter. */
+  readonly baseMs?: number;
+  /** Longest backoff (default 10 s). */
+  readonly maxMs?: number;
+  /** Attempts per batch before its events go to the dead letters (default 10). */
+  readonly maxAttempts?: number;
+}
+
+export interface WebhookQueueOptions {
+  readonly url: string;
+  readonly format: WebhookFormat;
+  /** A name for logs, metrics and the admin page (default: the URL's host). */
+  readonly name?: string;
+  /** Events per request (default 100). */
+  readonly maxBatch?: number;
+  /** How long the first event of a batch waits for company (default 20 ms). */
+  readonly lingerMs?: number;
+  /** Per request (default 5 s); a slower endpoint counts as a failed attempt. */
+  readonly timeoutMs?: number;
+  readonly retry?: WebhookRetry;
+  /** Events waiting at most (default 10,000); past it new events go straight to the dead letters. */
+  readonly maxQueue?: number;
+  /** Dead letters kept (default 1,000); past it the oldest are dropped, counted and logged. */
+  readonly maxDeadLetters?: number;
+  readonly logger?: Logger;
+  /** The HTTP client (default the global `fetch`). */
+  readonly fetch?: typeof fetch;
+}
+
+/** An event that could not be delivered. */
+export interface DeadLetter {
+  readonly event: LifecycleEvent;
+  readonly attempts: number;
+  readonly error: string;
+  readonly at: number;
+}
+
+export interface WebhookStats {
+  readonly name: string;
+  readonly url: string;
+  /** Events waiting, and in the request under way. */
+  readonly queued: number;
+  readonly inFlight: number;
+  /** Events delivered (2xx), and the requests that carried them. */
+  readonly delivered: number;
+  readonly requests: number;
+  /** Failed attempts (network error, timeout, non-2xx), and the retries they caused. */
+  readonly failures: number;
+  readonly retries: number;
+  /** Events ever put in the dead letters, those there now, and those dropped from it when full. */
+  readonly deadLettered: number;
+  readonly deadLetters: number;
+  readonly deadLettersDropped: number;
+  /** Events refused because the queue was full (they went to the dead letters). */
+  readonly overflowed: number;
+  readonly lastError?: string;
+  readonly lastErrorAt?: number;
+  readonly lastDeliveredAt?: number;
+}
+
+/**
+ * Delivers lifecycle events to one endpoint: batched, in order (a failing batch is retried with
+ * backoff and holds the ones behind it, so events stay in the order they were pushed), at least
+ * once (a request that timed out may have been processed: receivers de-duplicate by event id).
+ * `push` never blocks and never waits on the network: the connection or publication that caused
+ * an event does not feel a slow or dead endpoint. What cannot be delivered (attempts exhausted, a
+ * 4xx other than 408/429, the queue full) goes to a bounded dead-letter store, visible in `stats`
+ * and `deadLetters`, never dropped silently.
+ */
+export class WebhookQueue {
+  readonly name: string;
+  readonly url: string;
+  readonly #o: Required<Omit<WebhookQueueOptions, 'name' | 'retry' | 'logger' | 'fetch'>>;
+  readonly #retry: Required<WebhookRetry>;
+  readonly #logger: Logger;
+  readonly #fetch: typeof fetch;
+  #queue: LifecycleEvent[] = [];
+  #head = 0;
+  #dead: DeadLetter[] = [];
+  #inFlight = 0;
+  #sending = false;
+  #timer: NodeJS.Timeout | undefined;
+  #wake: (() => void) | undefined;
+  #closing = false;
+  #closed = false;
+  #idle: (() => void)[] = [];
+  #s = { delivered: 0, requests: 0, failures: 0, retries: 0, deadLettered: 0, deadLettersDropped: 0, overflowed: 0 };
+  #lastError: string | undefined;
+  #lastErrorAt: number | undefined;
+  #lastDeliveredAt: number | undefined;
+
+  constructor(options: WebhookQueueOptions) {
+    let host: string;
+    try {
+      const u = new URL(options.url);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+      host = u.host;
+    } catch {
+      throw new Error(`webhook url must be an http(s) URL: ${options.url}`);
+    }
+    this.url = options.url;
+    this.name = options.name ?? host;
+    this.#o = {
+      url: options.url,
+      format: options.format,
+      maxBatch: positive(options.maxBatch, 100, 'maxBatch'),
+      lingerMs: nonNegative(options.lingerMs, 20, 'lingerMs'),
+      timeoutMs: positive(options.timeoutMs, 5_000, 'timeoutMs'),
+      maxQueue: positive(options.maxQueue, 10_000, 'maxQueue'),
+      maxDeadLetters: positive(options.maxDeadLetters, 1_000, 'maxDeadLetters'),
+    };
+    this.#retry = {
+      baseMs: positive(options.retry?.baseMs, 200, 'retry.baseMs'),
+      maxMs: positive(options.retry?.maxMs, 10_000, 'retry.maxMs'),
+      maxAttempts: positive(options.retry?.maxAttempts, 10, 'retry.maxAttempts'),
+    };
+    this.#logger = options.logger ?? silentLogger;
+    this.#fetch = options.fetch ?? fetch;
+  }
+
+  get format(): WebhookFormat {
+    return this.#o.format;
+  }
+
+  /** Queue one event (O(1), never throws, never waits). */
+  push(event: LifecycleEvent): void {
+    if (this.#o.format.accepts && !this.#o.format.accepts(event)) return;
+    if (this.#closed) {
+      this.#toDead([event], 0, 'queue closed');
+      return;
+    }
+    if (this.#queue.length - this.#head >= this.#o.maxQueue) {
+      this.#s.overflowed++;
+      this.#toDead([event], 0, 'queue full');
+      return;
+    }
+    this.#queue.push(event);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#sending || this.#timer !== undefined) return;
+    const waiting = this.#queue.length - this.#head;
+    if (waiting === 0) return;
+    const delay = waiting >= this.#o.maxBatch || this.#closing ? 0 : this.#o.lingerMs;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#pump();
+    }, delay);
+  }
+
+  #take(): LifecycleEvent[] {
+    const end = Math.min(this.#queue.length, this.#head + this.#o.maxBatch);
+    const batch = this.#queue.slice(this.#head, end);
+    this.#head = end;
+    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return batch;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#sending) return;
+    this.#sending = true;
+    try {
+      while (this.#queue.length - this.#head > 0) {
+        const batch = this.#take();
+        this.#inFlight = batch.length;
+        await this.#deliver(batch);
+        this.#inFlight = 0;
+        if (!this.#closing && this.#queue.length - this.#head < this.#o.maxBatch) break; // linger for the next batch
+      }
+    } finally {
+      this.#sending = false;
+      this.#inFlight = 0;
+    }
+    if (this.#queue.length - this.#head === 0) for (const f of this.#idle.splice(0)) f();
+    this.#schedule();
+  }
+
+  async #deliver(batch: LifecycleEvent[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      let error: string;
+      let permanent = false;
+      try {
+        const req = this.#o.format.encode(batch, Date.now());
+        const res = await this.#fetch(this.url, { method: 'POST', body: req.body, headers: req.headers, signal: AbortSignal.timeout(this.#o.timeoutMs) });
+        await res.body?.cancel().catch(() => {});
+        if (res.ok) {
+          this.#s.delivered += batch.length;
+          this.#s.requests++;
+          this.#lastDeliveredAt = Date.now();
+          return;
+        }
+        error = `HTTP ${res.status}`;
+        permanent = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+      } catch (err) {
+        error = err instanceof Error ? (err.name === 'TimeoutError' ? `timeout after ${this.#o.timeoutMs} ms` : err.message) : String(err);
+      }
+      this.#s.failures++;
+      this.#lastError = error;
+      this.#lastErrorAt = Date.now();
+      if (permanent || attempt >= this.#retry.maxAttempts || this.#closing) {
+        this.#logger.warn({ webhook: this.name, events: batch.length, attempts: attempt, error }, 'webhook events to dead letters');
+        this.#toDead(batch, attempt, error);
+        return;
+      }
+      this.#s.retries++;
+      const backoff = Math.min(this.#retry.maxMs, this.#retry.baseMs * 2 ** (attempt - 1)) * (0.8 + Math.random() * 0.4);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          this.#wake = undefined;
+          resolve();
+        }, backoff);
+        this.#wake = () => {
+          clearTimeout(t);
+          this.#wake = undefined;
+          resolve();
+        };
+      });
+    }
+  }
+
+  #toDead(events: readonly LifecycleEvent[], attempts: number, error: string): void {
+    const at = Date.now();
+    for (const event of events) this.#dead.push({ event, attempts, error, at });
+    this.#s.deadLettered += events.length;
+    const over = this.#dead.length - this.#o.maxDeadLetters;
+    if (over > 0) {
+      this.#dead.splice(0, over);
+      this.#s.deadLettersDropped += over;
+      this.#logger.error({ webhook: this.name, dropped: over }, 'webhook dead letters full: oldest dropped');
+    }
+  }
+
+  /** The undeliverable events, oldest first. */
+  deadLetters(): readonly DeadLetter[] {
+    return this.#dead;
+  }
+
+  /** Put every dead letter back in the queue (e.g. after the endpoint was fixed); returns how many. */
+  redeliverDeadLetters(): number {
+    const dead = this.#dead;
+    this.#dead = [];
+    for (const d of dead) this.push(d.event);
+    return dead.length;
+  }
+
+  stats(): WebhookStats {
+    return {
+      name: this.name,
+      url: this.url,
+      queued: this.#queue.length - this.#head,
+      inFlight: this.#inFlight,
+      ...this.#s,
+      deadLetters: this.#dead.length,
+      ...(this.#lastError !== undefined ? { lastError: this.#lastError, lastErrorAt: this.#lastErrorAt! } : {}),
+      ...(this.#lastDeliveredAt !== undefined ? { lastDeliveredAt: this.#lastDeliveredAt } : {}),
+    };
+  }
+
+  /**
+   * Try to deliver what is queued for up to `timeoutMs` (no backoff waits meanwhile), then stop:
+   * what is left goes to the dead letters (and is lost with the process).
+   */
+  async close(timeoutMs = 2_000): Promise<void> {
+    if (this.#closed) return;
+    this.#closing = true;
+    this.#wake?.();
+    if (this.#timer !== undefined) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#sending || this.#queue.length - this.#head > 0) {
+      const drained = new Promise<void>((resolve) => this.#idle.push(resolve));
+      if (!this.#sending) void this.#pump();
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([drained, new Promise<void>((r) => (t = setTimeout(r, timeoutMs)))]);
+      clearTimeout(t);
+    }
+    this.#closed = true;
+    this.#wake?.();
+    const left = this.#queue.slice(this.#head);
+    this.#queue = [];
+    this.#head = 0;
+    if (left.length > 0) {
+      this.#logger.warn({ webhook: this.name, events: left.length }, 'webhook queue closed with events undelivered');
+      this.#toDead(left, 0, 'queue closed');
+    }
+  }
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new RangeError(`webhook ${name} must be a positive number`);
+  return v;
+}
+
+function nonNegative(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v < 0) throw new RangeError(`webhook ${name} must be a non-negative number`);
+  return v;
+}

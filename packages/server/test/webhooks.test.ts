@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { SubscriptionState } from 'centrifuge';
+import { signWebhook, verifyWebhook, WebhookQueue, switchboardFormat, type LifecycleEvent } from '../src/index.js';
+import { waitFor } from '../src/testing/index.js';
+import { sdk, startServer, token } from './helpers.js';
+import { WebhookBackend } from './webhook-backend.js';
+
+const SECRET = 'webhook-test-secret-0123456789';
+
+function event(i: number, channel = 'chat:x'): LifecycleEvent {
+  return { id: `e${i}`, type: 'subscribe', time: Date.now(), node: 'n', channel, client: `c${i}`, user: 'u', seq: i };
+}
+
+test('lifecycle webhooks on one node: every event once, signed, in order; occupied and vacated once per transition', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  const srv = await startServer({ namespaces: { chat: { allowSubscribeForClient: true, presence: true } } }, (sb) => {
+    sb.webhooks({ url: backend.url, secret: SECRET, namespaces: ['chat'] });
+  });
+  t.after(async () => {
+    await srv.close();
+    await backend.close();
+  });
+  const a = sdk(srv.url, { token: await token({ sub: 'alice', info: { name: 'A' } }) });
+  const b = sdk(srv.url, { token: await token({ sub: 'bob' }) });
+  t.after(() => {
+    a.disconnect();
+    b.disconnect();
+  });
+  a.connect();
+  b.connect();
+  const sa = a.newSubscription('chat:room');
+  const sb = b.newSubscription('chat:room');
+  const other = a.newSubscription('other'); // no namespace: not in the webhook's namespaces
+  sa.subscribe();
+  await waitFor(() => sa.state === SubscriptionState.Subscribed, 5000, 'alice subscribed');
+  sb.subscribe();
+  other.subscribe();
+  await waitFor(() => sb.state === SubscriptionState.Subscribed, 5000, 'bob subscribed');
+  sa.unsubscribe();
+  await waitFor(() => backend.of('unsubscribe').length === 1, 5000, 'the unsubscribe event');
+  b.disconnect();
+  await waitFor(() => backend.of('channel_vacated').length === 1 && backend.of('disconnect').length === 1, 5000, 'vacated and disconnect');
+
+  assert.equal(backend.badSignatures, 0, 'every request verifies');
+  const evs = backend.unique();
+  assert.equal(evs.length, backend.events.length, 'no duplicates while the endpoint answers');
+  const room = evs.filter((e) => e.channel === 'chat:room').map((e) => `${e.type}:${e.user ?? ''}`);
+  assert.deepEqual(room, [
+    'channel_occupied:',
+    'subscribe:alice',
+    'presence_join:alice',
+    'subscribe:bob',
+    'presence_join:bob',
+    'presence_leave:alice',
+    'unsubscribe:alice',
+    'presence_leave:bob',
+    'unsubscribe:bob',
+    'channel_vacated:',
+  ]);
+  assert.equal(backend.of('channel_occupied').length, 1);
+  assert.equal(backend.of('channel_vacated').length, 1);
+  assert.equal(evs.filter((e) => e.channel === 'other').length, 0, 'channels outside the namespaces are not tracked');
+  // per channel: seq never goes back, occupied precedes every subscribe's end, vacated is last
+  const seqs = evs.filter((e) => e.channel === 'chat:room').map((e) => e.seq!);
+  assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y));
+  assert.equal(evs.filter((e) => e.channel === 'chat:room').at(-1)!.type, 'channel_vacated');
+  const connects = backend.of('connect').map((e) => e.user).sort();
+  assert.deepEqual(connects, ['alice', 'bob']);
+  const disc = backend.of('disconnect')[0]!;
+  assert.equal(disc.user, 'bob');
+  assert.equal(typeof disc.code, 'number');
+  assert.equal(new Set(evs.map((e) => e.id)).size, evs.length, 'ids are unique');
+  const alice = backend.of('connect').find((e) => e.user === 'alice')!;
+  assert.deepEqual(alice.info, { name: 'A' });
+});
+
+test('the endpoint down for a while: events are retried, then delivered in order, none lost', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  t.after(() => backend.close());
+  backend.mode = 503;
+  const q = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), maxBatch: 7, retry: { baseMs: 20, maxMs: 100, maxAttempts: 1000 } });
+  t.after(() => q.close(100));
+  for (let i = 1; i <= 50; i++) q.push(event(i));
+  await waitFor(() => q.stats().retries >= 5, 10_000, 'retries while the endpoint fails');
+  assert.equal(backend.events.length, 0);
+  backend.mode = 200;
+  await waitFor(() => backend.events.length >= 50, 10_000, 'delivery once the endpoint is back');
+  assert.deepEqual(
+    backend.unique().map((e) => e.id),
+    Array.from({ length: 50 }, (_, i) => `e${i + 1}`),
+  );
+  const s = q.stats();
+  assert.equal(s.delivered, 50);
+  assert.equal(s.deadLettered, 0);
+  assert.ok(s.failures >= 5);
+});
+
+test('undeliverable events go to the dead letters (attempts exhausted, 4xx, queue full), counted; redelivery empties them', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  t.after(() => backend.close());
+  backend.mode = 500;
+  const q = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), retry: { baseMs: 10, maxMs: 20, maxAttempts: 3 }, maxQueue: 20, maxDeadLetters: 25 });
+  t.after(() => q.close(100));
+  for (let i = 1; i <= 5; i++) q.push(event(i));
+  await waitFor(() => q.stats().deadLetters === 5, 10_000, 'five dead letters');
+  assert.equal(q.deadLetters()[0]!.attempts, 3);
+  assert.equal(q.deadLetters()[0]!.error, 'HTTP 500');
+  backend.mode = 400;
+  q.push(event(6));
+  await waitFor(() => q.stats().deadLetters === 6, 10_000, 'a 4xx is not retried');
+  assert.equal(q.deadLetters()[5]!.attempts, 1);
+  backend.mode = 'hang';
+  for (let i = 7; i <= 40; i++) q.push(event(i)); // one batch hangs, the queue holds 20, the rest overflow
+  await waitFor(() => q.stats().overflowed > 0, 10_000, 'overflow');
+  const s = q.stats();
+  assert.ok(s.deadLettersDropped + s.deadLetters === s.deadLettered, 'every dead letter is kept or counted as dropped');
+  assert.ok(s.deadLetters <= 25, 'the dead letters are bounded');
+  backend.mode = 200;
+  await q.close(100);
+  const q2 = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET) });
+  t.after(() => q2.close(100));
+  for (const d of q.deadLetters()) q2.push(d.event);
+  await waitFor(() => q2.stats().delivered === q.deadLetters().length, 10_000, 'redelivered');
+  assert.ok(backend.events.length > 0);
+});
+
+test('a hanging endpoint: requests time out and are retried; push never waits', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  t.after(() => backend.close());
+  backend.mode = 'hang';
+  const q = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), timeoutMs: 100, retry: { baseMs: 10, maxMs: 20, maxAttempts: 1000 } });
+  t.after(() => q.close(100));
+  for (let i = 1; i <= 10_500; i++) q.push(event(i));
+  assert.equal(q.stats().overflowed, 500, 'past maxQueue events are refused at once, into the dead letters');
+  await waitFor(() => q.stats().failures >= 2, 10_000, 'timeouts');
+  assert.match(q.stats().lastError ?? '', /timeout/);
+  backend.mode = 200;
+  await waitFor(() => q.stats().delivered === 10_000, 20_000, 'everything queued delivered');
+});
+
+test('signatures: verifyWebhook accepts the signed body and refuses a wrong secret, a changed body, an old timestamp', () => {
+  const now = Date.now();
+  const body = '{"events":[]}';
+  const sig = signWebhook(SECRET, now, body);
+  assert.equal(verifyWebhook(SECRET, body, String(now), sig), true);
+  assert.equal(verifyWebhook('another-secret-0123456789', body, String(now), sig), false);
+  assert.equal(verifyWebhook(SECRET, '{"events":[1]}', String(now), sig), false);
+  const old = now - 10 * 60_000;
+  assert.equal(verifyWebhook(SECRET, body, String(old), signWebhook(SECRET, old, body)), false);
+  assert.equal(verifyWebhook(SECRET, body, undefined, sig), false);
+  assert.equal(verifyWebhook(SECRET, body, 'abc', sig), false);
+  assert.throws(() => switchboardFormat('short'), /16 characters/);
+  assert.throws(() => new WebhookQueue({ url: 'ftp://x', format: switchboardFormat(SECRET) }), /http/);
+  assert.throws(() => new WebhookQueue({ url: 'http://x', format: switchboardFormat(SECRET), maxBatch: 0 }), /positive/);
+});
