@@ -4,6 +4,7 @@
  * `npm run bench -- --scenario storm [--n 50000] [--spread 5000]`
  * `npm run bench -- --scenario history-write [--seconds 3]`
  * `npm run bench -- --scenario patterns [--patterns 10000] [--seconds 3]`
+ * `npm run bench -- --scenario webhooks [--seconds 5]`
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,10 @@ if (scenario === 'density' || scenario === 'storm') {
 }
 if (scenario === 'patterns') {
   await (await import('./patterns.js')).patternsCli(argv);
+  process.exit(0);
+}
+if (scenario === 'webhooks') {
+  await (await import('./webhooks.js')).webhooksCli(argv);
   process.exit(0);
 }
 if (scenario === 'history-write') {

@@ -6,7 +6,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Switchboard, ReplyError, VERSION } from '@switchboard/server';
+import { ApiCommandError, type Switchboard, ReplyError, runApiCommand, VERSION } from '@switchboard/server';
 import type { Logger } from 'pino';
 import type { ServerSettings } from './config.js';
 import { sendJson } from './util.js';
@@ -179,6 +179,45 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
         sendJson(res, 200, { result: {} });
         return true;
       }
+      if (op === 'webhooks' && req.method === 'GET') {
+        sendJson(res, 200, {
+          webhooks: sb.webhookQueues.map((q) => ({ ...q.stats(), recentDeadLetters: q.deadLetters().slice(-50).reverse() })),
+        });
+        return true;
+      }
+      if (op === 'webhooks/redeliver' && req.method === 'POST') {
+        if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+          sendJson(res, 415, { error: { code: 415, message: 'send application/json' } });
+          return true;
+        }
+        await readJson(req);
+        let requeued = 0;
+        for (const q of sb.webhookQueues) requeued += q.redeliverDeadLetters();
+        log.info({ requeued }, 'admin webhook redelivery');
+        sendJson(res, 200, { result: { requeued } });
+        return true;
+      }
+      if (op === 'cluster' && req.method === 'POST') {
+        // user status lookup, connection search, token revocation: the server API's methods
+        if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
+          sendJson(res, 415, { error: { code: 415, message: 'send application/json' } });
+          return true;
+        }
+        const body = (await readJson(req)) as { method?: unknown; params?: unknown };
+        if (typeof body.method !== 'string' || !CLUSTER_METHODS.has(body.method)) {
+          sendJson(res, 200, { error: { code: 107, message: `method must be one of ${[...CLUSTER_METHODS].join(', ')}` } });
+          return true;
+        }
+        try {
+          const result = await runApiCommand(sb, body.method, body.params ?? {});
+          if (body.method === 'revoke_token' || body.method === 'invalidate_user_tokens') log.info({ method: body.method }, 'admin revocation');
+          sendJson(res, 200, { result });
+        } catch (err) {
+          if (err instanceof ApiCommandError) sendJson(res, 200, { error: { code: err.code, message: err.message.replace(/^\d+: /, '') } });
+          else throw err;
+        }
+        return true;
+      }
       sendJson(res, 404, { error: { code: 404, message: 'unknown admin call' } });
       return true;
     } catch (err) {
@@ -188,6 +227,8 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
     }
   };
 }
+
+const CLUSTER_METHODS = new Set(['user_status', 'connections', 'revoke_token', 'invalidate_user_tokens']);
 
 function parse(text: string | undefined): unknown {
   if (text === undefined) return undefined;

@@ -119,6 +119,25 @@ export const configSchema = z.strictObject({
   // inline, or several in `apps`.
   pusher: section({ path: text().default('/app'), ...pusherApp, apps: z.array(z.strictObject(pusherApp)).default([]) }),
   phoenix: section({ enabled: flag().default(true), path: text().default('/socket/websocket') }),
+  // Lifecycle webhooks, user status and the node lease (docs/design.md §7d, §7e).
+  webhooks: z
+    .array(
+      z.strictObject({
+        url: text().optional(),
+        secret: text().optional(),
+        name: text().optional(),
+        events: strings('["channel_occupied", "channel_vacated"]').optional(),
+        namespaces: strings('["chat"]').optional(),
+        timeout: duration().optional(),
+        max_attempts: integer({ example: 10 }).optional(),
+        max_batch: integer({ example: 100 }).optional(),
+        max_queue: integer({ example: 10000 }).optional(),
+        max_dead_letters: integer({ example: 1000 }).optional(),
+      }),
+    )
+    .default([]),
+  user_status: section({ enabled: flag().default(false), channel_prefix: text().default('$status:'), activity_interval: duration().optional() }),
+  cluster: section({ node_ttl: duration().optional() }),
 });
 
 /** A configuration as written (a file, `genconfig`'s output). */

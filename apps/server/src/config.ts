@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { checkEngine, ConfigError, type ConfigIssue, envKeys, parseWithEnv, unknownEnv as unknownEnvOf } from '@switchboard/config';
-import { type ChannelOptions, PusherApps, type PusherAppOptions, type SwitchboardOptions } from '@switchboard/server';
+import { type ChannelOptions, LIFECYCLE_EVENT_TYPES, type LifecycleEventType, PusherApps, type PusherAppOptions, type SwitchboardOptions, type WebhookOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
 import { type ChannelSection, configSchema, type RawConfig, type ServerConfig } from './config-schema.js';
 import { checkConsumers } from './consumers.js';
@@ -99,6 +99,14 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     }
   }
   checkConsumers(c.consumers, report);
+  c.webhooks.forEach((w, i) => {
+    const key = `webhooks[${i}]`;
+    if (!w.url || !/^https?:\/\/./.test(w.url)) report(`${key}.url`, 'required: the http(s) URL events are POSTed to');
+    if (!w.secret || w.secret.length < 16) report(`${key}.secret`, 'required: the HMAC secret the requests are signed with, at least 16 characters');
+    for (const e of w.events ?? []) if (!(LIFECYCLE_EVENT_TYPES as readonly string[]).includes(e)) report(`${key}.events`, `unknown event "${e}" (known: ${LIFECYCLE_EVENT_TYPES.join(', ')})`);
+    for (const k of ['max_attempts', 'max_batch', 'max_queue', 'max_dead_letters'] as const) if (w[k] === 0) report(`${key}.${k}`, 'must be at least 1');
+  });
+  if (c.cluster.node_ttl !== undefined && c.cluster.node_ttl < 500) report('cluster.node_ttl', 'at least 500ms');
   checkProxies(c, report);
   try {
     const apps = pusherAppsOf(c.pusher);
@@ -242,6 +250,7 @@ export interface ServerSettings {
   pondsocket: { enabled: boolean; path: string };
   pusher: { path: string; apps: PusherAppOptions[] };
   phoenix: { enabled: boolean; path: string };
+  webhooks: WebhookOptions[];
   hmacSecret: string | undefined;
   /** Backend proxies (Centrifugo's proxy configuration), when any is configured. */
   proxy: ReturnType<typeof proxySetupOf>;
@@ -290,7 +299,23 @@ export function settings(c: ServerConfig): ServerSettings {
     ...(cl.expired_close_delay !== undefined ? { expiredCloseDelayMs: cl.expired_close_delay } : {}),
     ...(c.websocket.compression ? { compression: true } : {}),
     ...(c.node.name !== undefined ? { name: c.node.name } : {}),
+    ...(c.user_status.enabled
+      ? { userStatus: { channelPrefix: c.user_status.channel_prefix, ...(c.user_status.activity_interval !== undefined ? { activityIntervalMs: c.user_status.activity_interval } : {}) } }
+      : {}),
+    ...(c.cluster.node_ttl !== undefined ? { cluster: { nodeTtlMs: c.cluster.node_ttl } } : {}),
   };
+  const webhooks: WebhookOptions[] = c.webhooks.map((w) => ({
+    url: w.url ?? '',
+    secret: w.secret ?? '',
+    ...(w.name !== undefined ? { name: w.name } : {}),
+    ...(w.events !== undefined ? { events: w.events as LifecycleEventType[] } : {}),
+    ...(w.namespaces !== undefined ? { namespaces: w.namespaces } : {}),
+    ...(w.timeout !== undefined ? { timeoutMs: w.timeout } : {}),
+    ...(w.max_attempts !== undefined ? { retry: { maxAttempts: w.max_attempts } } : {}),
+    ...(w.max_batch !== undefined ? { maxBatch: w.max_batch } : {}),
+    ...(w.max_queue !== undefined ? { maxQueue: w.max_queue } : {}),
+    ...(w.max_dead_letters !== undefined ? { maxDeadLetters: w.max_dead_letters } : {}),
+  }));
   return {
     address: c.http_server.address,
     port: c.http_server.port,
@@ -308,6 +333,7 @@ export function settings(c: ServerConfig): ServerSettings {
     pondsocket: c.pondsocket,
     pusher: { path: c.pusher.path, apps: pusherApps },
     phoenix: c.phoenix,
+    webhooks,
     hmacSecret: token.hmacSecret,
     proxy: proxySetupOf(c),
   };

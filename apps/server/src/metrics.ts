@@ -3,7 +3,7 @@
  * the connection list) when scraped, so the fan-out path pays nothing; the publish-to-deliver
  * latency comes from the core's once-per-publication `onFanout` hook.
  */
-import { type Switchboard, ReplyError, DisconnectError, proxyStats, wsFrameStats } from '@switchboard/server';
+import { type Switchboard, type WebhookStats, ReplyError, DisconnectError, proxyStats, wsFrameStats } from '@switchboard/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -131,6 +131,41 @@ export function createMetrics(sb: Switchboard): Metrics {
       this.inc({ reason: 'sender_busy' }, f.senderBusy);
     },
   });
+  // Lifecycle webhooks, per endpoint (docs/design.md §7e).
+  const webhookGauge = (name: string, help: string, read: (s: WebhookStats) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['webhook'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const q of sb.webhookQueues) {
+          const s = q.stats();
+          this.set({ webhook: s.name }, read(s));
+        }
+      },
+    });
+  const webhookCounter = (name: string, help: string, read: (s: WebhookStats) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ['webhook'] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const q of sb.webhookQueues) {
+          const s = q.stats();
+          this.inc({ webhook: s.name }, read(s));
+        }
+      },
+    });
+  webhookCounter('switchboard_webhook_events_delivered_total', 'Lifecycle events delivered (2xx) to the webhook', (s) => s.delivered);
+  webhookCounter('switchboard_webhook_failures_total', 'Failed webhook requests (network error, timeout, non-2xx)', (s) => s.failures);
+  webhookCounter('switchboard_webhook_dead_lettered_total', 'Lifecycle events put in the dead letters (attempts exhausted, 4xx, queue full)', (s) => s.deadLettered);
+  webhookCounter('switchboard_webhook_dead_letters_dropped_total', 'Dead letters dropped because the dead-letter store was full', (s) => s.deadLettersDropped);
+  webhookGauge('switchboard_webhook_queued', 'Lifecycle events waiting for the webhook (in flight included)', (s) => s.queued + s.inFlight);
+  webhookGauge('switchboard_webhook_dead_letters', 'Lifecycle events in the dead-letter store now', (s) => s.deadLetters);
   // Backend proxy calls (Centrifugo's proxy metrics' labels: protocol, type, name).
   const proxyCounter = (name: string, help: string, read: (s: ReturnType<typeof proxyStats>[number]) => number) =>
     new Counter({

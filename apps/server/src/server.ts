@@ -62,6 +62,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   }
   const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log, ...(overrides.contract ? { contract: overrides.contract } : {}) });
   const proxies = s.proxy ? installProxies(sb, s.proxy) : undefined;
+  for (const w of s.webhooks) sb.webhooks(w);
   const metrics = s.prometheus ? createMetrics(sb) : undefined;
   // Connect and disconnect are logged by the core at debug; subscriptions too, here.
   if (log.isLevelEnabled('debug')) {
