@@ -8,14 +8,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
-/** KEYS: group hash, node index, seq. ARGV: member, node, data, entry, rank. Returns {first, seq}. */
+/** KEYS: group hash, node index, seq. ARGV: member, node, data, entry, rank. Returns {first, seq, added}. */
 const JOIN = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {0, tonumber(redis.call('GET', KEYS[3]) or '0')} end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return {0, tonumber(redis.call('GET', KEYS[3]) or '0'), 0} end
 local first = 0
 if redis.call('HLEN', KEYS[1]) == 0 then first = 1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\n' .. ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
-return {first, redis.call('INCR', KEYS[3])}
+return {first, redis.call('INCR', KEYS[3]), 1}
 `;
 
 /** KEYS: group hash, seq. ARGV: member, entry, node index key prefix. Returns {removed, last, seq}. */
@@ -135,7 +135,7 @@ return 1
 `;
 
 type Scripts = RedisClient & {
-  sbStJoin(group: string, idx: string, seq: string, member: string, node: string, data: string, entry: string, rank: number): Promise<[number, number]>;
+  sbStJoin(group: string, idx: string, seq: string, member: string, node: string, data: string, entry: string, rank: number): Promise<[number, number, number]>;
   sbStLeave(group: string, seq: string, member: string, entry: string, idxPrefix: string): Promise<[number, number, number]>;
   sbStHeartbeat(nodes: string, node: string, ttl: number): Promise<number>;
   sbStReap(nodes: string, reaping: string, seq: string, base: string, limit: number): Promise<(string | number)[]>;
@@ -197,10 +197,10 @@ export class RedisStateStore implements StateStore {
     if ((await c.zcard(this.#k(`n.${node}`))) === 0) await c.zrem(this.#k('nodes'), node);
   }
 
-  async join(group: string, member: string, node: string, data: string, rank = 0): Promise<{ first: boolean; seq: number }> {
+  async join(group: string, member: string, node: string, data: string, rank = 0): Promise<{ first: boolean; seq: number; added: boolean }> {
     const c = await this.#c();
-    const [first, seq] = await c.sbStJoin(this.#k(`g.${group}`), this.#k(`n.${node}`), this.#k('seq'), member, node, data, `${group}\n${member}`, rank);
-    return { first: Number(first) === 1, seq: Number(seq) };
+    const [first, seq, added] = await c.sbStJoin(this.#k(`g.${group}`), this.#k(`n.${node}`), this.#k('seq'), member, node, data, `${group}\n${member}`, rank);
+    return { first: Number(first) === 1, seq: Number(seq), added: Number(added) === 1 };
   }
 
   async leave(group: string, member: string): Promise<{ removed: boolean; last: boolean; seq: number }> {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SubscriptionState } from 'centrifuge';
-import { signWebhook, verifyWebhook, WebhookQueue, switchboardFormat, type LifecycleEvent } from '../src/index.js';
+import { MemoryStateStore, signWebhook, verifyWebhook, WebhookQueue, switchboardFormat, type LifecycleEvent } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 import { sdk, startServer, token } from './helpers.js';
 import { WebhookBackend } from './webhook-backend.js';
@@ -153,4 +153,32 @@ test('signatures: verifyWebhook accepts the signed body and refuses a wrong secr
   assert.throws(() => switchboardFormat('short'), /16 characters/);
   assert.throws(() => new WebhookQueue({ url: 'ftp://x', format: switchboardFormat(SECRET) }), /http/);
   assert.throws(() => new WebhookQueue({ url: 'http://x', format: switchboardFormat(SECRET), maxBatch: 0 }), /positive/);
+});
+
+test('a node taken for dead (its lease lapsed, a survivor reaped it) joins its clients again and reports them back', async (t) => {
+  let clock = Date.now();
+  const state = new MemoryStateStore({ now: () => clock });
+  const srv = await startServer({ state, cluster: { nodeTtlMs: 1000 }, namespaces: { chat: { allowSubscribeForClient: true } } });
+  t.after(() => srv.close());
+  const events: LifecycleEvent[] = [];
+  srv.sb.lifecycle.listen((e) => events.push(e));
+  const c = sdk(srv.url, { token: await token({ sub: 'paused' }) });
+  t.after(() => c.disconnect());
+  c.connect();
+  const s = c.newSubscription('chat:pause');
+  s.subscribe();
+  await waitFor(() => events.some((e) => e.type === 'channel_occupied'), 5000, 'occupied');
+  // the node "pauses": its lease lapses and a survivor reaps its members
+  clock += 60_000;
+  const reaped = await state.reap(100);
+  assert.deepEqual(reaped.map((r) => r.group).sort(), ['c:chat:pause', 'u:paused']);
+  assert.deepEqual(await state.counts(['c:chat:pause', 'u:paused']), [0, 0]);
+  const before = events.length;
+  // its next heartbeat learns it lapsed: the members are back, and reported
+  await waitFor(async () => (await state.counts(['c:chat:pause', 'u:paused'])).every((n) => n === 1), 10_000, 'members joined again');
+  await waitFor(() => events.length >= before + 3, 5000, 'events again');
+  assert.deepEqual(
+    events.slice(before).map((e) => e.type).sort(),
+    ['channel_occupied', 'connect', 'subscribe'],
+  );
 });

@@ -154,12 +154,29 @@ export class Lifecycle {
   async start(): Promise<void> {
     if (this.#started) return;
     this.#started = true;
-    this.ctx.revocations.load(await this.state.revocations());
-    await this.state.heartbeat(this.ctx.id, this.nodeTtlMs);
     const beat = Math.max(100, Math.floor(this.nodeTtlMs / 4));
     this.#timers.push(setInterval(() => void this.#beat(), beat));
-    this.#timers.push(setInterval(() => void this.#reloadRevocations(), this.options.revocationReloadMs ?? 10_000));
+    const reload = this.options.revocationReloadMs ?? 10_000;
+    this.#timers.push(setInterval(() => void this.#reloadRevocations(), reload));
     for (const t of this.#timers) t.unref();
+    // Until the revocation list is loaded no connection is registered (they wait, then get 3004 and
+    // come back): if the engine cannot answer now, retry every second rather than at the reload period.
+    try {
+      this.ctx.revocations.load(await this.state.revocations());
+    } catch (err) {
+      this.#fail(err, 'loading the revocation list');
+      const retry = setInterval(() => {
+        if (this.#closed || this.ctx.revocations.isLoaded) clearInterval(retry);
+        else void this.#reloadRevocations();
+      }, 1000);
+      retry.unref();
+      this.#timers.push(retry);
+    }
+    try {
+      await this.state.heartbeat(this.ctx.id, this.nodeTtlMs);
+    } catch (err) {
+      this.#fail(err, 'the first heartbeat'); // the next beat retries
+    }
   }
 
   async #beat(): Promise<void> {
@@ -178,17 +195,36 @@ export class Lifecycle {
     }
   }
 
-  /** This node was taken for dead (a pause longer than its lease): report its live members again. */
+  /**
+   * This node was taken for dead (a pause longer than its lease): a survivor has reported its
+   * clients gone. Join them again and report them back (connect, subscribe, and channel_occupied
+   * where the channel had emptied), so the receivers' picture matches the cluster's again.
+   */
   async #rejoin(): Promise<void> {
     this.ctx.logger.warn({}, 'this node was taken for dead by the cluster: joining its members again');
     for (const [id, user] of this.#tracked) {
       const conn = this.hub.connections.get(id);
-      if (conn) await this.state.join(USER_GROUP + user, id, this.ctx.id, memberData(conn), 1);
+      if (!conn) continue;
+      const group = USER_GROUP + user;
+      await this.#serial(group, async () => {
+        const r = await this.state.join(group, id, this.ctx.id, memberData(conn), 1);
+        if (!r.added) return;
+        this.#emit({ type: 'connect', seq: r.seq, ...connFields(conn) });
+        if (user !== '' && this.userStatus && r.first) await this.#publishStatus(user, true, Date.now());
+      });
     }
     for (const key of this.#trackedSubs) {
       const [id, channel] = splitKey(key);
       const sub = this.hub.connections.get(id)?.subscriptions.get(channel);
-      if (sub) await this.state.join(CHANNEL_GROUP + channel, id, this.ctx.id, subData(sub));
+      if (!sub) continue;
+      const group = CHANNEL_GROUP + channel;
+      await this.#serial(group, async () => {
+        const r = await this.state.join(group, id, this.ctx.id, subData(sub));
+        if (!r.added) return;
+        const base = { seq: r.seq, channel, client: id, user: sub.conn.user };
+        if (r.first) this.#emit({ ...base, type: 'channel_occupied', client: undefined, user: undefined });
+        this.#emit({ ...base, type: 'subscribe' });
+      });
     }
   }
 

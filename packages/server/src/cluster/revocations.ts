@@ -31,6 +31,10 @@ export class Revocations {
     for (const w of this.#waiters.splice(0)) w();
   }
 
+  get isLoaded(): boolean {
+    return this.#loaded;
+  }
+
   /** Resolves true once the engine's list was loaded (at once after that), false after `ms` without it. */
   loaded(ms: number): Promise<boolean> | true {
     if (this.#loaded) return true;

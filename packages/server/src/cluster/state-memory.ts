@@ -45,16 +45,16 @@ export class MemoryStateStore implements StateStore {
     return ++this.#seq;
   }
 
-  async join(group: string, member: string, node: string, data: string, rank = 0): Promise<{ first: boolean; seq: number }> {
+  async join(group: string, member: string, node: string, data: string, rank = 0): Promise<{ first: boolean; seq: number; added: boolean }> {
     let g = this.#groups.get(group);
-    if (g?.has(member)) return { first: false, seq: this.#seq };
+    if (g?.has(member)) return { first: false, seq: this.#seq, added: false };
     if (!g) this.#groups.set(group, (g = new Map<string, Member>()));
     const first = g.size === 0;
     g.set(member, { node, data, rank });
     let idx = this.#byNode.get(node);
     if (!idx) this.#byNode.set(node, (idx = new Set()));
     idx.add(`${group}\n${member}`);
-    return { first, seq: this.#next() };
+    return { first, seq: this.#next(), added: true };
   }
 
   async leave(group: string, member: string): Promise<{ removed: boolean; last: boolean; seq: number }> {

@@ -8,7 +8,8 @@
  * Contract:
  * - `join(group, member, node, data)` adds `member` (held by `node`) to `group` and says whether the
  *   group was empty before, atomically: of any number of concurrent joins to an empty group across
- *   nodes exactly one gets `first: true`. Joining an existing member changes nothing (`first: false`).
+ *   nodes exactly one gets `first: true`. Joining an existing member changes nothing (`first: false`,
+ *   `added: false`).
  * - `leave(group, member)` removes it and says whether the group is now empty (`last: true`),
  *   atomically; removing an absent member returns `removed: false, last: false`.
  * - Every join and leave that changes a group returns a sequence number (`seq`) from one counter
@@ -27,7 +28,7 @@ export interface StateStore {
   /** The node left cleanly: forget its lease (its members must have left already). */
   forgetNode(node: string): Promise<void>;
   /** `rank`: a dead node's members are reaped lowest rank first (channel memberships before the user's). */
-  join(group: string, member: string, node: string, data: string, rank?: number): Promise<{ first: boolean; seq: number }>;
+  join(group: string, member: string, node: string, data: string, rank?: number): Promise<{ first: boolean; seq: number; added: boolean }>;
   leave(group: string, member: string): Promise<{ removed: boolean; last: boolean; seq: number }>;
   /** Members of each group, across nodes. */
   counts(groups: readonly string[]): Promise<number[]>;

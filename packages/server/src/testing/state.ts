@@ -33,8 +33,10 @@ export function stateConformance(name: string, factory: () => Promise<StateHarne
     assert.equal(b.first, false);
     assert.ok(b.seq > a.seq);
     assert.deepEqual(await store.counts([g, id('c:none')]), [2, 0]);
+    assert.equal(a.added && b.added, true);
     const again = await store.join(g, 'm1', 'n1', '{}');
     assert.equal(again.first, false, 'joining an existing member changes nothing');
+    assert.equal(again.added, false);
     const l1 = await another.leave(g, 'm1');
     assert.deepEqual([l1.removed, l1.last], [true, false]);
     assert.ok(l1.seq > b.seq);
