@@ -121,6 +121,7 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (size > 0 && ttl === 0) report(`${key}.history_ttl`, 'history_size is set but history_ttl is not: set both (e.g. "history_ttl": "300s") to keep history');
     if (ttl > 0 && size === 0) report(`${key}.history_size`, 'history_ttl is set but history_size is not: set both to keep history');
     if (o.force_recovery === true && (size === 0 || ttl === 0)) report(`${key}.force_recovery`, 'recovery needs history: set history_size and history_ttl');
+    if (o.force_recovery_mode === 'cache' && (size === 0 || ttl === 0)) report(`${key}.force_recovery_mode`, 'cache recovery needs history: set history_size (1 is enough) and history_ttl');
     for (const t of o.allowed_delta_types ?? []) if (t !== 'fossil') report(`${key}.allowed_delta_types`, `unknown delta type ${JSON.stringify(t)}: only "fossil" exists`);
   };
   checkHistory(c.channel.without_namespace, 'channel.without_namespace');
@@ -229,6 +230,7 @@ function channelOptions(o: ChannelSection): ChannelOptions {
   set('allowedDeltaTypes', o.allowed_delta_types as ('fossil'[] | undefined));
   set('deltaPublish', o.delta_publish);
   set('allowTagsFilter', o.allow_tags_filter);
+  set('forceRecoveryMode', o.force_recovery_mode as ('stream' | 'cache' | undefined));
   return out;
 }
 
