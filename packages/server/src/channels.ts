@@ -16,6 +16,13 @@ export interface ChannelOptions {
   historyMetaTtlMs?: number;
   /** Every subscription is positioned and recoverable. */
   forceRecovery?: boolean;
+  /**
+   * `'cache'` (Centrifugo's `force_recovery_mode`): every subscription is positioned and
+   * recoverable, and a subscribe gets the channel's latest publication in its reply (unless the
+   * client, recovering, already has it) instead of the stream since its position. Needs history
+   * (`historySize: 1` is enough). `'stream'`, the default: recovery replays the stream.
+   */
+  forceRecoveryMode?: 'stream' | 'cache';
   /** Clients may ask for recovery / positioning. */
   allowRecovery?: boolean;
   forcePositioning?: boolean;
@@ -65,6 +72,11 @@ export interface ChannelOptions {
   deltaPublish?: boolean;
   /** Clients may subscribe with a tags filter (Centrifugo's `allow_tags_filter`); else such a subscribe is refused with 107. */
   allowTagsFilter?: boolean;
+  /**
+   * Channel compaction for clients that ask for it (the SDK's subscribe flag 1): the subscription
+   * gets a numeric id and its publication, join and leave pushes carry the id instead of the name.
+   */
+  allowChannelCompaction?: boolean;
 }
 
 export const NAMESPACE_BOUNDARY = ':';

@@ -182,7 +182,18 @@ export class SubscribeFlow {
       sub.acked = o.acknowledge === true && history !== undefined && conn.user !== '';
       let outcome: SubscribeOutcome;
       const wasRecovering = req.recover === true;
-      if (history !== undefined && (sub.positioned || wasRecovering)) {
+      if (history !== undefined && o.forceRecoveryMode === 'cache') {
+        // Cache recovery: the latest publication is the state; the client gets it unless it has it.
+        sub.recoverable = true;
+        sub.positioned = true;
+        const r = await this.ctx.history.read(channel, { limit: 1, reverse: true });
+        const top = r.position;
+        const latest = r.publications[0];
+        const upToDate = wasRecovering && req.epoch === top.epoch && (req.offset ?? 0) >= top.offset;
+        sub.offset = top.offset;
+        sub.epoch = top.epoch;
+        outcome = { recoverable: true, positioned: true, wasRecovering, joinLeave: sub.joinLeave, epoch: top.epoch, offset: top.offset, recovered: wasRecovering, publications: latest !== undefined && !upToDate ? [latest] : [] };
+      } else if (history !== undefined && (sub.positioned || wasRecovering)) {
         if (wasRecovering && sub.recoverable) {
           const r = recover({ offset: req.offset ?? 0, epoch: req.epoch ?? '' }, await this.#readSince(channel, req.offset ?? 0, req.epoch ?? ''), DEFAULTS.recoveryMaxPublications);
           sub.offset = r.position.offset;
@@ -200,6 +211,10 @@ export class SubscribeFlow {
       if (tagsFilter !== undefined && outcome.publications.length > 0) {
         const pubs = outcome.publications.filter((p) => tagsFilter(p.tags ?? NO_TAGS));
         outcome = { ...outcome, publications: pubs };
+      }
+      if (req.compaction === true && o.allowChannelCompaction === true && conn.proto.compact !== undefined) {
+        sub.compactId = state.id;
+        outcome = { ...outcome, id: state.id };
       }
       if (delta) {
         // The chain starts at the last publication the reply hands over (recovered ones go full), else at the next one.
