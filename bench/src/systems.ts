@@ -321,6 +321,8 @@ async function switchboard(options: { broker?: 'redis' | 'redis-cluster' | 'nats
   }
   // Pusher protocol 7 at /app/{key}, its app's channels the top-level ones (namespace ''), where this checkout has it.
   if ('pusher' in server) server.pusher(sb, { apps: [PUSHER_APP] }).attach(http);
+  // HTTP-streaming and SSE (the SDK's fallbacks), where this checkout has them.
+  if ('handleRequest' in sb) for (const transport of ['http_stream', 'sse', 'emulation'] as const) sb.attach(http, { transport });
   await sb.start();
   const port = await listen(http);
   return {

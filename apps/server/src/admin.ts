@@ -108,7 +108,7 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
         const conns = [];
         for (const c of sb.connections()) {
           if (conns.length >= 200) break;
-          conns.push({ id: c.id, user: c.user, protocol: c.protocol, state: c.state, channels: c.channels(), since: c.openedAt, name: c.clientName, version: c.clientVersion });
+          conns.push({ id: c.id, user: c.user, protocol: c.protocol, transport: c.transport.kind, state: c.state, channels: c.channels(), since: c.openedAt, name: c.clientName, version: c.clientVersion });
         }
         sendJson(res, 200, {
           name: sb.name,

@@ -148,6 +148,14 @@ export const configSchema = z.strictObject({
     .default([]),
   user_status: section({ enabled: flag().default(false), channel_prefix: text().default('$status:'), activity_interval: duration().optional() }),
   cluster: section({ node_ttl: duration().optional() }),
+  // Centrifugo v6's other transports of the native protocol (off by default, as there). The
+  // bidirectional emulation ones share the `/emulation` endpoint, served when either is on.
+  http_stream: section({ enabled: flag().default(false), path: text().default('/connection/http_stream') }),
+  sse: section({ enabled: flag().default(false), path: text().default('/connection/sse') }),
+  emulation: section({ path: text().default('/emulation') }),
+  uni_websocket: section({ enabled: flag().default(false), path: text().default('/connection/uni_websocket') }),
+  uni_sse: section({ enabled: flag().default(false), path: text().default('/connection/uni_sse') }),
+  uni_http_stream: section({ enabled: flag().default(false), path: text().default('/connection/uni_http_stream') }),
 });
 
 /** A configuration as written (a file, `genconfig`'s output). */

@@ -258,6 +258,8 @@ export interface ServerSettings {
   pusher: { path: string; apps: PusherAppOptions[] };
   phoenix: { enabled: boolean; path: string };
   webhooks: WebhookOptions[];
+  /** The native protocol's other transports (docs/transports.md). */
+  transports: Pick<ServerConfig, 'http_stream' | 'sse' | 'emulation' | 'uni_websocket' | 'uni_sse' | 'uni_http_stream'>;
   hmacSecret: string | undefined;
   /** Backend proxies (Centrifugo's proxy configuration), when any is configured. */
   proxy: ReturnType<typeof proxySetupOf>;
@@ -341,6 +343,7 @@ export function settings(c: ServerConfig): ServerSettings {
     pusher: { path: c.pusher.path, apps: pusherApps },
     phoenix: c.phoenix,
     webhooks,
+    transports: { http_stream: c.http_stream, sse: c.sse, emulation: c.emulation, uni_websocket: c.uni_websocket, uni_sse: c.uni_sse, uni_http_stream: c.uni_http_stream },
     hmacSecret: token.hmacSecret,
     proxy: proxySetupOf(c),
   };

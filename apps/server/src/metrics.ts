@@ -36,6 +36,18 @@ export function createMetrics(sb: Switchboard): Metrics {
     },
   });
   new Gauge({
+    name: 'switchboard_connections_by_transport',
+    help: 'Open connections on this node, by transport (websocket, http_stream, sse, uni_websocket, uni_sse, uni_http_stream)',
+    labelNames: ['transport'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const n = new Map<string, number>();
+      for (const c of sb.connections()) n.set(c.transport.kind, (n.get(c.transport.kind) ?? 0) + 1);
+      for (const [transport, v] of n) this.set({ transport }, v);
+    },
+  });
+  new Gauge({
     name: 'switchboard_subscriptions',
     help: 'Subscriptions on this node, by protocol',
     labelNames: ['protocol'] as const,

@@ -91,7 +91,17 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   // Phoenix's LongPoll fallback beside its WebSocket endpoint: <mount>/longpoll for <mount>/websocket.
   const longPoll = s.phoenix.enabled && sb.protocol('phoenix') && s.phoenix.path.endsWith('/websocket') ? phoenixLongPoll(sb, { path: s.phoenix.path.replace(/\/websocket$/, '/longpoll') }) : undefined;
 
-  const demoPage = s.demo.enabled ? readPublic('index.html').replaceAll('__CHANNEL__', JSON.stringify(s.demo.channel)) : undefined;
+  const demoTransports = [
+    { transport: 'websocket', path: '/connection/websocket' },
+    ...(s.transports.http_stream.enabled ? [{ transport: 'http_stream', path: s.transports.http_stream.path }] : []),
+    ...(s.transports.sse.enabled ? [{ transport: 'sse', path: s.transports.sse.path }] : []),
+  ];
+  const demoPage = s.demo.enabled
+    ? readPublic('index.html')
+        .replaceAll('__CHANNEL__', JSON.stringify(s.demo.channel))
+        .replaceAll('__TRANSPORTS__', JSON.stringify(demoTransports))
+        .replaceAll('__EMULATION__', JSON.stringify(s.transports.emulation.path))
+    : undefined;
   const centrifugeBundle = s.demo.enabled || s.admin.enabled ? require.resolve('centrifuge').replace(/index\.js$/, 'index.mjs') : undefined;
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
@@ -172,8 +182,15 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   if (pusherMount) pusherMount.attach(http, s.pusher.path);
   const isPusherPath = (path: string) => pusherMount !== undefined && path.startsWith(`${s.pusher.path}/`) && !path.slice(s.pusher.path.length + 1).includes('/');
   if (s.phoenix.enabled && sb.protocol('phoenix')) sb.attach(http, { path: s.phoenix.path, protocol: 'phoenix' });
+  const tr = s.transports;
+  if (tr.http_stream.enabled) sb.attach(http, { transport: 'http_stream', path: tr.http_stream.path });
+  if (tr.sse.enabled) sb.attach(http, { transport: 'sse', path: tr.sse.path });
+  if (tr.http_stream.enabled || tr.sse.enabled) sb.attach(http, { transport: 'emulation', path: tr.emulation.path });
+  if (tr.uni_sse.enabled) sb.attach(http, { transport: 'uni_sse', path: tr.uni_sse.path });
+  if (tr.uni_http_stream.enabled) sb.attach(http, { transport: 'uni_http_stream', path: tr.uni_http_stream.path });
+  if (tr.uni_websocket.enabled) sb.attach(http, { transport: 'uni_websocket', path: tr.uni_websocket.path });
   // Upgrades to any other path are refused instead of hanging.
-  const endpoints = new Set(['/connection/websocket', ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : []), ...(sb.protocol('phoenix') && s.phoenix.enabled ? [s.phoenix.path] : [])]);
+  const endpoints = new Set(['/connection/websocket', ...(tr.uni_websocket.enabled ? [tr.uni_websocket.path] : []), ...(sb.protocol('plain') && s.plain.enabled ? [s.plain.path] : []), ...(sb.protocol('pond') && s.pondsocket.enabled ? [s.pondsocket.path] : []), ...(sb.protocol('phoenix') && s.phoenix.enabled ? [s.phoenix.path] : [])]);
   http.on('upgrade', (req, socket) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (!endpoints.has(path) && !isPusherPath(path)) socket.end(`HTTP/1.1 404 ${STATUS_CODES[404]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);

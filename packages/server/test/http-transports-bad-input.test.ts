@@ -153,3 +153,43 @@ describe('bad input on the HTTP transport endpoints', () => {
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+describe('keepalive and drain over HTTP streams, as on WebSocket', () => {
+  test('a client that never answers pings is closed with 3012 in a disconnect push; a connect that never comes is 3502', async (t) => {
+    const srv = await startHttpServer({ pingIntervalMs: 300, pongTimeoutMs: 300, limits: { connectTimeoutMs: 500 } });
+    t.after(() => srv.close());
+    const r = new StreamReader(`${srv.base}/connection/http_stream`, 'lines', {
+      method: 'POST',
+      body: JSON.stringify({ id: 1, connect: { token: await token({ sub: 'silent' }) } }),
+      headers: { 'content-type': 'application/json' },
+    });
+    t.after(() => r.close());
+    await r.find((m) => m['id'] === 1, 'the connect reply');
+    const d = await r.find((m) => isObject(m['push']) && 'disconnect' in m['push'], 'the disconnect push');
+    assert.deepEqual((d['push'] as Record<string, unknown>)['disconnect'], { code: 3012, reason: 'no pong' });
+    assert.ok(r.messages.some((m) => Object.keys(m).length === 0), 'pings were sent');
+    await until(() => r.ended && srv.sb.counts().connections === 0, 5000, 'the stream and the connection gone');
+  });
+
+  test('shutdown drains: every stream (http_stream, sse, uni_sse) gets a 3001 disconnect push and ends', async () => {
+    const srv = await startHttpServer({});
+    const readers = [
+      new StreamReader(`${srv.base}/connection/http_stream`, 'lines', { method: 'POST', body: JSON.stringify({ id: 1, connect: { token: await token({ sub: 'd1' }) } }), headers: { 'content-type': 'application/json' } }),
+      new StreamReader(`${srv.base}/connection/sse?cf_connect=${encodeURIComponent(JSON.stringify({ id: 1, connect: { token: await token({ sub: 'd2' }) } }))}`, 'sse'),
+      new StreamReader(`${srv.base}/connection/uni_sse?cf_connect=${encodeURIComponent(JSON.stringify({ token: await token({ sub: 'd3' }) }))}`, 'sse'),
+    ];
+    try {
+      for (const r of readers) await r.find((m) => m['id'] === 1 || 'connect' in m, 'connected');
+      const closing = srv.close();
+      for (const r of readers) {
+        const d = await r.find((m) => 'disconnect' in m || (isObject(m['push']) && 'disconnect' in m['push']), 'the disconnect push');
+        const disconnect = (isObject(d['push']) ? d['push']['disconnect'] : d['disconnect']) as { code: number };
+        assert.equal(disconnect.code, 3001);
+      }
+      await until(() => readers.every((r) => r.ended), 5000, 'every stream ended');
+      await closing;
+    } finally {
+      for (const r of readers) r.close();
+    }
+  });
+});
