@@ -117,7 +117,7 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
       installProxies(sb, {
         connect: {
           endpoint: backend.url('/connect'),
-          httpHeaders: ['x-allowed', 'authorization'],
+          httpHeaders: ['x-allowed', 'authorization', 'host', 'connection'],
           emulatedHeaders: ['authorization', 'x-emulated'],
           staticHeaders: { 'x-static': 's', 'x-allowed': 'static-loses' },
         },
@@ -327,6 +327,7 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
     assert.equal(call.headers['x-static'], 's');
     assert.equal(call.headers['x-secret'], undefined);
     assert.equal(call.headers['x-other'], undefined);
+    assert.equal(call.headers['host'], `127.0.0.1:${backend.port}`, 'the client\'s Host is never forwarded, even when listed');
 
     Object.assign(transportHeaders, { authorization: 'Bearer real' });
     const c2 = client({ websocket: HeaderWs, data: { user: 'h2' }, headers: { Authorization: 'Bearer emulated' } });
