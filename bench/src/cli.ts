@@ -5,6 +5,7 @@
  * `npm run bench -- --scenario history-write [--seconds 3]`
  * `npm run bench -- --scenario patterns [--patterns 10000] [--seconds 3]`
  * `npm run bench -- --scenario webhooks [--seconds 5]`
+ * `npm run bench -- --scenario proxy [--connects 2000] [--subscribes 2000]`
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +32,10 @@ if (scenario === 'webhooks') {
 }
 if (scenario === 'history-write') {
   await (await import('./history-write.js')).historyWriteCli(argv);
+  process.exit(0);
+}
+if (scenario === 'proxy') {
+  await (await import('./proxy-auth.js')).proxyAuthCli(argv);
   process.exit(0);
 }
 if (argv.includes('--render')) {

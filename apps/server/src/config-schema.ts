@@ -8,6 +8,7 @@
 import { choice, duration, engineSchema, flag, integer, section, stringMap, strings, text, z } from '@switchboard/config';
 import { consumersSchema } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
+import { grpcApiSection } from './grpc-api-config.js';
 import { channelProxySection, clientProxySection, namespaceProxyKeys, proxiesSchema, rpcSection } from './proxy-config.js';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'none'] as const;
@@ -113,6 +114,7 @@ export const configSchema = z.strictObject({
   }),
   proxies: proxiesSchema,
   rpc: rpcSection,
+  grpc_api: grpcApiSection,
   http_api: section({ key: text().default(''), insecure: flag().default(false), handler_prefix: text().default('/api') }),
   admin: section({ enabled: flag().default(false), password: text().default(''), secret: text().default(''), insecure: flag().default(false) }),
   prometheus: section({ enabled: flag().default(true) }),

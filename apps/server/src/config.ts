@@ -14,6 +14,7 @@ import { checkConsumers } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
 import { jsonErrorAt } from './json-error.js';
 import { checkProxies, proxySetupOf } from './proxy-config.js';
+import { checkGrpcApi } from './grpc-api-config.js';
 
 export { ConfigError, type ConfigIssue } from '@switchboard/config';
 export { parseDuration } from '@switchboard/server';
@@ -108,6 +109,7 @@ function requirements(c: ServerConfig): ConfigIssue[] {
   });
   if (c.cluster.node_ttl !== undefined && c.cluster.node_ttl < 500) report('cluster.node_ttl', 'at least 500ms');
   checkProxies(c, report);
+  checkGrpcApi(c.grpc_api, report);
   try {
     const apps = pusherAppsOf(c.pusher);
     if (apps.length > 0) new PusherApps(apps); // duplicate keys, ids, namespaces; bad limits
@@ -263,6 +265,8 @@ export interface ServerSettings {
   hmacSecret: string | undefined;
   /** Backend proxies (Centrifugo's proxy configuration), when any is configured. */
   proxy: ReturnType<typeof proxySetupOf>;
+  /** The GRPC server API (`grpc_api`). */
+  grpcApi: ServerConfig['grpc_api'];
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
@@ -346,6 +350,7 @@ export function settings(c: ServerConfig): ServerSettings {
     transports: { http_stream: c.http_stream, sse: c.sse, emulation: c.emulation, uni_websocket: c.uni_websocket, uni_sse: c.uni_sse, uni_http_stream: c.uni_http_stream },
     hmacSecret: token.hmacSecret,
     proxy: proxySetupOf(c),
+    grpcApi: c.grpc_api,
   };
 }
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { createApiHandler, createSwitchboard, installProxies, phoenixLongPoll, pusher, type Switchboard, VERSION } from '@switchboard/server';
+import { createApiHandler, createGrpcApi, createSwitchboard, type GrpcApiServer, installProxies, phoenixLongPoll, pusher, type Switchboard, VERSION } from '@switchboard/server';
 import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
@@ -76,6 +76,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   if (!s.switchboard.insecure && !(s.switchboard.allowedOrigins && s.switchboard.allowedOrigins.length > 0)) {
     log.warn('client.allowed_origins is not set: browser pages from any origin may open connections (set it, e.g. ["https://app.example.com"])');
   }
+  if (s.grpcApi.enabled && !s.grpcApi.key) log.warn('grpc_api.key is not set: the GRPC API needs no key. Set it (clients send "authorization: apikey <KEY>") outside development!');
   if (s.api.insecure) log.warn('http_api.insecure is ON: the server API needs no key. Development only!');
   if (s.admin.enabled && s.admin.insecure) log.warn('admin.insecure is ON: the admin page needs no password. Development only!');
   if (s.demo.enabled && !s.switchboard.insecure) log.warn('demo.enabled is ON: anyone can get a connection token from /demo/token. Turn it off in production.');
@@ -211,6 +212,18 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
     throw err;
   }
+  let grpcApi: GrpcApiServer | undefined;
+  if (s.grpcApi.enabled) {
+    grpcApi = createGrpcApi(sb, { key: s.grpcApi.key, errorMode: s.grpcApi.error_mode === 'transport' ? 'transport' : '', ...(s.grpcApi.max_receive_message_size > 0 ? { maxReceiveMessageSize: s.grpcApi.max_receive_message_size } : {}) });
+    try {
+      const port = await grpcApi.listen(s.grpcApi.port, s.grpcApi.address || s.address);
+      log.info({ port, address: s.grpcApi.address || s.address }, 'GRPC API listening');
+    } catch (err) {
+      await consumers.close();
+      await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
+      throw new Error(`grpc_api: cannot listen on port ${s.grpcApi.port}: ${(err as Error).message}; set grpc_api.port`, { cause: err });
+    }
+  }
   await new Promise<void>((resolve, reject) => {
     http.once('error', (err) => reject(listenError(err, s.port)));
     http.listen(s.port, s.address, () => {
@@ -244,6 +257,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
         log.info({ timeoutMs: s.shutdownTimeoutMs }, 'shutting down: draining connections');
         http.close();
         await consumers.close();
+        await grpcApi?.close();
         await sb.shutdown({ timeoutMs: s.shutdownTimeoutMs });
         proxies?.close();
         http.closeAllConnections();

@@ -83,3 +83,7 @@ export { ProxyCallError } from './proxy/types.js';
 export type { ProxyEndpoint, ProxyMethod, ProxyCaller, ProxyFailure, StatusTransform, OutgoingHeaders } from './proxy/types.js';
 export { proxyStats } from './proxy/metrics.js';
 export type { ProxyStat } from './proxy/metrics.js';
+export { createGrpcApi, GrpcApiServer } from './grpc-api/server.js';
+export type { GrpcApiOptions } from './grpc-api/server.js';
+export { API_PROTO } from './grpc-api/api-proto.js';
+export { PROXY_PROTO } from './proxy/proxy-proto.js';

@@ -40,6 +40,11 @@ function answer(call: BackendCall): unknown {
       return answerSubRefresh();
     case '/slow':
       return { hang: true };
+    case '/mapped':
+      return { status: channel === 'mapped:gone' ? 404 : 403 };
+    case '/bin':
+      // binary_encoding: data arrives as base64 of its JSON text; answer in base64 too
+      return { result: { b64data: Buffer.from(JSON.stringify({ decoded: JSON.parse(Buffer.from(String(b['b64data']), 'base64').toString()) })).toString('base64') } };
     case '/bad':
       if (channel === 'bad:notjson') return { raw: 'this is not json' };
       if (channel === 'bad:types') return { result: { expire_at: 'soon' } };
@@ -106,12 +111,13 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
       slow: {},
       dead: {},
       bad: {},
+      mapped: {},
     };
     srv = await startServer({ namespaces, allowAnonymous: false, logger }, (sb) => {
       installProxies(sb, {
         connect: {
           endpoint: backend.url('/connect'),
-          httpHeaders: ['x-allowed', 'authorization'],
+          httpHeaders: ['x-allowed', 'authorization', 'host', 'connection'],
           emulatedHeaders: ['authorization', 'x-emulated'],
           staticHeaders: { 'x-static': 's', 'x-allowed': 'static-loses' },
         },
@@ -124,6 +130,14 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
           slow: { endpoint: backend.url('/slow'), timeoutMs: 300 },
           dead: { endpoint: `http://127.0.0.1:${deadPort}/subscribe` },
           bad: { endpoint: backend.url('/bad'), maxResponseBytes: 1024 },
+          mapped: {
+            endpoint: backend.url('/mapped'),
+            statusToCodeTransforms: [
+              { statusCode: 403, toError: { code: 1403, message: 'forbidden by status', temporary: false } },
+              { statusCode: 404, toDisconnect: { code: 4404, reason: 'gone' } },
+            ],
+          },
+          bin: { endpoint: backend.url('/bin'), binaryEncoding: true },
         },
         namespaces: {
           chat: { subscribe: 'default', publish: 'default' },
@@ -132,8 +146,9 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
           slow: { subscribe: 'slow' },
           dead: { subscribe: 'dead' },
           bad: { subscribe: 'bad' },
+          mapped: { subscribe: 'mapped' },
         },
-        rpcNamespaces: { '': { proxy: 'default' }, local: {} },
+        rpcNamespaces: { '': { proxy: 'default' }, local: {}, bin: { proxy: 'bin' } },
       });
     });
     srv.sb.attach(srv.http, { path: '/ws', protocol: 'plain' });
@@ -312,6 +327,7 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
     assert.equal(call.headers['x-static'], 's');
     assert.equal(call.headers['x-secret'], undefined);
     assert.equal(call.headers['x-other'], undefined);
+    assert.equal(call.headers['host'], `127.0.0.1:${backend.port}`, 'the client\'s Host is never forwarded, even when listed');
 
     Object.assign(transportHeaders, { authorization: 'Bearer real' });
     const c2 = client({ websocket: HeaderWs, data: { user: 'h2' }, headers: { Authorization: 'Bearer emulated' } });
@@ -362,5 +378,49 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
     // the server still serves
     r.send({ id: 99, subscribe: { channel: 'news:2' } });
     assert.ok((await r.next<{ subscribe?: unknown }>((m) => m['id'] === 99)).subscribe);
+  });
+  test('plain JSON clients go through the same proxies: subscribe, publish, RPC (action)', async () => {
+    const url = srv.url.replace('/connection/websocket', '/ws');
+    const r = new RawClient(url);
+    raws.push(r);
+    const hello = await r.next<{ user: string }>((m) => m['type'] === 'connected');
+    assert.equal(hello.user, '56');
+    r.send({ type: 'subscribe', channel: 'chat:plain', id: 1 });
+    const first = await r.next((m) => m['id'] === 1);
+    assert.equal(first['type'], 'subscribed');
+    assert.ok(backend.callsTo('/subscribe').some((x) => x.body['channel'] === 'chat:plain' && x.body['user'] === '56'));
+    r.send({ type: 'subscribe', channel: 'chat:deny', id: 2 });
+    const refused = await r.next((m) => m['id'] === 2);
+    assert.equal(refused['type'], 'error');
+    assert.equal(refused['code'], 403);
+    assert.equal(refused['message'], 'not allowed');
+    r.send({ type: 'publish', channel: 'chat:plain', data: { text: 'rewrite' }, id: 3 });
+    const pub = await r.next((m) => m['channel'] === 'chat:plain' && m['type'] === 'publication');
+    assert.deepEqual(pub['data'], { text: 'rewritten' });
+    r.send({ action: 'echo', data: { n: 1 }, id: 4 });
+    const reply = await r.next((m) => m['id'] === 4);
+    assert.deepEqual(reply['data'], { got: { n: 1 }, user: '56', method: 'echo' });
+  });
+
+  test('binary_encoding: data travels as base64 both ways, encoding "binary"', async () => {
+    const c = client({ data: { user: 'bin' } });
+    await connected(c);
+    const res = await c.rpc('bin:x', { q: 'é' });
+    assert.deepEqual(res.data, { decoded: { q: 'é' } });
+    const call = backend.callsTo('/bin').at(-1)!;
+    assert.equal(call.body['encoding'], 'binary');
+    assert.equal(call.body['data'], undefined);
+    assert.equal(typeof call.body['b64data'], 'string');
+  });
+
+  test('status_to_code_transforms: a backend\'s HTTP status becomes the configured error or disconnect', async () => {
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { user: 'mapped' } } });
+    await r.next((m) => m['id'] === 1);
+    r.send({ id: 2, subscribe: { channel: 'mapped:x' } });
+    assert.deepEqual((await r.next((m) => m['id'] === 2))['error'], { code: 1403, message: 'forbidden by status' });
+    r.send({ id: 3, subscribe: { channel: 'mapped:gone' } });
+    const closed = await r.waitClose();
+    assert.deepEqual(closed, { code: 4404, reason: 'gone' });
   });
 });

@@ -35,6 +35,9 @@ export interface ProxyHandlerOptions {
   grpcCaller?: (endpoint: ProxyEndpoint) => ProxyCaller;
 }
 
+/** Never forwarded: they belong to one HTTP hop (the client's), not to the proxy call. */
+const HOP_HEADERS = ['host', 'connection', 'keep-alive', 'transfer-encoding', 'te', 'upgrade', 'content-length', 'proxy-connection'];
+
 /** The longest disconnect reason passed on (a WebSocket close reason holds 123 bytes). */
 const MAX_REASON = 100;
 
@@ -80,6 +83,8 @@ export class ProxyBackend {
         if (v !== undefined && this.#httpHeaders.has(k.toLowerCase())) out[k.toLowerCase()] = v;
       }
     }
+    // Headers about the client's own hop never describe the call to the backend, even when listed.
+    for (const h of HOP_HEADERS) delete out[h];
     return out;
   }
 

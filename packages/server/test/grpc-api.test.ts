@@ -1,0 +1,152 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
+import type { Centrifuge } from 'centrifuge';
+import { API_PROTO, createApiHandler, createGrpcApi, type GrpcApiServer } from '../src/index.js';
+import { once, sdk, startServer, token, until, type TestServer } from './helpers.js';
+
+const KEY = 'grpc-api-test-key';
+
+type Unary = (req: object, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: Record<string, unknown>) => void) => void;
+
+/** A client as a Node user of Centrifugo's api.proto would make it: @grpc/proto-loader + grpc-js. */
+function apiClient(port: number): grpc.Client & Record<string, Unary> {
+  const root = protobuf.parse(API_PROTO, { keepCase: true }).root;
+  const def = protoLoader.fromJSON(root.toJSON(), { keepCase: true, longs: Number, defaults: false });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { centrifugal: { centrifugo: { api: { CentrifugoApi: grpc.ServiceClientConstructor } } } };
+  return new pkg.centrifugal.centrifugo.api.CentrifugoApi(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, Unary>;
+}
+
+/** The JSON form of a GRPC response: bytes holding JSON parsed, as the HTTP API answers them. */
+function jsonForm(v: unknown): unknown {
+  if (v instanceof Uint8Array) return JSON.parse(Buffer.from(v).toString('utf8'));
+  if (Array.isArray(v)) return v.map(jsonForm);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, jsonForm(x)]));
+  return v;
+}
+
+describe('the GRPC server API (CentrifugoApi) beside the HTTP API', () => {
+  let srv: TestServer;
+  let api: GrpcApiServer;
+  let http: Server;
+  let client: grpc.Client & Record<string, Unary>;
+  let httpBase = '';
+  const sdks: Centrifuge[] = [];
+  const md = (key = KEY) => {
+    const m = new grpc.Metadata();
+    m.set('authorization', `apikey ${key}`);
+    return m;
+  };
+  const call = (method: string, req: object, meta = md()): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => client[method]!(req, meta, (err, res) => (err ? reject(err) : resolve(jsonForm(res) as Record<string, unknown>))));
+  const viaHttp = async (method: string, params: object): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${httpBase}/api/${method}`, { method: 'POST', headers: { authorization: `apikey ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(params) });
+    return (await res.json()) as Record<string, unknown>;
+  };
+
+  before(async () => {
+    srv = await startServer({
+      namespaces: { chat: { presence: true, historySize: 10, historyTtlMs: 60_000, allowSubscribeForClient: true } },
+    });
+    api = createGrpcApi(srv.sb, { key: KEY });
+    await api.listen(0, '127.0.0.1');
+    const handler = createApiHandler(srv.sb, { key: KEY, prefix: '/api' });
+    http = createServer((req, res) => void handler(req, res));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    httpBase = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    client = apiClient(api.port);
+  });
+  after(async () => {
+    for (const c of sdks) c.disconnect();
+    client.close();
+    await api.close();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    await srv.close();
+  });
+
+  test('a wrong key or none is refused with UNAUTHENTICATED', async () => {
+    await assert.rejects(call('Info', {}, md('wrong')), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+    await assert.rejects(call('Info', {}, new grpc.Metadata()), (e: grpc.ServiceError) => e.code === grpc.status.UNAUTHENTICATED);
+  });
+
+  test('every method answers what the HTTP API answers for the same call', async () => {
+    const c = sdk(srv.url, { token: await token({ sub: 'alice', info: { name: 'Alice' } }) });
+    sdks.push(c);
+    const connected = once(c, 'connected');
+    c.connect();
+    await connected;
+    const sub = c.newSubscription('chat:grpc');
+    sub.subscribe();
+    await once(sub, 'subscribed');
+
+    const data = Buffer.from(JSON.stringify({ text: 'hello' }));
+    const pub = await call('Publish', { channel: 'chat:grpc', data });
+    assert.equal(pub['error'], undefined);
+    const pubResult = pub['result'] as Record<string, unknown>;
+    assert.equal(pubResult['offset'], 1);
+    assert.equal(typeof pubResult['epoch'], 'string');
+    const httpPub = (await viaHttp('publish', { channel: 'chat:grpc', data: { text: 'again' } }))['result'] as Record<string, unknown>;
+    assert.deepEqual({ offset: httpPub['offset'], epoch: httpPub['epoch'] }, { offset: 2, epoch: pubResult['epoch'] });
+
+    const bc = await call('Broadcast', { channels: ['chat:grpc', 'nope:x'], data });
+    const httpBc = await viaHttp('broadcast', { channels: ['chat:grpc', 'nope:x'], data: { text: 'hello' } });
+    const responses = (bc['result'] as { responses: Record<string, unknown>[] }).responses;
+    const httpResponses = (httpBc['result'] as { responses: Record<string, unknown>[] }).responses;
+    assert.equal(responses.length, 2);
+    assert.deepEqual(responses[1], httpResponses[1], 'the same error for an unknown namespace');
+    assert.deepEqual(responses[1]!['error'], { code: 102, message: 'unknown channel' });
+
+    for (const [rpc, method, params] of [
+      ['Presence', 'presence', { channel: 'chat:grpc' }],
+      ['PresenceStats', 'presence_stats', { channel: 'chat:grpc' }],
+      ['Channels', 'channels', {}],
+      ['RPC', 'rpc', { method: 'x' }],
+      ['Presence', 'presence', { channel: 'nope:x' }],
+    ] as const) {
+      assert.deepEqual(await call(rpc, params), await viaHttp(method, params), `${rpc} equals HTTP ${method}`);
+    }
+    const presence = (await call('Presence', { channel: 'chat:grpc' }))['result'] as { presence: Record<string, Record<string, unknown>> };
+    assert.deepEqual(Object.values(presence.presence)[0]?.['conn_info'], { name: 'Alice' });
+
+    const history = await call('History', { channel: 'chat:grpc', limit: 10 });
+    assert.deepEqual(history, await viaHttp('history', { channel: 'chat:grpc', limit: 10 }));
+    assert.equal((history['result'] as { publications: unknown[] }).publications.length, 4);
+
+    const info = (await call('Info', {}))['result'] as { nodes: Record<string, unknown>[] };
+    assert.equal(info.nodes[0]?.['uid'], srv.sb.id);
+    assert.equal(info.nodes.length, ((await viaHttp('info', {}))['result'] as { nodes: unknown[] }).nodes.length);
+
+    // subscribe / unsubscribe / refresh / disconnect reach the client
+    const serverSub = once<{ channel: string }>(c, 'subscribed');
+    assert.deepEqual(await call('Subscribe', { channel: 'chat:server', user: 'alice' }), { result: {} });
+    assert.equal((await serverSub).channel, 'chat:server');
+    const serverUnsub = once<{ channel: string }>(c, 'unsubscribed');
+    assert.deepEqual(await call('Unsubscribe', { channel: 'chat:server', user: 'alice' }), { result: {} });
+    assert.equal((await serverUnsub).channel, 'chat:server');
+    assert.deepEqual(await call('Refresh', { user: 'alice', expire_at: Math.floor(Date.now() / 1000) + 3600 }), { result: {} });
+    assert.deepEqual(await call('HistoryRemove', { channel: 'chat:grpc' }), { result: {} });
+    assert.equal(((await call('History', { channel: 'chat:grpc', limit: 10 }))['result'] as { publications?: unknown[] }).publications, undefined);
+
+    const batch = await call('Batch', { commands: [{ presence_stats: { channel: 'chat:grpc' } }, { publish: { channel: 'nope:x', data } }] });
+    const httpBatch = await viaHttp('batch', { commands: [{ presence_stats: { channel: 'chat:grpc' } }, { publish: { channel: 'nope:x', data: { text: 'hello' } } }] });
+    assert.deepEqual(batch['replies'], (httpBatch['result'] as { replies: unknown })['replies'], 'BatchResponse carries the replies directly');
+
+    const gone = once<{ code: number }>(c, 'disconnected');
+    assert.deepEqual(await call('Disconnect', { user: 'alice', disconnect: { code: 4500, reason: 'bye' } }), { result: {} });
+    assert.equal((await gone).code, 4500);
+    await until(() => srv.sb.counts().connections === 0, 5000, 'the connection gone');
+  });
+
+  test('bad input: data that is not JSON is 107; transport error mode turns errors into GRPC statuses', async () => {
+    const bad = await call('Publish', { channel: 'chat:grpc', data: Buffer.from('not json') });
+    assert.equal((bad['error'] as { code: number }).code, 107);
+    assert.deepEqual(await call('Publish', { channel: 'chat:grpc' }), await viaHttp('publish', { channel: 'chat:grpc' }));
+    const m = md();
+    m.set('x-centrifugo-error-mode', 'transport');
+    await assert.rejects(call('Presence', { channel: 'nope:x' }, m), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND && e.details === '102: unknown channel');
+  });
+});
