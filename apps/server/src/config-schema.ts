@@ -21,6 +21,8 @@ const channelOptions = {
   history_ttl: duration().optional(),
   history_meta_ttl: duration().optional(),
   force_recovery: flag().optional(),
+  /** "stream" (default) or "cache": a subscribe gets the latest publication. */
+  force_recovery_mode: choice(['stream', 'cache'], 'cache').optional(),
   allow_recovery: flag().optional(),
   force_positioning: flag().optional(),
   allow_subscribe_for_client: flag().optional(),

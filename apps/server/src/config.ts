@@ -122,6 +122,7 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (ttl > 0 && size === 0) report(`${key}.history_size`, 'history_ttl is set but history_size is not: set both to keep history');
     if (o.force_recovery === true && (size === 0 || ttl === 0)) report(`${key}.force_recovery`, 'recovery needs history: set history_size and history_ttl');
     if (o.acknowledge === true && (size === 0 || ttl === 0)) report(`${key}.acknowledge`, 'acknowledged delivery needs history (offsets): set history_size and history_ttl');
+    if (o.force_recovery_mode === 'cache' && (size === 0 || ttl === 0)) report(`${key}.force_recovery_mode`, 'cache recovery needs history: set history_size (1 is enough) and history_ttl');
     for (const t of o.allowed_delta_types ?? []) if (t !== 'fossil') report(`${key}.allowed_delta_types`, `unknown delta type ${JSON.stringify(t)}: only "fossil" exists`);
   };
   checkHistory(c.channel.without_namespace, 'channel.without_namespace');
@@ -233,6 +234,7 @@ function channelOptions(o: ChannelSection): ChannelOptions {
   set('allowedDeltaTypes', o.allowed_delta_types as ('fossil'[] | undefined));
   set('deltaPublish', o.delta_publish);
   set('allowTagsFilter', o.allow_tags_filter);
+  set('forceRecoveryMode', o.force_recovery_mode as ('stream' | 'cache' | undefined));
   return out;
 }
 

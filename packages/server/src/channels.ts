@@ -16,6 +16,13 @@ export interface ChannelOptions {
   historyMetaTtlMs?: number;
   /** Every subscription is positioned and recoverable. */
   forceRecovery?: boolean;
+  /**
+   * `'cache'` (Centrifugo's `force_recovery_mode`): every subscription is positioned and
+   * recoverable, and a subscribe gets the channel's latest publication in its reply (unless the
+   * client, recovering, already has it) instead of the stream since its position. Needs history
+   * (`historySize: 1` is enough). `'stream'`, the default: recovery replays the stream.
+   */
+  forceRecoveryMode?: 'stream' | 'cache';
   /** Clients may ask for recovery / positioning. */
   allowRecovery?: boolean;
   forcePositioning?: boolean;

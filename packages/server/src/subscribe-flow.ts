@@ -182,7 +182,18 @@ export class SubscribeFlow {
       sub.acked = o.acknowledge === true && history !== undefined && conn.user !== '';
       let outcome: SubscribeOutcome;
       const wasRecovering = req.recover === true;
-      if (history !== undefined && (sub.positioned || wasRecovering)) {
+      if (history !== undefined && o.forceRecoveryMode === 'cache') {
+        // Cache recovery: the latest publication is the state; the client gets it unless it has it.
+        sub.recoverable = true;
+        sub.positioned = true;
+        const r = await this.ctx.history.read(channel, { limit: 1, reverse: true });
+        const top = r.position;
+        const latest = r.publications[0];
+        const upToDate = wasRecovering && req.epoch === top.epoch && (req.offset ?? 0) >= top.offset;
+        sub.offset = top.offset;
+        sub.epoch = top.epoch;
+        outcome = { recoverable: true, positioned: true, wasRecovering, joinLeave: sub.joinLeave, epoch: top.epoch, offset: top.offset, recovered: wasRecovering, publications: latest !== undefined && !upToDate ? [latest] : [] };
+      } else if (history !== undefined && (sub.positioned || wasRecovering)) {
         if (wasRecovering && sub.recoverable) {
           const r = recover({ offset: req.offset ?? 0, epoch: req.epoch ?? '' }, await this.#readSince(channel, req.offset ?? 0, req.epoch ?? ''), DEFAULTS.recoveryMaxPublications);
           sub.offset = r.position.offset;
