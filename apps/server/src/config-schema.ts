@@ -47,6 +47,8 @@ const channelOptions = {
   delta_publish: flag().optional(),
   /** Clients may subscribe with a publication tags filter. */
   allow_tags_filter: flag().optional(),
+  /** Pushes carry a numeric channel id instead of the name for clients that ask (JSON protocol). */
+  allow_channel_compaction: flag().optional(),
   /** Channel segment → claim name: `{"user": "sub"}` lets a token with sub 42 subscribe to `<ns>:user:42`. */
   subscribe_by_claim: stringMap({
     want: 'an object of channel segment → claim name',

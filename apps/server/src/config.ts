@@ -234,6 +234,7 @@ function channelOptions(o: ChannelSection): ChannelOptions {
   set('allowedDeltaTypes', o.allowed_delta_types as ('fossil'[] | undefined));
   set('deltaPublish', o.delta_publish);
   set('allowTagsFilter', o.allow_tags_filter);
+  set('allowChannelCompaction', o.allow_channel_compaction);
   set('forceRecoveryMode', o.force_recovery_mode as ('stream' | 'cache' | undefined));
   return out;
 }

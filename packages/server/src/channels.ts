@@ -72,6 +72,11 @@ export interface ChannelOptions {
   deltaPublish?: boolean;
   /** Clients may subscribe with a tags filter (Centrifugo's `allow_tags_filter`); else such a subscribe is refused with 107. */
   allowTagsFilter?: boolean;
+  /**
+   * Channel compaction for clients that ask for it (the SDK's subscribe flag 1): the subscription
+   * gets a numeric id and its publication, join and leave pushes carry the id instead of the name.
+   */
+  allowChannelCompaction?: boolean;
 }
 
 export const NAMESPACE_BOUNDARY = ':';

@@ -1,5 +1,5 @@
 import { createDelta } from 'fossil-delta';
-import type { Protocol } from './protocol.js';
+import { PROTOCOL_SLOT_COUNT, type Protocol } from './protocol.js';
 import type { Subscription } from './subscription.js';
 import type { Publication } from './types.js';
 
@@ -43,8 +43,11 @@ export class DeltaEncodings {
     if (d !== null && p.deltaSafe !== undefined && !p.deltaSafe(d)) d = null;
     sub.deltaBase = pub.data;
     const cache = d === null ? this.#full : this.#deltas;
-    let buf = cache[p.slot];
-    if (buf === undefined) buf = cache[p.slot] = p.encodeDelta!(sub.channel, pub, d ?? undefined);
+    const compact = sub.compactId !== undefined ? p.compact : undefined;
+    // Compacted subscribers (the channel's numeric id instead of its name) share their own bytes.
+    const i = compact !== undefined ? p.slot + PROTOCOL_SLOT_COUNT : p.slot;
+    let buf = cache[i];
+    if (buf === undefined) buf = cache[i] = compact !== undefined ? compact.delta(sub.compactId!, pub, d ?? undefined) : p.encodeDelta!(sub.channel, pub, d ?? undefined);
     return buf;
   }
 }

@@ -20,6 +20,8 @@ export interface ChannelState {
   brokerSubscribed: Promise<void> | undefined;
   /** The data of the last publication on this channel here: the base of the next fossil delta. */
   lastData?: string | undefined;
+  /** Channel compaction: the channel's numeric id on this node, unique while it has subscribers here. */
+  readonly id: number;
 }
 
 type Sub = Subscription<Connection>;
@@ -58,6 +60,8 @@ export class Hub implements ConnectionOwner {
   readonly connections = new Map<string, Connection>();
   readonly users = new Map<string, Set<Connection>>();
   readonly channels = new Map<string, ChannelState>();
+  /** Channel compaction ids, never reused within the process (2^53 channels away from a repeat). */
+  #nextChannelId = 1;
   /** Pattern subscriptions by prefix (issue 21). */
   readonly patterns = new PatternIndex<Sub>();
   /** Acknowledged delivery: what each user has not acknowledged yet (issue 21). */
@@ -176,7 +180,7 @@ export class Hub implements ConnectionOwner {
   join(sub: Sub): ChannelState {
     let state = this.channels.get(sub.channel);
     if (!state) {
-      state = { subs: new Set(), resolved: sub.resolved as ResolvedChannel<Route>, brokerSubscribed: undefined };
+      state = { subs: new Set(), resolved: sub.resolved as ResolvedChannel<Route>, brokerSubscribed: undefined, id: this.#nextChannelId++ };
       this.channels.set(sub.channel, state);
     }
     state.subs.add(sub);
@@ -296,9 +300,15 @@ export class Hub implements ConnectionOwner {
     if (sub.tagsFilter !== undefined && !sub.tagsFilter(pub.tags ?? NO_TAGS)) return;
     const p = conn.proto;
     let buf: Buffer | undefined;
+    const compact = sub.compactId !== undefined ? p.compact : undefined;
     if (sub.delta && p.encodeDelta !== undefined) {
-      buf = deltas !== undefined ? deltas.messageFor(sub, p) : p.encodeDelta(sub.channel, pub, undefined);
+      buf = deltas !== undefined ? deltas.messageFor(sub, p) : compact !== undefined ? compact.delta(sub.compactId!, pub, undefined) : p.encodeDelta(sub.channel, pub, undefined);
       if (deltas === undefined) sub.deltaBase = pub.data;
+    } else if (compact !== undefined) {
+      // Compacted pushes are shared by every compacted subscriber (the id is the channel's on this node).
+      const i = p.slot + PROTOCOL_SLOT_COUNT;
+      buf = cache[i];
+      if (buf === undefined) buf = cache[i] = compact.publication(sub.compactId!, pub);
     } else if (d !== undefined && d.originClient === conn.id && p.encodeEcho !== undefined) {
       buf = p.encodeEcho(sub.channel, pub);
       if (buf === undefined) return; // the protocol never echoes (Pusher client events)
@@ -367,8 +377,13 @@ export class Hub implements ConnectionOwner {
       conn.session.presenceChanged?.(channel, kind, info);
       if (!sub.joinLeave || !sub.active) continue;
       const p = conn.proto;
-      let buf = cache[p.slot];
-      if (buf === undefined) buf = cache[p.slot] = (kind === 'join' ? p.encodeJoin(channel, info) : p.encodeLeave(channel, info)) ?? null;
+      const compact = sub.compactId !== undefined ? p.compact : undefined;
+      const i = compact !== undefined ? p.slot + PROTOCOL_SLOT_COUNT : p.slot;
+      let buf = cache[i];
+      if (buf === undefined) {
+        if (compact !== undefined) buf = cache[i] = kind === 'join' ? compact.join(sub.compactId!, info) : compact.leave(sub.compactId!, info);
+        else buf = cache[i] = (kind === 'join' ? p.encodeJoin(channel, info) : p.encodeLeave(channel, info)) ?? null;
+      }
       if (buf !== null) conn.enqueue(buf, sub);
     }
   }

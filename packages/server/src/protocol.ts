@@ -114,6 +114,8 @@ export interface SubscribeRequest {
   delta?: string | undefined;
   /** A publication tags filter as the client sent it (Centrifugo's `tf`, validated by the core). */
   tagsFilter?: unknown;
+  /** The client can take pushes with a numeric channel id instead of the name (channel compaction). */
+  compaction?: boolean | undefined;
   /**
    * The protocol authorized this subscribe itself with a credential the core does not know (a
    * Pusher channel signature plays a subscription token's role): like a subscription token, it
@@ -139,6 +141,8 @@ export interface SubscribeOutcome {
   readonly joinLeave: boolean;
   /** Delta compression was negotiated: publications may come as deltas against the previous one. */
   readonly delta?: boolean;
+  /** Channel compaction: the numeric id that pushes of this subscription carry instead of the channel. */
+  readonly id?: number;
 }
 
 /**
@@ -220,6 +224,16 @@ export interface Protocol {
    * `deltaSafe(delta)` tells whether this encoding can carry those delta bytes (else: full).
    */
   encodeDelta?(channel: string, pub: Publication, delta: Uint8Array | undefined): Buffer;
+  /**
+   * Channel compaction: the same pushes addressed by a numeric channel id instead of the name
+   * (`delta` as for `encodeDelta`, for subscriptions with both). Undefined: no compaction.
+   */
+  readonly compact?: {
+    publication(id: number, pub: Publication): Buffer;
+    delta(id: number, pub: Publication, delta: Uint8Array | undefined): Buffer;
+    join(id: number, info: ClientInfo): Buffer;
+    leave(id: number, info: ClientInfo): Buffer;
+  };
   deltaSafe?(delta: Uint8Array): boolean;
   encodeJoin(channel: string, info: ClientInfo): Buffer | undefined;
   encodeLeave(channel: string, info: ClientInfo): Buffer | undefined;

@@ -212,6 +212,10 @@ export class SubscribeFlow {
         const pubs = outcome.publications.filter((p) => tagsFilter(p.tags ?? NO_TAGS));
         outcome = { ...outcome, publications: pubs };
       }
+      if (req.compaction === true && o.allowChannelCompaction === true && conn.proto.compact !== undefined) {
+        sub.compactId = state.id;
+        outcome = { ...outcome, id: state.id };
+      }
       if (delta) {
         // The chain starts at the last publication the reply hands over (recovered ones go full), else at the next one.
         sub.delta = true;

@@ -51,6 +51,8 @@ export class Subscription<C extends Subscriber = Subscriber> {
    * goes full.
    */
   deltaBase: string | undefined;
+  /** Channel compaction: pushes carry this numeric id instead of the channel name. */
+  compactId: number | undefined;
   /** Only publications whose tags match are delivered (the client's tags filter). */
   tagsFilter: TagsPredicate | undefined;
   /** Assigns set by a join handler for this channel. */

@@ -41,6 +41,14 @@ export function deltaPubPush(channel: string, pub: Publication, delta?: Uint8Arr
   return `{"push":{"channel":${q(channel)},"pub":${encodeDeltaPub(pub, delta)}}}`;
 }
 
+/** Channel compaction: pushes addressed by the subscription's numeric id instead of the channel. */
+export const byId = {
+  pub: (id: number, pub: Publication): string => `{"push":{"id":${id},"pub":${encodePub(pub)}}}`,
+  delta: (id: number, pub: Publication, delta?: Uint8Array): string => `{"push":{"id":${id},"pub":${encodeDeltaPub(pub, delta)}}}`,
+  join: (id: number, info: ClientInfo): string => `{"push":{"id":${id},"join":{"info":${encodeInfo(info)}}}}`,
+  leave: (id: number, info: ClientInfo): string => `{"push":{"id":${id},"leave":{"info":${encodeInfo(info)}}}}`,
+};
+
 export function joinPush(channel: string, info: ClientInfo): string {
   return `{"push":{"channel":${q(channel)},"join":{"info":${encodeInfo(info)}}}}`;
 }
@@ -76,6 +84,7 @@ export function subscribeResult(o: SubscribeOutcome, serverSide = false): string
   if (o.wasRecovering) parts.push('"was_recovering":true');
   if (o.data !== undefined) parts.push(`"data":${o.data}`);
   if (o.delta === true) parts.push('"delta":true');
+  if (o.id !== undefined) parts.push(`"id":${o.id}`);
   return `{${parts.join(',')}}`;
 }
 

@@ -57,6 +57,7 @@ function subscribeResult(o: SubscribeOutcome, serverSide = false): Obj {
   if (o.wasRecovering) r['was_recovering'] = true;
   if (o.data !== undefined) r['data'] = utf8(o.data);
   if (o.delta === true) r['delta'] = true;
+  if (o.id !== undefined) r['id'] = o.id;
   return r;
 }
 
@@ -81,6 +82,13 @@ export const protobufWire: CentrifugeWire = {
   pubPush: (channel, pub) => encodeReply({ push: { channel, pub: pubObj(pub) } }),
   deltaPubPush: (channel, pub, delta) => encodeReply({ push: { channel, pub: pubObj(pub, delta) } }),
   deltaSafe: () => true,
+  // Encoders for compacted pushes, unused: the Protobuf protocol does not offer compaction (session.ts).
+  compact: {
+    publication: (id, pub) => encodeReply({ push: { id, pub: pubObj(pub) } }),
+    delta: (id, pub, delta) => encodeReply({ push: { id, pub: pubObj(pub, delta) } }),
+    join: (id, info) => encodeReply({ push: { id, join: { info: infoObj(info) } } }),
+    leave: (id, info) => encodeReply({ push: { id, leave: { info: infoObj(info) } } }),
+  },
   joinPush: (channel, info) => encodeReply({ push: { channel, join: { info: infoObj(info) } } }),
   leavePush: (channel, info) => encodeReply({ push: { channel, leave: { info: infoObj(info) } } }),
   messagePush: (data) => encodeReply({ push: { message: { data: utf8(data) } } }),

@@ -291,6 +291,7 @@ export class CentrifugeSession extends SessionBase {
       joinLeave: p['join_leave'] === true,
       delta: str(p['delta']),
       tagsFilter: p['tf'],
+      compaction: (flag & 1) !== 0,
     });
     const outcome = pending.outcome;
     if (outcome.wasRecovering && !outcome.recovered && (flag & 2) !== 0) {
@@ -362,6 +363,8 @@ export function centrifugeProtobufProtocol(): Protocol {
     encodePublication: (channel, pub) => w.pubPush(channel, pub),
     encodeDelta: (channel, pub, delta) => w.deltaPubPush(channel, pub, delta),
     deltaSafe: (delta) => w.deltaSafe(delta),
+    // No channel compaction in Protobuf: the official Protobuf SDK decodes the int64 ids as Long
+    // objects and matches them with ===, so a compacted push would never find its subscription.
     encodeBroadcast: (pub) => w.messagePush(pub.data),
     encodeJoin: (channel, info) => w.joinPush(channel, info),
     encodeLeave: (channel, info) => w.leavePush(channel, info),
@@ -395,6 +398,7 @@ export function centrifugeProtocol(): Protocol {
     encodePublication: (channel, pub) => Buffer.from(c.pubPush(channel, pub)),
     encodeDelta: (channel, pub, delta) => jsonWire.deltaPubPush(channel, pub, delta),
     deltaSafe: (delta) => jsonWire.deltaSafe(delta),
+    compact: jsonWire.compact,
     encodeBroadcast: (pub) => Buffer.from(c.messagePush(pub.data)),
     encodeJoin: (channel, info) => Buffer.from(c.joinPush(channel, info)),
     encodeLeave: (channel, info) => Buffer.from(c.leavePush(channel, info)),

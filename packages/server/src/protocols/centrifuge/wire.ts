@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import { Disconnects, type DisconnectValue, Errors, ReplyError } from '../../codes.js';
 import { isObject } from '../../internal/json.js';
-import type { SubscribeOutcome } from '../../protocol.js';
+import type { Protocol, SubscribeOutcome } from '../../protocol.js';
 import type { PresenceStats } from '../../presence.js';
 import type { ClientInfo, Publication } from '../../types.js';
 import { splitLines } from '../session-base.js';
@@ -47,6 +47,8 @@ export interface CentrifugeWire {
   deltaPubPush(channel: string, pub: Publication, delta: Uint8Array | undefined): Buffer;
   /** Whether this encoding can carry these delta bytes (JSON: only valid UTF-8, inside a string). */
   deltaSafe(delta: Uint8Array): boolean;
+  /** Channel compaction: the pushes addressed by the subscription's numeric id. */
+  readonly compact: NonNullable<Protocol['compact']>;
   joinPush(channel: string, info: ClientInfo): Buffer;
   leavePush(channel: string, info: ClientInfo): Buffer;
   messagePush(data: string): Buffer;
@@ -91,6 +93,12 @@ export const jsonWire: CentrifugeWire = {
   pubPush: (channel, pub) => b(c.pubPush(channel, pub)),
   deltaPubPush: (channel, pub, delta) => b(c.deltaPubPush(channel, pub, delta)),
   deltaSafe: (delta) => isUtf8(delta),
+  compact: {
+    publication: (id, pub) => b(c.byId.pub(id, pub)),
+    delta: (id, pub, delta) => b(c.byId.delta(id, pub, delta)),
+    join: (id, info) => b(c.byId.join(id, info)),
+    leave: (id, info) => b(c.byId.leave(id, info)),
+  },
   joinPush: (channel, info) => b(c.joinPush(channel, info)),
   leavePush: (channel, info) => b(c.leavePush(channel, info)),
   messagePush: (data) => b(c.messagePush(data)),
