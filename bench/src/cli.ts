@@ -3,6 +3,7 @@
  * `npm run bench -- --scenario density [--n 10000,50000,100000] [--systems sb-native,ws-loop,socketio]`
  * `npm run bench -- --scenario storm [--n 50000] [--spread 5000]`
  * `npm run bench -- --scenario history-write [--seconds 3]`
+ * `npm run bench -- --scenario wire-bytes [--n 1000,5000] [--pubs 200]`
  * `npm run bench -- --scenario patterns [--patterns 10000] [--seconds 3]`
  * `npm run bench -- --scenario webhooks [--seconds 5]`
  * `npm run bench -- --scenario proxy [--connects 2000] [--subscribes 2000]`
@@ -28,6 +29,10 @@ if (scenario === 'patterns') {
 }
 if (scenario === 'webhooks') {
   await (await import('./webhooks.js')).webhooksCli(argv);
+  process.exit(0);
+}
+if (scenario === 'wire-bytes') {
+  await (await import('./wire-bytes.js')).wireBytesCli(argv);
   process.exit(0);
 }
 if (scenario === 'history-write') {

@@ -67,7 +67,7 @@ const replyCommands: fc.Arbitrary<{ cmd: Obj; expect: string; kind: string }> = 
   word.map((a) => ({ kind: 'publish-denied', cmd: { publish: { channel: `locked:${a}`, data: jsonBytes({ a }) } }, expect: '103' })),
   notJson.map((d) => ({ kind: 'publish-not-json', cmd: { publish: { channel: 'chat:dup', data: d } }, expect: '107' })),
   fc.constant({ kind: 'publish-no-data', cmd: { publish: { channel: 'chat:dup' } }, expect: '107' }),
-  word.map((m) => ({ kind: 'rpc-unknown', cmd: { rpc: { method: m, data: jsonBytes([1]) } }, expect: '104' })),
+  word.map((m) => ({ kind: 'rpc-unknown', cmd: { rpc: { method: `x-${m}`, data: jsonBytes([1]) } }, expect: '104' })),
   notJson.map((d) => ({ kind: 'rpc-not-json', cmd: { rpc: { method: 'x', data: d } }, expect: '107' })),
   fc.constant({ kind: 'history-off', cmd: { history: { channel: 'chat:h', limit: 10 } }, expect: '108' }),
   fc.constant({ kind: 'presence-off', cmd: { presence: { channel: 'chat:p' } }, expect: '108' }),
