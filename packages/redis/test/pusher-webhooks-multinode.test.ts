@@ -14,7 +14,7 @@ import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-e
 test('pusher webhooks on two nodes over Redis: occupied/vacated and member_added/removed exactly once across the cluster', { timeout: 60_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
   const prefix = testPrefix('pusher-hooks');
-  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret })).listen();
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
   const nodes: PusherTestServer[] = [];
   const clients: PusherClient[] = [];
   t.after(async () => {

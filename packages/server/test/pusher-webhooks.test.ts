@@ -6,7 +6,7 @@ import { APP, next, pusherClient, startPusher, type PusherClient } from './pushe
 import { PusherWebhookBackend } from './pusher-webhook-backend.js';
 
 test('pusher webhooks: occupied/vacated, members folded by user, client events, cache misses; signed (checked by the official library), batched, retried', { timeout: 30_000 }, async (t) => {
-  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret })).listen();
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
   t.after(() => backend.close());
   // The first request fails: the batch is retried with backoff, nothing lost.
   backend.failNext = 1;
@@ -65,7 +65,7 @@ test('pusher webhooks: occupied/vacated, members folded by user, client events, 
   // The same request checked with another secret, or with its body changed, is refused.
   const last = backend.last!;
   assert.equal(last.headers['x-pusher-key'], APP.key);
-  assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: 'another-secret' }).webhook(last).isValid(), false);
-  assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret }).webhook({ ...last, rawBody: last.rawBody.replace('vacated', 'occupied') }).isValid(), false);
+  assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: 'another-secret', host: '127.0.0.1' }).webhook(last).isValid(), false);
+  assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' }).webhook({ ...last, rawBody: last.rawBody.replace('vacated', 'occupied') }).isValid(), false);
   assert.ok(typeof (JSON.parse(last.rawBody) as { time_ms: unknown }).time_ms === 'number');
 });
