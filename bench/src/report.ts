@@ -38,7 +38,7 @@ export function checkTargets(r: BenchResult): TargetCheck[] {
   check(`native capacity ≥ 0.8× ws batched ceiling, like for like (N=${n})`, ratio(sb?.fan[n]?.capacity, by('ws-batched')?.fan[n]?.capacity), 0.8);
   check(`native capacity ≥ 3× Socket.IO (N=${n})`, ratio(sb?.fan[n]?.capacity, sio?.fan[n]?.capacity), 3);
   check(`native sustained ≥ ws send loop's (N=${n})`, ratio(sb?.fan[n]?.sustained, loop?.fan[n]?.sustained), 1);
-  for (const id of ['sb-plain', 'sb-pond']) {
+  for (const id of ['sb-plain', 'sb-pond', 'sb-pusher']) {
     const s = by(id);
     if (s) check(`${id} capacity ≥ 0.7× ws ceiling (N=${n})`, ratio(s.fan[n]?.capacity, ceil?.fan[n]?.capacity), 0.7);
   }

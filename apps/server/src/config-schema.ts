@@ -74,6 +74,8 @@ const pusherApp = {
   max_client_events_per_second: integer({ example: 10 }).optional(),
   enable_subscription_count: flag().optional(),
   enable_watchlist_events: flag().optional(),
+  // Webhooks in Pusher's format (Soketi's `webhooks: [{url, event_types}]`).
+  webhooks: z.array(z.strictObject({ url: text().optional(), event_types: strings('["channel_occupied", "channel_vacated", "member_added"]').optional() })).optional(),
 };
 
 export const configSchema = z.strictObject({

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { checkEngine, ConfigError, type ConfigIssue, envKeys, parseWithEnv, unknownEnv as unknownEnvOf } from '@switchboard/config';
-import { type ChannelOptions, LIFECYCLE_EVENT_TYPES, type LifecycleEventType, PusherApps, type PusherAppOptions, type SwitchboardOptions, type WebhookOptions } from '@switchboard/server';
+import { type ChannelOptions, LIFECYCLE_EVENT_TYPES, type LifecycleEventType, PUSHER_WEBHOOK_EVENTS, PusherApps, type PusherAppOptions, type PusherWebhookEventName, type SwitchboardOptions, type WebhookOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
 import { type ChannelSection, configSchema, type RawConfig, type ServerConfig } from './config-schema.js';
 import { checkConsumers } from './consumers.js';
@@ -371,6 +371,15 @@ function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
     if (a.max_client_events_per_second !== undefined) app.maxClientEventsPerSecond = a.max_client_events_per_second;
     if (a.enable_subscription_count !== undefined) app.enableSubscriptionCount = a.enable_subscription_count;
     if (a.enable_watchlist_events !== undefined) app.enableWatchlistEvents = a.enable_watchlist_events;
+    if (a.webhooks !== undefined) {
+      app.webhooks = a.webhooks.map((w, i) => {
+        const key = `${where}.webhooks[${i}]`;
+        if (w.url === undefined || w.url === '') throw new ConfigError([{ key: `${key}.url`, message: 'a Pusher webhook needs its url' }]);
+        const unknown = (w.event_types ?? []).filter((e) => !(PUSHER_WEBHOOK_EVENTS as readonly string[]).includes(e));
+        if (unknown.length > 0) throw new ConfigError([{ key: `${key}.event_types`, message: `unknown event ${unknown.join(', ')} (known: ${PUSHER_WEBHOOK_EVENTS.join(', ')})` }]);
+        return { url: w.url, ...(w.event_types ? { events: w.event_types as PusherWebhookEventName[] } : {}) };
+      });
+    }
     out.push(app);
   };
   const { apps, path: _path, ...inline } = p;

@@ -259,6 +259,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
         await consumers.close();
         await grpcApi?.close();
         await sb.shutdown({ timeoutMs: s.shutdownTimeoutMs });
+        await pusherMount?.close(1000);
         proxies?.close();
         http.closeAllConnections();
         log.info('shutdown complete');

@@ -91,4 +91,14 @@ test('standalone: a pusher app without its secret is a config error naming the k
   // The same file with the secret from the environment variable is valid.
   const ok = await runCli(['checkconfig', '--config', writeConfig(testConfig({ pusher: { app_id: '1', key: 'k' } }), 'pusher-env.json')], { SWITCHBOARD_PUSHER_SECRET: 's' });
   assert.equal(ok.code, 0, ok.stderr);
+  // Pusher webhooks: a url is needed, event types are Pusher's.
+  const hooks = (webhooks: unknown) => writeConfig(testConfig({ pusher: { app_id: '1', key: 'k', secret: 's', webhooks } }), 'pusher-hooks.json');
+  const good = await runCli(['checkconfig', '--config', hooks([{ url: 'http://127.0.0.1:9/hooks', event_types: ['channel_occupied', 'member_added'] }])]);
+  assert.equal(good.code, 0, good.stderr);
+  const noUrl = await runCli(['checkconfig', '--config', hooks([{ event_types: ['channel_occupied'] }])]);
+  assert.notEqual(noUrl.code, 0);
+  assert.match(noUrl.stderr, /pusher\.webhooks\[0\]\.url/);
+  const badType = await runCli(['checkconfig', '--config', hooks([{ url: 'http://127.0.0.1:9/hooks', event_types: ['channel_exploded'] }])]);
+  assert.notEqual(badType.code, 0);
+  assert.match(badType.stderr, /channel_exploded/);
 });

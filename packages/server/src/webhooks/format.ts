@@ -12,9 +12,9 @@ export interface WebhookRequest {
  * `{time_ms, events}` with `X-Pusher-Signature`, ...). `accepts` picks the events the dialect sends
  * (the others never enter the queue); `encode` builds the body and headers, signing included.
  */
-export interface WebhookFormat {
-  accepts?(event: LifecycleEvent): boolean;
-  encode(batch: readonly LifecycleEvent[], now: number): WebhookRequest;
+export interface WebhookFormat<E = LifecycleEvent> {
+  accepts?(event: E): boolean;
+  encode(batch: readonly E[], now: number): WebhookRequest;
 }
 
 export const SIGNATURE_HEADER = 'x-switchboard-signature';

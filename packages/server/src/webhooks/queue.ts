@@ -11,9 +11,9 @@ export interface WebhookRetry {
   readonly maxAttempts?: number;
 }
 
-export interface WebhookQueueOptions {
+export interface WebhookQueueOptions<E = LifecycleEvent> {
   readonly url: string;
-  readonly format: WebhookFormat;
+  readonly format: WebhookFormat<E>;
   /** A name for logs, metrics and the admin page (default: the URL's host). */
   readonly name?: string;
   /** Events per request (default 100). */
@@ -33,8 +33,8 @@ export interface WebhookQueueOptions {
 }
 
 /** An event that could not be delivered. */
-export interface DeadLetter {
-  readonly event: LifecycleEvent;
+export interface DeadLetter<E = LifecycleEvent> {
+  readonly event: E;
   readonly attempts: number;
   readonly error: string;
   readonly at: number;
@@ -72,16 +72,16 @@ export interface WebhookStats {
  * 4xx other than 408/429, the queue full) goes to a bounded dead-letter store, visible in `stats`
  * and `deadLetters`, never dropped silently.
  */
-export class WebhookQueue {
+export class WebhookQueue<E = LifecycleEvent> {
   readonly name: string;
   readonly url: string;
-  readonly #o: Required<Omit<WebhookQueueOptions, 'name' | 'retry' | 'logger' | 'fetch'>>;
+  readonly #o: Required<Omit<WebhookQueueOptions<E>, 'name' | 'retry' | 'logger' | 'fetch'>>;
   readonly #retry: Required<WebhookRetry>;
   readonly #logger: Logger;
   readonly #fetch: typeof fetch;
-  #queue: LifecycleEvent[] = [];
+  #queue: E[] = [];
   #head = 0;
-  #dead: DeadLetter[] = [];
+  #dead: DeadLetter<E>[] = [];
   #inFlight = 0;
   #sending = false;
   #timer: NodeJS.Timeout | undefined;
@@ -94,7 +94,7 @@ export class WebhookQueue {
   #lastErrorAt: number | undefined;
   #lastDeliveredAt: number | undefined;
 
-  constructor(options: WebhookQueueOptions) {
+  constructor(options: WebhookQueueOptions<E>) {
     let host: string;
     try {
       const u = new URL(options.url);
@@ -123,12 +123,12 @@ export class WebhookQueue {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  get format(): WebhookFormat {
+  get format(): WebhookFormat<E> {
     return this.#o.format;
   }
 
   /** Queue one event (O(1), never throws, never waits). */
-  push(event: LifecycleEvent): void {
+  push(event: E): void {
     if (this.#o.format.accepts && !this.#o.format.accepts(event)) return;
     if (this.#closed) {
       this.#toDead([event], 0, 'queue closed');
@@ -154,7 +154,7 @@ export class WebhookQueue {
     }, delay);
   }
 
-  #take(): LifecycleEvent[] {
+  #take(): E[] {
     const end = Math.min(this.#queue.length, this.#head + this.#o.maxBatch);
     const batch = this.#queue.slice(this.#head, end);
     this.#head = end;
@@ -184,7 +184,7 @@ export class WebhookQueue {
     this.#schedule();
   }
 
-  async #deliver(batch: LifecycleEvent[]): Promise<void> {
+  async #deliver(batch: E[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       let error: string;
       let permanent = false;
@@ -227,7 +227,7 @@ export class WebhookQueue {
     }
   }
 
-  #toDead(events: readonly LifecycleEvent[], attempts: number, error: string): void {
+  #toDead(events: readonly E[], attempts: number, error: string): void {
     const at = Date.now();
     for (const event of events) this.#dead.push({ event, attempts, error, at });
     this.#s.deadLettered += events.length;
@@ -240,7 +240,7 @@ export class WebhookQueue {
   }
 
   /** The undeliverable events, oldest first. */
-  deadLetters(): readonly DeadLetter[] {
+  deadLetters(): readonly DeadLetter<E>[] {
     return this.#dead;
   }
 

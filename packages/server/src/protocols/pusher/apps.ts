@@ -1,3 +1,4 @@
+import type { PusherWebhookOptions } from './webhooks.js';
 /**
  * Pusher apps: who may connect with which key, and where each app's channels live among the
  * node's channels. The Pusher channel `N` of an app with namespace `ns` is the Switchboard channel
@@ -30,6 +31,8 @@ export interface PusherAppOptions {
   enableSubscriptionCount?: boolean;
   /** Watchlist events (`online`/`offline` of the user ids in a signed-in user's `watchlist`). Default false (Pusher: opt-in per app). */
   enableWatchlistEvents?: boolean;
+  /** Webhooks in Pusher's format (channel existence, members, client events, cache misses). */
+  webhooks?: readonly PusherWebhookOptions[];
 }
 
 export interface PusherApp {
@@ -45,6 +48,7 @@ export interface PusherApp {
   readonly maxClientEventsPerSecond: number;
   readonly enableSubscriptionCount: boolean;
   readonly enableWatchlistEvents: boolean;
+  readonly webhooks: readonly PusherWebhookOptions[];
 }
 
 /** Pusher's limits on names ([SB]: 200 for both). */
@@ -100,6 +104,7 @@ export class PusherApps {
         maxClientEventsPerSecond: positive(a.maxClientEventsPerSecond, 10, 'maxClientEventsPerSecond'),
         enableSubscriptionCount: a.enableSubscriptionCount === true,
         enableWatchlistEvents: a.enableWatchlistEvents === true,
+        webhooks: a.webhooks ?? [],
       };
       this.#byKey.set(app.key, app);
       this.#byId.set(app.id, app);
@@ -113,6 +118,10 @@ export class PusherApps {
 
   all(): IterableIterator<PusherApp> {
     return this.#byId.values();
+  }
+
+  byNamespace(namespace: string): PusherApp | undefined {
+    return this.#byNamespace.get(namespace);
   }
 
   byId(id: string): PusherApp | undefined {

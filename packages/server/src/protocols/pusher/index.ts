@@ -14,9 +14,11 @@ import { type PusherApiNode, PusherHttpApi } from './http-api.js';
 import { PresenceFold } from './presence-fold.js';
 import { appKeyOf, PusherSession, type PusherShared } from './session.js';
 import { SubscriptionCounter } from './subscription-count.js';
+import { type PusherWebhookNode, PusherWebhooks } from './webhooks.js';
 
 export { PusherApps, type PusherAppOptions, type PusherApp } from './apps.js';
 export { PusherHttpApi, type PusherApiNode } from './http-api.js';
+export { pusherWebhookFormat, PusherWebhooks, PUSHER_WEBHOOK_EVENTS, type PusherWebhookEvent, type PusherWebhookEventName, type PusherWebhookOptions } from './webhooks.js';
 export { socketIdOf, clientIdOf } from './socket-id.js';
 
 /** The Pusher protocol: publications encoded once per publication for every Pusher subscriber. */
@@ -37,7 +39,7 @@ export function pusherProtocol(shared: PusherShared): Protocol {
 }
 
 /** What mounting needs of the node (the public facade). */
-export interface PusherNode extends PusherApiNode {
+export interface PusherNode extends PusherApiNode, PusherWebhookNode {
   registerProtocol(protocol: Protocol): unknown;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointOptions): void;
   /** Cache channels keep a history of one; Pusher's private names are token-only for other protocols. */
@@ -92,6 +94,10 @@ export interface PusherMount {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /** The HTTP API (`/apps/{app_id}/...`): resolves false when the request is not for it. */
   handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Pusher-format webhooks of the apps that have any (undefined: none). */
+  readonly webhooks: PusherWebhooks | undefined;
+  /** Stop the webhooks (what is queued gets up to `timeoutMs` to go out). Call on shutdown. */
+  close(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -106,8 +112,10 @@ export function pusher(node: PusherNode, options: { apps: readonly PusherAppOpti
     node.registry.addOverlay(pusherOverlay(app));
     counted ||= app.enableSubscriptionCount;
   }
+  const webhooks = [...apps.all()].some((a) => a.webhooks.length > 0) ? new PusherWebhooks(apps, node) : undefined;
   const shared: PusherShared = {
     apps,
+    ...(webhooks ? { webhooks } : {}),
     fold: new PresenceFold(),
     lastPublication: async (channel) => (await node.history(channel, { limit: 1, reverse: true })).publications[0],
     ...(counted ? { counter: new SubscriptionCounter(() => node.channels(), (err) => node.reportError(err)) } : {}),
@@ -141,5 +149,10 @@ export function pusher(node: PusherNode, options: { apps: readonly PusherAppOpti
     },
     handleUpgrade,
     handleHttp: (req, res) => api.handle(req, res),
+    webhooks,
+    close: async (timeoutMs) => {
+      shared.counter?.close();
+      await webhooks?.close(timeoutMs);
+    },
   };
 }

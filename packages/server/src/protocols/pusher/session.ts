@@ -8,6 +8,7 @@ import { PresenceFold } from './presence-fold.js';
 import { authValid } from './signature.js';
 import { socketIdOf } from './socket-id.js';
 import type { CountListener, SubscriptionCounter } from './subscription-count.js';
+import type { PusherWebhooks } from './webhooks.js';
 
 /**
  * Pusher protocol 7 (docs/protocols/pusher.md): the connection is accepted at the upgrade with
@@ -30,6 +31,8 @@ export interface PusherShared {
   readonly lastPublication?: (channel: string) => Promise<Publication | undefined>;
   /** `subscription_count` events, for apps that enable them. */
   readonly counter?: SubscriptionCounter;
+  /** Webhooks in Pusher's format, for apps that have any. */
+  readonly webhooks?: PusherWebhooks;
 }
 
 /** Pusher's 4201: the server's ping went unanswered. */
@@ -193,7 +196,10 @@ export class PusherSession extends SessionBase implements CountListener {
     } catch (err) {
       this.host.reportError(err, this.conn);
     }
-    if (last === undefined) return this.send(`{"event":"pusher:cache_miss","channel":${JSON.stringify(name)}}`);
+    if (last === undefined) {
+      if (this.#app) this.shared.webhooks?.push(this.#app, { name: 'cache_miss', channel: name });
+      return this.send(`{"event":"pusher:cache_miss","channel":${JSON.stringify(name)}}`);
+    }
     if (last.offset !== undefined && last.epoch !== undefined) {
       pending.sub.offset = last.offset;
       pending.sub.epoch = last.epoch;
@@ -324,6 +330,11 @@ export class PusherSession extends SessionBase implements CountListener {
     try {
       // With a request id the publication carries this client as its origin: never echoed to it.
       await this.host.event(this.conn, channel, event, data ?? {}, 'pusher');
+      if (this.shared.webhooks?.wants(app)) {
+        const sub = this.conn.subscriptions.get(channel);
+        const member = name.startsWith('presence-') && sub?.chanInfo !== undefined ? (JSON.parse(sub.chanInfo) as { user_id?: string | number }).user_id : undefined;
+        this.shared.webhooks.push(app, { name: 'client_event', channel: name, event, data: JSON.stringify(data ?? {}), socket_id: this.socketId, ...(member !== undefined ? { user_id: String(member) } : {}) });
+      }
     } catch (err) {
       const e = this.replyErrorOf(err);
       this.#error(4301, e.message, name);

@@ -1,0 +1,71 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import PusherServer from 'pusher';
+import { until } from './helpers.js';
+import { APP, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
+import { PusherWebhookBackend } from './pusher-webhook-backend.js';
+
+test('pusher webhooks: occupied/vacated, members folded by user, client events, cache misses; signed (checked by the official library), batched, retried', { timeout: 30_000 }, async (t) => {
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  t.after(() => backend.close());
+  // The first request fails: the batch is retried with backoff, nothing lost.
+  backend.failNext = 1;
+  const srv = await startPusher({}, { ...APP, webhooks: [{ url: backend.url, lingerMs: 5, retry: { baseMs: 50, maxMs: 200 } }] });
+  const clients: PusherClient[] = [];
+  const mk = (user: string) => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    return c;
+  };
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    await srv.mount.close(1000);
+    await srv.close();
+  });
+  const a1 = mk('alice');
+  const p1 = a1.subscribe('presence-room');
+  await next((cb) => p1.bind('pusher:subscription_succeeded', cb), 5000, 'alice subscribed');
+  await until(() => backend.named('member_added').length === 1, 10_000, 'occupied and member_added');
+  assert.deepEqual(backend.events.slice(0, 2), [
+    { name: 'channel_occupied', channel: 'presence-room' },
+    { name: 'member_added', channel: 'presence-room', user_id: 'alice' },
+  ]);
+  assert.ok(backend.requests >= 2, 'the refused request was retried');
+  // Alice's second connection and Bob: one member_added (Bob's), no second occupied.
+  const a2 = mk('alice');
+  const p2 = a2.subscribe('presence-room');
+  await next((cb) => p2.bind('pusher:subscription_succeeded', cb), 5000, 'alice again');
+  const b = mk('bob');
+  const pb = b.subscribe('presence-room');
+  await next((cb) => pb.bind('pusher:subscription_succeeded', cb), 5000, 'bob subscribed');
+  await until(() => backend.named('member_added').length === 2, 10_000, 'bob added');
+  assert.deepEqual(backend.named('member_added').map((e) => e.user_id), ['alice', 'bob']);
+  // A client event: its channel, name, data, sender socket and (presence) user id.
+  const got = next((cb) => p1.bind('client-typing', cb), 5000, 'whisper');
+  pb.trigger('client-typing', { typing: true });
+  await got;
+  await until(() => backend.named('client_event').length === 1, 10_000, 'client_event');
+  assert.deepEqual(backend.named('client_event')[0], { name: 'client_event', channel: 'presence-room', event: 'client-typing', data: '{"typing":true}', socket_id: b.connection.socket_id, user_id: 'bob' });
+  // A cache miss.
+  const cache = b.subscribe('cache-scores');
+  await next((cb) => cache.bind('pusher:cache_miss', () => cb(undefined)), 5000, 'cache miss');
+  await until(() => backend.named('cache_miss').length === 1, 10_000, 'cache_miss webhook');
+  // Alice leaves on one connection: nothing; on the last: member_removed. Everyone gone: vacated once.
+  a1.disconnect();
+  await until(async () => (await srv.sb.presenceStore.get('pusher:presence-room')).size === 2, 5000, 'a1 gone');
+  a2.disconnect();
+  await until(() => backend.named('member_removed').length === 1, 10_000, 'alice removed');
+  assert.deepEqual(backend.named('member_removed')[0], { name: 'member_removed', channel: 'presence-room', user_id: 'alice' });
+  b.disconnect();
+  await until(() => backend.named('channel_vacated', 'presence-room').length === 1, 10_000, 'vacated');
+  await until(() => backend.named('channel_vacated', 'cache-scores').length === 1, 10_000, 'cache channel vacated');
+  assert.deepEqual(backend.named('member_removed').map((e) => e.user_id), ['alice', 'bob']);
+  assert.equal(backend.named('channel_occupied', 'presence-room').length, 1);
+  assert.equal(backend.invalid, 0, 'every request verified with the official library');
+  // The same request checked with another secret, or with its body changed, is refused.
+  const last = backend.last!;
+  assert.equal(last.headers['x-pusher-key'], APP.key);
+  assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: 'another-secret', host: '127.0.0.1' }).webhook(last).isValid(), false);
+  assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' }).webhook({ ...last, rawBody: last.rawBody.replace('vacated', 'occupied') }).isValid(), false);
+  assert.ok(typeof (JSON.parse(last.rawBody) as { time_ms: unknown }).time_ms === 'number');
+});
