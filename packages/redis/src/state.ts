@@ -171,14 +171,22 @@ export class RedisStateStore implements StateStore {
   readonly shards: RedisShards;
   readonly #base: string;
   readonly #lastSeenTtlMs: number;
+  /** The shared connections are held from the first use on (an engine whose state is never used, e.g. a bare broker, owes no release for it). */
+  #acquired = false;
+  #closed = false;
 
   constructor(options: (RedisConnectionOptions | { shards: RedisShards }) & { lastSeenTtlMs?: number }) {
-    this.shards = 'shards' in options ? options.shards.acquire() : new RedisShards(options).acquire();
+    this.shards = 'shards' in options ? options.shards : new RedisShards(options);
     this.#base = `${this.shards.prefix}.state.{${this.shards.prefix}.state}.`;
     this.#lastSeenTtlMs = options.lastSeenTtlMs ?? DEFAULT_LAST_SEEN_TTL_MS;
   }
 
   async #c(): Promise<Scripts> {
+    if (this.#closed) throw new Error('the Redis state store is closed');
+    if (!this.#acquired) {
+      this.shards.acquire();
+      this.#acquired = true;
+    }
     await this.shards.ready();
     return scripts(this.shards.clients[0]!);
   }
@@ -263,6 +271,9 @@ export class RedisStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    if (!this.#acquired) return;
+    this.#acquired = false;
     await this.shards.release();
   }
 }
