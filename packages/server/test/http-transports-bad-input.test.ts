@@ -171,6 +171,18 @@ describe('keepalive and drain over HTTP streams, as on WebSocket', () => {
     await until(() => r.ended && srv.sb.counts().connections === 0, 5000, 'the stream and the connection gone');
   });
 
+  test('a connection whose token expires and is not refreshed is closed with 3005 after the grace period, as on WebSocket', async (t) => {
+    const srv = await startHttpServer({ expiredCloseDelayMs: 300 });
+    t.after(() => srv.close());
+    const r = new StreamReader(`${srv.base}/connection/sse?cf_connect=${encodeURIComponent(JSON.stringify({ id: 1, connect: { token: await token({ sub: 'expiring' }, { expiresIn: 1 }) } }))}`, 'sse');
+    t.after(() => r.close());
+    const reply = await r.find((m) => m['id'] === 1, 'the connect reply');
+    assert.equal((reply['connect'] as { expires?: boolean }).expires, true);
+    const d = await r.find((m) => isObject(m['push']) && 'disconnect' in m['push'], 'the disconnect push');
+    assert.deepEqual((d['push'] as Record<string, unknown>)['disconnect'], { code: 3005, reason: 'connection expired' });
+    await until(() => r.ended && srv.sb.counts().connections === 0, 5000, 'the stream and the connection gone');
+  });
+
   test('shutdown drains: every stream (http_stream, sse, uni_sse) gets a 3001 disconnect push and ends', async () => {
     const srv = await startHttpServer({});
     const readers = [
