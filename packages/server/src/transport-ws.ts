@@ -112,8 +112,10 @@ export class WsTransport implements Transport {
     if (rs === 0 || rs === 1) {
       // Close reasons must fit a control frame: 123 bytes.
       this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
-      // A peer that never answers the close handshake is cut off.
-      setTimeout(() => this.ws.terminate(), 5_000).unref();
+      // A peer that never answers the close handshake is cut off. The timer goes once the socket
+      // closes, so it does not keep a closed connection (and its session) alive for 5 s.
+      const cut = setTimeout(() => this.ws.terminate(), 5_000).unref();
+      this.ws.once('close', () => clearTimeout(cut));
     }
   }
 
