@@ -7,6 +7,7 @@ export { ContractViolation, checkPublication } from './contract.js';
 export type { ContractOptions } from './contract.js';
 export type { Broker, BrokerEventHandler } from './broker.js';
 export { MemoryBroker } from './broker-memory.js';
+export type { PublishOptions } from './publisher.js';
 export { IdempotencyCache, DEFAULT_IDEMPOTENT_RESULT_TTL_MS, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotentPublish } from './idempotency.js';
 export { EpochMismatchError } from './history.js';
 export type { HistoryStore, HistoryReadOptions, HistoryReadResult } from './history.js';

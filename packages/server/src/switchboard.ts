@@ -8,7 +8,6 @@ import { MemoryBroker } from './broker-memory.js';
 import { type ChannelOptions, ChannelRegistry, checkChannelName, compileRoute, historyOf } from './channels.js';
 import { Disconnects, type DisconnectValue, Errors, ReplyError, Unsubscribes } from './codes.js';
 import { Commands } from './commands.js';
-import { checkPublication } from './contract.js';
 import type { Connection } from './connection.js';
 import type {
   ConnectingContext,
@@ -39,8 +38,8 @@ import type { Protocol, ProtocolName, SessionHost } from './protocol.js';
 import { Route } from './route.js';
 import { createSessionHost } from './session-host.js';
 import { SubscribeFlow } from './subscribe-flow.js';
-import { DEFAULT_IDEMPOTENT_RESULT_TTL_MS, IdempotencyCache, MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
-import type { ClientInfo, Delivery, HistoryOptions, Publication, StreamPosition } from './types.js';
+import { Publisher, type PublishOptions } from './publisher.js';
+import type { ClientInfo, Publication, StreamPosition } from './types.js';
 import type { ConnectionRequest, Transport } from './transport.js';
 import { UpgradeGate } from './upgrade-gate.js';
 import { DEFAULT_TRANSPORT_PATHS, HTTP_TRANSPORTS, HttpEndpoints, type HttpTransportName } from './http-endpoints.js';
@@ -83,8 +82,7 @@ export class Switchboard {
 
   readonly #events: NodeEvents;
   readonly #hub: Hub;
-  /** Idempotent publications, for a broker that does not deduplicate them across nodes. */
-  readonly #idempotency = new IdempotencyCache();
+  readonly #publisher: Publisher;
   readonly #auth: Authenticator;
   readonly #pipeline: CommandPipeline;
   readonly #flow: SubscribeFlow;
@@ -149,6 +147,7 @@ export class Switchboard {
       revocations: new Revocations(),
     };
     this.#hub = new Hub(ctx);
+    this.#publisher = new Publisher({ broker: this.broker, registry: this.registry, contract: options.contract, events: this.#events, hub: this.#hub });
     this.#pipeline = new CommandPipeline(this.limits.commandRateLimit);
     this.#auth = new Authenticator(ctx, this.#pipeline);
     this.#flow = new SubscribeFlow(ctx, this.#hub, this.#auth, this.#pipeline);
@@ -395,81 +394,11 @@ export class Switchboard {
   /**
    * Publish to a channel (or '*' for every connection, subscribed or not). `data` is any JSON
    * value; pass `{ raw: text }` to publish JSON text you already have without re-serialising it.
+   * See `PublishOptions` (publisher.ts).
    */
-  async publish(
-    channel: string,
-    data: unknown,
-    options: {
-      info?: ClientInfo;
-      tags?: Record<string, string>;
-      skipHistory?: boolean;
-      delivery?: Delivery;
-      raw?: boolean;
-      /** Send as a delta to subscribers that negotiated delta compression (Centrifugo's publish `delta`). */
-      delta?: boolean;
-      /**
-       * Centrifugo's `idempotency_key`: a second publication with the same key on the same channel
-       * within 5 minutes is not published again and resolves with the first one's position. Across
-       * nodes on Redis; on one node with the memory engine; on other engines for retries reaching
-       * the same node.
-       */
-      idempotencyKey?: string;
-      /**
-       * Called with the number of subscribers the publication was handed to, where the node can
-       * know it: when the broker dispatched it synchronously in this process (the memory broker's
-       * fast path); never with a broker between nodes.
-       */
-      reached?: (subscribers: number) => void;
-    } = {},
-  ): Promise<StreamPosition | undefined> {
+  async publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<StreamPosition | undefined> {
     await this.start();
-    const text = options.raw ? (data as string) : JSON.stringify(data);
-    if (text === undefined) throw new ReplyError(Errors.badRequest, 'data must be a JSON value');
-    const pub: Publication = {
-      data: text,
-      ...(options.info ? { info: options.info } : {}),
-      ...(options.tags ? { tags: options.tags } : {}),
-      time: Date.now(),
-      ...(options.delivery || options.delta ? { delivery: options.delta ? { ...options.delivery, delta: true } : options.delivery } : {}),
-    };
-    const key = options.idempotencyKey;
-    if (key !== undefined && (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
-      throw new ReplyError(Errors.badRequest, `idempotency key must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
-    }
-    if (channel === '*') {
-      if (key === undefined) await this.broker.publish('*', pub);
-      else await this.#idempotent('*', key, undefined, pub);
-      return undefined;
-    }
-    if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
-    const resolved = this.registry.resolve(channel);
-    if (!resolved) throw new ReplyError(Errors.unknownChannel);
-    if (this.options.contract) await checkPublication(this.options.contract, channel, data, options.raw === true);
-    const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
-    const b = this.broker;
-    if (key !== undefined) {
-      let duplicate = false;
-      const pos = await this.#idempotent(channel, key, history, pub, () => (duplicate = true));
-      if (!duplicate) this.#events.emit('publish', channel, pub);
-      return pos;
-    }
-    // An in-process broker publishes synchronously (no await on the hot path) when it can.
-    const sync = b.publishSync === undefined ? false : b.publishSync(channel, pub, history);
-    const pos = sync !== false ? sync : await b.publish(channel, pub, history ? { history } : undefined);
-    // Dispatched synchronously on this node: the channel's subscribers now are those it was handed to.
-    if (options.reached && sync !== false) options.reached(this.#hub.subscriberCount(channel));
-    this.#events.emit('publish', channel, pub);
-    return pos;
-  }
-
-  /** An idempotent publication: deduplicated by the broker across nodes where it can, else by this node. */
-  #idempotent(channel: string, key: string, history: HistoryOptions | undefined, pub: Publication, duplicate?: () => void): Promise<StreamPosition | undefined> {
-    const b = this.broker;
-    if (b.idempotentPublish === true) {
-      const idempotent = { key, ttlMs: DEFAULT_IDEMPOTENT_RESULT_TTL_MS, ...(duplicate ? { duplicate } : {}) };
-      return b.publish(channel, pub, history ? { history, idempotent } : { idempotent });
-    }
-    return this.#idempotency.run(channel, key, () => b.publish(channel, pub, history ? { history } : undefined), duplicate);
+    return this.#publisher.publish(channel, data, options);
   }
 
   async presence(channel: string): Promise<Map<string, ClientInfo>> {
