@@ -1,5 +1,5 @@
 import type { ClientInfo, PresenceStats, PresenceStore } from '@switchboard/server';
-import type { KV, KvEntry } from 'nats';
+import type { KV } from 'nats';
 import { withTimeout } from './broker.js';
 import { type NatsConnectionOptions, NatsLink, token } from './link.js';
 
@@ -17,7 +17,7 @@ interface Entry {
  * (`<channel>.<client>`, both as subject tokens). The bucket's max age is the TTL, so an entry not
  * refreshed by another `add` disappears by itself (a crashed node's clients leave presence); each
  * value also carries its expiry, so reads drop an entry at exactly its TTL.
- * `get` reads a channel's keys through a short-lived watch.
+ * `get` lists a channel's keys from the stream's subject index and reads each key's last value.
  */
 export class JetStreamPresenceStore implements PresenceStore {
   readonly link: NatsLink;
@@ -55,26 +55,30 @@ export class JetStreamPresenceStore implements PresenceStore {
 
   async get(channel: string): Promise<Map<string, ClientInfo>> {
     const kv = await this.ready();
+    const { jsm } = await this.link.jetstream();
+    const bucket = this.link.names.presenceBucket;
+    const prefix = `$KV.${bucket}.`;
     const out = new Map<string, ClientInfo>();
     const now = Date.now();
-    let done = false;
-    let stop = () => {
-      done = true; // initialized before the watch was handed back: stop right after
-    };
-    const it = await kv.watch({ key: `${token(channel)}.*`, initializedFn: () => stop() });
-    stop = () => it.stop();
-    if (done) it.stop();
-    await withTimeout(
-      (async () => {
-        for await (const e of it as AsyncIterable<KvEntry>) {
-          if (e.operation !== 'PUT') continue; // deleted or purged
-          const v = JSON.parse(e.string()) as Entry;
-          if (v.x > now) out.set(v.i.client, v.i);
-        }
-      })(),
+    // The channel's keys from the stream's own subject index, then each key's last value. A KV watch
+    // would be one request, but it decides "caught up" from a pending count taken at its start, and
+    // an entry that expires (max age) before it is delivered leaves it waiting for ever.
+    const info = await withTimeout(
+      jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${token(channel)}.*` }),
       5000,
       'NATS presence read',
-    ).finally(() => it.stop());
+    );
+    const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+    const entries = await withTimeout(
+      Promise.all(keys.map((k) => kv.get(k))),
+      5000,
+      'NATS presence read',
+    );
+    for (const e of entries) {
+      if (e === null || e.operation !== 'PUT') continue; // expired, deleted or purged
+      const v = JSON.parse(e.string()) as Entry;
+      if (v.x > now) out.set(v.i.client, v.i);
+    }
     return out;
   }
 
