@@ -270,8 +270,8 @@ async function worker(url: string, d: Dialect, budget: { left: number }, replies
           r.replyFrames++;
           budget.left--;
         }
-        if (parts.length === 0) continue;
-        if (d.batching === 'newline') conn.ws.send(parts.join('\n'));
+        // Binary frames went out alone above; their replies are due too before the next message.
+        if (d.batching === 'newline' && parts.length > 0) conn.ws.send(parts.join('\n'));
         else for (const p of parts) conn.ws.send(p);
         await conn.waitFor(() => conn.due === 0 || conn.closed !== undefined, 'replies');
         if (conn.closed !== undefined) conn.fail(`closed (${conn.closed.code} ${conn.closed.reason}) while replies were due`);
