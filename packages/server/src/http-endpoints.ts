@@ -85,8 +85,8 @@ function plain(res: ServerResponse, status: number, message: string, headers: Re
  *   commands are then addressed to.
  * - `emulation` (POST `{"session","node","data"}`, data = the client's newline-joined commands as a
  *   JSON string; or, `application/octet-stream`, a Protobuf `EmulationRequest` whose `data` is the
- *   client's length-delimited `Command`s, for a Protobuf session): handed to the session, on this node or — through the SessionRouter — on the node
- *   that holds it. 204; 400 bad body; 404 unknown session or node; 413 over the size limit; 503 when
+ *   client's length-delimited `Command`s, for a Protobuf session): handed to the session, on this
+ *   node or — through the SessionRouter — on the node that holds it. 204; 400 bad body; 404 unknown session or node; 413 over the size limit; 503 when
  *   the holding node did not answer or the session is backed up.
  * - `uni_http_stream` (POST: body = a connect request `{token, data, subs, name, version}`) and
  *   `uni_sse` (GET `cf_connect` = that request, absent for anonymous; or POST): push-only streams
