@@ -53,6 +53,23 @@ test('versioned publications on PostgreSQL: a version appended by one node makes
   assert.ok(stale.includes('b1') && stale.includes('b2'), stale.join(','));
   assert.equal(stale.filter((s) => s.startsWith('race')).length, versions.length - race.length);
   await assert.rejects(a.broker.publish('x', pub({}), { version: v(1, '', 'nohist') }), /needs history/);
+
+  // a stream whose metadata expired is renewed with a new epoch and without a version
+  const short = { size: 10, ttlMs: 60_000, metaTtlMs: 300 };
+  const old = await a.broker.publish('short', pub({ v: 5 }), { history: short, version: v(5, '', 'short5') });
+  let renewed: { offset: number; epoch: string } | undefined;
+  await waitFor(
+    async () => {
+      let wasStale = false;
+      const r = await b.broker.publish('short', pub({ v: 1 }), { history: short, version: { version: 1, epoch: '', stale: () => (wasStale = true) } });
+      if (!wasStale) renewed = r;
+      return !wasStale;
+    },
+    10_000,
+    'the stream to expire and forget its version',
+  );
+  assert.equal(renewed?.offset, 1);
+  assert.notEqual(renewed?.epoch, old?.epoch);
 });
 
 test('two Switchboard nodes on PostgreSQL: the version check holds across nodes', async (t) => {
