@@ -24,6 +24,8 @@ const channelOptions = {
   force_recovery: flag().optional(),
   /** "stream" (default) or "cache": a subscribe gets the latest publication. */
   force_recovery_mode: choice(['stream', 'cache'], 'cache').optional(),
+  /** With force_recovery and force_recovery_mode "cache": every (re)subscribe gets the latest publication, server-side subscriptions too. */
+  auto_cache_recover: flag().optional(),
   allow_recovery: flag().optional(),
   force_positioning: flag().optional(),
   allow_subscribe_for_client: flag().optional(),

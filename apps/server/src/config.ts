@@ -125,6 +125,9 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (o.force_recovery === true && (size === 0 || ttl === 0)) report(`${key}.force_recovery`, 'recovery needs history: set history_size and history_ttl');
     if (o.acknowledge === true && (size === 0 || ttl === 0)) report(`${key}.acknowledge`, 'acknowledged delivery needs history (offsets): set history_size and history_ttl');
     if (o.force_recovery_mode === 'cache' && (size === 0 || ttl === 0)) report(`${key}.force_recovery_mode`, 'cache recovery needs history: set history_size (1 is enough) and history_ttl');
+    if (o.auto_cache_recover === true && (o.force_recovery !== true || o.force_recovery_mode !== 'cache')) {
+      report(`${key}.auto_cache_recover`, 'auto_cache_recover requires force_recovery: true and force_recovery_mode: "cache" (as in Centrifugo)');
+    }
     for (const t of o.allowed_delta_types ?? []) if (t !== 'fossil') report(`${key}.allowed_delta_types`, `unknown delta type ${JSON.stringify(t)}: only "fossil" exists`);
   };
   checkHistory(c.channel.without_namespace, 'channel.without_namespace');
@@ -238,6 +241,7 @@ function channelOptions(o: ChannelSection): ChannelOptions {
   set('allowTagsFilter', o.allow_tags_filter);
   set('allowChannelCompaction', o.allow_channel_compaction);
   set('forceRecoveryMode', o.force_recovery_mode as ('stream' | 'cache' | undefined));
+  set('autoCacheRecover', o.auto_cache_recover);
   return out;
 }
 

@@ -151,3 +151,16 @@ test('namespace keys of issue 21: allow_pattern_subscribe, acknowledge and ack_t
     (err: unknown) => err instanceof ConfigError && /channel\.namespaces\[0\]\.acknowledge: acknowledged delivery needs history/.test(err.message),
   );
 });
+
+test('auto_cache_recover: mapped to autoCacheRecover; refused without force_recovery and force_recovery_mode "cache", as in Centrifugo', () => {
+  const base = { client: { token: { hmac_secret_key: 'k' } }, http_api: { key: 'k' } };
+  const ns = { name: 'state', history_size: 1, history_ttl: '1h', force_recovery: true, force_recovery_mode: 'cache', auto_cache_recover: true };
+  const s = settings(finish({ ...base, channel: { namespaces: [ns] } }, {}));
+  assert.deepEqual(s.switchboard.namespaces!['state'], { historySize: 1, historyTtlMs: 3_600_000, forceRecovery: true, forceRecoveryMode: 'cache', autoCacheRecover: true });
+  for (const bad of [{ ...ns, force_recovery: false }, { ...ns, force_recovery_mode: 'stream' }]) {
+    assert.throws(
+      () => finish({ ...base, channel: { namespaces: [bad] } }, {}),
+      (err: unknown) => err instanceof ConfigError && /channel\.namespaces\[0\]\.auto_cache_recover: auto_cache_recover requires force_recovery: true and force_recovery_mode: "cache"/.test(err.message),
+    );
+  }
+});

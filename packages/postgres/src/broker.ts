@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
+import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition, VersionedPublish } from '@switchboard/server';
 import postgres from 'postgres';
 import { decodeNote, encodeJoinLeave, encodePub, type Note, rowPub } from './codec.js';
 import { Database, type PostgresConnectionOptions, type Sql } from './db.js';
 import { AppendBatcher } from './batch.js';
+import { DEFAULT_META_TTL_MS } from './history.js';
 import { Janitor } from './janitor.js';
 
 /** Queue entry that makes the reader catch every subscribed channel up (after the listener reconnected). */
@@ -358,10 +359,44 @@ export class PostgresBroker implements Broker {
     return p;
   }
 
-  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
+  /** Publish versions are checked in the database, across nodes, under the channel's row lock (`_append_versioned`). */
+  readonly versionedPublish = true;
+
+  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; version?: VersionedPublish }): Promise<StreamPosition | undefined> {
+    if (options?.version !== undefined) {
+      if (options.history === undefined) throw new RangeError('a publish version needs history');
+      return this.#versioned(channel, pub, options.history, options.version);
+    }
     if (options?.history !== undefined) return this.#appends.add(channel, pub, options.history);
     await this.#send(channel, encodePub(channel, pub));
     return undefined;
+  }
+
+  /** One versioned append, in its own transaction (not batched: its answer may be "stale"). */
+  async #versioned(channel: string, pub: Publication, h: HistoryOptions, v: VersionedPublish): Promise<StreamPosition> {
+    if (!(h.size >= 1) || !(h.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
+    const rows = await this.db.run((sql) =>
+      sql.unsafe<{ o_offset: string; o_epoch: string; o_stale: boolean }[]>(
+        `SELECT o_offset, o_epoch, o_stale FROM ${this.db.s}._append_versioned($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::text, $10::bigint, $11::text)`,
+        [
+          channel,
+          pub.data,
+          pub.info === undefined ? null : JSON.stringify(pub.info),
+          pub.tags === undefined ? null : JSON.stringify(pub.tags),
+          pub.time ?? null,
+          Math.floor(h.size),
+          Math.ceil(h.ttlMs),
+          Math.ceil(h.metaTtlMs ?? DEFAULT_META_TTL_MS),
+          pub.delivery === undefined ? null : JSON.stringify(pub.delivery),
+          v.version,
+          v.epoch,
+        ],
+        { prepare: true },
+      ),
+    );
+    const row = rows[0]!;
+    if (row.o_stale) v.stale?.();
+    return { offset: Number(row.o_offset), epoch: row.o_epoch };
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {

@@ -201,10 +201,67 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Centrifugo's publish `version` / `version_epoch`: the channel row keeps the version of its last
+ * versioned publication (and its epoch), checked and replaced under the row lock of the append,
+ * so a stale publication from any node is neither appended nor notified. A stream renewed after
+ * its metadata expired forgets the version (`_lock_stream`, redefined with that).
+ */
+const V4 = `
+ALTER TABLE S.channels ADD COLUMN IF NOT EXISTS version bigint;
+ALTER TABLE S.channels ADD COLUMN IF NOT EXISTS version_epoch text;
+
+CREATE OR REPLACE FUNCTION S._lock_stream(p_channel text, p_meta_ttl_ms bigint, OUT o_id bigint, OUT o_epoch text, OUT o_top bigint)
+LANGUAGE plpgsql AS $$
+DECLARE lost boolean;
+BEGIN
+  FOR attempt IN 1..3 LOOP
+    SELECT c.id, c.epoch, c.top, c.meta_expires_at <= now() INTO o_id, o_epoch, o_top, lost
+      FROM S.channels c WHERE c.name = p_channel FOR UPDATE;
+    IF FOUND THEN
+      IF lost THEN
+        o_epoch := S._epoch();
+        o_top := 0;
+        DELETE FROM S.history WHERE channel_id = o_id;
+        UPDATE S.channels SET epoch = o_epoch, top = 0, version = NULL, version_epoch = NULL,
+          meta_expires_at = now() + p_meta_ttl_ms * interval '1 millisecond' WHERE id = o_id;
+      END IF;
+      RETURN;
+    END IF;
+    INSERT INTO S.channels (name, epoch, top, meta_expires_at)
+      VALUES (p_channel, S._epoch(), 0, now() + p_meta_ttl_ms * interval '1 millisecond')
+      ON CONFLICT (name) DO NOTHING;
+  END LOOP;
+  RAISE EXCEPTION 'switchboard: could not create the stream of channel %', p_channel;
+END $$;
+
+-- a versioned append: stale (o_stale, o_offset/o_epoch the stream's top) when p_version is not above
+-- the channel's last and the epochs match (an empty p_version_epoch matches any); else _append
+CREATE OR REPLACE FUNCTION S._append_versioned(
+  p_channel text, p_data text, p_info text, p_tags text, p_time bigint,
+  p_size integer, p_ttl_ms bigint, p_meta_ttl_ms bigint, p_delivery text, p_version bigint, p_version_epoch text,
+  OUT o_offset bigint, OUT o_epoch text, OUT o_stale boolean)
+LANGUAGE plpgsql AS $$
+DECLARE cid bigint; v bigint; ve text;
+BEGIN
+  SELECT s.o_id, s.o_epoch, s.o_top INTO cid, o_epoch, o_offset FROM S._lock_stream(p_channel, p_meta_ttl_ms) s;
+  SELECT c.version, c.version_epoch INTO v, ve FROM S.channels c WHERE c.id = cid;
+  IF v IS NOT NULL AND (p_version_epoch = '' OR p_version_epoch = ve) AND p_version <= v THEN
+    o_stale := true;
+    RETURN;
+  END IF;
+  UPDATE S.channels SET version = p_version, version_epoch = p_version_epoch WHERE id = cid;
+  SELECT a.o_offset, a.o_epoch INTO o_offset, o_epoch
+    FROM S._append(p_channel, p_data, p_info, p_tags, p_time, p_size, p_ttl_ms, p_meta_ttl_ms, true, p_delivery) a;
+  o_stale := false;
+END $$;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 },
   { version: 2, name: 'transactional publish', sql: V2 },
   { version: 3, name: 'batched appends', sql: V3 },
+  { version: 4, name: 'publish versions', sql: V4 },
 ];
 
 /** The SQL of a migration for one schema. */

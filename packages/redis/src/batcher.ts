@@ -1,4 +1,4 @@
-import type { HistoryOptions, IdempotentPublish, Publication, StreamPosition } from '@switchboard/server';
+import type { HistoryOptions, IdempotentPublish, Publication, StreamPosition, VersionedPublish } from '@switchboard/server';
 import { encodeStored, encodeWire, newEpoch, pubMessage } from './codec.js';
 import { DEFAULT_META_TTL_MS, historyScripts, type RedisClient } from './commands.js';
 import { keys } from './shards.js';
@@ -17,7 +17,8 @@ type Op =
       kind: 'idempotent';
       pub: Publication;
       options: HistoryOptions | undefined;
-      idempotent: IdempotentPublish;
+      idempotent: IdempotentPublish | undefined;
+      version: VersionedPublish | undefined;
       resolve: (p: StreamPosition | undefined) => void;
       reject: (e: unknown) => void;
     };
@@ -79,12 +80,20 @@ export class WriteBatcher {
   }
 
   /**
-   * An idempotent publication (with or without history): its own script call, in order with the
-   * channel's other writes, which checks and records the key in the same atomic step.
+   * An idempotent and/or versioned publication (a version only with history): its own script call,
+   * in order with the channel's other writes, which checks and records the key and the version in
+   * the same atomic step as the append.
    */
-  idempotent(channel: string, pub: Publication, options: HistoryOptions | undefined, idempotent: IdempotentPublish): Promise<StreamPosition | undefined> {
+  idempotent(
+    channel: string,
+    pub: Publication,
+    options: HistoryOptions | undefined,
+    idempotent: IdempotentPublish | undefined,
+    version?: VersionedPublish,
+  ): Promise<StreamPosition | undefined> {
     if (options !== undefined && (!(options.size >= 1) || !(options.ttlMs >= 1))) return Promise.reject(new RangeError('history size and ttl must be positive'));
-    return new Promise((resolve, reject) => this.#push(channel, { kind: 'idempotent', pub, options, idempotent, resolve, reject }));
+    if (version !== undefined && options === undefined) return Promise.reject(new RangeError('a publish version needs history'));
+    return new Promise((resolve, reject) => this.#push(channel, { kind: 'idempotent', pub, options, idempotent, version, resolve, reject }));
   }
 
   #push(channel: string, op: Op): void {
@@ -182,14 +191,14 @@ export class WriteBatcher {
 
   async #idempotentOne(channel: string, op: IdempotentOp, c: RedisClient): Promise<void> {
     const k = keys(this.target.prefix, channel);
-    const { pub, options, idempotent } = op;
+    const { pub, options, idempotent, version } = op;
     const stored = encodeStored(pub);
     const wire = options === undefined ? pubMessage(pub) : pub.delivery === undefined ? stored : encodeWire(pub);
     try {
       const [status, result] = await historyScripts(c).sbIdempotent(
         k.stream,
         k.meta,
-        k.idempotent(idempotent.key),
+        k.idempotent(idempotent?.key ?? ''),
         Math.ceil(options?.metaTtlMs ?? DEFAULT_META_TTL_MS),
         newEpoch(),
         this.target.pubsub(channel),
@@ -198,9 +207,13 @@ export class WriteBatcher {
         Math.ceil(options?.ttlMs ?? 0),
         wire,
         stored,
-        Math.max(1, Math.ceil(idempotent.ttlMs)),
+        Math.max(1, Math.ceil(idempotent?.ttlMs ?? 1)),
+        idempotent === undefined ? '0' : '1',
+        version === undefined ? '0' : version.version,
+        version?.epoch ?? '',
       );
-      if (status === 'dup') idempotent.duplicate?.();
+      if (status === 'dup') idempotent?.duplicate?.();
+      if (status === 'stale') version?.stale?.();
       const colon = result.indexOf(':');
       op.resolve(colon < 0 ? undefined : { offset: Number(result.slice(0, colon)), epoch: result.slice(colon + 1) });
     } catch (err) {

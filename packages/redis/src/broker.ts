@@ -1,4 +1,15 @@
-import { Errors, ReplyError, type Broker, type BrokerEventHandler, type ClientInfo, type HistoryOptions, type IdempotentPublish, type Publication, type StreamPosition } from '@switchboard/server';
+import {
+  Errors,
+  ReplyError,
+  type Broker,
+  type BrokerEventHandler,
+  type ClientInfo,
+  type HistoryOptions,
+  type IdempotentPublish,
+  type Publication,
+  type StreamPosition,
+  type VersionedPublish,
+} from '@switchboard/server';
 import type { Cluster } from 'ioredis';
 import { batcherOf, type WriteBatcher } from './batcher.js';
 import { ClusterSubscriber } from './cluster-subscriber.js';
@@ -170,9 +181,15 @@ export class RedisBroker implements Broker {
 
   /** Idempotent publications are deduplicated in Redis, across nodes (the key is checked and kept by the publishing script). */
   readonly idempotentPublish = true;
+  /** Publish versions are checked in Redis, across nodes (kept in the stream's meta hash by the publishing script). */
+  readonly versionedPublish = true;
 
-  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; idempotent?: IdempotentPublish }): Promise<StreamPosition | undefined> {
-    if (options?.idempotent !== undefined) return this.#batcher.idempotent(channel, pub, options.history, options.idempotent);
+  async publish(
+    channel: string,
+    pub: Publication,
+    options?: { history?: HistoryOptions; idempotent?: IdempotentPublish; version?: VersionedPublish },
+  ): Promise<StreamPosition | undefined> {
+    if (options?.idempotent !== undefined || options?.version !== undefined) return this.#batcher.idempotent(channel, pub, options.history, options.idempotent, options.version);
     // batched per channel and event-loop turn (see WriteBatcher): same order, far fewer round trips
     if (options?.history !== undefined) return this.#batcher.append(channel, pub, options.history, true);
     return this.#batcher.frame(channel, pubMessage(pub));

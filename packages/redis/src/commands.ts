@@ -25,6 +25,9 @@ export type HistoryScriptClient = RedisClient & {
     wire: string,
     stored: string,
     resultTtl: number,
+    useKey: '1' | '0',
+    version: number | '0',
+    versionEpoch: string,
   ): Promise<[string, string]>;
   sbRotate(stream: string, meta: string, seenEpoch: string, newEpoch: string): Promise<string>;
 };

@@ -68,17 +68,26 @@ return { first, epoch }
 `;
 
 /**
- * One idempotent publication. KEYS: stream, meta, result key (same slot). ARGV: meta ttl ms, new
- * epoch, Redis channel ('' = do not publish), publish command, history size ('' = no history),
- * history ttl ms, the published form (with history: the JSON; without: the whole message), the
- * stored JSON, result ttl ms. A key seen within its TTL returns { 'dup', result } and publishes
- * nothing; else the publication is appended and published as APPEND does (or only published) and
- * its result ('<offset>:<epoch>', '' without history) kept under the key: { 'new', result }.
+ * One checked publication: idempotent (a key), versioned (a version), or both. KEYS: stream, meta,
+ * result key (same slot). ARGV: meta ttl ms, new epoch, Redis channel ('' = do not publish), publish
+ * command, history size ('' = no history), history ttl ms, the published form (with history: the
+ * JSON; without: the whole message), the stored JSON, result ttl ms, '1' when the key is to be
+ * checked, the version ('0' = none; only with history), the version epoch.
+ * - A key seen within its TTL returns { 'dup', result } and publishes nothing.
+ * - A version not above the stream's last versioned publication (fields v, ve of the meta hash),
+ *   with the same epoch or an empty one, returns { 'stale', '<top>:<epoch>' } and publishes nothing;
+ *   else the version and its epoch replace the stored ones. They live with the meta hash: a new
+ *   stream (lost, removed) starts without a version.
+ * - Else the publication is appended and published as APPEND does (or only published), its result
+ *   ('<offset>:<epoch>', '' without history) kept under the key when there is one: { 'new', result }.
  */
 export const IDEMPOTENT = `${NOW}${PRUNE}${META}
 local stream, metaKey, resultKey = KEYS[1], KEYS[2], KEYS[3]
-local prev = redis.call('GET', resultKey)
-if prev then return { 'dup', prev } end
+local useKey = ARGV[10] == '1'
+if useKey then
+  local prev = redis.call('GET', resultKey)
+  if prev then return { 'dup', prev } end
+end
 local rch, cmd, size = ARGV[3], ARGV[4], ARGV[5]
 local result = ''
 if size == '' then
@@ -86,6 +95,14 @@ if size == '' then
 else
   local metaTtl, ttl = tonumber(ARGV[1]), tonumber(ARGV[6])
   local epoch, top = meta(stream, metaKey, ARGV[2], metaTtl)
+  local version, versionEpoch = ARGV[11], ARGV[12]
+  if version ~= '0' then
+    local last = redis.call('HMGET', metaKey, 'v', 've')
+    if last[1] and (versionEpoch == '' or versionEpoch == last[2]) and tonumber(version) <= tonumber(last[1]) then
+      return { 'stale', top .. ':' .. epoch }
+    end
+    redis.call('HSET', metaKey, 'v', version, 've', versionEpoch)
+  end
   top = top + 1
   redis.call('XADD', stream, top .. '-0', 'd', ARGV[8], 'x', now + ttl)
   redis.call('XTRIM', stream, 'MAXLEN', size)
@@ -96,7 +113,7 @@ else
   if rch ~= '' then redis.call(cmd, rch, 'p' .. top .. ':' .. epoch .. ':' .. ARGV[7]) end
   result = top .. ':' .. epoch
 end
-redis.call('SET', resultKey, result, 'PX', tonumber(ARGV[9]))
+if useKey then redis.call('SET', resultKey, result, 'PX', tonumber(ARGV[9])) end
 return { 'new', result }
 `;
 

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createTcpServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { Centrifuge, Subscription } from 'centrifuge';
+import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
 import { createSwitchboard, type Switchboard } from '@switchboard/server';
 import { createRedisEngine } from '../src/index.js';
 import { once, token, until } from '../../server/test/helpers.js';
@@ -72,13 +73,28 @@ async function balancer(ports: number[]): Promise<{ port: number; perNode: numbe
   };
 }
 
-test('two nodes on Redis behind a random TCP balancer: SSE and HTTP-streaming clients subscribe, publish and receive everything once, in order', async (t) => {
+/** The official Protobuf SDK over HTTP-streaming (its commands go to /emulation as Protobuf EmulationRequests). */
+function pbOver(base: string, options: Record<string, unknown>): CentrifugeProtobuf {
+  return new CentrifugeProtobuf([{ transport: 'http_stream', endpoint: `${base}/connection/http_stream` }], {
+    emulationEndpoint: `${base}/emulation`,
+    fetch: globalThis.fetch,
+    readableStream: globalThis.ReadableStream,
+    minReconnectDelay: 50,
+    maxReconnectDelay: 300,
+    timeout: 5000,
+    ...options,
+  });
+}
+
+type AnySub = { publish(data: unknown): Promise<unknown>; on(e: 'publication', f: (p: { data: unknown }) => void): unknown; ready(ms: number): Promise<void> };
+
+test('two nodes on Redis behind a random TCP balancer: SSE, HTTP-streaming and Protobuf HTTP-streaming clients subscribe, publish and receive everything once, in order', async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
   const prefix = testPrefix('httptransports');
   const a = await node(prefix, 'A');
   const b = await node(prefix, 'B');
   const lb = await balancer([a.port, b.port]);
-  const clients: Centrifuge[] = [];
+  const clients: (Centrifuge | CentrifugeProtobuf)[] = [];
   t.after(async () => {
     for (const c of clients) c.disconnect();
     await lb.close();
@@ -89,27 +105,45 @@ test('two nodes on Redis behind a random TCP balancer: SSE and HTTP-streaming cl
   // Each node knows the other (announcements) before clients come.
   await until(async () => (await a.sb.info()).nodes.length === 2 && (await b.sb.info()).nodes.length === 2, 10_000, 'both nodes known');
 
+  // Which kinds of request were routed to the other node (JSON and Protobuf emulation requests).
+  const routedKinds = new Set<string>();
+  for (const n of [a, b]) {
+    const deliver = n.sb.router.deliver.bind(n.sb.router);
+    n.sb.router.deliver = (kind, to, session, data, opts) => {
+      if (to !== n.sb.router.nodeId) routedKinds.add(kind);
+      return deliver(kind, to, session, data, opts);
+    };
+  }
+
   const base = `http://127.0.0.1:${lb.port}`;
-  const users = ['sse-1', 'sse-2', 'stream-1', 'stream-2'];
-  const subs: Subscription[] = [];
+  const users = ['sse-1', 'sse-2', 'stream-1', 'stream-2', 'pb-1', 'pb-2'];
+  const subs: AnySub[] = [];
+  const pb: boolean[] = [];
   const got: number[][] = [];
   for (const user of users) {
-    const c = sdkOver(base, user.startsWith('sse') ? 'sse' : 'http_stream', { token: await token({ sub: user }) });
+    const isPb = user.startsWith('pb');
+    const opts = { token: await token({ sub: user }) };
+    const c = isPb ? pbOver(base, opts) : sdkOver(base, user.startsWith('sse') ? 'sse' : 'http_stream', opts);
     clients.push(c);
     const ready = once(c, 'connected', 10_000);
     c.connect();
     await ready;
     const sub = c.newSubscription('chat:lb');
     const mine: number[] = [];
-    sub.on('publication', (p) => mine.push((p.data as { n: number }).n));
+    // Protobuf clients get the JSON text's bytes.
+    sub.on('publication', (p: { data: unknown }) => mine.push((isPb ? (JSON.parse(new TextDecoder().decode(p.data as Uint8Array)) as { n: number }) : (p.data as { n: number })).n));
     sub.subscribe();
     await sub.ready(10_000);
     subs.push(sub);
+    pb.push(isPb);
     got.push(mine);
   }
   // Every client publishes through the emulation endpoint (each request to a random node), one after another.
-  const N = 40;
-  for (let n = 1; n <= N; n++) await subs[n % subs.length]!.publish({ n });
+  const N = 42;
+  for (let n = 1; n <= N; n++) {
+    const i = n % subs.length;
+    await subs[i]!.publish(pb[i] ? new TextEncoder().encode(JSON.stringify({ n })) : { n });
+  }
   await until(() => got.every((g) => g.length >= N), 20_000, 'every publication at every client');
   const want = Array.from({ length: N }, (_, i) => i + 1);
   for (const g of got) assert.deepEqual(g, want, 'each publication once, in order');
@@ -118,10 +152,11 @@ test('two nodes on Redis behind a random TCP balancer: SSE and HTTP-streaming cl
   assert.equal(a.sb.router.routedOut, b.sb.router.routedIn);
   assert.equal(b.sb.router.routedOut, a.sb.router.routedIn);
   assert.ok(lb.perNode.every((n) => n > 0), 'the balancer used both nodes');
+  assert.deepEqual([...routedKinds].sort(), ['centrifuge.emulation', 'centrifuge.emulation.protobuf'], 'JSON and Protobuf requests were routed');
 
   // Streams cut on both nodes: the clients reconnect through the balancer (maybe to the other
   // node) and recover what was published meanwhile.
-  const recovered = subs.map((s) => once<{ recovered: boolean }>(s, 'subscribed', 20_000));
+  const recovered = subs.map((s) => once<{ recovered: boolean }>(s as Subscription, 'subscribed', 20_000));
   for (const n of [a, b]) for (const conn of [...n.sb.connections()]) conn.transport.terminate();
   for (let n = N + 1; n <= N + 5; n++) await a.sb.publish('chat:lb', { n });
   for (const r of recovered) assert.equal((await r).recovered, true);

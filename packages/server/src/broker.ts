@@ -1,5 +1,5 @@
 import type { HistoryStore } from './history.js';
-import type { IdempotentPublish } from './idempotency.js';
+import type { IdempotentPublish, VersionedPublish } from './idempotency.js';
 import type { ClientInfo, HistoryOptions, Publication, StreamPosition } from './types.js';
 
 /** What a broker hands to the node it serves. Called synchronously, in delivery order. */
@@ -51,9 +51,20 @@ export interface Broker {
    * was already published on the channel within `ttlMs`, by any node, is not published again; the
    * call resolves with the first one's position (undefined without history) and calls `duplicate`.
    */
-  publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; idempotent?: IdempotentPublish }): Promise<StreamPosition | undefined>;
+  publish(
+    channel: string,
+    pub: Publication,
+    options?: { history?: HistoryOptions; idempotent?: IdempotentPublish; version?: VersionedPublish },
+  ): Promise<StreamPosition | undefined>;
   /** This broker deduplicates idempotent publications across nodes (else the node does, for retries reaching it). */
   readonly idempotentPublish?: boolean;
+  /**
+   * This broker checks publish versions (`version`, only passed with `history` and only to a broker
+   * where this is true) across nodes, atomically with the append: a stale publication is neither
+   * appended nor delivered; the call resolves with the stream's top and calls `stale`. Else the
+   * node checks them, for publications reaching it.
+   */
+  readonly versionedPublish?: boolean;
   publishJoin(channel: string, info: ClientInfo): Promise<void>;
   publishLeave(channel: string, info: ClientInfo): Promise<void>;
   publishControl(message: string): Promise<void>;

@@ -18,11 +18,19 @@ export interface ChannelOptions {
   forceRecovery?: boolean;
   /**
    * `'cache'` (Centrifugo's `force_recovery_mode`): every subscription is positioned and
-   * recoverable, and a subscribe gets the channel's latest publication in its reply (unless the
-   * client, recovering, already has it) instead of the stream since its position. Needs history
-   * (`historySize: 1` is enough). `'stream'`, the default: recovery replays the stream.
+   * recoverable, and a subscribe that recovers (the SDK's `since: {}` on the first subscribe; every
+   * resubscribe) gets the channel's latest publication in its reply (unless it already has it)
+   * instead of the stream since its position. Needs history (`historySize: 1` is enough).
+   * `'stream'`, the default: recovery replays the stream.
    */
   forceRecoveryMode?: 'stream' | 'cache';
+  /**
+   * Centrifugo's `auto_cache_recover` (with `forceRecoveryMode: 'cache'` only): every subscribe
+   * recovers without the client asking, so a first subscribe gets the latest publication too, and
+   * so do server-side subscriptions (token `channels`, a connect handler's channels, the personal
+   * channel, `subscribeUser`), unidirectional clients included.
+   */
+  autoCacheRecover?: boolean;
   /** Clients may ask for recovery / positioning. */
   allowRecovery?: boolean;
   forcePositioning?: boolean;
@@ -175,6 +183,11 @@ export function checkChannelName(channel: unknown): channel is string {
  * Maps channel names to their options: routes first (in the order they were added), then the
  * namespace before the first ':' (after a '$' prefix), then the options of channels without one.
  */
+/** Option combinations that cannot work, refused when the options are given. */
+function checkOptions(o: ChannelOptions, where: string): void {
+  if (o.autoCacheRecover === true && o.forceRecoveryMode !== 'cache') throw new Error(`${where}: autoCacheRecover needs forceRecoveryMode: 'cache'`);
+}
+
 export class ChannelRegistry<R extends { readonly pattern: RoutePattern; readonly options: ChannelOptions }> {
   readonly namespaces = new Map<string, ChannelOptions>();
   withoutNamespace: ChannelOptions;
@@ -183,12 +196,14 @@ export class ChannelRegistry<R extends { readonly pattern: RoutePattern; readonl
   readonly #cache = new Map<string, ResolvedChannel<R> | null>();
 
   constructor(withoutNamespace: ChannelOptions = {}, namespaces: Record<string, ChannelOptions> = {}) {
+    checkOptions(withoutNamespace, 'channels without namespace');
     this.withoutNamespace = withoutNamespace;
     for (const [name, o] of Object.entries(namespaces)) this.addNamespace(name, o);
   }
 
   addNamespace(name: string, options: ChannelOptions): void {
     if (!NAMESPACE_NAME.test(name)) throw new Error(`invalid namespace name "${name}": use 2 or more of a-z A-Z 0-9 - _`);
+    checkOptions(options, `namespace "${name}"`);
     this.namespaces.set(name, options);
     this.#cache.clear();
   }

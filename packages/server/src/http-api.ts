@@ -10,7 +10,7 @@ import { DisconnectError, Errors, ReplyError } from './codes.js';
 import type { Switchboard } from './switchboard.js';
 import type { ClientInfo, Publication } from './types.js';
 import { isObject } from './internal/json.js';
-import { MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
+import { MAX_IDEMPOTENCY_KEY_LENGTH, MAX_VERSION_EPOCH_LENGTH } from './idempotency.js';
 
 export interface ApiHandlerOptions {
   /** The API key (`X-API-Key: <key>` or `Authorization: apikey <key>`). Required unless `insecure`. */
@@ -479,7 +479,15 @@ async function publishResult(sb: Switchboard, channel: string, data: string, opt
   return { ...(pos ? { offset: pos.offset, epoch: pos.epoch } : {}), ...(subscribers !== undefined ? { subscribers } : {}) };
 }
 
-function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: boolean; tags?: Record<string, string>; idempotencyKey?: string; delta?: boolean } {
+function publishOptions(p: Record<string, unknown>): {
+  raw: true;
+  skipHistory?: boolean;
+  tags?: Record<string, string>;
+  idempotencyKey?: string;
+  delta?: boolean;
+  version?: number;
+  versionEpoch?: string;
+} {
   const skip = optionalBool(p, 'skip_history');
   const delta = optionalBool(p, 'delta');
   const tags = p['tags'];
@@ -490,12 +498,23 @@ function publishOptions(p: Record<string, unknown>): { raw: true; skipHistory?: 
   if (key !== undefined && key !== null && key !== '' && (typeof key !== 'string' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
     throw new FieldError(`idempotency_key must be a string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
   }
+  // Centrifugo's version / version_epoch: a stale publication (version not above the channel's last) is dropped.
+  const version = p['version'];
+  if (version !== undefined && version !== null && (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0)) {
+    throw new FieldError('version must be a non-negative integer (at most 2^53 - 1)');
+  }
+  const versionEpoch = p['version_epoch'];
+  if (versionEpoch !== undefined && versionEpoch !== null && (typeof versionEpoch !== 'string' || versionEpoch.length > MAX_VERSION_EPOCH_LENGTH)) {
+    throw new FieldError(`version_epoch must be a string of at most ${MAX_VERSION_EPOCH_LENGTH} characters`);
+  }
   return {
     raw: true,
     ...(skip ? { skipHistory: true } : {}),
     ...(delta ? { delta: true } : {}),
     ...(isObject(tags) ? { tags: tags as Record<string, string> } : {}),
     ...(typeof key === 'string' && key !== '' ? { idempotencyKey: key } : {}),
+    ...(typeof version === 'number' && version > 0 ? { version } : {}),
+    ...(typeof versionEpoch === 'string' && versionEpoch !== '' ? { versionEpoch } : {}),
   };
 }
 

@@ -73,3 +73,60 @@ export class IdempotencyCache {
     }
   }
 }
+
+/** Longest `version_epoch` accepted. */
+export const MAX_VERSION_EPOCH_LENGTH = 256;
+
+/**
+ * Centrifugo's publish `version` / `version_epoch`, as the node hands them to a broker that checks
+ * them (`Broker.versionedPublish`): the channel keeps the version (and its epoch) of its last
+ * versioned publication with its history stream; a publication whose version is not greater than
+ * that, and whose epoch is the same (or empty), is stale: not appended, not delivered, and the call
+ * resolves with the stream's current top. A new history stream (lost, removed) forgets the version.
+ */
+export interface VersionedPublish {
+  /** > 0. */
+  readonly version: number;
+  /** '' matches any stored epoch. */
+  readonly epoch: string;
+  /** Called when the publication was stale (dropped). */
+  stale?(): void;
+}
+
+/**
+ * Node-local version check, for brokers that do not check versions themselves: exact on one node
+ * (the check and the record happen synchronously, before the publication goes to the broker, so
+ * concurrent publications of one node cannot both pass), and for publications that reach the same
+ * node. The last version of each channel is kept for `ttlMs` after its publication (as a stream's
+ * metadata outlives its publications); at most `maxEntries` channels, the least recently
+ * published forgotten first.
+ */
+export class VersionGate {
+  readonly #last = new Map<string, { version: number; epoch: string; until: number }>();
+
+  constructor(readonly maxEntries = 100_000) {}
+
+  get size(): number {
+    return this.#last.size;
+  }
+
+  /** Whether `v` is stale for `channel`; when it is not, records it (the caller then publishes). */
+  admit(channel: string, v: { version: number; epoch: string }, ttlMs: number): { stale: true } | { stale: false; undo: () => void } {
+    const now = Date.now();
+    const cur = this.#last.get(channel);
+    if (cur !== undefined && cur.until > now && (v.epoch === '' || v.epoch === cur.epoch) && v.version <= cur.version) return { stale: true };
+    const entry = { version: v.version, epoch: v.epoch, until: now + ttlMs };
+    this.#last.delete(channel);
+    this.#last.set(channel, entry);
+    while (this.#last.size > this.maxEntries) this.#last.delete(this.#last.keys().next().value!);
+    return {
+      stale: false,
+      // A publication that failed leaves the previous version in place (a retry is not stale).
+      undo: () => {
+        if (this.#last.get(channel) !== entry) return;
+        this.#last.delete(channel);
+        if (cur !== undefined) this.#last.set(channel, cur);
+      },
+    };
+  }
+}

@@ -8,7 +8,15 @@ export type { ContractOptions } from './contract.js';
 export type { Broker, BrokerEventHandler } from './broker.js';
 export { MemoryBroker } from './broker-memory.js';
 export type { PublishOptions } from './publisher.js';
-export { IdempotencyCache, DEFAULT_IDEMPOTENT_RESULT_TTL_MS, MAX_IDEMPOTENCY_KEY_LENGTH, type IdempotentPublish } from './idempotency.js';
+export {
+  IdempotencyCache,
+  DEFAULT_IDEMPOTENT_RESULT_TTL_MS,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  MAX_VERSION_EPOCH_LENGTH,
+  VersionGate,
+  type IdempotentPublish,
+  type VersionedPublish,
+} from './idempotency.js';
 export { EpochMismatchError } from './history.js';
 export type { HistoryStore, HistoryReadOptions, HistoryReadResult } from './history.js';
 export { MemoryHistoryStore } from './history-memory.js';

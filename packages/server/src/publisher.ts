@@ -3,7 +3,8 @@ import { type ChannelRegistry, checkChannelName, historyOf } from './channels.js
 import { Errors, ReplyError } from './codes.js';
 import { checkPublication } from './contract.js';
 import type { Hub } from './hub.js';
-import { DEFAULT_IDEMPOTENT_RESULT_TTL_MS, IdempotencyCache, MAX_IDEMPOTENCY_KEY_LENGTH } from './idempotency.js';
+import { DEFAULT_IDEMPOTENT_RESULT_TTL_MS, IdempotencyCache, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_VERSION_EPOCH_LENGTH, VersionGate, type VersionedPublish } from './idempotency.js';
+import type { HistoryStore } from './history.js';
 import type { NodeEvents } from './node-context.js';
 import type { SwitchboardOptions } from './options.js';
 import type { Route } from './route.js';
@@ -26,6 +27,18 @@ export interface PublishOptions {
    */
   idempotencyKey?: string;
   /**
+   * Centrifugo's publish `version`: in a channel with history, a publication whose version is not
+   * greater than the channel's last versioned publication (with the same `versionEpoch`, or none
+   * given) is dropped: not stored, not delivered; the call resolves with the stream's current top.
+   * A positive safe integer; 0 or absent: no check. Across nodes on Redis; on one node with the
+   * memory engine; on other engines for publications reaching the same node.
+   */
+  version?: number;
+  /** Centrifugo's `version_epoch`: a new epoch starts the versions over (1 is newer than 99 of another epoch). */
+  versionEpoch?: string;
+  /** Called when the publication was dropped as stale (`version`). */
+  stale?: () => void;
+  /**
    * Called with the number of subscribers the publication was handed to, where the node can
    * know it: when the broker dispatched it synchronously in this process (the memory broker's
    * fast path); never with a broker between nodes.
@@ -41,6 +54,8 @@ export interface PublishOptions {
 export class Publisher {
   /** Idempotent publications, for a broker that does not deduplicate them across nodes. */
   readonly #idempotency = new IdempotencyCache();
+  /** Publish versions, for a broker that does not check them across nodes. */
+  readonly #versions = new VersionGate();
 
   constructor(
     readonly deps: {
@@ -49,6 +64,7 @@ export class Publisher {
       readonly contract: SwitchboardOptions['contract'];
       readonly events: NodeEvents;
       readonly hub: Hub;
+      readonly history: HistoryStore;
     },
   ) {}
 
@@ -66,9 +82,11 @@ export class Publisher {
     if (key !== undefined && (typeof key !== 'string' || key === '' || key.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
       throw new ReplyError(Errors.badRequest, `idempotency key must be a non-empty string of at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
     }
+    const version = versionOf(options);
     if (channel === '*') {
+      if (version !== undefined) throw new ReplyError(Errors.badRequest, 'version needs one channel with history, not a broadcast to all');
       if (key === undefined) await this.deps.broker.publish('*', pub);
-      else await this.#idempotent('*', key, undefined, pub);
+      else await this.#idempotent('*', key, undefined, pub, undefined, () => {}, undefined);
       return undefined;
     }
     if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
@@ -77,10 +95,23 @@ export class Publisher {
     if (this.deps.contract) await checkPublication(this.deps.contract, channel, data, options.raw === true);
     const history = options.skipHistory || options.delivery ? undefined : historyOf(resolved.options);
     const b = this.deps.broker;
-    if (key !== undefined) {
-      let duplicate = false;
-      const pos = await this.#idempotent(channel, key, history, pub, () => (duplicate = true));
-      if (!duplicate) this.deps.events.emit('publish', channel, pub);
+    if (version !== undefined && history === undefined) {
+      throw new ReplyError(
+        Errors.badRequest,
+        options.skipHistory || options.delivery
+          ? 'version needs the publication to go to history (not with skip_history or a targeted delivery)'
+          : 'version needs history in the channel: the last version is kept with the history stream',
+      );
+    }
+    if (key !== undefined || version !== undefined) {
+      let skipped = false;
+      const v = version === undefined ? undefined : { ...version, stale: () => ((skipped = true), options.stale?.()) };
+      const publish = () => this.#versioned(channel, history!, v!, pub);
+      const pos =
+        key === undefined
+          ? await publish()
+          : await this.#idempotent(channel, key, history, pub, v, () => (skipped = true), version === undefined ? undefined : publish);
+      if (!skipped) this.deps.events.emit('publish', channel, pub);
       return pos;
     }
     // An in-process broker publishes synchronously (no await on the hot path) when it can.
@@ -92,13 +123,57 @@ export class Publisher {
     return pos;
   }
 
-  /** An idempotent publication: deduplicated by the broker across nodes where it can, else by this node. */
-  #idempotent(channel: string, key: string, history: HistoryOptions | undefined, pub: Publication, duplicate?: () => void): Promise<StreamPosition | undefined> {
+  /**
+   * An idempotent publication: deduplicated by the broker across nodes where it can, else by this
+   * node. With a version too: a broker that checks both does so in one step; else `versioned` runs
+   * under the node's idempotency check.
+   */
+  #idempotent(
+    channel: string,
+    key: string,
+    history: HistoryOptions | undefined,
+    pub: Publication,
+    version: VersionedPublish | undefined,
+    duplicate: () => void,
+    versioned: (() => Promise<StreamPosition | undefined>) | undefined,
+  ): Promise<StreamPosition | undefined> {
     const b = this.deps.broker;
-    if (b.idempotentPublish === true) {
-      const idempotent = { key, ttlMs: DEFAULT_IDEMPOTENT_RESULT_TTL_MS, ...(duplicate ? { duplicate } : {}) };
-      return b.publish(channel, pub, history ? { history, idempotent } : { idempotent });
+    if (b.idempotentPublish === true && (version === undefined || b.versionedPublish === true)) {
+      const idempotent = { key, ttlMs: DEFAULT_IDEMPOTENT_RESULT_TTL_MS, duplicate };
+      return b.publish(channel, pub, { ...(history ? { history } : {}), idempotent, ...(version ? { version } : {}) });
     }
-    return this.#idempotency.run(channel, key, () => b.publish(channel, pub, history ? { history } : undefined), duplicate);
+    return this.#idempotency.run(channel, key, versioned ?? (() => b.publish(channel, pub, history ? { history } : undefined)), duplicate);
   }
+
+  /** A versioned publication: checked by the broker across nodes where it can, else by this node. */
+  async #versioned(channel: string, history: HistoryOptions, version: VersionedPublish, pub: Publication): Promise<StreamPosition | undefined> {
+    const b = this.deps.broker;
+    if (b.versionedPublish === true) return b.publish(channel, pub, { history, version });
+    const gate = this.#versions.admit(channel, version, history.metaTtlMs ?? DEFAULT_VERSION_TTL_MS);
+    if (gate.stale) {
+      version.stale?.();
+      return this.deps.history.position(channel);
+    }
+    try {
+      return await b.publish(channel, pub, { history });
+    } catch (err) {
+      gate.undo();
+      throw err;
+    }
+  }
+}
+
+/** How long a channel's last version is remembered by the node without a history meta TTL (the memory store's default meta TTL). */
+const DEFAULT_VERSION_TTL_MS = 30 * 24 * 3600 * 1000;
+
+/** The publish version of `options`, validated; undefined when there is none (absent or 0). */
+function versionOf(options: PublishOptions): { version: number; epoch: string } | undefined {
+  const v = options.version;
+  const e = options.versionEpoch;
+  if (e !== undefined && (typeof e !== 'string' || e.length > MAX_VERSION_EPOCH_LENGTH)) {
+    throw new ReplyError(Errors.badRequest, `version epoch must be a string of at most ${MAX_VERSION_EPOCH_LENGTH} characters`);
+  }
+  if (v === undefined || v === 0) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new ReplyError(Errors.badRequest, 'version must be a non-negative integer (at most 2^53 - 1)');
+  return { version: v, epoch: e ?? '' };
 }

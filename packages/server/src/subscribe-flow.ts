@@ -181,15 +181,17 @@ export class SubscribeFlow {
       sub.presence = o.presence === true || tracked !== undefined;
       sub.acked = o.acknowledge === true && history !== undefined && conn.user !== '';
       let outcome: SubscribeOutcome;
-      const wasRecovering = req.recover === true;
-      if (history !== undefined && o.forceRecoveryMode === 'cache') {
-        // Cache recovery: the latest publication is the state; the client gets it unless it has it.
+      const cacheMode = history !== undefined && o.forceRecoveryMode === 'cache';
+      // auto_cache_recover: every subscribe in cache mode recovers, asked or not (server-side ones too).
+      const wasRecovering = req.recover === true || (cacheMode && o.autoCacheRecover === true);
+      if (cacheMode) {
+        // Cache recovery: the latest publication is the state; a recovering client gets it unless it has it.
         sub.recoverable = true;
         sub.positioned = true;
-        const r = await this.ctx.history.read(channel, { limit: 1, reverse: true });
+        const r = await this.ctx.history.read(channel, { limit: wasRecovering ? 1 : 0, reverse: true });
         const top = r.position;
-        const latest = r.publications[0];
-        const upToDate = wasRecovering && req.epoch === top.epoch && (req.offset ?? 0) >= top.offset;
+        const latest = wasRecovering ? r.publications[0] : undefined;
+        const upToDate = req.recover === true && req.epoch === top.epoch && (req.offset ?? 0) >= top.offset;
         sub.offset = top.offset;
         sub.epoch = top.epoch;
         outcome = { recoverable: true, positioned: true, wasRecovering, joinLeave: sub.joinLeave, epoch: top.epoch, offset: top.offset, recovered: wasRecovering, publications: latest !== undefined && !upToDate ? [latest] : [] };
@@ -433,6 +435,8 @@ export class SubscribeFlow {
     try {
       const pending = await this.subscribe(conn, { channel, serverSide: true });
       conn.session.pushSubscribed(channel, pending.outcome);
+      // Recovered publications (auto cache recovery: the latest) follow the push, which cannot carry them.
+      if (pending.outcome.recovered) for (const p of pending.outcome.publications) conn.enqueue(conn.proto.encodePublication(channel, p), conn.subscriptions.get(channel));
       pending.commit();
     } catch (err) {
       if (err instanceof DisconnectError) conn.close(err);

@@ -147,7 +147,7 @@ export class Switchboard {
       revocations: new Revocations(),
     };
     this.#hub = new Hub(ctx);
-    this.#publisher = new Publisher({ broker: this.broker, registry: this.registry, contract: options.contract, events: this.#events, hub: this.#hub });
+    this.#publisher = new Publisher({ broker: this.broker, registry: this.registry, contract: options.contract, events: this.#events, hub: this.#hub, history: this.historyStore });
     this.#pipeline = new CommandPipeline(this.limits.commandRateLimit);
     this.#auth = new Authenticator(ctx, this.#pipeline);
     this.#flow = new SubscribeFlow(ctx, this.#hub, this.#auth, this.#pipeline);

@@ -6,8 +6,12 @@ const SSE_DATA = Buffer.from('data: ');
 const SSE_END = Buffer.from('\n\n');
 const SSE_COMMENT = Buffer.from(':\n\n');
 
-/** How messages are laid on the response: one JSON text per line, or one SSE `data:` event each. */
-export type StreamFraming = 'lines' | 'sse';
+/**
+ * How messages are laid on the response: one JSON text per line, one SSE `data:` event each, or
+ * (`binary`, Centrifugo's Protobuf) back to back as they are (each message carries its own varint
+ * length prefix). `binary` also marks the client's messages as binary for the protocol.
+ */
+export type StreamFraming = 'lines' | 'sse' | 'binary';
 
 /** Inbound messages held while the connection is paused, per connection; past it the request is refused (busy). */
 export const MAX_HELD_MESSAGES = 64;
@@ -38,6 +42,7 @@ export class HttpStreamTransport implements Transport {
   readonly remoteAddress: string | undefined;
   readonly #res: ServerResponse;
   readonly #sse: boolean;
+  readonly #binary: boolean;
   readonly #map: ((message: Buffer) => Buffer) | undefined;
   #handlers: TransportHandlers | undefined;
   #paused = false;
@@ -53,6 +58,7 @@ export class HttpStreamTransport implements Transport {
     this.session = o.session;
     this.remoteAddress = o.remoteAddress;
     this.#sse = o.framing === 'sse';
+    this.#binary = o.framing === 'binary';
     this.#map = o.map;
     res.on('close', () => this.#gone());
     res.on('error', () => this.#gone());
@@ -81,13 +87,14 @@ export class HttpStreamTransport implements Transport {
       this.#held.push(data);
       return true;
     }
-    this.#handlers.message(data, false);
+    this.#handlers.message(data, this.#binary);
     return true;
   }
 
   #frame(parts: Buffer[], m: Buffer): void {
     const msg = this.#map === undefined ? m : this.#map(m);
     if (this.#sse) parts.push(SSE_DATA, msg, SSE_END);
+    else if (this.#binary) parts.push(msg);
     else parts.push(msg, NL);
   }
 
@@ -108,7 +115,7 @@ export class HttpStreamTransport implements Transport {
     this.#writeParts(parts);
   }
 
-  /** Joined messages are framed one by one (a line or an event each), in one write. */
+  /** Joined messages are framed one by one (a line, an event, or as they are), in one write. */
   writeJoined(messages: readonly Buffer[]): void {
     this.writeMany(messages);
   }
@@ -137,7 +144,7 @@ export class HttpStreamTransport implements Transport {
         this.#held.push(m);
         continue;
       }
-      this.#handlers?.message(m, false);
+      this.#handlers?.message(m, this.#binary);
     }
   }
 

@@ -79,7 +79,9 @@ describe('bad input on the HTTP transport endpoints', () => {
     assert.equal((await post('/connection/http_stream', '')).status, 400, 'http_stream with no body');
     assert.equal((await post('/connection/http_stream', '{"id":1,"connect":{}}\nnope')).status, 400, 'http_stream with a bad line');
     assert.equal((await post('/connection/uni_http_stream', '"token"')).status, 400, 'uni_http_stream with a non-object');
-    assert.equal((await post('/connection/http_stream', 'x', { 'content-type': 'application/octet-stream' })).status, 415, 'Protobuf');
+    // Protobuf (application/octet-stream) is served on http_stream (centrifuge-protobuf-http-stream.test.ts): bytes that are not Commands are 400.
+    assert.equal((await post('/connection/http_stream', 'x', { 'content-type': 'application/octet-stream' })).status, 400, 'not Protobuf Commands');
+    assert.equal((await post('/connection/sse', '{"id":1,"connect":{}}', { 'content-type': 'application/octet-stream' })).status, 415, 'SSE is JSON only');
   });
 
   test('bodies over the size limit get 413', async () => {

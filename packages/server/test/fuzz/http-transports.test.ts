@@ -1,12 +1,14 @@
 // Fuzz of the HTTP transport endpoints: random bodies, query strings and methods on
 // /connection/http_stream, /connection/sse, /emulation and the unidirectional endpoints, and random
-// command batches sent through a live emulation session. Every request gets one of the documented
+// command batches sent through a live emulation session, in JSON and in Protobuf (random bytes and
+// random Commands, application/octet-stream). Every request gets one of the documented
 // statuses (a stream that opens is ended by the server with a disconnect push when its content is
 // bad), the server never fails (no 500, no 'error' event), nothing is left behind, and a bystander
 // client keeps receiving.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { Command, EmulationRequest, Reply } from '../../src/protocols/centrifuge/proto-schema.js';
 import { token, until } from '../helpers.js';
 import { startHttpServer, StreamReader } from '../http-transport-helpers.js';
 
@@ -30,6 +32,29 @@ const command = fc.oneof(
     p: fc.oneof(fc.jsonValue(), fc.record({ channel: fc.oneof(fc.constantFrom('room:a', 'room:b', 'nope:x', ''), fc.string()), data: fc.jsonValue() })),
   }).map(({ id, m, p }) => JSON.stringify({ id, [m]: p })),
   fc.constantFrom('{}', 'not json', '[1]'),
+);
+
+/** A Protobuf command batch for a live session: random Commands (known methods, odd ids) and random bytes. */
+const protoBatch = fc.oneof(
+  fc
+    .array(
+      fc.record({
+        id: fc.integer({ min: 0, max: 50 }),
+        m: fc.constantFrom('subscribe', 'unsubscribe', 'publish', 'presence', 'presence_stats', 'history', 'rpc', 'refresh', 'sub_refresh', 'ping', 'send', 'connect'),
+        channel: fc.constantFrom('room:a', 'room:b', 'nope:x', ''),
+        data: fc.oneof(fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? 'null')), fc.uint8Array({ maxLength: 16 })),
+      }),
+      { minLength: 1, maxLength: 5 },
+    )
+    .map((cmds) => {
+      const w = Command.encodeDelimited(Command.fromObject({}));
+      for (const { id, m, channel, data } of cmds) {
+        w.fork();
+        Command.encodeDelimited(Command.fromObject({ id, [m]: m === 'connect' || m === 'ping' ? {} : { channel, data } }), w);
+      }
+      return w.finish().subarray(1); // without the leading empty command
+    }),
+  fc.uint8Array({ minLength: 1, maxLength: 64 }),
 );
 
 test(`HTTP transport endpoints under ${RUNS} random requests and command batches`, { timeout: 300_000 }, async (t) => {
@@ -74,6 +99,52 @@ test(`HTTP transport endpoints under ${RUNS} random requests and command batches
         assert.ok(status === 204 || status === 404, `emulation answered ${status}`);
       } finally {
         r.close();
+      }
+    }),
+    { numRuns: Math.ceil(RUNS / 3) },
+  );
+
+  // The same in Protobuf: random bytes as opening and emulation bodies.
+  const postBytes = (path: string, body: Uint8Array) => fetch(`${srv.base}${path}`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'application/octet-stream' } });
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom('/connection/http_stream', '/connection/sse', '/emulation', '/connection/uni_http_stream'), fc.uint8Array({ maxLength: 256 }), async (path, body) => {
+      const ac = new AbortController();
+      try {
+        const res = await fetch(`${srv.base}${path}`, { method: 'POST', body: new Uint8Array(body), signal: ac.signal, headers: { 'content-type': 'application/octet-stream' } });
+        assert.ok(allowed.has(res.status), `POST ${path} (Protobuf): ${res.status}`);
+      } finally {
+        ac.abort();
+      }
+    }),
+    { numRuns: Math.ceil(RUNS / 3) },
+  );
+
+  // Random Protobuf command batches through a live Protobuf session: answered or closed (a disconnect push), never a failure.
+  await fc.assert(
+    fc.asyncProperty(protoBatch, async (batch) => {
+      const connect = Command.encodeDelimited({ id: 1, connect: { token: await token({ sub: 'fuzz-pb' }) } }).finish();
+      const res = await postBytes('/connection/http_stream', connect);
+      assert.equal(res.status, 200);
+      const reader = res.body!.getReader();
+      try {
+        // The connect reply: read until one whole length-delimited Reply is in.
+        let buf = Buffer.alloc(0);
+        let reply: { connect?: { session: string; node: string } } | undefined;
+        while (reply === undefined) {
+          const { done, value } = await reader.read();
+          assert.ok(!done, 'the stream ended before the connect reply');
+          buf = Buffer.concat([buf, value]);
+          try {
+            reply = Reply.toObject(Reply.decodeDelimited(buf));
+          } catch {
+            // not all of it yet
+          }
+        }
+        const { session, node } = reply.connect!;
+        const status = (await postBytes('/emulation', EmulationRequest.encode({ session, node, data: batch }).finish())).status;
+        assert.ok(status === 204 || status === 404, `Protobuf emulation answered ${status}`);
+      } finally {
+        await reader.cancel();
       }
     }),
     { numRuns: Math.ceil(RUNS / 3) },

@@ -189,3 +189,4 @@ export const Reply = root.lookupType('Reply');
 export const Push = root.lookupType('Push');
 export const Publication = root.lookupType('Publication');
 export const ClientInfo = root.lookupType('ClientInfo');
+export const EmulationRequest = root.lookupType('EmulationRequest');

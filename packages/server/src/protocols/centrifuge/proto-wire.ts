@@ -114,6 +114,9 @@ export const protobufWire: CentrifugeWire = {
       res['ping'] = r.ping;
       res['pong'] = true;
     }
+    // HTTP-streaming: the session emulation requests name, and the node holding it.
+    if (r.session !== undefined) res['session'] = r.session;
+    if (r.node !== undefined) res['node'] = r.node;
     return encodeReply({ id, connect: res });
   },
   subscribeReply: (id, o) => encodeReply({ id, subscribe: subscribeResult(o) }),
@@ -128,4 +131,5 @@ export const protobufWire: CentrifugeWire = {
   rpcReply: (id, data) => encodeReply({ id, rpc: data === undefined ? {} : { data: utf8(data) } }),
   refreshReply: (id, method, r) => encodeReply({ id, [method]: r.expires ? { expires: true, ttl: r.ttl } : {} }),
   errorReply: (id, code, message, temporary) => encodeReply({ id, error: temporary ? { code, message, temporary: true } : { code, message } }),
+  disconnectPush: (code, reason) => encodeReply({ push: { disconnect: { code, reason } } }),
 };

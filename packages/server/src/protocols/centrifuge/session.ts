@@ -345,9 +345,9 @@ export class CentrifugeSession extends SessionBase {
     if (this.#uni) this.conn.awaitingPong = false;
   }
 
-  /** A transport without close codes (HTTP streams, unidirectional; JSON only): the code goes in a disconnect push. */
+  /** A transport without close codes (HTTP streams, unidirectional): the code goes in a disconnect push. */
   onClose(code: number, reason: string): void {
-    if (this.conn.transport.closeInBand === true && this.wire.encoding === 'json') this.#out(Buffer.from(c.disconnectPush(code, reason)));
+    if (this.conn.transport.closeInBand === true) this.#out(this.wire.disconnectPush(code, reason));
   }
 }
 

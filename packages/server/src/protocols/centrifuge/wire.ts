@@ -65,6 +65,8 @@ export interface CentrifugeWire {
   rpcReply(id: number, data: string | undefined): Buffer;
   refreshReply(id: number, method: 'refresh' | 'sub_refresh', r: { expires: boolean; ttl: number }): Buffer;
   errorReply(id: number, code: number, message: string, temporary?: boolean): Buffer;
+  /** The last message on a transport that cannot carry a close code (HTTP-streaming, SSE, unidirectional). */
+  disconnectPush(code: number, reason: string): Buffer;
 }
 
 const JSON_PING = Buffer.from('{}');
@@ -131,6 +133,7 @@ export const jsonWire: CentrifugeWire = {
   rpcReply: (id, data) => b(c.reply(id, 'rpc', data === undefined ? '{}' : `{"data":${data}}`)),
   refreshReply: (id, method, r) => b(c.reply(id, method, r.expires ? `{"expires":true,"ttl":${r.ttl}}` : '{}')),
   errorReply: (id, code, message, temporary) => b(c.errorReply(id, code, message, temporary)),
+  disconnectPush: (code, reason) => b(c.disconnectPush(code, reason)),
 };
 
 /** A payload in bytes (Protobuf mode) as a value: it must be JSON text, the server's payload format. */
