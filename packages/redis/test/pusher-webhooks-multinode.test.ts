@@ -54,3 +54,40 @@ test('pusher webhooks on two nodes over Redis: occupied/vacated and member_added
   }
   assert.equal(backend.invalid, 0);
 });
+
+test('pusher webhooks on two nodes over Redis: a user who leaves one node and comes back on the other within the leave delay sends nothing', { timeout: 60_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('pusher-hooks-debounce');
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  const nodes: PusherTestServer[] = [];
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const n of nodes) {
+      await n.mount.close(1000);
+      await n.close();
+    }
+    await backend.close();
+    await dropPrefix(prefix);
+  });
+  // A wide window (Pusher's is 3 s) so that the move below lands inside it however slow the machine.
+  const app = { ...APP, webhookLeaveDelayMs: 5000, webhooks: [{ url: backend.url, lingerMs: 5 }] };
+  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, app));
+  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
+  const join = async (srv: PusherTestServer) => {
+    const c = pusherClient(srv, { user: 'alice' });
+    clients.push(c);
+    const ch = c.subscribe('presence-room');
+    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 10_000, 'alice in presence-room');
+    return c;
+  };
+  const onA = await join(A);
+  await until(() => backend.named('member_added').length === 1 && backend.named('channel_occupied').length === 1, 10_000, 'occupied, alice added');
+  // Node A's connection goes; the user reconnects through node B (a load balancer's choice).
+  onA.disconnect();
+  const onB = await join(B);
+  onB.disconnect();
+  await until(() => backend.named('member_removed').length === 1 && backend.named('channel_vacated').length === 1, 20_000, 'alice removed, vacated');
+  assert.deepEqual(backend.events.map((e) => e.name).sort(), ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
+  assert.equal(backend.invalid, 0);
+});

@@ -82,6 +82,7 @@ export interface UserStatus {
 }
 
 type Listener = (e: LifecycleEvent) => void;
+type ReapListener = (e: Reaped) => void;
 
 /** Reaped and live-leave disconnects of a lost node's clients. */
 export const NODE_LOST = { code: 3001, reason: 'node lost' } as const;
@@ -100,6 +101,8 @@ export class Lifecycle {
   readonly state: StateStore;
   readonly nodeTtlMs: number;
   readonly #listeners: { fn: Listener; channels: (channel: string) => boolean; users: boolean }[] = [];
+  /** Owners of other groups in the state store (by group prefix), told of their reaped entries. */
+  readonly #reapListeners: { prefix: string; fn: ReapListener }[] = [];
   /** Registered connections this node reported to the state (conn id → user). */
   readonly #tracked = new Map<string, string>();
   /** Subscriptions this node joined to channel groups (conn id + channel). */
@@ -148,6 +151,21 @@ export class Lifecycle {
     return () => {
       const i = this.#listeners.indexOf(entry);
       if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
+  /**
+   * Entries of groups named `prefix…` that their owner (not this class) joined in the state store:
+   * when a dead node's entry is reaped, `fn` hears it on the one node that reaped it (with `last`
+   * as a leave would have said). Prefixes `c:` and `u:` are this class's own.
+   */
+  listenReaped(prefix: string, fn: ReapListener): () => void {
+    if (prefix === '' || prefix.startsWith(CHANNEL_GROUP) || prefix.startsWith(USER_GROUP)) throw new Error(`lifecycle: group prefix "${prefix}" is reserved`);
+    const entry = { prefix, fn };
+    this.#reapListeners.push(entry);
+    return () => {
+      const i = this.#reapListeners.indexOf(entry);
+      if (i >= 0) this.#reapListeners.splice(i, 1);
     };
   }
 
@@ -362,6 +380,15 @@ export class Lifecycle {
   #onReaped(entries: Reaped[]): void {
     const time = Date.now();
     for (const e of entries) {
+      const owner = this.#reapListeners.find((l) => e.group.startsWith(l.prefix));
+      if (owner !== undefined) {
+        try {
+          owner.fn(e);
+        } catch (err) {
+          this.ctx.events.reportError(err);
+        }
+        continue;
+      }
       const data = parseObject(e.data);
       const client = e.member;
       const user = typeof data['user'] === 'string' ? data['user'] : '';
