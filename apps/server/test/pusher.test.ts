@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import PusherServer from 'pusher';
+import WebSocket from 'ws';
 import { api, runCli, sdk, signToken, startServerProcess, testConfig, until, writeConfig, type ServerProcess } from './helpers.js';
 
 // The standalone server with a `pusher` block: pusher-js at /app/{key}, the Pusher HTTP API at
@@ -14,9 +15,10 @@ type PusherClient = InstanceType<typeof PusherJs>;
 let srv: ServerProcess;
 const A = { app_id: '1', key: 'key-a', secret: 'secret-a', namespace: 'pusher', enable_client_messages: true };
 const B = { app_id: '2', key: 'key-b', secret: 'secret-b', namespace: 'other' };
+const C = { app_id: '3', key: 'key-c', secret: 'secret-c', namespace: 'third', activity_timeout: 1, pong_timeout: 1, webhook_leave_delay: '0s' };
 
 before(async () => {
-  const config = testConfig({ pusher: { apps: [A, B] } });
+  const config = testConfig({ pusher: { apps: [A, B, C] } });
   const channel = config['channel'] as { namespaces: Record<string, unknown>[] };
   channel.namespaces.push({ name: 'pusher', allow_subscribe_for_client: true });
   srv = await startServerProcess(writeConfig(config));
@@ -84,6 +86,35 @@ test('standalone: pusher-js, the pusher library, the native API and the centrifu
   }
 });
 
+test('standalone: activity_timeout and pong_timeout per app: announced; a client that stops answering gets pusher:error 4201 and close 4201', { timeout: 60_000 }, async () => {
+  const frames = (key: string) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/app/${key}?protocol=7`);
+    const seen: Record<string, unknown>[] = [];
+    ws.on('message', (d: Buffer) => seen.push(JSON.parse(d.toString()) as Record<string, unknown>));
+    const closed = new Promise<number>((resolve) => ws.on('close', (code: number) => resolve(code)));
+    const first = async (event: string) => {
+      await until(() => seen.some((m) => m['event'] === event), 10_000, event);
+      return seen.find((m) => m['event'] === event)!;
+    };
+    return { ws, seen, closed, first };
+  };
+  const c = frames(C.key);
+  const a = frames(A.key);
+  try {
+    const timeoutOf = async (f: ReturnType<typeof frames>) => (JSON.parse((await f.first('pusher:connection_established'))['data'] as string) as { activity_timeout: number }).activity_timeout;
+    assert.equal(await timeoutOf(c), 1);
+    assert.equal(await timeoutOf(a), 120, 'an app without the key: the default');
+    await c.first('pusher:ping');
+    const err = await c.first('pusher:error');
+    assert.deepEqual(err['data'], { code: 4201, message: 'Pong reply not received' });
+    assert.equal(await c.closed, 4201);
+    assert.equal(a.ws.readyState, WebSocket.OPEN, "the other app's connection is untouched");
+  } finally {
+    c.ws.terminate();
+    a.ws.terminate();
+  }
+});
+
 test('standalone: a pusher app without its secret is a config error naming the key', { timeout: 60_000 }, async () => {
   const r = await runCli(['serve', '--config', writeConfig(testConfig({ pusher: { app_id: '1', key: 'k' } }), 'pusher-bad.json'), '--port', '0']);
   assert.equal(r.code, 2, r.stderr);
@@ -101,4 +132,17 @@ test('standalone: a pusher app without its secret is a config error naming the k
   const badType = await runCli(['checkconfig', '--config', hooks([{ url: 'http://127.0.0.1:9/hooks', event_types: ['channel_exploded'] }])]);
   assert.notEqual(badType.code, 0);
   assert.match(badType.stderr, /channel_exploded/);
+  // Keepalive and the webhook leave delay: a bad value names its key.
+  const app = (extra: Record<string, unknown>) => writeConfig(testConfig({ pusher: { app_id: '1', key: 'k', secret: 's', ...extra } }), 'pusher-keepalive.json');
+  const zero = await runCli(['checkconfig', '--config', app({ activity_timeout: 0 })]);
+  assert.notEqual(zero.code, 0);
+  assert.match(zero.stderr, /pusher\.activity_timeout: must be at least 1/);
+  const text = await runCli(['checkconfig', '--config', app({ pong_timeout: 'soon' })]);
+  assert.notEqual(text.code, 0);
+  assert.match(text.stderr, /pusher\.pong_timeout/);
+  const delay = await runCli(['checkconfig', '--config', app({ webhook_leave_delay: 'soon' })]);
+  assert.notEqual(delay.code, 0);
+  assert.match(delay.stderr, /pusher\.webhook_leave_delay/);
+  const fine = await runCli(['checkconfig', '--config', app({ activity_timeout: 60, pong_timeout: 10, webhook_leave_delay: '5s' })]);
+  assert.equal(fine.code, 0, fine.stderr);
 });

@@ -47,6 +47,8 @@ export function appKeyOf(url: string): string {
 export class PusherSession extends SessionBase implements CountListener {
   readonly keepalive = 'app' as const;
   readonly noPongClose = PONG_TIMEOUT;
+  /** The app's: `pusher:ping` after `activity_timeout` seconds without a client frame, 4201 after `pongTimeout` more (§4 [SB]). */
+  keepaliveMs: { readonly pingInterval: number; readonly pongTimeout: number } | undefined;
   #app: PusherApp | undefined;
   readonly socketId: string;
   /** Pusher channel → Switchboard channel, for channels whose subscription succeeded. */
@@ -85,6 +87,8 @@ export class PusherSession extends SessionBase implements CountListener {
     const version = this.conn.request.query.get('protocol');
     if (version !== null && !/^[5-7]$/.test(version)) return this.#fatal(4007, `Unsupported protocol version: ${version.slice(0, 16)} (5 to 7 are served)`);
     this.#app = app;
+    this.keepaliveMs = app.keepaliveMs;
+    this.conn.lastPingAt = Date.now(); // the first ping comes after a silence, not at once
     this.conn.clientName = this.conn.request.query.get('client')?.slice(0, 32) ?? 'pusher';
     this.conn.clientVersion = this.conn.request.query.get('version')?.slice(0, 32) ?? '';
     this.#tokens = app.maxClientEventsPerSecond;
@@ -96,7 +100,9 @@ export class PusherSession extends SessionBase implements CountListener {
 
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.conn.state === 'closed') return;
-    this.conn.awaitingPong = false; // any client frame is activity
+    // Any client frame is activity: it answers a ping, and the next one is due after a silence from now.
+    this.conn.awaitingPong = false;
+    if (this.keepaliveMs !== undefined) this.conn.lastPingAt = Date.now();
     this.queue(() => this.#frame(data, isBinary));
   }
 
