@@ -7,6 +7,7 @@ import type { PresenceStats } from './presence.js';
 import type { Subscription } from './subscription.js';
 import type { ConnectionRequest, Transport } from './transport.js';
 import type { ClientInfo, Publication, StreamPosition } from './types.js';
+import type { TrafficCounters } from './connection.js';
 
 export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher' | 'phoenix';
 
@@ -84,6 +85,8 @@ export interface SessionConnection {
    * A session whose protocol pings after a silence (Pusher) moves it on every client frame.
    */
   lastPingAt: number;
+  /** More counters the connection's traffic adds to (messages and bytes, both ways), set by the session: per-app metrics. */
+  traffic: TrafficCounters | undefined;
   /** Queue a reply, error or push that no slow-consumer policy may drop. */
   enqueueControl(message: Buffer): void;
   close(d: DisconnectValue): void;

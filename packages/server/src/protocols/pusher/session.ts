@@ -7,6 +7,7 @@ import { errorFrame, frame, publicationFrame, subscriptionErrorFrame } from './f
 import { PresenceFold } from './presence-fold.js';
 import { authValid } from './signature.js';
 import { socketIdOf } from './socket-id.js';
+import type { PusherStats } from './stats.js';
 import type { CountListener, SubscriptionCounter } from './subscription-count.js';
 import type { PusherWebhooks } from './webhooks.js';
 
@@ -27,6 +28,8 @@ export const MAX_WATCHLIST = 100;
 export interface PusherShared {
   readonly apps: PusherApps;
   readonly fold: PresenceFold;
+  /** Per-app counters (metrics, admin). */
+  readonly stats: PusherStats;
   /** The publication a cache channel keeps (its history of size 1), if any. Without it cache channels are plain ones. */
   readonly lastPublication?: (channel: string) => Promise<Publication | undefined>;
   /** `subscription_count` events, for apps that enable them. */
@@ -87,6 +90,7 @@ export class PusherSession extends SessionBase implements CountListener {
     const version = this.conn.request.query.get('protocol');
     if (version !== null && !/^[5-7]$/.test(version)) return this.#fatal(4007, `Unsupported protocol version: ${version.slice(0, 16)} (5 to 7 are served)`);
     this.#app = app;
+    this.conn.traffic = this.shared.stats.opened(app);
     this.keepaliveMs = app.keepaliveMs;
     this.conn.lastPingAt = Date.now(); // the first ping comes after a silence, not at once
     this.conn.clientName = this.conn.request.query.get('client')?.slice(0, 32) ?? 'pusher';
@@ -397,6 +401,10 @@ export class PusherSession extends SessionBase implements CountListener {
 
   /** However the connection ended (the client may have gone first): what the node holds for it goes. */
   closed(): void {
+    if (this.conn.traffic !== undefined && this.#app) {
+      this.shared.stats.closed(this.#app);
+      this.conn.traffic = undefined; // counted once
+    }
     for (const [name, channel] of this.#ready) {
       if (name.startsWith('presence-')) this.shared.fold.release(channel);
       this.shared.counter?.remove(channel, this);

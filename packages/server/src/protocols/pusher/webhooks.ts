@@ -217,6 +217,11 @@ export class PusherWebhooks {
     return this.queues.map((q) => q.stats());
   }
 
+  /** One app's webhooks. */
+  statsOf(app: PusherApp): WebhookStats[] {
+    return (this.#queues.get(app.id) ?? []).map((q) => q.stats());
+  }
+
   /**
    * Stop listening and deliver what is queued. Leaves still in their debounce window are not
    * made now (the state store may already be closed on shutdown): their entries stay with this
