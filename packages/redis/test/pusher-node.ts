@@ -1,6 +1,6 @@
-// One Pusher node for the crash test: the Pusher mount (with its app backend's auth endpoints) on
-// Redis, with the app's Pusher webhook, in its own process so that a test can SIGKILL it. Prints
-// {"port":N} when ready.
+// One Pusher node for the crash tests: the Pusher mount (with its app backend's auth endpoints) on
+// Redis, with watchlist events and (unless PN_URL is '') the app's Pusher webhook, in its own
+// process so that a test can SIGKILL it. Prints {"port":N} when ready.
 import { APP, startPusher } from '../../server/test/pusher-helpers.js';
 import { createRedisEngine } from '../src/index.js';
 
@@ -16,7 +16,13 @@ const srv = await startPusher(
     name: env('PN_NAME'),
     cluster: { nodeTtlMs: Number(env('PN_NODE_TTL_MS')) },
   },
-  { ...APP, webhookLeaveDelayMs: Number(env('PN_LEAVE_DELAY_MS')), webhooks: [{ url: env('PN_URL'), lingerMs: 5, retry: { baseMs: 50, maxMs: 300 } }] },
+  {
+    ...APP,
+    enableWatchlistEvents: true,
+    webhookLeaveDelayMs: Number(env('PN_LEAVE_DELAY_MS')),
+    // PN_URL '': no webhooks
+    webhooks: env('PN_URL') === '' ? [] : [{ url: env('PN_URL'), lingerMs: 5, retry: { baseMs: 50, maxMs: 300 } }],
+  },
 );
 await srv.sb.start();
 process.stdout.write(`${JSON.stringify({ port: srv.port })}\n`);

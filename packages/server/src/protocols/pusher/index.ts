@@ -117,6 +117,15 @@ export function pusher(node: PusherNode, options: { apps: readonly PusherAppOpti
     counted ||= app.enableSubscriptionCount;
   }
   const webhooks = [...apps.all()].some((a) => a.webhooks.length > 0) ? new PusherWebhooks(apps, node) : undefined;
+  // Presence channels (and the hidden `#online-{id}` ones of watchlists) are tracked in the cluster
+  // state whatever the webhooks: when a node dies, a survivor reaps its members and announces their
+  // leaves, so Pusher clients everywhere get member_removed (and watchers `offline`) for them; a dead
+  // node's presence entries would otherwise only expire from the store.
+  const tracked = (ch: string) => {
+    const name = apps.pusherName(ch);
+    return name !== undefined && (name.startsWith('presence-') || name.startsWith('#online-'));
+  };
+  const untrackPresence = node.lifecycle.listen(() => {}, { channels: tracked, users: false });
   const stats = new PusherStats(apps);
   const shared: PusherShared = {
     apps,
@@ -158,6 +167,7 @@ export function pusher(node: PusherNode, options: { apps: readonly PusherAppOpti
     webhooks,
     stats: () => stats.snapshot((app) => webhooks?.statsOf(app) ?? []),
     close: async (timeoutMs) => {
+      untrackPresence();
       shared.counter?.close();
       await webhooks?.close(timeoutMs);
     },
