@@ -121,3 +121,36 @@ test('pusher webhooks: webhookLeaveDelayMs 0 sends member_removed and channel_va
   c.disconnect();
   await until(() => backend.named('channel_vacated').length === 1 && backend.named('member_removed').length === 1, 10_000, 'vacated and removed');
 });
+
+test('pusher webhooks: subscription_count with the app’s subscription counts on, each change of a channel’s subscribers, none for presence', { timeout: 30_000 }, async (t) => {
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  t.after(() => backend.close());
+  const srv = await startPusher({}, { ...APP, enableSubscriptionCount: true, webhookLeaveDelayMs: 0, webhooks: [{ url: backend.url, lingerMs: 5, events: ['subscription_count', 'member_added'] }] });
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    await srv.mount.close(1000);
+    await srv.close();
+  });
+  const counts = () => backend.named('subscription_count', 'counted').map((e) => (e as unknown as { subscription_count: number }).subscription_count);
+  const sub = async (user: string, channel: string) => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    const ch = c.subscribe(channel);
+    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 5000, `${user} in ${channel}`);
+    return c;
+  };
+  await sub('alice', 'counted');
+  await until(() => counts().length === 1, 10_000, 'count 1');
+  const bob = await sub('bob', 'counted');
+  await until(() => counts().length === 2, 10_000, 'count 2');
+  bob.disconnect();
+  await until(() => counts().length === 3, 10_000, 'count back to 1');
+  assert.deepEqual(counts(), [1, 2, 1]);
+  // A presence channel has members instead: member_added, no count.
+  await sub('carol', 'presence-counted');
+  await until(() => backend.named('member_added').length === 1, 10_000, 'carol added');
+  assert.equal(backend.events.filter((e) => e.name === 'subscription_count' && e.channel === 'presence-counted').length, 0);
+  assert.deepEqual(Object.keys(backend.named('subscription_count')[0]!).sort(), ['channel', 'name', 'subscription_count']);
+  assert.equal(backend.invalid, 0);
+});

@@ -23,10 +23,11 @@ import { hmacHex } from './signature.js';
 export type PusherWebhookEvent =
   | { readonly name: 'channel_occupied' | 'channel_vacated' | 'cache_miss'; readonly channel: string }
   | { readonly name: 'member_added' | 'member_removed'; readonly channel: string; readonly user_id: string }
-  | { readonly name: 'client_event'; readonly channel: string; readonly event: string; readonly data: string; readonly socket_id: string; readonly user_id?: string };
+  | { readonly name: 'client_event'; readonly channel: string; readonly event: string; readonly data: string; readonly socket_id: string; readonly user_id?: string }
+  | { readonly name: 'subscription_count'; readonly channel: string; readonly subscription_count: number };
 
 export type PusherWebhookEventName = PusherWebhookEvent['name'];
-export const PUSHER_WEBHOOK_EVENTS: readonly PusherWebhookEventName[] = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'];
+export const PUSHER_WEBHOOK_EVENTS: readonly PusherWebhookEventName[] = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss', 'subscription_count'];
 
 export interface PusherWebhookOptions {
   readonly url: string;
@@ -136,8 +137,9 @@ export class PusherWebhooks {
     const client = e.client;
     if (e.type === 'subscribe' || e.type === 'unsubscribe') {
       const group = CHANNEL_GROUP + e.channel;
-      if (e.type === 'subscribe') this.#join(group, client, CHANNEL_RANK, () => this.push(app, { name: 'channel_occupied', channel: name }));
-      else this.#leave(app, group, client, () => this.push(app, { name: 'channel_vacated', channel: name }));
+      const count = this.#counted(app, name) ? () => this.#count(app, name, group) : undefined;
+      if (e.type === 'subscribe') this.#join(group, client, CHANNEL_RANK, () => this.push(app, { name: 'channel_occupied', channel: name }), count);
+      else this.#leave(app, group, client, () => this.push(app, { name: 'channel_vacated', channel: name }), count);
       return;
     }
     if (!name.startsWith('presence-')) return;
@@ -155,8 +157,19 @@ export class PusherWebhooks {
     }
   }
 
+  /** `subscription_count` webhooks: apps that enable subscription counts, every channel kind but presence (as Pusher). */
+  #counted(app: PusherApp, name: string): boolean {
+    return app.enableSubscriptionCount && !name.startsWith('presence-');
+  }
+
+  /** The channel's subscribers anywhere, read after a change to its group (inside the group's chain). */
+  async #count(app: PusherApp, name: string, group: string): Promise<void> {
+    const [n] = await this.node.lifecycle.state.counts([group]);
+    this.push(app, { name: 'subscription_count', channel: name, subscription_count: n ?? 0 });
+  }
+
   /** Join the group; `first()` when the group was empty anywhere. A leave still lingering for the same entry is called off instead. */
-  #join(group: string, member: string, rank: number, first: () => void): void {
+  #join(group: string, member: string, rank: number, first: () => void, changed?: () => Promise<void>): void {
     const key = `${group}\n${member}`;
     const lingering = this.#lingering.get(key);
     if (lingering !== undefined) {
@@ -167,15 +180,17 @@ export class PusherWebhooks {
     this.#serial(group, async () => {
       const r = await this.node.lifecycle.state.join(group, member, this.node.lifecycle.ctx.id, '', rank);
       if (r.first) first();
+      if (r.added) await changed?.();
     });
   }
 
   /** Leave the group after the app's debounce; `last()` when the group is then empty anywhere. */
-  #leave(app: PusherApp, group: string, member: string, last: () => void): void {
+  #leave(app: PusherApp, group: string, member: string, last: () => void, changed?: () => Promise<void>): void {
     const run = () =>
       this.#serial(group, async () => {
         const r = await this.node.lifecycle.state.leave(group, member);
         if (r.removed && r.last) last();
+        if (r.removed) await changed?.();
       });
     if (app.webhookLeaveDelayMs <= 0) return run();
     const key = `${group}\n${member}`;
@@ -190,11 +205,12 @@ export class PusherWebhooks {
 
   /** A dead node's entry, reaped by this node: what its last leave would have sent. */
   #reaped(e: Reaped): void {
-    if (!e.last) return;
     if (e.group.startsWith(CHANNEL_GROUP)) {
       const target = this.#target(e.group.slice(CHANNEL_GROUP.length));
-      if (target) this.push(target.app, { name: 'channel_vacated', channel: target.name });
-    } else if (e.group.startsWith(MEMBER_GROUP)) {
+      if (!target) return;
+      if (e.last) this.push(target.app, { name: 'channel_vacated', channel: target.name });
+      if (this.#counted(target.app, target.name)) this.#serial(e.group, () => this.#count(target.app, target.name, e.group));
+    } else if (e.group.startsWith(MEMBER_GROUP) && e.last) {
       const rest = e.group.slice(MEMBER_GROUP.length);
       const cut = rest.indexOf('\n'); // channel names never hold a newline; user ids may
       if (cut < 0) return;
