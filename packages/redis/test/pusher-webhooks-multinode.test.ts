@@ -91,3 +91,43 @@ test('pusher webhooks on two nodes over Redis: a user who leaves one node and co
   assert.deepEqual(backend.events.map((e) => e.name).sort(), ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
   assert.equal(backend.invalid, 0);
 });
+
+test('pusher webhooks on two nodes over Redis: a node shut down gracefully leaves its members to the survivor, so a user who moves over sends nothing', { timeout: 60_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('pusher-hooks-restart');
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  const nodes: PusherTestServer[] = [];
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const n of nodes) {
+      await n.mount.close(1000);
+      await n.close();
+    }
+    await backend.close();
+    await dropPrefix(prefix);
+  });
+  const app = { ...APP, webhooks: [{ url: backend.url, lingerMs: 5 }] };
+  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 1500 }), name, cluster: { nodeTtlMs: 2000 } }, app));
+  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
+  const join = async (srv: PusherTestServer) => {
+    const c = pusherClient(srv, { user: 'alice' });
+    clients.push(c);
+    const ch = c.subscribe('presence-room');
+    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 10_000, 'alice in presence-room');
+    return c;
+  };
+  const onA = await join(A);
+  await until(() => backend.named('member_added').length === 1 && backend.named('channel_occupied').length === 1, 10_000, 'occupied, alice added');
+  // Node A shuts down as the standalone server does (the node, then the mount); its client reconnects through B.
+  await A.sb.shutdown({ timeoutMs: 1000 });
+  await A.mount.close(1000);
+  onA.disconnect();
+  const onB = await join(B);
+  // A's lease lapses and B reaps A's entries: alice is still there through B, so nothing is sent.
+  // Then she leaves B: removed and vacated, once.
+  onB.disconnect();
+  await until(() => backend.named('member_removed').length === 1 && backend.named('channel_vacated').length === 1, 30_000, 'alice removed, vacated');
+  assert.deepEqual(backend.events.map((e) => e.name).sort(), ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
+  assert.equal(backend.invalid, 0);
+});

@@ -61,6 +61,8 @@ export interface PusherWebhookNode {
     listenReaped(prefix: string, fn: (e: Reaped) => void): () => void;
   };
   readonly logger: Logger;
+  /** A node shutting down leaves its debounced leaves to the reaper (its state store is about to close). */
+  readonly isShuttingDown?: boolean;
 }
 
 /** `pusher-member:{channel}\n{user id}`: the user's connections in a presence channel. */
@@ -197,7 +199,7 @@ export class PusherWebhooks {
     if (this.#lingering.has(key)) return;
     const timer = setTimeout(() => {
       this.#lingering.delete(key);
-      if (!this.#closed) run();
+      if (!this.#closed && this.node.isShuttingDown !== true) run();
     }, app.webhookLeaveDelayMs);
     timer.unref();
     this.#lingering.set(key, timer);
@@ -239,10 +241,11 @@ export class PusherWebhooks {
   }
 
   /**
-   * Stop listening and deliver what is queued. Leaves still in their debounce window are not
-   * made now (the state store may already be closed on shutdown): their entries stay with this
-   * node's lease, and a surviving node reaps them and sends the vacated/member_removed once the
-   * lease lapses (`cluster.nodeTtlMs`), unless their subscribers came back elsewhere meanwhile.
+   * Stop listening and deliver what is queued. Leaves still in their debounce window (and, once the
+   * node is shutting down, those whose window ends meanwhile) are not made: the state store may
+   * already be closed. Their entries stay with this node's lease, and a surviving node reaps them
+   * and sends the vacated/member_removed once the lease lapses (`cluster.nodeTtlMs`), unless their
+   * subscribers came back elsewhere meanwhile (a rolling restart then sends nothing).
    */
   async close(timeoutMs?: number): Promise<void> {
     this.#closed = true;
