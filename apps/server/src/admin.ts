@@ -6,7 +6,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiCommandError, type Switchboard, ReplyError, runApiCommand, VERSION } from '@switchboard/server';
+import { ApiCommandError, type PusherMount, type Switchboard, ReplyError, runApiCommand, VERSION } from '@switchboard/server';
 import type { Logger } from 'pino';
 import type { ServerSettings } from './config.js';
 import { sendJson } from './util.js';
@@ -37,7 +37,7 @@ function readJson(req: IncomingMessage, max = 256 * 1024): Promise<unknown> {
   });
 }
 
-export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin'], log: Logger): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin'], log: Logger, pusher?: Pick<PusherMount, 'stats'>): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   const page = readFileSync(new URL('../public/admin.html', import.meta.url), 'utf8');
   const secret = cfg.secret ?? '';
   const passwordHash = sha256(cfg.password ?? '');
@@ -183,6 +183,11 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
         sendJson(res, 200, {
           webhooks: sb.webhookQueues.map((q) => ({ ...q.stats(), recentDeadLetters: q.deadLetters().slice(-50).reverse() })),
         });
+        return true;
+      }
+      if (op === 'pusher' && req.method === 'GET') {
+        // Per Pusher app on this node: connections, traffic, HTTP API calls, webhooks (never the secret).
+        sendJson(res, 200, { apps: pusher?.stats() ?? [] });
         return true;
       }
       if (op === 'webhooks/redeliver' && req.method === 'POST') {

@@ -70,6 +70,7 @@ const pusherApp = {
   namespace: text().optional(),
   enable_client_messages: flag().optional(),
   activity_timeout: integer({ example: 120 }).optional(),
+  pong_timeout: integer({ example: 30 }).optional(),
   max_event_payload_kb: integer({ example: 10 }).optional(),
   max_presence_members_per_channel: integer({ example: 100 }).optional(),
   max_user_info_kb: integer({ example: 1 }).optional(),
@@ -78,6 +79,8 @@ const pusherApp = {
   enable_watchlist_events: flag().optional(),
   // Webhooks in Pusher's format (Soketi's `webhooks: [{url, event_types}]`).
   webhooks: z.array(z.strictObject({ url: text().optional(), event_types: strings('["channel_occupied", "channel_vacated", "member_added"]').optional() })).optional(),
+  // channel_vacated / member_removed wait this long for the subscriber to come back (Pusher: 3 s)
+  webhook_leave_delay: duration().optional(),
 };
 
 export const configSchema = z.strictObject({

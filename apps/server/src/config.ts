@@ -366,9 +366,13 @@ function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
   const one = (a: PusherAppSection, where: string) => {
     const missing = (['app_id', 'key', 'secret'] as const).filter((k) => a[k] === undefined || a[k] === '');
     if (missing.length > 0) throw new ConfigError(missing.map((k) => ({ key: `${where}.${k}`, message: 'a Pusher app needs app_id, key and secret' })));
+    const zero = (['activity_timeout', 'pong_timeout', 'max_event_payload_kb', 'max_presence_members_per_channel', 'max_user_info_kb', 'max_client_events_per_second'] as const).filter((k) => a[k] === 0);
+    if (zero.length > 0) throw new ConfigError(zero.map((k) => ({ key: `${where}.${k}`, message: 'must be at least 1' })));
     const app: PusherAppOptions = { id: a.app_id!, key: a.key!, secret: a.secret!, namespace: a.namespace ?? '' };
     if (a.enable_client_messages !== undefined) app.enableClientMessages = a.enable_client_messages;
     if (a.activity_timeout !== undefined) app.activityTimeout = a.activity_timeout;
+    if (a.pong_timeout !== undefined) app.pongTimeout = a.pong_timeout;
+    if (a.webhook_leave_delay !== undefined) app.webhookLeaveDelayMs = a.webhook_leave_delay;
     if (a.max_event_payload_kb !== undefined) app.maxEventPayloadKb = a.max_event_payload_kb;
     if (a.max_presence_members_per_channel !== undefined) app.maxPresenceMembers = a.max_presence_members_per_channel;
     if (a.max_user_info_kb !== undefined) app.maxUserInfoKb = a.max_user_info_kb;

@@ -3,7 +3,7 @@
  * the connection list) when scraped, so the fan-out path pays nothing; the publish-to-deliver
  * latency comes from the core's once-per-publication `onFanout` hook.
  */
-import { type Switchboard, type WebhookStats, ReplyError, DisconnectError, proxyStats, wsFrameStats } from '@switchboard/server';
+import { type PusherAppStats, type Switchboard, type WebhookStats, ReplyError, DisconnectError, proxyStats, wsFrameStats } from '@switchboard/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface Metrics {
@@ -12,7 +12,8 @@ export interface Metrics {
   httpRequests: Counter<'route' | 'status'>;
 }
 
-export function createMetrics(sb: Switchboard): Metrics {
+/** `pusher`: the Pusher mount's per-app counters, read when scraped (labelled by app id). */
+export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ node: sb.name });
   collectDefaultMetrics({ register: registry });
@@ -221,6 +222,8 @@ export function createMetrics(sb: Switchboard): Metrics {
     }
   });
 
+  if (pusher) pusherMetrics(registry, pusher);
+
   const apiCalls = new Counter({
     name: 'switchboard_api_calls_total',
     help: 'Server HTTP API calls, by method and result code (0 = ok)',
@@ -234,4 +237,63 @@ export function createMetrics(sb: Switchboard): Metrics {
     registers: [registry],
   });
   return { registry, apiCalls, httpRequests };
+}
+
+/** Pusher apps, labelled by app id (the ids of the config: no label comes from a request). */
+function pusherMetrics(registry: Registry, read: () => PusherAppStats[]): void {
+  type Emit<L extends string> = (labels: Record<L, string>, v: number) => void;
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (emit: Emit<L>) => void) =>
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        fill((labels, v) => this.set(labels as never, v));
+      },
+    });
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[], fill: (emit: Emit<L>) => void) =>
+    new Counter<L>({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        this.reset();
+        fill((labels, v) => this.inc(labels as never, v));
+      },
+    });
+  const apps = (emit: Emit<'app'>, value: (a: PusherAppStats) => number) => {
+    for (const a of read()) emit({ app: a.id }, value(a));
+  };
+  const webhooks = (emit: Emit<'app' | 'webhook'>, value: (s: WebhookStats) => number) => {
+    for (const a of read()) for (const w of a.webhooks) emit({ app: a.id, webhook: w.name }, value(w));
+  };
+  gauge('switchboard_pusher_connections', 'Open Pusher connections on this node, by app', ['app'], (emit) => apps(emit, (a) => a.connections));
+  counter('switchboard_pusher_connections_total', 'Pusher connections accepted by this node, by app', ['app'], (emit) => apps(emit, (a) => a.connectionsTotal));
+  counter('switchboard_pusher_messages_total', 'Pusher WebSocket frames by app and direction', ['app', 'direction'], (emit) => {
+    for (const a of read()) {
+      emit({ app: a.id, direction: 'in' }, a.messagesIn);
+      emit({ app: a.id, direction: 'out' }, a.messagesOut);
+    }
+  });
+  counter('switchboard_pusher_bytes_total', 'Pusher WebSocket payload bytes by app and direction', ['app', 'direction'], (emit) => {
+    for (const a of read()) {
+      emit({ app: a.id, direction: 'in' }, a.bytesIn);
+      emit({ app: a.id, direction: 'out' }, a.bytesOut);
+    }
+  });
+  counter(
+    'switchboard_pusher_api_calls_total',
+    'Pusher HTTP API requests by app, endpoint (events, batch_events, channels, channel, channel_users, terminate_connections, unknown) and HTTP status',
+    ['app', 'endpoint', 'status'],
+    (emit) => {
+      for (const a of read()) for (const c of a.api) emit({ app: a.id, endpoint: c.endpoint, status: String(c.status) }, c.calls);
+    },
+  );
+  counter('switchboard_pusher_webhook_events_delivered_total', 'Pusher webhook events delivered (2xx), by app and webhook', ['app', 'webhook'], (emit) => webhooks(emit, (s) => s.delivered));
+  counter('switchboard_pusher_webhook_failures_total', 'Failed Pusher webhook requests (network error, timeout, non-2xx), by app and webhook', ['app', 'webhook'], (emit) => webhooks(emit, (s) => s.failures));
+  counter('switchboard_pusher_webhook_dead_lettered_total', 'Pusher webhook events put in the dead letters, by app and webhook', ['app', 'webhook'], (emit) => webhooks(emit, (s) => s.deadLettered));
+  gauge('switchboard_pusher_webhook_queued', 'Pusher webhook events waiting (in flight included), by app and webhook', ['app', 'webhook'], (emit) => webhooks(emit, (s) => s.queued + s.inFlight));
 }

@@ -63,7 +63,8 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log, ...(overrides.contract ? { contract: overrides.contract } : {}) });
   const proxies = s.proxy ? installProxies(sb, s.proxy) : undefined;
   for (const w of s.webhooks) sb.webhooks(w);
-  const metrics = s.prometheus ? createMetrics(sb) : undefined;
+  const pusherMount = s.pusher.apps.length > 0 ? pusher(sb, { apps: s.pusher.apps }) : undefined;
+  const metrics = s.prometheus ? createMetrics(sb, pusherMount ? () => pusherMount.stats() : undefined) : undefined;
   // Connect and disconnect are logged by the core at debug; subscriptions too, here.
   if (log.isLevelEnabled('debug')) {
     sb.on('subscribe', (client, channel) => log.debug({ client: client.id, user: client.user, channel }, 'subscribe'));
@@ -87,8 +88,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
     prefix: s.api.prefix,
     observe: metrics ? (method, code) => metrics.apiCalls.inc({ method, code: String(code) }) : undefined,
   });
-  const admin = s.admin.enabled ? createAdminHandler(sb, s.admin, log) : undefined;
-  const pusherMount = s.pusher.apps.length > 0 ? pusher(sb, { apps: s.pusher.apps }) : undefined;
+  const admin = s.admin.enabled ? createAdminHandler(sb, s.admin, log, pusherMount) : undefined;
   // Phoenix's LongPoll fallback beside its WebSocket endpoint: <mount>/longpoll for <mount>/websocket.
   const longPoll = s.phoenix.enabled && sb.protocol('phoenix') && s.phoenix.path.endsWith('/websocket') ? phoenixLongPoll(sb, { path: s.phoenix.path.replace(/\/websocket$/, '/longpoll') }) : undefined;
 

@@ -73,6 +73,8 @@ export class Connection implements SessionConnection {
   expireAt = 0;
   /** Keepalive bookkeeping (driven by the node's timer). */
   lastPingAt = 0;
+  /** More counters this connection's traffic adds to, chosen by its session (Pusher: its app's). */
+  traffic: TrafficCounters | undefined;
   awaitingPong = false;
   /** Client name/version from connect (observability only). */
   clientName = '';
@@ -121,6 +123,11 @@ export class Connection implements SessionConnection {
     stats.bytesIn += data.length;
     perProtocol.messagesIn++;
     perProtocol.bytesIn += data.length;
+    const traffic = this.traffic;
+    if (traffic !== undefined) {
+      traffic.messagesIn++;
+      traffic.bytesIn += data.length;
+    }
     try {
       this.session.handleMessage(data, isBinary);
     } catch (err) {
@@ -315,7 +322,13 @@ export class Connection implements SessionConnection {
     // Binary protocols (Centrifugo's Protobuf) batch by concatenation: each message carries its length.
     const batching = this.proto.newlineBatching || this.proto.binary === true;
     const sep = this.proto.binary === true ? NOTHING : NEWLINE;
-    perProtocol.messagesOut += batching || q.length === 1 ? 1 : q.length;
+    const messages = batching || q.length === 1 ? 1 : q.length;
+    perProtocol.messagesOut += messages;
+    const traffic = this.traffic;
+    if (traffic !== undefined) {
+      traffic.messagesOut += messages;
+      traffic.bytesOut += this.#queued;
+    }
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;

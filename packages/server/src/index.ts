@@ -76,6 +76,7 @@ export { phoenixProtocol, PhoenixProtocol, type PhoenixOptions } from './protoco
 export { phoenixLongPoll, LongPollEndpoint, LongPollTransport, type LongPollOptions } from './protocols/phoenix/longpoll.js';
 export { pusher, pusherProtocol, PusherApps, PusherHttpApi, socketIdOf, clientIdOf, type PusherAppOptions, type PusherApp, type PusherMount, type PusherNode } from './protocols/pusher/index.js';
 export { pusherWebhookFormat, PusherWebhooks, PUSHER_WEBHOOK_EVENTS, type PusherWebhookEvent, type PusherWebhookEventName, type PusherWebhookOptions } from './protocols/pusher/index.js';
+export type { PusherAppStats, PusherApiEndpoint } from './protocols/pusher/index.js';
 export { createSwitchboard } from './create.js';
 export { logging, recovery, rateLimit } from './middleware.js';
 export { createApiHandler, runApiCommand, ApiCommandError } from './http-api.js';

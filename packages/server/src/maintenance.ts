@@ -54,8 +54,8 @@ export class Maintenance {
 
   keepaliveTick(): void {
     const now = Date.now();
-    const interval = this.pingIntervalMs;
-    const pongTimeout = this.pongTimeoutMs;
+    const nodeInterval = this.pingIntervalMs;
+    const nodePongTimeout = this.pongTimeoutMs;
     const grace = this.ctx.options.expiredCloseDelayMs ?? DEFAULTS.expiredCloseDelayMs;
     const connectTimeout = this.ctx.limits.connectTimeoutMs;
     for (const conn of this.hub.connections.values()) {
@@ -70,6 +70,9 @@ export class Maintenance {
         conn.close(Disconnects.expired);
         continue;
       }
+      const own = conn.session.keepaliveMs;
+      const pongTimeout = own?.pongTimeout ?? nodePongTimeout;
+      const interval = own?.pingInterval ?? nodeInterval;
       if (conn.awaitingPong && pongTimeout > 0 && now - conn.lastPingAt > pongTimeout) {
         conn.close(conn.session.keepalive === 'transport' ? Disconnects.connectionClosed : (conn.session.noPongClose ?? Disconnects.noPong));
         continue;

@@ -7,6 +7,7 @@ import type { PresenceStats } from './presence.js';
 import type { Subscription } from './subscription.js';
 import type { ConnectionRequest, Transport } from './transport.js';
 import type { ClientInfo, Publication, StreamPosition } from './types.js';
+import type { TrafficCounters } from './connection.js';
 
 export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher' | 'phoenix';
 
@@ -47,6 +48,12 @@ export interface Session {
   sendPing(): void;
   /** How an 'app' keepalive session is closed when its pong does not come (default 3012 no pong; Pusher: 4201). */
   readonly noPongClose?: DisconnectValue;
+  /**
+   * This session's own keepalive timings (ms) in place of the node's `pingIntervalMs` and
+   * `pongTimeoutMs` (Pusher: the app's `activity_timeout` and pong timeout). Checked on the node's
+   * keepalive tick (at most 1 s apart), so they are kept to within a tick.
+   */
+  readonly keepaliveMs?: { readonly pingInterval: number; readonly pongTimeout: number };
   /** The connection is closing: last chance to tell the client (before the close frame). */
   onClose?(code: number, reason: string): void;
   /**
@@ -73,6 +80,13 @@ export interface SessionConnection {
   clientVersion: string;
   /** Set false when the client answers a ping. */
   awaitingPong: boolean;
+  /**
+   * When the keepalive last pinged (ms since the epoch): the next ping is due a ping interval later.
+   * A session whose protocol pings after a silence (Pusher) moves it on every client frame.
+   */
+  lastPingAt: number;
+  /** More counters the connection's traffic adds to (messages and bytes, both ways), set by the session: per-app metrics. */
+  traffic: TrafficCounters | undefined;
   /** Queue a reply, error or push that no slow-consumer policy may drop. */
   enqueueControl(message: Buffer): void;
   close(d: DisconnectValue): void;

@@ -1,10 +1,13 @@
 /**
- * Pusher's cache channels, subscription_count events, 4201 for a silent connection, and §17.2:
+ * Pusher's cache channels, subscription_count events, the per-app activity_timeout (4201 for a silent connection), and §17.2:
  * other protocols' clients reach Pusher's private, presence and user channels by subscription token only.
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Subscription } from 'centrifuge';
+import { createSwitchboard, pusher } from '../src/index.js';
 import { RawClient, SECRET, sdk, token, until } from './helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
 
@@ -111,19 +114,45 @@ test('subscription_count: every subscriber learns the count as others come and g
   }
 });
 
-test('a connection that never answers the server ping is closed with pusher:error 4201', { timeout: 20_000 }, async () => {
-  const srv = await startPusher({ pingIntervalMs: 300, pongTimeoutMs: 300 });
-  const c = new RawClient(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=7`);
-  try {
+test('activity_timeout per app: announced, the server pings after that silence, an answer keeps the connection, none gets pusher:error 4201 and close 4201', { timeout: 30_000 }, async () => {
+  // The node's own keepalive is far slower: the apps' values are what ping and close here.
+  const sb = createSwitchboard({ namespaces: { pusher: {}, slow: {} }, pingIntervalMs: 60_000, pongTimeoutMs: 60_000 });
+  const mount = pusher(sb, {
+    apps: [
+      { ...APP, activityTimeout: 1, pongTimeout: 1 },
+      { id: 'slow', key: 'slow-key', secret: 'slow-secret', namespace: 'slow' },
+    ],
+  });
+  const http = createServer();
+  mount.attach(http);
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const port = (http.address() as AddressInfo).port;
+  const established = async (c: RawClient) => {
     await c.opened;
-    await c.next((m) => m['event'] === 'pusher:connection_established');
-    await c.next((m) => m['event'] === 'pusher:ping', 10_000);
-    const err = await c.next((m) => m['event'] === 'pusher:error', 10_000);
-    assert.equal((err['data'] as { code: number }).code, 4201);
-    assert.equal((await c.waitClose(10_000)).code, 4201);
+    const m = await c.next((f) => f['event'] === 'pusher:connection_established');
+    return (JSON.parse(m['data'] as string) as { activity_timeout: number }).activity_timeout;
+  };
+  const fast = new RawClient(`ws://127.0.0.1:${port}/app/${APP.key}?protocol=7`);
+  const slow = new RawClient(`ws://127.0.0.1:${port}/app/slow-key?protocol=7`);
+  try {
+    assert.equal(await established(slow), 120, 'the default, as Pusher documents');
+    assert.equal(await established(fast), 1);
+    // The first ping is answered: the connection stays, and the next silence brings another ping.
+    await fast.next((m) => m['event'] === 'pusher:ping', 10_000);
+    fast.send({ event: 'pusher:pong', data: {} });
+    await fast.next((m) => m['event'] === 'pusher:ping', 10_000);
+    assert.equal(fast.closed, undefined, 'an answered ping closes nothing');
+    // This one is not answered.
+    const err = await fast.next((m) => m['event'] === 'pusher:error', 10_000);
+    assert.deepEqual(err['data'], { code: 4201, message: 'Pong reply not received' });
+    assert.equal((await fast.waitClose(10_000)).code, 4201);
+    assert.equal(slow.closed, undefined, "the other app's connection is untouched");
   } finally {
-    c.close();
-    await srv.close();
+    fast.close();
+    slow.close();
+    await sb.shutdown({ timeoutMs: 0 });
+    http.closeAllConnections();
+    await new Promise<void>((r) => http.close(() => r()));
   }
 });
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PusherServer from 'pusher';
 import { until } from './helpers.js';
+import { createSwitchboard, pusher } from '../src/index.js';
 import { APP, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
 import { PusherWebhookBackend } from './pusher-webhook-backend.js';
 
@@ -68,4 +69,88 @@ test('pusher webhooks: occupied/vacated, members folded by user, client events, 
   assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: 'another-secret', host: '127.0.0.1' }).webhook(last).isValid(), false);
   assert.equal(new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' }).webhook({ ...last, rawBody: last.rawBody.replace('vacated', 'occupied') }).isValid(), false);
   assert.ok(typeof (JSON.parse(last.rawBody) as { time_ms: unknown }).time_ms === 'number');
+});
+
+test('pusher webhooks: a user who leaves and comes back within the leave delay sends no member_removed/member_added and no vacated/occupied', { timeout: 30_000 }, async (t) => {
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  t.after(() => backend.close());
+  // A wide window (Pusher's is 3 s) so that the reconnect below lands inside it however slow the machine.
+  const srv = await startPusher({}, { ...APP, webhookLeaveDelayMs: 5000, webhooks: [{ url: backend.url, lingerMs: 5 }] });
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    await srv.mount.close(1000);
+    await srv.close();
+  });
+  const join = async () => {
+    const c = pusherClient(srv, { user: 'alice' });
+    clients.push(c);
+    const room = c.subscribe('presence-room');
+    const news = c.subscribe('news');
+    await Promise.all([next((cb) => room.bind('pusher:subscription_succeeded', cb), 5000, 'presence-room'), next((cb) => news.bind('pusher:subscription_succeeded', cb), 5000, 'news')]);
+    return c;
+  };
+  const first = await join();
+  await until(() => backend.named('member_added').length === 1 && backend.named('channel_occupied').length === 2, 10_000, 'occupied twice, alice added');
+  // A page reload: the connection goes, a new one subscribes the same channels as the same user.
+  first.disconnect();
+  const second = await join();
+  second.disconnect();
+  // Only the last leave counts, once the window has passed.
+  await until(() => backend.named('channel_vacated').length === 2 && backend.named('member_removed').length === 1, 20_000, 'vacated twice, alice removed');
+  const of = (channel: string) => backend.events.filter((e) => e.channel === channel).map((e) => e.name);
+  assert.deepEqual(of('presence-room').sort(), ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
+  assert.deepEqual(of('news'), ['channel_occupied', 'channel_vacated']);
+  assert.equal(backend.invalid, 0);
+});
+
+test('pusher webhooks: webhookLeaveDelayMs 0 sends member_removed and channel_vacated at once; a bad delay is refused', { timeout: 20_000 }, async (t) => {
+  assert.throws(() => pusher(createSwitchboard(), { apps: [{ ...APP, webhookLeaveDelayMs: -1 }] }), /pusher app 4242: webhookLeaveDelayMs must be a number of at least 0 \(got -1\)/);
+  assert.throws(() => pusher(createSwitchboard(), { apps: [{ ...APP, pongTimeout: 0 }] }), /pusher app 4242: pongTimeout must be a positive number \(got 0\)/);
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  t.after(() => backend.close());
+  const srv = await startPusher({}, { ...APP, webhookLeaveDelayMs: 0, webhooks: [{ url: backend.url, lingerMs: 5 }] });
+  t.after(async () => {
+    await srv.mount.close(1000);
+    await srv.close();
+  });
+  const c = pusherClient(srv, { user: 'alice' });
+  const room = c.subscribe('presence-room');
+  await next((cb) => room.bind('pusher:subscription_succeeded', cb), 5000, 'presence-room');
+  await until(() => backend.named('member_added').length === 1, 10_000, 'alice added');
+  c.disconnect();
+  await until(() => backend.named('channel_vacated').length === 1 && backend.named('member_removed').length === 1, 10_000, 'vacated and removed');
+});
+
+test('pusher webhooks: subscription_count with the app’s subscription counts on, each change of a channel’s subscribers, none for presence', { timeout: 30_000 }, async (t) => {
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  t.after(() => backend.close());
+  const srv = await startPusher({}, { ...APP, enableSubscriptionCount: true, webhookLeaveDelayMs: 0, webhooks: [{ url: backend.url, lingerMs: 5, events: ['subscription_count', 'member_added'] }] });
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    await srv.mount.close(1000);
+    await srv.close();
+  });
+  const counts = () => backend.named('subscription_count', 'counted').map((e) => (e as unknown as { subscription_count: number }).subscription_count);
+  const sub = async (user: string, channel: string) => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    const ch = c.subscribe(channel);
+    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 5000, `${user} in ${channel}`);
+    return c;
+  };
+  await sub('alice', 'counted');
+  await until(() => counts().length === 1, 10_000, 'count 1');
+  const bob = await sub('bob', 'counted');
+  await until(() => counts().length === 2, 10_000, 'count 2');
+  bob.disconnect();
+  await until(() => counts().length === 3, 10_000, 'count back to 1');
+  assert.deepEqual(counts(), [1, 2, 1]);
+  // A presence channel has members instead: member_added, no count.
+  await sub('carol', 'presence-counted');
+  await until(() => backend.named('member_added').length === 1, 10_000, 'carol added');
+  assert.equal(backend.events.filter((e) => e.name === 'subscription_count' && e.channel === 'presence-counted').length, 0);
+  assert.deepEqual(Object.keys(backend.named('subscription_count')[0]!).sort(), ['channel', 'name', 'subscription_count']);
+  assert.equal(backend.invalid, 0);
 });

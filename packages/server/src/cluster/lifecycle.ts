@@ -3,6 +3,7 @@ import type { Connection } from '../connection.js';
 import type { Hub } from '../hub.js';
 import type { NodeContext } from '../node-context.js';
 import type { Subscription } from '../subscription.js';
+import type { ClientInfo } from '../types.js';
 import type { Reaped, Revocation, StateStore } from './state.js';
 
 /** What happened to a client or a channel, as the node (or a survivor of a crashed node) reports it. */
@@ -82,6 +83,7 @@ export interface UserStatus {
 }
 
 type Listener = (e: LifecycleEvent) => void;
+type ReapListener = (e: Reaped) => void;
 
 /** Reaped and live-leave disconnects of a lost node's clients. */
 export const NODE_LOST = { code: 3001, reason: 'node lost' } as const;
@@ -100,6 +102,8 @@ export class Lifecycle {
   readonly state: StateStore;
   readonly nodeTtlMs: number;
   readonly #listeners: { fn: Listener; channels: (channel: string) => boolean; users: boolean }[] = [];
+  /** Owners of other groups in the state store (by group prefix), told of their reaped entries. */
+  readonly #reapListeners: { prefix: string; fn: ReapListener }[] = [];
   /** Registered connections this node reported to the state (conn id → user). */
   readonly #tracked = new Map<string, string>();
   /** Subscriptions this node joined to channel groups (conn id + channel). */
@@ -148,6 +152,21 @@ export class Lifecycle {
     return () => {
       const i = this.#listeners.indexOf(entry);
       if (i >= 0) this.#listeners.splice(i, 1);
+    };
+  }
+
+  /**
+   * Entries of groups named `prefix…` that their owner (not this class) joined in the state store:
+   * when a dead node's entry is reaped, `fn` hears it on the one node that reaped it (with `last`
+   * as a leave would have said). Prefixes `c:` and `u:` are this class's own.
+   */
+  listenReaped(prefix: string, fn: ReapListener): () => void {
+    if (prefix === '' || prefix.startsWith(CHANNEL_GROUP) || prefix.startsWith(USER_GROUP)) throw new Error(`lifecycle: group prefix "${prefix}" is reserved`);
+    const entry = { prefix, fn };
+    this.#reapListeners.push(entry);
+    return () => {
+      const i = this.#reapListeners.indexOf(entry);
+      if (i >= 0) this.#reapListeners.splice(i, 1);
     };
   }
 
@@ -224,6 +243,13 @@ export class Lifecycle {
         const base = { seq: r.seq, channel, client: id, user: sub.conn.user };
         if (r.first) this.#emit({ ...base, type: 'channel_occupied', client: undefined, user: undefined });
         this.#emit({ ...base, type: 'subscribe' });
+        if (sub.presence) {
+          // The reaper announced its leave (#lostPresence): it is back.
+          const info = sub.info();
+          this.#emit({ ...base, type: 'presence_join', ...(info.chanInfo !== undefined ? { info: parse(info.chanInfo) } : {}) });
+          await this.ctx.presence.add(channel, id, info);
+          await this.ctx.broker.publishJoin(channel, info);
+        }
       });
     }
   }
@@ -362,13 +388,25 @@ export class Lifecycle {
   #onReaped(entries: Reaped[]): void {
     const time = Date.now();
     for (const e of entries) {
+      const owner = this.#reapListeners.find((l) => e.group.startsWith(l.prefix));
+      if (owner !== undefined) {
+        try {
+          owner.fn(e);
+        } catch (err) {
+          this.ctx.events.reportError(err);
+        }
+        continue;
+      }
       const data = parseObject(e.data);
       const client = e.member;
       const user = typeof data['user'] === 'string' ? data['user'] : '';
       if (e.group.startsWith(CHANNEL_GROUP)) {
         const channel = e.group.slice(CHANNEL_GROUP.length);
         const base = { time, seq: e.seq, channel, client, user, lost: true as const };
-        if (data['presence'] === true) this.#emit({ ...base, type: 'presence_leave' });
+        if (data['presence'] === true) {
+          this.#emit({ ...base, type: 'presence_leave' });
+          void this.#lostPresence(channel, { client, user, ...(typeof data['chan'] === 'string' ? { chanInfo: data['chan'] } : {}) });
+        }
         this.#emit({ ...base, type: 'unsubscribe' });
         if (e.last) this.#emit({ ...base, type: 'channel_vacated', client: undefined, user: undefined });
       } else if (e.group.startsWith(USER_GROUP)) {
@@ -388,6 +426,20 @@ export class Lifecycle {
           if (e.last) void this.#publishStatus(user, false, time);
         }
       }
+    }
+  }
+
+  /**
+   * A dead node's presence entry: drop it from the shared presence store and announce its leave to
+   * every node's subscribers, as its own node would have (a dead node's entries otherwise only
+   * expire from the store, and its subscribers on other nodes never hear that they left).
+   */
+  async #lostPresence(channel: string, info: ClientInfo): Promise<void> {
+    try {
+      await this.ctx.presence.remove(channel, info.client);
+      await this.ctx.broker.publishLeave(channel, info);
+    } catch (err) {
+      this.#fail(err, 'the leave of a lost presence entry');
     }
   }
 
@@ -433,8 +485,9 @@ function memberData(conn: Connection): string {
   return JSON.stringify({ user: conn.user, protocol: conn.protocol });
 }
 
+/** What a survivor needs to report the subscription if its node dies: the user, and for presence the channel info of its leave. */
 function subData(sub: Subscription<Connection>): string {
-  return JSON.stringify({ user: sub.conn.user, ...(sub.presence ? { presence: true } : {}) });
+  return JSON.stringify({ user: sub.conn.user, ...(sub.presence ? { presence: true, ...(sub.chanInfo !== undefined ? { chan: sub.chanInfo } : {}) } : {}) });
 }
 
 function connFields(conn: Connection): Pick<LifecycleEvent, 'client' | 'user' | 'protocol' | 'transport' | 'info'> {

@@ -88,7 +88,8 @@ async function cycle(srv: PusherTestServer, n: number): Promise<void> {
 }
 
 test(`pusher churn: ${CYCLES} connect/subscribe/disconnect cycles on public, private, presence and cache channels leave nothing behind`, { timeout: 300_000 }, async (t) => {
-  const srv = await startPusher({ pingIntervalMs: 1_000, pongTimeoutMs: 1_000 }, { ...APP, enableSubscriptionCount: true });
+  // Pings every second of silence (the app's keepalive), so the keepalive path runs during the churn.
+  const srv = await startPusher({}, { ...APP, activityTimeout: 1, pongTimeout: 1, enableSubscriptionCount: true });
   try {
     const wave = async (from: number, count: number) => {
       for (let i = from; i < from + count; i += WAVE) {

@@ -17,8 +17,14 @@ export interface PusherAppOptions {
   namespace?: string;
   /** Client events (`client-*`) on private and presence channels. Default false. */
   enableClientMessages?: boolean;
-  /** Seconds of silence before the client pings (announced in `connection_established`). Default 120. */
+  /**
+   * Seconds of silence before a ping, announced in `connection_established` (the client pings after
+   * that long without a frame from the server) and kept by the server (it sends `pusher:ping` after
+   * that long without a frame from the client). Default 120.
+   */
   activityTimeout?: number;
+  /** Seconds the server waits for any frame after its `pusher:ping`, then `pusher:error` 4201 and close 4201. Default 30. */
+  pongTimeout?: number;
   /** Largest event `data` (HTTP API and client events), in KB. Default 10 (Pusher's documented limit). */
   maxEventPayloadKb?: number;
   /** Distinct users per presence channel. Default 100. */
@@ -33,6 +39,12 @@ export interface PusherAppOptions {
   enableWatchlistEvents?: boolean;
   /** Webhooks in Pusher's format (channel existence, members, client events, cache misses). */
   webhooks?: readonly PusherWebhookOptions[];
+  /**
+   * How long `channel_vacated` and `member_removed` webhooks wait for the subscriber (or the user) to
+   * come back, in ms: one that leaves and returns within it, on any node, sends nothing. Default 3000
+   * (Pusher's 3 s); 0 sends them at once.
+   */
+  webhookLeaveDelayMs?: number;
 }
 
 export interface PusherApp {
@@ -42,6 +54,9 @@ export interface PusherApp {
   readonly namespace: string;
   readonly enableClientMessages: boolean;
   readonly activityTimeout: number;
+  readonly pongTimeout: number;
+  /** The keepalive of the app's connections, in ms (from `activityTimeout` and `pongTimeout`). */
+  readonly keepaliveMs: { readonly pingInterval: number; readonly pongTimeout: number };
   readonly maxEventPayloadBytes: number;
   readonly maxPresenceMembers: number;
   readonly maxUserInfoBytes: number;
@@ -49,6 +64,7 @@ export interface PusherApp {
   readonly enableSubscriptionCount: boolean;
   readonly enableWatchlistEvents: boolean;
   readonly webhooks: readonly PusherWebhookOptions[];
+  readonly webhookLeaveDelayMs: number;
 }
 
 /** Pusher's limits on names ([SB]: 200 for both). */
@@ -71,7 +87,13 @@ export function validChannelName(name: unknown): name is string {
 
 function positive(v: number | undefined, dflt: number, what: string): number {
   if (v === undefined) return dflt;
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`pusher app: ${what} must be a positive number`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`pusher app ${what} must be a positive number (got ${String(v)})`);
+  return v;
+}
+
+function nonNegative(v: number | undefined, dflt: number, what: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new Error(`pusher app ${what} must be a number of at least 0 (got ${String(v)})`);
   return v;
 }
 
@@ -91,20 +113,25 @@ export class PusherApps {
       if (this.#byKey.has(a.key)) throw new Error(`pusher app ${a.id}: key ${a.key} is used twice`);
       if (this.#byId.has(a.id)) throw new Error(`pusher app ${a.id}: id is used twice`);
       if (this.#byNamespace.has(namespace)) throw new Error(`pusher app ${a.id}: namespace "${namespace}" is used by another app`);
+      const activityTimeout = Math.ceil(positive(a.activityTimeout, 120, `${a.id}: activityTimeout`));
+      const pongTimeout = Math.ceil(positive(a.pongTimeout, 30, `${a.id}: pongTimeout`));
       const app: PusherApp = {
         id: a.id,
         key: a.key,
         secret: a.secret,
         namespace,
         enableClientMessages: a.enableClientMessages === true,
-        activityTimeout: Math.round(positive(a.activityTimeout, 120, 'activityTimeout')),
-        maxEventPayloadBytes: Math.round(positive(a.maxEventPayloadKb, 10, 'maxEventPayloadKb') * 1024),
-        maxPresenceMembers: Math.round(positive(a.maxPresenceMembers, 100, 'maxPresenceMembers')),
-        maxUserInfoBytes: Math.round(positive(a.maxUserInfoKb, 1, 'maxUserInfoKb') * 1024),
-        maxClientEventsPerSecond: positive(a.maxClientEventsPerSecond, 10, 'maxClientEventsPerSecond'),
+        activityTimeout,
+        pongTimeout,
+        keepaliveMs: { pingInterval: activityTimeout * 1000, pongTimeout: pongTimeout * 1000 },
+        maxEventPayloadBytes: Math.round(positive(a.maxEventPayloadKb, 10, `${a.id}: maxEventPayloadKb`) * 1024),
+        maxPresenceMembers: Math.round(positive(a.maxPresenceMembers, 100, `${a.id}: maxPresenceMembers`)),
+        maxUserInfoBytes: Math.round(positive(a.maxUserInfoKb, 1, `${a.id}: maxUserInfoKb`) * 1024),
+        maxClientEventsPerSecond: positive(a.maxClientEventsPerSecond, 10, `${a.id}: maxClientEventsPerSecond`),
         enableSubscriptionCount: a.enableSubscriptionCount === true,
         enableWatchlistEvents: a.enableWatchlistEvents === true,
         webhooks: a.webhooks ?? [],
+        webhookLeaveDelayMs: nonNegative(a.webhookLeaveDelayMs, 3000, `${a.id}: webhookLeaveDelayMs`),
       };
       this.#byKey.set(app.key, app);
       this.#byId.set(app.id, app);

@@ -7,6 +7,7 @@ import { isCacheChannel, type PusherApp, type PusherApps, MAX_BATCH, MAX_CHANNEL
 import { PresenceFold } from './presence-fold.js';
 import { hmacHex, sameHex } from './signature.js';
 import { clientIdOf, SOCKET_ID } from './socket-id.js';
+import type { PusherApiEndpoint, PusherStats } from './stats.js';
 
 /**
  * The Pusher HTTP API under `/apps/{app_id}/`: events, batch_events, channels, channels/{name},
@@ -79,6 +80,7 @@ export class PusherHttpApi {
     readonly apps: PusherApps,
     readonly node: PusherApiNode,
     readonly prefix = '/apps',
+    readonly stats?: PusherStats,
   ) {}
 
   /** Serve the request if it is under the prefix; false when it is not this API's. */
@@ -86,18 +88,24 @@ export class PusherHttpApi {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     if (!path.startsWith(`${this.prefix}/`)) return false;
+    let app: PusherApp | undefined;
+    let endpoint: PusherApiEndpoint = 'unknown';
+    let status = 500;
     try {
       const rest = path.slice(this.prefix.length + 1).split('/').map(decodeURIComponent);
-      const app = this.apps.byId(rest[0]!);
+      app = this.apps.byId(rest[0]!);
       if (!app) throw new ApiError(404, `Unknown app id ${rest[0]!.slice(0, 64)}`);
       const method = req.method ?? 'GET';
+      endpoint = endpointOf(method, rest.slice(1));
       const body = method === 'POST' ? await readBody(req, MAX_BODY) : Buffer.alloc(0);
       checkSignature(app, method, path, url.searchParams, body, Math.floor(Date.now() / 1000));
       const result = await this.#route(app, method, rest.slice(1), url.searchParams, body);
-      send(res, 200, result);
+      send(res, (status = 200), result);
     } catch (err) {
-      if (err instanceof ApiError) send(res, err.status, { error: err.message });
-      else throw err;
+      if (!(err instanceof ApiError)) throw err;
+      send(res, (status = err.status), { error: err.message });
+    } finally {
+      if (app) this.stats?.apiCall(app, endpoint, status);
     }
     return true;
   }
@@ -233,6 +241,15 @@ function json(body: Buffer): unknown {
   } catch {
     throw new ApiError(400, 'The body is not JSON');
   }
+}
+
+/** Which endpoint a request is for (as `#route` routes it), for the per-app counters. */
+function endpointOf(method: string, parts: string[]): PusherApiEndpoint {
+  const [what, , sub] = parts;
+  if (method === 'POST' && parts.length === 1 && (what === 'events' || what === 'batch_events')) return what;
+  if (method === 'GET' && what === 'channels') return parts.length === 1 ? 'channels' : parts.length === 2 ? 'channel' : parts.length === 3 && sub === 'users' ? 'channel_users' : 'unknown';
+  if (method === 'POST' && what === 'users' && parts.length === 3 && sub === 'terminate_connections') return 'terminate_connections';
+  return 'unknown';
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -13,6 +13,7 @@ import { frame, publicationFrame } from './frames.js';
 import { type PusherApiNode, PusherHttpApi } from './http-api.js';
 import { PresenceFold } from './presence-fold.js';
 import { appKeyOf, PusherSession, type PusherShared } from './session.js';
+import { type PusherAppStats, PusherStats } from './stats.js';
 import { SubscriptionCounter } from './subscription-count.js';
 import { type PusherWebhookNode, PusherWebhooks } from './webhooks.js';
 
@@ -20,6 +21,7 @@ export { PusherApps, type PusherAppOptions, type PusherApp } from './apps.js';
 export { PusherHttpApi, type PusherApiNode } from './http-api.js';
 export { pusherWebhookFormat, PusherWebhooks, PUSHER_WEBHOOK_EVENTS, type PusherWebhookEvent, type PusherWebhookEventName, type PusherWebhookOptions } from './webhooks.js';
 export { socketIdOf, clientIdOf } from './socket-id.js';
+export type { PusherAppStats, PusherApiEndpoint } from './stats.js';
 
 /** The Pusher protocol: publications encoded once per publication for every Pusher subscriber. */
 export function pusherProtocol(shared: PusherShared): Protocol {
@@ -96,6 +98,8 @@ export interface PusherMount {
   handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /** Pusher-format webhooks of the apps that have any (undefined: none). */
   readonly webhooks: PusherWebhooks | undefined;
+  /** Per-app counters now: connections, WebSocket traffic, HTTP API calls, webhooks (metrics, admin). */
+  stats(): PusherAppStats[];
   /** Stop the webhooks (what is queued gets up to `timeoutMs` to go out). Call on shutdown. */
   close(timeoutMs?: number): Promise<void>;
 }
@@ -113,15 +117,26 @@ export function pusher(node: PusherNode, options: { apps: readonly PusherAppOpti
     counted ||= app.enableSubscriptionCount;
   }
   const webhooks = [...apps.all()].some((a) => a.webhooks.length > 0) ? new PusherWebhooks(apps, node) : undefined;
+  // Presence channels (and the hidden `#online-{id}` ones of watchlists) are tracked in the cluster
+  // state whatever the webhooks: when a node dies, a survivor reaps its members and announces their
+  // leaves, so Pusher clients everywhere get member_removed (and watchers `offline`) for them; a dead
+  // node's presence entries would otherwise only expire from the store.
+  const tracked = (ch: string) => {
+    const name = apps.pusherName(ch);
+    return name !== undefined && (name.startsWith('presence-') || name.startsWith('#online-'));
+  };
+  const untrackPresence = node.lifecycle.listen(() => {}, { channels: tracked, users: false });
+  const stats = new PusherStats(apps);
   const shared: PusherShared = {
     apps,
+    stats,
     ...(webhooks ? { webhooks } : {}),
     fold: new PresenceFold(),
     lastPublication: async (channel) => (await node.history(channel, { limit: 1, reverse: true })).publications[0],
     ...(counted ? { counter: new SubscriptionCounter(() => node.channels(), (err) => node.reportError(err)) } : {}),
   };
   node.registerProtocol(pusherProtocol(shared));
-  const api = new PusherHttpApi(apps, node, options.apiPrefix ?? '/apps');
+  const api = new PusherHttpApi(apps, node, options.apiPrefix ?? '/apps', stats);
   const endpoint: EndpointOptions = {
     path: '',
     protocol: 'pusher',
@@ -150,7 +165,9 @@ export function pusher(node: PusherNode, options: { apps: readonly PusherAppOpti
     handleUpgrade,
     handleHttp: (req, res) => api.handle(req, res),
     webhooks,
+    stats: () => stats.snapshot((app) => webhooks?.statsOf(app) ?? []),
     close: async (timeoutMs) => {
+      untrackPresence();
       shared.counter?.close();
       await webhooks?.close(timeoutMs);
     },

@@ -7,6 +7,7 @@ import { errorFrame, frame, publicationFrame, subscriptionErrorFrame } from './f
 import { PresenceFold } from './presence-fold.js';
 import { authValid } from './signature.js';
 import { socketIdOf } from './socket-id.js';
+import type { PusherStats } from './stats.js';
 import type { CountListener, SubscriptionCounter } from './subscription-count.js';
 import type { PusherWebhooks } from './webhooks.js';
 
@@ -27,6 +28,8 @@ export const MAX_WATCHLIST = 100;
 export interface PusherShared {
   readonly apps: PusherApps;
   readonly fold: PresenceFold;
+  /** Per-app counters (metrics, admin). */
+  readonly stats: PusherStats;
   /** The publication a cache channel keeps (its history of size 1), if any. Without it cache channels are plain ones. */
   readonly lastPublication?: (channel: string) => Promise<Publication | undefined>;
   /** `subscription_count` events, for apps that enable them. */
@@ -47,6 +50,8 @@ export function appKeyOf(url: string): string {
 export class PusherSession extends SessionBase implements CountListener {
   readonly keepalive = 'app' as const;
   readonly noPongClose = PONG_TIMEOUT;
+  /** The app's: `pusher:ping` after `activity_timeout` seconds without a client frame, 4201 after `pongTimeout` more (§4 [SB]). */
+  keepaliveMs: { readonly pingInterval: number; readonly pongTimeout: number } | undefined;
   #app: PusherApp | undefined;
   readonly socketId: string;
   /** Pusher channel → Switchboard channel, for channels whose subscription succeeded. */
@@ -85,6 +90,9 @@ export class PusherSession extends SessionBase implements CountListener {
     const version = this.conn.request.query.get('protocol');
     if (version !== null && !/^[5-7]$/.test(version)) return this.#fatal(4007, `Unsupported protocol version: ${version.slice(0, 16)} (5 to 7 are served)`);
     this.#app = app;
+    this.conn.traffic = this.shared.stats.opened(app);
+    this.keepaliveMs = app.keepaliveMs;
+    this.conn.lastPingAt = Date.now(); // the first ping comes after a silence, not at once
     this.conn.clientName = this.conn.request.query.get('client')?.slice(0, 32) ?? 'pusher';
     this.conn.clientVersion = this.conn.request.query.get('version')?.slice(0, 32) ?? '';
     this.#tokens = app.maxClientEventsPerSecond;
@@ -96,7 +104,9 @@ export class PusherSession extends SessionBase implements CountListener {
 
   handleMessage(data: Buffer, isBinary: boolean): void {
     if (this.conn.state === 'closed') return;
-    this.conn.awaitingPong = false; // any client frame is activity
+    // Any client frame is activity: it answers a ping, and the next one is due after a silence from now.
+    this.conn.awaitingPong = false;
+    if (this.keepaliveMs !== undefined) this.conn.lastPingAt = Date.now();
     this.queue(() => this.#frame(data, isBinary));
   }
 
@@ -391,6 +401,10 @@ export class PusherSession extends SessionBase implements CountListener {
 
   /** However the connection ended (the client may have gone first): what the node holds for it goes. */
   closed(): void {
+    if (this.conn.traffic !== undefined && this.#app) {
+      this.shared.stats.closed(this.#app);
+      this.conn.traffic = undefined; // counted once
+    }
     for (const [name, channel] of this.#ready) {
       if (name.startsWith('presence-')) this.shared.fold.release(channel);
       this.shared.counter?.remove(channel, this);

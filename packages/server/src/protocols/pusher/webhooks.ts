@@ -1,5 +1,5 @@
 import type { LifecycleEvent } from '../../cluster/lifecycle.js';
-import type { StateStore } from '../../cluster/state.js';
+import type { Reaped, StateStore } from '../../cluster/state.js';
 import type { Logger } from '../../logger.js';
 import { type WebhookFormat, WebhookQueue, type WebhookRetry, type WebhookStats } from '../../webhooks/index.js';
 import type { PusherApp, PusherApps } from './apps.js';
@@ -9,19 +9,25 @@ import { hmacHex } from './signature.js';
  * Webhooks as Pusher sends them (docs/protocols/pusher.md): `POST {"time_ms", "events": [...]}`
  * signed with `X-Pusher-Key` / `X-Pusher-Signature` (HMAC-SHA256 hex of the body with the app
  * secret), delivered by the core's webhook queue (batched, retried with backoff, dead-lettered).
- * Channel existence comes from the cluster lifecycle (decided once in the cluster); members are
- * folded by user id through the cluster state (the first connection of a user in a channel anywhere
- * adds the member, the last one anywhere removes it); client events and cache misses are sent by
- * the node where they happen.
+ * Channel existence and members are decided once in the cluster through the engine's state store:
+ * a group per channel (its subscribers, every protocol's) and one per user in a presence channel
+ * (that user's connections there); the first entry of a group sends `channel_occupied` /
+ * `member_added`, the last one going `channel_vacated` / `member_removed`. Leaves are debounced as
+ * Pusher does: an entry stays in its group for the app's `webhookLeaveDelayMs` (3 s) after its
+ * subscriber left, so a page reload or a reconnect within the window, on any node, sends nothing.
+ * The entries of a node that dies are reaped by a survivor (after the node's lease lapses), which
+ * sends what their last leave would have. Client events and cache misses are sent by the node where
+ * they happen.
  */
 
 export type PusherWebhookEvent =
   | { readonly name: 'channel_occupied' | 'channel_vacated' | 'cache_miss'; readonly channel: string }
   | { readonly name: 'member_added' | 'member_removed'; readonly channel: string; readonly user_id: string }
-  | { readonly name: 'client_event'; readonly channel: string; readonly event: string; readonly data: string; readonly socket_id: string; readonly user_id?: string };
+  | { readonly name: 'client_event'; readonly channel: string; readonly event: string; readonly data: string; readonly socket_id: string; readonly user_id?: string }
+  | { readonly name: 'subscription_count'; readonly channel: string; readonly subscription_count: number };
 
 export type PusherWebhookEventName = PusherWebhookEvent['name'];
-export const PUSHER_WEBHOOK_EVENTS: readonly PusherWebhookEventName[] = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss'];
+export const PUSHER_WEBHOOK_EVENTS: readonly PusherWebhookEventName[] = ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed', 'client_event', 'cache_miss', 'subscription_count'];
 
 export interface PusherWebhookOptions {
   readonly url: string;
@@ -52,11 +58,26 @@ export interface PusherWebhookNode {
     readonly state: StateStore;
     readonly ctx: { readonly id: string };
     listen(fn: (e: LifecycleEvent) => void, opts: { channels?: (channel: string) => boolean; users?: boolean }): () => void;
+    listenReaped(prefix: string, fn: (e: Reaped) => void): () => void;
   };
   readonly logger: Logger;
+  /** A node shutting down leaves its debounced leaves to the reaper (its state store is about to close). */
+  readonly isShuttingDown?: boolean;
 }
 
+/** `pusher-member:{channel}\n{user id}`: the user's connections in a presence channel. */
 const MEMBER_GROUP = 'pusher-member:';
+/** `pusher-channel:{channel}`: the channel's subscribers. */
+const CHANNEL_GROUP = 'pusher-channel:';
+/** A dead node's entries are reaped lowest rank first: members before their channel (member_removed, then channel_vacated). */
+const MEMBER_RANK = 0;
+const CHANNEL_RANK = 1;
+
+interface Target {
+  readonly app: PusherApp;
+  /** The Pusher channel name. */
+  readonly name: string;
+}
 
 /** The webhook queues of every app of a mount, fed by the lifecycle and by the sessions. */
 export class PusherWebhooks {
@@ -64,7 +85,10 @@ export class PusherWebhooks {
   /** Presence subscriptions this node holds: client + channel → the member's user id (leaves carry no channel data). */
   readonly #members = new Map<string, string>();
   readonly #chains = new Map<string, Promise<void>>();
-  readonly #detach: () => void;
+  /** Debounced leaves: group + member → the timer that removes the entry. */
+  readonly #lingering = new Map<string, NodeJS.Timeout>();
+  readonly #detach: (() => void)[] = [];
+  #closed = false;
 
   constructor(
     readonly apps: PusherApps,
@@ -74,16 +98,20 @@ export class PusherWebhooks {
       const hooks = app.webhooks.map((w) => new WebhookQueue<PusherWebhookEvent>({ ...w, format: pusherWebhookFormat(app, w.events), logger: node.logger }));
       if (hooks.length > 0) this.#queues.set(app.id, hooks);
     }
-    const appOf = (channel: string) => {
-      const name = apps.pusherName(channel);
-      if (name === undefined || name.startsWith('#')) return undefined;
-      const app = apps.byNamespace(name === channel ? '' : channel.slice(0, channel.indexOf(':')));
-      return app && this.#queues.has(app.id) ? { app, name } : undefined;
-    };
-    this.#detach =
-      this.#queues.size === 0
-        ? () => {}
-        : node.lifecycle.listen((e) => this.#lifecycle(e, appOf), { channels: (ch) => appOf(ch) !== undefined, users: false });
+    if (this.#queues.size === 0) return;
+    this.#detach.push(
+      node.lifecycle.listen((e) => this.#lifecycle(e), { channels: (ch) => this.#target(ch) !== undefined, users: false }),
+      node.lifecycle.listenReaped(MEMBER_GROUP, (e) => this.#reaped(e)),
+      node.lifecycle.listenReaped(CHANNEL_GROUP, (e) => this.#reaped(e)),
+    );
+  }
+
+  /** The app (with webhooks) and Pusher name of a Switchboard channel; user and hidden channels have none. */
+  #target(channel: string): Target | undefined {
+    const name = this.apps.pusherName(channel);
+    if (name === undefined || name.startsWith('#')) return undefined;
+    const app = this.apps.byNamespace(name === channel ? '' : channel.slice(0, channel.indexOf(':')));
+    return app && this.#queues.has(app.id) ? { app, name } : undefined;
   }
 
   get queues(): WebhookQueue<PusherWebhookEvent>[] {
@@ -98,44 +126,105 @@ export class PusherWebhooks {
     return this.#queues.has(app.id);
   }
 
-  #lifecycle(e: LifecycleEvent, appOf: (channel: string) => { app: PusherApp; name: string } | undefined): void {
-    if (e.channel === undefined) return;
-    const target = appOf(e.channel);
+  /**
+   * This node's subscribers come and go. Events of a dead node's clients (`lost`, told by the node
+   * that reaped them) are skipped: that node reaps this class's entries of the dead node as well
+   * and reports them through `#reaped`.
+   */
+  #lifecycle(e: LifecycleEvent): void {
+    if (e.channel === undefined || e.client === undefined || e.lost === true) return;
+    const target = this.#target(e.channel);
     if (!target) return;
     const { app, name } = target;
-    if (e.type === 'channel_occupied' || e.type === 'channel_vacated') return this.push(app, { name: e.type, channel: name });
-    if (!name.startsWith('presence-') || e.client === undefined) return;
-    const key = `${e.client}\n${e.channel}`;
+    const client = e.client;
+    if (e.type === 'subscribe' || e.type === 'unsubscribe') {
+      const group = CHANNEL_GROUP + e.channel;
+      const count = this.#counted(app, name) ? () => this.#count(app, name, group) : undefined;
+      if (e.type === 'subscribe') this.#join(group, client, CHANNEL_RANK, () => this.push(app, { name: 'channel_occupied', channel: name }), count);
+      else this.#leave(app, group, client, () => this.push(app, { name: 'channel_vacated', channel: name }), count);
+      return;
+    }
+    if (!name.startsWith('presence-')) return;
+    const key = `${client}\n${e.channel}`;
     if (e.type === 'presence_join') {
-      const info = e.info as { user_id?: unknown } | undefined;
-      if (info?.user_id === undefined) return;
-      const userId = typeof info.user_id === 'string' || typeof info.user_id === 'number' ? String(info.user_id) : undefined;
+      const userId = userIdOf(e.info);
       if (userId === undefined) return;
       this.#members.set(key, userId);
-      this.#member(app, e.channel, name, userId, e.client, true);
+      this.#join(`${MEMBER_GROUP}${e.channel}\n${userId}`, client, MEMBER_RANK, () => this.push(app, { name: 'member_added', channel: name, user_id: userId }));
     } else if (e.type === 'presence_leave') {
       const userId = this.#members.get(key);
-      if (userId === undefined) return; // a crashed node's member: its node knew the user, not us
+      if (userId === undefined) return;
       this.#members.delete(key);
-      this.#member(app, e.channel, name, userId, e.client, false);
+      this.#leave(app, `${MEMBER_GROUP}${e.channel}\n${userId}`, client, () => this.push(app, { name: 'member_removed', channel: name, user_id: userId }));
     }
   }
 
-  /** The user's first connection in the channel anywhere adds the member, its last one anywhere removes it. */
-  #member(app: PusherApp, channel: string, name: string, userId: string, client: string, joined: boolean): void {
-    const group = `${MEMBER_GROUP}${channel}\n${userId}`;
-    const state = this.node.lifecycle.state;
-    const run = async () => {
-      if (joined) {
-        const r = await state.join(group, client, this.node.lifecycle.ctx.id, '');
-        if (r.first) this.push(app, { name: 'member_added', channel: name, user_id: userId });
-      } else {
-        const r = await state.leave(group, client);
-        if (r.removed && r.last) this.push(app, { name: 'member_removed', channel: name, user_id: userId });
-      }
-    };
+  /** `subscription_count` webhooks: apps that enable subscription counts, every channel kind but presence (as Pusher). */
+  #counted(app: PusherApp, name: string): boolean {
+    return app.enableSubscriptionCount && !name.startsWith('presence-');
+  }
+
+  /** The channel's subscribers anywhere, read after a change to its group (inside the group's chain). */
+  async #count(app: PusherApp, name: string, group: string): Promise<void> {
+    const [n] = await this.node.lifecycle.state.counts([group]);
+    this.push(app, { name: 'subscription_count', channel: name, subscription_count: n ?? 0 });
+  }
+
+  /** Join the group; `first()` when the group was empty anywhere. A leave still lingering for the same entry is called off instead. */
+  #join(group: string, member: string, rank: number, first: () => void, changed?: () => Promise<void>): void {
+    const key = `${group}\n${member}`;
+    const lingering = this.#lingering.get(key);
+    if (lingering !== undefined) {
+      clearTimeout(lingering);
+      this.#lingering.delete(key);
+      return; // still in the group: nothing happened as far as the cluster is concerned
+    }
+    this.#serial(group, async () => {
+      const r = await this.node.lifecycle.state.join(group, member, this.node.lifecycle.ctx.id, '', rank);
+      if (r.first) first();
+      if (r.added) await changed?.();
+    });
+  }
+
+  /** Leave the group after the app's debounce; `last()` when the group is then empty anywhere. */
+  #leave(app: PusherApp, group: string, member: string, last: () => void, changed?: () => Promise<void>): void {
+    const run = () =>
+      this.#serial(group, async () => {
+        const r = await this.node.lifecycle.state.leave(group, member);
+        if (r.removed && r.last) last();
+        if (r.removed) await changed?.();
+      });
+    if (app.webhookLeaveDelayMs <= 0) return run();
+    const key = `${group}\n${member}`;
+    if (this.#lingering.has(key)) return;
+    const timer = setTimeout(() => {
+      this.#lingering.delete(key);
+      if (!this.#closed && this.node.isShuttingDown !== true) run();
+    }, app.webhookLeaveDelayMs);
+    timer.unref();
+    this.#lingering.set(key, timer);
+  }
+
+  /** A dead node's entry, reaped by this node: what its last leave would have sent. */
+  #reaped(e: Reaped): void {
+    if (e.group.startsWith(CHANNEL_GROUP)) {
+      const target = this.#target(e.group.slice(CHANNEL_GROUP.length));
+      if (!target) return;
+      if (e.last) this.push(target.app, { name: 'channel_vacated', channel: target.name });
+      if (this.#counted(target.app, target.name)) this.#serial(e.group, () => this.#count(target.app, target.name, e.group));
+    } else if (e.group.startsWith(MEMBER_GROUP) && e.last) {
+      const rest = e.group.slice(MEMBER_GROUP.length);
+      const cut = rest.indexOf('\n'); // channel names never hold a newline; user ids may
+      if (cut < 0) return;
+      const target = this.#target(rest.slice(0, cut));
+      if (target) this.push(target.app, { name: 'member_removed', channel: target.name, user_id: rest.slice(cut + 1) });
+    }
+  }
+
+  /** Run state operations of one group in order (a join and the leave after it). */
+  #serial(group: string, fn: () => Promise<void>): void {
     const prev = this.#chains.get(group) ?? Promise.resolve();
-    const next = prev.then(run).catch((err: unknown) => this.node.logger.warn({ err }, 'pusher webhooks: member state failed'));
+    const next = prev.then(fn).catch((err: unknown) => this.node.logger.warn({ err, group }, 'pusher webhooks: cluster state failed'));
     this.#chains.set(group, next);
     void next.then(() => {
       if (this.#chains.get(group) === next) this.#chains.delete(group);
@@ -146,9 +235,29 @@ export class PusherWebhooks {
     return this.queues.map((q) => q.stats());
   }
 
+  /** One app's webhooks. */
+  statsOf(app: PusherApp): WebhookStats[] {
+    return (this.#queues.get(app.id) ?? []).map((q) => q.stats());
+  }
+
+  /**
+   * Stop listening and deliver what is queued. Leaves still in their debounce window (and, once the
+   * node is shutting down, those whose window ends meanwhile) are not made: the state store may
+   * already be closed. Their entries stay with this node's lease, and a surviving node reaps them
+   * and sends the vacated/member_removed once the lease lapses (`cluster.nodeTtlMs`), unless their
+   * subscribers came back elsewhere meanwhile (a rolling restart then sends nothing).
+   */
   async close(timeoutMs?: number): Promise<void> {
-    this.#detach();
+    this.#closed = true;
+    for (const d of this.#detach) d();
+    for (const t of this.#lingering.values()) clearTimeout(t);
+    this.#lingering.clear();
     await Promise.all(this.#chains.values());
     await Promise.all(this.queues.map((q) => q.close(timeoutMs)));
   }
+}
+
+function userIdOf(info: unknown): string | undefined {
+  const id = (info as { user_id?: unknown } | undefined)?.user_id;
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
 }
