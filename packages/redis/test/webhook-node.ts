@@ -20,9 +20,13 @@ const sb = createSwitchboard({
   cluster: { nodeTtlMs: Number(env('WH_NODE_TTL_MS')) },
   userStatus: {},
 });
-sb.webhooks({ url: env('WH_URL'), secret: env('WH_SECRET'), namespaces: ['chat'], lingerMs: 5, retry: { baseMs: 50, maxMs: 300, maxAttempts: 10_000 } });
+const hook = sb.webhooks({ url: env('WH_URL'), secret: env('WH_SECRET'), namespaces: ['chat'], lingerMs: 5, retry: { baseMs: 50, maxMs: 300, maxAttempts: 10_000 } });
 const api = createApiHandler(sb, { key: API_KEY });
 const http = createServer((req, res) => {
+  if (req.url === '/wh-stats') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...hook.stats(), durable: hook.durable, id: sb.id }));
+    return;
+  }
   void api(req, res).then((handled) => {
     if (!handled) res.writeHead(404).end();
   });
