@@ -1,8 +1,8 @@
-// One node for the webhook tests: a Switchboard on Redis with a webhook, its API and its
+// One node for the webhook tests: a Switchboard on Redis (or PostgreSQL) with a webhook, its API and its
 // WebSocket endpoint, in its own process (so a test can SIGKILL it). Prints {"port":N} when ready.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApiHandler, createSwitchboard } from '@switchboard/server';
+import { createApiHandler, createSwitchboard, type SwitchboardOptions } from '@switchboard/server';
 import { createRedisEngine } from '../src/index.js';
 import { API_KEY, SECRET } from './cluster.js';
 
@@ -12,8 +12,20 @@ const env = (k: string): string => {
   return v;
 };
 
+/** WH_ENGINE: redis (default, WH_REDIS + WH_PREFIX) or postgres (WH_PG_DSN + WH_PG_SCHEMA). */
+async function engine(): Promise<SwitchboardOptions> {
+  const kind = process.env['WH_ENGINE'] ?? 'redis';
+  if (kind === 'redis') return createRedisEngine({ addresses: [env('WH_REDIS')], prefix: env('WH_PREFIX'), presenceTtlMs: 1500 });
+  if (kind === 'postgres') {
+    const { createPostgresEngine } = await import('@switchboard/postgres');
+    const e = createPostgresEngine({ dsn: env('WH_PG_DSN'), schema: env('WH_PG_SCHEMA'), presenceTtlMs: 1500, poolSize: 4 });
+    return { broker: e.broker, history: e.history, presence: e.presence, state: e.state, presenceRefreshMs: e.presenceRefreshMs };
+  }
+  throw new Error(`WH_ENGINE: unknown engine ${kind}`);
+}
+
 const sb = createSwitchboard({
-  ...createRedisEngine({ addresses: [env('WH_REDIS')], prefix: env('WH_PREFIX'), presenceTtlMs: 1500 }),
+  ...(await engine()),
   name: env('WH_NAME'),
   token: { hmacSecret: SECRET },
   namespaces: { chat: { allowSubscribeForClient: true, presence: true } },
