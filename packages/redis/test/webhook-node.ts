@@ -1,4 +1,4 @@
-// One node for the webhook tests: a Switchboard on Redis (or PostgreSQL) with a webhook, its API and its
+// One node for the webhook tests: a Switchboard on Redis (or PostgreSQL, NATS) with a webhook, its API and its
 // WebSocket endpoint, in its own process (so a test can SIGKILL it). Prints {"port":N} when ready.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -12,7 +12,7 @@ const env = (k: string): string => {
   return v;
 };
 
-/** WH_ENGINE: redis (default, WH_REDIS + WH_PREFIX) or postgres (WH_PG_DSN + WH_PG_SCHEMA). */
+/** WH_ENGINE: redis (default, WH_REDIS + WH_PREFIX), postgres (WH_PG_DSN + WH_PG_SCHEMA) or nats (WH_NATS + WH_PREFIX). */
 async function engine(): Promise<SwitchboardOptions> {
   const kind = process.env['WH_ENGINE'] ?? 'redis';
   if (kind === 'redis') return createRedisEngine({ addresses: [env('WH_REDIS')], prefix: env('WH_PREFIX'), presenceTtlMs: 1500 });
@@ -20,6 +20,11 @@ async function engine(): Promise<SwitchboardOptions> {
     const { createPostgresEngine } = await import('@switchboard/postgres');
     const e = createPostgresEngine({ dsn: env('WH_PG_DSN'), schema: env('WH_PG_SCHEMA'), presenceTtlMs: 1500, poolSize: 4 });
     return { broker: e.broker, history: e.history, presence: e.presence, state: e.state, presenceRefreshMs: e.presenceRefreshMs };
+  }
+  if (kind === 'nats') {
+    const { createNatsEngine } = await import('@switchboard/nats');
+    const e = createNatsEngine({ servers: env('WH_NATS'), prefix: env('WH_PREFIX'), presenceTtlMs: 1500 });
+    return { broker: e.broker, ...(e.history ? { history: e.history } : {}), ...(e.presence ? { presence: e.presence } : {}), ...(e.state ? { state: e.state } : {}), presenceRefreshMs: e.presenceRefreshMs };
   }
   throw new Error(`WH_ENGINE: unknown engine ${kind}`);
 }
