@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Reaped, Revocation, StateStore } from '@switchboard/server';
+import type { Reaped, Revocation, StateStore, WebhookJournal } from '@switchboard/server';
 import { DEFAULT_LAST_SEEN_TTL_MS } from '@switchboard/server';
-import type { KV, KvEntry } from 'nats';
+import type { JetStreamClient, JetStreamManager, KV, KvEntry, StoredMsg } from 'nats';
 import { type NatsConnectionOptions, NatsLink, token } from './link.js';
 
 /** A group: member → [node, node generation, data, rank]. */
@@ -25,6 +25,12 @@ interface LeaseDoc {
 }
 
 const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Direct get by subject from a sequence on (stream `allow_direct`); untyped on JetStreamManager in the client. */
+function nextBySubject(jsm: JetStreamManager, stream: string, subject: string, seq: number): Promise<StoredMsg> {
+  return (jsm as JetStreamManager & { direct: { getMessage(s: string, q: { next_by_subj: string; seq: number }): Promise<StoredMsg> } }).direct.getMessage(stream, { next_by_subj: subject, seq });
+}
 const CAS_ATTEMPTS = 100;
 
 function isConflict(err: unknown): boolean {
@@ -269,6 +275,83 @@ export class NatsStateStore implements StateStore {
         return v.x > now ? v.at : undefined;
       }),
     );
+  }
+
+  #journal: Promise<{ js: JetStreamClient; jsm: JetStreamManager; stream: string }> | undefined;
+
+  /** The webhook journal stream `<prefix>_webhooks` (subjects `<prefix>.webhook.<webhook>.<node>`). */
+  #journalStream(): Promise<{ js: JetStreamClient; jsm: JetStreamManager; stream: string }> {
+    this.#journal ??= (async () => {
+      const { js, jsm } = await this.link.jetstream();
+      const stream = `${this.link.prefix}_webhooks`;
+      await jsm.streams.add({ name: stream, subjects: [`${this.link.prefix}.webhook.>`], allow_direct: true });
+      return { js, jsm, stream };
+    })();
+    this.#journal.catch(() => {
+      this.#journal = undefined;
+    });
+    return this.#journal;
+  }
+
+  /** Whether the node behind a lease key token holds a live lease (server clock `now`). */
+  async #alive(nodeToken: string, now: number): Promise<boolean> {
+    const kv = await this.ready();
+    const e = await kv.get(`l.${nodeToken}`);
+    if (!live(e)) return false;
+    const doc = e.json<LeaseDoc>();
+    return !doc.lapsed && e.created.getTime() + doc.ttl > now;
+  }
+
+  /**
+   * A webhook queue's journal: messages on `<prefix>.webhook.<webhook>.<node>` of the
+   * `<prefix>_webhooks` stream, keyed by stream sequence, deleted once delivered. A claimer copies
+   * a dead node's message to its own subject, then deletes the original: the delete succeeds for one
+   * claimer only, a loser deletes its copy (so at least once, never lost).
+   */
+  webhookJournal(webhook: string, node: string): WebhookJournal {
+    const base = `${this.link.prefix}.webhook.${token(webhook)}`;
+    const mine = `${base}.${token(node)}`;
+    const seqs = (keys: readonly string[]) => keys.filter((k) => /^\d{1,16}$/.test(k)).map(Number);
+    return {
+      append: async (entry) => {
+        const { js } = await this.#journalStream();
+        return String((await js.publish(mine, enc.encode(entry))).seq);
+      },
+      remove: async (keys) => {
+        const { jsm, stream } = await this.#journalStream();
+        await Promise.all(seqs(keys).map((seq) => jsm.streams.deleteMessage(stream, seq, false).catch(() => false)));
+      },
+      claim: async (limit) => {
+        const { js, jsm, stream } = await this.#journalStream();
+        const now = await this.#now();
+        const info = await jsm.streams.info(stream, { subjects_filter: `${base}.*` });
+        const out: { key: string; entry: string }[] = [];
+        for (const subject of Object.keys(info.state.subjects ?? {})) {
+          if (out.length >= limit) break;
+          if (subject === mine || (await this.#alive(subject.slice(base.length + 1), now))) continue;
+          let from = 1;
+          while (out.length < limit) {
+            let m: StoredMsg;
+            try {
+              m = await nextBySubject(jsm, stream, subject, from);
+            } catch {
+              break; // none left
+            }
+            from = m.seq + 1;
+            const copy = (await js.publish(mine, m.data)).seq;
+            const won = await jsm.streams.deleteMessage(stream, m.seq, false).catch(() => false);
+            if (won) out.push({ key: String(copy), entry: dec.decode(m.data) });
+            else await jsm.streams.deleteMessage(stream, copy, false).catch(() => false);
+          }
+        }
+        return out;
+      },
+      size: async () => {
+        const { jsm, stream } = await this.#journalStream();
+        const info = await jsm.streams.info(stream, { subjects_filter: mine });
+        return info.state.subjects?.[mine] ?? 0;
+      },
+    };
   }
 
   async close(): Promise<void> {

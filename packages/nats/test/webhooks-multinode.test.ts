@@ -1,7 +1,7 @@
 // Lifecycle webhooks from two node processes on NATS (NatsStateStore in a JetStream key-value
 // bucket), one SIGKILLed: channel_occupied/channel_vacated exactly once per transition across the
-// nodes, in seq order; the killed node's client reported lost by the survivor. NATS has no webhook
-// journal: the receiver is up throughout (events a node had not delivered when killed would be lost).
+// nodes, in seq order; the killed node's client reported lost by the survivor. The receiver is up
+// throughout (the journal's part, the receiver down, is webhooks-durable.test.ts).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from '@switchboard/server/testing';
