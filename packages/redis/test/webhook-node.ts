@@ -12,7 +12,7 @@ const env = (k: string): string => {
   return v;
 };
 
-/** WH_ENGINE: redis (default, WH_REDIS + WH_PREFIX), postgres (WH_PG_DSN + WH_PG_SCHEMA) or nats (WH_NATS + WH_PREFIX). */
+/** WH_ENGINE: redis (default, WH_REDIS + WH_PREFIX), postgres (WH_PG_DSN + WH_PG_SCHEMA), nats (WH_NATS + WH_PREFIX) or sqlite (WH_SQLITE_PATH). */
 async function engine(): Promise<SwitchboardOptions> {
   const kind = process.env['WH_ENGINE'] ?? 'redis';
   if (kind === 'redis') return createRedisEngine({ addresses: [env('WH_REDIS')], prefix: env('WH_PREFIX'), presenceTtlMs: 1500 });
@@ -25,6 +25,10 @@ async function engine(): Promise<SwitchboardOptions> {
     const { createNatsEngine } = await import('@switchboard/nats');
     const e = createNatsEngine({ servers: env('WH_NATS'), prefix: env('WH_PREFIX'), presenceTtlMs: 1500 });
     return { broker: e.broker, ...(e.history ? { history: e.history } : {}), ...(e.presence ? { presence: e.presence } : {}), ...(e.state ? { state: e.state } : {}), presenceRefreshMs: e.presenceRefreshMs };
+  }
+  if (kind === 'sqlite') {
+    const { createSqliteEngine } = await import('@switchboard/sqlite');
+    return createSqliteEngine({ path: env('WH_SQLITE_PATH') }).options;
   }
   throw new Error(`WH_ENGINE: unknown engine ${kind}`);
 }

@@ -68,7 +68,7 @@ export class WebhookNode {
 }
 
 /** A port nothing listens on now (taken from the OS, then released), for the receiver to come up on later. */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
   const port = (srv.address() as { port: number }).port;
