@@ -100,6 +100,20 @@ export class NatsStateStore implements StateStore {
     }
   }
 
+  /**
+   * Keys matching `filter`, from the bucket stream's subject index (one request; deleted keys are
+   * listed too, their tombstone being the last message: callers skip entries that are not PUTs).
+   * Not `kv.keys()`, an ordered consumer that decides it is done from a pending count.
+   */
+  async #keys(filter: string): Promise<string[]> {
+    await this.ready();
+    const { jsm } = await this.link.jetstream();
+    const bucket = `${this.link.prefix}_state`;
+    const prefix = `$KV.${bucket}.`;
+    const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: prefix + filter });
+    return Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  }
+
   /** The server's clock (ms): the timestamp of a write. */
   async #now(): Promise<number> {
     const kv = await this.ready();
@@ -182,8 +196,7 @@ export class NatsStateStore implements StateStore {
   async reap(limit: number): Promise<Reaped[]> {
     const kv = await this.ready();
     const now = await this.#now();
-    const leases: string[] = [];
-    for await (const k of await kv.keys('l.>')) leases.push(k);
+    const leases = await this.#keys('l.>');
     const out: Reaped[] = [];
     for (const key of leases) {
       if (out.length >= limit) break;
@@ -201,8 +214,7 @@ export class NatsStateStore implements StateStore {
       const gens = new Set(job.gens);
       // the node's members of dead generations, lowest rank first
       const found: { group: string; member: string; rank: number }[] = [];
-      const groupKeys: string[] = [];
-      for await (const gk of await kv.keys('g.>')) groupKeys.push(gk);
+      const groupKeys = await this.#keys('g.>');
       for (const gk of groupKeys) {
         const e = await kv.get(gk);
         if (!live(e)) continue;
@@ -247,8 +259,7 @@ export class NatsStateStore implements StateStore {
     const kv = await this.ready();
     const now = Date.now();
     const out: Revocation[] = [];
-    const keys: string[] = [];
-    for await (const k of await kv.keys('rev.>')) keys.push(k);
+    const keys = await this.#keys('rev.>');
     for (const k of keys) {
       const e = await kv.get(k);
       if (!live(e)) continue;

@@ -54,7 +54,7 @@ test('NATS: webhooks from two nodes, one SIGKILLed: occupied/vacated once per tr
 
   // the last subscriber leaves on B: chat:one vacated once
   b1.close();
-  await waitFor(() => backend.of('channel_vacated', 'chat:one').length === 1, 20_000, 'chat:one vacated');
+  await waitFor(() => backend.of('channel_vacated', 'chat:one').length === 1 && backend.of('disconnect').some((e) => e.user === 'b1'), 20_000, "chat:one vacated and b1's disconnect");
   assert.equal(backend.badSignatures, 0);
   for (const ch of ['chat:one', 'chat:two']) {
     const transitions = backend
