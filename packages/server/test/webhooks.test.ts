@@ -198,6 +198,14 @@ test('with a journal: delivered and dead-lettered events leave it; at close the 
   assert.equal(b.stats().claimed, 10);
 });
 
+test('two webhooks of one URL need their own names (a durable queue journal is keyed by it)', async (t) => {
+  const srv = await startServer({});
+  t.after(() => srv.close());
+  srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET });
+  assert.throws(() => srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET, events: ['connect'] }), /another webhook is named "http:\/\/127.0.0.1:9\/a": give each webhook of one URL its own name/);
+  srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET, name: 'connects' });
+});
+
 test('with a journal that fails: the event is counted and delivered from memory all the same', async (t) => {
   const backend = await new WebhookBackend(SECRET).listen();
   t.after(() => backend.close());
