@@ -4,7 +4,7 @@ import type { WebhookJournal } from '../webhooks/journal.js';
  * Cluster state: what the nodes of one server must agree on beyond publications and presence —
  * node liveness, memberships with exactly-once first/last transitions (users online, channels
  * occupied), token revocations and users' last-seen times. One implementation per engine: memory
- * here (one process), Redis in `@switchboard/redis`. `stateConformance` in
+ * here (one process), Redis, PostgreSQL, NATS and SQLite in their packages. `stateConformance` in
  * `@switchboard/server/testing` checks the contract below.
  *
  * Contract:
