@@ -177,6 +177,9 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
   webhookCounter('switchboard_webhook_failures_total', 'Failed webhook requests (network error, timeout, non-2xx)', (s) => s.failures);
   webhookCounter('switchboard_webhook_dead_lettered_total', 'Lifecycle events put in the dead letters (attempts exhausted, 4xx, queue full)', (s) => s.deadLettered);
   webhookCounter('switchboard_webhook_dead_letters_dropped_total', 'Dead letters dropped because the dead-letter store was full', (s) => s.deadLettersDropped);
+  webhookCounter('switchboard_webhook_journaled_total', 'Lifecycle events written to the engine journal (durable webhooks)', (s) => s.journaled);
+  webhookCounter('switchboard_webhook_journal_failures_total', 'Journal writes that failed (those events were in memory only)', (s) => s.journalFailures);
+  webhookCounter('switchboard_webhook_claimed_total', "Lifecycle events taken over from dead nodes' journals", (s) => s.claimed);
   webhookGauge('switchboard_webhook_queued', 'Lifecycle events waiting for the webhook (in flight included)', (s) => s.queued + s.inFlight);
   webhookGauge('switchboard_webhook_dead_letters', 'Lifecycle events in the dead-letter store now', (s) => s.deadLetters);
   // Backend proxy calls (Centrifugo's proxy metrics' labels: protocol, type, name).

@@ -2,6 +2,7 @@ import { NatsBroker } from './broker.js';
 import { JetStreamHistoryStore } from './history.js';
 import { type NatsConnectionOptions, NatsLink } from './link.js';
 import { JetStreamPresenceStore } from './presence.js';
+import { NatsStateStore } from './state.js';
 
 export interface NatsEngineOptions extends NatsConnectionOptions {
   /** Keep history in JetStream (a stream per prefix). Without it, publish with history is refused. Default true. */
@@ -10,6 +11,12 @@ export interface NatsEngineOptions extends NatsConnectionOptions {
   readonly presence?: boolean;
   /** Presence entries expire this long after their node last refreshed them (default 60 s). */
   readonly presenceTtlMs?: number;
+  /**
+   * Keep the cluster state (user status, occupied/vacated once across nodes, revocations) in a
+   * JetStream key-value bucket. Default: when JetStream is used (history or presence); without it
+   * nodes use the memory state, correct for one node only.
+   */
+  readonly state?: boolean;
   /** How long a publish may wait for NATS to take it before it fails (default 5 s). */
   readonly writeTimeoutMs?: number;
 }
@@ -23,6 +30,8 @@ export function createNatsEngine(options: NatsEngineOptions): {
   broker: NatsBroker;
   history?: JetStreamHistoryStore;
   presence?: JetStreamPresenceStore;
+  /** Cluster state in a key-value bucket: node leases, online users, occupied channels, revocations, last seen. */
+  state?: NatsStateStore;
   link: NatsLink;
   presenceRefreshMs: number;
   /** Connects and creates the stream and bucket: rejects with a clear message on a wrong URL or without JetStream. */
@@ -35,11 +44,13 @@ export function createNatsEngine(options: NatsEngineOptions): {
   const presence = options.presence === false ? undefined : new JetStreamPresenceStore({ link, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
   const ttl = presence?.ttlMs ?? options.presenceTtlMs ?? 60_000;
   const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(ttl / 3)));
-  const parts: { close(): Promise<void> }[] = [broker, ...(history ? [history] : []), ...(presence ? [presence] : [])];
+  const state = (options.state ?? (options.history !== false || options.presence !== false)) ? new NatsStateStore({ link }) : undefined;
+  const parts: { close(): Promise<void> }[] = [broker, ...(history ? [history] : []), ...(presence ? [presence] : []), ...(state ? [state] : [])];
   return {
     broker,
     ...(history !== undefined ? { history } : {}),
     ...(presence !== undefined ? { presence } : {}),
+    ...(state !== undefined ? { state } : {}),
     link,
     presenceRefreshMs,
     async ready() {

@@ -4,7 +4,7 @@ import { createNatsEngine } from './engine.js';
 import type { PresenceStore } from '@switchboard/server';
 
 export interface NatsEngineFromConfig {
-  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'presenceRefreshMs'>;
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'presenceRefreshMs'>;
   /** Connects, creates the stream and bucket: rejects with a clear message (wrong URL, no JetStream). */
   connect: () => Promise<void>;
   ready: () => Promise<boolean>;
@@ -31,6 +31,7 @@ export function natsEngineFromSection(s: NatsEngineSection, redisPresence?: Pres
       broker: engine.broker,
       ...(engine.history !== undefined ? { history: engine.history } : {}),
       ...(presence !== undefined ? { presence } : {}),
+      ...(engine.state !== undefined ? { state: engine.state } : {}),
       presenceRefreshMs: engine.presenceRefreshMs,
     },
     connect: () => engine.ready(),

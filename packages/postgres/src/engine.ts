@@ -4,6 +4,7 @@ import { PostgresHistoryStore, setHistoryOptions } from './history.js';
 import type { HistoryOptions } from '@switchboard/server';
 import { Janitor, type NodeRow } from './janitor.js';
 import { PostgresPresenceStore } from './presence.js';
+import { PostgresStateStore } from './state.js';
 
 export interface PostgresEngineOptions extends PostgresConnectionOptions {
   /** Presence entries expire this long after their node last refreshed them (default 60 s). */
@@ -17,7 +18,7 @@ export interface PostgresEngineOptions extends PostgresConnectionOptions {
 }
 
 /**
- * Broker, history and presence on one PostgreSQL pool:
+ * Broker, history, presence and cluster state on one PostgreSQL pool:
  * `createSwitchboard({ ...createPostgresEngine({ dsn }) })` (the spread also sets
  * `presenceRefreshMs` to match the presence TTL). The schema is created or migrated on first use.
  */
@@ -25,6 +26,8 @@ export function createPostgresEngine(options: PostgresEngineOptions): {
   broker: PostgresBroker;
   history: PostgresHistoryStore;
   presence: PostgresPresenceStore;
+  /** Cluster state: node leases, online users, occupied channels, revocations, last seen, webhook journals. */
+  state: PostgresStateStore;
   db: Database;
   /** How often a node should refresh its presence entries: a third of the TTL (at most 20 s). */
   presenceRefreshMs: number;
@@ -43,11 +46,13 @@ export function createPostgresEngine(options: PostgresEngineOptions): {
   });
   const history = new PostgresHistoryStore({ db, ...(options.historyMetaTtlMs !== undefined ? { metaTtlMs: options.historyMetaTtlMs } : {}) });
   const presence = new PostgresPresenceStore({ db, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
+  const state = new PostgresStateStore({ db });
   const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(presence.ttlMs / 3)));
   return {
     broker,
     history,
     presence,
+    state,
     db,
     presenceRefreshMs,
     ready: async () => broker.listening && (await db.health()),

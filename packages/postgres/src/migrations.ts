@@ -257,11 +257,122 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Cluster state (the StateStore contract of @switchboard/server): node leases, group memberships
+ * whose first/last transitions are decided under a per-group advisory lock, one sequence for every
+ * change, revocations, last-seen times, and webhook journals.
+ */
+const V5 = `
+CREATE TABLE IF NOT EXISTS S.state_nodes (
+  node text PRIMARY KEY,
+  expires_at timestamptz NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS S.state_members (
+  grp text NOT NULL,
+  member text NOT NULL,
+  node text NOT NULL,
+  data text NOT NULL,
+  rank integer NOT NULL DEFAULT 0,
+  reaping boolean NOT NULL DEFAULT false,
+  PRIMARY KEY (grp, member)
+);
+CREATE INDEX IF NOT EXISTS state_members_node ON S.state_members (node);
+CREATE INDEX IF NOT EXISTS state_members_reaping ON S.state_members (rank, grp, member) WHERE reaping;
+
+CREATE SEQUENCE IF NOT EXISTS S.state_seq;
+
+CREATE TABLE IF NOT EXISTS S.state_revocations (
+  key text PRIMARY KEY,
+  issued_before bigint NOT NULL,
+  expire_at bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS S.state_seen (
+  user_id text PRIMARY KEY,
+  at bigint NOT NULL,
+  expires_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS state_seen_expires ON S.state_seen (expires_at);
+
+CREATE TABLE IF NOT EXISTS S.state_webhooks (
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  webhook text NOT NULL,
+  node text NOT NULL,
+  entry text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS state_webhooks_owner ON S.state_webhooks (webhook, node, id);
+
+-- joins p_member to p_group under the group's advisory lock: first when the group was empty
+CREATE OR REPLACE FUNCTION S._st_join(p_group text, p_member text, p_node text, p_data text, p_rank integer,
+  OUT o_first boolean, OUT o_seq bigint, OUT o_added boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('switchboard-state'), hashtext(p_group));
+  IF EXISTS (SELECT 1 FROM S.state_members WHERE grp = p_group AND member = p_member) THEN
+    o_first := false; o_added := false;
+    SELECT last_value INTO o_seq FROM S.state_seq;
+    RETURN;
+  END IF;
+  o_first := NOT EXISTS (SELECT 1 FROM S.state_members WHERE grp = p_group);
+  INSERT INTO S.state_members (grp, member, node, data, rank) VALUES (p_group, p_member, p_node, p_data, p_rank);
+  o_seq := nextval('S.state_seq');
+  o_added := true;
+END $$;
+
+-- removes p_member from p_group under the group's advisory lock: last when the group is now empty
+CREATE OR REPLACE FUNCTION S._st_leave(p_group text, p_member text, p_reaping boolean,
+  OUT o_removed boolean, OUT o_last boolean, OUT o_seq bigint, OUT o_node text, OUT o_data text)
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('switchboard-state'), hashtext(p_group));
+  DELETE FROM S.state_members WHERE grp = p_group AND member = p_member AND (NOT p_reaping OR reaping)
+    RETURNING node, data INTO o_node, o_data;
+  IF NOT FOUND THEN
+    o_removed := false; o_last := false;
+    SELECT last_value INTO o_seq FROM S.state_seq;
+    RETURN;
+  END IF;
+  o_removed := true;
+  o_last := NOT EXISTS (SELECT 1 FROM S.state_members WHERE grp = p_group);
+  o_seq := nextval('S.state_seq');
+END $$;
+
+-- nodes whose lease lapsed lose it and their members become reapable (a node that comes back
+-- starts over). Its own transaction, apart from _st_reap: the row locks it takes are not held
+-- while _st_reap waits for group locks.
+CREATE OR REPLACE FUNCTION S._st_lapse() RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE n integer;
+BEGIN
+  WITH dead AS (DELETE FROM S.state_nodes WHERE expires_at <= now() RETURNING node)
+  UPDATE S.state_members m SET reaping = true FROM dead WHERE m.node = dead.node AND NOT m.reaping;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END $$;
+
+-- up to p_limit reapable members leave their groups, lowest rank first; groups are locked in one
+-- order (rank, group) by every reaper, so two reapers do not deadlock
+CREATE OR REPLACE FUNCTION S._st_reap(p_limit integer)
+RETURNS TABLE (o_node text, o_group text, o_member text, o_data text, o_last boolean, o_seq bigint)
+LANGUAGE plpgsql AS $$
+DECLARE r record; l record;
+BEGIN
+  FOR r IN SELECT grp, member FROM S.state_members WHERE reaping ORDER BY rank, grp, member LIMIT p_limit LOOP
+    SELECT * INTO l FROM S._st_leave(r.grp, r.member, true);
+    IF l.o_removed THEN
+      o_node := l.o_node; o_group := r.grp; o_member := r.member; o_data := l.o_data; o_last := l.o_last; o_seq := l.o_seq;
+      RETURN NEXT;
+    END IF;
+  END LOOP;
+END $$;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 },
   { version: 2, name: 'transactional publish', sql: V2 },
   { version: 3, name: 'batched appends', sql: V3 },
   { version: 4, name: 'publish versions', sql: V4 },
+  { version: 5, name: 'cluster state', sql: V5 },
 ];
 
 /** The SQL of a migration for one schema. */

@@ -1,4 +1,4 @@
-import type { Reaped, Revocation, StateStore } from '@switchboard/server';
+import type { Reaped, Revocation, StateStore, WebhookJournal } from '@switchboard/server';
 import { DEFAULT_LAST_SEEN_TTL_MS } from '@switchboard/server';
 import type { RedisClient } from './commands.js';
 import { type RedisConnectionOptions, RedisShards } from './shards.js';
@@ -134,7 +134,51 @@ end
 return 1
 `;
 
+/** KEYS: owners set, stream. ARGV: node, entry. Appends one entry, records the owner; returns its id. */
+const WH_APPEND = `
+redis.call('SADD', KEYS[1], ARGV[1])
+return redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
+`;
+
+/**
+ * KEYS: nodes, owners set, own stream. ARGV: own node, stream key prefix, limit. Moves up to
+ * \`limit\` entries of the streams of owners without a live lease into the own stream (oldest first,
+ * one dead node after the other); a drained stream and its owner go. Returns flat {new id, entry}.
+ */
+const WH_CLAIM = `${NOW}
+local limit = tonumber(ARGV[3])
+local out = {}
+local n = 0
+for _, node in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if n >= limit then break end
+  if node ~= ARGV[1] then
+    local exp = redis.call('ZSCORE', KEYS[1], node)
+    if (not exp) or tonumber(exp) <= now then
+      local sk = ARGV[2] .. node
+      local items = redis.call('XRANGE', sk, '-', '+', 'COUNT', limit - n)
+      for _, it in ipairs(items) do
+        local f = it[2]
+        local entry = f[2]
+        local id = redis.call('XADD', KEYS[3], '*', 'e', entry)
+        redis.call('XDEL', sk, it[1])
+        table.insert(out, id)
+        table.insert(out, entry)
+        n = n + 1
+      end
+      if redis.call('XLEN', sk) == 0 then
+        redis.call('DEL', sk)
+        redis.call('SREM', KEYS[2], node)
+      end
+    end
+  end
+end
+if n > 0 then redis.call('SADD', KEYS[2], ARGV[1]) end
+return out
+`;
+
 type Scripts = RedisClient & {
+  sbWhAppend(owners: string, stream: string, node: string, entry: string): Promise<string>;
+  sbWhClaim(nodes: string, owners: string, stream: string, node: string, prefix: string, limit: number): Promise<string[]>;
   sbStJoin(group: string, idx: string, seq: string, member: string, node: string, data: string, entry: string, rank: number): Promise<[number, number, number]>;
   sbStLeave(group: string, seq: string, member: string, entry: string, idxPrefix: string): Promise<[number, number, number]>;
   sbStHeartbeat(nodes: string, node: string, ttl: number): Promise<number>;
@@ -155,6 +199,8 @@ function scripts(c: RedisClient): Scripts {
     c.defineCommand('sbStRevoke', { numberOfKeys: 1, lua: REVOKE });
     c.defineCommand('sbStRevocations', { numberOfKeys: 1, lua: REVOCATIONS });
     c.defineCommand('sbStSeen', { numberOfKeys: 1, lua: SEEN });
+    c.defineCommand('sbWhAppend', { numberOfKeys: 2, lua: WH_APPEND });
+    c.defineCommand('sbWhClaim', { numberOfKeys: 3, lua: WH_CLAIM });
     defined.add(c);
   }
   return c as Scripts;
@@ -268,6 +314,31 @@ export class RedisStateStore implements StateStore {
     const c = await this.#c();
     const got = await c.mget(...users.map((u) => this.#k(`seen.${u}`)));
     return got.map((v) => (v === null ? undefined : Number(v)));
+  }
+
+  /**
+   * A webhook queue's journal: one stream per (webhook, node) under the state's hash tag, entries
+   * removed once delivered; a node's stream is claimable by any other node once the node has no
+   * live lease in \`nodes\` (lapsed, reaped, or left with \`forgetNode\`).
+   */
+  webhookJournal(webhook: string, node: string): WebhookJournal {
+    const base = this.#k(`wh.${webhook}.`);
+    const owners = `${base}owners`;
+    const prefix = `${base}s.`;
+    const stream = prefix + node;
+    return {
+      append: async (entry) => (await this.#c()).sbWhAppend(owners, stream, node, entry),
+      remove: async (keys) => {
+        if (keys.length > 0) await (await this.#c()).xdel(stream, ...keys);
+      },
+      claim: async (limit) => {
+        const flat = await (await this.#c()).sbWhClaim(this.#k('nodes'), owners, stream, node, prefix, Math.max(1, Math.floor(limit)));
+        const out: { key: string; entry: string }[] = [];
+        for (let i = 0; i + 1 < flat.length; i += 2) out.push({ key: String(flat[i]), entry: String(flat[i + 1]) });
+        return out;
+      },
+      size: async () => (await this.#c()).xlen(stream),
+    };
   }
 
   async close(): Promise<void> {

@@ -61,7 +61,7 @@ export { Lifecycle, LIFECYCLE_EVENT_TYPES, NODE_LOST } from './cluster/lifecycle
 export type { LifecycleEvent, LifecycleEventType, ClusterOptions, UserStatusOptions, UserStatus } from './cluster/lifecycle.js';
 export type { ConnectionFilter, ConnectionQuery, ConnectionEntry, ConnectionPage } from './cluster/connections.js';
 export { WebhookQueue, attachWebhook, switchboardFormat, verifyWebhook, signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhooks/index.js';
-export type { WebhookOptions, WebhookQueueOptions, WebhookRetry, WebhookStats, DeadLetter, WebhookFormat, WebhookRequest } from './webhooks/index.js';
+export type { WebhookOptions, WebhookQueueOptions, WebhookRetry, WebhookStats, DeadLetter, WebhookFormat, WebhookRequest, WebhookJournal } from './webhooks/index.js';
 export { decodeControl, encodeControl, CONTROL_VERSION } from './control-messages.js';
 export { Connection } from './connection.js';
 export { Subscription } from './subscription.js';

@@ -96,6 +96,7 @@ export class Switchboard {
   readonly router: SessionRouter;
   readonly #lifecycle: Lifecycle;
   readonly #webhooks: WebhookQueue[] = [];
+  readonly #webhookNames = new Set<string>();
   #started: Promise<void> | undefined;
   #closed = false;
 
@@ -191,8 +192,12 @@ export class Switchboard {
    * node that decided it. Call before clients connect.
    */
   webhooks(options: WebhookOptions): WebhookQueue {
+    // a durable queue's journal is keyed by the webhook's name (or URL): two must not share one
+    const journalName = options.name ?? options.url;
+    if (this.#webhookNames.has(journalName)) throw new Error(`webhook: another webhook is named ${JSON.stringify(journalName)}: give each webhook of one URL its own name`);
     const { queue } = attachWebhook(this.#lifecycle, (ch) => this.registry.resolve(ch)?.namespace, options, this.logger);
     this.#webhooks.push(queue);
+    this.#webhookNames.add(journalName);
     return queue;
   }
 

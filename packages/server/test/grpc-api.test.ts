@@ -8,6 +8,7 @@ import protobuf from 'protobufjs';
 import type { Centrifuge } from 'centrifuge';
 import { API_PROTO, createApiHandler, createGrpcApi, type GrpcApiServer } from '../src/index.js';
 import { once, sdk, startServer, token, until, type TestServer } from './helpers.js';
+import { within } from '../src/testing/index.js';
 
 const KEY = 'grpc-api-test-key';
 
@@ -148,5 +149,136 @@ describe('the GRPC server API (CentrifugoApi) beside the HTTP API', () => {
     const m = md();
     m.set('x-centrifugo-error-mode', 'transport');
     await assert.rejects(call('Presence', { channel: 'nope:x' }, m), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND && e.details === '102: unknown channel');
+  });
+});
+
+describe('the GRPC server API: user status, connection queries and token revocation (issue 20)', () => {
+  let srv: TestServer;
+  let api: GrpcApiServer;
+  let http: Server;
+  let client: grpc.Client & Record<string, Unary>;
+  let httpBase = '';
+  const sdks: Centrifuge[] = [];
+  const md = () => {
+    const m = new grpc.Metadata();
+    m.set('authorization', `apikey ${KEY}`);
+    return m;
+  };
+  const call = (method: string, req: object): Promise<Record<string, unknown>> =>
+    new Promise((resolve, reject) => client[method]!(req, md(), (err, res) => (err ? reject(err) : resolve(jsonForm(res) as Record<string, unknown>))));
+  const viaHttp = async (method: string, params: object): Promise<Record<string, unknown>> => {
+    const res = await fetch(`${httpBase}/api/${method}`, { method: 'POST', headers: { authorization: `apikey ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(params) });
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const connect = async (claims: Record<string, unknown>, channels: string[] = []) => {
+    const c = sdk(srv.url, { token: await token(claims) });
+    sdks.push(c);
+    const disconnected = new Promise<{ code: number; reason: string }>((resolve) => c.on('disconnected', (ctx) => resolve({ code: ctx.code, reason: ctx.reason })));
+    const connected = once(c, 'connected');
+    c.connect();
+    await connected;
+    for (const ch of channels) {
+      const sub = c.newSubscription(ch);
+      const subscribed = once(sub, 'subscribed');
+      sub.subscribe();
+      await subscribed;
+    }
+    return { c, disconnected };
+  };
+
+  before(async () => {
+    srv = await startServer({ userStatus: { activityIntervalMs: 0 }, namespaces: { chat: { allowSubscribeForClient: true } } });
+    api = createGrpcApi(srv.sb, { key: KEY });
+    await api.listen(0, '127.0.0.1');
+    const handler = createApiHandler(srv.sb, { key: KEY, prefix: '/api' });
+    http = createServer((req, res) => void handler(req, res));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    httpBase = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+    client = apiClient(api.port);
+  });
+  after(async () => {
+    for (const c of sdks) c.disconnect();
+    client.close();
+    await api.close();
+    await new Promise<void>((resolve) => http.close(() => resolve()));
+    await srv.close();
+  });
+
+  test('UserStatus: online after connect, with last_seen, as the HTTP API says', async () => {
+    const { c } = await connect({ sub: 'ann' });
+    await until(async () => ((await call('UserStatus', { users: ['ann'] }))['result'] as { statuses: { online?: boolean }[] }).statuses[0]!.online === true, 5000, 'ann online');
+    const got = (await call('UserStatus', { users: ['ann', 'nobody'] }))['result'] as { statuses: { user: string; online?: boolean; last_seen?: number }[] };
+    assert.equal(got.statuses[0]!.user, 'ann');
+    assert.ok(got.statuses[0]!.last_seen! > 0);
+    assert.equal(got.statuses[1]!.user, 'nobody');
+    assert.notEqual(got.statuses[1]!.online, true, 'unknown user: offline');
+    assert.ok(!got.statuses[1]!.last_seen, 'unknown user: no last_seen');
+    const viaJson = (await viaHttp('user_status', { users: ['ann'] }))['result'] as { statuses: unknown[] };
+    assert.deepEqual(got.statuses[0], viaJson.statuses[0]);
+    c.disconnect();
+    await until(async () => ((await call('UserStatus', { users: ['ann'] }))['result'] as { statuses: { online?: boolean }[] }).statuses[0]!.online !== true, 5000, 'ann offline');
+  });
+
+  test('Connections: filters, pagination and each connection as Centrifugo-shaped ConnectionInfo', async () => {
+    await connect({ sub: 'bob', meta: { plan: 'pro' } }, ['chat:a', 'chat:b']);
+    await connect({ sub: 'bob', meta: { plan: 'free' } }, ['chat:a']);
+    await connect({ sub: 'cat' });
+    const bob = (await call('Connections', { user: 'bob' }))['result'] as { connections: Record<string, Record<string, unknown>> };
+    assert.equal(Object.keys(bob.connections).length, 2);
+    const pro = (await call('Connections', { user: 'bob', meta: Buffer.from(JSON.stringify({ plan: 'pro' })) }))['result'] as {
+      connections: Record<string, { user: string; protocol: string; transport: string; node: string; channels: string[]; state: { channels: Record<string, unknown>; meta: unknown } }>;
+    };
+    const [id, info] = Object.entries(pro.connections)[0]!;
+    assert.equal(Object.keys(pro.connections).length, 1);
+    assert.equal(info.user, 'bob');
+    assert.deepEqual([...info.channels].sort(), ['chat:a', 'chat:b']);
+    assert.deepEqual(Object.keys(info.state.channels).sort(), ['chat:a', 'chat:b']);
+    assert.deepEqual(info.state.meta, { plan: 'pro' });
+    const viaJson = (await viaHttp('connections', { user: 'bob', meta: { plan: 'pro' } }))['result'] as { connections: { client: string; transport: string; protocol: string; node: string }[] };
+    assert.equal(viaJson.connections[0]!.client, id);
+    assert.deepEqual([info.transport, info.protocol, info.node], [viaJson.connections[0]!.transport, viaJson.connections[0]!.protocol, viaJson.connections[0]!.node]);
+    // pagination: one per page, the cursor walks all three
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const r = (await call('Connections', { limit: 1, ...(cursor ? { cursor } : {}) }))['result'] as { connections: Record<string, unknown>; next_cursor?: string };
+      seen.push(...Object.keys(r.connections));
+      cursor = r.next_cursor;
+      if (!cursor) break;
+    }
+    assert.equal(new Set(seen).size, seen.length);
+    assert.ok(seen.length >= 3);
+    const inChannel = (await call('Connections', { channel: 'chat:b' }))['result'] as { connections: Record<string, unknown> };
+    assert.deepEqual(Object.keys(inChannel.connections), [id]);
+  });
+
+  test('RevokeToken and InvalidateUserTokens disconnect the holders with 3520; Batch carries them too', async () => {
+    const d1 = await connect({ sub: 'dan', jti: 'grpc-jti-1' });
+    const e1 = await connect({ sub: 'eve' });
+    assert.deepEqual(await call('RevokeToken', { uid: 'grpc-jti-1', expire_at: Math.floor(Date.now() / 1000) + 600 }), { result: {} });
+    assert.equal((await within(d1.disconnected, 5000, 'dan disconnected')).code, 3520);
+    const batch = (await call('Batch', { commands: [{ invalidate_user_tokens: { user: 'eve', issued_before: Math.floor(Date.now() / 1000) + 1 } }, { user_status: { users: ['eve'] } }] }))['replies'] as Record<string, unknown>[];
+    assert.deepEqual(batch[0], { invalidate_user_tokens: {} });
+    assert.ok('user_status' in batch[1]!);
+    assert.equal((await within(e1.disconnected, 5000, 'eve disconnected')).code, 3520);
+  });
+
+  test('bad input: each refused with 107 and a message saying what is wrong', async () => {
+    const bad = async (method: string, req: object, pattern: RegExp) => {
+      const r = (await call(method, req))['error'] as { code: number; message: string } | undefined;
+      assert.equal(r?.code, 107, `${method} ${JSON.stringify(req)}`);
+      assert.match(r.message, pattern);
+    };
+    await bad('UserStatus', {}, /users required/);
+    await bad('UserStatus', { users: Array.from({ length: 1001 }, (_, i) => `u${i}`) }, /1\.\.1000/);
+    await bad('Connections', { expression: 'user == "x"' }, /CEL/);
+    await bad('Connections', { limit: 5000 }, /limit/);
+    await bad('Connections', { meta: Buffer.from('not json') }, /meta must be JSON/);
+    await bad('Connections', { meta: Buffer.from('[1]') }, /meta must be an object/);
+    await bad('RevokeToken', {}, /uid required/);
+    await bad('RevokeToken', { uid: 'x', expire_at: 1 }, /expire_at/);
+    await bad('InvalidateUserTokens', {}, /user required/);
+    await bad('InvalidateUserTokens', { user: 'u', channel: 'chat:x' }, /channel is not supported/);
+    await bad('InvalidateUserTokens', { user: 'u', issued_before: -5 }, /issued_before/);
   });
 });

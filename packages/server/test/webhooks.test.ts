@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SubscriptionState } from 'centrifuge';
-import { MemoryStateStore, signWebhook, verifyWebhook, WebhookQueue, switchboardFormat, type LifecycleEvent } from '../src/index.js';
+import { MemoryStateStore, signWebhook, verifyWebhook, WebhookQueue, switchboardFormat, type LifecycleEvent, type WebhookJournal } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 import { sdk, startServer, token } from './helpers.js';
 import { WebhookBackend } from './webhook-backend.js';
@@ -125,6 +125,99 @@ test('undeliverable events go to the dead letters (attempts exhausted, 4xx, queu
   for (const d of q.deadLetters()) q2.push(d.event);
   await waitFor(() => q2.stats().delivered === q.deadLetters().length, 10_000, 'redelivered');
   assert.ok(backend.events.length > 0);
+});
+
+/** Journals of several nodes in one array (what an engine keeps), with nodes declared dead by hand. */
+class FakeJournals {
+  rows: { key: string; node: string; entry: string }[] = [];
+  readonly dead = new Set<string>();
+  failAppends = false;
+  #next = 0;
+  of(node: string): WebhookJournal {
+    return {
+      append: async (entry) => {
+        if (this.failAppends) throw new Error('engine down');
+        const key = String(++this.#next);
+        this.rows.push({ key, node, entry });
+        return key;
+      },
+      remove: async (keys) => {
+        this.rows = this.rows.filter((r) => !(r.node === node && keys.includes(r.key)));
+      },
+      claim: async (limit) => {
+        const out: { key: string; entry: string }[] = [];
+        for (const r of this.rows) {
+          if (out.length >= limit) break;
+          if (r.node !== node && this.dead.has(r.node)) {
+            r.node = node;
+            r.key = String(++this.#next);
+            out.push({ key: r.key, entry: r.entry });
+          }
+        }
+        return out;
+      },
+      size: async () => this.rows.filter((r) => r.node === node).length,
+    };
+  }
+}
+
+test('with a journal: delivered and dead-lettered events leave it; at close the undelivered stay in it; another queue claims them and delivers them in order', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  t.after(() => backend.close());
+  const journals = new FakeJournals();
+  const retry = { baseMs: 10, maxMs: 50, maxAttempts: 1000 };
+  const a = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), journal: journals.of('A'), claimIntervalMs: 60_000, retry });
+  t.after(() => a.close(100));
+  assert.equal(a.durable, true);
+  for (let i = 1; i <= 3; i++) a.push(event(i));
+  await waitFor(async () => a.stats().delivered === 3 && (await journals.of('A').size()) === 0, 5000, 'delivered and removed from the journal');
+  assert.equal(a.stats().journaled, 3);
+  backend.mode = 400;
+  a.push(event(4));
+  await waitFor(async () => a.stats().deadLetters === 1 && (await journals.of('A').size()) === 0, 5000, 'a dead letter leaves the journal too');
+
+  backend.mode = 503;
+  for (let i = 5; i <= 14; i++) a.push(event(i));
+  await waitFor(() => a.stats().journaled === 14 && a.stats().failures >= 3, 5000, 'journaled, failing');
+  await a.close(50);
+  assert.equal(a.stats().deadLetters, 1, 'the undelivered are not dead letters: they stay in the journal');
+  assert.equal(await journals.of('A').size(), 10);
+
+  const b = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), journal: journals.of('B'), claimIntervalMs: 60_000, retry });
+  t.after(() => b.close(100));
+  assert.equal(await b.claim(), 0, 'nothing to claim while A is alive');
+  journals.dead.add('A');
+  backend.mode = 200;
+  assert.equal(await b.claim(), 10);
+  await waitFor(async () => b.stats().delivered === 10 && (await journals.of('B').size()) === 0, 5000, "A's events delivered by B, the journal empty");
+  assert.deepEqual(
+    backend.unique().map((e) => e.id),
+    ['e1', 'e2', 'e3', ...Array.from({ length: 10 }, (_, i) => `e${i + 5}`)],
+    'in the order A pushed them',
+  );
+  assert.equal(b.stats().claimed, 10);
+});
+
+test('two webhooks of one URL need their own names (a durable queue journal is keyed by it)', async (t) => {
+  const srv = await startServer({});
+  t.after(() => srv.close());
+  srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET });
+  assert.throws(() => srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET, events: ['connect'] }), /another webhook is named "http:\/\/127.0.0.1:9\/a": give each webhook of one URL its own name/);
+  srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET, name: 'connects' });
+});
+
+test('with a journal that fails: the event is counted and delivered from memory all the same', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  t.after(() => backend.close());
+  const journals = new FakeJournals();
+  journals.failAppends = true;
+  const q = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), journal: journals.of('A'), claimIntervalMs: 60_000 });
+  t.after(() => q.close(100));
+  q.push(event(1));
+  await waitFor(() => q.stats().delivered === 1, 5000, 'delivered');
+  assert.equal(q.stats().journalFailures, 1);
+  assert.equal(q.stats().journaled, 0);
+  assert.throws(() => new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), journal: journals.of('A'), claimIntervalMs: 0 }), /claimIntervalMs must be a positive number/);
 });
 
 test('a hanging endpoint: requests time out and are retried; push never waits', async (t) => {

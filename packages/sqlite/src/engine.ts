@@ -1,11 +1,13 @@
 import type { SwitchboardOptions } from '@switchboard/server';
 import type { SqliteEngineSection } from './config.js';
 import { SqliteEngineError, SqliteHistoryStore, type SqliteHistoryOptions } from './history.js';
+import { SqliteStateStore } from './state.js';
 
 export interface SqliteEngine {
-  /** For `createSwitchboard({ ...options })`: the memory broker and presence stay; history is the file. */
-  options: Pick<SwitchboardOptions, 'history'>;
+  /** For `createSwitchboard({ ...options })`: the memory broker and presence stay; history and the cluster state (revocations, last seen, webhook journal) are the file. */
+  options: Pick<SwitchboardOptions, 'history' | 'state'>;
   history: SqliteHistoryStore;
+  state: SqliteStateStore;
   /** Whether the file is open and answers (GET /ready). */
   ready: () => boolean;
   close: () => Promise<void>;
@@ -17,7 +19,8 @@ export interface SqliteEngine {
  */
 export function createSqliteEngine(options: SqliteHistoryOptions): SqliteEngine {
   const history = new SqliteHistoryStore(options);
-  return { options: { history }, history, ready: () => history.health(), close: () => history.close() };
+  const state = new SqliteStateStore(history.database);
+  return { options: { history, state }, history, state, ready: () => history.health(), close: () => history.close() };
 }
 
 /** Builds the engine from a validated `engine.sqlite` section. */

@@ -328,6 +328,11 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   /** Whether the file is open and answers. */
+  /** The open file, for the state store that shares it (`SqliteStateStore`). */
+  get database(): Database.Database {
+    return this.#db;
+  }
+
   health(): boolean {
     if (this.#closed) return false;
     try {

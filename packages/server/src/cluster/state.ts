@@ -1,8 +1,10 @@
+import type { WebhookJournal } from '../webhooks/journal.js';
+
 /**
  * Cluster state: what the nodes of one server must agree on beyond publications and presence —
  * node liveness, memberships with exactly-once first/last transitions (users online, channels
  * occupied), token revocations and users' last-seen times. One implementation per engine: memory
- * here (one process), Redis in `@switchboard/redis`. `stateConformance` in
+ * here (one process), Redis, PostgreSQL, NATS and SQLite in their packages. `stateConformance` in
  * `@switchboard/server/testing` checks the contract below.
  *
  * Contract:
@@ -42,6 +44,13 @@ export interface StateStore {
   setLastSeen(user: string, ms: number): Promise<void>;
   lastSeen(users: readonly string[]): Promise<(number | undefined)[]>;
   close(): Promise<void>;
+
+  /**
+   * A durable journal for one webhook's queue on `node` (webhooks/journal.ts), where the engine has
+   * one: a node's journal is claimable once its lease here has lapsed (or it left). Absent: webhook
+   * queues are in memory only.
+   */
+  webhookJournal?(webhook: string, node: string): WebhookJournal;
 }
 
 export interface Reaped {

@@ -24,6 +24,10 @@ service CentrifugoApi {
   rpc RPC(RPCRequest) returns (RPCResponse);
   rpc Refresh(RefreshRequest) returns (RefreshResponse);
   rpc Channels(ChannelsRequest) returns (ChannelsResponse);
+  rpc Connections(ConnectionsRequest) returns (ConnectionsResponse);
+  rpc RevokeToken(RevokeTokenRequest) returns (RevokeTokenResponse);
+  rpc InvalidateUserTokens(InvalidateUserTokensRequest) returns (InvalidateUserTokensResponse);
+  rpc UserStatus(UserStatusRequest) returns (UserStatusResponse);
 }
 
 message Command {
@@ -40,6 +44,10 @@ message Command {
   RPCRequest rpc = 14;
   RefreshRequest refresh = 15;
   ChannelsRequest channels = 16;
+  ConnectionsRequest connections = 17;
+  RevokeTokenRequest revoke_token = 23;
+  InvalidateUserTokensRequest invalidate_user_tokens = 24;
+  UserStatusRequest user_status = 100;
 }
 
 message Error { uint32 code = 1; string message = 2; }
@@ -59,6 +67,10 @@ message Reply {
   RPCResult rpc = 14;
   RefreshResult refresh = 15;
   ChannelsResult channels = 16;
+  ConnectionsResult connections = 17;
+  RevokeTokenResult revoke_token = 23;
+  InvalidateUserTokensResult invalidate_user_tokens = 24;
+  UserStatusResult user_status = 100;
 }
 
 message BatchRequest { repeated Command commands = 1; bool parallel = 2; }
@@ -137,6 +149,38 @@ message ChannelsRequest { string pattern = 1; }
 message ChannelsResponse { Error error = 1; ChannelsResult result = 2; }
 message ChannelsResult { map<string, ChannelInfo> channels = 1; }
 message ChannelInfo { uint32 num_clients = 1; }
+
+// Centrifugo's (PRO) Connections, extended: its user (1) and, answered with 107, its CEL
+// expression (2); Switchboard's filters and pagination from 3 on. The result is Centrifugo's map
+// keyed by client id (in client id order on the wire) plus next_cursor; each ConnectionInfo has
+// Centrifugo's fields where they exist and Switchboard's from 20 on.
+message ConnectionsRequest {
+  string user = 1; string expression = 2; string channel = 3; string transport = 4; string protocol = 5;
+  bytes meta = 6; int32 limit = 7; string cursor = 8;
+}
+message ConnectionsResponse { Error error = 1; ConnectionsResult result = 2; }
+message ConnectionsResult { map<string, ConnectionInfo> connections = 1; string next_cursor = 2; }
+message ConnectionInfo {
+  string app_name = 1; string app_version = 2; string transport = 3; string protocol = 4; string user = 8; ConnectionState state = 9;
+  string node = 20; uint32 age = 21; int64 connected_at = 22; bytes conn_info = 23; repeated string channels = 24;
+}
+message ConnectionState { map<string, ChannelContext> channels = 1; bytes meta = 4; }
+message ChannelContext { uint32 source = 1; }
+
+// Centrifugo's (PRO) token revocation messages; InvalidateUserTokens' channel (4) is answered with 107.
+message RevokeTokenRequest { int64 expire_at = 1; string uid = 2; }
+message RevokeTokenResponse { Error error = 1; RevokeTokenResult result = 2; }
+message RevokeTokenResult {}
+message InvalidateUserTokensRequest { int64 expire_at = 1; string user = 2; int64 issued_before = 3; string channel = 4; }
+message InvalidateUserTokensResponse { Error error = 1; InvalidateUserTokensResult result = 2; }
+message InvalidateUserTokensResult {}
+
+// Switchboard's user_status (Centrifugo's GetUserStatus has other semantics and stays UNIMPLEMENTED).
+// last_seen: ms since the epoch, 0 when unknown.
+message UserStatusRequest { repeated string users = 1; }
+message UserStatusResponse { Error error = 1; UserStatusResult result = 2; }
+message UserStatusResult { repeated UserStatusEntry statuses = 1; }
+message UserStatusEntry { string user = 1; bool online = 2; int64 last_seen = 3; }
 `;
 
 export const API_PACKAGE = 'centrifugal.centrifugo.api';
@@ -158,6 +202,10 @@ export const API_METHODS: Readonly<Record<string, { readonly method: string; rea
   RPC: { method: 'rpc', request: 'RPCRequest', response: 'RPCResponse' },
   Refresh: { method: 'refresh', request: 'RefreshRequest', response: 'RefreshResponse' },
   Channels: { method: 'channels', request: 'ChannelsRequest', response: 'ChannelsResponse' },
+  Connections: { method: 'connections', request: 'ConnectionsRequest', response: 'ConnectionsResponse' },
+  RevokeToken: { method: 'revoke_token', request: 'RevokeTokenRequest', response: 'RevokeTokenResponse' },
+  InvalidateUserTokens: { method: 'invalidate_user_tokens', request: 'InvalidateUserTokensRequest', response: 'InvalidateUserTokensResponse' },
+  UserStatus: { method: 'user_status', request: 'UserStatusRequest', response: 'UserStatusResponse' },
 };
 
 let root: protobuf.Root | undefined;

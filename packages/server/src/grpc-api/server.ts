@@ -22,7 +22,7 @@ export interface GrpcApiOptions {
 }
 
 /** Bytes fields that hold JSON, both ways. */
-const JSON_BYTES = new Set(['data', 'info', 'params', 'conn_info', 'chan_info']);
+const JSON_BYTES = new Set(['data', 'info', 'params', 'conn_info', 'chan_info', 'meta']);
 
 class BadField extends Error {}
 
@@ -59,6 +59,49 @@ function toWire(v: unknown, key = ''): unknown {
   }
   return v;
 }
+
+/**
+ * Where a method's GRPC message differs from its HTTP JSON: Centrifugo's fields this server does
+ * not support are refused (107), and results are reshaped into the proto's messages.
+ */
+const ADAPTERS: Record<string, { params?: (p: Record<string, unknown>) => Record<string, unknown>; result?: (r: unknown) => unknown }> = {
+  connections: {
+    params(p) {
+      if (p['expression'] !== undefined) throw new BadField('expression (a CEL filter) is not supported: use user, channel, transport, protocol and meta');
+      return p;
+    },
+    result(r) {
+      const page = r as { connections: Record<string, unknown>[]; next_cursor?: string };
+      const connections: Record<string, unknown> = {};
+      for (const c of page.connections) {
+        const channels = (c['channels'] as string[] | undefined) ?? [];
+        connections[c['client'] as string] = {
+          user: c['user'],
+          transport: c['transport'],
+          protocol: c['protocol'],
+          node: c['node'],
+          age: c['age'],
+          connected_at: c['connected_at'],
+          channels,
+          ...(c['name'] !== undefined ? { app_name: c['name'] } : {}),
+          ...(c['version'] !== undefined ? { app_version: c['version'] } : {}),
+          ...(c['info'] !== undefined ? { conn_info: Buffer.from(JSON.stringify(c['info'])) } : {}),
+          state: {
+            channels: Object.fromEntries(channels.map((ch) => [ch, {}])),
+            ...(c['meta'] !== undefined ? { meta: Buffer.from(JSON.stringify(c['meta'])) } : {}),
+          },
+        };
+      }
+      return { connections, ...(page.next_cursor !== undefined ? { next_cursor: page.next_cursor } : {}) };
+    },
+  },
+  invalidate_user_tokens: {
+    params(p) {
+      if (p['channel'] !== undefined) throw new BadField('channel is not supported: revocation covers all tokens of the user');
+      return p;
+    },
+  },
+};
 
 const sha256 = (s: string): Buffer => createHash('sha256').update(s).digest();
 
@@ -126,8 +169,12 @@ export class GrpcApiServer {
 
   async #one(method: string, params: unknown): Promise<{ result?: unknown; error?: { code: number; message: string } }> {
     try {
-      return { result: toWire(await runApiCommand(this.sb, method, params ?? {})) };
+      const adapt = ADAPTERS[method];
+      const p = adapt?.params ? adapt.params(isObject(params) ? params : {}) : params;
+      const result = await runApiCommand(this.sb, method, p ?? {});
+      return { result: adapt?.result ? adapt.result(result) : toWire(result) };
     } catch (err) {
+      if (err instanceof BadField) return { error: { code: Errors.badRequest.code, message: err.message } };
       if (err instanceof ApiCommandError) return { error: { code: err.code, message: err.message.replace(/^\d+: /, '') } };
       this.sb.reportError(err);
       return { error: { code: Errors.internal.code, message: Errors.internal.message } };

@@ -122,4 +122,49 @@ export function stateConformance(name: string, factory: () => Promise<StateHarne
     await another.setLastSeen(u, 3000);
     assert.deepEqual(await store.lastSeen([u]), [3000]);
   });
+
+  it('webhook journals (where the engine has them): append in order, remove, a dead node\'s entries claimed exactly once, oldest first', async ({ store, another }) => {
+    if (!store.webhookJournal || !another.webhookJournal) return;
+    const hook = id('hook');
+    const [live, dead, c1, c2] = [id('live'), id('dead'), id('claimer1'), id('claimer2')];
+    for (const n of [live, c1, c2]) await store.heartbeat(n, 60_000);
+    await another.heartbeat(dead, 300);
+    const jLive = store.webhookJournal(hook, live);
+    const jDead = another.webhookJournal(hook, dead);
+    await jLive.append('l1');
+    const keys = [];
+    for (const e of ['d1', 'd2', 'd3', 'd4']) keys.push(await jDead.append(e));
+    await jDead.remove([keys[1]!]);
+    assert.equal(await jDead.size(), 3);
+    await jDead.remove(['0-1']); // unknown keys are ignored
+    const j1 = store.webhookJournal(hook, c1);
+    const j2 = another.webhookJournal(hook, c2);
+    const other = store.webhookJournal(id('other-hook'), c1);
+    assert.deepEqual(await j1.claim(100), [], 'nothing is claimable while its node is alive');
+    const got: { by: string; entry: string }[] = [];
+    await waitFor(
+      async () => {
+        const [a, b] = await Promise.all([j1.claim(2), j2.claim(2)]);
+        got.push(...a.map((x) => ({ by: 'c1', entry: x.entry })), ...b.map((x) => ({ by: 'c2', entry: x.entry })));
+        return got.length >= 3;
+      },
+      10_000,
+      "the dead node's entries to be claimed",
+    );
+    assert.deepEqual(got.map((g) => g.entry).sort(), ['d1', 'd3', 'd4'], 'each once, the removed one not at all');
+    for (const by of ['c1', 'c2']) {
+      const mine = got.filter((g) => g.by === by).map((g) => g.entry);
+      assert.deepEqual(mine, [...mine].sort(), `${by} got them oldest first`);
+    }
+    assert.deepEqual([await j1.claim(100), await j2.claim(100)], [[], []], 'never twice');
+    assert.deepEqual(await other.claim(100), [], 'journals of other webhooks are apart');
+    assert.equal(await jLive.size(), 1, "the live node's journal is untouched");
+    assert.equal((await j1.size()) + (await j2.size()), 3, 'claimed entries move into the claimer\'s journal');
+    // a claimer that dies in turn: its claimed entries go to the next survivor
+    await store.heartbeat(c1, 300);
+    const n1 = await j1.size();
+    const moved: string[] = [];
+    await waitFor(async () => (moved.push(...(await j2.claim(100)).map((x) => x.entry)), moved.length >= n1), 10_000, "the dead claimer's entries to move on");
+    assert.equal(await j2.size(), 3);
+  });
 }

@@ -4,6 +4,7 @@ import { switchboardFormat, type WebhookFormat } from './format.js';
 import { WebhookQueue, type WebhookQueueOptions } from './queue.js';
 
 export { WebhookQueue, type WebhookQueueOptions, type WebhookRetry, type WebhookStats, type DeadLetter } from './queue.js';
+export type { WebhookJournal } from './journal.js';
 export { switchboardFormat, verifyWebhook, sign as signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookFormat, type WebhookRequest } from './format.js';
 
 export interface WebhookOptions extends Omit<WebhookQueueOptions, 'format'> {
@@ -15,6 +16,11 @@ export interface WebhookOptions extends Omit<WebhookQueueOptions, 'format'> {
   readonly events?: readonly LifecycleEventType[];
   /** Channel events only for channels of these namespaces ('' = channels without one); default every channel. */
   readonly namespaces?: readonly string[];
+  /**
+   * Keep the queue in the engine's journal (default true where the engine has one: Redis), so a
+   * crashed node's undelivered events are delivered by a survivor; false: memory only.
+   */
+  readonly durable?: boolean;
 }
 
 /**
@@ -27,7 +33,15 @@ export function attachWebhook(lifecycle: Lifecycle, namespaceOf: (channel: strin
   if (!format) throw new Error('webhook: give a secret (Switchboard format) or a format');
   const types = new Set<LifecycleEventType>(options.events ?? LIFECYCLE_EVENT_TYPES);
   for (const t of types) if (!LIFECYCLE_EVENT_TYPES.includes(t)) throw new Error(`webhook: unknown event type ${String(t)} (known: ${LIFECYCLE_EVENT_TYPES.join(', ')})`);
-  const queue = new WebhookQueue({ ...options, format, ...(logger && !options.logger ? { logger } : {}) });
+  if (options.durable !== undefined && typeof options.durable !== 'boolean') throw new Error('webhook: durable must be a boolean');
+  const state = lifecycle.state;
+  const journal = options.durable !== false && state.webhookJournal ? state.webhookJournal(options.name ?? options.url, lifecycle.ctx.id) : undefined;
+  const queue = new WebhookQueue({
+    ...options,
+    format,
+    ...(logger && !options.logger ? { logger } : {}),
+    ...(journal ? { journal, claimIntervalMs: options.claimIntervalMs ?? Math.max(100, Math.floor(lifecycle.nodeTtlMs / 4)) } : {}),
+  });
   const ns = options.namespaces ? new Set(options.namespaces) : undefined;
   const channels = ns ? (ch: string) => ns.has(namespaceOf(ch) ?? '\0') : () => true;
   const channelTypes = ['subscribe', 'unsubscribe', 'channel_occupied', 'channel_vacated', 'presence_join', 'presence_leave'] as const;

@@ -1,6 +1,7 @@
 import type { LifecycleEvent } from '../cluster/lifecycle.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { WebhookFormat } from './format.js';
+import type { WebhookJournal } from './journal.js';
 
 export interface WebhookRetry {
   /** First backoff (default 200 ms); doubled after each failed attempt, ±20 % jitter. */
@@ -30,6 +31,20 @@ export interface WebhookQueueOptions<E = LifecycleEvent> {
   readonly logger?: Logger;
   /** The HTTP client (default the global `fetch`). */
   readonly fetch?: typeof fetch;
+  /**
+   * A durable copy of the queue in the engine (events JSON-encoded): what this node had not
+   * delivered when it crashed is claimed and delivered by a survivor. Without it the queue is in
+   * memory only.
+   */
+  readonly journal?: WebhookJournal;
+  /** How often to look for dead nodes' journals to take over (default 1 s; only with a journal). */
+  readonly claimIntervalMs?: number;
+}
+
+interface Item<E> {
+  readonly event: E;
+  /** The event's key in the journal once appended (undefined: not journaled). */
+  readonly key?: Promise<string | undefined>;
 }
 
 /** An event that could not be delivered. */
@@ -58,6 +73,10 @@ export interface WebhookStats {
   readonly deadLettersDropped: number;
   /** Events refused because the queue was full (they went to the dead letters). */
   readonly overflowed: number;
+  /** With a journal: events written to it, writes that failed (those events are in memory only), and events taken over from dead nodes' journals. */
+  readonly journaled: number;
+  readonly journalFailures: number;
+  readonly claimed: number;
   readonly lastError?: string;
   readonly lastErrorAt?: number;
   readonly lastDeliveredAt?: number;
@@ -75,11 +94,16 @@ export interface WebhookStats {
 export class WebhookQueue<E = LifecycleEvent> {
   readonly name: string;
   readonly url: string;
-  readonly #o: Required<Omit<WebhookQueueOptions<E>, 'name' | 'retry' | 'logger' | 'fetch'>>;
+  readonly #o: Required<Omit<WebhookQueueOptions<E>, 'name' | 'retry' | 'logger' | 'fetch' | 'journal'>>;
+  readonly #journal: WebhookJournal | undefined;
+  #claimTimer: NodeJS.Timeout | undefined;
+  #claiming = false;
+  /** Events left in the journal by a failed attempt while closing. */
+  #kept = 0;
   readonly #retry: Required<WebhookRetry>;
   readonly #logger: Logger;
   readonly #fetch: typeof fetch;
-  #queue: E[] = [];
+  #queue: Item<E>[] = [];
   #head = 0;
   #dead: DeadLetter<E>[] = [];
   #inFlight = 0;
@@ -89,7 +113,7 @@ export class WebhookQueue<E = LifecycleEvent> {
   #closing = false;
   #closed = false;
   #idle: (() => void)[] = [];
-  #s = { delivered: 0, requests: 0, failures: 0, retries: 0, deadLettered: 0, deadLettersDropped: 0, overflowed: 0 };
+  #s = { delivered: 0, requests: 0, failures: 0, retries: 0, deadLettered: 0, deadLettersDropped: 0, overflowed: 0, journaled: 0, journalFailures: 0, claimed: 0 };
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
   #lastDeliveredAt: number | undefined;
@@ -113,6 +137,7 @@ export class WebhookQueue<E = LifecycleEvent> {
       timeoutMs: positive(options.timeoutMs, 5_000, 'timeoutMs'),
       maxQueue: positive(options.maxQueue, 10_000, 'maxQueue'),
       maxDeadLetters: positive(options.maxDeadLetters, 1_000, 'maxDeadLetters'),
+      claimIntervalMs: positive(options.claimIntervalMs, 1_000, 'claimIntervalMs'),
     };
     this.#retry = {
       baseMs: positive(options.retry?.baseMs, 200, 'retry.baseMs'),
@@ -121,6 +146,95 @@ export class WebhookQueue<E = LifecycleEvent> {
     };
     this.#logger = options.logger ?? silentLogger;
     this.#fetch = options.fetch ?? fetch;
+    this.#journal = options.journal;
+    if (this.#journal) {
+      this.#claimTimer = setInterval(() => void this.claim(), this.#o.claimIntervalMs);
+      this.#claimTimer.unref();
+    }
+  }
+
+  /** Whether the queue has a durable copy in the engine. */
+  get durable(): boolean {
+    return this.#journal !== undefined;
+  }
+
+  #append(event: E): Promise<string | undefined> | undefined {
+    const journal = this.#journal;
+    if (!journal) return undefined;
+    let entry: string;
+    try {
+      entry = JSON.stringify(event);
+    } catch (err) {
+      this.#journalFailed(err);
+      return undefined;
+    }
+    return journal.append(entry).then(
+      (key) => {
+        this.#s.journaled++;
+        return key;
+      },
+      (err: unknown) => {
+        this.#journalFailed(err);
+        return undefined;
+      },
+    );
+  }
+
+  #journalFailed(err: unknown): void {
+    this.#s.journalFailures++;
+    this.#logger.warn({ webhook: this.name, err }, 'webhook journal write failed: the event is in memory only');
+  }
+
+  /** Delivered or dead-lettered: forget the journal's copies (in the background). */
+  #forget(items: readonly Item<E>[]): void {
+    const journal = this.#journal;
+    if (!journal) return;
+    const pending = items.map((i) => i.key).filter((k) => k !== undefined);
+    if (pending.length === 0) return;
+    void Promise.all(pending)
+      .then((keys) => {
+        const known = keys.filter((k): k is string => k !== undefined);
+        return known.length > 0 ? journal.remove(known) : undefined;
+      })
+      .catch((err: unknown) => this.#logger.warn({ webhook: this.name, err }, 'webhook journal removal failed: a survivor may deliver those events again'));
+  }
+
+  /**
+   * Take over undelivered events of dead nodes' journals (as many as the queue has room for) and
+   * queue them behind this node's own. Runs every `claimIntervalMs` with a journal; returns how
+   * many were claimed.
+   */
+  async claim(): Promise<number> {
+    const journal = this.#journal;
+    if (!journal || this.#claiming || this.#closing) return 0;
+    const room = Math.min(500, this.#o.maxQueue - (this.#queue.length - this.#head));
+    if (room <= 0) return 0;
+    this.#claiming = true;
+    try {
+      const got = await journal.claim(room);
+      for (const { key, entry } of got) {
+        let event: E;
+        try {
+          event = JSON.parse(entry) as E;
+        } catch (err) {
+          this.#logger.error({ webhook: this.name, err }, 'webhook journal: unreadable entry dropped');
+          void journal.remove([key]).catch(() => {});
+          continue;
+        }
+        this.#queue.push({ event, key: Promise.resolve(key) });
+      }
+      this.#s.claimed += got.length;
+      if (got.length > 0) {
+        this.#logger.info({ webhook: this.name, events: got.length }, "webhook: took over a dead node's undelivered events");
+        this.#schedule();
+      }
+      return got.length;
+    } catch (err) {
+      this.#logger.warn({ webhook: this.name, err }, 'webhook journal claim failed');
+      return 0;
+    } finally {
+      this.#claiming = false;
+    }
   }
 
   get format(): WebhookFormat<E> {
@@ -131,15 +245,16 @@ export class WebhookQueue<E = LifecycleEvent> {
   push(event: E): void {
     if (this.#o.format.accepts && !this.#o.format.accepts(event)) return;
     if (this.#closed) {
-      this.#toDead([event], 0, 'queue closed');
+      this.#toDead([{ event }], 0, 'queue closed');
       return;
     }
     if (this.#queue.length - this.#head >= this.#o.maxQueue) {
       this.#s.overflowed++;
-      this.#toDead([event], 0, 'queue full');
+      this.#toDead([{ event }], 0, 'queue full');
       return;
     }
-    this.#queue.push(event);
+    const key = this.#append(event);
+    this.#queue.push(key ? { event, key } : { event });
     this.#schedule();
   }
 
@@ -154,7 +269,7 @@ export class WebhookQueue<E = LifecycleEvent> {
     }, delay);
   }
 
-  #take(): E[] {
+  #take(): Item<E>[] {
     const end = Math.min(this.#queue.length, this.#head + this.#o.maxBatch);
     const batch = this.#queue.slice(this.#head, end);
     this.#head = end;
@@ -184,7 +299,8 @@ export class WebhookQueue<E = LifecycleEvent> {
     this.#schedule();
   }
 
-  async #deliver(batch: E[]): Promise<void> {
+  async #deliver(items: Item<E>[]): Promise<void> {
+    const batch = items.map((i) => i.event);
     for (let attempt = 1; ; attempt++) {
       let error: string;
       let permanent = false;
@@ -196,6 +312,7 @@ export class WebhookQueue<E = LifecycleEvent> {
           this.#s.delivered += batch.length;
           this.#s.requests++;
           this.#lastDeliveredAt = Date.now();
+          this.#forget(items);
           return;
         }
         error = `HTTP ${res.status}`;
@@ -206,9 +323,14 @@ export class WebhookQueue<E = LifecycleEvent> {
       this.#s.failures++;
       this.#lastError = error;
       this.#lastErrorAt = Date.now();
+      if (this.#closing && !permanent && attempt < this.#retry.maxAttempts && this.#journal) {
+        // shutting down: the journal keeps them for a survivor (or this node's successor)
+        this.#kept += items.length;
+        return;
+      }
       if (permanent || attempt >= this.#retry.maxAttempts || this.#closing) {
         this.#logger.warn({ webhook: this.name, events: batch.length, attempts: attempt, error }, 'webhook events to dead letters');
-        this.#toDead(batch, attempt, error);
+        this.#toDead(items, attempt, error);
         return;
       }
       this.#s.retries++;
@@ -227,10 +349,11 @@ export class WebhookQueue<E = LifecycleEvent> {
     }
   }
 
-  #toDead(events: readonly E[], attempts: number, error: string): void {
+  #toDead(items: readonly Item<E>[], attempts: number, error: string): void {
     const at = Date.now();
-    for (const event of events) this.#dead.push({ event, attempts, error, at });
-    this.#s.deadLettered += events.length;
+    for (const { event } of items) this.#dead.push({ event, attempts, error, at });
+    this.#s.deadLettered += items.length;
+    this.#forget(items);
     const over = this.#dead.length - this.#o.maxDeadLetters;
     if (over > 0) {
       this.#dead.splice(0, over);
@@ -267,11 +390,13 @@ export class WebhookQueue<E = LifecycleEvent> {
 
   /**
    * Try to deliver what is queued for up to `timeoutMs` (no backoff waits meanwhile), then stop:
-   * what is left goes to the dead letters (and is lost with the process).
+   * what is left goes to the dead letters (and is lost with the process), or, with a journal, stays
+   * there for a survivor to claim once this node's lease is gone.
    */
   async close(timeoutMs = 2_000): Promise<void> {
     if (this.#closed) return;
     this.#closing = true;
+    clearInterval(this.#claimTimer);
     this.#wake?.();
     if (this.#timer !== undefined) {
       clearTimeout(this.#timer);
@@ -289,7 +414,12 @@ export class WebhookQueue<E = LifecycleEvent> {
     const left = this.#queue.slice(this.#head);
     this.#queue = [];
     this.#head = 0;
-    if (left.length > 0) {
+    if (this.#journal) {
+      const kept = this.#kept + left.filter((i) => i.key !== undefined).length;
+      const lost = left.filter((i) => i.key === undefined);
+      if (kept > 0) this.#logger.warn({ webhook: this.name, events: kept }, 'webhook queue closed with events undelivered: left in the journal for another node');
+      if (lost.length > 0) this.#toDead(lost, 0, 'queue closed (not journaled)');
+    } else if (left.length > 0) {
       this.#logger.warn({ webhook: this.name, events: left.length }, 'webhook queue closed with events undelivered');
       this.#toDead(left, 0, 'queue closed');
     }
