@@ -20,9 +20,9 @@ test('Realtime.ack: acks of one turn go as one batch; the server forgets them; a
   await until(() => srv.sb.counts().subscriptions === 1, 10_000, 'the subscription');
   for (let n = 1; n <= 3; n++) await srv.sb.publish('rcpt:inbox', { n });
   await until(() => offsets.length === 3, 10_000, 'three messages');
-  assert.deepEqual(srv.sb.unacknowledged('rcpt:inbox', 2), ['reader']);
+  assert.deepEqual(await srv.sb.unacknowledged('rcpt:inbox', 2), [{ user: 'reader' }]);
   await Promise.all([rt.ack('rcpt:inbox', 1), rt.ack('rcpt:inbox', [2, 3])]);
   assert.deepEqual(acks, [{ channel: 'rcpt:inbox', offsets: [1, 2, 3] }], 'one $ack call for the three');
-  for (const o of [1, 2, 3]) assert.deepEqual(srv.sb.unacknowledged('rcpt:inbox', o), []);
+  for (const o of [1, 2, 3]) assert.deepEqual(await srv.sb.unacknowledged('rcpt:inbox', o), []);
   await assert.rejects(rt.ack('rcpt:inbox', 9), (err: { code?: number }) => err.code === 107);
 });

@@ -46,9 +46,9 @@ test('a client that does not acknowledge gets the publication again after the ti
   // offset 2 being redelivered twice means more than two timeouts passed since the ack
   await until(() => count(a.got, 2) >= 3, 20_000, 'offset 2 to be sent again twice');
   assert.equal(count(a.got, 1), afterAck, 'no redelivery of offset 1 after its ack');
-  assert.deepEqual(s.sb.unacknowledged(CH, 2), ['alice']);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 2), [{ user: 'alice' }]);
   assert.deepEqual(await a.ack([2]), { acked: 1 });
-  assert.deepEqual(s.sb.unacknowledged(CH, 2), []);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 2), []);
 });
 
 test('"who has not acknowledged" answers per user as acks come in', async (t) => {
@@ -59,15 +59,15 @@ test('"who has not acknowledged" answers per user as acks come in', async (t) =>
   await s.sb.publish(CH, { n: 1 });
   await s.sb.publish(CH, { n: 2 });
   await until(() => a.got.length === 2 && b.got.length === 2, 10_000, 'both to receive both');
-  assert.deepEqual(s.sb.unacknowledged(CH, 1), ['alice', 'bob']);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 1), [{ user: 'alice' }, { user: 'bob' }]);
   // one batched ack for both offsets
   assert.deepEqual(await a.ack([1, 2]), { acked: 2 });
-  assert.deepEqual(s.sb.unacknowledged(CH, 1), ['bob']);
-  assert.deepEqual(s.sb.unacknowledged(CH, 2), ['bob']);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 1), [{ user: 'bob' }]);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 2), [{ user: 'bob' }]);
   assert.deepEqual(await b.ack([2]), { acked: 1 });
-  assert.deepEqual(s.sb.unacknowledged(CH, 1), ['bob']);
-  assert.deepEqual(s.sb.unacknowledged(CH, 2), []);
-  assert.deepEqual(s.sb.unacknowledged(CH, 99), [], 'an offset never sent has nobody pending');
+  assert.deepEqual(await s.sb.unacknowledged(CH, 1), [{ user: 'bob' }]);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 2), []);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 99), [], 'an offset never sent has nobody pending');
 });
 
 test('a client that reconnects gets what it had not acknowledged, then the live publications', async (t) => {
@@ -84,8 +84,8 @@ test('a client that reconnects gets what it had not acknowledged, then the live 
   await s.sb.publish(CH, { n: 4 });
   await until(() => a.got.length === 6, 10_000, 'the two unacknowledged ones and the new one');
   assert.deepEqual(a.got, [1, 2, 3, 2, 3, 4]);
-  assert.deepEqual(s.sb.unacknowledged(CH, 1), []);
-  assert.deepEqual(s.sb.unacknowledged(CH, 3), ['alice']);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 1), []);
+  assert.deepEqual(await s.sb.unacknowledged(CH, 3), [{ user: 'alice' }]);
 });
 
 test('bad acks get error codes and disturb nothing: malformed, unknown offsets, too many, not subscribed, a flood', async (t) => {
@@ -111,7 +111,7 @@ test('bad acks get error codes and disturb nothing: malformed, unknown offsets, 
   const unknown = await a.c.rpc('$ack', { channel: CH, offsets: [1, 7, 8] }).catch((err: { code: number; message: string }) => err);
   assert.equal((unknown as { code: number }).code, 107);
   assert.match((unknown as { message: string }).message, /unknown offsets 7, 8 .*1 acknowledged/);
-  assert.deepEqual(s.sb.unacknowledged(CH, 1), [], 'the known offset of that batch was acknowledged');
+  assert.deepEqual(await s.sb.unacknowledged(CH, 1), [], 'the known offset of that batch was acknowledged');
   // a flood of acks for offsets that were never sent
   const codes = await Promise.all(Array.from({ length: 300 }, (_, i) => code({ channel: CH, offsets: [1000 + i] })));
   assert.ok(
