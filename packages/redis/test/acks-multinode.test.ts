@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import type { Centrifuge, Subscription } from 'centrifuge';
-import { createSwitchboard, type Switchboard } from '@switchboard/server';
+import { createApiHandler, createSwitchboard, type Switchboard } from '@switchboard/server';
 import { createRedisEngine } from '../src/index.js';
 import { SECRET, sdk, token, until } from '../../server/test/helpers.js';
 import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
@@ -67,6 +67,16 @@ async function client(t: { after: (fn: () => void) => void }, url: string, user:
 
 const count = (got: number[], off: number) => got.filter((o) => o === off).length;
 
+/** The node's server HTTP API on its own port: `POST /api/<method>` → the parsed reply. */
+async function httpApi(t: { after: (fn: () => Promise<void>) => void }, sb: Switchboard): Promise<(method: string, params: unknown) => Promise<unknown>> {
+  const handler = createApiHandler(sb, { key: 'k' });
+  const http = createServer((req, res) => void handler(req, res));
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => http.close(() => r())));
+  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}/api`;
+  return async (method, params) => (await fetch(`${base}/${method}`, { method: 'POST', headers: { 'x-api-key': 'k' }, body: JSON.stringify(params) })).json();
+}
+
 test('a client that comes back on another node (the first one gone) gets what it had not acknowledged; any node answers who has not acknowledged', { timeout: 120_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
   const prefix = testPrefix('acks');
@@ -79,6 +89,8 @@ test('a client that comes back on another node (the first one gone) gets what it
   assert.deepEqual(await onA.ack([1]), { acked: 1 });
   assert.deepEqual(await b.sb.unacknowledged(CH, 2), [{ user: 'alice', client: 'phone' }], 'B knows what A delivered');
   assert.deepEqual(await b.sb.unacknowledged(CH, 1), []);
+  const apiB = await httpApi(t, b.sb);
+  assert.deepEqual(await apiB('unacknowledged', { channel: CH, offset: 3 }), { result: { consumers: [{ user: 'alice', client: 'phone' }] } }, "B's HTTP API too");
 
   // node A goes away (the client with it); the same client comes back on B
   onA.c.disconnect();
@@ -90,6 +102,7 @@ test('a client that comes back on another node (the first one gone) gets what it
   assert.deepEqual(onB.got, [2, 3, 4]);
   assert.deepEqual(await onB.ack([2, 3, 4]), { acked: 3 });
   for (const off of [2, 3, 4]) assert.deepEqual(await b.sb.unacknowledged(CH, off), []);
+  assert.deepEqual(await apiB('unacknowledged', { channel: CH, offset: 3 }), { result: { consumers: [] } });
 });
 
 test('acks are per client: two clients of one user on two nodes, each acknowledges for itself; redelivery after the timeout on the node it is on, none after its ack', { timeout: 120_000 }, async (t) => {

@@ -24,6 +24,8 @@ service CentrifugoApi {
   rpc RPC(RPCRequest) returns (RPCResponse);
   rpc Refresh(RefreshRequest) returns (RefreshResponse);
   rpc Channels(ChannelsRequest) returns (ChannelsResponse);
+  // Switchboard's own (not in Centrifugo's api.proto): acknowledged delivery, docs/acks.md
+  rpc Unacknowledged(UnacknowledgedRequest) returns (UnacknowledgedResponse);
 }
 
 message Command {
@@ -40,6 +42,7 @@ message Command {
   RPCRequest rpc = 14;
   RefreshRequest refresh = 15;
   ChannelsRequest channels = 16;
+  UnacknowledgedRequest unacknowledged = 1001;
 }
 
 message Error { uint32 code = 1; string message = 2; }
@@ -59,6 +62,7 @@ message Reply {
   RPCResult rpc = 14;
   RefreshResult refresh = 15;
   ChannelsResult channels = 16;
+  UnacknowledgedResult unacknowledged = 1001;
 }
 
 message BatchRequest { repeated Command commands = 1; bool parallel = 2; }
@@ -137,6 +141,11 @@ message ChannelsRequest { string pattern = 1; }
 message ChannelsResponse { Error error = 1; ChannelsResult result = 2; }
 message ChannelsResult { map<string, ChannelInfo> channels = 1; }
 message ChannelInfo { uint32 num_clients = 1; }
+
+message UnacknowledgedRequest { string channel = 1; uint64 offset = 2; }
+message UnacknowledgedResponse { Error error = 1; UnacknowledgedResult result = 2; }
+message AckConsumer { string user = 1; string client = 2; }
+message UnacknowledgedResult { repeated AckConsumer consumers = 1; }
 `;
 
 export const API_PACKAGE = 'centrifugal.centrifugo.api';
@@ -158,6 +167,7 @@ export const API_METHODS: Readonly<Record<string, { readonly method: string; rea
   RPC: { method: 'rpc', request: 'RPCRequest', response: 'RPCResponse' },
   Refresh: { method: 'refresh', request: 'RefreshRequest', response: 'RefreshResponse' },
   Channels: { method: 'channels', request: 'ChannelsRequest', response: 'ChannelsResponse' },
+  Unacknowledged: { method: 'unacknowledged', request: 'UnacknowledgedRequest', response: 'UnacknowledgedResponse' },
 };
 
 let root: protobuf.Root | undefined;
