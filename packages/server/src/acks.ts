@@ -227,7 +227,9 @@ interface Queued {
 export class AckTracker {
   /** Deliveries of this turn, written to the store in one call per channel, consumer and epoch. */
   #queue = new Map<string, Queued>();
-  #flushing: Promise<void> | undefined;
+  #flushScheduled = false;
+  /** Resolves once every store write begun so far is done (an ack waits for it: it must find them). */
+  #writes: Promise<void> = Promise.resolve();
   /** When a consumer subscribed here has something due (channel\0consumer → due). */
   readonly #due = new Map<string, Due>();
   #timer: NodeJS.Timeout | undefined;
@@ -251,21 +253,25 @@ export class AckTracker {
     if (q === undefined) this.#queue.set(k, (q = { channel, consumer, epoch, offsets: [], dueAt, ttlMs: Math.max(ttlMs, 1000) }));
     q.offsets.push(off);
     this.#schedule(channel, consumer, dueAt, timeoutMs);
-    this.#flushing ??= Promise.resolve().then(() => this.#flush());
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      const w = Promise.resolve().then(() => this.#flush());
+      this.#writes = Promise.all([this.#writes, w]).then(() => undefined);
+    }
   }
 
   async #flush(): Promise<void> {
     const queue = this.#queue;
     this.#queue = new Map();
-    this.#flushing = undefined;
+    this.#flushScheduled = false;
     await Promise.all(
       [...queue.values()].map((q) => this.host.store.add(q.channel, q.consumer, q.epoch, q.offsets, q.dueAt, q.ttlMs).catch((err: unknown) => this.host.reportError(err))),
     );
   }
 
   /** Deliveries recorded so far are in the store (an ack right after a delivery finds it). */
-  async settled(): Promise<void> {
-    if (this.#flushing !== undefined) await this.#flushing;
+  settled(): Promise<void> {
+    return this.#writes;
   }
 
   async ack(channel: string, consumer: string, offsets: readonly number[]): Promise<AckResult> {
