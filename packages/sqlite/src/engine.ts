@@ -1,11 +1,14 @@
 import type { SwitchboardOptions } from '@switchboard/server';
 import type { SqliteEngineSection } from './config.js';
+import { SqliteAckStore } from './acks.js';
 import { SqliteEngineError, SqliteHistoryStore, type SqliteHistoryOptions } from './history.js';
 
 export interface SqliteEngine {
-  /** For `createSwitchboard({ ...options })`: the memory broker and presence stay; history is the file. */
-  options: Pick<SwitchboardOptions, 'history'>;
+  /** For `createSwitchboard({ ...options })`: the memory broker and presence stay; history and acks are the file. */
+  options: Pick<SwitchboardOptions, 'history' | 'acks'>;
   history: SqliteHistoryStore;
+  /** Acknowledged delivery: what each consumer has not acknowledged, in the same file (survives a restart). */
+  acks: SqliteAckStore;
   /** Whether the file is open and answers (GET /ready). */
   ready: () => boolean;
   close: () => Promise<void>;
@@ -17,7 +20,8 @@ export interface SqliteEngine {
  */
 export function createSqliteEngine(options: SqliteHistoryOptions): SqliteEngine {
   const history = new SqliteHistoryStore(options);
-  return { options: { history }, history, ready: () => history.health(), close: () => history.close() };
+  const acks = new SqliteAckStore(history);
+  return { options: { history, acks }, history, acks, ready: () => history.health(), close: () => history.close() };
 }
 
 /** Builds the engine from a validated `engine.sqlite` section. */
