@@ -71,7 +71,7 @@ export class SqliteAckStore implements AckStore {
       const c = q.consumer.get(channel, consumer);
       return c !== undefined && c.expires_at > this.#history.now() ? c : undefined;
     };
-    this.#add = db.transaction((channel, consumer, epoch, offsets, dueAt, ttlMs) => {
+    this.#add = db.transaction((channel: string, consumer: string, epoch: string, offsets: readonly number[], dueAt: number, ttlMs: number) => {
       const c = q.consumer.get(channel, consumer);
       if (c !== undefined && (c.epoch !== epoch || c.expires_at <= this.#history.now())) q.forget.run(channel, consumer);
       q.putConsumer.run(channel, consumer, epoch, this.#history.now() + ttlMs);
@@ -79,7 +79,7 @@ export class SqliteAckStore implements AckStore {
       const n = q.count.get(channel, consumer)!.n;
       if (n > MAX_UNACKED) q.trim.run(channel, consumer, channel, consumer, n - MAX_UNACKED);
     });
-    this.#ack = db.transaction((channel, consumer, offsets) => {
+    this.#ack = db.transaction((channel: string, consumer: string, offsets: readonly number[]): AckResult => {
       const ok = live(channel, consumer) !== undefined;
       let acked = 0;
       const unknown: number[] = [];
@@ -89,7 +89,7 @@ export class SqliteAckStore implements AckStore {
       }
       return { acked, unknown };
     });
-    this.#take = db.transaction((channel, consumer, upTo, dueAt, limit) => {
+    this.#take = db.transaction((channel: string, consumer: string, upTo: number, dueAt: number, limit: number): AckTake => {
       const c = live(channel, consumer);
       if (c === undefined) return { epoch: '', offsets: [], next: undefined };
       const offsets = q.due.all(channel, consumer, upTo === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : upTo, limit).map((r) => r.off);
@@ -97,7 +97,7 @@ export class SqliteAckStore implements AckStore {
       const next = q.next.get(channel, consumer)?.next ?? undefined;
       return { epoch: c.epoch, offsets: offsets.sort((a, b) => a - b), next: next === null ? undefined : next };
     });
-    this.#drop = db.transaction((channel, consumer, offsets) => {
+    this.#drop = db.transaction((channel: string, consumer: string, offsets: readonly number[]) => {
       for (const off of offsets) q.del.run(channel, consumer, off);
     });
     this.#unacked = db.prepare<[string, number, number], { consumer: string }>(
