@@ -69,11 +69,30 @@ end
 return 1
 `;
 
+/**
+ * KEYS: index. ARGV: offset, pending key prefix. The consumers for which `offset` is pending;
+ * index entries whose consumer no longer has it (its pending set expired) are removed on the way.
+ */
+const UNACKED = `
+local prefix = ARGV[1] .. ':'
+local out = {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[1])) do
+  local consumer = string.sub(m, #prefix + 1)
+  if redis.call('ZSCORE', ARGV[2] .. consumer, ARGV[1]) then
+    table.insert(out, consumer)
+  else
+    redis.call('ZREM', KEYS[1], m)
+  end
+end
+return out
+`;
+
 type Scripts = RedisClient & {
   sbAckAdd(pending: string, epoch: string, index: string, ...args: (string | number)[]): Promise<number>;
   sbAckAck(pending: string, index: string, ...args: (string | number)[]): Promise<(string | number)[]>;
   sbAckTake(pending: string, epoch: string, upTo: string, due: number, limit: number): Promise<string[]>;
   sbAckDrop(pending: string, index: string, ...args: (string | number)[]): Promise<number>;
+  sbAckUnacked(index: string, offset: number, pendingPrefix: string): Promise<string[]>;
 };
 
 const defined = new WeakSet<RedisClient>();
@@ -84,6 +103,7 @@ function scripts(c: RedisClient): Scripts {
     c.defineCommand('sbAckAck', { numberOfKeys: 2, lua: ACK });
     c.defineCommand('sbAckTake', { numberOfKeys: 2, lua: TAKE });
     c.defineCommand('sbAckDrop', { numberOfKeys: 2, lua: DROP });
+    c.defineCommand('sbAckUnacked', { numberOfKeys: 1, lua: UNACKED });
     defined.add(c);
   }
   return c as Scripts;
@@ -118,7 +138,7 @@ export class RedisAckStore implements AckStore {
 
   #keys(channel: string, consumer: string) {
     const base = `${this.shards.prefix}.acks.{${channel}}.`;
-    return { pending: `${base}p.${consumer}`, epoch: `${base}e.${consumer}`, index: `${base}u` };
+    return { pending: `${base}p.${consumer}`, pendingPrefix: `${base}p.`, epoch: `${base}e.${consumer}`, index: `${base}u` };
   }
 
   async add(channel: string, consumer: string, epoch: string, offsets: readonly number[], dueAt: number, ttlMs: number): Promise<void> {
@@ -155,9 +175,9 @@ export class RedisAckStore implements AckStore {
 
   async unacknowledged(channel: string, offset: number): Promise<string[]> {
     const c = await this.#c(channel);
-    const members = await c.zrangebyscore(this.#keys(channel, '').index, offset, offset);
-    const prefix = `${offset}:`;
-    return members.map((m) => m.slice(prefix.length)).sort();
+    const k = this.#keys(channel, '');
+    // the pending sets named by the index share the channel's hash tag: one slot
+    return (await c.sbAckUnacked(k.index, offset, k.pendingPrefix)).sort();
   }
 
   async close(): Promise<void> {

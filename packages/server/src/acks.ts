@@ -286,7 +286,8 @@ export class AckTracker {
 
   /**
    * Everything `consumer` has pending on `channel`, read from the history, oldest first (a
-   * subscribe: sent right after its reply); their next redelivery is `timeoutMs` from now.
+   * subscribe: sent right after its reply, to that subscription only); their next redelivery is
+   * `timeoutMs` from now.
    */
   async pending(channel: string, consumer: string, timeoutMs: number): Promise<Publication[]> {
     await this.settled();
@@ -295,9 +296,9 @@ export class AckTracker {
     return this.#read(channel, consumer, t);
   }
 
-  /** Sends publications taken at a subscribe (counted as redeliveries). */
-  resend(channel: string, consumer: string, pubs: readonly Publication[]): void {
-    if (pubs.length > 0 && this.host.send(channel, consumer, pubs)) this.redeliveries += pubs.length;
+  /** Counts publications a subscribe sent again (the subscription sends them itself). */
+  resent(count: number): void {
+    this.redeliveries += count;
   }
 
   /** The publications of taken offsets; those the history has no more are dropped from the store. */

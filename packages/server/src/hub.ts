@@ -334,6 +334,13 @@ export class Hub implements ConnectionOwner {
     this.acks.delivered(sub.channel, sub.ackConsumer, pub, o.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, o.historyTtlMs ?? 0);
   }
 
+  /** Sends publications a subscribe took from the ack store to that subscription (right after its reply). */
+  resendPending(sub: Sub, pubs: readonly Publication[]): void {
+    if (pubs.length === 0 || sub.conn.state === 'closed' || !sub.active) return;
+    for (const pub of pubs) sub.conn.enqueue(sub.conn.proto.encodePublication(sub.channel, pub), sub);
+    this.acks.resent(pubs.length);
+  }
+
   /** The live acknowledged subscriptions of a consumer to a channel on this node. */
   #ackSubs(channel: string, consumer: string): Sub[] {
     const user = consumer.slice(consumer.indexOf('\n') + 1);

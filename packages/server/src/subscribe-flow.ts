@@ -250,9 +250,8 @@ export class SubscribeFlow {
             // what the consumer had not acknowledged (a reconnect), then the reply's recovered publications as pending
             const inReply = new Set(outcome.publications.map((p) => p.offset!));
             hub.activate(sub);
-            hub.acks.resend(
-              channel,
-              sub.ackConsumer,
+            hub.resendPending(
+              sub,
               pending.filter((p) => !inReply.has(p.offset!)),
             );
             for (const p of outcome.publications) hub.ackPending(sub, p);

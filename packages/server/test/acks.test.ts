@@ -123,3 +123,18 @@ test('bad acks get error codes and disturb nothing: malformed, unknown offsets, 
   assert.deepEqual(await a.ack([2]), { acked: 1 });
   assert.equal(a.c.state, 'connected');
 });
+
+test('a second tab of the same user that subscribes gets what is pending; the first tab is not sent it again', async (t) => {
+  const s = await startServer(options(60_000));
+  t.after(() => s.close());
+  const tab1 = await client(t, s, 'alice');
+  await s.sb.publish(CH, { n: 1 });
+  await s.sb.publish(CH, { n: 2 });
+  await until(() => tab1.got.length === 2, 10_000, 'the first tab to receive both');
+  const tab2 = await client(t, s, 'alice');
+  await until(() => tab2.got.length === 2, 10_000, 'the pending ones on the second tab');
+  assert.deepEqual(tab2.got, [1, 2]);
+  await s.sb.publish(CH, { n: 3 });
+  await until(() => tab1.got.length === 3 && tab2.got.length === 3, 10_000, 'the live one on both');
+  assert.deepEqual(tab1.got, [1, 2, 3], 'nothing sent again to the first tab');
+});

@@ -84,4 +84,14 @@ export function ackStoreConformance(name: string, factory: () => Promise<AckHarn
     await waitFor(async () => (await store.unacknowledged(c, 1)).length === 0, 10_000, 'the entry to expire');
     assert.deepEqual((await store.take(c, alice, Number.POSITIVE_INFINITY, Date.now(), 10)).offsets, []);
   });
+
+  it('a consumer whose pending offsets expired is not listed, while another keeps the channel alive', async ({ store, another }) => {
+    const c = ch('ttl2');
+    await store.add(c, alice, 'e1', [1], Date.now() + 60_000, 300);
+    await another.add(c, bob, 'e1', [1], Date.now() + 60_000, TTL);
+    assert.deepEqual(await store.unacknowledged(c, 1), [alice, bob].sort());
+    await waitFor(async () => (await another.unacknowledged(c, 1)).length === 1, 10_000, "alice's entry to expire");
+    assert.deepEqual(await store.unacknowledged(c, 1), [bob]);
+    assert.deepEqual(await store.ack(c, alice, [1]), { acked: 0, unknown: [1] });
+  });
 }
