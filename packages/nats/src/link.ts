@@ -77,6 +77,7 @@ export function names(prefix: string) {
     historyAll: `${prefix}.history.*`,
     historyStream: `${prefix}_history`,
     presenceBucket: `${prefix}_presence`,
+    acksBucket: `${prefix}_acks`,
   };
 }
 

@@ -61,6 +61,16 @@ export function ackStoreConformance(name: string, factory: () => Promise<AckHarn
     assert.deepEqual(await store.take(c, consumerKey('nobody'), now, now, 10), { epoch: '', offsets: [], next: undefined });
   });
 
+  it('two instances taking at once never both get an offset', async ({ store, another }) => {
+    const c = ch('race');
+    const now = Date.now();
+    const all = Array.from({ length: 40 }, (_, i) => i + 1);
+    await store.add(c, alice, 'e1', all, now - 10, TTL);
+    const takes = await Promise.all([store, another, store, another].map((s) => s.take(c, alice, now, now + 60_000, 40)));
+    const got = takes.flatMap((t) => t.offsets).sort((x, y) => x - y);
+    assert.deepEqual(got, all, 'each offset taken exactly once');
+  });
+
   it('drop forgets offsets; a new epoch forgets the old ones; beyond the bound the lowest offsets go', async ({ store, another }) => {
     const c = ch('drop');
     await store.add(c, alice, 'e1', [1, 2], Date.now(), TTL);
