@@ -604,6 +604,7 @@ export class Switchboard {
     await new Promise((r) => setImmediate(r));
     this.#gate.close();
     if (this.#started) await this.#started.catch(() => {});
+    await this.#hub.acks.settled(); // pending entries of the last deliveries reach the ack store before it closes
     await this.broker.close().catch(() => {});
     await this.historyStore.close().catch(() => {});
     await this.presenceStore.close().catch(() => {});
