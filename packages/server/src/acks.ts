@@ -291,9 +291,16 @@ export class AckTracker {
    */
   async pending(channel: string, consumer: string, timeoutMs: number): Promise<Publication[]> {
     await this.settled();
-    const t = await this.host.store.take(channel, consumer, Number.POSITIVE_INFINITY, this.now() + timeoutMs, MAX_UNACKED);
-    if (t.next !== undefined) this.#schedule(channel, consumer, t.next, timeoutMs);
-    return this.#read(channel, consumer, t);
+    try {
+      const t = await this.host.store.take(channel, consumer, Number.POSITIVE_INFINITY, this.now() + timeoutMs, MAX_UNACKED);
+      if (t.next !== undefined) this.#schedule(channel, consumer, t.next, timeoutMs);
+      return await this.#read(channel, consumer, t);
+    } catch (err) {
+      // the store or the history is away: the subscribe goes on, and a redelivery round comes after the timeout
+      this.host.reportError(err);
+      this.#schedule(channel, consumer, this.now() + timeoutMs, timeoutMs);
+      return [];
+    }
   }
 
   /** Counts publications a subscribe sent again (the subscription sends them itself). */

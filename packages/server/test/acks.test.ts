@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Centrifuge, Subscription } from 'centrifuge';
-import { Disconnects } from '../src/index.js';
+import { Disconnects, MemoryAckStore, type AckStore } from '../src/index.js';
 import { once, sdk, startServer, token, until, type TestServer } from './helpers.js';
 
 const CH = 'rcpt:room';
@@ -137,4 +137,32 @@ test('a second tab of the same user that subscribes gets what is pending; the fi
   await s.sb.publish(CH, { n: 3 });
   await until(() => tab1.got.length === 3 && tab2.got.length === 3, 10_000, 'the live one on both');
   assert.deepEqual(tab1.got, [1, 2, 3], 'nothing sent again to the first tab');
+});
+
+test('an ack store that fails while a client subscribes again: the subscribe succeeds, and what was pending comes after the timeout', async (t) => {
+  const store = new MemoryAckStore();
+  let failTakes = 0;
+  const flaky: AckStore = {
+    add: (...a) => store.add(...a),
+    ack: (...a) => store.ack(...a),
+    take: (...a) => (failTakes-- > 0 ? Promise.reject(new Error('ack store away')) : store.take(...a)),
+    drop: (...a) => store.drop(...a),
+    unacknowledged: (...a) => store.unacknowledged(...a),
+    close: () => store.close(),
+  };
+  const errors: string[] = [];
+  const s = await startServer({ ...options(300), acks: flaky }, (sb) => sb.on('error', (e) => errors.push(e.message)));
+  t.after(() => s.close());
+  const a = await client(t, s, 'alice');
+  await s.sb.publish(CH, { n: 1 });
+  await until(() => a.got.length >= 1, 10_000, 'offset 1');
+  failTakes = 1;
+  const connecting = once(a.c, 'connecting', 10_000);
+  await s.sb.disconnectUser({ user: 'alice' }, Disconnects.forceReconnect);
+  await connecting;
+  await until(() => a.subscribed === 2, 20_000, 'the subscribe to succeed despite the store');
+  await until(() => errors.includes('ack store away'), 10_000, 'the failure reported');
+  const before = count(a.got, 1);
+  await until(() => count(a.got, 1) > before, 20_000, 'offset 1 redelivered after the timeout');
+  assert.deepEqual(await a.ack([1]), { acked: 1 });
 });
