@@ -113,6 +113,10 @@ test('"who has not acknowledged" over the HTTP and GRPC server APIs: answers, an
   const noOffset = await call({ channel: CH });
   assert.equal((noOffset['error'] as { code: number }).code, 107, 'offset 0 (unset) refused');
   assert.equal(((await call({ channel: 'nope:1', offset: 1 }))['error'] as { code: number }).code, 102);
+  const batch = await new Promise<Record<string, unknown>>((resolve, reject) =>
+    client['Batch']!({ commands: [{ unacknowledged: { channel: CH, offset: 1 } }, { unacknowledged: { channel: 'nope:1', offset: 1 } }] }, md(), (err, res) => (err ? reject(err) : resolve(res))),
+  );
+  assert.deepEqual(batch, { replies: [{ unacknowledged: { consumers: [{ user: 'alice' }] } }, { error: { code: 102, message: 'unknown channel' } }] }, 'in a GRPC batch too');
   await assert.rejects(call({ channel: CH }, md(true)), (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /107: offset required/.test(e.details));
   await assert.rejects(call({ channel: 'nope:1', offset: 1 }, md(true)), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
 });
