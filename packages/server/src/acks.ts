@@ -5,7 +5,8 @@
  * user, or the user and a client id the subscriber names in the subscribe request's data
  * (`{ "ackClient": "phone-1" }`): each client id then has its own pending set.
  *
- * The pending sets live in an `AckStore` (the engine's: memory here, Redis in `@switchboard/redis`),
+ * The pending sets live in an `AckStore` (the engine's: memory here; Redis, PostgreSQL, NATS and
+ * SQLite in their packages),
  * so with a shared store a consumer that reconnects to another node, or to a restarted node, gets
  * what it had not acknowledged, and `unacknowledged(channel, offset)` answers for every node. The
  * store keeps offsets only: the publications are read from the channel's history when they are sent
