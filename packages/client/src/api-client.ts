@@ -168,6 +168,12 @@ export interface ApiClient<S = AnySchema> {
   /** Active channels (matching a glob pattern) and their subscriber counts, across nodes. */
   channels(pattern?: string): Promise<Record<string, { numClients: number }>>;
   rpc<R = unknown>(method: string, params?: unknown): Promise<R>;
+  /**
+   * Acknowledged delivery (Switchboard's `unacknowledged`): who was sent publication `offset` of
+   * `channel` and has not acknowledged it, per user, with `client` when the subscriber named an
+   * `ackClient`. An `api` error 108 for a channel without acknowledged delivery, 107 for a bad offset.
+   */
+  unacknowledged(channel: string, offset: number): Promise<{ user: string; client?: string }[]>;
   /** Any other method, raw: the body is sent as is and the `result` object returned. */
   call<R = unknown>(method: string, body: Record<string, unknown>): Promise<R>;
 }
@@ -339,6 +345,10 @@ export function createApiClient(options: ApiClientOptions): ApiClient<any> {
     async rpc(method, params) {
       const r = await call<{ data?: unknown }>('rpc', { method, params: params ?? {} });
       return r.data as never;
+    },
+    async unacknowledged(channel, offset) {
+      const r = await call<{ consumers?: { user?: unknown; client?: unknown }[] }>('unacknowledged', { channel, offset });
+      return (r.consumers ?? []).map((c) => (typeof c.client === 'string' ? { user: asText(c.user), client: c.client } : { user: asText(c.user) }));
     },
     call,
   };

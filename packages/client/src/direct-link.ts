@@ -63,6 +63,8 @@ export class DirectLink implements Link {
     if (getSubToken) so.getToken = (ctx) => getSubToken(ctx.channel);
     // Recover from where this client (or, after a hand-over, the furthest-behind tab) left off.
     if (since) so.since = since;
+    // acknowledged delivery: this client's consumer (the server ignores it where acks are off)
+    if (this.#options.ackClient !== undefined) so.data = { ackClient: this.#options.ackClient };
     const sub = this.centrifuge.newSubscription(channel, so);
     sub.on('publication', (ctx: PublicationContext) => this.#sink.publication(toPublication(ctx)));
     sub.on('subscribed', (ctx) => {

@@ -58,6 +58,14 @@ export interface RealtimeOptions {
    * handler call), and `publish` validates before sending.
    */
   contract?: Contract;
+  /**
+   * Acknowledged delivery (namespaces with `acknowledge`): this client's own consumer id, sent in
+   * every subscribe (`data.ackClient`), so what it has not acknowledged is tracked for it, not for
+   * all of the user's clients, and follows it across reconnects (to any node sharing the server's
+   * ack store). Keep it stable per device or installation (persist it). 1-64 characters of
+   * `A-Z a-z 0-9 . _ : -`. Without it, acks are per user. Tabs sharing a connection share it.
+   */
+  ackClient?: string;
   /** Any other centrifuge option (escape hatch). */
   centrifuge?: Partial<CentrifugeOptions>;
 }
@@ -156,6 +164,9 @@ export class Realtime<S = AnySchema, P = S> {
 
   constructor(options: RealtimeOptions) {
     if (!options || typeof options.url !== 'string' || options.url === '') throw new RealtimeError('usage', 'createRealtime: `url` is required');
+    if (options.ackClient !== undefined && (typeof options.ackClient !== 'string' || !/^[A-Za-z0-9._:-]{1,64}$/.test(options.ackClient))) {
+      throw new RealtimeError('usage', 'createRealtime: `ackClient` is 1-64 characters of A-Z a-z 0-9 . _ : -');
+    }
     this.state = this.#state;
     this.#contract = options.contract;
     const sink = this.#sink();
@@ -249,7 +260,8 @@ export class Realtime<S = AnySchema, P = S> {
    * with acknowledged delivery (`acknowledge`): unacknowledged ones are sent again after the
    * namespace's timeout and when the connection comes back. Acks for one channel made in the same
    * turn go to the server in one call. Rejects with the server's error (107: an offset that is not
-   * pending for this user, or the channel has no acknowledged delivery).
+   * pending for this consumer, or the channel has no acknowledged delivery). Acks are per user, or
+   * per client with the `ackClient` option.
    */
   ack(channel: string, offsets: number | readonly number[]): Promise<void> {
     if (this.#closed) return Promise.reject(new RealtimeError('usage', 'ack on a closed Realtime instance', { channel }));

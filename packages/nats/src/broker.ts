@@ -2,7 +2,7 @@ import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publicatio
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { decodePub, encodePub, H } from './codec.js';
 import type { JetStreamHistoryStore } from './history.js';
-import { type NatsConnectionOptions, NatsEngineError, NatsLink } from './link.js';
+import { type NatsConnectionOptions, NatsEngineError, NatsLink, untoken } from './link.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -23,6 +23,10 @@ export class NatsBroker implements Broker {
   #nc: NatsConnection | undefined;
   readonly #subs = new Map<string, Subscription>();
   #control: Subscription | undefined;
+  /** Pattern prefixes subscribed (the node's index does the matching). */
+  readonly #patterns = new Set<string>();
+  /** While a pattern is subscribed: the wildcard subscription to every channel's subject. */
+  #patternSub: Subscription | undefined;
   #off: (() => void) | undefined;
   #flush: Promise<void> | undefined;
   #closed = false;
@@ -67,6 +71,69 @@ export class NatsBroker implements Broker {
       else if (k === 108 /* l */) h.onLeave(channel, JSON.parse(s.slice(1)) as ClientInfo);
     } catch {
       // not ours (another writer on our prefix): ignore
+    }
+  }
+
+  /** A message on the wildcard subscription: publications only, for the node's pattern subscribers. */
+  #onPatternMessage(m: Msg): void {
+    const h = this.#handler;
+    if (h?.onPatternPublication === undefined) return;
+    const channel = untoken(m.subject.slice(this.#clientPrefix.length));
+    if (channel === undefined) return;
+    try {
+      const hdr = m.headers;
+      const offset = hdr?.get(H.offset);
+      if (offset) {
+        const o = Number(offset);
+        if (o > 0) h.onPatternPublication(channel, decodePub(dec.decode(m.data), o, hdr!.get(H.epoch), true));
+        return;
+      }
+      const s = dec.decode(m.data);
+      if (s.charCodeAt(0) === 112 /* p */) h.onPatternPublication(channel, decodePub(s.slice(1), 0, '', true));
+    } catch {
+      // not ours: ignore
+    }
+  }
+
+  /** `<prefix>.client.`: what precedes a channel's token in its subject. */
+  get #clientPrefix(): string {
+    return this.link.names.clientAll.slice(0, -1);
+  }
+
+  /**
+   * Pattern subscriptions (issue 21). A channel is one subject token (`token`: `orders:eu:1` is
+   * `orders_3Aeu_3A1`), and NATS wildcards match whole tokens only, so no NATS subject wildcard
+   * selects the channels under a character prefix: while any pattern is subscribed the node holds
+   * one subscription to every channel's subject (`<prefix>.client.*`) and the node's pattern
+   * index picks the publications that match. Resolves once the server has the subscription.
+   */
+  async subscribePattern(prefix: string): Promise<void> {
+    const nc = this.#conn();
+    await this.link.ready();
+    this.#patterns.add(prefix);
+    const fresh = this.#patternSub === undefined;
+    if (fresh) this.#patternSub = nc.subscribe(this.link.names.clientAll, { callback: (err, m) => !err && this.#onPatternMessage(m) });
+    try {
+      await withTimeout(nc.flush(), this.#writeTimeoutMs, 'NATS pattern subscribe');
+    } catch (err) {
+      this.#patterns.delete(prefix);
+      if (fresh) this.#dropPatternSub();
+      throw err;
+    }
+  }
+
+  async unsubscribePattern(prefix: string): Promise<void> {
+    this.#patterns.delete(prefix);
+    if (this.#patterns.size === 0) this.#dropPatternSub();
+  }
+
+  #dropPatternSub(): void {
+    const s = this.#patternSub;
+    this.#patternSub = undefined;
+    try {
+      s?.unsubscribe();
+    } catch {
+      // the connection is gone: so is the subscription
     }
   }
 
@@ -153,6 +220,7 @@ export class NatsBroker implements Broker {
     try {
       for (const s of this.#subs.values()) s.unsubscribe();
       this.#control?.unsubscribe();
+      this.#patternSub?.unsubscribe();
     } catch {
       // the connection is gone: so are the subscriptions
     }

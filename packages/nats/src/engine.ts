@@ -1,3 +1,4 @@
+import { JetStreamAckStore } from './acks.js';
 import { NatsBroker } from './broker.js';
 import { JetStreamHistoryStore } from './history.js';
 import { type NatsConnectionOptions, NatsLink } from './link.js';
@@ -32,6 +33,8 @@ export function createNatsEngine(options: NatsEngineOptions): {
   presence?: JetStreamPresenceStore;
   /** Cluster state in a key-value bucket: node leases, online users, occupied channels, revocations, last seen. */
   state?: NatsStateStore;
+  /** Acknowledged delivery (with JetStream history, which it needs): what each consumer has not acknowledged, shared by every node. */
+  acks?: JetStreamAckStore;
   link: NatsLink;
   presenceRefreshMs: number;
   /** Connects and creates the stream and bucket: rejects with a clear message on a wrong URL or without JetStream. */
@@ -41,22 +44,25 @@ export function createNatsEngine(options: NatsEngineOptions): {
   const link = new NatsLink(options);
   const history = options.history === false ? undefined : new JetStreamHistoryStore({ link });
   const broker = new NatsBroker({ link, ...(history !== undefined ? { history } : {}), ...(options.writeTimeoutMs !== undefined ? { writeTimeoutMs: options.writeTimeoutMs } : {}) });
+  const acks = history === undefined ? undefined : new JetStreamAckStore({ link });
   const presence = options.presence === false ? undefined : new JetStreamPresenceStore({ link, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
   const ttl = presence?.ttlMs ?? options.presenceTtlMs ?? 60_000;
   const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(ttl / 3)));
   const state = (options.state ?? (options.history !== false || options.presence !== false)) ? new NatsStateStore({ link }) : undefined;
-  const parts: { close(): Promise<void> }[] = [broker, ...(history ? [history] : []), ...(presence ? [presence] : []), ...(state ? [state] : [])];
+  const parts: { close(): Promise<void> }[] = [broker, ...(history ? [history] : []), ...(presence ? [presence] : []), ...(state ? [state] : []), ...(acks ? [acks] : [])];
   return {
     broker,
     ...(history !== undefined ? { history } : {}),
     ...(presence !== undefined ? { presence } : {}),
     ...(state !== undefined ? { state } : {}),
+    ...(acks !== undefined ? { acks } : {}),
     link,
     presenceRefreshMs,
     async ready() {
       await link.connection();
       await history?.ready();
       await presence?.ready();
+      await acks?.ready();
     },
     async close() {
       await Promise.all(parts.map((p) => p.close()));

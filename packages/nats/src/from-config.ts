@@ -4,7 +4,7 @@ import { createNatsEngine } from './engine.js';
 import type { PresenceStore } from '@switchboard/server';
 
 export interface NatsEngineFromConfig {
-  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'presenceRefreshMs'>;
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'acks' | 'presenceRefreshMs'>;
   /** Connects, creates the stream and bucket: rejects with a clear message (wrong URL, no JetStream). */
   connect: () => Promise<void>;
   ready: () => Promise<boolean>;
@@ -30,6 +30,7 @@ export function natsEngineFromSection(s: NatsEngineSection, redisPresence?: Pres
     options: {
       broker: engine.broker,
       ...(engine.history !== undefined ? { history: engine.history } : {}),
+      ...(engine.acks !== undefined ? { acks: engine.acks } : {}),
       ...(presence !== undefined ? { presence } : {}),
       ...(engine.state !== undefined ? { state: engine.state } : {}),
       presenceRefreshMs: engine.presenceRefreshMs,

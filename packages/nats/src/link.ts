@@ -49,6 +49,24 @@ export function token(name: string): string {
   return out === '' ? '_' : out;
 }
 
+/** The channel name of a subject token (`token`'s inverse); undefined for a token `token` never makes. */
+export function untoken(tok: string): string | undefined {
+  if (/^[A-Za-z0-9-]+$/.test(tok)) return tok;
+  const bytes: number[] = [];
+  for (let i = 0; i < tok.length; i++) {
+    const c = tok.charCodeAt(i);
+    if (c !== 95 /* _ */) {
+      bytes.push(c);
+      continue;
+    }
+    const hex = tok.slice(i + 1, i + 3);
+    if (!/^[0-9A-F]{2}$/.test(hex)) return undefined;
+    bytes.push(parseInt(hex, 16));
+    i += 2;
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
 /** Subject, stream and bucket names under a prefix. */
 export function names(prefix: string) {
   return {
@@ -59,6 +77,7 @@ export function names(prefix: string) {
     historyAll: `${prefix}.history.*`,
     historyStream: `${prefix}_history`,
     presenceBucket: `${prefix}_presence`,
+    acksBucket: `${prefix}_acks`,
   };
 }
 

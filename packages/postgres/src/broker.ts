@@ -10,7 +10,7 @@ import { Janitor } from './janitor.js';
 /** Queue entry that makes the reader catch every subscribed channel up (after the listener reconnected). */
 const CATCH_UP = Symbol('catch-up');
 /** Unsubscribe goes through the queue too: what arrived before it is still delivered. */
-type Item = string | typeof CATCH_UP | { unsub: string };
+type Item = string | typeof CATCH_UP | { unsub: string } | { unpattern: string };
 
 /** Where this node stands in a channel's stream: offset -1 until the first wake-up tells it. */
 interface Cursor {
@@ -61,7 +61,9 @@ export class PostgresBroker implements Broker {
   readonly #chains = new Map<string, Promise<unknown>>();
   #janitor: Janitor | undefined;
   readonly #appends: AppendBatcher;
-  readonly #syncs = new Map<string, { channel: string; resolve: () => void }>();
+  readonly #syncs = new Map<string, { channel: string; pattern?: boolean; resolve: () => void }>();
+  /** Pattern prefixes subscribed (the node's index does the matching), active from their barrier on. */
+  readonly #patterns = new Set<string>();
   #syncSeq = 0;
   readonly #fetchQ: string;
   /** Times the listener connection came back (for tests and metrics). */
@@ -189,7 +191,8 @@ export class PostgresBroker implements Broker {
       for (const r of rows) bodies.set(r.id, r.body);
     }
     // first pass, in queue order: apply (un)subscriptions, decode, and note which cursor each step sees
-    const steps: { note: Note | typeof CATCH_UP; cursor: Cursor | undefined; inline?: boolean }[] = [];
+    // `pattern`: a publication also handed to the node's pattern subscriptions
+    const steps: { note: Note | typeof CATCH_UP; cursor: Cursor | undefined; inline?: boolean; pattern?: boolean }[] = [];
     const waiters: (() => void)[] = [];
     const ranges = new Map<string, { epoch: string; lo: number; hi: number }>();
     // where each channel's cursor will stand at this point of the batch
@@ -197,7 +200,8 @@ export class PostgresBroker implements Broker {
     let caughtUp = false;
     for (const it of batch) {
       if (typeof it === 'object') {
-        this.#cursors.delete(it.unsub);
+        if ('unsub' in it) this.#cursors.delete(it.unsub);
+        else this.#patterns.delete(it.unpattern);
         continue;
       }
       if (it === CATCH_UP) {
@@ -217,15 +221,21 @@ export class PostgresBroker implements Broker {
         const waiting = this.#syncs.get(n.token);
         if (waiting === undefined) continue;
         this.#syncs.delete(n.token);
-        if (!this.#cursors.has(waiting.channel)) this.#cursors.set(waiting.channel, { epoch: '', offset: -1 });
+        if (waiting.pattern === true) this.#patterns.add(waiting.channel);
+        else if (!this.#cursors.has(waiting.channel)) this.#cursors.set(waiting.channel, { epoch: '', offset: -1 });
         steps.push({ note: n, cursor: undefined });
         waiters.push(waiting.resolve);
         continue;
       }
       const cursor = n.kind === 'control' ? undefined : this.#cursors.get(n.channel);
-      if (n.kind !== 'control' && cursor === undefined) continue; // not subscribed here
+      // every node hears every notification: with a pattern subscribed, each publication goes to the node's pattern index too
+      const pattern = this.#patterns.size > 0 && (n.kind === 'pub' || n.kind === 'hint');
+      if (n.kind !== 'control' && cursor === undefined) {
+        if (pattern) steps.push({ note: n, cursor, pattern }); // not subscribed here: for the patterns only
+        continue;
+      }
       if (n.kind !== 'hint' || cursor === undefined) {
-        steps.push({ note: n, cursor });
+        steps.push({ note: n, cursor, pattern });
         continue;
       }
       // the content in the notification is used only for the very next offset (or the first one
@@ -238,7 +248,7 @@ export class PostgresBroker implements Broker {
         if (r !== undefined) r.hi = Math.max(r.hi, n.offset);
         else ranges.set(n.channel, { epoch: at.epoch, lo: at.offset, hi: n.offset });
       }
-      steps.push({ note: n, cursor, inline });
+      steps.push({ note: n, cursor, inline, pattern });
       sim.set(n.channel, { epoch: n.epoch, offset: Math.max(n.offset, at.epoch === n.epoch ? at.offset : 0) });
     }
     const fetched = new Map<string, { rows: Row[]; i: number }>();
@@ -256,7 +266,12 @@ export class PostgresBroker implements Broker {
 
     const h = this.#handler;
     if (h === undefined) return;
-    for (const { note: n, cursor, inline } of steps) {
+    for (const { note: n, cursor, inline, pattern } of steps) {
+      if (pattern === true) {
+        const note = n as Extract<Note, { kind: 'pub' | 'hint' }>; // only those are marked
+        h.onPatternPublication?.(note.channel, note.pub);
+        if (cursor === undefined) continue;
+      }
       if (n === CATCH_UP) {
         for (const [ch, c] of this.#cursors) this.#emitRows(h, ch, c, fetched, Number.MAX_SAFE_INTEGER, undefined);
         h.onReconnect?.();
@@ -319,11 +334,15 @@ export class PostgresBroker implements Broker {
    * delivered for this channel; everything committed after is.
    */
   async subscribe(channel: string): Promise<void> {
+    await this.#barrier(channel, false);
+  }
+
+  async #barrier(channel: string, pattern: boolean): Promise<void> {
     if (!this.#listening) throw new Error('PostgreSQL listener is not connected');
     const token = `${this.nodeId}:${++this.#syncSeq}`;
     let timer: NodeJS.Timeout | undefined;
     const arrived = new Promise<void>((resolve, reject) => {
-      this.#syncs.set(token, { channel, resolve });
+      this.#syncs.set(token, { channel, pattern, resolve });
       timer = setTimeout(() => {
         this.#syncs.delete(token);
         reject(new Error('PostgreSQL listener did not confirm the subscription in 10 s'));
@@ -343,6 +362,22 @@ export class PostgresBroker implements Broker {
 
   async unsubscribe(channel: string): Promise<void> {
     this.#push({ unsub: channel });
+  }
+
+  /**
+   * Pattern subscriptions (issue 21). Every node already hears every notification of the schema,
+   * so a pattern costs no extra traffic: from the barrier's return on (the same barrier as
+   * `subscribe`), each publication's notification is handed to the node's pattern index too, with
+   * the content the notification carries (offset and epoch for a publication with history). A
+   * notification that is lost (a listener reconnect, a spilled payload older than a minute) is lost
+   * for pattern subscribers: they recover per channel when they subscribe again.
+   */
+  async subscribePattern(prefix: string): Promise<void> {
+    await this.#barrier(prefix, true);
+  }
+
+  async unsubscribePattern(prefix: string): Promise<void> {
+    this.#push({ unpattern: prefix });
   }
 
   #send(key: string, payload: string): Promise<void> {

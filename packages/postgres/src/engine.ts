@@ -1,3 +1,4 @@
+import { PostgresAckStore } from './acks.js';
 import { PostgresBroker } from './broker.js';
 import { Database, type PostgresConnectionOptions } from './db.js';
 import { PostgresHistoryStore, setHistoryOptions } from './history.js';
@@ -28,6 +29,8 @@ export function createPostgresEngine(options: PostgresEngineOptions): {
   presence: PostgresPresenceStore;
   /** Cluster state: node leases, online users, occupied channels, revocations, last seen, webhook journals. */
   state: PostgresStateStore;
+  /** Acknowledged delivery: what each consumer has not acknowledged, shared by every node. */
+  acks: PostgresAckStore;
   db: Database;
   /** How often a node should refresh its presence entries: a third of the TTL (at most 20 s). */
   presenceRefreshMs: number;
@@ -47,12 +50,14 @@ export function createPostgresEngine(options: PostgresEngineOptions): {
   const history = new PostgresHistoryStore({ db, ...(options.historyMetaTtlMs !== undefined ? { metaTtlMs: options.historyMetaTtlMs } : {}) });
   const presence = new PostgresPresenceStore({ db, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
   const state = new PostgresStateStore({ db });
+  const acks = new PostgresAckStore({ db });
   const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(presence.ttlMs / 3)));
   return {
     broker,
     history,
     presence,
     state,
+    acks,
     db,
     presenceRefreshMs,
     ready: async () => broker.listening && (await db.health()),

@@ -4,7 +4,7 @@ import { PostgresEngineError } from './db.js';
 import { createPostgresEngine } from './engine.js';
 
 export interface PostgresEngineFromConfig {
-  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'presenceRefreshMs'>;
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'acks' | 'presenceRefreshMs'>;
   /** GET /ready: the database answers, the schema is complete, the LISTEN connection is up. */
   ready: () => Promise<boolean>;
   /** Once the Switchboard exists: writes its namespaces' history options for `<schema>.publish`. */
@@ -23,7 +23,7 @@ export function postgresEngineFromSection(s: PostgresEngineSection, node: { name
     ...(node.name !== undefined ? { nodeName: node.name } : {}),
   });
   return {
-    options: { broker: engine.broker, history: engine.history, presence: engine.presence, state: engine.state, presenceRefreshMs: engine.presenceRefreshMs },
+    options: { broker: engine.broker, history: engine.history, presence: engine.presence, state: engine.state, acks: engine.acks, presenceRefreshMs: engine.presenceRefreshMs },
     ready: engine.ready,
     started: async (sb) => {
       const byNamespace: Record<string, ReturnType<typeof historyOf>> = { '': historyOf(sb.registry.withoutNamespace) };
@@ -31,7 +31,7 @@ export function postgresEngineFromSection(s: PostgresEngineSection, node: { name
       await engine.setHistoryOptions(byNamespace);
     },
     close: async () => {
-      await Promise.all([engine.broker.close(), engine.history.close(), engine.presence.close(), engine.state.close()]);
+      await Promise.all([engine.broker.close(), engine.history.close(), engine.presence.close(), engine.state.close(), engine.acks.close()]);
     },
   };
 }

@@ -367,12 +367,57 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Acknowledged delivery (the AckStore of @switchboard/server): per channel and consumer its stream
+ * epoch and expiry, and its pending offsets with their due times (ms). `_ack_add` forgets the
+ * consumer's offsets of another epoch or past expiry, adds, and keeps the highest `p_max`.
+ */
+const V6 = `
+CREATE TABLE IF NOT EXISTS S.ack_consumers (
+  channel text NOT NULL,
+  consumer text NOT NULL,
+  epoch text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (channel, consumer)
+);
+CREATE INDEX IF NOT EXISTS ack_consumers_expires ON S.ack_consumers (expires_at);
+
+CREATE TABLE IF NOT EXISTS S.acks (
+  channel text NOT NULL,
+  consumer text NOT NULL,
+  "offset" bigint NOT NULL,
+  due_ms bigint NOT NULL,
+  PRIMARY KEY (channel, consumer, "offset"),
+  FOREIGN KEY (channel, consumer) REFERENCES S.ack_consumers (channel, consumer) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS acks_by_offset ON S.acks (channel, "offset");
+
+CREATE OR REPLACE FUNCTION S._ack_add(p_channel text, p_consumer text, p_epoch text, p_offsets bigint[], p_due bigint, p_ttl_ms bigint, p_max integer)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE cur text; exp timestamptz;
+BEGIN
+  SELECT epoch, expires_at INTO cur, exp FROM S.ack_consumers WHERE channel = p_channel AND consumer = p_consumer FOR UPDATE;
+  IF FOUND AND (cur <> p_epoch OR exp <= now()) THEN
+    DELETE FROM S.acks WHERE channel = p_channel AND consumer = p_consumer;
+  END IF;
+  INSERT INTO S.ack_consumers (channel, consumer, epoch, expires_at)
+    VALUES (p_channel, p_consumer, p_epoch, now() + p_ttl_ms * interval '1 millisecond')
+    ON CONFLICT (channel, consumer) DO UPDATE SET epoch = EXCLUDED.epoch, expires_at = EXCLUDED.expires_at;
+  INSERT INTO S.acks (channel, consumer, "offset", due_ms)
+    SELECT p_channel, p_consumer, o, p_due FROM (SELECT DISTINCT o FROM unnest(p_offsets) AS o) d
+    ON CONFLICT (channel, consumer, "offset") DO UPDATE SET due_ms = EXCLUDED.due_ms;
+  DELETE FROM S.acks WHERE channel = p_channel AND consumer = p_consumer AND "offset" IN (
+    SELECT "offset" FROM S.acks WHERE channel = p_channel AND consumer = p_consumer ORDER BY "offset" DESC OFFSET p_max);
+END $$;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 },
   { version: 2, name: 'transactional publish', sql: V2 },
   { version: 3, name: 'batched appends', sql: V3 },
   { version: 4, name: 'publish versions', sql: V4 },
   { version: 5, name: 'cluster state', sql: V5 },
+  { version: 6, name: 'acknowledged delivery', sql: V6 },
 ];
 
 /** The SQL of a migration for one schema. */

@@ -1,3 +1,4 @@
+import { RedisAckStore } from './acks.js';
 import { RedisBroker } from './broker.js';
 import { RedisHistoryStore } from './history.js';
 import { RedisPresenceStore } from './presence.js';
@@ -22,6 +23,8 @@ export function createRedisEngine(options: RedisEngineOptions): {
   presence: RedisPresenceStore;
   /** Cluster state: node leases, online users, occupied channels, revocations, last seen. */
   state: RedisStateStore;
+  /** Acknowledged delivery: what each consumer has not acknowledged, shared by every node. */
+  acks: RedisAckStore;
   shards: RedisShards;
   /** How often a node should refresh its presence entries: a third of the TTL (at most 20 s). */
   presenceRefreshMs: number;
@@ -31,6 +34,7 @@ export function createRedisEngine(options: RedisEngineOptions): {
   const history = new RedisHistoryStore({ shards, ...(options.historyMetaTtlMs !== undefined ? { metaTtlMs: options.historyMetaTtlMs } : {}) });
   const presence = new RedisPresenceStore({ shards, ...(options.presenceTtlMs !== undefined ? { ttlMs: options.presenceTtlMs } : {}) });
   const state = new RedisStateStore({ shards });
+  const acks = new RedisAckStore({ shards });
   const presenceRefreshMs = Math.max(250, Math.min(20_000, Math.floor(presence.ttlMs / 3)));
-  return { broker, history, presence, state, shards, presenceRefreshMs };
+  return { broker, history, presence, state, acks, shards, presenceRefreshMs };
 }

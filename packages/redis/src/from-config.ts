@@ -4,7 +4,7 @@ import { redisConfigSection, RedisConfigError, type RedisEngineSection } from '.
 import { createRedisEngine } from './engine.js';
 
 export interface RedisEngineFromConfig {
-  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'presenceRefreshMs'>;
+  options: Pick<SwitchboardOptions, 'broker' | 'history' | 'presence' | 'state' | 'acks' | 'presenceRefreshMs'>;
   ready: () => Promise<boolean>;
   close: () => Promise<void>;
 }
@@ -40,12 +40,13 @@ export function redisEngineFromSection(s: RedisEngineSection): RedisEngineFromCo
       history: engine.history,
       presence: engine.presence,
       state: engine.state,
+      acks: engine.acks,
       // refresh three times per TTL so one late refresh never drops a live client
       presenceRefreshMs: engine.presenceRefreshMs,
     },
     ready: async () => engine.shards.clients.every((c) => c.status === 'ready'),
     close: async () => {
-      await Promise.all([engine.broker.close(), engine.history.close(), engine.presence.close(), engine.state.close()]);
+      await Promise.all([engine.broker.close(), engine.history.close(), engine.presence.close(), engine.state.close(), engine.acks.close()]);
     },
   };
 }

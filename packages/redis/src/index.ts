@@ -3,6 +3,7 @@ export { RedisBroker } from './broker.js';
 export { RedisHistoryStore, DEFAULT_META_TTL_MS } from './history.js';
 export { RedisPresenceStore, DEFAULT_PRESENCE_TTL_MS } from './presence.js';
 export { RedisStateStore } from './state.js';
+export { RedisAckStore } from './acks.js';
 export { createRedisEngine, type RedisEngineOptions } from './engine.js';
 export { RedisShards, parseAddress, addressList, clusterList, jumpHash, shardOf, DEFAULT_PREFIX, type RedisConnectionOptions } from './shards.js';
 export { keySlot } from './slot.js';

@@ -43,7 +43,8 @@ export interface ChannelOptions {
   /**
    * Acknowledged delivery (issue 21; needs history): authenticated subscribers acknowledge
    * publications by offset (`$ack` RPC); unacknowledged ones are sent again after `ackTimeoutMs`
-   * (default 10 s) and when the user subscribes again. See acks.ts.
+   * (default 10 s) and when the consumer (the user, or the user's `ackClient` from the subscribe
+   * data) subscribes again, on any node sharing the engine's ack store. See acks.ts.
    */
   acknowledge?: boolean;
   ackTimeoutMs?: number;

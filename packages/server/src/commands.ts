@@ -182,7 +182,7 @@ export class Commands {
     const client = clientOf(conn);
     await this.pipeline.run({ kind: 'rpc', protocol: conn.protocol, client, method, data, state: {} }, async () => {
       if (method === ACK_METHOD) {
-        result = this.#ack(conn, data);
+        result = await this.#ack(conn, data);
         return;
       }
       // Native protocol, as Centrifugo: 108 when the app serves no RPC at all, 104 for a method it does not have.
@@ -193,7 +193,7 @@ export class Commands {
   }
 
   /** `$ack { channel, offsets }`: acknowledged delivery (acks.ts). Unknown offsets: 107 after the known ones are acknowledged. */
-  #ack(conn: Connection, data: unknown): { acked: number } {
+  async #ack(conn: Connection, data: unknown): Promise<{ acked: number }> {
     const { channel, offsets } = (typeof data === 'object' && data !== null ? data : {}) as { channel?: unknown; offsets?: unknown };
     if (typeof channel !== 'string' || !Array.isArray(offsets) || offsets.length === 0) {
       throw new ReplyError(Errors.badRequest, 'ack: expected { channel: string, offsets: [offset, ...] }');
@@ -202,10 +202,10 @@ export class Commands {
     if (!offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o > 0)) throw new ReplyError(Errors.badRequest, 'ack: offsets are integers from 1');
     const sub = conn.subscriptions.get(channel);
     if (sub === undefined || !sub.acked) throw new ReplyError(Errors.badRequest, 'ack: not subscribed to this channel with acknowledged delivery');
-    const r = this.hub.acks.ack(channel, conn.user, offsets as number[]);
+    const r = await this.hub.acks.ack(channel, sub.ackConsumer, offsets as number[]);
     if (r.unknown.length > 0) {
       const list = r.unknown.slice(0, 10).join(', ') + (r.unknown.length > 10 ? ', …' : '');
-      throw new ReplyError(Errors.badRequest, `ack: unknown offsets ${list} (not pending for this user; ${r.acked} acknowledged)`);
+      throw new ReplyError(Errors.badRequest, `ack: unknown offsets ${list} (not pending for this consumer; ${r.acked} acknowledged)`);
     }
     return { acked: r.acked };
   }

@@ -52,6 +52,7 @@ const METHODS = [
   'invalidate_user_tokens',
   'user_status',
   'connections',
+  'unacknowledged',
 ] as const;
 type Method = (typeof METHODS)[number];
 const METHOD_SET = new Set<string>(METHODS);
@@ -386,6 +387,14 @@ async function run(sb: Switchboard, method: Method, p: Record<string, unknown>, 
         })),
         ...(page.nextCursor !== undefined ? { next_cursor: page.nextCursor } : {}),
       };
+    }
+    case 'unacknowledged': {
+      // acknowledged delivery (docs/acks.md): who was sent `offset` of `channel` and has not acknowledged it
+      const channel = channelField(p, 'channel');
+      const offset = p['offset'];
+      if (!Number.isSafeInteger(offset) || (offset as number) < 1) throw new FieldError('offset required: an integer from 1');
+      const consumers = await sb.unacknowledged(channel, offset as number);
+      return { consumers: consumers.map((c) => (c.client !== undefined ? { user: c.user, client: c.client } : { user: c.user })) };
     }
     case 'rpc': {
       if (typeof p['method'] !== 'string') throw new FieldError('method required: a string');

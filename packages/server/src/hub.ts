@@ -6,7 +6,7 @@ import { DeltaEncodings } from './delta.js';
 import { PROTOCOL_SLOT_COUNT, type ProtocolName } from './protocol.js';
 import type { Route } from './route.js';
 import { Outbound } from './outbound.js';
-import { AckLedger, DEFAULT_ACK_TIMEOUT_MS, type PendingAck } from './acks.js';
+import { AckTracker, DEFAULT_ACK_TIMEOUT_MS } from './acks.js';
 import { PATTERN_CHANNEL_TAG, PatternIndex, tagged, type PatternState } from './patterns.js';
 import type { Subscription } from './subscription.js';
 import type { ClientInfo, Publication } from './types.js';
@@ -64,8 +64,8 @@ export class Hub implements ConnectionOwner {
   #nextChannelId = 1;
   /** Pattern subscriptions by prefix (issue 21). */
   readonly patterns = new PatternIndex<Sub>();
-  /** Acknowledged delivery: what each user has not acknowledged yet (issue 21). */
-  readonly acks = new AckLedger((channel, user, p) => this.#redeliver(channel, user, p));
+  /** Acknowledged delivery: records deliveries in the engine's ack store, schedules redeliveries (issue 21). */
+  readonly acks: AckTracker;
   readonly stats: NodeStats = {
     messagesIn: 0,
     messagesOut: 0,
@@ -97,6 +97,13 @@ export class Hub implements ConnectionOwner {
     this.maxPendingCommands = ctx.limits.maxPendingCommands;
     this.pendingStallMs = ctx.limits.pendingStallMs;
     this.outbound = new Outbound(this.stats, (err, conn) => this.reportError(err, conn));
+    this.acks = new AckTracker({
+      store: ctx.acks,
+      history: ctx.history,
+      subscribed: (channel, consumer) => this.#ackSubs(channel, consumer).length > 0,
+      send: (channel, consumer, pubs) => this.#redeliver(channel, consumer, pubs),
+      reportError: (err) => this.reportError(err),
+    });
   }
 
   // ─────────────── connections and users ───────────────
@@ -321,22 +328,35 @@ export class Hub implements ConnectionOwner {
     if (sub.acked) this.ackPending(sub, pub);
   }
 
-  /** Record a publication sent on an acknowledged subscription as pending for its user. */
+  /** Record a publication sent on an acknowledged subscription as pending for its consumer. */
   ackPending(sub: Sub, pub: Publication): void {
     const o = sub.resolved.options;
-    this.acks.delivered(sub.channel, sub.conn.user, pub, o.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, o.historyTtlMs ?? 0);
+    this.acks.delivered(sub.channel, sub.ackConsumer, pub, o.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS, o.historyTtlMs ?? 0);
   }
 
-  /** Send a pending publication again to the user's connections subscribed to the channel. */
-  #redeliver(channel: string, user: string, p: PendingAck): boolean {
-    let sent = false;
+  /** Sends publications a subscribe took from the ack store to that subscription (right after its reply). */
+  resendPending(sub: Sub, pubs: readonly Publication[]): void {
+    if (pubs.length === 0 || sub.conn.state === 'closed' || !sub.active) return;
+    for (const pub of pubs) sub.conn.enqueue(sub.conn.proto.encodePublication(sub.channel, pub), sub);
+    this.acks.resent(pubs.length);
+  }
+
+  /** The live acknowledged subscriptions of a consumer to a channel on this node. */
+  #ackSubs(channel: string, consumer: string): Sub[] {
+    const user = consumer.slice(consumer.indexOf('\n') + 1);
+    const out: Sub[] = [];
     for (const conn of this.users.get(user) ?? []) {
       const sub = conn.subscriptions.get(channel);
-      if (sub === undefined || !sub.active || !sub.acked || conn.state !== 'connected') continue;
-      conn.enqueue(conn.proto.encodePublication(channel, p.pub), sub);
-      sent = true;
+      if (sub !== undefined && sub.active && sub.acked && sub.ackConsumer === consumer && conn.state === 'connected') out.push(sub);
     }
-    return sent;
+    return out;
+  }
+
+  /** Send pending publications again to the consumer's subscriptions of the channel here. */
+  #redeliver(channel: string, consumer: string, pubs: readonly Publication[]): boolean {
+    const subs = this.#ackSubs(channel, consumer);
+    for (const sub of subs) for (const pub of pubs) sub.conn.enqueue(sub.conn.proto.encodePublication(channel, pub), sub);
+    return subs.length > 0;
   }
 
   /**

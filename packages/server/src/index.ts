@@ -57,6 +57,8 @@ export type { TransportMode } from './transport.js';
 export type { StateStore, Reaped, Revocation } from './cluster/state.js';
 export { DEFAULT_LAST_SEEN_TTL_MS } from './cluster/state.js';
 export { MemoryStateStore } from './cluster/state-memory.js';
+export { MemoryAckStore, AckTracker, consumerKey, parseConsumer, ACK_METHOD, ACK_CLIENT_FIELD, MAX_UNACKED, MAX_ACK_OFFSETS, DEFAULT_ACK_TIMEOUT_MS } from './acks.js';
+export type { AckStore, AckTake, AckResult, AckConsumer } from './acks.js';
 export { Lifecycle, LIFECYCLE_EVENT_TYPES, NODE_LOST } from './cluster/lifecycle.js';
 export type { LifecycleEvent, LifecycleEventType, ClusterOptions, UserStatusOptions, UserStatus } from './cluster/lifecycle.js';
 export type { ConnectionFilter, ConnectionQuery, ConnectionEntry, ConnectionPage } from './cluster/connections.js';

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Broker } from './broker.js';
 import type { ChannelRegistry } from './channels.js';
 import type { Client } from './context.js';
+import type { AckStore } from './acks.js';
 import type { HistoryStore } from './history.js';
 import type { Logger } from './logger.js';
 import type { Limits, SwitchboardEvents, SwitchboardOptions } from './options.js';
@@ -60,6 +61,8 @@ export interface NodeContext {
   readonly broker: Broker;
   readonly history: HistoryStore;
   readonly presence: PresenceStore;
+  /** Acknowledged delivery: what each consumer has not acknowledged (acks.ts). */
+  readonly acks: AckStore;
   readonly registry: ChannelRegistry<Route>;
   readonly events: NodeEvents;
   /** Revoked tokens (cluster-wide, kept in memory: checks are lookups). */

@@ -1,3 +1,4 @@
+import type { AckStore } from './acks.js';
 import type { TokenOptions } from './auth.js';
 import type { Broker } from './broker.js';
 import type { ChannelOptions } from './channels.js';
@@ -81,6 +82,11 @@ export interface SwitchboardOptions extends ContractOptions {
   presence?: PresenceStore;
   /** Cluster state (node leases, online users, occupied channels, revocations, last seen): the engine's, memory by default. */
   state?: StateStore;
+  /**
+   * Acknowledged delivery: what each consumer has not acknowledged (acks.ts). The engine's (Redis:
+   * shared by every node, so a client reconnecting elsewhere gets its pending publications), memory by default.
+   */
+  acks?: AckStore;
   /** Node lease and revocation reload timings (cluster/lifecycle.ts). */
   cluster?: ClusterOptions;
   /** Track users online/offline and last seen across the cluster (`userStatus()`, API `user_status`, `$status:<user>` channels). */

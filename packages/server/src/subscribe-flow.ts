@@ -1,3 +1,4 @@
+import { ackClientOf, consumerKey, DEFAULT_ACK_TIMEOUT_MS } from './acks.js';
 import type { Authenticator } from './authenticator.js';
 import { type ChannelOptions, checkChannelName, historyOf, type ResolvedChannel } from './channels.js';
 import { DeclinedError, Disconnects, DisconnectError, Errors, ReplyError } from './codes.js';
@@ -158,6 +159,8 @@ export class SubscribeFlow {
     const o = grant.override ? overridden(resolved.options, grant.override) : resolved.options;
     const maxSubs = o.maxSubscribers ?? 0;
     if (maxSubs > 0 && this.hub.subscriberCount(channel) >= maxSubs) throw new ReplyError(Errors.limitExceeded, 'channel is full');
+    const ackClient = o.acknowledge === true ? ackClientOf(req.data) : undefined;
+    if (ackClient instanceof Error) throw new ReplyError(Errors.badRequest, ackClient.message);
 
     // 1. the index, inactive (publications are buffered from here on)
     const sub = new Subscription(conn, channel, resolved);
@@ -180,6 +183,7 @@ export class SubscribeFlow {
       sub.joinLeave = o.forcePushJoinLeave === true || (o.joinLeave === true && (req.joinLeave === true || req.serverSide === true || conn.protocol !== 'centrifuge'));
       sub.presence = o.presence === true || tracked !== undefined;
       sub.acked = o.acknowledge === true && history !== undefined && conn.user !== '';
+      if (sub.acked) sub.ackConsumer = consumerKey(conn.user, ackClient);
       let outcome: SubscribeOutcome;
       const cacheMode = history !== undefined && o.forceRecoveryMode === 'cache';
       // auto_cache_recover: every subscribe in cache mode recovers, asked or not (server-side ones too).
@@ -233,6 +237,8 @@ export class SubscribeFlow {
         // Always announced: sessions that push presence lists (PondSocket) learn of changes from it.
         await this.ctx.broker.publishJoin(channel, info);
       }
+      // what the consumer had not acknowledged (a reconnect, here or on another node): sent after the reply
+      const pending = sub.acked ? await this.hub.acks.pending(channel, sub.ackConsumer, o.ackTimeoutMs ?? DEFAULT_ACK_TIMEOUT_MS) : [];
       if ((conn.state as string) === 'closed') throw new DisconnectError(Disconnects.connectionClosed);
       this.ctx.logger.debug({ client: conn.id, channel }, 'subscribe');
       const hub = this.hub;
@@ -243,10 +249,13 @@ export class SubscribeFlow {
         replies: grant.replies,
         commit() {
           if (sub.acked) {
-            // what the user had not acknowledged (a reconnect), then the reply's recovered publications as pending
+            // what the consumer had not acknowledged (a reconnect), then the reply's recovered publications as pending
             const inReply = new Set(outcome.publications.map((p) => p.offset!));
             hub.activate(sub);
-            hub.acks.resend(channel, conn.user, inReply);
+            hub.resendPending(
+              sub,
+              pending.filter((p) => !inReply.has(p.offset!)),
+            );
             for (const p of outcome.publications) hub.ackPending(sub, p);
           } else hub.activate(sub);
           if (emitOnCommit) events.emit('subscribe', client, channel);

@@ -39,6 +39,8 @@ export class Subscription<C extends Subscriber = Subscriber> {
   skipped = 0;
   /** Acknowledged delivery (namespace `acknowledge`): what is delivered is pending until acked. */
   acked = false;
+  /** Its consumer in the ack store (acks.ts `consumerKey`): the user, or the user and the `ackClient` it named. */
+  ackConsumer = '';
   /** A pattern subscription (`channel` is the pattern): the prefix it matches. */
   pattern: string | undefined;
   /** A pattern subscription's position per matched channel. */

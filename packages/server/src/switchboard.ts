@@ -49,6 +49,7 @@ import { localPage, mergePages, type ConnectionEntry, type ConnectionPage, type 
 import { Revocations } from './cluster/revocations.js';
 import type { Revocation, StateStore } from './cluster/state.js';
 import { MemoryStateStore } from './cluster/state-memory.js';
+import { MemoryAckStore, type AckConsumer, type AckStore } from './acks.js';
 import { attachWebhook, type WebhookOptions, type WebhookQueue } from './webhooks/index.js';
 
 export { DEFAULTS, VERSION } from './options.js';
@@ -71,6 +72,8 @@ export class Switchboard {
   readonly presenceStore: PresenceStore;
   /** Cluster state: node leases, memberships, revocations, last seen (cluster/state.ts). */
   readonly stateStore: StateStore;
+  /** Acknowledged delivery: what each consumer has not acknowledged (acks.ts). */
+  readonly ackStore: AckStore;
   readonly registry: ChannelRegistry<Route>;
   readonly options: SwitchboardOptions;
   readonly logger: Logger;
@@ -131,6 +134,7 @@ export class Switchboard {
     }
     this.presenceStore = options.presence ?? new MemoryPresenceStore();
     this.stateStore = options.state ?? new MemoryStateStore();
+    this.ackStore = options.acks ?? new MemoryAckStore();
     this.registry = new ChannelRegistry<Route>(options.channels ?? {}, options.namespaces ?? {});
     this.#events = new NodeEvents(this.logger);
     const ctx: NodeContext = {
@@ -143,6 +147,7 @@ export class Switchboard {
       broker: this.broker,
       history: this.historyStore,
       presence: this.presenceStore,
+      acks: this.ackStore,
       registry: this.registry,
       events: this.#events,
       revocations: new Revocations(),
@@ -423,10 +428,17 @@ export class Switchboard {
   }
 
   /**
-   * Acknowledged delivery (namespace `acknowledge`): the users this node sent `offset` of
-   * `channel` to who have not acknowledged it yet (for delivered/read receipts). Node-local.
+   * Acknowledged delivery (namespace `acknowledge`): the consumers (a user, with the client id the
+   * subscriber named, if any) that were sent `offset` of `channel` and have not acknowledged it yet,
+   * sorted, for delivered/read receipts. Answers for every node sharing the engine's ack store.
+   * Throws 102 for an unknown channel, 108 for one without acknowledged delivery, 107 for an offset
+   * that is not an integer from 1.
    */
-  unacknowledged(channel: string, offset: number): string[] {
+  async unacknowledged(channel: string, offset: number): Promise<AckConsumer[]> {
+    const r = this.registry.resolve(channel);
+    if (!r) throw new ReplyError(Errors.unknownChannel);
+    if (r.options.acknowledge !== true) throw new ReplyError(Errors.notAvailable, 'the channel has no acknowledged delivery');
+    if (!Number.isSafeInteger(offset) || offset < 1) throw new ReplyError(Errors.badRequest, 'offset: an integer from 1');
     return this.#hub.acks.unacknowledged(channel, offset);
   }
 
@@ -597,10 +609,12 @@ export class Switchboard {
     await new Promise((r) => setImmediate(r));
     this.#gate.close();
     if (this.#started) await this.#started.catch(() => {});
+    await this.#hub.acks.settled(); // pending entries of the last deliveries reach the ack store before it closes
     await this.broker.close().catch(() => {});
     await this.historyStore.close().catch(() => {});
     await this.presenceStore.close().catch(() => {});
     await this.stateStore.close().catch(() => {});
+    await this.ackStore.close().catch(() => {});
   }
 
   get isShuttingDown(): boolean {

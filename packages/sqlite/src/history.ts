@@ -219,6 +219,16 @@ export class SqliteHistoryStore implements HistoryStore {
     this.#sweep.unref();
   }
 
+  /** The open database (the ack store keeps its tables in the same file); undefined once closed. */
+  get database(): Database.Database | undefined {
+    return this.#closed ? undefined : this.#db;
+  }
+
+  /** The store's clock (ms). */
+  now(): number {
+    return this.#now();
+  }
+
   /** The stream of `channel`, created (new epoch, top 0) when unknown or its metadata expired. */
   #live(channel: string, now: number): StreamRow {
     const s = this.#q.stream.get(channel);

@@ -28,6 +28,8 @@ service CentrifugoApi {
   rpc RevokeToken(RevokeTokenRequest) returns (RevokeTokenResponse);
   rpc InvalidateUserTokens(InvalidateUserTokensRequest) returns (InvalidateUserTokensResponse);
   rpc UserStatus(UserStatusRequest) returns (UserStatusResponse);
+  // Switchboard's own (not in Centrifugo's api.proto): acknowledged delivery, docs/acks.md
+  rpc Unacknowledged(UnacknowledgedRequest) returns (UnacknowledgedResponse);
 }
 
 message Command {
@@ -48,6 +50,7 @@ message Command {
   RevokeTokenRequest revoke_token = 23;
   InvalidateUserTokensRequest invalidate_user_tokens = 24;
   UserStatusRequest user_status = 100;
+  UnacknowledgedRequest unacknowledged = 1001;
 }
 
 message Error { uint32 code = 1; string message = 2; }
@@ -71,6 +74,7 @@ message Reply {
   RevokeTokenResult revoke_token = 23;
   InvalidateUserTokensResult invalidate_user_tokens = 24;
   UserStatusResult user_status = 100;
+  UnacknowledgedResult unacknowledged = 1001;
 }
 
 message BatchRequest { repeated Command commands = 1; bool parallel = 2; }
@@ -181,6 +185,10 @@ message UserStatusRequest { repeated string users = 1; }
 message UserStatusResponse { Error error = 1; UserStatusResult result = 2; }
 message UserStatusResult { repeated UserStatusEntry statuses = 1; }
 message UserStatusEntry { string user = 1; bool online = 2; int64 last_seen = 3; }
+message UnacknowledgedRequest { string channel = 1; uint64 offset = 2; }
+message UnacknowledgedResponse { Error error = 1; UnacknowledgedResult result = 2; }
+message AckConsumer { string user = 1; string client = 2; }
+message UnacknowledgedResult { repeated AckConsumer consumers = 1; }
 `;
 
 export const API_PACKAGE = 'centrifugal.centrifugo.api';
@@ -206,6 +214,7 @@ export const API_METHODS: Readonly<Record<string, { readonly method: string; rea
   RevokeToken: { method: 'revoke_token', request: 'RevokeTokenRequest', response: 'RevokeTokenResponse' },
   InvalidateUserTokens: { method: 'invalidate_user_tokens', request: 'InvalidateUserTokensRequest', response: 'InvalidateUserTokensResponse' },
   UserStatus: { method: 'user_status', request: 'UserStatusRequest', response: 'UserStatusResponse' },
+  Unacknowledged: { method: 'unacknowledged', request: 'UnacknowledgedRequest', response: 'UnacknowledgedResponse' },
 };
 
 let root: protobuf.Root | undefined;

@@ -11,3 +11,4 @@ export { controlPlaneScenario, RecordingLogger } from './control.js';
 export { HttpBackend, type BackendCall, type BackendAnswer } from './proxy-backend.js';
 export { GrpcBackend, type GrpcBackendCall } from './grpc-backend.js';
 export { stateConformance, type StateHarness } from './state.js';
+export { ackStoreConformance, type AckHarness } from './acks.js';
