@@ -18,10 +18,10 @@ const entry = process.argv[2];
 if (entry === undefined) throw new Error('usage: instructions-server.ts <path to @switchboard/server dist/index.js>');
 
 const realSetInterval = globalThis.setInterval;
-globalThis.setInterval = ((fn: () => void, ms?: number, ...rest: unknown[]) => {
+globalThis.setInterval = ((fn: () => void, ms?: number) => {
   // Only the maintenance timers (>= 1 s); the outbound scheduler's 20 ms retry stays real.
   if ((ms ?? 0) >= 1000) return realSetInterval(() => undefined, 2 ** 31 - 1).unref();
-  return realSetInterval(fn, ms, ...rest);
+  return realSetInterval(fn, ms);
 }) as typeof setInterval;
 
 const server = (await import(pathToFileURL(entry).href)) as typeof import('@switchboard/server');

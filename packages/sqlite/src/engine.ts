@@ -22,7 +22,7 @@ export interface SqliteEngine {
  */
 export function createSqliteEngine(options: SqliteHistoryOptions): SqliteEngine {
   const history = new SqliteHistoryStore(options);
-  const state = new SqliteStateStore(history.database);
+  const state = new SqliteStateStore(history.database!); // just opened
   const acks = new SqliteAckStore(history);
   return { options: { history, state, acks }, history, state, acks, ready: () => history.health(), close: () => history.close() };
 }

@@ -219,7 +219,7 @@ export class SqliteHistoryStore implements HistoryStore {
     this.#sweep.unref();
   }
 
-  /** The open database (the ack store keeps its tables in the same file); undefined once closed. */
+  /** The open database (the ack and state stores keep their tables in the same file); undefined once closed. */
   get database(): Database.Database | undefined {
     return this.#closed ? undefined : this.#db;
   }
@@ -338,11 +338,6 @@ export class SqliteHistoryStore implements HistoryStore {
   }
 
   /** Whether the file is open and answers. */
-  /** The open file, for the state store that shares it (`SqliteStateStore`). */
-  get database(): Database.Database {
-    return this.#db;
-  }
-
   health(): boolean {
     if (this.#closed) return false;
     try {
