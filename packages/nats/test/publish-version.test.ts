@@ -12,6 +12,9 @@ import { dropPrefix, NATS_URL, natsAvailable, testPrefix } from './nats-env.js';
 
 const pub = (v: unknown): Publication => ({ data: JSON.stringify(v), time: Date.now() });
 
+/** Which node publishes the even-indexed versions of a race channel (varied per channel). */
+const k2 = (ch: string): number => ch.charCodeAt(ch.length - 1) % 2;
+
 /** 1..n in a shuffled order, the same on every run (a small LCG). */
 function shuffled(n: number, seed: number): number[] {
   const out = Array.from({ length: n }, (_, i) => i + 1);
@@ -94,6 +97,25 @@ test('versioned publications on NATS: a version appended by one node makes older
   assert.ok(!stale.includes('fresh'));
   assert.deepEqual(await a.broker.publish('h', pub({ v: 1 }), { history, version: v(1, 'f', 'fresh-again') }), fresh);
   assert.ok(stale.includes('fresh-again'));
+
+  // more races, on several channels at once: in each, what is delivered goes up and ends at the top
+  const channels = ['r0', 'r1', 'r2'];
+  for (const ch of channels) await b.broker.subscribe(ch);
+  const rounds = channels.map((ch, k) => ({ ch, versions: shuffled(40, 101 + k) }));
+  await Promise.all(
+    rounds.flatMap(({ ch, versions: vs }) => vs.map((n, i) => (i % 2 === k2(ch) ? a : b).broker.publish(ch, pub({ v: n }), { history, version: { version: n, epoch: '' } }))),
+  );
+  for (const { ch } of rounds) {
+    await waitFor(() => rec.data(ch).some((d) => (d as { v: number }).v === 40), 10_000, `version 40 on ${ch}`);
+    const seen = (rec.data(ch) as { v: number }[]).map((d) => d.v);
+    assert.ok(seen.every((n, i) => i === 0 || n > seen[i - 1]!), `${ch} strictly increasing: ${seen.join(',')}`);
+    t.diagnostic(`delivered on ${ch}: ${seen.join(',')}`);
+    assert.deepEqual(
+      rec.pubs(ch).map((p) => p.offset),
+      Array.from({ length: seen.length }, (_, i) => i + 1),
+    );
+    assert.equal((await a.history!.read(ch, { limit: -1 })).publications.length, seen.length, `${ch}: history holds what was delivered`);
+  }
 
   // bad input: a version without history is refused, and nothing is published
   await assert.rejects(a.broker.publish('x', pub({}), { version: v(1, '', 'nohist') }), /needs history/);
