@@ -1,4 +1,4 @@
-import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition } from '@switchboard/server';
+import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition, VersionedPublish } from '@switchboard/server';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { decodePub, encodePub, H } from './codec.js';
 import type { JetStreamHistoryStore } from './history.js';
@@ -186,10 +186,20 @@ export class NatsBroker implements Broker {
     await this.#flush;
   }
 
-  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions }): Promise<StreamPosition | undefined> {
+  /**
+   * Publish versions are checked across nodes when publications with history go through JetStream:
+   * the channel's last version rides on its top history message, checked by the append that
+   * expects that top (`JetStreamHistoryStore.append`).
+   */
+  get versionedPublish(): boolean {
+    return this.#history !== undefined;
+  }
+
+  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; version?: VersionedPublish }): Promise<StreamPosition | undefined> {
+    if (options?.version !== undefined && options.history === undefined) throw new RangeError('a publish version needs history');
     if (options?.history !== undefined) {
       if (this.#history === undefined) throw new NatsEngineError('history needs JetStream history with the NATS broker (history: "jetstream")');
-      return this.#history.append(channel, pub, options.history);
+      return this.#history.append(channel, pub, options.history, options.version);
     }
     await this.#send(this.link.names.client(channel), `p${encodePub(pub)}`);
     return undefined;

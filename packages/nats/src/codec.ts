@@ -35,7 +35,11 @@ export function decodePub(json: string, offset: number, epoch: string, withDeliv
   return p;
 }
 
-/** Headers of a history message (JetStream): offset, epoch, expiry, meta expiry, size, previous sequence of the channel. */
+/**
+ * Headers of a history message (JetStream): offset, epoch, expiry, meta expiry, size, previous
+ * sequence of the channel, and the channel's last publish version and its epoch (carried by every
+ * message after the first versioned one, so the top always says it).
+ */
 export const H = {
   offset: 'Sb-Offset',
   epoch: 'Sb-Epoch',
@@ -43,4 +47,6 @@ export const H = {
   metaExpires: 'Sb-Meta-Expires',
   size: 'Sb-Size',
   prev: 'Sb-Prev',
+  version: 'Sb-Version',
+  versionEpoch: 'Sb-Version-Epoch',
 } as const;

@@ -7,6 +7,7 @@ import {
   type HistoryStore,
   type Publication,
   type StreamPosition,
+  type VersionedPublish,
 } from '@switchboard/server';
 import { headers, type JetStreamClient, type JetStreamManager, type MsgHdrs, type StoredMsg } from 'nats';
 import { decodePub, encodePub, H } from './codec.js';
@@ -31,7 +32,15 @@ interface Top {
   epoch: string;
   size: number;
   metaExpires: number;
+  /** The stream's last publish version (0: none) and its epoch. */
+  version: number;
+  versionEpoch: string;
   msg: StoredMsg | undefined;
+}
+
+/** Centrifugo's rule: not above the last version, and the same epoch (an empty one matches any). */
+function isStale(top: Top, v: VersionedPublish): boolean {
+  return top.version > 0 && (v.epoch === '' || v.epoch === top.versionEpoch) && v.version <= top.version;
 }
 
 function newEpoch(): string {
@@ -41,6 +50,15 @@ function newEpoch(): string {
 function num(h: MsgHdrs, k: string): number {
   const v = Number(h.get(k));
   return Number.isFinite(v) ? v : 0;
+}
+
+/** A header value written with `encodeURIComponent`. */
+function headerText(v: string): string {
+  try {
+    return decodeURIComponent(v);
+  } catch {
+    return v;
+  }
 }
 
 function isWrongLastSequence(err: unknown): boolean {
@@ -117,7 +135,16 @@ export class JetStreamHistoryStore implements HistoryStore {
       throw err;
     }
     const h = m.header;
-    const top: Top = { seq: m.seq, offset: num(h, H.offset), epoch: h.get(H.epoch), size: num(h, H.size), metaExpires: num(h, H.metaExpires), msg: m };
+    const top: Top = {
+      seq: m.seq,
+      offset: num(h, H.offset),
+      epoch: h.get(H.epoch),
+      size: num(h, H.size),
+      metaExpires: num(h, H.metaExpires),
+      version: num(h, H.version),
+      versionEpoch: headerText(h.get(H.versionEpoch)),
+      msg: m,
+    };
     if (top.metaExpires <= Date.now() || top.epoch === '') return { top: undefined, seq: m.seq };
     return { top, seq: m.seq };
   }
@@ -139,7 +166,7 @@ export class JetStreamHistoryStore implements HistoryStore {
       try {
         const { js } = await this.ready();
         const ack = await js.publish(this.link.names.history(channel), new Uint8Array(0), { headers: h });
-        return { seq: ack.seq, offset: 0, epoch, size: 0, metaExpires, msg: undefined };
+        return { seq: ack.seq, offset: 0, epoch, size: 0, metaExpires, version: 0, versionEpoch: '', msg: undefined }; // a new stream forgets the version
       } catch (err) {
         if (!isWrongLastSequence(err)) throw err; // another node created it first: read theirs
       }
@@ -147,11 +174,19 @@ export class JetStreamHistoryStore implements HistoryStore {
     throw new Error(`history of ${channel}: too much contention creating the stream`);
   }
 
-  append(channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
+  /**
+   * Appends `pub`. With `version` (Centrifugo's publish version): the channel's last version rides
+   * in the headers of its top message, so checking it against the top the append expects is
+   * atomic with the append: a publication whose version is stale against the top is not appended
+   * (nor republished, so not delivered), `stale` is called and the top's position is answered;
+   * when another node appended meanwhile the expected-sequence check fails and the new top is
+   * checked again. Publications without a version carry the top's version forward.
+   */
+  append(channel: string, pub: Publication, options: HistoryOptions, version?: VersionedPublish): Promise<StreamPosition> {
     const prev = this.#chains.get(channel) ?? Promise.resolve();
     const next = prev.then(
-      () => this.#append(channel, pub, options),
-      () => this.#append(channel, pub, options),
+      () => this.#append(channel, pub, options, version),
+      () => this.#append(channel, pub, options, version),
     );
     const tail = next.catch(() => {});
     this.#chains.set(channel, tail);
@@ -161,14 +196,24 @@ export class JetStreamHistoryStore implements HistoryStore {
     return next;
   }
 
-  async #append(channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
+  async #append(channel: string, pub: Publication, options: HistoryOptions, version: VersionedPublish | undefined): Promise<StreamPosition> {
     const { js } = await this.ready();
     await this.link.ready(); // refused at once while NATS is away
     const body = new TextEncoder().encode(encodePub(pub));
     const metaTtl = Math.min(options.metaTtlMs ?? DEFAULT_META_TTL_MS, this.#maxAgeMs);
     for (let attempt = 0; attempt < 100; attempt++) {
       let top = this.#tops.get(channel);
-      if (top === undefined || top.metaExpires <= Date.now()) top = await this.#top(channel);
+      const cached = top !== undefined && top.metaExpires > Date.now();
+      if (top === undefined || !cached) top = await this.#top(channel);
+      if (version !== undefined && isStale(top, version)) {
+        if (cached) {
+          // this node's idea of the top may be old (the stream removed or renewed since): judge on the real one
+          this.#tops.delete(channel);
+          continue;
+        }
+        version.stale?.();
+        return { offset: top.offset, epoch: top.epoch };
+      }
       const now = Date.now();
       const offset = top.offset + 1;
       const h = headers();
@@ -178,10 +223,24 @@ export class JetStreamHistoryStore implements HistoryStore {
       h.set(H.metaExpires, String(now + metaTtl));
       h.set(H.size, String(options.size));
       h.set(H.prev, String(top.seq));
+      const v = version ?? (top.version > 0 ? { version: top.version, epoch: top.versionEpoch } : undefined);
+      if (v !== undefined) {
+        h.set(H.version, String(v.version));
+        if (v.epoch !== '') h.set(H.versionEpoch, encodeURIComponent(v.epoch)); // any string: header values are trimmed, without CR/LF
+      }
       h.set('Nats-Expected-Last-Subject-Sequence', String(top.seq));
       try {
         const ack = await js.publish(this.link.names.history(channel), body, { headers: h });
-        this.#remember(channel, { seq: ack.seq, offset, epoch: top.epoch, size: options.size, metaExpires: now + metaTtl, msg: undefined });
+        this.#remember(channel, {
+          seq: ack.seq,
+          offset,
+          epoch: top.epoch,
+          size: options.size,
+          metaExpires: now + metaTtl,
+          version: v?.version ?? 0,
+          versionEpoch: v?.epoch ?? '',
+          msg: undefined,
+        });
         const every = Math.max(1, Math.ceil(options.size / 2));
         if (offset > options.size && offset % every === 0) void this.#purge(channel, options.size);
         return { offset, epoch: top.epoch };
