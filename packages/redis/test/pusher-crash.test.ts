@@ -4,59 +4,24 @@
 // or without webhooks; the survivor's own members are untouched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import PusherServer from 'pusher';
 import { until } from '../../server/test/helpers.js';
 import type { PresenceChannel } from 'pusher-js';
 import { APP, next, pusherClient, startPusher, type PusherClient, type PusherTestServer } from '../../server/test/pusher-helpers.js';
 import { PusherWebhookBackend } from '../../server/test/pusher-webhook-backend.js';
 import { createRedisEngine } from '../src/index.js';
+import { ChildNode } from './pusher-child.js';
 import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
 
 const NODE_TTL_MS = 2000;
 const LEAVE_DELAY_MS = 200;
-const FIXTURE = fileURLToPath(new URL('./pusher-node.ts', import.meta.url));
-
-/** A node in a child process: its port, once it printed it. */
-class ChildNode {
-  readonly proc: ChildProcess;
-  out = '';
-  port = 0;
-  constructor(name: string, prefix: string, url: string) {
-    const env: NodeJS.ProcessEnv = { ...process.env, PN_REDIS: REDIS_ADDRESS, PN_PREFIX: prefix, PN_NAME: name, PN_URL: url, PN_NODE_TTL_MS: String(NODE_TTL_MS), PN_LEAVE_DELAY_MS: String(LEAVE_DELAY_MS) };
-    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', FIXTURE], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.proc.stderr!.on('data', (d: Buffer) => (this.out += d.toString()));
-  }
-  async ready(): Promise<this> {
-    await until(
-      () => {
-        if (this.proc.exitCode !== null) throw new Error(`the child node exited: ${this.out}`);
-        const m = /\{"port":(\d+)\}/.exec(this.out);
-        if (m) this.port = Number(m[1]);
-        return m !== null;
-      },
-      90_000,
-      'the child node to start',
-    );
-    return this;
-  }
-  kill(): Promise<void> {
-    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.proc.once('exit', () => resolve());
-      this.proc.kill('SIGKILL');
-    });
-  }
-}
 
 test('pusher on Redis, a node SIGKILLed: member_removed webhooks and channel_vacated for its members and channels, and pusher:member_removed to the survivor’s clients', { timeout: 150_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
   const prefix = testPrefix('pusher-crash');
   const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
   const clients: PusherClient[] = [];
-  const child = new ChildNode('b', prefix, backend.url);
+  const child = new ChildNode('b', prefix, backend.url, NODE_TTL_MS, LEAVE_DELAY_MS);
   let A: PusherTestServer | undefined;
   t.after(async () => {
     for (const c of clients) c.disconnect();
@@ -121,7 +86,7 @@ test('pusher on Redis without webhooks, a node SIGKILLed: the survivor’s clien
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
   const prefix = testPrefix('pusher-crash-plain');
   const clients: PusherClient[] = [];
-  const child = new ChildNode('b', prefix, '');
+  const child = new ChildNode('b', prefix, '', NODE_TTL_MS, LEAVE_DELAY_MS);
   let A: PusherTestServer | undefined;
   t.after(async () => {
     for (const c of clients) c.disconnect();

@@ -21,7 +21,7 @@ const srv = await startPusher(
     enableWatchlistEvents: true,
     webhookLeaveDelayMs: Number(env('PN_LEAVE_DELAY_MS')),
     // PN_URL '': no webhooks
-    webhooks: env('PN_URL') === '' ? [] : [{ url: env('PN_URL'), lingerMs: 5, retry: { baseMs: 50, maxMs: 300 } }],
+    webhooks: env('PN_URL') === '' ? [] : [{ url: env('PN_URL'), lingerMs: 5, retry: { baseMs: 50, maxMs: 300, maxAttempts: 10_000 } }],
   },
 );
 await srv.sb.start();

@@ -18,6 +18,8 @@ export class PusherWebhookBackend {
   readonly server: Server;
   readonly events: PusherHookEvent[] = [];
   requests = 0;
+  /** Each valid request's `time_ms` (read by the library's `getTime()`). */
+  readonly times: number[] = [];
   invalid = 0;
   /** Answer the next `failNext` requests with 500 (then accept). */
   failNext = 0;
@@ -43,14 +45,16 @@ export class PusherWebhookBackend {
           res.writeHead(401).end();
           return;
         }
+        this.times.push(hook.getTime().getTime());
         this.events.push(...(hook.getEvents() as PusherHookEvent[]));
         res.writeHead(200).end();
       });
     });
   }
 
-  async listen(): Promise<this> {
-    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+  /** Listen on `port` (default: one the OS picks). */
+  async listen(port = 0): Promise<this> {
+    await new Promise<void>((r) => this.server.listen(port, '127.0.0.1', r));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/pusher/webhooks`;
     return this;
   }

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import PusherServer from 'pusher';
 import { until } from './helpers.js';
-import { createSwitchboard, pusher } from '../src/index.js';
+import { createSwitchboard, MemoryStateStore, pusher, type WebhookJournal } from '../src/index.js';
 import { APP, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
 import { PusherWebhookBackend } from './pusher-webhook-backend.js';
 
@@ -153,4 +153,57 @@ test('pusher webhooks: subscription_count with the app’s subscription counts o
   assert.equal(backend.events.filter((e) => e.name === 'subscription_count' && e.channel === 'presence-counted').length, 0);
   assert.deepEqual(Object.keys(backend.named('subscription_count')[0]!).sort(), ['channel', 'name', 'subscription_count']);
   assert.equal(backend.invalid, 0);
+});
+
+/** A memory state store with webhook journals (as Redis, PostgreSQL, NATS and SQLite have), to see which journals are opened and what they hold. */
+class JournaledState extends MemoryStateStore {
+  readonly journals = new Map<string, Map<string, string>>();
+  webhookJournal(webhook: string, node: string): WebhookJournal {
+    const rows = new Map<string, string>();
+    this.journals.set(`${webhook} @${node}`, rows);
+    let next = 0;
+    return {
+      append: async (entry) => {
+        const key = String(++next);
+        rows.set(key, entry);
+        return key;
+      },
+      remove: async (keys) => {
+        for (const k of keys) rows.delete(k);
+      },
+      claim: async () => [],
+      size: async () => rows.size,
+    };
+  }
+}
+
+test('pusher webhooks: journaled in the state store where it has one, one journal per app and URL (durable: false opts out); a URL twice in an app is refused', { timeout: 20_000 }, async (t) => {
+  assert.throws(() => pusher(createSwitchboard(), { apps: [{ ...APP, webhooks: [{ url: 'http://127.0.0.1:9/a' }, { url: 'http://127.0.0.1:9/a', events: ['client_event'] }] }] }), /pusher app 4242: webhook http:\/\/127.0.0.1:9\/a is configured twice/);
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  t.after(() => backend.close());
+  const state = new JournaledState();
+  const memoryOnly = `${backend.url}?memory`;
+  const srv = await startPusher({ state }, { ...APP, webhookLeaveDelayMs: 0, webhooks: [{ url: backend.url, lingerMs: 5 }, { url: memoryOnly, lingerMs: 5, durable: false }] });
+  t.after(async () => {
+    await srv.mount.close(1000);
+    await srv.close();
+  });
+  assert.deepEqual([...state.journals.keys()], [`pusher:${APP.id}:${backend.url} @${srv.sb.id}`]);
+  assert.deepEqual(
+    srv.mount.webhooks!.queues.map((q) => [q.url, q.durable]),
+    [
+      [backend.url, true],
+      [memoryOnly, false],
+    ],
+  );
+  const c = pusherClient(srv, { user: 'alice' });
+  const room = c.subscribe('presence-room');
+  await next((cb) => room.bind('pusher:subscription_succeeded', cb), 5000, 'presence-room');
+  const journaled = () => srv.mount.webhooks!.stats()[0]!;
+  await until(() => journaled().journaled === 2 && journaled().delivered === 2, 10_000, 'occupied and member_added journaled and delivered');
+  await until(() => state.journals.values().next().value!.size === 0, 10_000, 'delivered events removed from the journal');
+  assert.equal(backend.invalid, 0);
+  c.disconnect();
+  await until(() => journaled().journaled === 4 && journaled().delivered === 4, 10_000, 'removed and vacated');
+  assert.equal(srv.mount.webhooks!.stats()[1]!.journaled, 0);
 });

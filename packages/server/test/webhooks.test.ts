@@ -198,6 +198,41 @@ test('with a journal: delivered and dead-lettered events leave it; at close the 
   assert.equal(b.stats().claimed, 10);
 });
 
+test('claims run one after the other: one called during another waits for it, then claims again; a backlog bigger than one claim is taken whole', async (t) => {
+  const backlog: string[] = [];
+  let calls = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const journal: WebhookJournal = {
+    append: async () => 'k',
+    remove: async () => {},
+    claim: async (limit) => {
+      calls++;
+      if (calls === 1) {
+        await gate; // a claim whose script ran before the node was dead: nothing
+        return [];
+      }
+      return backlog.splice(0, limit).map((entry, i) => ({ key: `${calls}-${i}`, entry }));
+    },
+    size: async () => 0,
+  };
+  // nothing listens on port 9: the claimed events wait in the queue
+  const q = new WebhookQueue({ url: 'http://127.0.0.1:9/hooks', format: switchboardFormat(SECRET), journal, claimIntervalMs: 60_000, retry: { baseMs: 60_000, maxMs: 60_000, maxAttempts: 1000 } });
+  t.after(() => q.close(10));
+  const done: string[] = [];
+  const first = q.claim().then((n) => (done.push('first'), n));
+  for (let i = 1; i <= 1200; i++) backlog.push(JSON.stringify(event(i)));
+  const second = q.claim().then((n) => (done.push('second'), n));
+  await waitFor(() => calls === 1, 5000, 'the first claim under way');
+  release();
+  assert.equal(await first, 0);
+  assert.equal(await second, 1200);
+  assert.deepEqual(done, ['first', 'second']);
+  assert.equal(calls, 4, 'the first, then 500 + 500 + 200');
+  assert.equal(q.stats().claimed, 1200);
+  assert.equal(q.stats().queued + q.stats().inFlight, 1200);
+});
+
 test('two webhooks of one URL need their own names (a durable queue journal is keyed by it)', async (t) => {
   const srv = await startServer({});
   t.after(() => srv.close());

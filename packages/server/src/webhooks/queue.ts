@@ -97,7 +97,8 @@ export class WebhookQueue<E = LifecycleEvent> {
   readonly #o: Required<Omit<WebhookQueueOptions<E>, 'name' | 'retry' | 'logger' | 'fetch' | 'journal'>>;
   readonly #journal: WebhookJournal | undefined;
   #claimTimer: NodeJS.Timeout | undefined;
-  #claiming = false;
+  /** The claim under way (claims run one at a time). */
+  #claiming: Promise<number> | undefined;
   /** Events left in the journal by a failed attempt while closing. */
   #kept = 0;
   readonly #retry: Required<WebhookRetry>;
@@ -148,7 +149,9 @@ export class WebhookQueue<E = LifecycleEvent> {
     this.#fetch = options.fetch ?? fetch;
     this.#journal = options.journal;
     if (this.#journal) {
-      this.#claimTimer = setInterval(() => void this.claim(), this.#o.claimIntervalMs);
+      this.#claimTimer = setInterval(() => {
+        if (this.#claiming === undefined) void this.claim();
+      }, this.#o.claimIntervalMs);
       this.#claimTimer.unref();
     }
   }
@@ -202,14 +205,38 @@ export class WebhookQueue<E = LifecycleEvent> {
   /**
    * Take over undelivered events of dead nodes' journals (as many as the queue has room for) and
    * queue them behind this node's own. Runs every `claimIntervalMs` with a journal; returns how
-   * many were claimed.
+   * many were claimed. Calls run one after the other: one made while another is under way waits
+   * for it and then claims again, so when it resolves, whatever was claimable when it was called
+   * is queued (the Pusher webhooks claim this way before queueing what a dead node's reaped
+   * entries send, so that those come after the dead node's own backlog).
    */
-  async claim(): Promise<number> {
+  claim(): Promise<number> {
+    const prev = this.#claiming;
+    const run = (async () => {
+      if (prev) await prev;
+      return this.#claimAll();
+    })();
+    this.#claiming = run;
+    void run.then(() => {
+      if (this.#claiming === run) this.#claiming = undefined;
+    });
+    return run;
+  }
+
+  /** Claim until the dead nodes' journals are empty or the queue is full. */
+  async #claimAll(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const room = Math.min(500, this.#o.maxQueue - (this.#queue.length - this.#head));
+      const got = await this.#claimOnce(room);
+      total += got;
+      if (got < room || got === 0) return total;
+    }
+  }
+
+  async #claimOnce(room: number): Promise<number> {
     const journal = this.#journal;
-    if (!journal || this.#claiming || this.#closing) return 0;
-    const room = Math.min(500, this.#o.maxQueue - (this.#queue.length - this.#head));
-    if (room <= 0) return 0;
-    this.#claiming = true;
+    if (!journal || this.#closing || room <= 0) return 0;
     try {
       const got = await journal.claim(room);
       for (const { key, entry } of got) {
@@ -232,8 +259,6 @@ export class WebhookQueue<E = LifecycleEvent> {
     } catch (err) {
       this.#logger.warn({ webhook: this.name, err }, 'webhook journal claim failed');
       return 0;
-    } finally {
-      this.#claiming = false;
     }
   }
 

@@ -113,6 +113,11 @@ export class PusherApps {
       if (this.#byKey.has(a.key)) throw new Error(`pusher app ${a.id}: key ${a.key} is used twice`);
       if (this.#byId.has(a.id)) throw new Error(`pusher app ${a.id}: id is used twice`);
       if (this.#byNamespace.has(namespace)) throw new Error(`pusher app ${a.id}: namespace "${namespace}" is used by another app`);
+      const urls = (a.webhooks ?? []).map((w) => w.url);
+      const twice = urls.find((u, i) => urls.indexOf(u) !== i);
+      // the URL keys the webhook's journal in the engine (one log per app and URL)
+      if (twice !== undefined) throw new Error(`pusher app ${a.id}: webhook ${twice} is configured twice`);
+      for (const w of a.webhooks ?? []) if (w.durable !== undefined && typeof w.durable !== 'boolean') throw new Error(`pusher app ${a.id}: webhook durable must be a boolean`);
       const activityTimeout = Math.ceil(positive(a.activityTimeout, 120, `${a.id}: activityTimeout`));
       const pongTimeout = Math.ceil(positive(a.pongTimeout, 30, `${a.id}: pongTimeout`));
       const app: PusherApp = {

@@ -38,6 +38,22 @@ export interface PusherWebhookOptions {
   readonly lingerMs?: number;
   readonly timeoutMs?: number;
   readonly retry?: WebhookRetry;
+  /**
+   * Journal the queue in the engine's state store where it has one (Redis, PostgreSQL, NATS with
+   * JetStream, SQLite; default true), one log per (app, URL) and node: a node that dies with events
+   * undelivered has them delivered by a survivor. false: memory only.
+   */
+  readonly durable?: boolean;
+  /**
+   * How often to look for dead nodes' journals (default a quarter of `cluster.nodeTtlMs`). A
+   * survivor also claims them right before queueing what a dead node's reaped entries send.
+   */
+  readonly claimIntervalMs?: number;
+}
+
+/** The journal of an app's webhook: one log per (app id, URL), apart from the core webhooks' (keyed by their name or URL). */
+export function pusherJournalName(app: Pick<PusherApp, 'id'>, url: string): string {
+  return `pusher:${app.id}:${url}`;
 }
 
 /** Pusher's request: `{time_ms, events}`, `X-Pusher-Key`, `X-Pusher-Signature`. */
@@ -57,6 +73,8 @@ export interface PusherWebhookNode {
   readonly lifecycle: {
     readonly state: StateStore;
     readonly ctx: { readonly id: string };
+    /** The node lease's lifetime: a journal is claimed every quarter of it (default 10 s). */
+    readonly nodeTtlMs?: number;
     listen(fn: (e: LifecycleEvent) => void, opts: { channels?: (channel: string) => boolean; users?: boolean }): () => void;
     listenReaped(prefix: string, fn: (e: Reaped) => void): () => void;
   };
@@ -88,14 +106,25 @@ export class PusherWebhooks {
   /** Debounced leaves: group + member → the timer that removes the entry. */
   readonly #lingering = new Map<string, NodeJS.Timeout>();
   readonly #detach: (() => void)[] = [];
+  /** Reaped entries' events, queued in order each after a claim of the dead nodes' journals. */
+  #reaping: Promise<unknown> = Promise.resolve();
   #closed = false;
 
   constructor(
     readonly apps: PusherApps,
     readonly node: PusherWebhookNode,
   ) {
+    const state = node.lifecycle.state;
     for (const app of apps.all()) {
-      const hooks = app.webhooks.map((w) => new WebhookQueue<PusherWebhookEvent>({ ...w, format: pusherWebhookFormat(app, w.events), logger: node.logger }));
+      const hooks = app.webhooks.map((w) => {
+        const journal = w.durable !== false ? state.webhookJournal?.(pusherJournalName(app, w.url), node.lifecycle.ctx.id) : undefined;
+        return new WebhookQueue<PusherWebhookEvent>({
+          ...w,
+          format: pusherWebhookFormat(app, w.events),
+          logger: node.logger,
+          ...(journal ? { journal, claimIntervalMs: w.claimIntervalMs ?? Math.max(100, Math.floor((node.lifecycle.nodeTtlMs ?? 10_000) / 4)) } : {}),
+        });
+      });
       if (hooks.length > 0) this.#queues.set(app.id, hooks);
     }
     if (this.#queues.size === 0) return;
@@ -205,20 +234,36 @@ export class PusherWebhooks {
     this.#lingering.set(key, timer);
   }
 
-  /** A dead node's entry, reaped by this node: what its last leave would have sent. */
+  /**
+   * A dead node's entry, reaped by this node: what its last leave would have sent. The app's queues
+   * first claim the dead node's journal (its lease is gone by now), so that its own undelivered
+   * events (the member_added, channel_occupied before this leave) are queued before what the leave
+   * sends; the reaped entries' events keep their order through one chain.
+   */
   #reaped(e: Reaped): void {
+    let target: Target | undefined;
+    let send: (() => void) | undefined;
     if (e.group.startsWith(CHANNEL_GROUP)) {
-      const target = this.#target(e.group.slice(CHANNEL_GROUP.length));
-      if (!target) return;
-      if (e.last) this.push(target.app, { name: 'channel_vacated', channel: target.name });
-      if (this.#counted(target.app, target.name)) this.#serial(e.group, () => this.#count(target.app, target.name, e.group));
+      const t = (target = this.#target(e.group.slice(CHANNEL_GROUP.length)));
+      if (!t) return;
+      send = () => {
+        if (e.last) this.push(t.app, { name: 'channel_vacated', channel: t.name });
+        if (this.#counted(t.app, t.name)) this.#serial(e.group, () => this.#count(t.app, t.name, e.group));
+      };
     } else if (e.group.startsWith(MEMBER_GROUP) && e.last) {
       const rest = e.group.slice(MEMBER_GROUP.length);
       const cut = rest.indexOf('\n'); // channel names never hold a newline; user ids may
       if (cut < 0) return;
-      const target = this.#target(rest.slice(0, cut));
-      if (target) this.push(target.app, { name: 'member_removed', channel: target.name, user_id: rest.slice(cut + 1) });
+      const t = (target = this.#target(rest.slice(0, cut)));
+      if (!t) return;
+      send = () => this.push(t.app, { name: 'member_removed', channel: t.name, user_id: rest.slice(cut + 1) });
     }
+    if (!target || !send) return;
+    const queues = this.#queues.get(target.app.id) ?? [];
+    this.#reaping = this.#reaping
+      .then(() => Promise.all(queues.map((q) => q.claim())))
+      .then(send)
+      .catch((err: unknown) => this.node.logger.warn({ err, group: e.group }, 'pusher webhooks: a reaped leave failed'));
   }
 
   /** Run state operations of one group in order (a join and the leave after it). */
@@ -252,6 +297,7 @@ export class PusherWebhooks {
     for (const d of this.#detach) d();
     for (const t of this.#lingering.values()) clearTimeout(t);
     this.#lingering.clear();
+    await this.#reaping;
     await Promise.all(this.#chains.values());
     await Promise.all(this.queues.map((q) => q.close(timeoutMs)));
   }
