@@ -93,7 +93,7 @@ export const USER_BOUNDARY = '#';
 export const USER_SEPARATOR = ',';
 export const PRIVATE_PREFIX = '$';
 export const MAX_CHANNEL_LENGTH = 255;
-const NAMESPACE_NAME = /^[-a-zA-Z0-9_]{2,}$/;
+export const NAMESPACE_NAME = /^[-a-zA-Z0-9_]{2,}$/;
 
 export function historyOf(o: ChannelOptions): HistoryOptions | undefined {
   const size = o.historySize ?? 0;
@@ -217,6 +217,12 @@ export class ChannelRegistry<R extends { readonly pattern: RoutePattern; readonl
   /** Lay options over some channels of a namespace (the first overlay that applies decides). */
   addOverlay(overlay: ChannelOverlay): void {
     this.overlays.push(overlay);
+    this.#cache.clear();
+  }
+
+  removeOverlay(overlay: ChannelOverlay): void {
+    const i = this.overlays.indexOf(overlay);
+    if (i >= 0) this.overlays.splice(i, 1);
     this.#cache.clear();
   }
 
