@@ -30,8 +30,25 @@ after(async () => {
   await srv?.stop();
 });
 
+/** The secret the app backend signs channel authorizations with (as it would read it from its own table). */
+const backendSecret = new Map<string, string>();
+
 function client(key: string): PusherClient {
-  return new PusherJs(key, { cluster: 'mt1', wsHost: '127.0.0.1', wsPort: srv.port, forceTLS: false, enabledTransports: ['ws'] });
+  return new PusherJs(key, {
+    cluster: 'mt1',
+    wsHost: '127.0.0.1',
+    wsPort: srv.port,
+    forceTLS: false,
+    enabledTransports: ['ws'],
+    channelAuthorization: {
+      endpoint: '/unused',
+      transport: 'ajax',
+      customHandler: ({ socketId, channelName }, callback) => {
+        const signer = new PusherServer({ appId: 'x', key, secret: backendSecret.get(key) ?? 'unknown' });
+        callback(null, signer.authorizeChannel(socketId, channelName));
+      },
+    },
+  });
 }
 
 function library(app: { app_id: string; key: string; secret: string }): PusherServer {
@@ -88,6 +105,15 @@ test('apps_file + SIGHUP: an added app connects and gets events; a changed secre
     assert.deepEqual([changed['added'], changed['removed'], changed['changed']], [[], [], ['2']]);
     await assert.rejects(library(B).trigger('news', 'stale', {}), (err: { status?: number }) => err.status === 401);
     assert.deepEqual(await delivered(B2, b.ch, 'fresh'), { n: 1 });
+    // B's open connection checks its next channel authorization with the new secret.
+    backendSecret.set(B.key, B.secret);
+    const refused = b.c.subscribe('private-old');
+    const status = await wait<{ status?: number }>((f) => refused.bind('pusher:subscription_error', f), 'old-secret authorization refused');
+    assert.equal(status.status, 401);
+    b.c.unsubscribe('private-old');
+    backendSecret.set(B.key, B2.secret);
+    const admitted = b.c.subscribe('private-new');
+    await wait((f) => admitted.bind('pusher:subscription_succeeded', f), 'new-secret authorization admitted');
 
     // Remove C: its pusher-js client is told 4001 and stays disconnected (no retry); a raw
     // WebSocket sees the close code; the HTTP API knows the app no more.
@@ -150,6 +176,11 @@ test('apps_file at startup: validated like inline apps, a bad app names the file
   };
   const ok = await check([B, C], 'good.json');
   assert.equal(ok.code, 0, ok.stderr);
+  const empty = await check([], 'empty.json');
+  assert.equal(empty.code, 0, empty.stderr);
+  const twice = await check([B, { ...C, key: B.key }], 'twice.json');
+  assert.equal(twice.code, 2);
+  assert.ok(twice.stderr.includes(`pusher (with ${twice.file}): pusher app 3: key key-b is used twice`), twice.stderr);
   const noSecret = await check([B, { app_id: '3', key: 'k' }], 'nosecret.json');
   assert.equal(noSecret.code, 2);
   assert.ok(noSecret.stderr.includes(`${noSecret.file}[1].secret`), noSecret.stderr);
