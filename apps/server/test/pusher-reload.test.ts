@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 import PusherServer from 'pusher';
 import WebSocket from 'ws';
+import { PusherWebhookBackend } from '../../../packages/server/test/pusher-webhook-backend.js';
 import { runCli, startServerProcess, testConfig, until, writeConfig, type ServerProcess } from './helpers.js';
 
 // `pusher.apps_file`: Pusher apps in a JSON file beside the inline ones, re-read on SIGHUP by the
@@ -164,6 +165,47 @@ test('apps_file + SIGHUP: a broken file is refused with a logged error naming it
   } finally {
     b.c.disconnect();
     inline.c.disconnect();
+  }
+});
+
+test('apps_file + SIGHUP: an app added with webhooks sends them (on a server started without any); a changed secret signs the next ones', { timeout: 60_000 }, async () => {
+  let dSecret = 'secret-d';
+  const hooks = await new PusherWebhookBackend(() => new PusherServer({ appId: '4', key: 'key-d', secret: dSecret, host: '127.0.0.1' })).listen();
+  const D = { app_id: '4', key: 'key-d', secret: dSecret, namespace: 'dee', webhooks: [{ url: hooks.url, event_types: ['channel_occupied'] }] };
+  let d: Awaited<ReturnType<typeof subscribed>> | undefined;
+  try {
+    const added = await reload([D]);
+    assert.deepEqual(added['added'], ['4']);
+    d = await subscribed(D.key, 'room');
+    await until(() => hooks.named('channel_occupied', 'room').length === 1, 10_000, 'channel_occupied for room');
+    dSecret = 'secret-d-2';
+    const changed = await reload([{ ...D, secret: dSecret }]);
+    assert.deepEqual(changed['changed'], ['4']);
+    d.c.subscribe('room2');
+    await until(() => hooks.named('channel_occupied', 'room2').length === 1, 10_000, 'channel_occupied for room2, signed with the new secret');
+    assert.equal(hooks.invalid, 0, 'every webhook request was signed with the secret of its moment');
+  } finally {
+    d?.c.disconnect();
+    await hooks.close();
+  }
+});
+
+test('apps_file + SIGHUP: an app whose key changed is removed and added: the old key is closed with 4001, the new one connects', { timeout: 60_000 }, async () => {
+  const E = { app_id: '5', key: 'key-e', secret: 'secret-e', namespace: 'eee' };
+  await reload([E]);
+  const old = await subscribed(E.key);
+  const fresh = { ...E, key: 'key-e-2' };
+  let next: Awaited<ReturnType<typeof subscribed>> | undefined;
+  try {
+    const told = wait<{ data?: { code?: number } }>((f) => old.c.connection.bind('error', f), 'old key told');
+    const change = await reload([fresh]);
+    assert.deepEqual([change['added'], change['removed'], change['changed']], [['5'], ['5'], []]);
+    assert.equal((await told).data?.code, 4001);
+    next = await subscribed(fresh.key);
+    assert.deepEqual(await delivered(fresh, next.ch, 'renamed'), { n: 1 });
+  } finally {
+    old.c.disconnect();
+    next?.c.disconnect();
   }
 });
 
