@@ -220,12 +220,6 @@ export class ChannelRegistry<R extends { readonly pattern: RoutePattern; readonl
     this.#cache.clear();
   }
 
-  removeOverlay(overlay: ChannelOverlay): void {
-    const i = this.overlays.indexOf(overlay);
-    if (i >= 0) this.overlays.splice(i, 1);
-    this.#cache.clear();
-  }
-
   /** The channel's options, or undefined when its namespace is unknown (error 102). */
   resolve(channel: string): ResolvedChannel<R> | undefined {
     const hit = this.#cache.get(channel);

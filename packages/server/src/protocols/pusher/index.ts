@@ -47,8 +47,6 @@ export interface PusherNode extends PusherApiNode, PusherWebhookNode {
   /** Cache channels keep a history of one; Pusher's private names are token-only for other protocols. */
   readonly registry: {
     addOverlay(overlay: ChannelOverlay): void;
-    /** Drop an overlay (an app removed by a reload). */
-    removeOverlay(overlay: ChannelOverlay): void;
     /** An app added by a reload gets its namespace when the node has none of that name. */
     addNamespace(name: string, options: ChannelOptions): void;
     readonly namespaces: ReadonlyMap<string, ChannelOptions>;
@@ -128,15 +126,17 @@ export interface PusherMount {
 export function pusher(node: PusherNode, options: { apps: readonly PusherAppOptions[]; apiPrefix?: string; reloadable?: boolean }): PusherMount {
   // `reloadable`: the apps come from a list that `reload` replaces, which may start empty.
   const apps = new PusherApps(options.apps, { allowEmpty: options.reloadable === true });
-  const overlays = new Map<string, ChannelOverlay>();
+  // Overlays by namespace. One stays when its app is removed by a reload: the namespace keeps
+  // Pusher's rules for the other protocols (private, presence and user names by token only).
+  const overlays = new Set<string>();
   // An app added by a reload in a namespace the node does not have gets it, with the defaults
   // (other protocols' clients need tokens there), as the standalone server does for its startup apps.
   const missing = (app: PusherApp) => app.namespace !== '' && !node.registry.namespaces.has(app.namespace);
   const overlay = (app: PusherApp, reloaded: boolean) => {
     if (reloaded && missing(app)) node.registry.addNamespace(app.namespace, {});
-    const o = pusherOverlay(app);
-    overlays.set(app.id, o);
-    node.registry.addOverlay(o);
+    if (overlays.has(app.namespace)) return;
+    overlays.add(app.namespace);
+    node.registry.addOverlay(pusherOverlay(app));
   };
   for (const app of apps.all()) overlay(app, false);
   const webhooks = new PusherWebhooks(apps, node);
@@ -200,11 +200,6 @@ export function pusher(node: PusherNode, options: { apps: readonly PusherAppOpti
         }
       }
       const change = apps.replace(list); // throws when invalid: nothing changed
-      for (const app of change.removed) {
-        const o = overlays.get(app.id);
-        if (o) node.registry.removeOverlay(o);
-        overlays.delete(app.id);
-      }
       for (const app of change.added) overlay(app, true);
       webhooks.update(change);
       count();
