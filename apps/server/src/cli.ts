@@ -214,6 +214,10 @@ async function main(argv: string[]): Promise<void> {
           },
         );
       };
+      // SIGHUP re-reads pusher.apps_file (Soketi users keep their apps in a table); it never stops the server.
+      process.on('SIGHUP', () => {
+        if (firstSignalAt === 0) server.reloadPusherApps();
+      });
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('uncaughtException', (err) => {

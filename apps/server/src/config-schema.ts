@@ -83,6 +83,9 @@ const pusherApp = {
   webhook_leave_delay: duration().optional(),
 };
 
+/** The content of `pusher.apps_file`: apps in the shape of the inline ones. */
+export const pusherAppsFileSchema = z.array(z.strictObject(pusherApp));
+
 export const configSchema = z.strictObject({
   http_server: section({
     address: text().default('0.0.0.0'),
@@ -136,7 +139,8 @@ export const configSchema = z.strictObject({
   pondsocket: section({ enabled: flag().default(true), path: text().default('/pondsocket') }),
   // Pusher protocol 7 at `{path}/{key}` and the Pusher HTTP API at `/apps/{app_id}/`: one app
   // inline, or several in `apps`.
-  pusher: section({ path: text().default('/app'), ...pusherApp, apps: z.array(z.strictObject(pusherApp)).default([]) }),
+  // inline, or several in `apps`, and/or from `apps_file` (a JSON array of such apps, re-read on SIGHUP).
+  pusher: section({ path: text().default('/app'), ...pusherApp, apps: z.array(z.strictObject(pusherApp)).default([]), apps_file: text().optional() }),
   phoenix: section({ enabled: flag().default(true), path: text().default('/socket/websocket') }),
   // Lifecycle webhooks, user status and the node lease (docs/design.md §7d, §7e).
   webhooks: z

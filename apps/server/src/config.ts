@@ -9,7 +9,7 @@ import { extname } from 'node:path';
 import { checkEngine, ConfigError, type ConfigIssue, envKeys, parseWithEnv, unknownEnv as unknownEnvOf } from '@switchboard/config';
 import { type ChannelOptions, LIFECYCLE_EVENT_TYPES, type LifecycleEventType, PUSHER_WEBHOOK_EVENTS, PusherApps, type PusherAppOptions, type PusherWebhookEventName, type SwitchboardOptions, type WebhookOptions } from '@switchboard/server';
 import { parse as parseYaml } from 'yaml';
-import { type ChannelSection, configSchema, type RawConfig, type ServerConfig } from './config-schema.js';
+import { type ChannelSection, configSchema, pusherAppsFileSchema, type RawConfig, type ServerConfig } from './config-schema.js';
 import { checkConsumers } from './consumers.js';
 import { ENGINE_SECTIONS } from './engines.js';
 import { jsonErrorAt } from './json-error.js';
@@ -115,7 +115,7 @@ function requirements(c: ServerConfig): ConfigIssue[] {
     if (apps.length > 0) new PusherApps(apps); // duplicate keys, ids, namespaces; bad limits
   } catch (err) {
     if (err instanceof ConfigError) issues.push(...err.issues);
-    else report('pusher', (err as Error).message);
+    else report(c.pusher.apps_file ? `pusher (with ${c.pusher.apps_file})` : 'pusher', (err as Error).message);
   }
   const checkHistory = (o: ChannelSection, key: string) => {
     const size = o.history_size ?? 0;
@@ -261,7 +261,8 @@ export interface ServerSettings {
   demo: { enabled: boolean; channel: string };
   plain: { enabled: boolean; path: string };
   pondsocket: { enabled: boolean; path: string };
-  pusher: { path: string; apps: PusherAppOptions[] };
+  /** `appsFile`: where more apps are read from, at startup and on SIGHUP (`pusherAppsOf` reads it again). */
+  pusher: { path: string; apps: PusherAppOptions[]; appsFile: string | undefined };
   phoenix: { enabled: boolean; path: string };
   webhooks: WebhookOptions[];
   /** The native protocol's other transports (docs/transports.md). */
@@ -348,7 +349,7 @@ export function settings(c: ServerConfig): ServerSettings {
     demo: c.demo,
     plain: c.plain,
     pondsocket: c.pondsocket,
-    pusher: { path: c.pusher.path, apps: pusherApps },
+    pusher: { path: c.pusher.path, apps: pusherApps, appsFile: nonEmpty(c.pusher.apps_file) },
     phoenix: c.phoenix,
     webhooks,
     transports: { http_stream: c.http_stream, sse: c.sse, emulation: c.emulation, uni_websocket: c.uni_websocket, uni_sse: c.uni_sse, uni_http_stream: c.uni_http_stream },
@@ -358,10 +359,39 @@ export function settings(c: ServerConfig): ServerSettings {
   };
 }
 
-type PusherAppSection = Omit<ServerConfig['pusher'], 'apps' | 'path'>;
+type PusherAppSection = Omit<ServerConfig['pusher'], 'apps' | 'path' | 'apps_file'>;
 
-/** The `pusher` block: one app inline (`app_id`, `key`, `secret`, ...) and/or `apps: [...]`. */
-function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
+/**
+ * The apps of `pusher.apps_file`: a JSON array of app objects in the shape of the inline ones,
+ * checked by the same schema; a problem names the file and the key (`apps.json[1].secret`).
+ */
+function pusherAppsFile(file: string): PusherAppSection[] {
+  const refuse = (key: string, message: string): never => {
+    throw new ConfigError([{ key, message }]);
+  };
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    refuse('pusher.apps_file', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    refuse('pusher.apps_file', `${file} is not valid JSON: ${jsonErrorAt(text)}`);
+  }
+  if (!Array.isArray(raw)) refuse('pusher.apps_file', `${file} must hold a JSON array of apps ([{"app_id": ..., "key": ..., "secret": ...}, ...])`);
+  const parsed = parseWithEnv(pusherAppsFileSchema, raw, {});
+  if (!parsed.ok) throw new ConfigError(parsed.issues.map((i) => ({ key: `${file}${i.key}`, message: i.message })));
+  return parsed.value;
+}
+
+/**
+ * The `pusher` block: one app inline (`app_id`, `key`, `secret`, ...) and/or `apps: [...]`, and
+ * those of `apps_file` (read now: a reload calls this again). Throws a ConfigError naming the key.
+ */
+export function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
   const out: PusherAppOptions[] = [];
   const one = (a: PusherAppSection, where: string) => {
     const missing = (['app_id', 'key', 'secret'] as const).filter((k) => a[k] === undefined || a[k] === '');
@@ -390,8 +420,9 @@ function pusherAppsOf(p: ServerConfig['pusher']): PusherAppOptions[] {
     }
     out.push(app);
   };
-  const { apps, path: _path, ...inline } = p;
+  const { apps, path: _path, apps_file: file, ...inline } = p;
   if (Object.values(inline).some((v) => v !== undefined)) one(inline, 'pusher');
   apps.forEach((a, i) => one(a, `pusher.apps[${i}]`));
+  if (file !== undefined && file !== '') pusherAppsFile(file).forEach((a, i) => one(a, `${file}[${i}]`));
   return out;
 }

@@ -12,7 +12,7 @@ import type { Contract } from '@switchboard/contract';
 import { SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import { createAdminHandler } from './admin.js';
-import { ConfigError, type ServerConfig, settings, type ServerSettings } from './config.js';
+import { ConfigError, pusherAppsOf, type ServerConfig, settings, type ServerSettings } from './config.js';
 import { startConsumers } from './consumers.js';
 import { engines } from './engines.js';
 import { createMetrics } from './metrics.js';
@@ -25,6 +25,11 @@ export interface RunningServer {
   address: AddressInfo;
   /** Graceful drain: refuse new connections, tell clients to reconnect, wait up to the shutdown timeout. */
   close(): Promise<void>;
+  /**
+   * Re-read `pusher.apps_file` (SIGHUP) and put its apps in place beside the inline ones; logged. An
+   * invalid file is refused (logged, false) and the running apps stay as they were.
+   */
+  reloadPusherApps(): boolean;
 }
 
 const PUBLIC = new URL('../public/', import.meta.url);
@@ -63,7 +68,9 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   const sb = createSwitchboard({ ...s.switchboard, token, ...engine.options, logger: log, ...(overrides.contract ? { contract: overrides.contract } : {}) });
   const proxies = s.proxy ? installProxies(sb, s.proxy) : undefined;
   for (const w of s.webhooks) sb.webhooks(w);
-  const pusherMount = s.pusher.apps.length > 0 ? pusher(sb, { apps: s.pusher.apps }) : undefined;
+  const appsFile = s.pusher.appsFile;
+  const pusherMount = s.pusher.apps.length > 0 || appsFile !== undefined ? pusher(sb, { apps: s.pusher.apps, reloadable: appsFile !== undefined }) : undefined;
+  if (appsFile !== undefined) log.info({ file: appsFile, apps: s.pusher.apps.map((a) => a.id) }, 'pusher apps: loaded; the file is read again on SIGHUP');
   const metrics = s.prometheus ? createMetrics(sb, pusherMount ? () => pusherMount.stats() : undefined) : undefined;
   // Connect and disconnect are logged by the core at debug; subscriptions too, here.
   if (log.isLevelEnabled('debug')) {
@@ -247,7 +254,28 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   );
 
   let closing: Promise<void> | undefined;
+  const reloadPusherApps = (): boolean => {
+    if (appsFile === undefined || !pusherMount) {
+      log.info('SIGHUP: nothing to reload (pusher.apps_file is not set)');
+      return false;
+    }
+    let change;
+    try {
+      change = pusherMount.reload(pusherAppsOf(config.pusher));
+    } catch (err) {
+      const detail = err instanceof ConfigError ? err.issues.map((i) => `${i.key}: ${i.message}`).join('; ') : (err as Error).message;
+      log.error({ file: appsFile, error: detail }, `pusher apps: ${appsFile} refused, the running apps are unchanged: ${detail}`);
+      return false;
+    }
+    const ids = (list: readonly { id: string }[]) => list.map((a) => a.id);
+    log.info(
+      { file: appsFile, added: ids(change.added), removed: ids(change.removed), changed: ids(change.changed), apps: [...pusherMount.apps.all()].map((a) => a.id) },
+      'pusher apps reloaded',
+    );
+    return true;
+  };
   return {
+    reloadPusherApps,
     sb,
     http,
     settings: s,

@@ -93,7 +93,7 @@ export const USER_BOUNDARY = '#';
 export const USER_SEPARATOR = ',';
 export const PRIVATE_PREFIX = '$';
 export const MAX_CHANNEL_LENGTH = 255;
-const NAMESPACE_NAME = /^[-a-zA-Z0-9_]{2,}$/;
+export const NAMESPACE_NAME = /^[-a-zA-Z0-9_]{2,}$/;
 
 export function historyOf(o: ChannelOptions): HistoryOptions | undefined {
   const size = o.historySize ?? 0;

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Subscription } from 'centrifuge';
+import PusherServer from 'pusher';
 import { createSwitchboard, pusher } from '../src/index.js';
 import { RawClient, SECRET, sdk, token, until } from './helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
@@ -272,6 +273,47 @@ test('watchlist events: a signed-in user learns who of its watchlist is online, 
     const err = next<{ data?: { code?: number } }>((cb) => eve.connection.bind('error', cb), 5000, 'refused');
     eve.signin();
     assert.equal((await err).data?.code, 4009);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await srv.close();
+  }
+});
+
+test('mount.reload: an invalid list changes nothing; an app added in an undeclared namespace serves at once; a removed app is closed with 4001, its namespace keeps Pusher’s rules', { timeout: 30_000 }, async () => {
+  assert.throws(() => pusher(createSwitchboard(), { apps: [] }), /at least one app/);
+  assert.doesNotThrow(() => pusher(createSwitchboard(), { apps: [], reloadable: true }));
+  const srv = await startPusher();
+  const clients: PusherClient[] = [];
+  try {
+    const SECOND = { id: '2', key: 'second-key', secret: 'second-secret', namespace: 'second' };
+    assert.throws(() => srv.mount.reload([APP, { ...SECOND, key: APP.key }]), /used twice/);
+    assert.throws(() => srv.mount.reload([APP, { ...SECOND, namespace: 'x' }]), /not a valid namespace name/);
+    assert.deepEqual([...srv.mount.apps.all()].map((a) => a.id), [APP.id], 'refused lists changed nothing');
+    assert.equal(srv.sb.registry.namespaces.has('second'), false);
+
+    const change = srv.mount.reload([APP, SECOND]);
+    assert.deepEqual([change.added.map((a) => a.id), change.removed, change.changed], [['2'], [], []]);
+    assert.equal(srv.sb.registry.namespaces.has('second'), true, 'the new app got its namespace');
+    assert.equal(srv.sb.registry.resolve('second:private-x')?.isPrivate, true, 'and its overlay (private names token-only)');
+    const second = pusherClient(srv, { key: SECOND.key });
+    clients.push(second);
+    const ch = second.subscribe('news');
+    await next((cb) => ch.bind('pusher:subscription_succeeded', () => cb(undefined)), 5000, 'second subscribed');
+    const got = next((cb) => ch.bind('hello', cb), 5000, 'hello');
+    const lib = new PusherServer({ appId: SECOND.id, key: SECOND.key, secret: SECOND.secret, host: '127.0.0.1', port: String(srv.port), useTLS: false });
+    await lib.trigger('news', 'hello', { n: 1 });
+    assert.deepEqual(await got, { n: 1 });
+
+    const first = pusherClient(srv);
+    clients.push(first);
+    await connectedOf(first);
+    const told = next<{ data?: { code?: number } }>((cb) => first.connection.bind('error', cb), 5000, 'first told');
+    const removed = srv.mount.reload([SECOND]);
+    assert.deepEqual(removed.removed.map((a) => a.id), [APP.id]);
+    assert.equal((await told).data?.code, 4001);
+    assert.equal(srv.sb.registry.resolve('pusher:private-x')?.isPrivate, true, "the removed app's private names stay token-only for other protocols");
+    await assert.rejects(srv.api.trigger('news', 'gone', {}), (err: { status?: number }) => err.status === 404);
+    assert.equal(second.connection.state, 'connected');
   } finally {
     for (const c of clients) c.disconnect();
     await srv.close();

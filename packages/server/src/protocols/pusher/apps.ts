@@ -97,13 +97,24 @@ function nonNegative(v: number | undefined, dflt: number, what: string): number 
   return v;
 }
 
-export class PusherApps {
-  readonly #byKey = new Map<string, PusherApp>();
-  readonly #byId = new Map<string, PusherApp>();
-  readonly #byNamespace = new Map<string, PusherApp>();
+/** What `PusherApps.replace` changed, by app id. */
+export interface PusherAppsChange {
+  /** New ids, and ids whose key or namespace changed (their connections were another app's). */
+  readonly added: readonly PusherApp[];
+  /** Ids gone, and ids whose key or namespace changed (the old app). */
+  readonly removed: readonly PusherApp[];
+  /** Same id, key and namespace; another secret, limit or webhook (the new app). */
+  readonly changed: readonly PusherApp[];
+}
 
-  constructor(apps: readonly PusherAppOptions[]) {
-    if (apps.length === 0) throw new Error('pusher: at least one app is needed');
+export class PusherApps {
+  #byKey = new Map<string, PusherApp>();
+  #byId = new Map<string, PusherApp>();
+  #byNamespace = new Map<string, PusherApp>();
+
+  /** `allowEmpty`: a mount whose apps come from a reloadable list may start with none. */
+  constructor(apps: readonly PusherAppOptions[], options: { allowEmpty?: boolean } = {}) {
+    if (apps.length === 0 && options.allowEmpty !== true) throw new Error('pusher: at least one app is needed');
     for (const a of apps) {
       for (const f of ['id', 'key', 'secret'] as const) {
         if (typeof a[f] !== 'string' || a[f] === '') throw new Error(`pusher app: ${f} must be a non-empty string`);
@@ -142,6 +153,36 @@ export class PusherApps {
       this.#byId.set(app.id, app);
       this.#byNamespace.set(namespace, app);
     }
+  }
+
+  /**
+   * Put another app list in place (a reload): validated whole first, so an invalid list throws and
+   * changes nothing. Says which apps came, went or changed; the caller closes the connections of
+   * the apps gone.
+   */
+  replace(apps: readonly PusherAppOptions[]): PusherAppsChange {
+    const next = new PusherApps(apps, { allowEmpty: true });
+    const added: PusherApp[] = [];
+    const removed: PusherApp[] = [];
+    const changed: PusherApp[] = [];
+    for (const old of this.#byId.values()) {
+      const now = next.#byId.get(old.id);
+      if (!now || now.key !== old.key || now.namespace !== old.namespace) {
+        removed.push(old);
+        if (now) added.push(now);
+      } else if (JSON.stringify(now) !== JSON.stringify(old)) changed.push(now);
+    }
+    for (const now of next.#byId.values()) if (!this.#byId.has(now.id)) added.push(now);
+    this.#byKey = next.#byKey;
+    this.#byId = next.#byId;
+    this.#byNamespace = next.#byNamespace;
+    return { added, removed, changed };
+  }
+
+  /** The app as it is now (after reloads), or undefined when it is gone or became another app (key, namespace). */
+  current(app: PusherApp): PusherApp | undefined {
+    const now = this.#byId.get(app.id);
+    return now && now.key === app.key && now.namespace === app.namespace ? now : undefined;
   }
 
   byKey(key: string): PusherApp | undefined {

@@ -32,8 +32,10 @@ export interface PusherShared {
   readonly stats: PusherStats;
   /** The publication a cache channel keeps (its history of size 1), if any. Without it cache channels are plain ones. */
   readonly lastPublication?: (channel: string) => Promise<Publication | undefined>;
-  /** `subscription_count` events, for apps that enable them. */
-  readonly counter?: SubscriptionCounter;
+  /** `subscription_count` events, for apps that enable them (made by the mount when a reload enables them). */
+  counter?: SubscriptionCounter;
+  /** The open sessions, so that a reload can close those of the apps it removed. */
+  readonly sessions?: Set<PusherSession>;
   /** Webhooks in Pusher's format, for apps that have any. */
   readonly webhooks?: PusherWebhooks;
 }
@@ -90,6 +92,7 @@ export class PusherSession extends SessionBase implements CountListener {
     const version = this.conn.request.query.get('protocol');
     if (version !== null && !/^[5-7]$/.test(version)) return this.#fatal(4007, `Unsupported protocol version: ${version.slice(0, 16)} (5 to 7 are served)`);
     this.#app = app;
+    this.shared.sessions?.add(this);
     this.conn.traffic = this.shared.stats.opened(app);
     this.keepaliveMs = app.keepaliveMs;
     this.conn.lastPingAt = Date.now(); // the first ping comes after a silence, not at once
@@ -110,8 +113,21 @@ export class PusherSession extends SessionBase implements CountListener {
     this.queue(() => this.#frame(data, isBinary));
   }
 
+  /** The app of this connection, if any (undefined before the key is checked). */
+  get app(): PusherApp | undefined {
+    return this.#app;
+  }
+
+  /** The app was removed by a reload (or became another app): told as an unknown app is, 4001, which pusher-js does not retry. */
+  appGone(): void {
+    if (this.conn.state === 'closed' || !this.#app) return;
+    this.#fatal(4001, `App key ${this.#app.key.slice(0, 64)} no longer exists`);
+  }
+
   async #frame(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.conn.state !== 'connected' || !this.#app) return;
+    // A reload may have changed the app's secret or limits: the next signature is checked with the new ones.
+    this.#app = this.shared.apps.current(this.#app) ?? this.#app;
     if (isBinary) return this.#error(null, 'binary frames are not supported: send JSON text');
     let v: unknown;
     try {
@@ -401,6 +417,7 @@ export class PusherSession extends SessionBase implements CountListener {
 
   /** However the connection ended (the client may have gone first): what the node holds for it goes. */
   closed(): void {
+    this.shared.sessions?.delete(this);
     if (this.conn.traffic !== undefined && this.#app) {
       this.shared.stats.closed(this.#app);
       this.conn.traffic = undefined; // counted once

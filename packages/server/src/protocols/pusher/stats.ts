@@ -44,20 +44,27 @@ export class PusherStats {
     for (const app of apps.all()) this.#apps.set(app.id, new AppCounters());
   }
 
+  /** An app's counters, made for an app added by a reload (kept by id while the app is in the list). */
+  #of(app: PusherApp): AppCounters {
+    let c = this.#apps.get(app.id);
+    if (!c) this.#apps.set(app.id, (c = new AppCounters()));
+    return c;
+  }
+
   /** A connection of `app` opened: its traffic counters (the connection's `traffic`). */
   opened(app: PusherApp): TrafficCounters {
-    const c = this.#apps.get(app.id)!;
+    const c = this.#of(app);
     c.connections++;
     c.connectionsTotal++;
     return c.traffic;
   }
 
   closed(app: PusherApp): void {
-    this.#apps.get(app.id)!.connections--;
+    this.#of(app).connections--;
   }
 
   apiCall(app: PusherApp, endpoint: PusherApiEndpoint, status: number): void {
-    const api = this.#apps.get(app.id)!.api;
+    const api = this.#of(app).api;
     const k = `${endpoint} ${status}`;
     api.set(k, (api.get(k) ?? 0) + 1);
   }
@@ -65,7 +72,7 @@ export class PusherStats {
   /** Every app's counters now; `webhooks` gives each app's webhook queue stats. */
   snapshot(webhooks: (app: PusherApp) => WebhookStats[]): PusherAppStats[] {
     return [...this.apps.all()].map((app) => {
-      const c = this.#apps.get(app.id)!;
+      const c = this.#of(app);
       return {
         id: app.id,
         key: app.key,

@@ -2,7 +2,7 @@ import type { LifecycleEvent } from '../../cluster/lifecycle.js';
 import type { Reaped, StateStore } from '../../cluster/state.js';
 import type { Logger } from '../../logger.js';
 import { type WebhookFormat, WebhookQueue, type WebhookRetry, type WebhookStats } from '../../webhooks/index.js';
-import type { PusherApp, PusherApps } from './apps.js';
+import type { PusherApp, PusherApps, PusherAppsChange } from './apps.js';
 import { hmacHex } from './signature.js';
 
 /**
@@ -108,31 +108,66 @@ export class PusherWebhooks {
   readonly #detach: (() => void)[] = [];
   /** Reaped entries' events, queued in order each after a claim of the dead nodes' journals. */
   #reaping: Promise<unknown> = Promise.resolve();
+  /** What each app's queues were built from (webhooks, key, secret): a reload that changes it rebuilds them. */
+  readonly #signedBy = new Map<string, string>();
   #closed = false;
 
   constructor(
     readonly apps: PusherApps,
     readonly node: PusherWebhookNode,
   ) {
-    const state = node.lifecycle.state;
-    for (const app of apps.all()) {
-      const hooks = app.webhooks.map((w) => {
-        const journal = w.durable !== false ? state.webhookJournal?.(pusherJournalName(app, w.url), node.lifecycle.ctx.id) : undefined;
-        return new WebhookQueue<PusherWebhookEvent>({
-          ...w,
-          format: pusherWebhookFormat(app, w.events),
-          logger: node.logger,
-          ...(journal ? { journal, claimIntervalMs: w.claimIntervalMs ?? Math.max(100, Math.floor((node.lifecycle.nodeTtlMs ?? 10_000) / 4)) } : {}),
-        });
+    for (const app of apps.all()) this.#build(app);
+    this.#listen();
+  }
+
+  /** The app's queues, from its webhooks and its key and secret (they sign). */
+  #build(app: PusherApp): void {
+    const node = this.node;
+    const hooks = app.webhooks.map((w) => {
+      // Durable where the engine journals: one log per app and URL (see pusherJournalName).
+      const journal = w.durable !== false ? node.lifecycle.state.webhookJournal?.(pusherJournalName(app, w.url), node.lifecycle.ctx.id) : undefined;
+      return new WebhookQueue<PusherWebhookEvent>({
+        ...w,
+        format: pusherWebhookFormat(app, w.events),
+        logger: node.logger,
+        ...(journal ? { journal, claimIntervalMs: w.claimIntervalMs ?? Math.max(100, Math.floor((node.lifecycle.nodeTtlMs ?? 10_000) / 4)) } : {}),
       });
-      if (hooks.length > 0) this.#queues.set(app.id, hooks);
-    }
-    if (this.#queues.size === 0) return;
+    });
+    if (hooks.length > 0) this.#queues.set(app.id, hooks);
+    this.#signedBy.set(app.id, signerOf(app));
+  }
+
+  /** Follow the lifecycle once some app has webhooks (without any, the node tracks nothing for them). */
+  #listen(): void {
+    if (this.#queues.size === 0 || this.#detach.length > 0 || this.#closed) return;
+    const node = this.node;
     this.#detach.push(
       node.lifecycle.listen((e) => this.#lifecycle(e), { channels: (ch) => this.#target(ch) !== undefined, users: false }),
       node.lifecycle.listenReaped(MEMBER_GROUP, (e) => this.#reaped(e)),
       node.lifecycle.listenReaped(CHANNEL_GROUP, (e) => this.#reaped(e)),
     );
+  }
+
+  /**
+   * The app list was reloaded: the queues of apps gone are closed (what they hold still goes out);
+   * an app added, or whose webhooks, key or secret changed, gets new queues. Events of a debounced
+   * leave of an app gone are dropped.
+   */
+  update(change: PusherAppsChange): void {
+    const stop = (id: string) => {
+      const queues = this.#queues.get(id) ?? [];
+      this.#queues.delete(id);
+      this.#signedBy.delete(id);
+      for (const q of queues) q.close().catch((err: unknown) => this.node.logger.warn({ err, app: id }, 'pusher webhooks: closing a queue failed'));
+    };
+    for (const app of change.removed) stop(app.id);
+    for (const app of change.changed) {
+      if (this.#signedBy.get(app.id) === signerOf(app)) continue; // limits only: the queues stay
+      stop(app.id);
+      this.#build(app);
+    }
+    for (const app of change.added) this.#build(app);
+    this.#listen();
   }
 
   /** The app (with webhooks) and Pusher name of a Switchboard channel; user and hidden channels have none. */
@@ -301,6 +336,10 @@ export class PusherWebhooks {
     await Promise.all(this.#chains.values());
     await Promise.all(this.queues.map((q) => q.close(timeoutMs)));
   }
+}
+
+function signerOf(app: PusherApp): string {
+  return JSON.stringify([app.key, app.secret, app.webhooks]);
 }
 
 function userIdOf(info: unknown): string | undefined {
