@@ -10,7 +10,9 @@ test('token revocation, user status and connection queries across two nodes on N
   const prefix = testPrefix('features');
   const node = (name: string) => {
     const e = createNatsEngine({ servers: NATS_URL, prefix });
-    return startFeatureNode({ ...featureOptions(), broker: e.broker, history: e.history!, presence: e.presence!, state: e.state!, presenceRefreshMs: e.presenceRefreshMs, name });
+    // Every part the engine made goes to the node, which closes it: a part left out (the ack store)
+    // would hold the NATS connection open and the test process with it.
+    return startFeatureNode({ ...featureOptions(), broker: e.broker, history: e.history!, presence: e.presence!, state: e.state!, ...(e.acks ? { acks: e.acks } : {}), presenceRefreshMs: e.presenceRefreshMs, name });
   };
   const a = await node('A');
   const b = await node('B');
