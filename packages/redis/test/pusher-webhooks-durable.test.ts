@@ -61,7 +61,7 @@ test('pusher on Redis, the receiver down and the node holding pending Pusher web
     { ...APP, webhookLeaveDelayMs: LEAVE_DELAY_MS, webhooks: [{ url, lingerMs: 5, retry: { baseMs: 50, maxMs: 300, maxAttempts: 10_000 }, claimIntervalMs: 60_000 }] },
   ));
   await child.ready();
-  const hook = () => srv.mount.webhooks!.stats()[0]!;
+  const hook = () => srv.mount.webhooks.stats()[0]!;
   const join = async (port: number, user: string, channel: string) => {
     const c = pusherClient({ port } as PusherTestServer, { user });
     clients.push(c);

@@ -190,7 +190,7 @@ test('pusher webhooks: journaled in the state store where it has one, one journa
   });
   assert.deepEqual([...state.journals.keys()], [`pusher:${APP.id}:${backend.url} @${srv.sb.id}`]);
   assert.deepEqual(
-    srv.mount.webhooks!.queues.map((q) => [q.url, q.durable]),
+    srv.mount.webhooks.queues.map((q) => [q.url, q.durable]),
     [
       [backend.url, true],
       [memoryOnly, false],
@@ -199,11 +199,11 @@ test('pusher webhooks: journaled in the state store where it has one, one journa
   const c = pusherClient(srv, { user: 'alice' });
   const room = c.subscribe('presence-room');
   await next((cb) => room.bind('pusher:subscription_succeeded', cb), 5000, 'presence-room');
-  const journaled = () => srv.mount.webhooks!.stats()[0]!;
+  const journaled = () => srv.mount.webhooks.stats()[0]!;
   await until(() => journaled().journaled === 2 && journaled().delivered === 2, 10_000, 'occupied and member_added journaled and delivered');
   await until(() => state.journals.values().next().value!.size === 0, 10_000, 'delivered events removed from the journal');
   assert.equal(backend.invalid, 0);
   c.disconnect();
   await until(() => journaled().journaled === 4 && journaled().delivered === 4, 10_000, 'removed and vacated');
-  assert.equal(srv.mount.webhooks!.stats()[1]!.journaled, 0);
+  assert.equal(srv.mount.webhooks.stats()[1]!.journaled, 0);
 });
