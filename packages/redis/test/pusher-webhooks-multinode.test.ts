@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import assert from 'node:assert/strict';
 import PusherServer from 'pusher';
 import { until } from '../../server/test/helpers.js';
@@ -11,9 +11,15 @@ import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-e
 // subscriber anywhere arrives, channel_vacated once when the last anywhere leaves, members once per
 // user across the nodes, while clients come and go on both.
 
-test('pusher webhooks on two nodes over Redis: occupied/vacated and member_added/removed exactly once across the cluster', { timeout: 60_000 }, async (t) => {
-  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
-  const prefix = testPrefix('pusher-hooks');
+type App = Parameters<typeof startPusher>[1];
+
+/**
+ * A webhook backend and Pusher nodes `a` and `b` on one Redis prefix, serving `app(backendUrl)`;
+ * `join` subscribes a new pusher-js client of `user` to `channel` on a node. Everything is closed
+ * after the test.
+ */
+async function twoNodes(t: TestContext, name: string, app: (url: string) => App, node: { presenceTtlMs: number; cluster?: { nodeTtlMs: number } } = { presenceTtlMs: 5000 }) {
+  const prefix = testPrefix(name);
   const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
   const nodes: PusherTestServer[] = [];
   const clients: PusherClient[] = [];
@@ -26,8 +32,11 @@ test('pusher webhooks on two nodes over Redis: occupied/vacated and member_added
     await backend.close();
     await dropPrefix(prefix);
   });
-  const app = { ...APP, webhooks: [{ url: backend.url, lingerMs: 5 }] };
-  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, app));
+  const served = app(backend.url);
+  for (const n of ['a', 'b']) {
+    const engine = createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: node.presenceTtlMs });
+    nodes.push(await startPusher({ ...engine, name: n, ...(node.cluster ? { cluster: node.cluster } : {}) }, served));
+  }
   const [A, B] = nodes as [PusherTestServer, PusherTestServer];
   const join = async (srv: PusherTestServer, user: string, channel: string) => {
     const c = pusherClient(srv, { user });
@@ -36,6 +45,12 @@ test('pusher webhooks on two nodes over Redis: occupied/vacated and member_added
     await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 10_000, `${user} in ${channel}`);
     return c;
   };
+  return { backend, A, B, join };
+}
+
+test('pusher webhooks on two nodes over Redis: occupied/vacated and member_added/removed exactly once across the cluster', { timeout: 60_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const { backend, A, B, join } = await twoNodes(t, 'pusher-hooks', (url) => ({ ...APP, webhooks: [{ url, lingerMs: 5 }] }));
   const rounds = 3;
   for (let r = 1; r <= rounds; r++) {
     // Four connections over both nodes join at once, alice on both nodes; then they leave in turns.
@@ -57,35 +72,14 @@ test('pusher webhooks on two nodes over Redis: occupied/vacated and member_added
 
 test('pusher webhooks on two nodes over Redis: a user who leaves one node and comes back on the other within the leave delay sends nothing', { timeout: 60_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
-  const prefix = testPrefix('pusher-hooks-debounce');
-  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
-  const nodes: PusherTestServer[] = [];
-  const clients: PusherClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.disconnect();
-    for (const n of nodes) {
-      await n.mount.close(1000);
-      await n.close();
-    }
-    await backend.close();
-    await dropPrefix(prefix);
-  });
   // A wide window (Pusher's is 3 s) so that the move below lands inside it however slow the machine.
-  const app = { ...APP, webhookLeaveDelayMs: 5000, webhooks: [{ url: backend.url, lingerMs: 5 }] };
-  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, app));
-  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
-  const join = async (srv: PusherTestServer) => {
-    const c = pusherClient(srv, { user: 'alice' });
-    clients.push(c);
-    const ch = c.subscribe('presence-room');
-    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 10_000, 'alice in presence-room');
-    return c;
-  };
-  const onA = await join(A);
+  const { backend, A, B, join } = await twoNodes(t, 'pusher-hooks-debounce', (url) => ({ ...APP, webhookLeaveDelayMs: 5000, webhooks: [{ url, lingerMs: 5 }] }));
+  const alice = (srv: PusherTestServer) => join(srv, 'alice', 'presence-room');
+  const onA = await alice(A);
   await until(() => backend.named('member_added').length === 1 && backend.named('channel_occupied').length === 1, 10_000, 'occupied, alice added');
   // Node A's connection goes; the user reconnects through node B (a load balancer's choice).
   onA.disconnect();
-  const onB = await join(B);
+  const onB = await alice(B);
   onB.disconnect();
   await until(() => backend.named('member_removed').length === 1 && backend.named('channel_vacated').length === 1, 20_000, 'alice removed, vacated');
   assert.deepEqual(backend.events.map((e) => e.name).sort(), ['channel_occupied', 'channel_vacated', 'member_added', 'member_removed']);
@@ -94,36 +88,15 @@ test('pusher webhooks on two nodes over Redis: a user who leaves one node and co
 
 test('pusher webhooks on two nodes over Redis: a node shut down gracefully leaves its members to the survivor, so a user who moves over sends nothing', { timeout: 60_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
-  const prefix = testPrefix('pusher-hooks-restart');
-  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
-  const nodes: PusherTestServer[] = [];
-  const clients: PusherClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.disconnect();
-    for (const n of nodes) {
-      await n.mount.close(1000);
-      await n.close();
-    }
-    await backend.close();
-    await dropPrefix(prefix);
-  });
-  const app = { ...APP, webhooks: [{ url: backend.url, lingerMs: 5 }] };
-  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 1500 }), name, cluster: { nodeTtlMs: 2000 } }, app));
-  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
-  const join = async (srv: PusherTestServer) => {
-    const c = pusherClient(srv, { user: 'alice' });
-    clients.push(c);
-    const ch = c.subscribe('presence-room');
-    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 10_000, 'alice in presence-room');
-    return c;
-  };
-  const onA = await join(A);
+  const { backend, A, B, join } = await twoNodes(t, 'pusher-hooks-restart', (url) => ({ ...APP, webhooks: [{ url, lingerMs: 5 }] }), { presenceTtlMs: 1500, cluster: { nodeTtlMs: 2000 } });
+  const alice = (srv: PusherTestServer) => join(srv, 'alice', 'presence-room');
+  const onA = await alice(A);
   await until(() => backend.named('member_added').length === 1 && backend.named('channel_occupied').length === 1, 10_000, 'occupied, alice added');
   // Node A shuts down as the standalone server does (the node, then the mount); its client reconnects through B.
   await A.sb.shutdown({ timeoutMs: 1000 });
   await A.mount.close(1000);
   onA.disconnect();
-  const onB = await join(B);
+  const onB = await alice(B);
   // A's lease lapses and B reaps A's entries: alice is still there through B, so nothing is sent.
   // Then she leaves B: removed and vacated, once.
   onB.disconnect();
@@ -134,33 +107,12 @@ test('pusher webhooks on two nodes over Redis: a node shut down gracefully leave
 
 test('pusher webhooks on two nodes over Redis: subscription_count counts the subscribers of both nodes', { timeout: 60_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
-  const prefix = testPrefix('pusher-hooks-count');
-  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
-  const nodes: PusherTestServer[] = [];
-  const clients: PusherClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.disconnect();
-    for (const n of nodes) {
-      await n.mount.close(1000);
-      await n.close();
-    }
-    await backend.close();
-    await dropPrefix(prefix);
-  });
-  const app = { ...APP, enableSubscriptionCount: true, webhookLeaveDelayMs: 0, webhooks: [{ url: backend.url, lingerMs: 5, events: ['subscription_count' as const] }] };
-  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, app));
-  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
+  const { backend, A, B, join } = await twoNodes(t, 'pusher-hooks-count', (url) => ({ ...APP, enableSubscriptionCount: true, webhookLeaveDelayMs: 0, webhooks: [{ url, lingerMs: 5, events: ['subscription_count' as const] }] }));
   const counts = () => backend.named('subscription_count', 'counted').map((e) => (e as unknown as { subscription_count: number }).subscription_count);
-  const join = async (srv: PusherTestServer, user: string) => {
-    const c = pusherClient(srv, { user });
-    clients.push(c);
-    const ch = c.subscribe('counted');
-    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 10_000, `${user} subscribed`);
-    return c;
-  };
-  await join(A, 'alice');
+  const subscribe = (srv: PusherTestServer, user: string) => join(srv, user, 'counted');
+  await subscribe(A, 'alice');
   await until(() => counts().length === 1, 10_000, 'count from node A');
-  const bob = await join(B, 'bob');
+  const bob = await subscribe(B, 'bob');
   await until(() => counts().length === 2, 10_000, 'count from node B');
   bob.disconnect();
   await until(() => counts().length === 3, 10_000, 'count after bob left node B');
