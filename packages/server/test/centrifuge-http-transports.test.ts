@@ -2,21 +2,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Centrifuge, type Subscription, SubscriptionState, UnauthorizedError } from 'centrifuge';
 import { Disconnects, ReplyError } from '../src/index.js';
-import { once, token, until } from './helpers.js';
+import { once, token, until, SDK_CHAT_NAMESPACE } from './helpers.js';
 import { type EmulationTransport, type HttpTestServer, sdkOver, startHttpServer } from './http-transport-helpers.js';
 
 const namespaces = {
-  chat: {
-    allowSubscribeForClient: true,
-    allowPublishForSubscriber: true,
-    presence: true,
-    joinLeave: true,
-    allowPresenceForSubscriber: true,
-    allowHistoryForSubscriber: true,
-    historySize: 100,
-    historyTtlMs: 300_000,
-    forceRecovery: true,
-  },
+  chat: SDK_CHAT_NAMESPACE,
   news: { allowSubscribeForClient: true, historySize: 100, historyTtlMs: 300_000, forceRecovery: true },
   many: { allowSubscribeForClient: true },
   secret: {},

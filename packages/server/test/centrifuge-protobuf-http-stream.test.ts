@@ -6,7 +6,7 @@ import type { Centrifuge } from 'centrifuge';
 import { EventSource } from 'eventsource';
 import { Disconnects } from '../src/index.js';
 import { Command, EmulationRequest, Reply } from '../src/protocols/centrifuge/proto-schema.js';
-import { once, token, until } from './helpers.js';
+import { once, token, until, SDK_CHAT_NAMESPACE, jsonBytes as enc, fromJsonBytes as dec } from './helpers.js';
 import { type HttpTestServer, sdkOver, startHttpServer, StreamReader } from './http-transport-helpers.js';
 
 /**
@@ -17,22 +17,10 @@ import { type HttpTestServer, sdkOver, startHttpServer, StreamReader } from './h
  */
 
 const namespaces = {
-  chat: {
-    allowSubscribeForClient: true,
-    allowPublishForSubscriber: true,
-    presence: true,
-    joinLeave: true,
-    allowPresenceForSubscriber: true,
-    allowHistoryForSubscriber: true,
-    historySize: 100,
-    historyTtlMs: 300_000,
-    forceRecovery: true,
-  },
+  chat: SDK_CHAT_NAMESPACE,
   secret: {},
 };
 
-const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
-const dec = (b: unknown): unknown => JSON.parse(new TextDecoder().decode(b as Uint8Array));
 const OCTET = { 'content-type': 'application/octet-stream' };
 
 type Pub = { data: unknown; offset?: number; info?: { user: string } };

@@ -5,7 +5,7 @@ import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
 import type { Centrifuge } from 'centrifuge';
 import { Disconnects } from '../src/index.js';
 import { Command, Reply } from '../src/protocols/centrifuge/proto-schema.js';
-import { once, sdk, startServer, token, until, type TestServer } from './helpers.js';
+import { once, sdk, startServer, token, until, type TestServer, SDK_CHAT_NAMESPACE, jsonBytes as enc, fromJsonBytes as dec } from './helpers.js';
 
 /**
  * The official SDK's Protobuf build (`centrifuge/build/protobuf`), unchanged, against a node: the
@@ -14,22 +14,10 @@ import { once, sdk, startServer, token, until, type TestServer } from './helpers
  */
 
 const namespaces = {
-  chat: {
-    allowSubscribeForClient: true,
-    allowPublishForSubscriber: true,
-    presence: true,
-    joinLeave: true,
-    allowPresenceForSubscriber: true,
-    allowHistoryForSubscriber: true,
-    historySize: 100,
-    historyTtlMs: 300_000,
-    forceRecovery: true,
-  },
+  chat: SDK_CHAT_NAMESPACE,
   secret: {},
 };
 
-const enc = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
-const dec = (b: unknown): unknown => JSON.parse(new TextDecoder().decode(b as Uint8Array));
 
 type Pub = { data: unknown; offset?: number; info?: { user: string; connInfo?: unknown } };
 

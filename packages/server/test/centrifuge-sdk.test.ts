@@ -2,20 +2,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Centrifuge, UnauthorizedError } from 'centrifuge';
 import { Disconnects, ReplyError } from '../src/index.js';
-import { once, RawClient, sdk, startServer, token, until, type TestServer } from './helpers.js';
+import { once, RawClient, sdk, startServer, token, until, type TestServer, SDK_CHAT_NAMESPACE } from './helpers.js';
 
 const namespaces = {
-  chat: {
-    allowSubscribeForClient: true,
-    allowPublishForSubscriber: true,
-    presence: true,
-    joinLeave: true,
-    allowPresenceForSubscriber: true,
-    allowHistoryForSubscriber: true,
-    historySize: 100,
-    historyTtlMs: 300_000,
-    forceRecovery: true,
-  },
+  chat: SDK_CHAT_NAMESPACE,
   news: { allowSubscribeForClient: true, historySize: 100, historyTtlMs: 300_000, forceRecovery: true },
   tiny: { allowSubscribeForClient: true, historySize: 2, historyTtlMs: 300_000, forceRecovery: true },
   readonly: { allowSubscribeForClient: true },

@@ -55,6 +55,27 @@ export function sdk(url: string, options: Partial<CentrifugeOptions> = {}): Cent
 // `until(check, ms, what)` and `once(emitter, event, ms)`.
 export { waitFor as until, waitForEvent as once } from '../src/testing/index.js';
 
+/**
+ * The `chat` namespace the official-SDK suites share (WebSocket, HTTP transports, Protobuf): clients
+ * subscribe and publish, presence and join/leave, history of 100 for 5 minutes with recovery.
+ */
+export const SDK_CHAT_NAMESPACE = {
+  allowSubscribeForClient: true,
+  allowPublishForSubscriber: true,
+  presence: true,
+  joinLeave: true,
+  allowPresenceForSubscriber: true,
+  allowHistoryForSubscriber: true,
+  historySize: 100,
+  historyTtlMs: 300_000,
+  forceRecovery: true,
+};
+
+/** A JSON value as the bytes a Protobuf client publishes and receives (payloads are bytes there). */
+export const jsonBytes = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+/** The JSON value of a Protobuf payload. */
+export const fromJsonBytes = (b: unknown): unknown => JSON.parse(new TextDecoder().decode(b as Uint8Array));
+
 /** A raw WebSocket client that records every message (split on newlines) and the close. */
 export class RawClient {
   readonly ws: WebSocket;
