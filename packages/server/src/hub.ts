@@ -337,7 +337,7 @@ export class Hub implements ConnectionOwner {
   /** Sends publications a subscribe took from the ack store to that subscription (right after its reply). */
   resendPending(sub: Sub, pubs: readonly Publication[]): void {
     if (pubs.length === 0 || sub.conn.state === 'closed' || !sub.active) return;
-    for (const pub of pubs) sub.conn.enqueue(sub.conn.proto.encodePublication(sub.channel, pub), sub);
+    this.#resend(sub, pubs);
     this.acks.resent(pubs.length);
   }
 
@@ -355,8 +355,13 @@ export class Hub implements ConnectionOwner {
   /** Send pending publications again to the consumer's subscriptions of the channel here. */
   #redeliver(channel: string, consumer: string, pubs: readonly Publication[]): boolean {
     const subs = this.#ackSubs(channel, consumer);
-    for (const sub of subs) for (const pub of pubs) sub.conn.enqueue(sub.conn.proto.encodePublication(channel, pub), sub);
+    for (const sub of subs) this.#resend(sub, pubs);
     return subs.length > 0;
+  }
+
+  /** Publications again to one subscription, encoded for it (resends are rare and per consumer: no shared bytes). */
+  #resend(sub: Sub, pubs: readonly Publication[]): void {
+    for (const pub of pubs) sub.conn.enqueue(sub.conn.proto.encodePublication(sub.channel, pub), sub);
   }
 
   /**
