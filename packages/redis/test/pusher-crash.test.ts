@@ -60,7 +60,9 @@ test('pusher on Redis, a node SIGKILLed: member_removed webhooks and channel_vac
   await until(() => backend.named('member_removed').length === 2 && backend.named('channel_vacated').length === 1, NODE_TTL_MS * 15, "the dead node's members removed, its channel vacated");
   assert.deepEqual(backend.named('member_removed').map((e) => `${e.channel} ${e.user_id}`).sort(), ['presence-room bob', 'presence-solo carol']);
   assert.deepEqual(backend.named('channel_vacated').map((e) => e.channel), ['presence-solo']);
-  const solo = backend.events.filter((e) => e.channel === 'presence-solo').map((e) => e.name);
+  // First arrivals: the killed node's journal may send again what the receiver already had (at
+  // least once, docs/protocols/pusher.md: Pusher events carry no id to drop them by).
+  const solo = [...new Set(backend.events.filter((e) => e.channel === 'presence-solo').map((e) => e.name))];
   assert.deepEqual(solo, ['channel_occupied', 'member_added', 'member_removed', 'channel_vacated'], 'member_removed before channel_vacated, as a live leave');
   assert.equal((await bobGone).id, 'bob');
   assert.equal(room.members.count, 1);
