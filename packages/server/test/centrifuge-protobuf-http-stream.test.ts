@@ -6,7 +6,7 @@ import type { Centrifuge } from 'centrifuge';
 import { EventSource } from 'eventsource';
 import { Disconnects } from '../src/index.js';
 import { Command, EmulationRequest, Reply } from '../src/protocols/centrifuge/proto-schema.js';
-import { once, token, until, SDK_CHAT_NAMESPACE, jsonBytes as enc, fromJsonBytes as dec } from './helpers.js';
+import { once, startApi, token, until, SDK_CHAT_NAMESPACE, jsonBytes as enc, fromJsonBytes as dec } from './helpers.js';
 import { type HttpTestServer, sdkOver, startHttpServer, StreamReader } from './http-transport-helpers.js';
 
 /**
@@ -206,7 +206,7 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
     assert.equal(got[3]!.info?.user, 'alice');
   });
 
-  test('a JSON client and a Protobuf client over HTTP-streaming share a channel: both get every publication from app code and from each other', async () => {
+  test('a JSON client and a Protobuf client over HTTP-streaming share a channel: both get every publication from app code, the HTTP API and each other', async () => {
     const pb = await client({}, 'pb');
     const js = sdkOver(srv.base, 'http_stream', { token: await token({ sub: 'js' }) });
     clients.push(js);
@@ -223,11 +223,19 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
     jsSub.on('publication', (p) => jsGot.push(p.data));
     await srv.sb.publish('chat:mixed', { from: 'app' });
     await until(() => pbGot.length === 1 && jsGot.length === 1, 10_000, 'the app publication');
+    const api = await startApi(srv.sb);
+    try {
+      const r = await api.post('publish', { channel: 'chat:mixed', data: { from: 'api' } });
+      assert.equal(typeof r.result?.['offset'], 'number', JSON.stringify(r));
+    } finally {
+      await api.close();
+    }
+    await until(() => pbGot.length === 2 && jsGot.length === 2, 10_000, 'the API publication');
     await pbSub.publish(enc({ from: 'pb' }));
-    await until(() => pbGot.length === 2 && jsGot.length === 2, 10_000, 'the Protobuf client publication');
+    await until(() => pbGot.length === 3 && jsGot.length === 3, 10_000, 'the Protobuf client publication');
     await jsSub.publish({ from: 'js' });
-    await until(() => pbGot.length === 3 && jsGot.length === 3, 10_000, 'the JSON client publication');
-    const want = [{ from: 'app' }, { from: 'pb' }, { from: 'js' }];
+    await until(() => pbGot.length === 4 && jsGot.length === 4, 10_000, 'the JSON client publication');
+    const want = [{ from: 'app' }, { from: 'api' }, { from: 'pb' }, { from: 'js' }];
     assert.deepEqual(pbGot, want);
     assert.deepEqual(jsGot, want);
   });

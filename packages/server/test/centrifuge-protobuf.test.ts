@@ -5,7 +5,7 @@ import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
 import type { Centrifuge } from 'centrifuge';
 import { Disconnects } from '../src/index.js';
 import { Command, Reply } from '../src/protocols/centrifuge/proto-schema.js';
-import { once, sdk, startServer, token, until, type TestServer, SDK_CHAT_NAMESPACE, jsonBytes as enc, fromJsonBytes as dec } from './helpers.js';
+import { once, sdk, startApi, startServer, token, until, type TestServer, SDK_CHAT_NAMESPACE, jsonBytes as enc, fromJsonBytes as dec } from './helpers.js';
 
 /**
  * The official SDK's Protobuf build (`centrifuge/build/protobuf`), unchanged, against a node: the
@@ -91,7 +91,7 @@ describe('the official Protobuf SDK against a Switchboard node', () => {
     assert.deepEqual(dec(got[3]!.info?.connInfo), { name: 'user-alice' });
   });
 
-  test('a JSON client and a Protobuf client on one channel both receive every publication from app code and from each other', async () => {
+  test('a JSON client and a Protobuf client on one channel both receive every publication from app code, the HTTP API and each other', async () => {
     const pb = await client({}, 'pb');
     const js = sdk(srv.url, { token: await token({ sub: 'js' }) });
     clients.push(js);
@@ -108,11 +108,19 @@ describe('the official Protobuf SDK against a Switchboard node', () => {
     jsSub.on('publication', (p) => jsGot.push(p.data));
     await srv.sb.publish('chat:mixed', { from: 'app' });
     await until(() => pbGot.length === 1 && jsGot.length === 1);
-    await pbSub.publish(enc({ from: 'pb' }));
+    const api = await startApi(srv.sb);
+    try {
+      const r = await api.post('publish', { channel: 'chat:mixed', data: { from: 'api' } });
+      assert.equal(typeof r.result?.['offset'], 'number', JSON.stringify(r));
+    } finally {
+      await api.close();
+    }
     await until(() => pbGot.length === 2 && jsGot.length === 2);
-    await jsSub.publish({ from: 'js' });
+    await pbSub.publish(enc({ from: 'pb' }));
     await until(() => pbGot.length === 3 && jsGot.length === 3);
-    const want = [{ from: 'app' }, { from: 'pb' }, { from: 'js' }];
+    await jsSub.publish({ from: 'js' });
+    await until(() => pbGot.length === 4 && jsGot.length === 4);
+    const want = [{ from: 'app' }, { from: 'api' }, { from: 'pb' }, { from: 'js' }];
     assert.deepEqual(pbGot, want);
     assert.deepEqual(jsGot, want);
   });

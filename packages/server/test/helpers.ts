@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { Centrifuge, type Options as CentrifugeOptions } from 'centrifuge';
-import { createSwitchboard, type Switchboard, type SwitchboardOptions } from '../src/index.js';
+import { createApiHandler, createSwitchboard, type Switchboard, type SwitchboardOptions } from '../src/index.js';
 import { waitFor as until } from '../src/testing/index.js';
 
 export const SECRET = 'test-secret-key-for-hs256-signing';
@@ -120,6 +120,34 @@ export class RawClient {
   close(): void {
     this.ws.terminate();
   }
+}
+
+export interface TestApi {
+  /** POST one server API method; the parsed answer (`result` or `error`). */
+  post(method: string, body: unknown): Promise<{ result?: Record<string, unknown>; error?: { code: number; message: string } }>;
+  close(): Promise<void>;
+}
+
+/** The server HTTP API of `sb` (`createApiHandler`) on its own ephemeral port on 127.0.0.1. */
+export async function startApi(sb: Switchboard): Promise<TestApi> {
+  const api = createApiHandler(sb, { key: 'test-api-key', prefix: '/api' });
+  const http = createServer((req, res) => {
+    void api(req, res).then((handled) => {
+      if (!handled) res.writeHead(404).end();
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  return {
+    async post(method, body) {
+      const res = await fetch(`${base}/api/${method}`, { method: 'POST', headers: { 'x-api-key': 'test-api-key' }, body: JSON.stringify(body) });
+      return (await res.json()) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
+    },
+    async close() {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
 }
 
 /** A TCP port free on 127.0.0.1 right now (for a process that must be told its port up front). */
