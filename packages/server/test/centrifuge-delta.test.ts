@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import WebSocket from 'ws';
 import type { Centrifuge } from 'centrifuge';
 import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
-import { once, RawClient, sdk, startServer, token, until, type TestServer } from './helpers.js';
+import { once, RawClient, sdk, startApi, startServer, token, until, type TestServer } from './helpers.js';
 
 /**
  * Fossil delta compression with the official SDK (JSON and Protobuf builds), `delta: 'fossil'`:
@@ -154,6 +154,32 @@ describe('fossil delta compression with the official SDK', () => {
       assert.deepEqual(got.slice(-3), [doc(5), doc(6), doc(7)]);
     });
   }
+
+  test('the HTTP API: publish with delta: true sends deltas, without it full payloads; a bad delta field is 107', async () => {
+    const c = await make('json', 'api-delta');
+    const channel = 'live:api';
+    const { sub, got } = await subscribe(c, channel, 'json');
+    const api = await startApi(srv.sb);
+    try {
+      const want: unknown[] = [];
+      for (let i = 0; i < 6; i++) {
+        want.push(doc(i));
+        // The first goes full (no previous one); then four deltas, then one full because the publisher did not ask.
+        const r = await api.post('publish', { channel, data: doc(i), ...(i < 5 ? { delta: true } : {}) });
+        assert.equal(r.error, undefined, JSON.stringify(r));
+      }
+      await until(() => got.length === 6, 10_000, 'six publications');
+      assert.deepEqual(got, want);
+      const st = sub.deltaStats();
+      assert.equal(st.numDeltaPayloads, 4, JSON.stringify(st));
+      assert.equal(st.numFullPayloads, 2, JSON.stringify(st));
+      const bad = await api.post('publish', { channel, data: doc(9), delta: 'yes' });
+      assert.equal(bad.error?.code, 107, JSON.stringify(bad));
+      assert.match(bad.error?.message ?? '', /delta/);
+    } finally {
+      await api.close();
+    }
+  });
 
   test('a delta type the namespace does not allow is refused with 107', async () => {
     const c = await make('json', 'refused');

@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import type { Centrifuge } from 'centrifuge';
 import { Centrifuge as CentrifugeProtobuf } from 'centrifuge/build/protobuf';
 import { compileTagsFilter } from '../src/tags-filter.js';
-import { once, RawClient, sdk, startServer, token, until, type TestServer } from './helpers.js';
+import { once, RawClient, sdk, startApi, startServer, token, until, type TestServer } from './helpers.js';
 
 /**
  * Publication filtering by tags (Centrifugo v6, the SDK's `tagsFilter`): the node delivers only
@@ -142,6 +142,47 @@ describe('tags filters with the official SDK', () => {
       assert.deepEqual(got[1]!.tags, { ticker: 'ETH', price: '101.5' });
     });
   }
+
+  test('the HTTP API: publish and broadcast carry tags, filtered delivery follows them; bad tags are 107 and publish nothing', async () => {
+    const c = sdk(srv.url, { token: await token({ sub: 'api-tags' }) });
+    clients.push(c);
+    const conn = once(c, 'connected');
+    c.connect();
+    await conn;
+    const channel = 'ticks:api';
+    const filtered = c.newSubscription(channel, { tagsFilter: { key: 'ticker', cmp: 'eq', val: 'BTC' } });
+    const got: { n: number; tags?: Record<string, string> }[] = [];
+    filtered.on('publication', (p) => got.push({ n: (p.data as { n: number }).n, ...(p.tags ? { tags: p.tags } : {}) }));
+    const ok = once(filtered, 'subscribed');
+    filtered.subscribe();
+    await ok;
+    const api = await startApi(srv.sb);
+    try {
+      for (const [body, what] of [
+        [{ channel, data: { n: 'bad' }, tags: { ticker: 1 } }, 'a number value'],
+        [{ channel, data: { n: 'bad' }, tags: ['BTC'] }, 'an array'],
+        [{ channel, data: { n: 'bad' }, tags: 'BTC' }, 'a string'],
+      ] as const) {
+        const r = await api.post('publish', body);
+        assert.equal(r.error?.code, 107, `${what}: ${JSON.stringify(r)}`);
+        assert.match(r.error?.message ?? '', /tags/);
+      }
+      assert.equal((await api.post('publish', { channel, data: { n: 1 }, tags: { ticker: 'ETH' } })).error, undefined);
+      assert.equal((await api.post('publish', { channel, data: { n: 2 }, tags: { ticker: 'BTC', side: 'buy' } })).error, undefined);
+      assert.equal((await api.post('broadcast', { channels: [channel], data: { n: 3 }, tags: { ticker: 'DOGE' } })).error, undefined);
+      assert.equal((await api.post('broadcast', { channels: [channel], data: { n: 4 }, tags: { ticker: 'BTC' } })).error, undefined);
+      await until(() => got.some((g) => g.n === 4), 10_000, 'the last matching publication');
+      // The history holds everything published; the filtered subscriber got only the matches.
+      const hist = await srv.sb.history(channel, { limit: -1 });
+      assert.deepEqual(hist.publications.map((p) => (JSON.parse(p.data) as { n: number }).n), [1, 2, 3, 4], 'nothing of the refused ones');
+      assert.deepEqual(got, [
+        { n: 2, tags: { ticker: 'BTC', side: 'buy' } },
+        { n: 4, tags: { ticker: 'BTC' } },
+      ]);
+    } finally {
+      await api.close();
+    }
+  });
 
   test('a filter where the namespace does not allow one, a bad filter, or one with delta: refused with 107', async () => {
     const raw = new RawClient(srv.url);
