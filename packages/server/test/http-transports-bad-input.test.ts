@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Centrifuge } from 'centrifuge';
 import { once, token, until } from './helpers.js';
+import { Command } from '../src/protocols/centrifuge/proto-schema.js';
 import { type HttpTestServer, sdkOver, startHttpServer, StreamReader } from './http-transport-helpers.js';
 
 const namespaces = { chat: { allowSubscribeForClient: true, allowPublishForSubscriber: true } };
@@ -56,6 +57,39 @@ describe('bad input on the HTTP transport endpoints', () => {
     }
     const refused = await post('/connection/http_stream', await connectCommand('x'), { origin: 'https://evil.example.com' });
     assert.equal(refused.status, 403);
+  });
+
+  test("every streaming response carries Centrifugo's no-cache and no-buffering headers and its content type", async () => {
+    const connect = await connectCommand('headers');
+    const pbConnect = Command.encodeDelimited({ id: 1, connect: { token: await token({ sub: 'headers-pb' }) } }).finish();
+    const cases: [string, RequestInit, string][] = [
+      ['/connection/http_stream', { method: 'POST', body: connect, headers: { 'content-type': 'application/json' } }, 'application/json; charset=utf-8'],
+      ['/connection/http_stream', { method: 'POST', body: new Uint8Array(pbConnect), headers: { 'content-type': 'application/octet-stream' } }, 'application/octet-stream'],
+      [`/connection/sse?cf_connect=${encodeURIComponent(connect)}`, { method: 'GET' }, 'text/event-stream; charset=utf-8'],
+      ['/connection/sse', { method: 'POST', body: connect, headers: { 'content-type': 'application/json' } }, 'text/event-stream; charset=utf-8'],
+      [`/connection/uni_sse?cf_connect=${encodeURIComponent(JSON.stringify({ token: await token({ sub: 'headers-uni' }) }))}`, { method: 'GET' }, 'text/event-stream; charset=utf-8'],
+      ['/connection/uni_http_stream', { method: 'POST', body: JSON.stringify({ token: await token({ sub: 'headers-uni' }) }), headers: { 'content-type': 'application/json' } }, 'application/json; charset=utf-8'],
+    ];
+    for (const [path, init, type] of cases) {
+      const ac = new AbortController();
+      const r = await fetch(`${srv.base}${path}`, { ...init, signal: ac.signal });
+      try {
+        const what = `${init.method} ${path.split('?')[0]} (${type})`;
+        assert.equal(r.status, 200, what);
+        assert.equal(r.headers.get('content-type'), type, what);
+        assert.equal(r.headers.get('cache-control'), 'private, no-cache, no-store, must-revalidate, max-age=0', what);
+        assert.equal(r.headers.get('pragma'), 'no-cache', what);
+        assert.equal(r.headers.get('expire'), '0', what);
+        assert.equal(r.headers.get('x-accel-buffering'), 'no', what);
+        // Bytes arrive while the response stays open: the stream is flushed, not buffered to its end.
+        const first = await r.body!.getReader().read();
+        assert.equal(first.done, false, what);
+        assert.ok(first.value.length > 0, what);
+      } finally {
+        ac.abort();
+      }
+    }
+    await until(() => [...srv.sb.connections()].every((c) => !(c.user ?? '').startsWith('headers')), 10_000, 'the header probes gone');
   });
 
   test('a method an endpoint does not serve gets 405 with Allow', async () => {
