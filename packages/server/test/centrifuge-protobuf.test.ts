@@ -269,3 +269,45 @@ describe('the official Protobuf SDK against a Switchboard node', () => {
     assert.equal(await closed, Disconnects.inappropriateProtocol.code);
   });
 });
+
+test('fan-out encodes a publication once per encoding: 10 Protobuf and 10 JSON subscribers, one Protobuf and one JSON encode each', async () => {
+  const srv = await startServer({ namespaces });
+  const json = srv.sb.protocol('centrifuge')!;
+  const pbProto = json.variant!(new Set(['centrifuge-protobuf']), new URLSearchParams());
+  assert.notEqual(pbProto, json);
+  const calls = { json: 0, protobuf: 0 };
+  for (const [name, p] of [
+    ['json', json],
+    ['protobuf', pbProto],
+  ] as const) {
+    const orig = p.encodePublication.bind(p);
+    (p as { encodePublication: typeof orig }).encodePublication = (ch, pub) => {
+      calls[name]++;
+      return orig(ch, pub);
+    };
+  }
+  const clients: (CentrifugeProtobuf | Centrifuge)[] = [];
+  const got: unknown[][] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const t = await token({ sub: `fan-${i}` });
+      const c = i % 2 === 0 ? pbSdk(srv.url, { token: t }) : sdk(srv.url, { token: t });
+      clients.push(c);
+      const received: unknown[] = [];
+      got.push(received);
+      const sub = (c as Centrifuge).newSubscription('chat:fan');
+      sub.on('publication', (p) => received.push(i % 2 === 0 ? dec(p.data) : p.data));
+      const s = once(sub, 'subscribed');
+      c.connect();
+      sub.subscribe();
+      await s;
+    }
+    for (let n = 0; n < 5; n++) await srv.sb.publish('chat:fan', { n });
+    await until(() => got.every((g) => g.length === 5), 10_000, 'five publications at every subscriber');
+    for (const g of got) assert.deepEqual(g, [0, 1, 2, 3, 4].map((n) => ({ n })));
+    assert.deepEqual(calls, { json: 5, protobuf: 5 });
+  } finally {
+    for (const c of clients) c.disconnect();
+    await srv.close();
+  }
+});
