@@ -49,6 +49,65 @@ describe('channel compaction', () => {
     raw.close();
   });
 
+  test('on the wire: an unsubscribed id gets no pushes, a resubscribe and a reconnect get their own ids and pushes carry exactly those', async () => {
+    type PushMsg = { push?: { id?: number; channel?: string; pub?: { data: { n: number } } } };
+    const subscribeAll = async (raw: RawClient, first: number, channels: string[]) => {
+      const out: Record<string, number> = {};
+      channels.forEach((channel, i) => raw.send({ id: first + i, subscribe: { channel, flag: 1 } }));
+      for (let i = 0; i < channels.length; i++) {
+        const r = await raw.next<{ subscribe: { id?: number } }>((m) => m['id'] === first + i);
+        out[channels[i]!] = r.subscribe.id!;
+      }
+      return out;
+    };
+    /** Publishes n to each channel and answers the push id each one arrived with (every push carries an id, no name). */
+    const pushIds = async (raw: RawClient, channels: string[], n: number) => {
+      for (const ch of channels) await srv.sb.publish(ch, { n });
+      const out: number[] = [];
+      for (let i = 0; i < channels.length; i++) {
+        const m = await raw.next<PushMsg>((x) => (x as PushMsg).push?.pub?.data.n === n);
+        assert.equal(m.push!.channel, undefined);
+        out.push(m.push!.id!);
+      }
+      return out.sort((a, b) => a - b);
+    };
+    const [r1, r2, r3] = ['cc:wire-1', 'cc:wire-2', 'cc:wire-3'];
+    let raw = new RawClient(srv.url);
+    try {
+      await raw.opened;
+      raw.send({ id: 1, connect: { token: await token({ sub: 'wire' }) } });
+      await raw.next((m) => m['id'] === 1);
+      const first = await subscribeAll(raw, 2, [r1!, r2!]);
+      assert.deepEqual(await pushIds(raw, [r1!, r2!], 1), [first[r1!]!, first[r2!]!].sort((a, b) => a - b));
+
+      // Unsubscribed: a publication to r1, then one to r2; once r2's arrived, nothing carried r1's id.
+      raw.send({ id: 10, unsubscribe: { channel: r1 } });
+      await raw.next((m) => m['id'] === 10);
+      await srv.sb.publish(r1!, { n: 2 });
+      await srv.sb.publish(r2!, { n: 2 });
+      const marker = await raw.next<PushMsg>((m) => (m as PushMsg).push?.pub?.data.n === 2);
+      assert.equal(marker.push!.id, first[r2!]);
+      assert.ok(!raw.messages.some((m) => (m as PushMsg).push?.id === first[r1!]), 'no push with the unsubscribed id');
+
+      // Another compacted channel first, then r1 again: each its own id, pushes carry exactly those.
+      const again = await subscribeAll(raw, 20, [r3!, r1!]);
+      assert.notEqual(again[r1!], first[r1!], 'r1 had no subscriber left on the node: it is numbered anew');
+      assert.equal(new Set([again[r1!], again[r3!], first[r2!]]).size, 3);
+      assert.deepEqual(await pushIds(raw, [r1!, r2!, r3!], 3), [again[r1!]!, again[r3!]!, first[r2!]!].sort((a, b) => a - b));
+      raw.close();
+
+      // Reconnect: a new connection subscribing in another order; its pushes carry its reply's ids.
+      raw = new RawClient(srv.url);
+      await raw.opened;
+      raw.send({ id: 1, connect: { token: await token({ sub: 'wire' }) } });
+      await raw.next((m) => m['id'] === 1);
+      const fresh = await subscribeAll(raw, 2, [r3!, r2!, r1!]);
+      assert.deepEqual(await pushIds(raw, [r1!, r2!, r3!], 4), Object.values(fresh).sort((a, b) => a - b));
+    } finally {
+      raw.close();
+    }
+  });
+
   for (const kind of ['json', 'protobuf'] as const) {
     test(`${kind} SDK: publications and join/leave reach the right subscription (JSON: routed by id); correct after unsubscribe, resubscribe and reconnect`, async () => {
       const ids: string[] = [];
@@ -89,6 +148,8 @@ describe('channel compaction', () => {
       await until(() => joins.includes(`visitor-${kind}`));
 
       // Unsubscribe b, publish (missed), subscribe again: a fresh id mapping, right routing.
+      const serverSub = (ch: string) => srv.sb.getConnection(ids[ids.length - 1]!)!.subscriptions.get(ch);
+      const bIdBefore = serverSub(`cc:${kind}-b`)!.compactId;
       const gone = once(subs['b']!, 'unsubscribed');
       subs['b']!.unsubscribe();
       await gone;
@@ -96,6 +157,12 @@ describe('channel compaction', () => {
       const back = once(subs['b']!, 'subscribed');
       subs['b']!.subscribe();
       await back;
+      if (kind === 'json') {
+        // b was the channel's only subscriber: the node dropped it and numbered it anew, so an SDK
+        // that kept the old id's mapping would lose b's publications from here on.
+        const bIdAfter = serverSub(`cc:${kind}-b`)!.compactId;
+        assert.ok(bIdBefore !== undefined && bIdAfter !== undefined && bIdAfter !== bIdBefore, `b's id ${bIdBefore} then ${bIdAfter}`);
+      }
       await pubBoth(3);
       await until(() => got['a']!.length === 3 && got['b']!.length === 3);
 
