@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Publication, StreamPosition } from '@switchboard/server';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createApiHandler, createSwitchboard, type Publication, type StreamPosition, type Switchboard } from '@switchboard/server';
 import { Recorder, waitFor } from '@switchboard/server/testing';
-import { RedisBroker, RedisShards } from '../src/index.js';
-import { REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
+import { createRedisEngine, RedisBroker, RedisShards } from '../src/index.js';
+import { once, SECRET, sdk, token, until } from '../../server/test/helpers.js';
+import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
 
 const pub = (n: unknown): Publication => ({ data: JSON.stringify({ n }), time: Date.now() });
 
@@ -49,4 +52,87 @@ test('idempotent publications on Redis: a key published by one node is not publi
   // one duplicate per repeated key: b1, bp, and one of the two concurrent k2 publications
   assert.equal(dups.length, 3, dups.join(','));
   assert.ok(dups.includes('b1') && dups.includes('bp') && dups.includes('a2') !== dups.includes('b2'), dups.join(','));
+});
+
+/** A Switchboard node on Redis with a WebSocket endpoint and the HTTP API on one server. */
+async function node(prefix: string, name: string): Promise<{ sb: Switchboard; url: string; base: string; close(): Promise<void> }> {
+  const sb = createSwitchboard({
+    ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix }),
+    name,
+    token: { hmacSecret: SECRET },
+    namespaces: { room: { allowSubscribeForClient: true, historySize: 100, historyTtlMs: 60_000 }, live: { allowSubscribeForClient: true } },
+  });
+  const api = createApiHandler(sb, { key: 'k', prefix: '/api' });
+  const http = createServer((req, res) => {
+    void api(req, res).then((handled) => {
+      if (!handled) res.writeHead(404).end();
+    });
+  });
+  sb.attach(http, '/connection/websocket');
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  await sb.start();
+  const port = (http.address() as AddressInfo).port;
+  return {
+    sb,
+    url: `ws://127.0.0.1:${port}/connection/websocket`,
+    base: `http://127.0.0.1:${port}`,
+    async close() {
+      await sb.shutdown({ timeoutMs: 500 });
+      http.closeAllConnections();
+      await new Promise<void>((r) => http.close(() => r()));
+    },
+  };
+}
+
+test('two Switchboard nodes on Redis: an idempotency key used on one node (app code or HTTP API) publishes nothing again on the other', async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('idem-nodes');
+  const a = await node(prefix, 'A');
+  const b = await node(prefix, 'B');
+  const c = sdk(b.url, { token: await token({ sub: 'watcher' }) });
+  t.after(async () => {
+    c.disconnect();
+    await a.close();
+    await b.close();
+    await dropPrefix(prefix);
+  });
+  const post = async (n: { base: string }, method: string, body: unknown) =>
+    (await (await fetch(`${n.base}/api/${method}`, { method: 'POST', headers: { 'x-api-key': 'k' }, body: JSON.stringify(body) })).json()) as { result?: Record<string, unknown>; error?: unknown };
+  const connected = once(c, 'connected');
+  c.connect();
+  await connected;
+  const got = new Map<string, unknown[]>();
+  for (const ch of ['room:1', 'live:1']) {
+    const sub = c.newSubscription(ch);
+    got.set(ch, []);
+    sub.on('publication', (p) => got.get(ch)!.push(p.data));
+    const ok = once(sub, 'subscribed');
+    sub.subscribe();
+    await ok;
+  }
+  // Node B's subscriber gets node A's publications through Redis before the keyed ones start.
+  await until(async () => {
+    await a.sb.publish('live:1', { probe: true });
+    return got.get('live:1')!.length > 0;
+  }, 10_000, 'the broker subscription on node B');
+
+  // App code on A, then the HTTP API on B with the same key: B answers A's position and publishes nothing.
+  const first = await a.sb.publish('room:1', { n: 1 }, { idempotencyKey: 'order-1' });
+  const again = await post(b, 'publish', { channel: 'room:1', data: { n: 1, retry: true }, idempotency_key: 'order-1' });
+  assert.deepEqual({ offset: again.result?.['offset'], epoch: again.result?.['epoch'] }, { offset: first?.offset, epoch: first?.epoch });
+  // The HTTP API on A, then app code on B.
+  const viaApi = await post(a, 'publish', { channel: 'room:1', data: { n: 2 }, idempotency_key: 'order-2' });
+  assert.deepEqual(await b.sb.publish('room:1', { n: 2, retry: true }, { idempotencyKey: 'order-2' }), { offset: viaApi.result?.['offset'], epoch: viaApi.result?.['epoch'] });
+  // The same key on both nodes at once, without history: one publication.
+  await Promise.all([post(a, 'publish', { channel: 'live:1', data: { n: 1 }, idempotency_key: 'x' }), post(b, 'publish', { channel: 'live:1', data: { n: 1 }, idempotency_key: 'x' })]);
+  await a.sb.publish('room:1', { n: 'end' });
+  await a.sb.publish('live:1', { n: 'end' });
+  await until(() => [...got.values()].every((l) => l.some((d) => (d as { n?: unknown }).n === 'end')), 10_000, 'the last publication on both channels');
+  assert.deepEqual(got.get('room:1'), [{ n: 1 }, { n: 2 }, { n: 'end' }]);
+  assert.deepEqual(
+    got.get('live:1')!.filter((d) => !(d as { probe?: boolean }).probe),
+    [{ n: 1 }, { n: 'end' }],
+  );
+  const hist = (await b.sb.history('room:1', { limit: -1 })).publications.map((p) => JSON.parse(p.data) as unknown);
+  assert.deepEqual(hist, [{ n: 1 }, { n: 2 }, { n: 'end' }]);
 });
