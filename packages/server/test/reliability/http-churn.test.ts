@@ -1,13 +1,44 @@
 // Churn over the HTTP transports: connect -> subscribe (presence on) -> end, in waves, over
-// HTTP-streaming, SSE (both with subscribe through the emulation endpoint) and uni_sse (a
-// server-side subscription from the token), each ended one of three ways: the client aborts the
-// stream, the server disconnects it, or a malformed emulation request makes the server close it.
+// HTTP-streaming, SSE (both with subscribe through the emulation endpoint) and the unidirectional
+// uni_sse, uni_http_stream and uni_websocket (a server-side subscription from the token), each
+// ended one of three ways (emulation: the client aborts the stream, the server disconnects it, or a
+// malformed emulation request makes the server close it; unidirectional: the first two).
 // Afterwards nothing is left: no connection, subscription, presence entry, channel, emulation
 // session or timer, and requests for the old sessions get 404.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import { token, until } from '../helpers.js';
 import { startHttpServer, StreamReader } from '../http-transport-helpers.js';
+
+/** What a cycle needs of a client: its messages, found by a bounded wait; whether it ended. */
+interface Reader {
+  readonly ended: boolean;
+  find(match: (m: Record<string, unknown>) => boolean, what?: string): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+/** A raw uni_websocket client, connect as its first message. */
+class UniWs implements Reader {
+  readonly messages: Record<string, unknown>[] = [];
+  ended = false;
+  readonly #ws: WebSocket;
+  constructor(url: string, connect: unknown) {
+    this.#ws = new WebSocket(url);
+    this.#ws.on('open', () => this.#ws.send(JSON.stringify(connect)));
+    this.#ws.on('message', (d: Buffer) => this.messages.push(JSON.parse(d.toString()) as Record<string, unknown>));
+    this.#ws.on('error', () => {});
+    this.#ws.on('close', () => (this.ended = true));
+  }
+  async find(match: (m: Record<string, unknown>) => boolean, what = 'a matching message'): Promise<Record<string, unknown>> {
+    let found: Record<string, unknown> | undefined;
+    await until(() => (found = this.messages.find(match)) !== undefined, 10_000, what);
+    return found!;
+  }
+  close(): void {
+    this.#ws.terminate();
+  }
+}
 
 const CYCLES = Number(process.env.HTTP_CHURN_CYCLES ?? 600);
 const WAVE = 50;
@@ -25,16 +56,20 @@ test(`HTTP transports: ${CYCLES} connect/subscribe/end cycles leave nothing behi
 
   const cycle = async (n: number): Promise<void> => {
     const user = `churn-${n}`;
-    const kind = n % 3;
+    const kind = n % 5;
     const channel = `room:${n % 20}`;
-    const tok = await token({ sub: user, ...(kind === 2 ? { channels: [channel] } : {}) });
-    let r: StreamReader;
+    const tok = await token({ sub: user, ...(kind >= 2 ? { channels: [channel] } : {}) });
+    let r: Reader;
     if (kind === 0) {
       r = new StreamReader(`${srv.base}/connection/http_stream`, 'lines', { method: 'POST', body: JSON.stringify({ id: 1, connect: { token: tok } }), headers: { 'content-type': 'application/json' } });
     } else if (kind === 1) {
       r = new StreamReader(`${srv.base}/connection/sse?cf_connect=${encodeURIComponent(JSON.stringify({ id: 1, connect: { token: tok } }))}`, 'sse');
-    } else {
+    } else if (kind === 2) {
       r = new StreamReader(`${srv.base}/connection/uni_sse?cf_connect=${encodeURIComponent(JSON.stringify({ token: tok }))}`, 'sse');
+    } else if (kind === 3) {
+      r = new StreamReader(`${srv.base}/connection/uni_http_stream`, 'lines', { method: 'POST', body: JSON.stringify({ token: tok }), headers: { 'content-type': 'application/json' } });
+    } else {
+      r = new UniWs(`${srv.base.replace('http', 'ws')}/connection/uni_websocket`, { token: tok });
     }
     try {
       if (kind < 2) {
@@ -44,7 +79,7 @@ test(`HTTP transports: ${CYCLES} connect/subscribe/end cycles leave nothing behi
         await r.find((m) => m['id'] === 2, 'the subscribe reply');
         if (n % 2 === 0) stale.push({ session, node });
         // The end: the client aborts, the server disconnects, or a malformed request closes it.
-        const how = Math.floor(n / 3) % 3;
+        const how = Math.floor(n / 5) % 3;
         if (how === 0) r.close();
         else if (how === 1) await srv.sb.disconnectUser({ user });
         else await post('/emulation', JSON.stringify({ session, node, data: '{"id":3,"nope":{}}' }));
