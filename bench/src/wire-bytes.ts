@@ -6,14 +6,18 @@
  * deliveries). One channel, N subscribers, `pubs` publications of a ~1 KB document that changes a
  * few fields each time (the case delta is for), published from app code at a paced rate.
  * The server runs in a child process so the clients' CPU is not counted against it.
+ * Each run is written to `bench/results/wire-bytes-<date>.json` (with the commit and the load
+ * average, as every result) unless `--no-save`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
 import protobuf from 'protobufjs';
+import { endMeta, metaLine, runMeta, type RunMeta } from './meta.js';
 
 const SECRET = 'bench-wire-bytes-secret-0123456789';
 const CHANNEL = 'doc:prices';
@@ -118,11 +122,55 @@ function hasReply(d: Buffer, isProtobuf: boolean, id: number): boolean {
   return false;
 }
 
-interface Variant {
+export interface Variant {
   name: string;
   protobuf: boolean;
   delta: boolean;
 }
+
+export const VARIANTS: readonly Variant[] = [
+  { name: 'JSON', protobuf: false, delta: false },
+  { name: 'Protobuf', protobuf: true, delta: false },
+  { name: 'JSON + delta', protobuf: false, delta: true },
+  { name: 'Protobuf + delta', protobuf: true, delta: true },
+];
+
+export interface WireBytesConfig {
+  /** Subscriber counts. */
+  sizes: number[];
+  /** Publications per variant and size. */
+  pubs: number;
+  /** Publications per second (paced, the same for every variant). */
+  rate: number;
+  /** How long to wait for the last deliveries after publishing, per variant and size. */
+  drainTimeoutMs: number;
+}
+
+export interface WireBytesRow {
+  n: number;
+  encoding: string;
+  protobuf: boolean;
+  delta: boolean;
+  /** n × pubs. */
+  expected: number;
+  /** Publication pushes the clients received. */
+  delivered: number;
+  /** WebSocket payload bytes the clients received after their subscribe replies. */
+  bytes: number;
+  bytesPerDelivery: number;
+  /** The server child's user+system CPU over the publishing window. */
+  cpuUs: number;
+  cpuUsPerDelivery: number;
+}
+
+export interface WireBytesResult {
+  scenario: 'wire-bytes';
+  meta: RunMeta;
+  config: WireBytesConfig;
+  rows: WireBytesRow[];
+}
+
+export const WIRE_BYTES_DEFAULTS: WireBytesConfig = { sizes: [1000, 5000], pubs: 200, rate: 20, drainTimeoutMs: 60_000 };
 
 /** One client: connect + subscribe in one message; counts payload bytes and publications after its subscribe reply. */
 async function openClient(url: string, v: Variant, tok: string, stats: { bytes: number; messages: number }): Promise<WebSocket> {
@@ -154,48 +202,83 @@ async function openClient(url: string, v: Variant, tok: string, stats: { bytes: 
   return ws;
 }
 
+/** Every variant at every size, each on a fresh server child. */
+export async function runWireBytes(config: WireBytesConfig, variants: readonly Variant[] = VARIANTS): Promise<WireBytesResult> {
+  const meta = runMeta();
+  const tok = await new SignJWT({ sub: 'bench' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+  const rows: WireBytesRow[] = [];
+  const { pubs } = config;
+  for (const n of config.sizes) {
+    for (const v of variants) {
+      const c = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: process.execArgv.filter((a) => !a.startsWith('--test')), stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      try {
+        const { port } = await request<{ port: number }>(c, { op: 'hello' }, 'ready');
+        const url = `ws://127.0.0.1:${port}/connection/websocket`;
+        const stats = { bytes: 0, messages: 0 };
+        const clients: WebSocket[] = [];
+        for (let i = 0; i < n; i += 100) clients.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => openClient(url, v, tok, stats)))));
+        // Every client has its subscribe reply: its subscription is live.
+        // Paced so every variant sees the same load.
+        const r = await request<{ cpuUs: number; ms: number }>(c, { op: 'publish', pubs, rate: config.rate }, 'published');
+        const deadline = Date.now() + config.drainTimeoutMs;
+        while (stats.messages < n * pubs && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+        const expected = n * pubs;
+        rows.push({
+          n,
+          encoding: v.name,
+          protobuf: v.protobuf,
+          delta: v.delta,
+          expected,
+          delivered: stats.messages,
+          bytes: stats.bytes,
+          bytesPerDelivery: stats.bytes / expected,
+          cpuUs: r.cpuUs,
+          cpuUsPerDelivery: r.cpuUs / expected,
+        });
+        for (const w of clients) w.terminate();
+      } finally {
+        const exited = new Promise((res) => c.once('exit', res));
+        if (c.exitCode === null && c.signalCode === null) {
+          c.send({ op: 'stop' });
+          await exited;
+        }
+      }
+    }
+  }
+  return { scenario: 'wire-bytes', meta: endMeta(meta), config, rows };
+}
+
+export function wireBytesMarkdown(r: WireBytesResult): string {
+  return [
+    `${r.config.pubs} publications of a ~1 KB document (a few fields change each time) to N subscribers of one channel, ${r.config.rate}/s; ${metaLine(r.meta)}:`,
+    '',
+    '| N | encoding | bytes per delivery | server CPU µs per delivery | delivered |',
+    '|---:|---|---:|---:|---:|',
+    ...r.rows.map((x) => `| ${x.n} | ${x.encoding} | ${x.bytesPerDelivery.toFixed(0)} | ${x.cpuUsPerDelivery.toFixed(2)} | ${((x.delivered / x.expected) * 100).toFixed(1)} % |`),
+  ].join('\n');
+}
+
 export async function wireBytesCli(argv: string[]): Promise<void> {
   const opt = (name: string) => {
     const i = argv.indexOf(name);
     return i >= 0 ? argv[i + 1] : undefined;
   };
-  const sizes = (opt('--n') ?? '1000,5000').split(',').map(Number);
-  const pubs = Number(opt('--pubs') ?? 200);
-  const variants: Variant[] = [
-    { name: 'JSON', protobuf: false, delta: false },
-    { name: 'Protobuf', protobuf: true, delta: false },
-    { name: 'JSON + delta', protobuf: false, delta: true },
-    { name: 'Protobuf + delta', protobuf: true, delta: true },
-  ];
-  const tok = await new SignJWT({ sub: 'bench' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
-  const rows: string[] = [];
-  for (const n of sizes) {
-    for (const v of variants) {
-      const c = fork(fileURLToPath(import.meta.url), ['--child'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const { port } = await request<{ port: number }>(c, { op: 'hello' }, 'ready');
-      const url = `ws://127.0.0.1:${port}/connection/websocket`;
-      const stats = { bytes: 0, messages: 0 };
-      const clients: WebSocket[] = [];
-      for (let i = 0; i < n; i += 100) clients.push(...(await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => openClient(url, v, tok, stats)))));
-      // Every client has its subscribe reply: its subscription is live.
-      // Paced so every variant sees the same load: 20 publications a second.
-      const r = await request<{ cpuUs: number; ms: number }>(c, { op: 'publish', pubs, rate: 20 }, 'published');
-      const deadline = Date.now() + 60_000;
-      while (stats.messages < n * pubs && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
-      const deliveries = n * pubs;
-      const row = `| ${n} | ${v.name} | ${(stats.bytes / deliveries).toFixed(0)} | ${(r.cpuUs / deliveries).toFixed(2)} | ${((stats.messages / deliveries) * 100).toFixed(1)} % |`;
-      console.log(row);
-      rows.push(row);
-      for (const w of clients) w.terminate();
-      const exited = new Promise((res) => c.once('exit', res));
-      c.send({ op: 'stop' });
-      await exited;
-    }
+  const config: WireBytesConfig = {
+    ...WIRE_BYTES_DEFAULTS,
+    sizes: (opt('--n') ?? WIRE_BYTES_DEFAULTS.sizes.join(',')).split(',').map(Number),
+    pubs: Number(opt('--pubs') ?? WIRE_BYTES_DEFAULTS.pubs),
+  };
+  if (config.sizes.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--n wants positive integers, got ${opt('--n')}`);
+  if (!Number.isInteger(config.pubs) || config.pubs <= 0) throw new Error(`--pubs wants a positive integer, got ${opt('--pubs')}`);
+  const result = await runWireBytes(config);
+  console.log(`\n${wireBytesMarkdown(result)}`);
+  if (!argv.includes('--no-save')) {
+    const dir = fileURLToPath(new URL('../results/', import.meta.url));
+    mkdirSync(dir, { recursive: true });
+    const file = `${dir}wire-bytes-${result.meta.date.replace(/[:.]/g, '-')}.json`;
+    writeFileSync(file, JSON.stringify(result, null, 1));
+    console.log(`\nraw results: ${file}`);
   }
-  console.log(`\n${pubs} publications of a ~1 KB document (a few fields change each time) to N subscribers of one channel, 20/s:`);
-  console.log('| N | encoding | bytes per delivery | server CPU µs per delivery | delivered |');
-  console.log('|---:|---|---:|---:|---:|');
-  for (const r of rows) console.log(r);
 }
 
 if (process.argv.includes('--child')) await child();

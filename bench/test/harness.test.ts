@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CONFIGS, SYSTEMS, runBench } from '../src/run.js';
 import { checkTargets, markdown } from '../src/report.js';
+import { runWireBytes, VARIANTS, wireBytesMarkdown } from '../src/wire-bytes.js';
 
 // bound: each two-node system takes about 40 s here when the machine is shared (load ~40), the rest less
 test('the bench harness runs every scenario for every system (tiny N)', { timeout: 600_000 }, async () => {
@@ -35,4 +36,24 @@ test('the bench harness runs every scenario for every system (tiny N)', { timeou
   const md = markdown(result);
   for (const s of result.systems) assert.ok(md.includes(s.id));
   assert.ok(checkTargets(result).length >= 6);
+});
+
+// The wire-bytes scenario (`--scenario wire-bytes`) at tiny N, so it never rots: every variant
+// delivers everything, the result records where it ran, and delta sends fewer bytes than full
+// payloads in both encodings. No timing assertions (CPU is recorded, not judged).
+test('the wire-bytes scenario runs every encoding at tiny N and delta saves bytes', { timeout: 180_000 }, async () => {
+  const r = await runWireBytes({ sizes: [20], pubs: 10, rate: 50, drainTimeoutMs: 20_000 });
+  assert.equal(r.scenario, 'wire-bytes');
+  assert.match(r.meta.commit, /^[0-9a-f]{40}|unknown/);
+  assert.equal(r.meta.loadStart.length, 3);
+  assert.deepEqual(r.rows.map((x) => x.encoding), VARIANTS.map((v) => v.name));
+  for (const x of r.rows) {
+    assert.equal(x.expected, 200);
+    assert.equal(x.delivered, x.expected, `${x.encoding}: every publication reached every subscriber`);
+    assert.ok(x.bytes > 0 && x.cpuUs >= 0, x.encoding);
+  }
+  const row = (name: string) => r.rows.find((x) => x.encoding === name)!;
+  assert.ok(row('JSON + delta').bytes < row('JSON').bytes, `JSON: delta ${row('JSON + delta').bytes} vs full ${row('JSON').bytes}`);
+  assert.ok(row('Protobuf + delta').bytes < row('Protobuf').bytes, `Protobuf: delta ${row('Protobuf + delta').bytes} vs full ${row('Protobuf').bytes}`);
+  assert.ok(wireBytesMarkdown(r).includes('| 20 | Protobuf + delta |'));
 });
