@@ -77,23 +77,23 @@ describe('channel compaction', () => {
       await raw.opened;
       raw.send({ id: 1, connect: { token: await token({ sub: 'wire' }) } });
       await raw.next((m) => m['id'] === 1);
-      const first = await subscribeAll(raw, 2, [r1!, r2!]);
-      assert.deepEqual(await pushIds(raw, [r1!, r2!], 1), [first[r1!]!, first[r2!]!].sort((a, b) => a - b));
+      const first = await subscribeAll(raw, 2, [r1, r2]);
+      assert.deepEqual(await pushIds(raw, [r1, r2], 1), [first[r1]!, first[r2]!].sort((a, b) => a - b));
 
       // Unsubscribed: a publication to r1, then one to r2; once r2's arrived, nothing carried r1's id.
       raw.send({ id: 10, unsubscribe: { channel: r1 } });
       await raw.next((m) => m['id'] === 10);
-      await srv.sb.publish(r1!, { n: 2 });
-      await srv.sb.publish(r2!, { n: 2 });
+      await srv.sb.publish(r1, { n: 2 });
+      await srv.sb.publish(r2, { n: 2 });
       const marker = await raw.next<PushMsg>((m) => (m as PushMsg).push?.pub?.data.n === 2);
-      assert.equal(marker.push!.id, first[r2!]);
-      assert.ok(!raw.messages.some((m) => (m as PushMsg).push?.id === first[r1!]), 'no push with the unsubscribed id');
+      assert.equal(marker.push!.id, first[r2]);
+      assert.ok(!raw.messages.some((m) => (m as PushMsg).push?.id === first[r1]), 'no push with the unsubscribed id');
 
       // Another compacted channel first, then r1 again: each its own id, pushes carry exactly those.
-      const again = await subscribeAll(raw, 20, [r3!, r1!]);
-      assert.notEqual(again[r1!], first[r1!], 'r1 had no subscriber left on the node: it is numbered anew');
-      assert.equal(new Set([again[r1!], again[r3!], first[r2!]]).size, 3);
-      assert.deepEqual(await pushIds(raw, [r1!, r2!, r3!], 3), [again[r1!]!, again[r3!]!, first[r2!]!].sort((a, b) => a - b));
+      const again = await subscribeAll(raw, 20, [r3, r1]);
+      assert.notEqual(again[r1], first[r1], 'r1 had no subscriber left on the node: it is numbered anew');
+      assert.equal(new Set([again[r1], again[r3], first[r2]]).size, 3);
+      assert.deepEqual(await pushIds(raw, [r1, r2, r3], 3), [again[r1]!, again[r3]!, first[r2]!].sort((a, b) => a - b));
       raw.close();
 
       // Reconnect: a new connection subscribing in another order; its pushes carry its reply's ids.
@@ -101,8 +101,8 @@ describe('channel compaction', () => {
       await raw.opened;
       raw.send({ id: 1, connect: { token: await token({ sub: 'wire' }) } });
       await raw.next((m) => m['id'] === 1);
-      const fresh = await subscribeAll(raw, 2, [r3!, r2!, r1!]);
-      assert.deepEqual(await pushIds(raw, [r1!, r2!, r3!], 4), Object.values(fresh).sort((a, b) => a - b));
+      const fresh = await subscribeAll(raw, 2, [r3, r2, r1]);
+      assert.deepEqual(await pushIds(raw, [r1, r2, r3], 4), Object.values(fresh).sort((a, b) => a - b));
     } finally {
       raw.close();
     }
