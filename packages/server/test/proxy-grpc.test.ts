@@ -122,6 +122,17 @@ describe('GRPC proxies: Centrifugo\'s proxy.proto over @grpc/grpc-js', () => {
     assert.equal(entry?.connInfo, '{"via":"grpc"}');
     assert.equal(entry?.chanInfo, '{"seat":"grpc"}');
     assert.deepEqual(backend.callsTo('subscribe').find((x) => x.body['channel'] === 'chat:g')?.body['meta'], { m: 1 });
+
+    // Centrifugo 6.9: x-allowed is in http_headers only, so the same name sent inside the connect
+    // command (emulated) never becomes metadata; authorization (emulated_headers) does.
+    const forged = sdk(srv.url, { data: { user: 'g-forged' }, headers: { 'X-Allowed': 'forged', Authorization: 'Bearer f' } });
+    clients.push(forged);
+    const forgedConnected = once<{ client: string }>(forged, 'connected');
+    forged.connect();
+    const fctx = await forgedConnected;
+    const fcall = backend.callsTo('connect').find((x) => x.body['client'] === fctx.client)!;
+    assert.equal(fcall.metadata['authorization'], 'Bearer f');
+    assert.equal(fcall.metadata['x-allowed'], undefined);
   });
 
   test('connect declined with the backend\'s disconnect code', async () => {
