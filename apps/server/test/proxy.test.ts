@@ -31,7 +31,7 @@ function centrifugoConfig(backendPort: number, grpcPort: number): Record<string,
     },
     proxies: [
       { name: 'subscribe2', endpoint: `${base}/centrifugo/subscribe2`, http: { static_headers: { 'X-Api-Key': 'k1' } } },
-      { name: 'grpc1', endpoint: `grpc://127.0.0.1:${grpcPort}`, timeout: '2s', grpc: { credentials_key: 'x-token', credentials_value: 't1' } },
+      { name: 'grpc1', endpoint: `grpc://127.0.0.1:${grpcPort}`, timeout: '2s', grpc: { credentials_key: 'x-token', credentials_value: 't1' }, grpc_metadata: ['authorization'] },
     ],
     rpc: {
       proxy: { endpoint: `${base}/centrifugo/rpc` },
@@ -84,6 +84,9 @@ describe('standalone server: a Centrifugo v6 configuration with proxies', () => 
     const bad = await runCli(['checkconfig', '--config', writeConfig(broken)]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /channel\.namespaces\[1\]\.subscribe_proxy_name: proxy "nope" is not defined in proxies/);
+    // grpc_metadata loads, and the running server says it forwards nothing (no GRPC client transport)
+    const warned = server.logs.find((l) => l['proxy'] === 'grpc1' && String(l['msg']).startsWith('grpc_metadata forwards nothing'));
+    assert.ok(warned, 'a warning names the proxy');
   });
 
   test('the SDK connects without a token (cookie forwarded), subscribes, publishes and calls RPC through the backend', { timeout: 60_000 }, async () => {
