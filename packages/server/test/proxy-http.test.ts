@@ -19,9 +19,13 @@ function answer(call: BackendCall): unknown {
       if (data['mode'] === 'decline') return { disconnect: { code: 4501, reason: 'unauthorized' } };
       if (data['mode'] === 'error') return { error: { code: 1000, message: 'custom connect error' } };
       if (data['mode'] === 'expiring') return { result: { user: 'exp', expire_at: now() + 2 } };
+      // expires after its subscription (timed:, 2 s) has been refreshed twice, so both are seen
+      if (data['mode'] === 'retry') return { result: { user: 'retry', expire_at: now() + 5 } };
       if (data['mode'] === 'subs') return { result: { user: 'subs-user', subs: { 'news:s': { info: { seat: 1 }, data: { hello: 'sub' }, override: { presence: { value: true } } } } } };
       return { result: { user: typeof data['user'] === 'string' ? data['user'] : '56', info: { name: 'Ann' }, data: { welcome: true }, channels: ['news:1'], meta: { tier: 'gold' } } };
     case '/refresh':
+      // 'retry': the first call fails (HTTP 500), the one after the retry delay ends the connection
+      if (b['user'] === 'retry') return ++retryRefreshes === 1 ? { status: 500 } : { result: { expired: true } };
       // the first refresh extends the connection, the second ends it
       return answerRefresh();
     case '/subscribe':
@@ -43,6 +47,7 @@ function answer(call: BackendCall): unknown {
       if (b['method'] === 'fail') return { error: { code: 1002, message: 'rpc failed' } };
       return { result: { data: { got: b['data'], user: b['user'], method: b['method'] } } };
     case '/sub_refresh':
+      if (channel === 'timed:retry') return ++retrySubRefreshes === 1 ? { status: 500 } : { result: { expired: true } };
       return answerSubRefresh();
     case '/slow':
       return { hang: true };
@@ -68,6 +73,8 @@ function answerRefresh(): unknown {
   return refreshes === 1 ? { result: { expire_at: now() + 2 } } : { result: { expired: true } };
 }
 let subRefreshes = 0;
+let retryRefreshes = 0;
+let retrySubRefreshes = 0;
 function answerSubRefresh(): unknown {
   subRefreshes++;
   return subRefreshes === 1 ? { result: { expire_at: now() + 2, info: { refreshed: true } } } : { result: { expired: true } };
@@ -122,7 +129,8 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
       jl: {},
       rec: { historySize: 10, historyTtlMs: 60_000 },
     };
-    srv = await startServer({ namespaces, allowAnonymous: false, logger }, (sb) => {
+    // refreshRetryMs: a failed refresh is asked again after 300 ms instead of Centrifugo's 60 s
+    srv = await startServer({ namespaces, allowAnonymous: false, logger, refreshRetryMs: 300 }, (sb) => {
       installProxies(sb, {
         connect: {
           endpoint: backend.url('/connect'),
@@ -320,8 +328,26 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
     assert.equal(reply.subscribe['expires'], undefined, 'no client-side refresh asked');
     const push = await r.next<{ push: { unsubscribe: { code: number } } }>((m) => (m['push'] as Record<string, unknown> | undefined)?.['unsubscribe'] !== undefined, 10_000);
     assert.equal(push.push.unsubscribe.code, 2501);
-    assert.equal(backend.callsTo('/sub_refresh').length, 2);
-    assert.equal(backend.callsTo('/sub_refresh')[0]!.body['channel'], 'timed:1');
+    const calls = backend.callsTo('/sub_refresh').filter((x) => x.body['channel'] === 'timed:1');
+    assert.equal(calls.length, 2);
+  });
+
+  test('a failed refresh / sub_refresh call keeps the connection and subscription, and asks again after refreshRetryMs', async () => {
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { mode: 'retry' } } });
+    const reply = await r.next<{ connect: Record<string, unknown> }>((m) => m['id'] === 1);
+    const client = reply.connect['client'];
+    r.send({ id: 2, subscribe: { channel: 'timed:retry' } });
+    await r.next((m) => m['id'] === 2);
+    // the subscription: the failed call (500) is followed by a second one, which ends it (2501)
+    const push = await r.next<{ push: { channel: string; unsubscribe: { code: number } } }>((m) => (m['push'] as Record<string, unknown> | undefined)?.['unsubscribe'] !== undefined, 10_000);
+    assert.deepEqual([push.push.channel, push.push.unsubscribe.code], ['timed:retry', 2501]);
+    assert.equal(backend.callsTo('/sub_refresh').filter((x) => x.body['channel'] === 'timed:retry' && x.body['client'] === client).length, 2);
+    // the connection: the same, closed with 3005 only by the second answer
+    const closed = await r.waitClose(10_000);
+    assert.equal(closed.code, 3005);
+    assert.equal(backend.callsTo('/refresh').filter((x) => x.body['client'] === client).length, 2, 'the failed call did not end it; it was asked again');
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && l.msg === 'connection refresh failed: asking again later' && (l.obj as { client?: string }).client === client));
   });
 
   test('headers: allowed ones arrive, others never; a real header wins over an emulated one; static ones lose', async () => {
