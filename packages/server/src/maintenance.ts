@@ -8,9 +8,6 @@ import type { NodeRegistry } from './node-registry.js';
 import { DEFAULTS } from './options.js';
 import type { StreamPosition } from './types.js';
 
-/** After a failed server-side refresh the connection or subscription lives this much longer, then it is asked again. */
-const RETRY_REFRESH_MS = 60_000;
-
 /**
  * The node's periodic work: keepalive (pings, pong timeouts, connect timeouts, expired
  * credentials, lagged subscribers), presence refresh, node announcements, and the resync after a
@@ -33,6 +30,11 @@ export class Maintenance {
 
   get pingIntervalMs(): number {
     return this.ctx.options.pingIntervalMs ?? DEFAULTS.pingIntervalMs;
+  }
+
+  /** After a failed server-side refresh the connection or subscription lives this much longer, then it is asked again. */
+  get refreshRetryMs(): number {
+    return this.ctx.options.refreshRetryMs ?? DEFAULTS.refreshRetryMs;
   }
 
   get pongTimeoutMs(): number {
@@ -123,8 +125,8 @@ export class Maintenance {
         if (r.info !== undefined) conn.info = r.info;
         if (r.meta !== undefined) conn.meta = r.meta;
       } catch (err) {
-        this.ctx.logger.warn({ err, client: conn.id }, 'connection refresh failed: retrying in 60 s');
-        if (conn.state === 'connected') conn.expireAt = Date.now() + RETRY_REFRESH_MS;
+        this.ctx.logger.warn({ err, client: conn.id, retryMs: this.refreshRetryMs }, 'connection refresh failed: asking again later');
+        if (conn.state === 'connected') conn.expireAt = Date.now() + this.refreshRetryMs;
       } finally {
         this.#refreshing.delete(conn);
       }
@@ -150,8 +152,8 @@ export class Maintenance {
         sub.expireAt = expireAt;
         if (r.info !== undefined) sub.chanInfo = r.info;
       } catch (err) {
-        this.ctx.logger.warn({ err, client: conn.id, channel: sub.channel }, 'subscription refresh failed: retrying in 60 s');
-        if (conn.subscriptions.get(sub.channel) === sub) sub.expireAt = Date.now() + RETRY_REFRESH_MS;
+        this.ctx.logger.warn({ err, client: conn.id, channel: sub.channel, retryMs: this.refreshRetryMs }, 'subscription refresh failed: asking again later');
+        if (conn.subscriptions.get(sub.channel) === sub) sub.expireAt = Date.now() + this.refreshRetryMs;
       } finally {
         this.#refreshing.delete(sub);
       }

@@ -26,6 +26,7 @@ export const DEFAULTS = {
   pingIntervalMs: 25_000,
   pongTimeoutMs: 8_000,
   expiredCloseDelayMs: 25_000,
+  refreshRetryMs: 60_000,
   presenceRefreshMs: 20_000,
   shutdownTimeoutMs: 10_000,
   historyMaxLimit: 300,
@@ -107,6 +108,12 @@ export interface SwitchboardOptions extends ContractOptions {
   pongTimeoutMs?: number;
   /** Grace after a connection token expires before the connection is closed with 3005. */
   expiredCloseDelayMs?: number;
+  /**
+   * After a failed server-side refresh (`onRefresh` / `onSubRefresh` throwing, e.g. a refresh proxy
+   * that timed out) the connection or subscription lives this much longer, then it is asked again.
+   * Default 60 s, Centrifugo's fixed value; shorter only to exercise the rule in tests.
+   */
+  refreshRetryMs?: number;
   presenceRefreshMs?: number;
   /** Allowed `Origin` values; `*` wildcards allowed (`https://*.example.com`). Empty/undefined: any. */
   allowedOrigins?: readonly string[];

@@ -2,6 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import protobuf from 'protobufjs';
@@ -149,6 +150,50 @@ describe('the GRPC server API (CentrifugoApi) beside the HTTP API', () => {
     const m = md();
     m.set('x-centrifugo-error-mode', 'transport');
     await assert.rejects(call('Presence', { channel: 'nope:x' }, m), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND && e.details === '102: unknown channel');
+  });
+
+  test('a client built from a separate copy of upstream api.proto (fixture) gets the HTTP API\'s answers', async () => {
+    const def = protoLoader.loadSync(fileURLToPath(new URL('./fixtures/centrifugo-api-subset.proto', import.meta.url)), { keepCase: true, longs: Number, defaults: false });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { centrifugal: { centrifugo: { api: { CentrifugoApi: grpc.ServiceClientConstructor } } } };
+    const fx = new pkg.centrifugal.centrifugo.api.CentrifugoApi(`127.0.0.1:${api.port}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, Unary>;
+    const fxCall = (method: string, req: object): Promise<Record<string, unknown>> =>
+      new Promise((resolve, reject) => fx[method]!(req, md(), (err, res) => (err ? reject(err) : resolve(jsonForm(res) as Record<string, unknown>))));
+    const c = sdk(srv.url, { token: await token({ sub: 'fx-bob', info: { name: 'Bob' } }) });
+    sdks.push(c);
+    try {
+      const connected = once(c, 'connected');
+      c.connect();
+      await connected;
+      const sub = c.newSubscription('chat:fixture');
+      sub.subscribe();
+      await once(sub, 'subscribed');
+
+      const pub = (await fxCall('Publish', { channel: 'chat:fixture', data: Buffer.from('{"n":1}'), tags: { k: 'v' } }))['result'] as Record<string, unknown>;
+      assert.equal(pub['offset'], 1);
+      const httpPub = (await viaHttp('publish', { channel: 'chat:fixture', data: { n: 2 } }))['result'] as Record<string, unknown>;
+      assert.deepEqual({ offset: httpPub['offset'], epoch: httpPub['epoch'] }, { offset: 2, epoch: pub['epoch'] });
+      for (const [rpc, method, params] of [
+        ['Presence', 'presence', { channel: 'chat:fixture' }],
+        ['PresenceStats', 'presence_stats', { channel: 'chat:fixture' }],
+        ['History', 'history', { channel: 'chat:fixture', limit: 10 }],
+        ['Publish', 'publish', { channel: 'nope:x', data: { n: 3 } }],
+      ] as const) {
+        const grpcParams = 'data' in params ? { ...params, data: Buffer.from(JSON.stringify(params.data)) } : params;
+        assert.deepEqual(await fxCall(rpc, grpcParams), await viaHttp(method, params), `${rpc} equals HTTP ${method}`);
+      }
+      const presence = (await fxCall('Presence', { channel: 'chat:fixture' }))['result'] as { presence: Record<string, Record<string, unknown>> };
+      assert.deepEqual(Object.values(presence.presence).map((p) => [p['user'], p['conn_info']]), [['fx-bob', { name: 'Bob' }]]);
+      const history = (await fxCall('History', { channel: 'chat:fixture', limit: 10 }))['result'] as { publications: Record<string, unknown>[] };
+      assert.deepEqual(history.publications.map((p) => [p['data'], p['offset'], p['tags']]), [[{ n: 1 }, 1, { k: 'v' }], [{ n: 2 }, 2, undefined]]);
+      const batch = await fxCall('Batch', { commands: [{ presence_stats: { channel: 'chat:fixture' } }, { history: { channel: 'chat:fixture', limit: 1, reverse: true } }] });
+      const httpBatch = await viaHttp('batch', { commands: [{ presence_stats: { channel: 'chat:fixture' } }, { history: { channel: 'chat:fixture', limit: 1, reverse: true } }] });
+      assert.deepEqual(batch['replies'], (httpBatch['result'] as { replies: unknown })['replies']);
+      const info = (await fxCall('Info', {}))['result'] as { nodes: Record<string, unknown>[] };
+      assert.equal(info.nodes[0]?.['uid'], srv.sb.id);
+      assert.equal(info.nodes[0]?.['num_clients'], ((await viaHttp('info', {}))['result'] as { nodes: Record<string, unknown>[] }).nodes[0]?.['num_clients']);
+    } finally {
+      fx.close();
+    }
   });
 });
 

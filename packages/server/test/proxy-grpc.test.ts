@@ -2,6 +2,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Centrifuge } from 'centrifuge';
 import WebSocket from 'ws';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import { installProxies, proxyStats, type SwitchboardOptions } from '../src/index.js';
 import { GrpcBackend, type GrpcBackendCall } from '../src/testing/index.js';
 import { freePort, once, RawClient, sdk, startServer, until, type TestServer } from './helpers.js';
@@ -122,6 +125,17 @@ describe('GRPC proxies: Centrifugo\'s proxy.proto over @grpc/grpc-js', () => {
     assert.equal(entry?.connInfo, '{"via":"grpc"}');
     assert.equal(entry?.chanInfo, '{"seat":"grpc"}');
     assert.deepEqual(backend.callsTo('subscribe').find((x) => x.body['channel'] === 'chat:g')?.body['meta'], { m: 1 });
+
+    // Centrifugo 6.9: x-allowed is in http_headers only, so the same name sent inside the connect
+    // command (emulated) never becomes metadata; authorization (emulated_headers) does.
+    const forged = sdk(srv.url, { data: { user: 'g-forged' }, headers: { 'X-Allowed': 'forged', Authorization: 'Bearer f' } });
+    clients.push(forged);
+    const forgedConnected = once<{ client: string }>(forged, 'connected');
+    forged.connect();
+    const fctx = await forgedConnected;
+    const fcall = backend.callsTo('connect').find((x) => x.body['client'] === fctx.client)!;
+    assert.equal(fcall.metadata['authorization'], 'Bearer f');
+    assert.equal(fcall.metadata['x-allowed'], undefined);
   });
 
   test('connect declined with the backend\'s disconnect code', async () => {
@@ -184,5 +198,129 @@ describe('GRPC proxies: Centrifugo\'s proxy.proto over @grpc/grpc-js', () => {
     }
     await until(() => grpcErrors() >= before + channels.length, 5000, 'the failures counted');
     assert.equal(r.closed, undefined);
+  });
+});
+
+/**
+ * A backend as a Node team writing for Centrifugo would build it: @grpc/proto-loader on a proto
+ * file (test/fixtures/centrifugo-proxy.proto, written apart from src/proxy/proxy-proto.ts, with
+ * upstream's full messages) and `addService`, camelCase fields, bytes as Buffers. Nothing here
+ * shares the in-repo schema, so a field number that drifts from upstream fails this test.
+ */
+describe('GRPC proxies against a backend built from its own copy of Centrifugo\'s proxy.proto', () => {
+  type Req = Record<string, unknown> & { data?: Buffer; meta?: Buffer };
+  type Cb = (err: null, res: object) => void;
+  let server: grpc.Server;
+  let srv: TestServer;
+  const seen: { method: string; req: Req }[] = [];
+  const clients: Centrifuge[] = [];
+  const json = (b: Buffer | undefined) => (b && b.length > 0 ? (JSON.parse(b.toString('utf8')) as unknown) : undefined);
+  const bytes = (v: unknown) => Buffer.from(JSON.stringify(v));
+
+  before(async () => {
+    const def = protoLoader.loadSync(fileURLToPath(new URL('./fixtures/centrifugo-proxy.proto', import.meta.url)), { longs: Number, defaults: false });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { centrifugal: { centrifugo: { proxy: { CentrifugoProxy: grpc.ServiceClientConstructor } } } };
+    const record = (method: string) => (call: { request: Req }) => void seen.push({ method, req: call.request });
+    server = new grpc.Server();
+    server.addService(pkg.centrifugal.centrifugo.proxy.CentrifugoProxy.service, {
+      Connect: (call: { request: Req }, cb: Cb) => {
+        record('connect')(call);
+        const user = (json(call.request.data) as { user?: string } | undefined)?.user ?? 'anon';
+        cb(null, {
+          result: {
+            user,
+            expireAt: 0,
+            info: bytes({ from: 'fixture' }),
+            data: bytes({ hi: user }),
+            meta: bytes({ plan: 'x' }),
+            subs: { 'news:fx': { info: bytes({ s: 1 }), data: bytes({ sub: 'fx' }), override: { presence: { value: true } } } },
+            caps: [{ channels: ['news:fx'], allow: ['sub'] }],
+          },
+        });
+      },
+      Refresh: (call: { request: Req }, cb: Cb) => (record('refresh')(call), cb(null, { result: { expired: true } })),
+      Subscribe: (call: { request: Req }, cb: Cb) => {
+        record('subscribe')(call);
+        if (call.request['channel'] === 'chat:no') return cb(null, { error: { code: 1403, message: 'fixture says no', temporary: false } });
+        cb(null, { result: { info: bytes({ seat: 'fx' }), data: bytes({ motd: 'fx' }), override: { presence: { value: true }, forceRecovery: { value: true } }, allow: ['pub'] } });
+      },
+      Publish: (call: { request: Req }, cb: Cb) => {
+        record('publish')(call);
+        cb(null, { result: { data: bytes({ wrapped: json(call.request.data) }), skipHistory: true } });
+      },
+      RPC: (call: { request: Req }, cb: Cb) => {
+        record('rpc')(call);
+        cb(null, { result: { data: bytes({ method: call.request['method'], echo: json(call.request.data), user: call.request['user'] }) } });
+      },
+      SubRefresh: (call: { request: Req }, cb: Cb) => (record('sub_refresh')(call), cb(null, { result: { expired: true } })),
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
+    const endpoint = { endpoint: `grpc://127.0.0.1:${port}` };
+    srv = await startServer({ namespaces: { chat: { historySize: 10, historyTtlMs: 60_000 }, news: {} } }, (sb) => {
+      installProxies(sb, {
+        connect: endpoint,
+        subscribe: { ...endpoint, includeConnectionMeta: true },
+        publish: { ...endpoint, includeConnectionMeta: true },
+        rpc: endpoint,
+        namespaces: { chat: { subscribe: 'default', publish: 'default' } },
+        rpcNamespaces: { '': { proxy: 'default' } },
+      });
+    });
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await srv.close();
+    server.forceShutdown();
+  });
+
+  test('connect (with subs), subscribe (override, refusal), publish, RPC: every field crosses in both directions', async () => {
+    const c = sdk(srv.url, { data: { user: 'fx-user' }, name: 'fx-sdk' });
+    clients.push(c);
+    const serverSide = once<{ channel: string; data?: unknown }>(c, 'subscribed');
+    const connected = once<{ client: string; data?: unknown }>(c, 'connected');
+    c.connect();
+    const ctx = await connected;
+    assert.deepEqual(ctx.data, { hi: 'fx-user' });
+    const ss = await serverSide;
+    assert.equal(ss.channel, 'news:fx');
+    assert.deepEqual(ss.data, { sub: 'fx' });
+    const connectReq = seen.find((s) => s.method === 'connect' && s.req['client'] === ctx.client)!.req;
+    assert.equal(connectReq['transport'], 'websocket');
+    assert.equal(connectReq['protocol'], 'json');
+    assert.equal(connectReq['encoding'], 'json');
+    assert.equal(connectReq['name'], 'fx-sdk');
+    assert.deepEqual(json(connectReq.data), { user: 'fx-user' });
+    assert.equal((await srv.sb.presenceStore.get('news:fx')).get(ctx.client)?.chanInfo, '{"s":1}');
+
+    const sub = c.newSubscription('chat:fx');
+    const got: unknown[] = [];
+    sub.on('publication', (p) => got.push(p.data));
+    const subscribed = once<{ data?: unknown; recoverable?: boolean }>(sub, 'subscribed');
+    sub.subscribe();
+    const sctx = await subscribed;
+    assert.deepEqual(sctx.data, { motd: 'fx' });
+    assert.equal(sctx.recoverable, true, 'force_recovery (field 3 of the override) arrived');
+    const entry = (await srv.sb.presenceStore.get('chat:fx')).get(ctx.client);
+    assert.equal(entry?.connInfo, '{"from":"fixture"}');
+    assert.equal(entry?.chanInfo, '{"seat":"fx"}');
+    const subReq = seen.find((s) => s.method === 'subscribe' && s.req['channel'] === 'chat:fx')!.req;
+    assert.equal(subReq['user'], 'fx-user');
+    assert.deepEqual(json(subReq.meta), { plan: 'x' });
+
+    await sub.publish({ n: 1 });
+    await until(() => got.length === 1, 5000, 'the rewritten publication');
+    assert.deepEqual(got, [{ wrapped: { n: 1 } }]);
+    assert.equal((await srv.sb.history('chat:fx', { limit: 10 })).publications.length, 0, 'skip_history (field 3) arrived');
+    const pubReq = seen.find((s) => s.method === 'publish')!.req;
+    assert.equal(pubReq['channel'], 'chat:fx');
+    assert.deepEqual(json(pubReq.meta), { plan: 'x' });
+
+    const no = c.newSubscription('chat:no');
+    const refused = once<{ code: number; reason: string }>(no, 'unsubscribed');
+    no.subscribe();
+    assert.deepEqual(await refused.then((u) => ({ code: u.code, reason: u.reason })), { code: 1403, reason: 'fixture says no' });
+
+    const res = await c.rpc('calc', { x: [1, 'a'] });
+    assert.deepEqual(res.data, { method: 'calc', echo: { x: [1, 'a'] }, user: 'fx-user' });
   });
 });

@@ -4,7 +4,7 @@ import type { Centrifuge } from 'centrifuge';
 import WebSocket from 'ws';
 import { installProxies, proxyStats, type Logger, type SwitchboardOptions } from '../src/index.js';
 import { HttpBackend, type BackendCall } from '../src/testing/index.js';
-import { freePort, once, RawClient, sdk, startServer, until, type TestServer } from './helpers.js';
+import { freePort, once, RawClient, sdk, startServer, token, until, type TestServer } from './helpers.js';
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -19,8 +19,13 @@ function answer(call: BackendCall): unknown {
       if (data['mode'] === 'decline') return { disconnect: { code: 4501, reason: 'unauthorized' } };
       if (data['mode'] === 'error') return { error: { code: 1000, message: 'custom connect error' } };
       if (data['mode'] === 'expiring') return { result: { user: 'exp', expire_at: now() + 2 } };
+      // expires after its subscription (timed:, 2 s) has been refreshed twice, so both are seen
+      if (data['mode'] === 'retry') return { result: { user: 'retry', expire_at: now() + 5 } };
+      if (data['mode'] === 'subs') return { result: { user: 'subs-user', subs: { 'news:s': { info: { seat: 1 }, data: { hello: 'sub' }, override: { presence: { value: true } } } } } };
       return { result: { user: typeof data['user'] === 'string' ? data['user'] : '56', info: { name: 'Ann' }, data: { welcome: true }, channels: ['news:1'], meta: { tier: 'gold' } } };
     case '/refresh':
+      // 'retry': the first call fails (HTTP 500), the one after the retry delay ends the connection
+      if (b['user'] === 'retry') return ++retryRefreshes === 1 ? { status: 500 } : { result: { expired: true } };
       // the first refresh extends the connection, the second ends it
       return answerRefresh();
     case '/subscribe':
@@ -28,6 +33,11 @@ function answer(call: BackendCall): unknown {
       if (channel === 'chat:kick') return { disconnect: { code: 4503, reason: 'go away' } };
       if (channel.startsWith('quiet:')) return { result: { info: { role: 'viewer' }, override: { presence: { value: true } } } };
       if (channel.startsWith('timed:')) return { result: { expire_at: now() + 2 } };
+      // join/leave travel with presence here (docs/design.md §4), so the override turns both on
+      if (channel === 'jl:asked') return { result: { override: { presence: { value: true }, join_leave: { value: true } } } };
+      if (channel === 'jl:forced') return { result: { override: { presence: { value: true }, force_push_join_leave: { value: true } } } };
+      if (channel === 'rec:recovery') return { result: { override: { force_recovery: { value: true } } } };
+      if (channel === 'rec:positioning') return { result: { override: { force_positioning: { value: true } } } };
       return { result: { info: { role: 'admin' }, data: { motd: 'hi' } } };
     case '/publish':
       if (data['text'] === 'forbidden') return { error: { code: 1001, message: 'no' } };
@@ -37,6 +47,7 @@ function answer(call: BackendCall): unknown {
       if (b['method'] === 'fail') return { error: { code: 1002, message: 'rpc failed' } };
       return { result: { data: { got: b['data'], user: b['user'], method: b['method'] } } };
     case '/sub_refresh':
+      if (channel === 'timed:retry') return ++retrySubRefreshes === 1 ? { status: 500 } : { result: { expired: true } };
       return answerSubRefresh();
     case '/slow':
       return { hang: true };
@@ -62,6 +73,8 @@ function answerRefresh(): unknown {
   return refreshes === 1 ? { result: { expire_at: now() + 2 } } : { result: { expired: true } };
 }
 let subRefreshes = 0;
+let retryRefreshes = 0;
+let retrySubRefreshes = 0;
 function answerSubRefresh(): unknown {
   subRefreshes++;
   return subRefreshes === 1 ? { result: { expire_at: now() + 2, info: { refreshed: true } } } : { result: { expired: true } };
@@ -112,8 +125,12 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
       dead: {},
       bad: {},
       mapped: {},
+      // no join/leave, no recovery, no positioning of their own: only the backend's override turns them on
+      jl: {},
+      rec: { historySize: 10, historyTtlMs: 60_000 },
     };
-    srv = await startServer({ namespaces, allowAnonymous: false, logger }, (sb) => {
+    // refreshRetryMs: a failed refresh is asked again after 300 ms instead of Centrifugo's 60 s
+    srv = await startServer({ namespaces, allowAnonymous: false, logger, refreshRetryMs: 300 }, (sb) => {
       installProxies(sb, {
         connect: {
           endpoint: backend.url('/connect'),
@@ -147,6 +164,8 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
           dead: { subscribe: 'dead' },
           bad: { subscribe: 'bad' },
           mapped: { subscribe: 'mapped' },
+          jl: { subscribe: 'default' },
+          rec: { subscribe: 'default' },
         },
         rpcNamespaces: { '': { proxy: 'default' }, local: {}, bin: { proxy: 'bin' } },
       });
@@ -175,8 +194,10 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
     assert.equal(call.headers['content-type'], 'application/json');
     // the user and info the backend chose are what others see (presence info in a subscription)
     const sub = c.newSubscription('chat:room1');
+    const subscribed = once<{ data?: unknown }>(sub, 'subscribed');
     sub.subscribe();
-    await once(sub, 'subscribed');
+    // the subscribe result's data reaches the client in its subscribe reply
+    assert.deepEqual((await subscribed).data, { motd: 'hi' });
     const presence = await sub.presence();
     const me = Object.values(presence.clients).find((p) => p.client === ctx.client);
     assert.equal(me?.user, '77');
@@ -307,8 +328,26 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
     assert.equal(reply.subscribe['expires'], undefined, 'no client-side refresh asked');
     const push = await r.next<{ push: { unsubscribe: { code: number } } }>((m) => (m['push'] as Record<string, unknown> | undefined)?.['unsubscribe'] !== undefined, 10_000);
     assert.equal(push.push.unsubscribe.code, 2501);
-    assert.equal(backend.callsTo('/sub_refresh').length, 2);
-    assert.equal(backend.callsTo('/sub_refresh')[0]!.body['channel'], 'timed:1');
+    const calls = backend.callsTo('/sub_refresh').filter((x) => x.body['channel'] === 'timed:1');
+    assert.equal(calls.length, 2);
+  });
+
+  test('a failed refresh / sub_refresh call keeps the connection and subscription, and asks again after refreshRetryMs', async () => {
+    const r = await raw();
+    r.send({ id: 1, connect: { data: { mode: 'retry' } } });
+    const reply = await r.next<{ connect: Record<string, unknown> }>((m) => m['id'] === 1);
+    const client = reply.connect['client'];
+    r.send({ id: 2, subscribe: { channel: 'timed:retry' } });
+    await r.next((m) => m['id'] === 2);
+    // the subscription: the failed call (500) is followed by a second one, which ends it (2501)
+    const push = await r.next<{ push: { channel: string; unsubscribe: { code: number } } }>((m) => (m['push'] as Record<string, unknown> | undefined)?.['unsubscribe'] !== undefined, 10_000);
+    assert.deepEqual([push.push.channel, push.push.unsubscribe.code], ['timed:retry', 2501]);
+    assert.equal(backend.callsTo('/sub_refresh').filter((x) => x.body['channel'] === 'timed:retry' && x.body['client'] === client).length, 2);
+    // the connection: the same, closed with 3005 only by the second answer
+    const closed = await r.waitClose(10_000);
+    assert.equal(closed.code, 3005);
+    assert.equal(backend.callsTo('/refresh').filter((x) => x.body['client'] === client).length, 2, 'the failed call did not end it; it was asked again');
+    assert.ok(logger.lines.some((l) => l.level === 'warn' && l.msg === 'connection refresh failed: asking again later' && (l.obj as { client?: string }).client === client));
   });
 
   test('headers: allowed ones arrive, others never; a real header wins over an emulated one; static ones lose', async () => {
@@ -334,6 +373,81 @@ describe('HTTP proxies: a Centrifugo backend decides, the official SDK connects'
     const ctx2 = await connected(c2);
     const call2 = backend.callsTo('/connect').find((x) => x.body['client'] === ctx2.client)!;
     assert.equal(call2.headers['authorization'], 'Bearer real');
+
+    // Centrifugo 6.9: a header the client puts in its connect command is forwarded only when
+    // listed in emulated_headers. x-allowed is listed in http_headers only: an emulated x-allowed
+    // never arrives (the backend sees the static value, the lowest priority, not the forged one).
+    class PlainWs extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: {} });
+      }
+    }
+    const c3 = client({ websocket: PlainWs, data: { user: 'h3' }, headers: { 'X-Allowed': 'forged', 'X-Emulated': 'e3' } });
+    const ctx3 = await connected(c3);
+    const call3 = backend.callsTo('/connect').find((x) => x.body['client'] === ctx3.client)!;
+    assert.equal(call3.headers['x-emulated'], 'e3', 'the listed emulated header arrives');
+    assert.equal(call3.headers['x-allowed'], 'static-loses', 'the emulated x-allowed was dropped');
+  });
+
+  test('connect result subs: server-side subscriptions with the backend\'s data, info and override', async () => {
+    const c = client({ data: { mode: 'subs' } });
+    const serverSide = once<{ channel: string; data?: unknown }>(c, 'subscribed');
+    const ctx = await connected(c);
+    const s = await serverSide;
+    assert.equal(s.channel, 'news:s');
+    assert.deepEqual(s.data, { hello: 'sub' });
+    // news keeps no presence: the override tracks this subscription, with the backend's info
+    const entry = (await srv.sb.presenceStore.get('news:s')).get(ctx.client);
+    assert.equal(entry?.user, 'subs-user');
+    assert.equal(entry?.chanInfo, '{"seat":1}');
+  });
+
+  test('a client with a token is decided by its token: the connect proxy is not asked', async () => {
+    const c = client({ token: await token({ sub: 'tok-user' }) });
+    const ctx = await connected(c);
+    // the RPC proxy reports the user the connection has
+    const res = await c.rpc('echo', {});
+    assert.equal((res.data as { user: string }).user, 'tok-user');
+    assert.equal(backend.callsTo('/connect').filter((x) => x.body['client'] === ctx.client).length, 0);
+  });
+
+  test('subscribe override: join_leave and force_push_join_leave turn join pushes on, force_recovery and force_positioning', async () => {
+    const a = await raw();
+    a.send({ id: 1, connect: { data: { user: 'jl-a' } } });
+    await a.next((m) => m['id'] === 1);
+    const b = await raw();
+    b.send({ id: 1, connect: { data: { user: 'jl-b' } } });
+    await b.next((m) => m['id'] === 1);
+    const joinOf = (channel: string) => (m: Record<string, unknown>) => {
+      const push = m['push'] as { channel?: string; join?: { info?: { user?: string } } } | undefined;
+      return push?.channel === channel && push.join?.info?.user === 'jl-b';
+    };
+    // join_leave: the namespace has none; the override allows it for a client that asks
+    a.send({ id: 2, subscribe: { channel: 'jl:asked', join_leave: true } });
+    await a.next((m) => m['id'] === 2);
+    b.send({ id: 2, subscribe: { channel: 'jl:asked' } });
+    await b.next((m) => m['id'] === 2);
+    await a.next(joinOf('jl:asked'));
+    // force_push_join_leave: pushed although the client did not ask
+    a.send({ id: 3, subscribe: { channel: 'jl:forced' } });
+    await a.next((m) => m['id'] === 3);
+    b.send({ id: 3, subscribe: { channel: 'jl:forced' } });
+    await b.next((m) => m['id'] === 3);
+    await a.next(joinOf('jl:forced'));
+    // force_recovery / force_positioning: the namespace keeps history but allows neither
+    a.send({ id: 4, subscribe: { channel: 'rec:recovery' } });
+    const rec = await a.next<{ subscribe: Record<string, unknown> }>((m) => m['id'] === 4);
+    assert.equal(rec.subscribe['recoverable'], true);
+    assert.equal(rec.subscribe['positioned'], true);
+    a.send({ id: 5, subscribe: { channel: 'rec:positioning' } });
+    const pos = await a.next<{ subscribe: Record<string, unknown> }>((m) => m['id'] === 5);
+    assert.equal(pos.subscribe['positioned'], true);
+    assert.equal(pos.subscribe['recoverable'], undefined);
+    // without an override the same namespace gives neither
+    a.send({ id: 6, subscribe: { channel: 'rec:plain' } });
+    const plain = await a.next<{ subscribe: Record<string, unknown> }>((m) => m['id'] === 6);
+    assert.equal(plain.subscribe['positioned'], undefined);
+    assert.equal(plain.subscribe['recoverable'], undefined);
   });
 
   test('a slow backend (past the timeout) and a dead one: 100 internal for that client, others unaffected, failures counted', async () => {

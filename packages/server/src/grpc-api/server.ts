@@ -133,12 +133,18 @@ export class GrpcApiServer {
         (call: Grpc.ServerUnaryCall<object, object>, callback: Grpc.sendUnaryData<object>) => {
           if (!this.#authorized(call.metadata)) return callback({ code: g.status.UNAUTHENTICATED, details: 'unauthenticated' });
           const transport = options.errorMode === 'transport' || call.metadata.get('x-centrifugo-error-mode')[0] === 'transport';
-          void this.#handle(spec.method, reqType.toObject(call.request as never, { longs: Number, defaults: false })).then((reply) => {
-            if (transport && 'error' in reply && reply.error) {
-              return callback({ code: statusOf(g, reply.error.code), details: `${reply.error.code}: ${reply.error.message}` });
-            }
-            callback(null, resType.fromObject(reply));
-          });
+          this.#handle(spec.method, reqType.toObject(call.request as never, { longs: Number, defaults: false }))
+            .then((reply) => {
+              if (transport && 'error' in reply && reply.error) {
+                return callback({ code: statusOf(g, reply.error.code), details: `${reply.error.code}: ${reply.error.message}` });
+              }
+              callback(null, resType.fromObject(reply));
+            })
+            .catch((err: unknown) => {
+              // A reply that does not fit the message (or a bug): the caller gets INTERNAL, never a hang or an unhandled rejection.
+              this.sb.reportError(err);
+              callback({ code: g.status.INTERNAL, details: 'internal server error' });
+            });
         },
         (m: object) => Buffer.from(resType.encode(m).finish()),
         (b: Buffer) => reqType.decode(b),

@@ -60,6 +60,12 @@ export class ProxyBackend {
     else this.caller = new HttpProxyCaller(endpoint);
     this.#httpHeaders = new Set((endpoint.httpHeaders ?? []).map((h) => h.toLowerCase()));
     this.#emulated = new Set((endpoint.emulatedHeaders ?? []).map((h) => h.toLowerCase()));
+    if ((endpoint.grpcMetadata ?? []).length > 0) {
+      this.logger.warn(
+        { proxy: this.name, method, grpcMetadata: endpoint.grpcMetadata },
+        'grpc_metadata forwards nothing: it lists metadata of clients connected over GRPC (uni_grpc), a transport Switchboard does not serve; use http_headers',
+      );
+    }
   }
 
   get encoding(): 'json' | 'binary' {

@@ -27,7 +27,12 @@ export interface ProxyEndpoint {
    * Client-controlled: list only what the backend checks itself. A real header of the same name wins.
    */
   emulatedHeaders?: readonly string[];
-  /** Incoming GRPC metadata keys to forward (clients over a GRPC transport; none exist here yet). */
+  /**
+   * Centrifugo's `grpc_metadata`: metadata keys of a client connected over a GRPC transport
+   * (Centrifugo's uni_grpc) forwarded to the backend. Switchboard serves no GRPC client transport,
+   * so there is never such metadata: this forwards nothing (a warning is logged when it is set).
+   * Headers of WebSocket/HTTP clients are forwarded by `httpHeaders`, to GRPC backends too.
+   */
   grpcMetadata?: readonly string[];
   /** Send the connection's `meta` (from its token or the connect proxy) with every call but connect. */
   includeConnectionMeta?: boolean;
