@@ -83,6 +83,16 @@ test('phoenix: token in params, join, API publication as a broadcast, push answe
   await until(() => news.length === 1 && messages.length === 1, 5000, 'broadcasts');
   assert.deepEqual(news[0], { n: 1 });
   assert.deepEqual(messages[0], { text: 'plain' });
+  // Reserved event names in publications never reach the client as those events (a publication
+  // {event: 'phx_close'} would close the channel, §13.6): they are `message` with the whole data;
+  // scalars are wrapped as {data}.
+  await srv.sb.publish('chat:room1', { event: 'phx_close', payload: { x: 1 } });
+  await srv.sb.publish('chat:room1', { event: 'chan_reply_9', payload: {} });
+  await srv.sb.publish('chat:room1', { event: 'presence_diff', payload: { joins: {}, leaves: {} } });
+  await srv.sb.publish('chat:room1', 42);
+  await until(() => messages.length === 5, 5000, 'reserved events and a scalar as message');
+  assert.deepEqual(messages.slice(1), [{ event: 'phx_close', payload: { x: 1 } }, { event: 'chan_reply_9', payload: {} }, { event: 'presence_diff', payload: { joins: {}, leaves: {} } }, { data: 42 }]);
+  assert.equal(ch.state, 'joined');
 
   // A centrifuge SDK client on the same channel sees Phoenix pushes; Phoenix sees its publications.
   const cent = sdk(srv.url, { token: await token({ sub: 'bob' }) });
@@ -161,9 +171,7 @@ test('phoenix: authToken subprotocol (phoenix echoed), bad token and wrong vsn r
   await until(() => msgs.length === 1, 5000, 'first message');
   await new Promise<void>((resolve) => ch.leave().receive('ok', () => resolve()));
   await until(() => unsubscribed.includes('chat:leave'), 5000, 'server-side leave');
-  await srv.sb.publish('chat:leave', { n: 2 });
-  await srv.sb.publish('chat:other', { n: 3 }); // nothing of chat:leave may arrive any more
-  assert.equal(msgs.length, 1);
+  // (The client drops the channel itself on leave(), so "nothing more arrives" is checked on the raw wire below.)
 
   // Refusals before the upgrade: HTTP statuses the raw client sees.
   await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=bad&vsn=2.0.0`).opened, /HTTP 401/);
@@ -179,7 +187,11 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
   const presence = new Presence(ch);
   let keys: string[] = [];
   const left: string[] = [];
+  const came: string[] = [];
   presence.onSync(() => void (keys = presence.list((k: string) => k).sort()));
+  presence.onJoin((k: string | undefined, current: unknown) => {
+    if (k !== undefined && current === undefined) came.push(k);
+  });
   presence.onLeave((k: string | undefined, current: { metas: unknown[] } | undefined) => {
     if (k !== undefined && (current === undefined || current.metas.length === 0)) left.push(k);
   });
@@ -196,6 +208,8 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
   sub.subscribe();
   try {
     await until(() => keys.join() === 'alice,bob,cent', 5000, 'three members of two protocols');
+    // onJoin saw each newcomer once (alice herself from her presence_state).
+    assert.deepEqual([...came].sort(), ['alice', 'bob', 'cent']);
     b.disconnect();
     await until(() => keys.join() === 'alice,cent', 5000, 'bob dropped');
     assert.deepEqual(left, ['bob']);
@@ -253,6 +267,37 @@ test('phoenix: raw wire: unmatched topic, duplicate join, binary push refused wi
   assert.equal((bin[4] as { status: string }).status, 'error');
   c.send([null, '7', 'phoenix', 'heartbeat', {}]);
   await c.next(isReply('7'));
+
+  // Leave (§14): ok reply with the refs, then phx_close with the join ref, and delivery stops.
+  c.send(['8', '8', 'chat:y', 'phx_join', {}]);
+  await c.next(isReply('8'));
+  // While joined, a publication made before a heartbeat arrives before its reply (what makes the check below meaningful).
+  // The frames of `topic` (presence frames aside: chat has presence) that came before the reply to a heartbeat sent now.
+  const before = async (hbRef: string, topic: string): Promise<unknown[][]> => {
+    c.send([null, hbRef, 'phoenix', 'heartbeat', {}]);
+    await until(() => c.messages.some((m) => isReply(hbRef)(m as Record<string, unknown>)), 5000, `heartbeat ${hbRef}`);
+    const i = c.messages.findIndex((m) => isReply(hbRef)(m as Record<string, unknown>));
+    const got = c.messages.splice(0, i + 1).slice(0, i) as unknown[][];
+    return got.filter((m) => m[2] === topic && m[3] !== 'presence_state' && m[3] !== 'presence_diff');
+  };
+  const onY = (m: Record<string, unknown>) => Array.isArray(m) && m[2] === 'chat:y' && m[3] !== 'presence_state' && m[3] !== 'presence_diff';
+  await srv.sb.publish('chat:y', { n: 1 });
+  assert.deepEqual(await before('h1', 'chat:y'), [[null, null, 'chat:y', 'message', { n: 1 }]]);
+  c.send(['8', '9', 'chat:y', 'phx_leave', {}]);
+  assert.deepEqual(await c.next(onY), ['8', '9', 'chat:y', 'phx_reply', { status: 'ok', response: {} }]);
+  assert.deepEqual(await c.next(onY), ['8', '8', 'chat:y', 'phx_close', {}]);
+  await srv.sb.publish('chat:y', { n: 2 });
+  assert.deepEqual(await before('h2', 'chat:y'), [], 'nothing of chat:y after the leave');
+
+  // A push with a stale join ref (a previous join of the topic) is ignored: no reply at all.
+  c.send(['10', '10', 'chat:z', 'phx_join', {}]);
+  await c.next(isReply('10'));
+  c.send(['10', '11', 'chat:z', 'publish', { fresh: true }]);
+  assert.deepEqual(await c.next(isReply('11')), ['10', '11', 'chat:z', 'phx_reply', { status: 'ok', response: {} }]);
+  await c.next((m) => Array.isArray(m) && m[2] === 'chat:z' && m[3] === 'message');
+  c.send(['9', '12', 'chat:z', 'publish', { stale: true }]);
+  assert.deepEqual(await before('h3', 'chat:z'), [], 'no reply to the stale push, nothing published');
+
   c.send('{"not":"an array"}');
   assert.equal((await c.waitClose()).code, 1007);
 });
