@@ -497,3 +497,76 @@ test('phoenix: "resubscribe needed" is phx_error: the client rejoins by itself a
   assert.deepEqual(errors, [{ reason: 'insufficient state' }]);
   assert.equal(replies[1]!.recovered, true);
 });
+
+test('phoenix: app code sees Phoenix clients like any other: middleware, assigns from the join handler, the command rate limit (error 111), one encode per publication', async () => {
+  const seen: string[] = [];
+  const srv = await startServer(
+    { limits: { commandRateLimit: 5 }, namespaces: { chat: { allowSubscribeForClient: true, allowPublishForClient: true } } },
+    (sb) => {
+      sb.use(async (ctx, next) => {
+        seen.push(`${ctx.kind}/${ctx.protocol}`);
+        await next();
+      });
+      sb.route('/team/:id', {
+        join(ctx) {
+          ctx.assign('team', ctx.params.id).accept();
+        },
+      }).on('whoami', (ctx) => ctx.reply('me', { team: ctx.client.assigns['team'], user: ctx.client.user }));
+    },
+  );
+  srv.sb.attach(srv.http, { path: '/socket/websocket', protocol: 'phoenix' });
+  servers.add(srv);
+  const s = phx(`ws://127.0.0.1:${srv.port}/socket`, { params: { token: await token({ sub: 'ann' }) } });
+  await open(s);
+  const team = s.channel('/team/blue', {});
+  await joined(team);
+  // The assign made by the join handler is read back by the event handler.
+  assert.deepEqual(await pushed(team, 'whoami', {}), { status: 'ok', response: { team: 'blue', user: 'ann' } });
+  const chat = s.channel('chat:mw', {});
+  await joined(chat);
+  assert.equal((await pushed(chat, 'publish', { n: 1 })).status, 'ok');
+  for (const k of ['connect/phoenix', 'subscribe/phoenix', 'event/phoenix', 'publish/phoenix']) assert.ok(seen.includes(k), `middleware saw ${k}: ${seen.join()}`);
+
+  // A burst of pushes over the limit: every push answered, some refused with 111 (none left to time out).
+  const c = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'burst' })}&vsn=2.0.0`);
+  await c.opened;
+  try {
+    c.send(['1', '1', 'chat:rl', 'phx_join', {}]);
+    await c.next((m) => Array.isArray(m) && m[1] === '1');
+    for (let i = 0; i < 9; i++) c.send(['1', `p${i}`, 'chat:rl', 'publish', { i }]);
+    const replies: unknown[][] = [];
+    for (let i = 0; i < 9; i++) replies.push(await c.next<unknown[]>((m) => Array.isArray(m) && m[1] === `p${i}`));
+    const statuses = replies.map((r) => r[4] as { status: string; response: unknown });
+    assert.ok(statuses.some((r) => r.status === 'ok'), 'some pushes passed');
+    assert.deepEqual(
+      statuses.find((r) => r.status === 'error'),
+      { status: 'error', response: { reason: 'too many requests', code: 111 } },
+    );
+  } finally {
+    c.close();
+  }
+
+  // Fan-out: one encode per publication for 20 Phoenix subscribers.
+  const p = srv.sb.protocol('phoenix')!;
+  let encodes = 0;
+  const orig = p.encodePublication.bind(p);
+  (p as { encodePublication: typeof orig }).encodePublication = (ch, pub) => {
+    encodes++;
+    return orig(ch, pub);
+  };
+  const subs: RawClient[] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const r = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: `f${i}` })}&vsn=2.0.0`);
+      subs.push(r);
+      await r.opened;
+      r.send(['1', '1', 'chat:fan', 'phx_join', {}]);
+      await r.next((m) => Array.isArray(m) && m[1] === '1');
+    }
+    for (let n = 0; n < 5; n++) await srv.sb.publish('chat:fan', { event: 'tick', payload: { n } });
+    for (const r of subs) for (let n = 0; n < 5; n++) assert.deepEqual(await r.next((m) => Array.isArray(m) && m[3] === 'tick'), [null, null, 'chat:fan', 'tick', { n }]);
+    assert.equal(encodes, 5);
+  } finally {
+    for (const r of subs) r.close();
+  }
+});
