@@ -122,7 +122,7 @@ test('phoenix LongPoll: a client whose WebSocket is refused falls back to LongPo
 test('phoenix LongPoll: refused and bad requests get their statuses; an abandoned session is closed and leaves presence', async () => {
   const srv = await server({ pollWindowMs: 300, sessionTimeoutMs: 800 });
   const url = `http://${srv.base}/socket/longpoll`;
-  // A bad token: HTTP 401, JSON status 403 (the client stops, as Phoenix answers a refused connect).
+  // A bad token: HTTP 401, JSON status 403 (what the official client does with it: the test below).
   let r = await fetch(`${url}?token=bad&vsn=2.0.0`);
   assert.equal(r.status, 401);
   assert.equal(((await r.json()) as { status: number }).status, 403);
@@ -171,4 +171,43 @@ test('phoenix LongPoll: refused and bad requests get their statuses; an abandone
   await until(async () => (await srv.sb.presence('chat:raw2')).size === 1, 5000, 'joined');
   await until(async () => (await srv.sb.presence('chat:raw2')).size === 0, 10_000, 'abandoned session closed');
   assert.equal(srv.sb.counts().connections, 0);
+});
+
+test('phoenix LongPoll: the official client with authToken (X-Phoenix-AuthToken header) joins; CORS preflight; a refused token closes the transport with 1008 and the 1.8.16 socket retries', async () => {
+  const srv = await server();
+  const users: string[] = [];
+  srv.sb.on('connect', (c) => void users.push(c.user));
+  // authToken over LongPoll: no token param at all, the header carries it.
+  const s = new Socket(`ws://${srv.base}/socket`, { transport: LongPoll, authToken: await token({ sub: 'hdr' }), reconnectAfterMs: () => 50, timeout: 5000 });
+  sockets.add(s);
+  s.connect();
+  const ch = s.channel('chat:hdr', {});
+  await joined(ch);
+  assert.deepEqual(users, ['hdr']);
+  assert.equal((s as unknown as { endPointURL(): string }).endPointURL().includes('token='), false, 'no token in the query');
+  assert.deepEqual(await pushed(ch, 'said', { text: 'via header' }), { status: 'ok', response: {} });
+
+  // CORS preflight for a page on another origin.
+  const pre = await fetch(`http://${srv.base}/socket/longpoll?vsn=2.0.0`, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-phoenix-authtoken' } });
+  assert.ok(pre.status >= 200 && pre.status < 300, `preflight status ${pre.status}`);
+  assert.equal(pre.headers.get('access-control-allow-origin'), 'http://app.example');
+  assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/);
+  assert.match(pre.headers.get('access-control-allow-headers') ?? '', /x-phoenix-authtoken/);
+
+  // A bad token: the client's LongPoll transport reports 403 and closes with 1008 "forbidden"; the
+  // 1.8.16 socket then tries again with its reconnect backoff (as after a refused WebSocket upgrade),
+  // and each try is refused the same way: it never opens.
+  const bad = new Socket(`ws://${srv.base}/socket`, { transport: LongPoll, params: { token: 'bad' }, reconnectAfterMs: () => 50, timeout: 5000 });
+  sockets.add(bad);
+  const errors: unknown[] = [];
+  const closes: number[] = [];
+  let opens = 0;
+  bad.onError((e: unknown) => void errors.push(e));
+  bad.onClose((e: { code: number }) => void closes.push(e.code));
+  bad.onOpen(() => void opens++);
+  bad.connect();
+  await until(() => errors.filter((e) => e === 403).length >= 2, 10_000, 'two refused tries');
+  assert.equal(opens, 0);
+  assert.ok(closes.includes(1008), `closes ${JSON.stringify(closes)}`);
+  assert.deepEqual(users, ['hdr']);
 });
