@@ -570,3 +570,85 @@ test('phoenix: app code sees Phoenix clients like any other: middleware, assigns
     for (const r of subs) r.close();
   }
 });
+
+test('phoenix: recovery after a real drop (server-side TCP close), with `recover` as {offset, epoch}; a wrong epoch gets recovered: false and nothing replayed', async () => {
+  const srv = await server();
+  // The reconnect is held at the server until the missed publications are made, so they must be replayed.
+  let connects = 0;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  srv.sb.onConnecting(async (ctx) => {
+    if (ctx.protocol === 'phoenix' && ++connects === 2) await held;
+    ctx.accept();
+  });
+  let id = '';
+  srv.sb.on('connect', (c) => void (id = c.id));
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'tcp' }) } });
+  const closes: number[] = [];
+  s.onClose((e: { code: number }) => void closes.push(e.code));
+  await open(s);
+  let last: { offset: number; epoch: string } | undefined;
+  const ch = s.channel('hist:drop', () => (last === undefined ? {} : { recover: last }));
+  const got: number[] = [];
+  ch.on('message', (p: { n: number }) => void got.push(p.n));
+  const onMessage = ch.onMessage.bind(ch);
+  ch.onMessage = (event: string, payload: unknown, ref: unknown) => {
+    if (typeof ref === 'string' && ref.includes(':')) {
+      const i = ref.indexOf(':');
+      last = { offset: Number(ref.slice(0, i)), epoch: ref.slice(i + 1) };
+    }
+    return onMessage(event, payload, ref);
+  };
+  const replies: { recovered?: boolean; recoverable?: boolean; epoch?: string }[] = [];
+  ch.join().receive('ok', (r: (typeof replies)[number]) => void replies.push(r));
+  await until(() => replies.length === 1, 5000, 'joined');
+  await srv.sb.publish('hist:drop', { n: 1 });
+  await until(() => got.length === 1, 5000, 'first');
+
+  // The server drops the TCP connection (no close frame: the client sees 1006) and the client reconnects.
+  (srv.sb.getConnection(id)!.transport as unknown as { ws: WebSocket }).ws.terminate();
+  await until(() => connects === 2, 5000, 'the client is reconnecting');
+  await srv.sb.publish('hist:drop', { n: 2 });
+  await srv.sb.publish('hist:drop', { n: 3 });
+  release();
+  await until(() => replies.length === 2, 5000, 'rejoined');
+  await srv.sb.publish('hist:drop', { n: 4 });
+  await until(() => got.length >= 4, 5000, 'replayed and live');
+  assert.deepEqual(got, [1, 2, 3, 4]);
+  assert.equal(replies[1]!.recovered, true);
+  assert.equal(closes[0], 1006);
+  const epoch = replies[0]!.epoch!;
+
+  // Raw wire: the object form from offset 1 replays 2, 3, 4 before the join's next heartbeat reply;
+  // a wrong epoch gets recovered: false and nothing.
+  const c = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'raw' })}&vsn=2.0.0`);
+  await c.opened;
+  try {
+    c.send(['1', '1', 'hist:drop', 'phx_join', { recover: { offset: 1, epoch } }]);
+    c.send([null, 'hb1', 'phoenix', 'heartbeat', {}]);
+    await c.next((m) => Array.isArray(m) && m[1] === 'hb1');
+    const first = c.messages.splice(0) as unknown[][];
+    // (When recovered, the reply's offset is the position recovered from; each replayed broadcast carries its own.)
+    assert.deepEqual(first[0], ['1', '1', 'hist:drop', 'phx_reply', { status: 'ok', response: { recoverable: true, epoch, offset: 1, recovered: true } }]);
+    assert.deepEqual(
+      first.slice(1).map((m) => [m[1], m[3], m[4]]),
+      [2, 3, 4].map((n) => [`${n}:${epoch}`, 'message', { n }]),
+    );
+    await srv.sb.publish('hist:other', { n: 1 });
+    await srv.sb.publish('hist:other', { n: 2 });
+    c.send(['2', '2', 'hist:other', 'phx_join', { recover: { offset: 1, epoch: 'not-the-epoch' } }]);
+    c.send([null, 'hb2', 'phoenix', 'heartbeat', {}]);
+    await c.next((m) => Array.isArray(m) && m[1] === 'hb2');
+    const second = c.messages.splice(0) as unknown[][];
+    assert.equal(second.length, 1, JSON.stringify(second));
+    const reply = second[0]![4] as { status: string; response: { recovered: boolean; recoverable: boolean } };
+    assert.equal(reply.status, 'ok');
+    assert.equal(reply.response.recovered, false);
+    // A malformed recover param is no recovery at all: a plain positioned join.
+    c.send(['3', '3', 'hist:third', 'phx_join', { recover: { offset: 'x' } }]);
+    const third = await c.next<unknown[]>((m) => Array.isArray(m) && m[1] === '3');
+    assert.equal((third[4] as { response: Record<string, unknown> }).response['recovered'], undefined);
+  } finally {
+    c.close();
+  }
+});
