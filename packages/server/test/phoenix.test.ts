@@ -652,3 +652,38 @@ test('phoenix: recovery after a real drop (server-side TCP close), with `recover
     c.close();
   }
 });
+
+test('phoenix: mounted at another path (/rt/websocket); conn.send reaches socket.onMessage on topic phoenix; publications to * are not delivered to Phoenix clients', async () => {
+  const srv = await startServer({ namespaces: { chat: { allowSubscribeForClient: true } } });
+  srv.sb.attach(srv.http, { path: '/rt/websocket', protocol: 'phoenix' });
+  srv.sb.attach(srv.http, { path: '/plain', protocol: 'plain' });
+  servers.add(srv);
+  const s = phx(`ws://127.0.0.1:${srv.port}/rt`, { params: { token: await token({ sub: 'pat' }) } });
+  const frames: { topic: string; event: string; payload: unknown }[] = [];
+  s.onMessage((m: { topic: string; event: string; payload: unknown }) => void frames.push(m));
+  await open(s);
+  const ch = s.channel('chat:p', {});
+  await joined(ch);
+  const conn = [...srv.sb.connections()].find((c) => c.protocol === 'phoenix')!;
+  conn.send({ hello: 'pat' });
+  conn.send('scalar');
+  await until(() => frames.filter((m) => m.topic === 'phoenix' && m.event === 'message').length === 2, 5000, 'conn.send frames');
+  assert.deepEqual(
+    frames.filter((m) => m.topic === 'phoenix' && m.event === 'message').map((m) => m.payload),
+    [{ hello: 'pat' }, { data: 'scalar' }],
+  );
+
+  // '*' reaches a plain client (so it was sent) but no Phoenix frame carries it: the publication
+  // made after it on a joined topic arrives with nothing of it before.
+  const plain = new RawClient(`ws://127.0.0.1:${srv.port}/plain?token=${await token({ sub: 'pl' })}`);
+  await plain.opened;
+  try {
+    await srv.sb.publish('*', { event: 'maint', payload: { at: 'noon' } });
+    assert.equal((await plain.next((m) => m['channel'] === '*'))['type'], 'maint');
+    await srv.sb.publish('chat:p', { event: 'after', payload: {} });
+    await until(() => frames.some((m) => m.event === 'after'), 5000, 'the later publication');
+    assert.deepEqual(frames.filter((m) => m.event === 'maint' || JSON.stringify(m.payload).includes('noon')), []);
+  } finally {
+    plain.close();
+  }
+});
