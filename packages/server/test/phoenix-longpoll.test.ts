@@ -210,4 +210,12 @@ test('phoenix LongPoll: the official client with authToken (X-Phoenix-AuthToken 
   assert.equal(opens, 0);
   assert.ok(closes.includes(1008), `closes ${JSON.stringify(closes)}`);
   assert.deepEqual(users, ['hdr']);
+
+  // A revoked token opens no new session: HTTP 403 with JSON status 403.
+  const revoked = await token({ sub: 'rev', jti: 'lp-jti' });
+  await srv.sb.revokeToken('lp-jti', Date.now() + 60_000);
+  const r = await fetch(`http://${srv.base}/socket/longpoll?token=${revoked}&vsn=2.0.0`);
+  assert.equal(r.status, 403);
+  assert.deepEqual(await r.json(), { status: 403, error: 'token revoked' });
+  assert.deepEqual(users, ['hdr']);
 });

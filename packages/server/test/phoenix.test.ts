@@ -687,3 +687,35 @@ test('phoenix: mounted at another path (/rt/websocket); conn.send reaches socket
     plain.close();
   }
 });
+
+test('phoenix: a revoked token is closed with 3520 and every reconnect of the 1.8.16 client is refused before the upgrade (403); other users stay', async () => {
+  const srv = await server();
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'gone', jti: 'jti-gone' }) } });
+  let opens = 0;
+  const errors: unknown[] = [];
+  const closes: number[] = [];
+  s.onOpen(() => void opens++);
+  s.onError((e: unknown) => void errors.push(e));
+  s.onClose((e: { code: number }) => void closes.push(e.code));
+  await open(s);
+  const other = phx(srv.phxUrl, { params: { token: await token({ sub: 'stays' }) } });
+  await open(other);
+  const och = other.channel('chat:stay', {});
+  const got: unknown[] = [];
+  och.on('message', (p: unknown) => void got.push(p));
+  await joined(och);
+
+  await srv.sb.revokeToken('jti-gone', Date.now() + 60_000);
+  await until(() => closes.length >= 1, 5000, 'the revoked connection closed');
+  assert.equal(closes[0], 3520);
+  // The client comes back whatever the code; each try is refused at the upgrade, so it never opens again.
+  const before = errors.length;
+  await until(() => errors.length >= before + 2, 10_000, 'two refused reconnects');
+  assert.equal(opens, 1);
+  await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'gone', jti: 'jti-gone' })}&vsn=2.0.0`).opened, /HTTP 403/);
+  // Another user's connection was not touched.
+  await srv.sb.publish('chat:stay', { n: 1 });
+  await until(() => got.length === 1, 5000, 'the other user still receives');
+  assert.ok(other.isConnected());
+  s.disconnect();
+});
