@@ -156,7 +156,8 @@ test('phoenix: authToken subprotocol (phoenix echoed), bad token and wrong vsn r
   srv.sb.on('unsubscribe', (c, channel) => {
     if (c.protocol === 'phoenix') unsubscribed.push(channel);
   });
-  const s = phx(srv.phxUrl, { authToken: await token({ sub: 'carol' }) });
+  // authToken wins over a params token (the subprotocol is the documented source when both are sent).
+  const s = phx(srv.phxUrl, { authToken: await token({ sub: 'carol' }), params: { token: await token({ sub: 'mallory' }) } });
   await open(s);
   await until(() => connectedUser !== undefined, 5000, 'connect event');
   assert.equal(connectedUser, 'carol');
