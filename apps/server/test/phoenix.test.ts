@@ -53,3 +53,23 @@ test('standalone: /socket/longpoll serves the phoenix client over LongPoll (bad 
   await until(() => news.length === 1, 10_000, 'API publication in a poll');
   assert.deepEqual(news[0], { n: 2 });
 });
+
+test('standalone: phoenix.path moves the endpoint (WebSocket at /rt/websocket, LongPoll at /rt/longpoll); the default path is then not served', async () => {
+  const moved = await startServerProcess(writeConfig(testConfig({ phoenix: { path: '/rt/websocket' } })));
+  try {
+    const jwt = await signToken('phx-rt');
+    const s = new Socket(`ws://127.0.0.1:${moved.port}/rt`, { transport: WebSocket, params: { token: jwt }, reconnectAfterMs: () => 50 });
+    sockets.push(s);
+    s.connect();
+    const ch = s.channel('chat:rt', {});
+    let ok = false;
+    ch.join().receive('ok', () => (ok = true));
+    await until(() => ok, 5000, 'joined at /rt/websocket');
+    const lp = await fetch(`http://127.0.0.1:${moved.port}/rt/longpoll?token=${jwt}&vsn=2.0.0`);
+    assert.equal(((await lp.json()) as { status: number }).status, 410, 'a LongPoll session opened at /rt/longpoll');
+    await assert.rejects(new RawClient(`ws://127.0.0.1:${moved.port}/socket/websocket?token=${jwt}&vsn=2.0.0`).opened);
+  } finally {
+    for (const s of sockets.splice(0)) s.disconnect();
+    await moved.stop();
+  }
+});

@@ -190,3 +190,40 @@ test('phoenix LongPoll across nodes: what a poll abandoned on the other node was
     );
   }
 });
+
+test('phoenix LongPoll across nodes: a session whose node is gone: routing timeouts (500) while the registry still lists it, then 410', { timeout: 120_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('phx-lp3');
+  const a = await node(prefix, 'A');
+  const b = await node(prefix, 'B');
+  let aClosed = false;
+  t.after(async () => {
+    if (!aClosed) await a.close();
+    await b.close();
+    await dropPrefix(prefix);
+  });
+  await until(async () => (await a.sb.info()).nodes.length === 2 && (await b.sb.info()).nodes.length === 2, 15_000, 'both nodes know each other');
+  const jwt = await token({ sub: 'raw' });
+  const at = (n: Node) => `http://127.0.0.1:${n.port}/socket/longpoll?token=${jwt}&vsn=2.0.0`;
+  const opened = (await (await fetch(at(a))).json()) as { token: string };
+  const q = `&token=${encodeURIComponent(opened.token)}`;
+  // While node A is up, node B routes the session's requests to it.
+  assert.deepEqual(await (await fetch(at(b) + q, { method: 'POST', body: '[null,"1","phoenix","heartbeat",{}]' })).json(), { status: 200 });
+  // Node A goes away. Node B still counts it live until its registry entry ages out (announced
+  // within 15 s), so a request routed there first times out: {"status":500}; after that, 410. Both
+  // make the client start over and rejoin.
+  await a.close();
+  aClosed = true;
+  const seen: number[] = [];
+  await until(
+    async () => {
+      const s = ((await (await fetch(at(b) + q)).json()) as { status: number }).status;
+      seen.push(s);
+      return s === 410;
+    },
+    40_000,
+    'a 410 for the session of the node that is gone',
+  );
+  assert.equal(seen[0], 500, `statuses ${JSON.stringify(seen)}`);
+  for (const s of seen.slice(0, -1)) assert.equal(s, 500, `statuses ${JSON.stringify(seen)}`);
+});

@@ -109,6 +109,18 @@ export class UpgradeGate {
     });
   }
 
+  /**
+   * Whether the credentials' token is revoked, for protocols that authenticate at the upgrade (or
+   * at a request-based transport's first request): refused there with 403, as a client that
+   * reconnects whatever the close code (Phoenix 1.8.16, §7.3 of its reference) must be kept out
+   * before the upgrade. Checked once the node has loaded the list; before that the connect step
+   * checks it (and closes with 3520).
+   */
+  #revoked(creds: Partial<Credentials>): boolean {
+    const r = this.ctx.revocations;
+    return r.isLoaded && r.revoked(creds.user ?? '', creds.claims);
+  }
+
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, endpoint: EndpointOptions | ProtocolName): void {
     const ep: EndpointOptions = typeof endpoint === 'string' ? { path: req.url ?? '/', protocol: endpoint } : endpoint;
     const protocolName = ep.protocol ?? 'centrifuge';
@@ -172,6 +184,10 @@ export class UpgradeGate {
           // an internal error (a connect proxy that failed) is the server's fault, not the client's
           return refuse(socket, d.error && d.code === 100 ? 500 : httpStatusOf(d.code), d.message);
         }
+        if (this.#revoked(d.credentials)) {
+          finish();
+          return refuse(socket, httpStatusOf(Disconnects.tokenRevoked.code), Disconnects.tokenRevoked.reason);
+        }
         upgrade({ user: '', ...d.credentials });
       },
       (err: unknown) => {
@@ -205,6 +221,7 @@ export class UpgradeGate {
       const d = await this.auth.authenticate({ protocol: opts.protocol, request, token: opts.token, data: undefined }, opts.onConnecting ?? this.auth.onConnecting);
       if (d.kind === 'decline') return { status: httpStatusOf(d.code), message: d.message };
       if (this.closing) return { status: 503, message: 'shutting down' };
+      if (this.#revoked(d.credentials)) return { status: httpStatusOf(Disconnects.tokenRevoked.code), message: Disconnects.tokenRevoked.reason };
       return { conn: this.accept(make(request), protocol, request, { user: '', ...d.credentials }) };
     } catch (err) {
       if (err instanceof ReplyError || err instanceof DisconnectError) return { status: httpStatusOf(err.code), message: err.message };

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
 import WebSocket from 'ws';
 import { LongPoll, Presence, Socket, type Channel } from 'phoenix';
-import { phoenixLongPoll, type LongPollOptions } from '../src/index.js';
+import { phoenixLongPoll, type LongPollOptions, type Switchboard, type SwitchboardOptions } from '../src/index.js';
 import { sdk, startServer, token, until, type TestServer } from './helpers.js';
 
 const sockets = new Set<Socket>();
@@ -19,13 +19,17 @@ afterEach(async () => {
 });
 
 /** A node serving Phoenix over LongPoll only: WebSocket upgrades to /socket/websocket are refused, as by a proxy that blocks them. */
-async function server(options: LongPollOptions = {}): Promise<TestServer & { base: string }> {
-  const srv = await startServer({
-    namespaces: {
-      chat: { allowSubscribeForClient: true, allowPublishForClient: true, presence: true },
-      hist: { allowSubscribeForClient: true, historySize: 10, historyTtlMs: 60_000, forceRecovery: true },
+async function server(options: LongPollOptions = {}, sbOptions: SwitchboardOptions = {}, setup?: (sb: Switchboard) => void): Promise<TestServer & { base: string }> {
+  const srv = await startServer(
+    {
+      namespaces: {
+        chat: { allowSubscribeForClient: true, allowPublishForClient: true, presence: true },
+        hist: { allowSubscribeForClient: true, historySize: 10, historyTtlMs: 60_000, forceRecovery: true },
+      },
+      ...sbOptions,
     },
-  });
+    setup,
+  );
   const longPoll = phoenixLongPoll(srv.sb, { pollWindowMs: 1000, sessionTimeoutMs: 3000, ...options });
   srv.http.on('upgrade', (req, socket: Duplex) => {
     if (req.url?.startsWith('/socket/websocket')) socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -122,7 +126,7 @@ test('phoenix LongPoll: a client whose WebSocket is refused falls back to LongPo
 test('phoenix LongPoll: refused and bad requests get their statuses; an abandoned session is closed and leaves presence', async () => {
   const srv = await server({ pollWindowMs: 300, sessionTimeoutMs: 800 });
   const url = `http://${srv.base}/socket/longpoll`;
-  // A bad token: HTTP 401, JSON status 403 (the client stops, as Phoenix answers a refused connect).
+  // A bad token: HTTP 401, JSON status 403 (what the official client does with it: the test below).
   let r = await fetch(`${url}?token=bad&vsn=2.0.0`);
   assert.equal(r.status, 401);
   assert.equal(((await r.json()) as { status: number }).status, 403);
@@ -171,4 +175,121 @@ test('phoenix LongPoll: refused and bad requests get their statuses; an abandone
   await until(async () => (await srv.sb.presence('chat:raw2')).size === 1, 5000, 'joined');
   await until(async () => (await srv.sb.presence('chat:raw2')).size === 0, 10_000, 'abandoned session closed');
   assert.equal(srv.sb.counts().connections, 0);
+});
+
+test('phoenix LongPoll: the official client with authToken (X-Phoenix-AuthToken header) joins; CORS preflight; a refused token closes the transport with 1008 and the 1.8.16 socket retries', async () => {
+  const srv = await server();
+  const users: string[] = [];
+  srv.sb.on('connect', (c) => void users.push(c.user));
+  // authToken over LongPoll: no token param at all, the header carries it.
+  const s = new Socket(`ws://${srv.base}/socket`, { transport: LongPoll, authToken: await token({ sub: 'hdr' }), reconnectAfterMs: () => 50, timeout: 5000 });
+  sockets.add(s);
+  s.connect();
+  const ch = s.channel('chat:hdr', {});
+  await joined(ch);
+  assert.deepEqual(users, ['hdr']);
+  assert.equal((s as unknown as { endPointURL(): string }).endPointURL().includes('token='), false, 'no token in the query');
+  assert.deepEqual(await pushed(ch, 'said', { text: 'via header' }), { status: 'ok', response: {} });
+
+  // CORS preflight for a page on another origin.
+  const pre = await fetch(`http://${srv.base}/socket/longpoll?vsn=2.0.0`, { method: 'OPTIONS', headers: { origin: 'http://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, x-phoenix-authtoken' } });
+  assert.ok(pre.status >= 200 && pre.status < 300, `preflight status ${pre.status}`);
+  assert.equal(pre.headers.get('access-control-allow-origin'), 'http://app.example');
+  assert.match(pre.headers.get('access-control-allow-methods') ?? '', /POST/);
+  assert.match(pre.headers.get('access-control-allow-headers') ?? '', /x-phoenix-authtoken/);
+
+  // A bad token: the client's LongPoll transport reports 403 and closes with 1008 "forbidden"; the
+  // 1.8.16 socket then tries again with its reconnect backoff (as after a refused WebSocket upgrade),
+  // and each try is refused the same way: it never opens.
+  const bad = new Socket(`ws://${srv.base}/socket`, { transport: LongPoll, params: { token: 'bad' }, reconnectAfterMs: () => 50, timeout: 5000 });
+  sockets.add(bad);
+  const errors: unknown[] = [];
+  const closes: number[] = [];
+  let opens = 0;
+  bad.onError((e: unknown) => void errors.push(e));
+  bad.onClose((e: { code: number }) => void closes.push(e.code));
+  bad.onOpen(() => void opens++);
+  bad.connect();
+  await until(() => errors.filter((e) => e === 403).length >= 2, 10_000, 'two refused tries');
+  assert.equal(opens, 0);
+  assert.ok(closes.includes(1008), `closes ${JSON.stringify(closes)}`);
+  assert.deepEqual(users, ['hdr']);
+
+  // A revoked token opens no new session: HTTP 403 with JSON status 403.
+  const revoked = await token({ sub: 'rev', jti: 'lp-jti' });
+  await srv.sb.revokeToken('lp-jti', Date.now() + 60_000);
+  const r = await fetch(`http://${srv.base}/socket/longpoll?token=${revoked}&vsn=2.0.0`);
+  assert.equal(r.status, 403);
+  assert.deepEqual(await r.json(), { status: 403, error: 'token revoked' });
+  assert.deepEqual(users, ['hdr']);
+});
+
+test('phoenix LongPoll: inbound backpressure holds a POST body (not handed over, not answered) while the connection is paused', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const seen: string[] = [];
+  const srv = await server({}, { limits: { maxPendingCommands: 2 } }, (sb) => {
+    sb.route('/slow/:id', {
+      join(ctx) {
+        ctx.accept();
+      },
+    }).on('wait', async (ctx) => {
+      seen.push(`wait ${(ctx.payload as { i: number }).i}`);
+      await gate;
+    });
+  });
+  // Count POST bodies the server has read in full.
+  let bodiesRead = 0;
+  srv.http.prependListener('request', (req) => {
+    if (req.method === 'POST') req.once('end', () => void bodiesRead++);
+  });
+  const url = `http://${srv.base}/socket/longpoll`;
+  const opened = (await (await fetch(`${url}?token=${await token({ sub: 'bp' })}&vsn=2.0.0`)).json()) as { token: string };
+  const s = `${url}?vsn=2.0.0&token=${encodeURIComponent(opened.token)}`;
+  assert.deepEqual(await post(s, '["1","1","/slow/1","phx_join",{}]'), { http: 200, json: { status: 200 } });
+  let joinReply: unknown;
+  await until(
+    async () => {
+      const p = (await (await fetch(s)).json()) as { messages?: string[] };
+      for (const m of p.messages ?? []) if ((JSON.parse(m) as unknown[])[1] === '1') joinReply = (JSON.parse(m) as unknown[])[4];
+      return joinReply !== undefined;
+    },
+    5000,
+    'the join reply',
+  );
+  assert.deepEqual(joinReply, { status: 'ok', response: {} });
+  const conn = [...srv.sb.connections()][0]!;
+  // Four pushes the handler holds: more pending commands than the limit, so the connection pauses.
+  const body = [0, 1, 2, 3].map((i) => `["1","w${i}","/slow/1","wait",{"i":${i}}]`).join('\n');
+  assert.deepEqual(await post(s, body), { http: 200, json: { status: 200 } });
+  await until(() => conn.inboundPaused, 5000, 'the connection paused');
+  // The next POST is read but held: no answer even after a later request's round trip.
+  let answered: { http: number; json: Record<string, unknown> } | undefined;
+  const held = post(s, '[null,"hb","phoenix","heartbeat",{}]').then((r) => (answered = r));
+  await until(() => bodiesRead === 3, 5000, 'the held body read');
+  const pre = await fetch(url, { method: 'OPTIONS' });
+  assert.equal(pre.status, 204);
+  assert.equal(answered, undefined, 'a POST is not answered while the connection is paused');
+  assert.deepEqual(seen, ['wait 0']);
+  // Released: the commands drain, the connection resumes and the held POST is answered.
+  release();
+  await held;
+  assert.deepEqual(answered, { http: 200, json: { status: 200 } });
+  await until(() => seen.length === 4, 5000, 'every push handled');
+  assert.deepEqual(seen, ['wait 0', 'wait 1', 'wait 2', 'wait 3']);
+  // Everything was answered in order: four push replies, then the heartbeat's.
+  const refs: unknown[] = [];
+  await until(
+    async () => {
+      const p = (await (await fetch(s)).json()) as { messages?: string[] };
+      for (const m of p.messages ?? []) {
+        const f = JSON.parse(m) as unknown[];
+        if (f[3] === 'phx_reply') refs.push(f[1]);
+      }
+      return refs.includes('hb');
+    },
+    10_000,
+    'the replies',
+  );
+  assert.deepEqual(refs.filter((r) => r !== '1'), ['w0', 'w1', 'w2', 'w3', 'hb']);
 });

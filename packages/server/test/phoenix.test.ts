@@ -83,6 +83,16 @@ test('phoenix: token in params, join, API publication as a broadcast, push answe
   await until(() => news.length === 1 && messages.length === 1, 5000, 'broadcasts');
   assert.deepEqual(news[0], { n: 1 });
   assert.deepEqual(messages[0], { text: 'plain' });
+  // Reserved event names in publications never reach the client as those events (a publication
+  // {event: 'phx_close'} would close the channel, §13.6): they are `message` with the whole data;
+  // scalars are wrapped as {data}.
+  await srv.sb.publish('chat:room1', { event: 'phx_close', payload: { x: 1 } });
+  await srv.sb.publish('chat:room1', { event: 'chan_reply_9', payload: {} });
+  await srv.sb.publish('chat:room1', { event: 'presence_diff', payload: { joins: {}, leaves: {} } });
+  await srv.sb.publish('chat:room1', 42);
+  await until(() => messages.length === 5, 5000, 'reserved events and a scalar as message');
+  assert.deepEqual(messages.slice(1), [{ event: 'phx_close', payload: { x: 1 } }, { event: 'chan_reply_9', payload: {} }, { event: 'presence_diff', payload: { joins: {}, leaves: {} } }, { data: 42 }]);
+  assert.equal(ch.state, 'joined');
 
   // A centrifuge SDK client on the same channel sees Phoenix pushes; Phoenix sees its publications.
   const cent = sdk(srv.url, { token: await token({ sub: 'bob' }) });
@@ -146,7 +156,8 @@ test('phoenix: authToken subprotocol (phoenix echoed), bad token and wrong vsn r
   srv.sb.on('unsubscribe', (c, channel) => {
     if (c.protocol === 'phoenix') unsubscribed.push(channel);
   });
-  const s = phx(srv.phxUrl, { authToken: await token({ sub: 'carol' }) });
+  // authToken wins over a params token (the subprotocol is the documented source when both are sent).
+  const s = phx(srv.phxUrl, { authToken: await token({ sub: 'carol' }), params: { token: await token({ sub: 'mallory' }) } });
   await open(s);
   await until(() => connectedUser !== undefined, 5000, 'connect event');
   assert.equal(connectedUser, 'carol');
@@ -161,9 +172,7 @@ test('phoenix: authToken subprotocol (phoenix echoed), bad token and wrong vsn r
   await until(() => msgs.length === 1, 5000, 'first message');
   await new Promise<void>((resolve) => ch.leave().receive('ok', () => resolve()));
   await until(() => unsubscribed.includes('chat:leave'), 5000, 'server-side leave');
-  await srv.sb.publish('chat:leave', { n: 2 });
-  await srv.sb.publish('chat:other', { n: 3 }); // nothing of chat:leave may arrive any more
-  assert.equal(msgs.length, 1);
+  // (The client drops the channel itself on leave(), so "nothing more arrives" is checked on the raw wire below.)
 
   // Refusals before the upgrade: HTTP statuses the raw client sees.
   await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=bad&vsn=2.0.0`).opened, /HTTP 401/);
@@ -179,7 +188,11 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
   const presence = new Presence(ch);
   let keys: string[] = [];
   const left: string[] = [];
+  const came: string[] = [];
   presence.onSync(() => void (keys = presence.list((k: string) => k).sort()));
+  presence.onJoin((k: string | undefined, current: unknown) => {
+    if (k !== undefined && current === undefined) came.push(k);
+  });
   presence.onLeave((k: string | undefined, current: { metas: unknown[] } | undefined) => {
     if (k !== undefined && (current === undefined || current.metas.length === 0)) left.push(k);
   });
@@ -196,6 +209,8 @@ test('phoenix: Presence lists members of every protocol and drops the one who le
   sub.subscribe();
   try {
     await until(() => keys.join() === 'alice,bob,cent', 5000, 'three members of two protocols');
+    // onJoin saw each newcomer once (alice herself from her presence_state).
+    assert.deepEqual([...came].sort(), ['alice', 'bob', 'cent']);
     b.disconnect();
     await until(() => keys.join() === 'alice,cent', 5000, 'bob dropped');
     assert.deepEqual(left, ['bob']);
@@ -253,6 +268,37 @@ test('phoenix: raw wire: unmatched topic, duplicate join, binary push refused wi
   assert.equal((bin[4] as { status: string }).status, 'error');
   c.send([null, '7', 'phoenix', 'heartbeat', {}]);
   await c.next(isReply('7'));
+
+  // Leave (§14): ok reply with the refs, then phx_close with the join ref, and delivery stops.
+  c.send(['8', '8', 'chat:y', 'phx_join', {}]);
+  await c.next(isReply('8'));
+  // While joined, a publication made before a heartbeat arrives before its reply (what makes the check below meaningful).
+  // The frames of `topic` (presence frames aside: chat has presence) that came before the reply to a heartbeat sent now.
+  const before = async (hbRef: string, topic: string): Promise<unknown[][]> => {
+    c.send([null, hbRef, 'phoenix', 'heartbeat', {}]);
+    await until(() => c.messages.some((m) => isReply(hbRef)(m as Record<string, unknown>)), 5000, `heartbeat ${hbRef}`);
+    const i = c.messages.findIndex((m) => isReply(hbRef)(m as Record<string, unknown>));
+    const got = c.messages.splice(0, i + 1).slice(0, i) as unknown[][];
+    return got.filter((m) => m[2] === topic && m[3] !== 'presence_state' && m[3] !== 'presence_diff');
+  };
+  const onY = (m: Record<string, unknown>) => Array.isArray(m) && m[2] === 'chat:y' && m[3] !== 'presence_state' && m[3] !== 'presence_diff';
+  await srv.sb.publish('chat:y', { n: 1 });
+  assert.deepEqual(await before('h1', 'chat:y'), [[null, null, 'chat:y', 'message', { n: 1 }]]);
+  c.send(['8', '9', 'chat:y', 'phx_leave', {}]);
+  assert.deepEqual(await c.next(onY), ['8', '9', 'chat:y', 'phx_reply', { status: 'ok', response: {} }]);
+  assert.deepEqual(await c.next(onY), ['8', '8', 'chat:y', 'phx_close', {}]);
+  await srv.sb.publish('chat:y', { n: 2 });
+  assert.deepEqual(await before('h2', 'chat:y'), [], 'nothing of chat:y after the leave');
+
+  // A push with a stale join ref (a previous join of the topic) is ignored: no reply at all.
+  c.send(['10', '10', 'chat:z', 'phx_join', {}]);
+  await c.next(isReply('10'));
+  c.send(['10', '11', 'chat:z', 'publish', { fresh: true }]);
+  assert.deepEqual(await c.next(isReply('11')), ['10', '11', 'chat:z', 'phx_reply', { status: 'ok', response: {} }]);
+  await c.next((m) => Array.isArray(m) && m[2] === 'chat:z' && m[3] === 'message');
+  c.send(['9', '12', 'chat:z', 'publish', { stale: true }]);
+  assert.deepEqual(await before('h3', 'chat:z'), [], 'no reply to the stale push, nothing published');
+
   c.send('{"not":"an array"}');
   assert.equal((await c.waitClose()).code, 1007);
 });
@@ -451,4 +497,226 @@ test('phoenix: "resubscribe needed" is phx_error: the client rejoins by itself a
   assert.deepEqual(got, [1, 2, 3]);
   assert.deepEqual(errors, [{ reason: 'insufficient state' }]);
   assert.equal(replies[1]!.recovered, true);
+});
+
+test('phoenix: app code sees Phoenix clients like any other: middleware, assigns from the join handler, the command rate limit (error 111), one encode per publication', async () => {
+  const seen: string[] = [];
+  const srv = await startServer(
+    { limits: { commandRateLimit: 5 }, namespaces: { chat: { allowSubscribeForClient: true, allowPublishForClient: true } } },
+    (sb) => {
+      sb.use(async (ctx, next) => {
+        seen.push(`${ctx.kind}/${ctx.protocol}`);
+        await next();
+      });
+      sb.route('/team/:id', {
+        join(ctx) {
+          ctx.assign('team', ctx.params.id).accept();
+        },
+      }).on('whoami', (ctx) => ctx.reply('me', { team: ctx.client.assigns['team'], user: ctx.client.user }));
+    },
+  );
+  srv.sb.attach(srv.http, { path: '/socket/websocket', protocol: 'phoenix' });
+  servers.add(srv);
+  const s = phx(`ws://127.0.0.1:${srv.port}/socket`, { params: { token: await token({ sub: 'ann' }) } });
+  await open(s);
+  const team = s.channel('/team/blue', {});
+  await joined(team);
+  // The assign made by the join handler is read back by the event handler.
+  assert.deepEqual(await pushed(team, 'whoami', {}), { status: 'ok', response: { team: 'blue', user: 'ann' } });
+  const chat = s.channel('chat:mw', {});
+  await joined(chat);
+  assert.equal((await pushed(chat, 'publish', { n: 1 })).status, 'ok');
+  for (const k of ['connect/phoenix', 'subscribe/phoenix', 'event/phoenix', 'publish/phoenix']) assert.ok(seen.includes(k), `middleware saw ${k}: ${seen.join()}`);
+
+  // A burst of pushes over the limit: every push answered, some refused with 111 (none left to time out).
+  const c = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'burst' })}&vsn=2.0.0`);
+  await c.opened;
+  try {
+    c.send(['1', '1', 'chat:rl', 'phx_join', {}]);
+    await c.next((m) => Array.isArray(m) && m[1] === '1');
+    for (let i = 0; i < 9; i++) c.send(['1', `p${i}`, 'chat:rl', 'publish', { i }]);
+    const replies: unknown[][] = [];
+    for (let i = 0; i < 9; i++) replies.push(await c.next<unknown[]>((m) => Array.isArray(m) && m[1] === `p${i}`));
+    const statuses = replies.map((r) => r[4] as { status: string; response: unknown });
+    assert.ok(statuses.some((r) => r.status === 'ok'), 'some pushes passed');
+    assert.deepEqual(
+      statuses.find((r) => r.status === 'error'),
+      { status: 'error', response: { reason: 'too many requests', code: 111 } },
+    );
+  } finally {
+    c.close();
+  }
+
+  // Fan-out: one encode per publication for 20 Phoenix subscribers.
+  const p = srv.sb.protocol('phoenix')!;
+  let encodes = 0;
+  const orig = p.encodePublication.bind(p);
+  (p as { encodePublication: typeof orig }).encodePublication = (ch, pub) => {
+    encodes++;
+    return orig(ch, pub);
+  };
+  const subs: RawClient[] = [];
+  try {
+    for (let i = 0; i < 20; i++) {
+      const r = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: `f${i}` })}&vsn=2.0.0`);
+      subs.push(r);
+      await r.opened;
+      r.send(['1', '1', 'chat:fan', 'phx_join', {}]);
+      await r.next((m) => Array.isArray(m) && m[1] === '1');
+    }
+    for (let n = 0; n < 5; n++) await srv.sb.publish('chat:fan', { event: 'tick', payload: { n } });
+    for (const r of subs) for (let n = 0; n < 5; n++) assert.deepEqual(await r.next((m) => Array.isArray(m) && m[3] === 'tick'), [null, null, 'chat:fan', 'tick', { n }]);
+    assert.equal(encodes, 5);
+  } finally {
+    for (const r of subs) r.close();
+  }
+});
+
+test('phoenix: recovery after a real drop (server-side TCP close), with `recover` as {offset, epoch}; a wrong epoch gets recovered: false and nothing replayed', async () => {
+  const srv = await server();
+  // The reconnect is held at the server until the missed publications are made, so they must be replayed.
+  let connects = 0;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  srv.sb.onConnecting(async (ctx) => {
+    if (ctx.protocol === 'phoenix' && ++connects === 2) await held;
+    ctx.accept();
+  });
+  let id = '';
+  srv.sb.on('connect', (c) => void (id = c.id));
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'tcp' }) } });
+  const closes: number[] = [];
+  s.onClose((e: { code: number }) => void closes.push(e.code));
+  await open(s);
+  let last: { offset: number; epoch: string } | undefined;
+  const ch = s.channel('hist:drop', () => (last === undefined ? {} : { recover: last }));
+  const got: number[] = [];
+  ch.on('message', (p: { n: number }) => void got.push(p.n));
+  const onMessage = ch.onMessage.bind(ch);
+  ch.onMessage = (event: string, payload: unknown, ref: unknown) => {
+    if (typeof ref === 'string' && ref.includes(':')) {
+      const i = ref.indexOf(':');
+      last = { offset: Number(ref.slice(0, i)), epoch: ref.slice(i + 1) };
+    }
+    return onMessage(event, payload, ref);
+  };
+  const replies: { recovered?: boolean; recoverable?: boolean; epoch?: string }[] = [];
+  ch.join().receive('ok', (r: (typeof replies)[number]) => void replies.push(r));
+  await until(() => replies.length === 1, 5000, 'joined');
+  await srv.sb.publish('hist:drop', { n: 1 });
+  await until(() => got.length === 1, 5000, 'first');
+
+  // The server drops the TCP connection (no close frame: the client sees 1006) and the client reconnects.
+  (srv.sb.getConnection(id)!.transport as unknown as { ws: WebSocket }).ws.terminate();
+  await until(() => connects === 2, 5000, 'the client is reconnecting');
+  await srv.sb.publish('hist:drop', { n: 2 });
+  await srv.sb.publish('hist:drop', { n: 3 });
+  release();
+  await until(() => replies.length === 2, 5000, 'rejoined');
+  await srv.sb.publish('hist:drop', { n: 4 });
+  await until(() => got.length >= 4, 5000, 'replayed and live');
+  assert.deepEqual(got, [1, 2, 3, 4]);
+  assert.equal(replies[1]!.recovered, true);
+  assert.equal(closes[0], 1006);
+  const epoch = replies[0]!.epoch!;
+
+  // Raw wire: the object form from offset 1 replays 2, 3, 4 before the join's next heartbeat reply;
+  // a wrong epoch gets recovered: false and nothing.
+  const c = new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'raw' })}&vsn=2.0.0`);
+  await c.opened;
+  try {
+    c.send(['1', '1', 'hist:drop', 'phx_join', { recover: { offset: 1, epoch } }]);
+    c.send([null, 'hb1', 'phoenix', 'heartbeat', {}]);
+    await c.next((m) => Array.isArray(m) && m[1] === 'hb1');
+    const first = c.messages.splice(0) as unknown[][];
+    // (When recovered, the reply's offset is the position recovered from; each replayed broadcast carries its own.)
+    assert.deepEqual(first[0], ['1', '1', 'hist:drop', 'phx_reply', { status: 'ok', response: { recoverable: true, epoch, offset: 1, recovered: true } }]);
+    assert.deepEqual(
+      first.slice(1).map((m) => [m[1], m[3], m[4]]),
+      [2, 3, 4].map((n) => [`${n}:${epoch}`, 'message', { n }]),
+    );
+    await srv.sb.publish('hist:other', { n: 1 });
+    await srv.sb.publish('hist:other', { n: 2 });
+    c.send(['2', '2', 'hist:other', 'phx_join', { recover: { offset: 1, epoch: 'not-the-epoch' } }]);
+    c.send([null, 'hb2', 'phoenix', 'heartbeat', {}]);
+    await c.next((m) => Array.isArray(m) && m[1] === 'hb2');
+    const second = c.messages.splice(0) as unknown[][];
+    assert.equal(second.length, 1, JSON.stringify(second));
+    const reply = second[0]![4] as { status: string; response: { recovered: boolean; recoverable: boolean } };
+    assert.equal(reply.status, 'ok');
+    assert.equal(reply.response.recovered, false);
+    // A malformed recover param is no recovery at all: a plain positioned join.
+    c.send(['3', '3', 'hist:third', 'phx_join', { recover: { offset: 'x' } }]);
+    const third = await c.next<unknown[]>((m) => Array.isArray(m) && m[1] === '3');
+    assert.equal((third[4] as { response: Record<string, unknown> }).response['recovered'], undefined);
+  } finally {
+    c.close();
+  }
+});
+
+test('phoenix: mounted at another path (/rt/websocket); conn.send reaches socket.onMessage on topic phoenix; publications to * are not delivered to Phoenix clients', async () => {
+  const srv = await startServer({ namespaces: { chat: { allowSubscribeForClient: true } } });
+  srv.sb.attach(srv.http, { path: '/rt/websocket', protocol: 'phoenix' });
+  srv.sb.attach(srv.http, { path: '/plain', protocol: 'plain' });
+  servers.add(srv);
+  const s = phx(`ws://127.0.0.1:${srv.port}/rt`, { params: { token: await token({ sub: 'pat' }) } });
+  const frames: { topic: string; event: string; payload: unknown }[] = [];
+  s.onMessage((m: { topic: string; event: string; payload: unknown }) => void frames.push(m));
+  await open(s);
+  const ch = s.channel('chat:p', {});
+  await joined(ch);
+  const conn = [...srv.sb.connections()].find((c) => c.protocol === 'phoenix')!;
+  conn.send({ hello: 'pat' });
+  conn.send('scalar');
+  await until(() => frames.filter((m) => m.topic === 'phoenix' && m.event === 'message').length === 2, 5000, 'conn.send frames');
+  assert.deepEqual(
+    frames.filter((m) => m.topic === 'phoenix' && m.event === 'message').map((m) => m.payload),
+    [{ hello: 'pat' }, { data: 'scalar' }],
+  );
+
+  // '*' reaches a plain client (so it was sent) but no Phoenix frame carries it: the publication
+  // made after it on a joined topic arrives with nothing of it before.
+  const plain = new RawClient(`ws://127.0.0.1:${srv.port}/plain?token=${await token({ sub: 'pl' })}`);
+  await plain.opened;
+  try {
+    await srv.sb.publish('*', { event: 'maint', payload: { at: 'noon' } });
+    assert.equal((await plain.next((m) => m['channel'] === '*'))['type'], 'maint');
+    await srv.sb.publish('chat:p', { event: 'after', payload: {} });
+    await until(() => frames.some((m) => m.event === 'after'), 5000, 'the later publication');
+    assert.deepEqual(frames.filter((m) => m.event === 'maint' || JSON.stringify(m.payload).includes('noon')), []);
+  } finally {
+    plain.close();
+  }
+});
+
+test('phoenix: a revoked token is closed with 3520 and every reconnect of the 1.8.16 client is refused before the upgrade (403); other users stay', async () => {
+  const srv = await server();
+  const s = phx(srv.phxUrl, { params: { token: await token({ sub: 'gone', jti: 'jti-gone' }) } });
+  let opens = 0;
+  const errors: unknown[] = [];
+  const closes: number[] = [];
+  s.onOpen(() => void opens++);
+  s.onError((e: unknown) => void errors.push(e));
+  s.onClose((e: { code: number }) => void closes.push(e.code));
+  await open(s);
+  const other = phx(srv.phxUrl, { params: { token: await token({ sub: 'stays' }) } });
+  await open(other);
+  const och = other.channel('chat:stay', {});
+  const got: unknown[] = [];
+  och.on('message', (p: unknown) => void got.push(p));
+  await joined(och);
+
+  await srv.sb.revokeToken('jti-gone', Date.now() + 60_000);
+  await until(() => closes.length >= 1, 5000, 'the revoked connection closed');
+  assert.equal(closes[0], 3520);
+  // The client comes back whatever the code; each try is refused at the upgrade, so it never opens again.
+  const before = errors.length;
+  await until(() => errors.length >= before + 2, 10_000, 'two refused reconnects');
+  assert.equal(opens, 1);
+  await assert.rejects(new RawClient(`ws://127.0.0.1:${srv.port}/socket/websocket?token=${await token({ sub: 'gone', jti: 'jti-gone' })}&vsn=2.0.0`).opened, /HTTP 403/);
+  // Another user's connection was not touched.
+  await srv.sb.publish('chat:stay', { n: 1 });
+  await until(() => got.length === 1, 5000, 'the other user still receives');
+  assert.ok(other.isConnected());
+  s.disconnect();
 });
