@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '@switchboard/server/testing';
 import { Redis } from 'ioredis';
 import { keySlot, RedisShards } from '../src/index.js';
-import { freePort, startNodes } from './cluster.js';
+import { freePort, NodeProcess, startNodes } from './cluster.js';
 import { RedisClusterProcess } from '../scripts/redis-cluster.js';
 import { redisAvailable, testPrefix } from './redis-env.js';
 import { multiNodeScenario } from './scenario.js';
@@ -214,4 +214,22 @@ test('a dead seed listed among live ones: the engine and switchboard serve start
     assert.equal(pos.offset, 1, `a publication with history on the master at ${master.port}`);
   }
   assert.equal(masters.size, 3, 'a channel on each master');
+});
+
+test('a Redis Cluster without sharded pub/sub (SPUBLISH, as before Redis 7) is refused by the engine and by switchboard serve', async (t) => {
+  if (!(await redisAvailable())) return t.skip('no Redis here');
+  // a real cluster whose nodes do not know SPUBLISH: COMMAND INFO SPUBLISH answers nil, as Redis 6 does
+  const cluster = await RedisClusterProcess.start(3, 0, ['--rename-command', 'SPUBLISH', '""']);
+  t.after(() => cluster.stop());
+  const shards = new RedisShards({ clusterAddresses: cluster.address });
+  try {
+    await assert.rejects(shards.ready(), /Redis Cluster at .*: sharded pub\/sub \(SPUBLISH, Redis 7 or later\) is required/);
+  } finally {
+    await shards.acquire().release();
+  }
+  const node = new NodeProcess({ name: 'OLD', addresses: [], clusterAddress: cluster.address, prefix: testPrefix('nospub') });
+  t.after(() => node.kill());
+  await waitFor(() => node.proc.exitCode !== null, 90_000, 'the node to exit');
+  assert.notEqual(node.proc.exitCode, 0);
+  assert.match(node.output, /sharded pub\/sub \(SPUBLISH, Redis 7 or later\) is required/);
 });
