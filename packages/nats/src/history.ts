@@ -220,6 +220,24 @@ export class JetStreamHistoryStore implements HistoryStore {
           this.#tops.delete(channel);
           continue;
         }
+        // with a key, the key is judged first (as on Redis): a retry of an accepted publication is a
+        // duplicate, not stale. JetStream checks Nats-Msg-Id before the expected sequence, and no
+        // stream that holds a message has last sequence 0, so this probe stores nothing either way.
+        if (idempotent !== undefined) {
+          const probe = headers();
+          probe.set('Nats-Msg-Id', msgId(channel, idempotent.key));
+          probe.set('Nats-Expected-Last-Sequence', '0');
+          try {
+            const ack = await js.publish(this.link.names.history(channel), new Uint8Array(0), { headers: probe });
+            if (ack.duplicate) {
+              idempotent.duplicate?.();
+              return await this.#positionAt(channel, ack.seq);
+            }
+            throw new Error(`history of ${channel}: the duplicate probe was stored (sequence ${ack.seq})`);
+          } catch (err) {
+            if (!isWrongLastSequence(err)) throw err; // not a duplicate: stale
+          }
+        }
         version.stale?.();
         return { offset: top.offset, epoch: top.epoch };
       }
