@@ -219,7 +219,7 @@ export class NatsBroker implements Broker {
     }
     const idem = options?.idempotent;
     if (idem !== undefined) {
-      return this.#idempotency.run(channel, idem.key, () => this.#publishPlain(channel, pub), idem.duplicate);
+      return this.#idempotency.run(channel, idem.key, () => this.#publishPlain(channel, pub), () => idem.duplicate?.());
     }
     return this.#publishPlain(channel, pub);
   }

@@ -73,4 +73,14 @@ test('idempotent publications with history on NATS: a key published by one node 
   );
   assert.equal(dups.length, 2, dups.join(','));
   assert.ok(dups.includes('b1') && dups.includes('a2') !== dups.includes('b2'), dups.join(','));
+
+  // without history (core NATS): deduplicated on the node that saw the key, not across nodes (as documented)
+  await b.broker.subscribe('plain');
+  assert.equal(await a.broker.publish('plain', pub(1), { idempotent: idem('p', 'ap1') }), undefined);
+  assert.equal(await a.broker.publish('plain', pub(1), { idempotent: idem('p', 'ap2') }), undefined);
+  assert.equal(await b.broker.publish('plain', pub(1), { idempotent: idem('p', 'bp') }), undefined);
+  await b.broker.publish('plain', pub('end'));
+  await waitFor(() => rec.data('plain').length >= 3, 15_000, 'the plain publications');
+  assert.deepEqual(rec.data('plain'), [{ n: 1 }, { n: 1 }, { n: 'end' }], 'once from A (its repeat dropped), once more from B');
+  assert.deepEqual(dups.slice(2), ['ap2']);
 });
