@@ -1,4 +1,4 @@
-import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition, VersionedPublish } from '@switchboard/server';
+import { type Broker, type BrokerEventHandler, type ClientInfo, type HistoryOptions, IdempotencyCache, type IdempotentPublish, type Publication, type StreamPosition, type VersionedPublish } from '@switchboard/server';
 import type { Msg, NatsConnection, Subscription } from 'nats';
 import { decodePub, encodePub, H } from './codec.js';
 import type { JetStreamHistoryStore } from './history.js';
@@ -18,6 +18,8 @@ const dec = new TextDecoder();
 export class NatsBroker implements Broker {
   readonly link: NatsLink;
   readonly #history: JetStreamHistoryStore | undefined;
+  /** Idempotent publications without history (core NATS): this node's own results. */
+  readonly #idempotency = new IdempotencyCache();
   readonly #writeTimeoutMs: number;
   #handler: BrokerEventHandler | undefined;
   #nc: NatsConnection | undefined;
@@ -195,12 +197,34 @@ export class NatsBroker implements Broker {
     return this.#history !== undefined;
   }
 
-  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; version?: VersionedPublish }): Promise<StreamPosition | undefined> {
+  /**
+   * With JetStream history, idempotent publications with history are deduplicated across nodes by
+   * JetStream (`Nats-Msg-Id`, within the stream's duplicate window of 5 minutes). Core NATS keeps
+   * nothing to check against: an idempotent publication without history is deduplicated on this
+   * node only (the same as the node's own cache).
+   */
+  get idempotentPublish(): boolean {
+    return this.#history !== undefined;
+  }
+
+  async publish(
+    channel: string,
+    pub: Publication,
+    options?: { history?: HistoryOptions; version?: VersionedPublish; idempotent?: IdempotentPublish },
+  ): Promise<StreamPosition | undefined> {
     if (options?.version !== undefined && options.history === undefined) throw new RangeError('a publish version needs history');
     if (options?.history !== undefined) {
       if (this.#history === undefined) throw new NatsEngineError('history needs JetStream history with the NATS broker (history: "jetstream")');
-      return this.#history.append(channel, pub, options.history, options.version);
+      return this.#history.append(channel, pub, options.history, options.version, options.idempotent);
     }
+    const idem = options?.idempotent;
+    if (idem !== undefined) {
+      return this.#idempotency.run(channel, idem.key, () => this.#publishPlain(channel, pub), () => idem.duplicate?.());
+    }
+    return this.#publishPlain(channel, pub);
+  }
+
+  async #publishPlain(channel: string, pub: Publication): Promise<undefined> {
     await this.#send(this.link.names.client(channel), `p${encodePub(pub)}`);
     return undefined;
   }

@@ -1,6 +1,7 @@
 import type { SwitchboardOptions } from '@switchboard/server';
 import type { NatsEngineSection } from './config.js';
 import { createNatsEngine } from './engine.js';
+import { NoHistoryStore } from './no-history.js';
 import type { PresenceStore } from '@switchboard/server';
 
 export interface NatsEngineFromConfig {
@@ -29,7 +30,8 @@ export function natsEngineFromSection(s: NatsEngineSection, redisPresence?: Pres
   return {
     options: {
       broker: engine.broker,
-      ...(engine.history !== undefined ? { history: engine.history } : {}),
+      // core only: a store that keeps nothing (the server needs one beside a custom broker)
+      history: engine.history ?? new NoHistoryStore(),
       ...(engine.acks !== undefined ? { acks: engine.acks } : {}),
       ...(presence !== undefined ? { presence } : {}),
       ...(engine.state !== undefined ? { state: engine.state } : {}),

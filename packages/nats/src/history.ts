@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import {
+  DEFAULT_IDEMPOTENT_RESULT_TTL_MS,
   EpochMismatchError,
   type HistoryOptions,
   type HistoryReadOptions,
   type HistoryReadResult,
   type HistoryStore,
+  type IdempotentPublish,
   type Publication,
   type StreamPosition,
   type VersionedPublish,
@@ -41,6 +43,11 @@ interface Top {
 /** Centrifugo's rule: not above the last version, and the same epoch (an empty one matches any). */
 function isStale(top: Top, v: VersionedPublish): boolean {
   return top.version > 0 && (v.epoch === '' || v.epoch === top.versionEpoch) && v.version <= top.version;
+}
+
+/** The Nats-Msg-Id of an idempotent append: channel and key (a header value: no CR/LF, not trimmed). */
+function msgId(channel: string, key: string): string {
+  return `${encodeURIComponent(channel)}:${encodeURIComponent(key)}`;
 }
 
 function newEpoch(): string {
@@ -108,6 +115,8 @@ export class JetStreamHistoryStore implements HistoryStore {
         subjects: [n.historyAll],
         allow_direct: true,
         max_age: this.#maxAgeMs * 1_000_000,
+        // idempotent appends carry Nats-Msg-Id: JetStream drops a repeat within this window
+        duplicate_window: Math.min(DEFAULT_IDEMPOTENT_RESULT_TTL_MS, this.#maxAgeMs) * 1_000_000,
         republish: { src: n.historyAll, dest: `${this.link.prefix}.client.{{wildcard(1)}}` },
       };
       try {
@@ -182,11 +191,11 @@ export class JetStreamHistoryStore implements HistoryStore {
    * when another node appended meanwhile the expected-sequence check fails and the new top is
    * checked again. Publications without a version carry the top's version forward.
    */
-  append(channel: string, pub: Publication, options: HistoryOptions, version?: VersionedPublish): Promise<StreamPosition> {
+  append(channel: string, pub: Publication, options: HistoryOptions, version?: VersionedPublish, idempotent?: IdempotentPublish): Promise<StreamPosition> {
     const prev = this.#chains.get(channel) ?? Promise.resolve();
     const next = prev.then(
-      () => this.#append(channel, pub, options, version),
-      () => this.#append(channel, pub, options, version),
+      () => this.#append(channel, pub, options, version, idempotent),
+      () => this.#append(channel, pub, options, version, idempotent),
     );
     const tail = next.catch(() => {});
     this.#chains.set(channel, tail);
@@ -196,7 +205,7 @@ export class JetStreamHistoryStore implements HistoryStore {
     return next;
   }
 
-  async #append(channel: string, pub: Publication, options: HistoryOptions, version: VersionedPublish | undefined): Promise<StreamPosition> {
+  async #append(channel: string, pub: Publication, options: HistoryOptions, version: VersionedPublish | undefined, idempotent?: IdempotentPublish): Promise<StreamPosition> {
     const { js } = await this.ready();
     await this.link.ready(); // refused at once while NATS is away
     const body = new TextEncoder().encode(encodePub(pub));
@@ -210,6 +219,24 @@ export class JetStreamHistoryStore implements HistoryStore {
           // this node's idea of the top may be old (the stream removed or renewed since): judge on the real one
           this.#tops.delete(channel);
           continue;
+        }
+        // with a key, the key is judged first (as on Redis): a retry of an accepted publication is a
+        // duplicate, not stale. JetStream checks Nats-Msg-Id before the expected sequence, and no
+        // stream that holds a message has last sequence 0, so this probe stores nothing either way.
+        if (idempotent !== undefined) {
+          const probe = headers();
+          probe.set('Nats-Msg-Id', msgId(channel, idempotent.key));
+          probe.set('Nats-Expected-Last-Sequence', '0');
+          try {
+            const ack = await js.publish(this.link.names.history(channel), new Uint8Array(0), { headers: probe });
+            if (ack.duplicate) {
+              idempotent.duplicate?.();
+              return await this.#positionAt(channel, ack.seq);
+            }
+            throw new Error(`history of ${channel}: the duplicate probe was stored (sequence ${ack.seq})`);
+          } catch (err) {
+            if (!isWrongLastSequence(err)) throw err; // not a duplicate: stale
+          }
         }
         version.stale?.();
         return { offset: top.offset, epoch: top.epoch };
@@ -229,8 +256,14 @@ export class JetStreamHistoryStore implements HistoryStore {
         if (v.epoch !== '') h.set(H.versionEpoch, encodeURIComponent(v.epoch)); // any string: header values are trimmed, without CR/LF
       }
       h.set('Nats-Expected-Last-Subject-Sequence', String(top.seq));
+      // JetStream checks the message id before the expected sequence: a repeat is answered with the first one's sequence
+      if (idempotent !== undefined) h.set('Nats-Msg-Id', msgId(channel, idempotent.key));
       try {
         const ack = await js.publish(this.link.names.history(channel), body, { headers: h });
+        if (ack.duplicate) {
+          idempotent?.duplicate?.();
+          return await this.#positionAt(channel, ack.seq);
+        }
         this.#remember(channel, {
           seq: ack.seq,
           offset,
@@ -250,6 +283,19 @@ export class JetStreamHistoryStore implements HistoryStore {
       }
     }
     throw new Error(`history of ${channel}: too much contention appending`);
+  }
+
+  /** The position of the message at stream sequence `seq` (an idempotent append's first result); the channel's top if it was purged since. */
+  async #positionAt(channel: string, seq: number): Promise<StreamPosition> {
+    const { jsm } = await this.ready();
+    try {
+      const m = await directGet(jsm, this.link.names.historyStream, { seq });
+      return { offset: num(m.header, H.offset), epoch: m.header.get(H.epoch) };
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      const top = await this.#top(channel);
+      return { offset: top.offset, epoch: top.epoch };
+    }
   }
 
   #remember(channel: string, top: Top): void {

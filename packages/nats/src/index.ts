@@ -9,3 +9,4 @@ export { NatsLink, NatsEngineError, token, names, serverList, DEFAULT_PREFIX, ty
 export { NatsJetStreamConsumer, type NatsJetStreamConsumerOptions } from './consumer.js';
 export { natsConfigSection, natsJetStreamConsumerSection, checkNatsJetStreamConsumer, NatsConfigError, DEFAULT_NATS_URL, type NatsEngineSection, type NatsJetStreamConsumerSection } from './config.js';
 export { natsEngineFromSection, type NatsEngineFromConfig } from './from-config.js';
+export { NoHistoryStore } from './no-history.js';

@@ -6,16 +6,20 @@ import { join } from 'node:path';
 import { waitFor } from '@switchboard/server/testing';
 import { freePort } from '../../redis/test/cluster.js';
 
-/** A nats-server with JetStream of the test's own: a port chosen at run time, its store in a temporary directory. */
+/**
+ * A nats-server of the test's own: a port chosen at run time, its store in a temporary directory;
+ * with JetStream unless `jetstream: false` (core NATS only).
+ */
 export class NatsProcess {
   #proc: ChildProcess | undefined;
   private constructor(
     readonly port: number,
     readonly dir: string,
+    readonly jetstream: boolean,
   ) {}
 
-  static async start(): Promise<NatsProcess> {
-    const n = new NatsProcess(await freePort(), mkdtempSync(join(tmpdir(), 'sb-nats-')));
+  static async start(options: { jetstream?: boolean } = {}): Promise<NatsProcess> {
+    const n = new NatsProcess(await freePort(), mkdtempSync(join(tmpdir(), 'sb-nats-')), options.jetstream ?? true);
     await n.start();
     return n;
   }
@@ -26,7 +30,7 @@ export class NatsProcess {
 
   async start(): Promise<void> {
     const bin = process.env['NATS_SERVER'] ?? (existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server');
-    this.#proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir], { stdio: 'ignore' });
+    this.#proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(this.port), ...(this.jetstream ? ['-js', '-sd', this.dir] : [])], { stdio: 'ignore' });
     await waitFor(
       () =>
         new Promise<boolean>((resolve) => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, Publication, StreamPosition, VersionedPublish } from '@switchboard/server';
+import type { Broker, BrokerEventHandler, ClientInfo, HistoryOptions, IdempotentPublish, Publication, StreamPosition, VersionedPublish } from '@switchboard/server';
 import postgres from 'postgres';
 import { decodeNote, encodeJoinLeave, encodePub, type Note, rowPub } from './codec.js';
 import { Database, type PostgresConnectionOptions, type Sql } from './db.js';
@@ -381,10 +381,14 @@ export class PostgresBroker implements Broker {
   }
 
   #send(key: string, payload: string): Promise<void> {
-    const prev = this.#chains.get(key);
-    const run = async () => {
+    return this.#chain(key, async () => {
       await this.db.run((sql) => sql.unsafe(`SELECT ${this.db.s}._send($1::text)`, [payload], { prepare: true }));
-    };
+    });
+  }
+
+  /** Runs `run` after this node's previous sends to `key`, so they leave in order despite the pool. */
+  #chain<T>(key: string, run: () => Promise<T>): Promise<T> {
+    const prev = this.#chains.get(key);
     const p = prev === undefined ? run() : prev.then(run, run);
     this.#chains.set(key, p);
     const clear = () => {
@@ -396,8 +400,24 @@ export class PostgresBroker implements Broker {
 
   /** Publish versions are checked in the database, across nodes, under the channel's row lock (`_append_versioned`). */
   readonly versionedPublish = true;
+  /**
+   * Idempotency keys are checked and kept in the database (`<schema>.idempotency`), across nodes:
+   * with history under the channel's row lock in the append's transaction, without history by an
+   * atomic claim committed with the NOTIFY.
+   */
+  readonly idempotentPublish = true;
 
-  async publish(channel: string, pub: Publication, options?: { history?: HistoryOptions; version?: VersionedPublish }): Promise<StreamPosition | undefined> {
+  async publish(
+    channel: string,
+    pub: Publication,
+    options?: { history?: HistoryOptions; idempotent?: IdempotentPublish; version?: VersionedPublish },
+  ): Promise<StreamPosition | undefined> {
+    const idem = options?.idempotent;
+    if (idem !== undefined) {
+      if (options?.history !== undefined) return this.#idempotentAppend(channel, pub, options.history, idem, options.version);
+      if (options?.version !== undefined) throw new RangeError('a publish version needs history');
+      return this.#idempotentSend(channel, pub, idem);
+    }
     if (options?.version !== undefined) {
       if (options.history === undefined) throw new RangeError('a publish version needs history');
       return this.#versioned(channel, pub, options.history, options.version);
@@ -432,6 +452,51 @@ export class PostgresBroker implements Broker {
     const row = rows[0]!;
     if (row.o_stale) v.stale?.();
     return { offset: Number(row.o_offset), epoch: row.o_epoch };
+  }
+
+  /** One idempotent append (with a version too, if given), in its own transaction: `_append_idempotent`. */
+  async #idempotentAppend(channel: string, pub: Publication, h: HistoryOptions, idem: IdempotentPublish, v: VersionedPublish | undefined): Promise<StreamPosition | undefined> {
+    if (!(h.size >= 1) || !(h.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
+    if (!(idem.ttlMs >= 1)) throw new RangeError('the idempotency ttl must be positive');
+    const rows = await this.db.run((sql) =>
+      sql.unsafe<{ o_offset: string | null; o_epoch: string | null; o_result: 'new' | 'dup' | 'stale' }[]>(
+        `SELECT o_offset, o_epoch, o_result FROM ${this.db.s}._append_idempotent($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::text, $10::bigint, $11::text, $12::text, $13::bigint)`,
+        [
+          channel,
+          pub.data,
+          pub.info === undefined ? null : JSON.stringify(pub.info),
+          pub.tags === undefined ? null : JSON.stringify(pub.tags),
+          pub.time ?? null,
+          Math.floor(h.size),
+          Math.ceil(h.ttlMs),
+          Math.ceil(h.metaTtlMs ?? DEFAULT_META_TTL_MS),
+          pub.delivery === undefined ? null : JSON.stringify(pub.delivery),
+          v?.version ?? null,
+          v?.epoch ?? '',
+          idem.key,
+          Math.ceil(idem.ttlMs),
+        ],
+        { prepare: true },
+      ),
+    );
+    const row = rows[0]!;
+    if (row.o_result === 'dup') idem.duplicate?.();
+    else if (row.o_result === 'stale') v?.stale?.();
+    return row.o_offset === null || row.o_epoch === null ? undefined : { offset: Number(row.o_offset), epoch: row.o_epoch };
+  }
+
+  /** An idempotent publication without history: the key claimed and the NOTIFY sent in one transaction. */
+  async #idempotentSend(channel: string, pub: Publication, idem: IdempotentPublish): Promise<undefined> {
+    if (!(idem.ttlMs >= 1)) throw new RangeError('the idempotency ttl must be positive');
+    const sent = await this.#chain(channel, () =>
+      this.db.run((sql) =>
+        sql.unsafe<{ sent: boolean }[]>(`SELECT ${this.db.s}._send_idempotent($1::text, $2::text, $3::text, $4::bigint) AS sent`, [channel, encodePub(channel, pub), idem.key, Math.ceil(idem.ttlMs)], {
+          prepare: true,
+        }),
+      ),
+    );
+    if (sent[0]?.sent !== true) idem.duplicate?.();
+    return undefined;
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {

@@ -58,6 +58,7 @@ export class Janitor {
           await tx.unsafe(batch('channels', 'meta_expires_at <= now()'));
           await tx.unsafe(batch('presence', 'expires_at <= now()'));
           await tx.unsafe(batch('state_seen', 'expires_at <= now()'));
+          await tx.unsafe(batch('idempotency', 'expires_at <= now()'));
           await tx.unsafe(batch('ack_consumers', 'expires_at <= now()')); // their pending offsets go with them
           await tx.unsafe(batch('messages', `created_at < now() - interval '60 seconds'`));
           await tx.unsafe(`DELETE FROM ${s}.nodes WHERE expires_at <= now()`);

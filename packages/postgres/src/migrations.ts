@@ -411,6 +411,77 @@ BEGIN
 END $$;
 `;
 
+/**
+ * Idempotent publications across nodes (Centrifugo's `idempotency_key`): a key kept per channel
+ * with the result of its publication until `expires_at`. With history the key is checked and
+ * written under the channel's row lock, in the transaction of the append, so two nodes retrying
+ * one key append once and both answer the first position; a failed append leaves no key behind.
+ * Without history an upsert claims the key atomically and the NOTIFY goes out with its commit.
+ * A stale versioned publication does not keep its key (as on Redis).
+ */
+const V7 = `
+CREATE TABLE IF NOT EXISTS S.idempotency (
+  channel text NOT NULL,
+  key text NOT NULL,
+  "offset" bigint,
+  epoch text,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (channel, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_expires ON S.idempotency (expires_at);
+
+-- o_result: 'new' (appended, key kept), 'dup' (o_offset/o_epoch the first result; NULL when it had
+-- no history) or 'stale' (p_version not above the last; o_offset/o_epoch the stream's top)
+CREATE OR REPLACE FUNCTION S._append_idempotent(
+  p_channel text, p_data text, p_info text, p_tags text, p_time bigint,
+  p_size integer, p_ttl_ms bigint, p_meta_ttl_ms bigint, p_delivery text, p_version bigint, p_version_epoch text,
+  p_key text, p_key_ttl_ms bigint,
+  OUT o_offset bigint, OUT o_epoch text, OUT o_result text)
+LANGUAGE plpgsql AS $$
+DECLARE stale boolean; k_offset bigint; k_epoch text;
+BEGIN
+  IF p_size < 1 OR p_ttl_ms < 1 OR p_key_ttl_ms < 1 THEN RAISE EXCEPTION 'switchboard: history size, ttl and key ttl must be positive'; END IF;
+  PERFORM S._lock_stream(p_channel, p_meta_ttl_ms);
+  -- under the channel's row lock: no other append to this channel runs until this transaction ends
+  SELECT i."offset", i.epoch INTO k_offset, k_epoch FROM S.idempotency i
+    WHERE i.channel = p_channel AND i.key = p_key AND i.expires_at > now();
+  IF FOUND THEN
+    o_offset := k_offset; o_epoch := k_epoch; o_result := 'dup';
+    RETURN;
+  END IF;
+  IF p_version IS NOT NULL THEN
+    SELECT a.o_offset, a.o_epoch, a.o_stale INTO o_offset, o_epoch, stale
+      FROM S._append_versioned(p_channel, p_data, p_info, p_tags, p_time, p_size, p_ttl_ms, p_meta_ttl_ms, p_delivery, p_version, p_version_epoch) a;
+    IF stale THEN o_result := 'stale'; RETURN; END IF;
+  ELSE
+    SELECT a.o_offset, a.o_epoch INTO o_offset, o_epoch
+      FROM S._append(p_channel, p_data, p_info, p_tags, p_time, p_size, p_ttl_ms, p_meta_ttl_ms, true, p_delivery) a;
+  END IF;
+  INSERT INTO S.idempotency AS i (channel, key, "offset", epoch, expires_at)
+    VALUES (p_channel, p_key, o_offset, o_epoch, now() + p_key_ttl_ms * interval '1 millisecond')
+    ON CONFLICT (channel, key) DO UPDATE SET "offset" = EXCLUDED."offset", epoch = EXCLUDED.epoch, expires_at = EXCLUDED.expires_at;
+  o_result := 'new';
+END $$;
+
+-- a publication without history: true when this transaction claimed the key (new, or the old claim
+-- expired) and sent p_payload; false for a duplicate. Concurrent claims of one key wait on the
+-- primary key for the first to end.
+CREATE OR REPLACE FUNCTION S._send_idempotent(p_channel text, p_payload text, p_key text, p_key_ttl_ms bigint)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE n integer;
+BEGIN
+  IF p_key_ttl_ms < 1 THEN RAISE EXCEPTION 'switchboard: key ttl must be positive'; END IF;
+  INSERT INTO S.idempotency AS i (channel, key, expires_at)
+    VALUES (p_channel, p_key, now() + p_key_ttl_ms * interval '1 millisecond')
+    ON CONFLICT (channel, key) DO UPDATE SET "offset" = NULL, epoch = NULL, expires_at = EXCLUDED.expires_at
+      WHERE i.expires_at <= now();
+  GET DIAGNOSTICS n = ROW_COUNT;
+  IF n = 0 THEN RETURN false; END IF;
+  PERFORM S._send(p_payload);
+  RETURN true;
+END $$;
+`;
+
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: 'streams, history, presence, messages, nodes', sql: V1 },
   { version: 2, name: 'transactional publish', sql: V2 },
@@ -418,6 +489,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: 'publish versions', sql: V4 },
   { version: 5, name: 'cluster state', sql: V5 },
   { version: 6, name: 'acknowledged delivery', sql: V6 },
+  { version: 7, name: 'idempotent publications', sql: V7 },
 ];
 
 /** The SQL of a migration for one schema. */

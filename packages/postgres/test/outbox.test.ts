@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { waitFor } from '@switchboard/server/testing';
+import { createSwitchboard } from '@switchboard/server';
 import pg from 'pg';
-import { createOutboxConsumer, type OutboxConsumer } from '../src/index.js';
+import { createOutboxConsumer, createPostgresEngine, type OutboxConsumer } from '../src/index.js';
 import { dropSchema, PG_DSN, pgAvailable, testSchema } from './pg-env.js';
 
 test('outbox consumer (Centrifugo layout): once each, in order per partition, two nodes', async (t) => {
@@ -118,4 +121,71 @@ test('outbox consumer: bad options and a missing table are clear errors', async 
   assert.throws(() => createOutboxConsumer({ ...base, numPartitions: 0 }), /num_partitions/);
   assert.throws(() => createOutboxConsumer({ ...base, dsn: 'mysql://x' }), /dsn/);
   await assert.rejects(createOutboxConsumer({ ...base, table: `missing_${Date.now()}` }).start(), /outbox table missing_\d+ does not exist/);
+});
+
+test('outbox: a node SIGKILLed after applying a row, before its commit, leaves the row to another node, which publishes nothing twice (one offset)', async (t) => {
+  if (!(await pgAvailable())) return t.skip(`no PostgreSQL at ${PG_DSN}`);
+  const schema = testSchema('outbox_crash');
+  const pool = new pg.Pool({ connectionString: PG_DSN, max: 2 });
+  const table = `${schema}.centrifugo_outbox`;
+  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+  await pool.query(`CREATE TABLE ${table} (
+    id BIGSERIAL PRIMARY KEY, method text NOT NULL, payload JSONB NOT NULL,
+    partition INTEGER NOT NULL default 0, created_at TIMESTAMP WITH TIME ZONE DEFAULT now() NOT NULL)`);
+  const env = { ...process.env, OX_DSN: PG_DSN, OX_SCHEMA: schema, OX_TABLE: table, OX_HANG_SEQ: '2' };
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(new URL('./outbox-node.ts', import.meta.url))], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const e = createPostgresEngine({ dsn: PG_DSN, schema, poolSize: 2 });
+  const b = createSwitchboard({ broker: e.broker, history: e.history, presence: e.presence, name: 'B', namespaces: { chat: { historySize: 100, historyTtlMs: 60_000 } } });
+  let consumer: OutboxConsumer | undefined;
+  t.after(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await consumer?.close();
+    await b.shutdown({ timeoutMs: 500 });
+    await pool.end();
+    await dropSchema(schema);
+  });
+  await waitFor(() => out.includes('"started":true') || child.exitCode !== null, 90_000, 'the child node to start');
+  assert.ok(out.includes('"started":true'), `the child node started: ${out}`);
+  for (let seq = 0; seq < 5; seq++) {
+    await pool.query(`INSERT INTO ${table} (method, payload) VALUES ('publish', $1)`, [{ channel: 'chat:outbox', data: { seq } }]);
+  }
+  await waitFor(() => out.includes('{"hung":2}'), 30_000, 'the child to apply row 2 and stop before its commit');
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+  assert.deepEqual(
+    [...out.matchAll(/\{"ran":(\d+)\}/g)].map((m) => Number(m[1])),
+    [0, 1, 2],
+    'the child applied rows 0, 1, 2 in one transaction that never committed',
+  );
+
+  const ran: number[] = [];
+  consumer = createOutboxConsumer({
+    name: 'crash-test',
+    dsn: PG_DSN,
+    table,
+    pollIntervalMs: 100,
+    execute: async (_method, payload) => {
+      const p = payload as { channel: string; data: { seq: number }; idempotency_key: string };
+      await b.publish(p.channel, p.data, { idempotencyKey: p.idempotency_key });
+      ran.push(p.data.seq);
+    },
+  });
+  await consumer.start();
+  await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 0, 30_000, 'B to run the rows and empty the table');
+  assert.deepEqual(ran, [0, 1, 2, 3, 4], 'B ran every row again, in order (the killed transaction deleted nothing)');
+  const h = await b.history('chat:outbox', { limit: -1 });
+  assert.deepEqual(
+    h.publications.map((p) => (JSON.parse(p.data) as { seq: number }).seq),
+    [0, 1, 2, 3, 4],
+    'each row published once',
+  );
+  assert.deepEqual(
+    h.publications.map((p) => p.offset),
+    [1, 2, 3, 4, 5],
+    'one offset per row',
+  );
 });

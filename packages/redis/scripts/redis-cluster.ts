@@ -26,10 +26,11 @@ export class RedisClusterProcess {
   readonly nodes: ClusterNode[] = [];
   readonly dir = mkdtempSync(join(tmpdir(), 'sb-cluster-'));
 
-  static async start(masters = 3, replicas = 0): Promise<RedisClusterProcess> {
+  /** `serverArgs`: more redis-server arguments for every node (e.g. `['--rename-command', 'SPUBLISH', '""']`). */
+  static async start(masters = 3, replicas = 0, serverArgs: string[] = []): Promise<RedisClusterProcess> {
     const c = new RedisClusterProcess();
     try {
-      await c.#start(masters, replicas);
+      await c.#start(masters, replicas, serverArgs);
     } catch (err) {
       await c.stop();
       throw err;
@@ -42,7 +43,7 @@ export class RedisClusterProcess {
     return this.nodes.map((n) => `127.0.0.1:${n.port}`).join(',');
   }
 
-  async #start(masters: number, replicas: number): Promise<void> {
+  async #start(masters: number, replicas: number, serverArgs: string[]): Promise<void> {
     const total = masters * (1 + replicas);
     for (let i = 0; i < total; i++) {
       const port = await freePort();
@@ -51,7 +52,7 @@ export class RedisClusterProcess {
       const proc = spawn(
         'redis-server',
         ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--protected-mode', 'no', '--cluster-enabled', 'yes',
-          '--cluster-config-file', join(this.dir, `nodes-${port}.conf`), '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', this.dir],
+          '--cluster-config-file', join(this.dir, `nodes-${port}.conf`), '--cluster-node-timeout', '1000', '--save', '', '--appendonly', 'no', '--dir', this.dir, ...serverArgs],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       const node: ClusterNode = { port, busPort, proc, output: '' };

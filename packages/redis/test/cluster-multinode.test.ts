@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { waitFor } from '@switchboard/server/testing';
 import { Redis } from 'ioredis';
 import { keySlot, RedisShards } from '../src/index.js';
-import { freePort, startNodes } from './cluster.js';
+import { freePort, NodeProcess, startNodes } from './cluster.js';
 import { RedisClusterProcess } from '../scripts/redis-cluster.js';
 import { redisAvailable, testPrefix } from './redis-env.js';
 import { multiNodeScenario } from './scenario.js';
@@ -170,4 +170,66 @@ test('an unreachable Redis Cluster: a clear error from the engine and from switc
   const both = serve({ address: '127.0.0.1:6379', cluster_address: `127.0.0.1:${port}` });
   assert.equal(both.status, 2, both.stderr);
   assert.match(both.stderr, /engine\.redis\.cluster_address: give engine\.redis\.address .* not both/);
+});
+
+test('a dead seed listed among live ones: the engine and switchboard serve start through the live seeds and work', async (t) => {
+  if (!(await redisAvailable())) return t.skip('no Redis here');
+  const cluster = await RedisClusterProcess.start(3, 0);
+  t.after(() => cluster.stop());
+  const dead = `127.0.0.1:${await freePort()}`; // nothing listens there
+  const live = cluster.nodes[0]!;
+  // one live seed and a dead one listed first (the client may try seeds in any order)
+  const seeds = `${dead},127.0.0.1:${live.port}`;
+  const shards = new RedisShards({ clusterAddresses: seeds });
+  try {
+    await shards.ready();
+  } finally {
+    await shards.acquire().release();
+  }
+
+  const [a] = await startNodes({ addresses: [], clusterAddress: seeds, prefix: testPrefix('deadseed') }, ['A']);
+  const [b] = await startNodes({ addresses: [], clusterAddress: `${dead},${cluster.address}`, prefix: a!.options.prefix }, ['B']);
+  const clients: SdkClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.close();
+    await Promise.all([a!.stop(), b!.stop()]);
+  });
+  const c = await SdkClient.connect(a!.ws, 'u');
+  clients.push(c);
+  await c.subscribe('chat:seeds');
+  for (let i = 1; i <= 10; i++) await b!.api('publish', { channel: 'chat:seeds', data: { i } });
+  await waitFor(() => c.pubs('chat:seeds').length === 10, 15_000, '10 publications from B on A');
+  assert.deepEqual(
+    c.pubs('chat:seeds').map((p) => p.offset),
+    Array.from({ length: 10 }, (_, i) => i + 1),
+  );
+  // a channel on each master: every shard is reached through the topology the live seeds gave
+  const masters = new Set<number>();
+  for (let k = 0; masters.size < 3 && k < 200; k++) {
+    const ch = `chat:spread${k}`;
+    const { master } = await cluster.owner(keySlot(`{${ch}}`));
+    if (masters.has(master.port)) continue;
+    masters.add(master.port);
+    const pos = await a!.api<{ offset: number; epoch: string }>('publish', { channel: ch, data: { k } });
+    assert.equal(pos.offset, 1, `a publication with history on the master at ${master.port}`);
+  }
+  assert.equal(masters.size, 3, 'a channel on each master');
+});
+
+test('a Redis Cluster without sharded pub/sub (SPUBLISH, as before Redis 7) is refused by the engine and by switchboard serve', async (t) => {
+  if (!(await redisAvailable())) return t.skip('no Redis here');
+  // a real cluster whose nodes do not know SPUBLISH: COMMAND INFO SPUBLISH answers nil, as Redis 6 does
+  const cluster = await RedisClusterProcess.start(3, 0, ['--rename-command', 'SPUBLISH', '""']);
+  t.after(() => cluster.stop());
+  const shards = new RedisShards({ clusterAddresses: cluster.address });
+  try {
+    await assert.rejects(shards.ready(), /Redis Cluster at .*: sharded pub\/sub \(SPUBLISH, Redis 7 or later\) is required/);
+  } finally {
+    await shards.acquire().release();
+  }
+  const node = new NodeProcess({ name: 'OLD', addresses: [], clusterAddress: cluster.address, prefix: testPrefix('nospub') });
+  t.after(() => node.kill());
+  await waitFor(() => node.proc.exitCode !== null, 90_000, 'the node to exit');
+  assert.notEqual(node.proc.exitCode, 0);
+  assert.match(node.output, /sharded pub\/sub \(SPUBLISH, Redis 7 or later\) is required/);
 });

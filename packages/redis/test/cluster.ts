@@ -26,6 +26,8 @@ export interface NodeOptions {
   engine?: Record<string, unknown>;
   /** More top-level keys (e.g. `consumers`). */
   extra?: Record<string, unknown>;
+  /** `false`: the `chat` namespace keeps no history (for engines without history). */
+  history?: false;
 }
 
 /** The standalone server's configuration for one node on Redis (Centrifugo v6 layout). */
@@ -47,9 +49,7 @@ export function nodeConfig(o: NodeOptions): Record<string, unknown> {
           name: 'chat',
           presence: true,
           join_leave: true,
-          force_recovery: true,
-          history_size: 1000,
-          history_ttl: '300s',
+          ...(o.history === false ? {} : { force_recovery: true, history_size: 1000, history_ttl: '300s' }),
           allow_subscribe_for_client: true,
           allow_publish_for_subscriber: true,
           allow_presence_for_subscriber: true,
