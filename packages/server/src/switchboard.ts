@@ -34,7 +34,7 @@ import { DEFAULTS, type EndpointOptions, type Limits, type SwitchboardEvents, ty
 import { CommandPipeline } from './pipeline.js';
 import type { PresenceStats, PresenceStore } from './presence.js';
 import { MemoryPresenceStore } from './presence-memory.js';
-import type { Protocol, ProtocolName, SessionHost } from './protocol.js';
+import type { Protocol, ProtocolName, RequestTransportHost, SessionHost } from './protocol.js';
 import { Route } from './route.js';
 import { createSessionHost } from './session-host.js';
 import { SubscribeFlow } from './subscribe-flow.js';
@@ -64,7 +64,7 @@ export { httpStatusOf } from './http-status.js';
  * (docs/design.md): the Hub (connections, indexes, fan-out), the UpgradeGate, the Authenticator,
  * the SubscribeFlow, Commands, the ControlPlane, the NodeRegistry and Maintenance.
  */
-export class Switchboard {
+export class Switchboard implements RequestTransportHost {
   readonly id = newClientId();
   readonly name: string;
   readonly broker: Broker;

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, sep } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+// Rules of the core's shape (docs/design.md §3, issue 12), checked over the sources themselves.
+
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+const MAX_LINES = 600;
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...sources(p));
+    else if (e.name.endsWith('.ts')) out.push(p);
+  }
+  return out;
+}
+
+const rel = (p: string): string => relative(SRC, p).split(sep).join('/');
+
+/** Every module specifier a file imports or re-exports (static `from '…'`, side-effect `import '…'`, dynamic `import('…')`). */
+function importsOf(text: string): string[] {
+  const out: string[] = [];
+  for (const m of text.matchAll(/\bfrom\s*['"]([^'"]+)['"]|\bimport\s*['"]([^'"]+)['"]|\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1] ?? m[2] ?? m[3]!);
+  return out;
+}
+
+const importsNodeClass = (text: string): boolean => importsOf(text).some((s) => /(^|\/)switchboard\.js$/.test(s));
+
+test('layering: the import scanner sees every form of import (so the rules below can fail)', () => {
+  assert.ok(importsNodeClass(`import type { Switchboard } from '../../switchboard.js';`));
+  assert.ok(importsNodeClass(`import {\n  Switchboard,\n} from "../switchboard.js";`));
+  assert.ok(importsNodeClass(`export { Switchboard } from './switchboard.js';`));
+  assert.ok(importsNodeClass(`const m = await import('../switchboard.js');`));
+  assert.ok(importsNodeClass(`import './switchboard.js';`));
+  assert.ok(!importsNodeClass(`import type { SessionHost } from '../protocol.js';`));
+  assert.ok(!importsNodeClass(`import { x } from './switchboard-helpers.js';`));
+});
+
+test('layering: no protocol file (src/protocols/**, src/protocol.ts) imports the node class; they use SessionHost / RequestTransportHost', () => {
+  const files = [...sources(join(SRC, 'protocols')), join(SRC, 'protocol.ts')];
+  assert.ok(files.length >= 10, `found only ${files.length} protocol files: the walk is broken`);
+  const offenders = files.filter((f) => importsNodeClass(readFileSync(f, 'utf8'))).map(rel);
+  assert.deepEqual(offenders, [], `these protocol files import switchboard.js: ${offenders.join(', ')}`);
+});
