@@ -7,8 +7,7 @@ import type { PresenceStats } from './presence.js';
 import type { SessionRouter } from './session-router.js';
 import type { Subscription } from './subscription.js';
 import type { ConnectionRequest, Transport } from './transport.js';
-import type { ClientInfo, Publication, StreamPosition } from './types.js';
-import type { TrafficCounters } from './connection.js';
+import type { ClientInfo, Publication, StreamPosition, TrafficCounters } from './types.js';
 
 export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher' | 'phoenix';
 

@@ -46,3 +46,19 @@ test('layering: no protocol file (src/protocols/**, src/protocol.ts) imports the
   const offenders = files.filter((f) => importsNodeClass(readFileSync(f, 'utf8'))).map(rel);
   assert.deepEqual(offenders, [], `these protocol files import switchboard.js: ${offenders.join(', ')}`);
 });
+
+test('layering: protocol.ts does not import connection.ts (connection.ts imports protocol.ts: that would be a cycle, even type-only)', () => {
+  assert.ok(importsOf(readFileSync(join(SRC, 'connection.ts'), 'utf8')).includes('./protocol.js'), 'connection.ts no longer imports protocol.ts: revisit this rule');
+  const back = importsOf(readFileSync(join(SRC, 'protocol.ts'), 'utf8')).filter((s) => s === './connection.js');
+  assert.deepEqual(back, [], 'protocol.ts imports ./connection.js');
+});
+
+test(`layering: every file under packages/server/src has at most ${MAX_LINES} lines`, () => {
+  const files = sources(SRC);
+  assert.ok(files.length >= 50, `found only ${files.length} source files: the walk is broken`);
+  const over = files
+    .map((f) => ({ file: rel(f), lines: readFileSync(f, 'utf8').split('\n').length }))
+    .filter((x) => x.lines > MAX_LINES)
+    .map((x) => `${x.file} (${x.lines})`);
+  assert.deepEqual(over, [], `over ${MAX_LINES} lines: ${over.join(', ')}; split it by concept (docs/design.md §3)`);
+});
