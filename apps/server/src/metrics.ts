@@ -111,6 +111,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
   });
   monotonic('switchboard_publications_total', 'Publications fanned out on this node', () => sb.stats.publications);
   monotonic('switchboard_deliveries_total', 'Publications enqueued to subscribers on this node', () => sb.stats.deliveries);
+  monotonic('switchboard_inbound_stalls_total', 'Connections closed with 3013 because reading stayed paused past limits.pendingStallMs (inbound backpressure, not the rate limiter)', () => sb.stats.inboundStalls);
   new Counter({
     name: 'switchboard_disconnects_total',
     help: 'Closed connections by disconnect code (3008 = slow consumer)',

@@ -46,6 +46,11 @@ export interface NodeStats {
   deliveries: number;
   disconnects: Map<number, number>;
   errors: Map<number, number>;
+  /**
+   * Connections closed with 3013 because reading stayed paused past `limits.pendingStallMs`
+   * (inbound backpressure). The command rate limiter closes with the same code; it does not count here.
+   */
+  inboundStalls: number;
   /** Transport messages and bytes by protocol (out: one batched write counts as one message). */
   byProtocol: Record<ProtocolName, TrafficCounters>;
 }
@@ -75,6 +80,7 @@ export class Hub implements ConnectionOwner {
     deliveries: 0,
     disconnects: new Map(),
     errors: new Map(),
+    inboundStalls: 0,
     byProtocol: {
       centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
