@@ -26,7 +26,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
     collect() {
       this.reset();
       const n = new Map<string, number>();
-      for (const c of sb.connections()) {
+      for (const c of sb.liveConnections()) {
         const k = `${c.protocol}\u0000${c.state}`;
         n.set(k, (n.get(k) ?? 0) + 1);
       }
@@ -44,7 +44,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
     collect() {
       this.reset();
       const n = new Map<string, number>();
-      for (const c of sb.connections()) n.set(c.transport.kind, (n.get(c.transport.kind) ?? 0) + 1);
+      for (const c of sb.liveConnections()) n.set(c.transport.kind, (n.get(c.transport.kind) ?? 0) + 1);
       for (const [transport, v] of n) this.set({ transport }, v);
     },
   });
@@ -56,7 +56,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
     collect() {
       this.reset();
       const n = new Map<string, number>();
-      for (const c of sb.connections()) n.set(c.protocol, (n.get(c.protocol) ?? 0) + c.subscriptions.size);
+      for (const c of sb.liveConnections()) n.set(c.protocol, (n.get(c.protocol) ?? 0) + c.subscriptions.size);
       for (const [protocol, v] of n) this.set({ protocol }, v);
     },
   });

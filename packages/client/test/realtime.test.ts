@@ -41,7 +41,7 @@ function gate(srv: TestServer) {
 }
 
 function dropAll(srv: TestServer): void {
-  for (const c of [...srv.sb.connections()]) c.transport.terminate();
+  for (const c of [...srv.sb.liveConnections()]) c.transport.terminate();
 }
 
 test('connects lazily on the first subscription; two handlers share one server subscription, gone after both unsubscribe', async () => {
@@ -138,13 +138,13 @@ test('short-lived tokens are refreshed through getToken without reconnecting', a
     const got: unknown[] = [];
     rt.subscribe('chat:r', (m) => got.push(m));
     await until(() => srv.sb.counts().subscriptions === 1, 5000, 'subscribed');
-    const conn = [...srv.sb.connections()][0]!;
+    const conn = [...srv.sb.liveConnections()][0]!;
     const firstExpiry = conn.expireAt;
     assert.ok(firstExpiry > 0, 'the connection has an expiry from the token');
     await until(() => calls >= 3, 12_000, 'two refreshes');
     await until(() => conn.expireAt > firstExpiry, 3000, 'the server took the refreshed expiry');
     assert.equal(ev.connected, 1, 'no reconnect');
-    assert.equal(srv.sb.getConnection(conn.id), conn, 'same connection');
+    assert.equal(srv.sb.liveConnection(conn.id), conn, 'same connection');
     await srv.sb.publish('chat:r', 'still here');
     await until(() => got.length === 1, 5000, 'message after refresh');
     assert.deepEqual(ev.errors, []);

@@ -10,6 +10,7 @@ import { Disconnects, type DisconnectValue, Errors, ReplyError } from './codes.j
 import { Commands } from './commands.js';
 import type { Connection } from './connection.js';
 import type {
+  Client,
   ConnectingContext,
   Middleware,
   PublishContext,
@@ -525,12 +526,26 @@ export class Switchboard implements RequestTransportHost {
     return { connections: hub.connections.size, users: hub.users.size, channels: hub.channels.size, subscriptions: hub.subscriptionCount(), pendingUpgrades: this.#gate.pending.size };
   }
 
-  /** Local connections (admin, metrics). */
-  connections(): IterableIterator<Connection> {
+  /** This node's connections as the app sees them: read-only `Client` views (the same view handlers get). */
+  *connections(): IterableIterator<Client> {
+    for (const conn of this.#hub.connections.values()) yield conn.client;
+  }
+
+  /** One of this node's connections by client id, as a read-only `Client` view. */
+  getConnection(id: string): Client | undefined {
+    return this.#hub.connections.get(id)?.client;
+  }
+
+  /**
+   * @internal The live `Connection` objects of this node, for the admin page, metrics and tests
+   * (queue, transport, subscriptions' state). Not app API: apps use `connections()`.
+   */
+  liveConnections(): IterableIterator<Connection> {
     return this.#hub.connections.values();
   }
 
-  getConnection(id: string): Connection | undefined {
+  /** @internal One live `Connection` by client id (admin, metrics, tests); apps use `getConnection()`. */
+  liveConnection(id: string): Connection | undefined {
     return this.#hub.connections.get(id);
   }
 

@@ -149,7 +149,7 @@ describe('the official centrifuge SDK against a Switchboard node', () => {
     await until(() => got.length === 1);
     const resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
     const dropped = once(c, 'connecting');
-    srv.sb.getConnection(id)!.transport.terminate();
+    srv.sb.liveConnection(id)!.transport.terminate();
     await dropped;
     for (let i = 1; i <= 3; i++) await srv.sb.publish('news:recover', { n: i });
     const ctx = await resubscribed;
@@ -168,7 +168,7 @@ describe('the official centrifuge SDK against a Switchboard node', () => {
     await until(async () => (await srv.sb.history('tiny:x', { limit: 0 })).position.offset === 1);
     const resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
     const dropped = once(c, 'connecting');
-    srv.sb.getConnection(id)!.transport.terminate();
+    srv.sb.liveConnection(id)!.transport.terminate();
     await dropped;
     for (let i = 1; i <= 3; i++) await srv.sb.publish('tiny:x', { n: i });
     const ctx = await resubscribed;

@@ -59,7 +59,7 @@ for (const rate of [0, 2000]) {
       const by = await connectNative(srv.url, 'bystander');
       assert.equal((await command(by.c, 'subscribe', { channel: 'feed:news' })).error, undefined);
       const flooder = await connectNative(srv.url, 'flooder');
-      const conn = srv.sb.getConnection(flooder.client)!;
+      const conn = srv.sb.liveConnection(flooder.client)!;
       const heapBefore = process.memoryUsage().heapUsed;
       // 100 frames of 1,000 publish commands each, written at once.
       let sent = 0;
