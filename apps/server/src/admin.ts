@@ -106,7 +106,7 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
       if (op === 'state' && req.method === 'GET') {
         const [info, channels] = await Promise.all([sb.info(), sb.channels()]);
         const conns = [];
-        for (const c of sb.connections()) {
+        for (const c of sb.liveConnections()) {
           if (conns.length >= 200) break;
           conns.push({ id: c.id, user: c.user, protocol: c.protocol, transport: c.transport.kind, state: c.state, channels: c.channels(), since: c.openedAt, name: c.clientName, version: c.clientVersion });
         }

@@ -26,7 +26,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
     collect() {
       this.reset();
       const n = new Map<string, number>();
-      for (const c of sb.connections()) {
+      for (const c of sb.liveConnections()) {
         const k = `${c.protocol}\u0000${c.state}`;
         n.set(k, (n.get(k) ?? 0) + 1);
       }
@@ -44,7 +44,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
     collect() {
       this.reset();
       const n = new Map<string, number>();
-      for (const c of sb.connections()) n.set(c.transport.kind, (n.get(c.transport.kind) ?? 0) + 1);
+      for (const c of sb.liveConnections()) n.set(c.transport.kind, (n.get(c.transport.kind) ?? 0) + 1);
       for (const [transport, v] of n) this.set({ transport }, v);
     },
   });
@@ -56,7 +56,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
     collect() {
       this.reset();
       const n = new Map<string, number>();
-      for (const c of sb.connections()) n.set(c.protocol, (n.get(c.protocol) ?? 0) + c.subscriptions.size);
+      for (const c of sb.liveConnections()) n.set(c.protocol, (n.get(c.protocol) ?? 0) + c.subscriptions.size);
       for (const [protocol, v] of n) this.set({ protocol }, v);
     },
   });
@@ -111,6 +111,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
   });
   monotonic('switchboard_publications_total', 'Publications fanned out on this node', () => sb.stats.publications);
   monotonic('switchboard_deliveries_total', 'Publications enqueued to subscribers on this node', () => sb.stats.deliveries);
+  monotonic('switchboard_inbound_stalls_total', 'Connections closed with 3013 because reading stayed paused past limits.pendingStallMs (inbound backpressure, not the rate limiter)', () => sb.stats.inboundStalls);
   new Counter({
     name: 'switchboard_disconnects_total',
     help: 'Closed connections by disconnect code (3008 = slow consumer)',

@@ -213,6 +213,9 @@ test('/health, /ready and /metrics count the traffic just made', { timeout: 90_0
     assert.equal(m.value('switchboard_publish_to_deliver_seconds_count') - before.value('switchboard_publish_to_deliver_seconds_count'), 5);
     // The earlier tests' forced disconnects (3503, 4501) and the 107 errors are counted.
     assert.ok(m.value('switchboard_disconnects_total', { code: '3503' }) >= 1);
+    // Inbound-backpressure closes (3013 after a stall) are told apart from the rate limiter's 3013; none here.
+    assert.ok(m.has('switchboard_inbound_stalls_total'), 'the stall counter is exported');
+    assert.equal(m.value('switchboard_inbound_stalls_total'), 0);
     assert.ok(m.value('switchboard_api_calls_total', { method: 'publish', code: '107' }) >= 1);
     // The prepared-frame fast path is taken with the installed ws, and its fallback is exported.
     assert.ok(m.value('switchboard_ws_frame_connections_total') >= 1, 'connections written with prepared frames');

@@ -51,6 +51,7 @@ test('standalone: wrong API keys and admin passwords are all refused alike; no s
     const good = await signToken('alice');
     const forged = await signToken('mallory', { nothing: 1 }).then((t) => t.slice(0, -4) + 'AAAA');
     tokens.push(good, forged);
+    const closesBefore = srv.logs.filter((l) => l['msg'] === 'disconnect').length;
     for (const tok of [good, forged]) {
       const ws = new WebSocket(srv.wsUrl);
       await new Promise((r) => ws.once('open', r));
@@ -61,7 +62,8 @@ test('standalone: wrong API keys and admin passwords are all refused alike; no s
       });
       ws.terminate();
     }
-    await new Promise((r) => setTimeout(r, 300));
+    // Both connections' closes are logged (the last lines this traffic produces) before the server stops.
+    await until(() => srv.logs.filter((l) => l['msg'] === 'disconnect').length >= closesBefore + 2, 5000, 'the two closes to be logged');
   } finally {
     await srv.stop();
   }

@@ -41,7 +41,30 @@ function gate(srv: TestServer) {
 }
 
 function dropAll(srv: TestServer): void {
-  for (const c of [...srv.sb.connections()]) c.transport.terminate();
+  for (const c of [...srv.sb.liveConnections()]) c.transport.terminate();
+}
+
+/**
+ * A positive event instead of a fixed sleep for "no further attempts": a reference client with a
+ * fixed 200 ms backoff (FAST's maximum) on a server of its own has its connection dropped twice and
+ * reconnects each time. A FAST client's retry, due at most 200 ms after the moment this starts,
+ * would have reached its server by then.
+ */
+async function twoReconnectsLater(): Promise<void> {
+  const ref = await startServer({ namespaces });
+  const rt = createRealtime({ url: ref.url, getToken: () => token({ sub: 'reference' }), minReconnectDelay: 200, maxReconnectDelay: 200, timeout: 3000 });
+  const ev = collect(rt);
+  try {
+    rt.subscribe('chat:reference', () => {});
+    await until(() => ev.connected === 1, 5000, 'the reference client to connect');
+    for (let n = 2; n <= 3; n++) {
+      dropAll(ref);
+      await until(() => ev.connected === n, 5000, `the reference client's reconnect ${n - 1}`);
+    }
+  } finally {
+    rt.close();
+    await ref.close();
+  }
 }
 
 test('connects lazily on the first subscription; two handlers share one server subscription, gone after both unsubscribe', async () => {
@@ -138,13 +161,13 @@ test('short-lived tokens are refreshed through getToken without reconnecting', a
     const got: unknown[] = [];
     rt.subscribe('chat:r', (m) => got.push(m));
     await until(() => srv.sb.counts().subscriptions === 1, 5000, 'subscribed');
-    const conn = [...srv.sb.connections()][0]!;
+    const conn = [...srv.sb.liveConnections()][0]!;
     const firstExpiry = conn.expireAt;
     assert.ok(firstExpiry > 0, 'the connection has an expiry from the token');
     await until(() => calls >= 3, 12_000, 'two refreshes');
     await until(() => conn.expireAt > firstExpiry, 3000, 'the server took the refreshed expiry');
     assert.equal(ev.connected, 1, 'no reconnect');
-    assert.equal(srv.sb.getConnection(conn.id), conn, 'same connection');
+    assert.equal(srv.sb.liveConnection(conn.id), conn, 'same connection');
     await srv.sb.publish('chat:r', 'still here');
     await until(() => got.length === 1, 5000, 'message after refresh');
     assert.deepEqual(ev.errors, []);
@@ -194,8 +217,8 @@ test('a refused token surfaces as a typed unauthorized error, without a reconnec
     assert.ok(err instanceof RealtimeError);
     assert.equal(err.code, 3500);
     assert.equal(rt.getState(), 'disconnected');
-    // A storm with a 20..200 ms backoff would show several attempts within this bounded window.
-    await new Promise((r) => setTimeout(r, 800));
+    // A storm with a 20..200 ms backoff would show further attempts before this positive event.
+    await twoReconnectsLater();
     assert.equal(upgrades, 1, 'exactly one connection attempt');
     assert.equal(calls, 1, 'getToken called once');
     assert.equal(ev.errors.filter((e) => e.kind === 'unauthorized').length, 1, 'reported once');
@@ -243,7 +266,7 @@ test('getToken refusing (UnauthorizedError) or failing repeatedly stops with typ
     );
     assert.match(e2.errors[2]!.message, /giving up/);
     assert.ok(e2.errors[0]!.cause instanceof Error);
-    await new Promise((r) => setTimeout(r, 300));
+    await twoReconnectsLater();
     assert.equal(failing, 3, 'no further attempts');
     assert.equal(upgrades, 0, 'no WebSocket opened without a token');
   } finally {

@@ -71,7 +71,10 @@ test('bad input: wrong DSN, a database that refuses, a table dropped under a run
       acked.push(i);
     }
     await waitFor(() => c.pubs('chat:drop').some((p) => (p.data as { i: number }).i === 6), 10_000, 'the publications after the repair');
-    await new Promise((r) => setTimeout(r, 300));
+    // A sentinel published after them: a publication stored twice would reach the client before it.
+    await n.api('publish', { channel: 'chat:drop', data: { i: 100 } });
+    await waitFor(() => c.pubs('chat:drop').some((p) => (p.data as { i: number }).i === 100), 10_000, 'the sentinel');
+    acked.push(100);
     assert.deepEqual(c.pubs('chat:drop').map((p) => (p.data as { i: number }).i), acked, 'each once, in order');
     const tables = await admin.unsafe(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`"${schema}".history`]);
     assert.equal(tables[0]!['ok'], true);

@@ -87,12 +87,20 @@ test('standalone: two nodes consume one outbox; each row published once, in orde
     }
   }
   await waitFor(async () => (await pool.query(`SELECT count(*)::int AS n FROM ${table}`)).rows[0].n === 0, 10_000, 'the outbox to empty');
-  await new Promise((r) => setTimeout(r, 300)); // anything published twice would have arrived by now
+  // A sentinel row per partition, written after the outbox emptied: the partition's consumer
+  // publishes in order, so anything published twice would reach the readers before it.
+  const SENTINEL = 1000;
+  for (const p of [0, 1]) await pool.query(`INSERT INTO ${table} (method, payload, partition) VALUES ('publish', $1, $2)`, [{ channel: `chat:outbox-${p}`, data: { i: SENTINEL + p } }, p]);
+  for (const c of [onA, onB]) {
+    for (const p of [0, 1]) {
+      await waitFor(() => c.pubs(`chat:outbox-${p}`).some((x) => (x.data as { i: number }).i === SENTINEL + p), 15_000, `partition ${p}'s sentinel`);
+    }
+  }
   for (const c of [onA, onB]) {
     for (const p of [0, 1]) {
       const got = c.pubs(`chat:outbox-${p}`);
-      assert.deepEqual(got.map((x) => (x.data as { i: number }).i), want(p), `partition ${p}: once each, in order, the rolled-back transaction absent`);
-      assert.deepEqual(got.map((x) => x.offset), want(p).map((_, k) => k + 1), 'one offset each: published once');
+      assert.deepEqual(got.map((x) => (x.data as { i: number }).i), [...want(p), SENTINEL + p], `partition ${p}: once each, in order, the rolled-back transaction absent, then the sentinel`);
+      assert.deepEqual(got.map((x) => x.offset), [...want(p), SENTINEL].map((_, k) => k + 1), 'one offset each: published once');
     }
   }
 });

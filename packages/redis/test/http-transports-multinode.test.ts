@@ -157,7 +157,7 @@ test('two nodes on Redis behind a random TCP balancer: SSE, HTTP-streaming and P
   // Streams cut on both nodes: the clients reconnect through the balancer (maybe to the other
   // node) and recover what was published meanwhile.
   const recovered = subs.map((s) => once<{ recovered: boolean }>(s as Subscription, 'subscribed', 20_000));
-  for (const n of [a, b]) for (const conn of [...n.sb.connections()]) conn.transport.terminate();
+  for (const n of [a, b]) for (const conn of [...n.sb.liveConnections()]) conn.transport.terminate();
   for (let n = N + 1; n <= N + 5; n++) await a.sb.publish('chat:lb', { n });
   for (const r of recovered) assert.equal((await r).recovered, true);
   await until(() => got.every((g) => g.length >= N + 5), 20_000, 'the recovered publications');

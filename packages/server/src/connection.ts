@@ -4,18 +4,11 @@ import type { Client } from './context.js';
 import type { Protocol, ProtocolName, Session, SessionConnection } from './protocol.js';
 import { Subscription } from './subscription.js';
 import type { ConnectionRequest, Transport, TransportHandlers } from './transport.js';
-import type { ClientInfo, Delivery } from './types.js';
+import type { ClientInfo, Delivery, TrafficCounters } from './types.js';
 
 export type { ConnectionRequest } from './transport.js';
 export { Subscription };
 
-/** Per-protocol traffic counters. */
-export interface TrafficCounters {
-  messagesIn: number;
-  bytesIn: number;
-  messagesOut: number;
-  bytesOut: number;
-}
 
 /**
  * The node's side of a connection's lifecycle (implemented by the Hub): where queued writes are

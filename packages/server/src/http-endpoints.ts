@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import { randomUUID } from 'node:crypto';
 import protobuf from 'protobufjs';
 import { BodyTooLarge, readBody } from './http-api.js';
@@ -423,4 +424,20 @@ function validConnect(payload: string, uni: boolean): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Requests to `path` go to `handler`; every other request to the listeners the server had
+ * (an app passed to `createServer`), as engine.io's attach does. Listeners added later still see
+ * every request.
+ */
+export function interceptRequests(server: HttpServer | HttpsServer, path: string, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
+  const before = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    if ((q < 0 ? url : url.slice(0, q)) === path) return handler(req, res);
+    for (const l of before) l.call(server, req, res);
+  });
 }

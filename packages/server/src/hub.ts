@@ -1,6 +1,6 @@
 import type { ResolvedChannel } from './channels.js';
 import { Disconnects, DisconnectError } from './codes.js';
-import { clientOf, type Connection, type ConnectionOwner, type TrafficCounters } from './connection.js';
+import { clientOf, type Connection, type ConnectionOwner } from './connection.js';
 import type { NodeContext } from './node-context.js';
 import { DeltaEncodings } from './delta.js';
 import { PROTOCOL_SLOT_COUNT, type ProtocolName } from './protocol.js';
@@ -9,7 +9,7 @@ import { Outbound } from './outbound.js';
 import { AckTracker, DEFAULT_ACK_TIMEOUT_MS } from './acks.js';
 import { PATTERN_CHANNEL_TAG, PatternIndex, tagged, type PatternState } from './patterns.js';
 import type { Subscription } from './subscription.js';
-import type { ClientInfo, Publication } from './types.js';
+import type { ClientInfo, Publication, TrafficCounters } from './types.js';
 import type { UserSelector } from './options.js';
 
 /** A channel with subscribers on this node. */
@@ -46,6 +46,11 @@ export interface NodeStats {
   deliveries: number;
   disconnects: Map<number, number>;
   errors: Map<number, number>;
+  /**
+   * Connections closed with 3013 because reading stayed paused past `limits.pendingStallMs`
+   * (inbound backpressure). The command rate limiter closes with the same code; it does not count here.
+   */
+  inboundStalls: number;
   /** Transport messages and bytes by protocol (out: one batched write counts as one message). */
   byProtocol: Record<ProtocolName, TrafficCounters>;
 }
@@ -75,6 +80,7 @@ export class Hub implements ConnectionOwner {
     deliveries: 0,
     disconnects: new Map(),
     errors: new Map(),
+    inboundStalls: 0,
     byProtocol: {
       centrifuge: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },
       pond: { messagesIn: 0, bytesIn: 0, messagesOut: 0, bytesOut: 0 },

@@ -80,6 +80,7 @@ export class Maintenance {
         continue;
       }
       if (conn.inboundStalled(now)) {
+        this.hub.stats.inboundStalls++;
         conn.close(Disconnects.tooManyRequests);
         continue;
       }

@@ -154,3 +154,21 @@ export interface UserSelector {
   client?: string;
 }
 
+
+/** The limits a node runs with: the defaults, overridden by what the options set (only the `Limits` keys are kept). */
+export function resolveLimits(limits: Limits | undefined): Required<Limits> {
+  const l = { ...DEFAULTS, ...limits };
+  return {
+    maxMessageSize: l.maxMessageSize,
+    maxConnections: l.maxConnections,
+    maxChannelsPerConnection: l.maxChannelsPerConnection,
+    maxQueueBytes: l.maxQueueBytes,
+    handshakeTimeoutMs: l.handshakeTimeoutMs,
+    connectTimeoutMs: l.connectTimeoutMs,
+    maxConnectionsPerUser: l.maxConnectionsPerUser,
+    maxConnectsPerSecond: l.maxConnectsPerSecond,
+    commandRateLimit: l.commandRateLimit,
+    maxPendingCommands: l.maxPendingCommands,
+    pendingStallMs: l.pendingStallMs,
+  };
+}

@@ -1,13 +1,13 @@
 import type { DisconnectValue } from './codes.js';
-import type { Credentials, Decision } from './context.js';
+import type { ConnectingContext, Credentials, Decision } from './context.js';
 import type { HistoryReadOptions } from './history.js';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from './logger.js';
 import type { PresenceStats } from './presence.js';
+import type { SessionRouter } from './session-router.js';
 import type { Subscription } from './subscription.js';
 import type { ConnectionRequest, Transport } from './transport.js';
-import type { ClientInfo, Publication, StreamPosition } from './types.js';
-import type { TrafficCounters } from './connection.js';
+import type { ClientInfo, Publication, StreamPosition, TrafficCounters } from './types.js';
 
 export type ProtocolName = 'centrifuge' | 'pond' | 'plain' | 'pusher' | 'phoenix';
 
@@ -170,6 +170,25 @@ export interface PendingSubscribe {
   /** Events a join handler asked to send to the joiner alone, after the reply. */
   readonly replies: readonly { readonly event: string; readonly payload: unknown }[];
   commit(): void;
+}
+
+/**
+ * What a request-based transport endpoint that lives beside a protocol (Phoenix LongPoll,
+ * `protocols/phoenix/longpoll.ts`) may ask of its node: its id (written into session tokens),
+ * the message size limit, the session router (requests that reach another node) and the upgrade
+ * checks plus authentication for a request. `Switchboard` implements it; protocol files depend on
+ * this, never on the node class (`test/layering.test.ts`).
+ */
+export interface RequestTransportHost {
+  readonly id: string;
+  readonly limits: { readonly maxMessageSize: number };
+  readonly router: Pick<SessionRouter, 'register' | 'deliver'>;
+  /** Run the upgrade checks and authentication for `req`; on success open a connection over the transport `make` builds. */
+  connectRequest(
+    req: IncomingMessage,
+    opts: { protocol: ProtocolName; token: string | undefined; onConnecting?: (ctx: ConnectingContext) => unknown },
+    make: (request: ConnectionRequest) => Transport,
+  ): Promise<{ conn: unknown } | { status: number; message: string }>;
 }
 
 /**

@@ -5,11 +5,12 @@ import type { TokenVerifier } from './auth.js';
 import { Authenticator } from './authenticator.js';
 import type { Broker } from './broker.js';
 import { MemoryBroker } from './broker-memory.js';
-import { type ChannelOptions, ChannelRegistry, checkChannelName, compileRoute, historyOf } from './channels.js';
-import { Disconnects, type DisconnectValue, Errors, ReplyError, Unsubscribes } from './codes.js';
+import { type ChannelOptions, ChannelRegistry, compileRoute, historyOf } from './channels.js';
+import { Disconnects, type DisconnectValue, Errors, ReplyError } from './codes.js';
 import { Commands } from './commands.js';
 import type { Connection } from './connection.js';
 import type {
+  Client,
   ConnectingContext,
   Middleware,
   PublishContext,
@@ -21,20 +22,19 @@ import type {
   SubscribeContext,
 } from './context.js';
 import { ControlPlane } from './control.js';
-import type { ControlMessage, NodeInfo } from './control-messages.js';
+import type { NodeInfo } from './control-messages.js';
 import { EpochMismatchError, type HistoryReadOptions, type HistoryStore } from './history.js';
 import { Hub, type NodeStats } from './hub.js';
 import { newClientId } from './internal/ids.js';
 import { type Logger, silentLogger } from './logger.js';
 import { Maintenance } from './maintenance.js';
 import { NodeEvents, type NodeContext } from './node-context.js';
-import { globToRegExp } from './internal/glob.js';
 import { NodeRegistry } from './node-registry.js';
-import { DEFAULTS, type EndpointOptions, type Limits, type SwitchboardEvents, type SwitchboardOptions, type UserSelector } from './options.js';
+import { DEFAULTS, type EndpointOptions, type Limits, resolveLimits, type SwitchboardEvents, type SwitchboardOptions, type UserSelector } from './options.js';
 import { CommandPipeline } from './pipeline.js';
 import type { PresenceStats, PresenceStore } from './presence.js';
 import { MemoryPresenceStore } from './presence-memory.js';
-import type { Protocol, ProtocolName, SessionHost } from './protocol.js';
+import type { Protocol, ProtocolName, RequestTransportHost, SessionHost } from './protocol.js';
 import { Route } from './route.js';
 import { createSessionHost } from './session-host.js';
 import { SubscribeFlow } from './subscribe-flow.js';
@@ -42,12 +42,13 @@ import { Publisher, type PublishOptions } from './publisher.js';
 import type { ClientInfo, Publication, StreamPosition } from './types.js';
 import type { ConnectionRequest, Transport } from './transport.js';
 import { UpgradeGate } from './upgrade-gate.js';
-import { DEFAULT_TRANSPORT_PATHS, HTTP_TRANSPORTS, HttpEndpoints, type HttpTransportName } from './http-endpoints.js';
+import { DEFAULT_TRANSPORT_PATHS, HTTP_TRANSPORTS, HttpEndpoints, type HttpTransportName, interceptRequests } from './http-endpoints.js';
 import { SessionRouter } from './session-router.js';
+import { ServerOps } from './server-ops.js';
 import { Lifecycle, type UserStatus } from './cluster/lifecycle.js';
-import { localPage, mergePages, type ConnectionEntry, type ConnectionPage, type ConnectionQuery } from './cluster/connections.js';
+import type { ConnectionPage, ConnectionQuery } from './cluster/connections.js';
 import { Revocations } from './cluster/revocations.js';
-import type { Revocation, StateStore } from './cluster/state.js';
+import type { StateStore } from './cluster/state.js';
 import { MemoryStateStore } from './cluster/state-memory.js';
 import { MemoryAckStore, type AckConsumer, type AckStore } from './acks.js';
 import { attachWebhook, type WebhookOptions, type WebhookQueue } from './webhooks/index.js';
@@ -64,7 +65,7 @@ export { httpStatusOf } from './http-status.js';
  * (docs/design.md): the Hub (connections, indexes, fan-out), the UpgradeGate, the Authenticator,
  * the SubscribeFlow, Commands, the ControlPlane, the NodeRegistry and Maintenance.
  */
-export class Switchboard {
+export class Switchboard implements RequestTransportHost {
   readonly id = newClientId();
   readonly name: string;
   readonly broker: Broker;
@@ -98,6 +99,7 @@ export class Switchboard {
   /** Delivers requests to the node holding a session (HTTP-streaming/SSE emulation; reusable by other request-based transports). */
   readonly router: SessionRouter;
   readonly #lifecycle: Lifecycle;
+  readonly #ops: ServerOps;
   readonly #webhooks: WebhookQueue[] = [];
   readonly #webhookNames = new Set<string>();
   #started: Promise<void> | undefined;
@@ -107,20 +109,7 @@ export class Switchboard {
     this.options = options;
     this.name = options.name ?? `switchboard-${process.pid}`;
     this.logger = options.logger ?? silentLogger;
-    this.limits = { ...DEFAULTS, ...options.limits };
-    this.limits = {
-      maxMessageSize: this.limits.maxMessageSize,
-      maxConnections: this.limits.maxConnections,
-      maxChannelsPerConnection: this.limits.maxChannelsPerConnection,
-      maxQueueBytes: this.limits.maxQueueBytes,
-      handshakeTimeoutMs: this.limits.handshakeTimeoutMs,
-      connectTimeoutMs: this.limits.connectTimeoutMs,
-      maxConnectionsPerUser: this.limits.maxConnectionsPerUser,
-      maxConnectsPerSecond: this.limits.maxConnectsPerSecond,
-      commandRateLimit: this.limits.commandRateLimit,
-      maxPendingCommands: this.limits.maxPendingCommands,
-      pendingStallMs: this.limits.pendingStallMs,
-    };
+    this.limits = resolveLimits(options.limits);
     this.maxQueueBytes = this.limits.maxQueueBytes;
     if (options.broker) {
       this.broker = options.broker;
@@ -161,7 +150,7 @@ export class Switchboard {
       publish: (channel, data, opts) => this.publish(channel, data, opts),
       history: (channel, opts) => this.history(channel, opts),
       evict: (channel, user, reason) => this.evict(channel, user, reason),
-      presenceUpdated: (channel, info) => this.#send({ op: 'presence-update', channel, info }),
+      presenceUpdated: (channel, info) => this.#ops.send({ op: 'presence-update', channel, info }),
     });
     this.#control = new ControlPlane(ctx, this.#hub, this.#flow);
     this.#nodes = new NodeRegistry(ctx, this.#hub, (m) => this.#control.send(m));
@@ -175,11 +164,13 @@ export class Switchboard {
     this.#lifecycle = new Lifecycle(ctx, this.#hub, this.stateStore, options.cluster ?? {}, (channel, data) => this.publish(channel, data));
     this.#hub.lifecycle = this.#lifecycle;
     this.#control.onRevoke = (r) => this.#lifecycle.applyRevocation(r);
-    this.#nodes.surveyHandlers.set('connections', (q) => {
-      const query = (q ?? {}) as ConnectionQuery;
-      const user = query.filter?.user;
-      const conns = user !== undefined ? (this.#hub.users.get(user) ?? (user === '' ? this.#hub.connections.values() : [])) : this.#hub.connections.values();
-      return localPage(conns, this.name, query);
+    this.#ops = new ServerOps(ctx, this.#hub, {
+      start: () => this.start(),
+      send: (m) => this.#control.send(m),
+      publish: (channel, data, opts) => this.publish(channel, data, opts),
+      stateStore: this.stateStore,
+      lifecycle: this.#lifecycle,
+      nodes: this.#nodes,
     });
     if (options.userStatus) {
       this.#commands.rpcHandlers.set('update_user_status', async (rc) => {
@@ -463,99 +454,64 @@ export class Switchboard {
     await this.historyStore.remove(channel);
   }
 
-  // ───────────────────────────── server-side operations (every node) ─────────────────────────────
-
-  async #send(m: ControlMessage): Promise<void> {
-    await this.start();
-    await this.#control.send(m);
-  }
+  // ──────────────── server-side operations (every node; server-ops.ts) ────────────────
 
   /** Subscribe a user's (or one client's) connections on every node; they get a subscribe push. */
-  async subscribeUser(sel: UserSelector, channel: string): Promise<void> {
-    if (!checkChannelName(channel)) throw new ReplyError(Errors.badRequest, 'bad channel name');
-    if (!this.registry.resolve(channel)) throw new ReplyError(Errors.unknownChannel);
-    await this.#send({ op: 'subscribe', sel, channel });
+  subscribeUser(sel: UserSelector, channel: string): Promise<void> {
+    return this.#ops.subscribeUser(sel, channel);
   }
 
-  async unsubscribeUser(sel: UserSelector, channel: string, reason: { code: number; reason: string } = Unsubscribes.server): Promise<void> {
-    await this.#send({ op: 'unsubscribe', sel, channel, code: reason.code, reason: reason.reason });
+  unsubscribeUser(sel: UserSelector, channel: string, reason?: { code: number; reason: string }): Promise<void> {
+    return this.#ops.unsubscribeUser(sel, channel, reason);
   }
 
   /** Disconnect a user's (or one client's) connections on every node; default 3503 force disconnect. */
-  async disconnectUser(sel: UserSelector, d: DisconnectValue = Disconnects.forceNoReconnect, whitelist: string[] = []): Promise<void> {
-    await this.#send({ op: 'disconnect', sel, code: d.code, reason: d.reason, whitelist });
+  disconnectUser(sel: UserSelector, d?: DisconnectValue, whitelist?: string[]): Promise<void> {
+    return this.#ops.disconnectUser(sel, d, whitelist);
   }
 
   /** Server-side refresh of a user's connections (extends or expires them). */
-  async refreshUser(sel: UserSelector, opts: { expireAt?: number; expired?: boolean; info?: unknown }): Promise<void> {
-    await this.#send({ op: 'refresh', sel, ...opts });
+  refreshUser(sel: UserSelector, opts: { expireAt?: number; expired?: boolean; info?: unknown }): Promise<void> {
+    return this.#ops.refreshUser(sel, opts);
   }
 
-  /** Remove every connection of `user` from `channel` on every node. */
-  async evict(channel: string, user: string, reason = 'evicted'): Promise<void> {
-    await this.unsubscribeUser({ user }, channel, { code: 2000, reason });
-    // The remaining members learn who was evicted (PondSocket's `kicked` event).
-    await this.publish(channel, { event: 'kicked', payload: { userId: user, reason } }, { skipHistory: true });
+  /** Remove every connection of `user` from `channel` on every node; the others get a `kicked` event. */
+  evict(channel: string, user: string, reason?: string): Promise<void> {
+    return this.#ops.evict(channel, user, reason);
   }
-
-  // ───────────────────────────── token revocation, user status, connections ─────────────────────────────
 
   /**
    * Revoke one token by its `jti` until `expireAt` (ms; by then the token has expired anyway), on
    * every node and durably in the engine: connections holding it are closed with 3520 at once;
    * connect, refresh and subscribe with it are refused.
    */
-  async revokeToken(jti: string, expireAt: number): Promise<void> {
-    if (typeof jti !== 'string' || jti === '') throw new ReplyError(Errors.badRequest, 'jti must be a non-empty string');
-    await this.#revoke({ kind: 'jti', jti, expireAt });
+  revokeToken(jti: string, expireAt: number): Promise<void> {
+    return this.#ops.revokeToken(jti, expireAt);
   }
 
   /** Revoke every token of `user` issued before `issuedBefore` (unix seconds), remembered until `expireAt` (ms). */
-  async invalidateUserTokens(user: string, issuedBefore: number, expireAt: number): Promise<void> {
-    if (typeof user !== 'string' || user === '') throw new ReplyError(Errors.badRequest, 'user must be a non-empty string');
-    await this.#revoke({ kind: 'user', user, issuedBefore, expireAt });
-  }
-
-  async #revoke(r: Revocation): Promise<void> {
-    if (!Number.isFinite(r.expireAt) || r.expireAt <= Date.now()) throw new ReplyError(Errors.badRequest, 'expire_at must be in the future');
-    await this.start();
-    await this.stateStore.revoke(r);
-    await this.#send({ op: 'revoke', revocation: r });
+  invalidateUserTokens(user: string, issuedBefore: number, expireAt: number): Promise<void> {
+    return this.#ops.invalidateUserTokens(user, issuedBefore, expireAt);
   }
 
   /** Online/offline and last seen of each user, across the cluster (needs `userStatus` in the options). */
-  async userStatus(users: readonly string[]): Promise<UserStatus[]> {
-    if (!this.options.userStatus) throw new ReplyError(Errors.notAvailable.code, 'user status is not enabled (options.userStatus)');
-    await this.start();
-    return this.#lifecycle.statuses(users);
+  userStatus(users: readonly string[]): Promise<UserStatus[]> {
+    return this.#ops.userStatus(users);
   }
 
   /** Connections across the cluster matching `query.filter`, one page at a time (ordered by client id). */
-  async connectionsQuery(query: ConnectionQuery = {}): Promise<ConnectionPage> {
-    await this.start();
-    const replies = await this.#nodes.survey('connections', 3_000, query);
-    return mergePages(replies.filter((r): r is ConnectionEntry[] => Array.isArray(r)), query);
+  connectionsQuery(query?: ConnectionQuery): Promise<ConnectionPage> {
+    return this.#ops.connectionsQuery(query);
   }
 
   /** Every live node (this one included), as the last announcements described them. */
-  async info(): Promise<{ nodes: NodeInfo[] }> {
-    await this.start();
-    return { nodes: this.#nodes.nodes() };
+  info(): Promise<{ nodes: NodeInfo[] }> {
+    return this.#ops.info();
   }
 
   /** Active channels across all nodes with their subscriber counts; `pattern` is a glob (`*`, `?`). */
-  async channels(pattern?: string): Promise<Map<string, number>> {
-    await this.start();
-    const replies = await this.#nodes.survey('channels');
-    const out = new Map<string, number>();
-    const re = pattern ? globToRegExp(pattern) : undefined;
-    for (const r of replies) {
-      for (const [ch, n] of Object.entries((r ?? {}) as Record<string, number>)) {
-        if (re && !re.test(ch)) continue;
-        out.set(ch, (out.get(ch) ?? 0) + n);
-      }
-    }
-    return out;
+  channels(pattern?: string): Promise<Map<string, number>> {
+    return this.#ops.channels(pattern);
   }
 
   // ───────────────────────────── local state ─────────────────────────────
@@ -570,12 +526,26 @@ export class Switchboard {
     return { connections: hub.connections.size, users: hub.users.size, channels: hub.channels.size, subscriptions: hub.subscriptionCount(), pendingUpgrades: this.#gate.pending.size };
   }
 
-  /** Local connections (admin, metrics). */
-  connections(): IterableIterator<Connection> {
+  /** This node's connections as the app sees them: read-only `Client` views (the same view handlers get). */
+  *connections(): IterableIterator<Client> {
+    for (const conn of this.#hub.connections.values()) yield conn.client;
+  }
+
+  /** One of this node's connections by client id, as a read-only `Client` view. */
+  getConnection(id: string): Client | undefined {
+    return this.#hub.connections.get(id)?.client;
+  }
+
+  /**
+   * @internal The live `Connection` objects of this node, for the admin page, metrics and tests
+   * (queue, transport, subscriptions' state). Not app API: apps use `connections()`.
+   */
+  liveConnections(): IterableIterator<Connection> {
     return this.#hub.connections.values();
   }
 
-  getConnection(id: string): Connection | undefined {
+  /** @internal One live `Connection` by client id (admin, metrics, tests); apps use `getConnection()`. */
+  liveConnection(id: string): Connection | undefined {
     return this.#hub.connections.get(id);
   }
 
@@ -623,19 +593,3 @@ export class Switchboard {
 }
 
 export type { ProtocolName };
-
-/**
- * Requests to `path` go to `handler`; every other request to the listeners the server had
- * (an app passed to `createServer`), as engine.io's attach does. Listeners added later still see
- * every request.
- */
-function interceptRequests(server: HttpServer | HttpsServer, path: string, handler: (req: IncomingMessage, res: ServerResponse) => void): void {
-  const before = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
-  server.removeAllListeners('request');
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    if ((q < 0 ? url : url.slice(0, q)) === path) return handler(req, res);
-    for (const l of before) l.call(server, req, res);
-  });
-}

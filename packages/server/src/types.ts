@@ -66,3 +66,11 @@ export interface HistoryOptions {
   /** How long the stream's epoch and top offset outlive its publications, ms. */
   readonly metaTtlMs?: number;
 }
+
+/** Per-protocol traffic counters. */
+export interface TrafficCounters {
+  messagesIn: number;
+  bytesIn: number;
+  messagesOut: number;
+  bytesOut: number;
+}

@@ -21,7 +21,7 @@ test('onConnecting accepts with the identity and assigns it chooses, or declines
   try {
     const ok = sdk(srv.url, { data: { password: 'open sesame' } });
     const id = (await new Promise<{ client: string }>((r) => { ok.once('connected', r); ok.connect(); })).client;
-    const conn = srv.sb.getConnection(id)!;
+    const conn = srv.sb.liveConnection(id)!;
     assert.equal(conn.user, 'ali');
     assert.deepEqual(conn.assigns, { role: 'admin' });
     assert.equal(conn.info, '{"name":"Ali"}');

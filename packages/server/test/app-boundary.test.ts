@@ -63,7 +63,11 @@ test('route middleware sees kind, params, data and state; handlers see a read-on
     assert.equal(view.protocol, 'plain');
     for (const internal of ['transport', 'session', 'subscriptions', 'enqueue', 'flush', 'owner']) assert.equal(internal in view, false, `${internal} is not reachable`);
     assert.throws(() => ((view as { user: string }).user = 'someone-else'), TypeError, 'identity is read-only');
-    assert.notEqual(srv.sb.getConnection(view.id), view, 'the view is not the connection');
+    assert.notEqual(srv.sb.liveConnection(view.id), view, 'the view is not the connection');
+    // The facade's lookups give apps the same read-only view, never the live connection.
+    assert.equal(srv.sb.getConnection(view.id), view, 'getConnection() returns the view handlers got');
+    assert.ok([...srv.sb.connections()].includes(view), 'connections() yields the views');
+    for (const c of srv.sb.connections()) for (const internal of ['transport', 'session', 'subscriptions', 'enqueue']) assert.equal(internal in c, false, `${internal} is not reachable through connections()`);
 
     // The decline: 103 on the wire, a DeclinedError with the app's 404 for middleware and protocols that show statuses.
     assert.equal(err['code'], 103);

@@ -133,7 +133,7 @@ describe('cache recovery mode with the official SDK', () => {
 
     let resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
     let dropped = once(c, 'connecting');
-    srv.sb.getConnection(id())!.transport.terminate();
+    srv.sb.liveConnection(id())!.transport.terminate();
     await dropped;
     for (let g = 1; g <= 3; g++) await srv.sb.publish('state:score', { goals: g });
     const ctx = await resubscribed;
@@ -145,7 +145,7 @@ describe('cache recovery mode with the official SDK', () => {
     // Nothing published meanwhile: the client is up to date and gets nothing again.
     resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
     dropped = once(c, 'connecting');
-    srv.sb.getConnection(id())!.transport.terminate();
+    srv.sb.liveConnection(id())!.transport.terminate();
     await dropped;
     const ctx2 = await resubscribed;
     assert.equal(ctx2['recovered'], true);

@@ -168,14 +168,14 @@ describe('channel compaction', () => {
 
       // Reconnect: ids are per connection; the subscriptions recover and keep routing right.
       const dropped = once(c, 'connecting');
-      srv.sb.getConnection(ids[ids.length - 1]!)!.transport.terminate();
+      srv.sb.liveConnection(ids[ids.length - 1]!)!.transport.terminate();
       await dropped;
       await pubBoth(4);
       await once(c, 'connected', 10_000);
       await pubBoth(5);
       await until(() => got['a']!.length === 5 && got['b']!.length === 5, 10_000);
-      if (kind === 'json') assert.ok(srv.sb.getConnection(ids[ids.length - 1]!)!.subscriptions.get(`cc:${kind}-a`)!.compactId! > 0, 'compacted');
-      else assert.equal(srv.sb.getConnection(ids[ids.length - 1]!)!.subscriptions.get(`cc:${kind}-a`)!.compactId, undefined, 'Protobuf subscriptions are not compacted');
+      if (kind === 'json') assert.ok(srv.sb.liveConnection(ids[ids.length - 1]!)!.subscriptions.get(`cc:${kind}-a`)!.compactId! > 0, 'compacted');
+      else assert.equal(srv.sb.liveConnection(ids[ids.length - 1]!)!.subscriptions.get(`cc:${kind}-a`)!.compactId, undefined, 'Protobuf subscriptions are not compacted');
       assert.deepEqual(got['a'], [1, 2, 3, 4, 5].map((n) => ({ a: n })));
       const bs = got['b']!.map((x) => (x as { b: number }).b);
       // The SDK recovers on resubscribe and on reconnect: b gets every publication, in order.

@@ -123,7 +123,7 @@ describe('fossil delta compression with the official SDK', () => {
       await until(() => got.length === 3);
       const resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
       const dropped = once(c, 'connecting');
-      srv.sb.getConnection(ids.get(c)!)!.transport.terminate();
+      srv.sb.liveConnection(ids.get(c)!)!.transport.terminate();
       await dropped;
       for (let i = 3; i < 6; i++) await pub(i);
       const ctx = await resubscribed;
@@ -217,7 +217,7 @@ test('a delta subscriber whose queue overflows is disconnected as slow (3008) ev
     raw.ws.pause();
     // Random payloads: no delta is smaller, so each goes full and the queue fills.
     let sent = 0;
-    while (srv.sb.getConnection(id) !== undefined && sent < 96 * 1024 * 1024) {
+    while (srv.sb.liveConnection(id) !== undefined && sent < 96 * 1024 * 1024) {
       for (let i = 0; i < 8; i++) {
         const p = randomBytes(8 * 1024).toString('hex');
         await srv.sb.publish('drop:feed', { p });
@@ -225,7 +225,7 @@ test('a delta subscriber whose queue overflows is disconnected as slow (3008) ev
       }
       await new Promise((r) => setImmediate(r));
     }
-    assert.equal(srv.sb.getConnection(id), undefined, 'the delta subscriber was disconnected');
+    assert.equal(srv.sb.liveConnection(id), undefined, 'the delta subscriber was disconnected');
     assert.equal(srv.sb.stats.disconnects.get(3008), 1);
     raw.ws.resume();
     assert.equal((await raw.waitClose(10_000)).code, 3008);

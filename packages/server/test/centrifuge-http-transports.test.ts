@@ -57,7 +57,7 @@ for (const transport of ['http_stream', 'sse'] as const satisfies readonly Emula
       const c = await client();
       const ctx = await connected(c);
       assert.equal(ctx.transport, transport);
-      const conn = srv.sb.getConnection(ctx.client);
+      const conn = srv.sb.liveConnection(ctx.client);
       assert.equal(conn?.user, '42');
       assert.equal(conn?.transport.kind, transport);
     });
@@ -104,7 +104,7 @@ for (const transport of ['http_stream', 'sse'] as const satisfies readonly Emula
       await until(() => got.length === 1);
       const resubscribed = once<Record<string, unknown>>(sub, 'subscribed', 10_000);
       const dropped = once(c, 'connecting');
-      srv.sb.getConnection(id)!.transport.terminate();
+      srv.sb.liveConnection(id)!.transport.terminate();
       await dropped;
       for (let i = 1; i <= 3; i++) await srv.sb.publish('news:recover', { n: i });
       const ctx = await resubscribed;
@@ -113,7 +113,7 @@ for (const transport of ['http_stream', 'sse'] as const satisfies readonly Emula
       await until(() => got.length === 4);
       assert.deepEqual(got.map((p) => (p.data as { n: number }).n), [0, 1, 2, 3]);
       // The old stream's session is gone from the server.
-      await until(() => srv.sb.getConnection(id) === undefined);
+      await until(() => srv.sb.liveConnection(id) === undefined);
     });
 
     test('the connection token is refreshed through getToken and the connection stays', async () => {
@@ -128,7 +128,7 @@ for (const transport of ['http_stream', 'sse'] as const satisfies readonly Emula
       const id = (await connected(c)).client;
       await until(() => issued >= 3, 15_000, 'two refreshes');
       assert.equal(c.state, 'connected');
-      assert.ok(srv.sb.getConnection(id), 'the same connection throughout');
+      assert.ok(srv.sb.liveConnection(id), 'the same connection throughout');
     });
 
     test('a subscription token is refreshed through the subscription getToken', async () => {
@@ -210,7 +210,7 @@ for (const transport of ['http_stream', 'sse'] as const satisfies readonly Emula
         }
       }
       await until(() => subs.every((s) => s.state === SubscriptionState.Subscribed), 15_000, 'thirty subscriptions');
-      await until(() => srv.sb.getConnection(id)?.subscriptions.size === 30, 10_000, 'the server holds thirty');
+      await until(() => srv.sb.liveConnection(id)?.subscriptions.size === 30, 10_000, 'the server holds thirty');
       const got = subs.map(pubs);
       for (let i = 0; i < 30; i++) await srv.sb.publish(`many:${i}`, { i });
       await until(() => got.every((g) => g.length === 1), 10_000, 'one publication on each');

@@ -153,7 +153,7 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
     const c = await client();
     const ctx = await connected(c);
     assert.equal(ctx.transport, 'http_stream');
-    const conn = srv.sb.getConnection(ctx.client);
+    const conn = srv.sb.liveConnection(ctx.client);
     assert.equal(conn?.user, '42');
     assert.equal(conn?.transport.kind, 'http_stream');
   });
@@ -288,7 +288,7 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
     await until(() => got.length === 1, 10_000, 'the first publication');
     const resubscribed = once<Record<string, unknown>>(sub, 'subscribed', 10_000);
     const dropped = once(c, 'connecting', 10_000);
-    srv.sb.getConnection(id)!.transport.terminate();
+    srv.sb.liveConnection(id)!.transport.terminate();
     await dropped;
     for (let i = 1; i <= 3; i++) await srv.sb.publish('chat:pbrecover', { n: i });
     const ctx = await resubscribed;
@@ -311,7 +311,7 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
     const id = (await connected(c)).client;
     await until(() => issued >= 3, 15_000, 'two refreshes');
     assert.equal(c.state, 'connected');
-    assert.ok(srv.sb.getConnection(id), 'the same connection throughout');
+    assert.ok(srv.sb.liveConnection(id), 'the same connection throughout');
   });
 
   test('server pings are answered with pongs through Protobuf emulation requests', async () => {
@@ -320,7 +320,7 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
       const c = pbOver(s2.base, { token: await token({ sub: 'pinger' }) });
       clients.push(c);
       const id = (await connected(c)).client;
-      const conn = s2.sb.getConnection(id)!;
+      const conn = s2.sb.liveConnection(id)!;
       // Two ping/pong rounds: a missing pong would close the connection with 3012.
       let pongs = 0;
       let waiting = false;
@@ -337,7 +337,7 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
         'two pongs',
       );
       assert.equal(c.state, 'connected');
-      assert.equal(s2.sb.getConnection(id), conn);
+      assert.equal(s2.sb.liveConnection(id), conn);
       c.disconnect();
     } finally {
       await s2.close();
@@ -418,7 +418,7 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
       const d = await s.r.find((m) => m.push?.['disconnect'] !== undefined, 'the disconnect push');
       assert.deepEqual(d.push!['disconnect'], { code: 3501, reason: 'bad request' });
       await until(() => s.r.ended, 5000, 'the stream to end');
-      await until(() => srv.sb.getConnection(s.client) === undefined, 5000, 'the connection gone');
+      await until(() => srv.sb.liveConnection(s.client) === undefined, 5000, 'the connection gone');
       assert.equal((await emulate(emulationRequest(s.session, s.node, ping))).status, 404, 'gone');
     } finally {
       s.r.close();

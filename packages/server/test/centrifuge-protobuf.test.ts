@@ -58,7 +58,7 @@ describe('the official Protobuf SDK against a Switchboard node', () => {
   test('connects with a token over the centrifuge-protobuf subprotocol, in binary frames', async () => {
     const c = await client();
     const ctx = await connected(c);
-    const conn = srv.sb.getConnection(ctx.client);
+    const conn = srv.sb.liveConnection(ctx.client);
     assert.equal(conn?.user, '42');
     assert.equal(conn?.protocol, 'centrifuge');
     assert.equal((conn?.transport as unknown as { ws: WebSocket }).ws.protocol, 'centrifuge-protobuf');
@@ -174,7 +174,7 @@ describe('the official Protobuf SDK against a Switchboard node', () => {
     await until(() => got.length === 1);
     const resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
     const dropped = once(c, 'connecting');
-    srv.sb.getConnection(id)!.transport.terminate();
+    srv.sb.liveConnection(id)!.transport.terminate();
     await dropped;
     for (let i = 1; i <= 3; i++) await srv.sb.publish('chat:pbrecover', { n: i });
     const ctx = await resubscribed;
@@ -232,7 +232,7 @@ describe('the official Protobuf SDK against a Switchboard node', () => {
       const c = pbSdk(s2.url, { token: await token({ sub: 'pinger' }) });
       clients.push(c);
       const id = (await connected(c)).client;
-      const conn = s2.sb.getConnection(id)!;
+      const conn = s2.sb.liveConnection(id)!;
       // Several ping/pong rounds pass without the server closing for a missing pong.
       await until(() => conn.lastPingAt > 0 && !conn.awaitingPong, 5000, 'a pong');
       assert.equal(c.state, 'connected');
@@ -263,7 +263,7 @@ describe('the official Protobuf SDK against a Switchboard node', () => {
     await until(() => frames.length > 0);
     const reply = Reply.toObject(Reply.decodeDelimited(frames[0]!)) as { id: number; connect?: { client: string } };
     assert.equal(reply.id, 1);
-    assert.ok(srv.sb.getConnection(reply.connect!.client));
+    assert.ok(srv.sb.liveConnection(reply.connect!.client));
     const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
     ws.send('{"id":2,"ping":{}}');
     assert.equal(await closed, Disconnects.inappropriateProtocol.code);

@@ -55,17 +55,30 @@ describe('the official centrifuge SDK against a Switchboard node', () => {
   });
 
   test('an invalid token ends in a disconnect and the SDK does not try again', async () => {
-    const c = sdk(srv.url, { token: await token({ sub: '42' }, { secret: 'another-key' }) });
+    // Both clients reconnect after exactly 50 ms (min = max delay), so a retry would be due long before the control below finishes.
+    const backoff = { minReconnectDelay: 50, maxReconnectDelay: 50 };
+    const c = sdk(srv.url, { token: await token({ sub: '42' }, { secret: 'another-key' }), ...backoff });
     clients.push(c);
     let connecting = 0;
     c.on('connecting', () => connecting++);
+    const refusedBefore = srv.sb.stats.disconnects.get(Disconnects.invalidToken.code) ?? 0;
     const d = once<{ code: number }>(c, 'disconnected');
     c.connect();
     const ctx = await d;
     assert.equal(ctx.code, Disconnects.invalidToken.code);
-    await new Promise((r) => setTimeout(r, 300));
+    await until(() => (srv.sb.stats.disconnects.get(Disconnects.invalidToken.code) ?? 0) === refusedBefore + 1, 5000, 'the server to count the refusal');
+    // Positive event instead of a sleep: a control client with the same backoff drops its transport
+    // three times and reconnects each time (each cycle at least 50 ms after the previous one).
+    const control = await client(backoff);
+    let id = (await connected(control)).client;
+    for (let i = 0; i < 3; i++) {
+      const again = once<{ client: string }>(control, 'connected');
+      srv.sb.liveConnection(id)!.transport.terminate();
+      id = (await again).client;
+    }
     assert.equal(c.state, 'disconnected');
     assert.equal(connecting, 1, 'only the first connect attempt');
+    assert.equal(srv.sb.stats.disconnects.get(Disconnects.invalidToken.code) ?? 0, refusedBefore + 1, 'the server saw no second attempt');
   });
 
   test('a subscriber receives server publications in order with their offsets', async () => {
@@ -149,7 +162,7 @@ describe('the official centrifuge SDK against a Switchboard node', () => {
     await until(() => got.length === 1);
     const resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
     const dropped = once(c, 'connecting');
-    srv.sb.getConnection(id)!.transport.terminate();
+    srv.sb.liveConnection(id)!.transport.terminate();
     await dropped;
     for (let i = 1; i <= 3; i++) await srv.sb.publish('news:recover', { n: i });
     const ctx = await resubscribed;
@@ -168,7 +181,7 @@ describe('the official centrifuge SDK against a Switchboard node', () => {
     await until(async () => (await srv.sb.history('tiny:x', { limit: 0 })).position.offset === 1);
     const resubscribed = new Promise<Record<string, unknown>>((resolve) => sub.once('subscribed', resolve as never));
     const dropped = once(c, 'connecting');
-    srv.sb.getConnection(id)!.transport.terminate();
+    srv.sb.liveConnection(id)!.transport.terminate();
     await dropped;
     for (let i = 1; i <= 3; i++) await srv.sb.publish('tiny:x', { n: i });
     const ctx = await resubscribed;

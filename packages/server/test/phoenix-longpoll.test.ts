@@ -71,7 +71,7 @@ test('phoenix LongPoll: a client whose WebSocket is refused falls back to LongPo
   const srv = await server();
   const transports: string[] = [];
   srv.sb.on('connect', (c) => {
-    if (c.protocol === 'phoenix') transports.push(srv.sb.getConnection(c.id)!.transport.kind);
+    if (c.protocol === 'phoenix') transports.push(srv.sb.liveConnection(c.id)!.transport.kind);
   });
   // The official client as an app configures it: WebSocket first, LongPoll after 1 s or on error.
   const make = async (user: string) => {

@@ -488,7 +488,7 @@ test('phoenix: "resubscribe needed" is phx_error: the client rejoins by itself a
   await srv.sb.publish('hist:lag', { n: 1 });
   await until(() => got.length === 1, 5000, 'first');
   // What the keepalive tick does to a subscriber that lost publications (slow-consumer drop).
-  const conn = srv.sb.getConnection(id)!;
+  const conn = srv.sb.liveConnection(id)!;
   conn.session.pushLagged(conn.subscriptions.get('hist:lag')!);
   await srv.sb.publish('hist:lag', { n: 2 });
   await until(() => replies.length === 2, 10_000, 'rejoined after phx_error');

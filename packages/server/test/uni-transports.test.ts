@@ -82,7 +82,7 @@ describe('unidirectional transports without an SDK', () => {
       assert.equal(typeof connect['session'], 'string');
       assert.ok(!('node' in connect) && !('pong' in connect), 'no node and no pong on a unidirectional transport');
       assert.ok(connect['subs'] !== undefined && `feed:${i}` in (connect['subs'] as object), 'the token channel is subscribed in the connect push');
-      assert.equal(srv.sb.getConnection(connect['client'] as string)?.transport.kind, name.split(' ')[0]);
+      assert.equal(srv.sb.liveConnection(connect['client'] as string)?.transport.kind, name.split(' ')[0]);
 
       await srv.sb.publish(`feed:${i}`, { n: 1 });
       await until(() => c.messages.some((m) => m['channel'] === `feed:${i}` && 'pub' in m), 10_000, 'the publication');
@@ -99,7 +99,7 @@ describe('unidirectional transports without an SDK', () => {
       await until(() => c.messages.some((m) => 'disconnect' in m), 10_000, 'the disconnect push');
       assert.deepEqual(c.messages.find((m) => 'disconnect' in m), { disconnect: { code: 3503, reason: 'force disconnect' } });
       await until(() => c.ended(), 10_000, 'the transport to end');
-      await until(() => srv.sb.getConnection(connect['client'] as string) === undefined, 10_000, 'the connection gone');
+      await until(() => srv.sb.liveConnection(connect['client'] as string) === undefined, 10_000, 'the connection gone');
     });
   });
 

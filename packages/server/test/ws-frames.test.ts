@@ -83,7 +83,7 @@ test('with the installed ws, a connection takes the prepared-frame path and publ
   const counted = wsFrameStats();
   assert.equal(counted.connections - before.connections, 1, 'the connection was counted on the fast path');
   assert.equal(counted.fallback.internals, before.fallback.internals, 'no fallback for unknown internals');
-  const conn = [...srv.sb.connections()][0]!;
+  const conn = [...srv.sb.liveConnections()][0]!;
   const ws = (conn.transport as unknown as { ws: WebSocket }).ws;
   assert.ok(rawSocketOf(ws) !== undefined, `ws ${wsVersion}: its internals have the shape ws-frames.ts expects`);
   // Count the bytes the server writes straight to the TCP socket, bypassing ws's sender.

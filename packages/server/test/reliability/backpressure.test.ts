@@ -2,7 +2,10 @@
 // the server queue them. Above `maxPendingCommands` the server stops reading that connection (its
 // own send buffer fills: it is paused); kept paused past `pendingStallMs` it is disconnected with
 // 3013. Bystanders on the same node receive every publication meanwhile. With and without the
-// command rate limit.
+// command rate limit. The rate limiter closes with the same 3013, so each case checks which one
+// did: the stall counter (`stats.inboundStalls`) went up by one and no command was refused with
+// 111. With a limit of 2,000/s it cannot be the limiter: commands run one at a time and each
+// publish takes 2 ms, so at most ~500 a second reach it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryBroker, type Broker, type BrokerEventHandler, type ClientInfo, type HistoryOptions, type Publication, type StreamPosition } from '../../src/index.js';
@@ -56,7 +59,7 @@ for (const rate of [0, 2000]) {
       const by = await connectNative(srv.url, 'bystander');
       assert.equal((await command(by.c, 'subscribe', { channel: 'feed:news' })).error, undefined);
       const flooder = await connectNative(srv.url, 'flooder');
-      const conn = srv.sb.getConnection(flooder.client)!;
+      const conn = srv.sb.liveConnection(flooder.client)!;
       const heapBefore = process.memoryUsage().heapUsed;
       // 100 frames of 1,000 publish commands each, written at once.
       let sent = 0;
@@ -73,10 +76,14 @@ for (const rate of [0, 2000]) {
       const publishing = (async () => {
         for (let i = 0; i < N; i++) await srv.sb.publish('feed:news', { n: i });
       })();
-      if (rate === 0) await until(() => conn.inboundPaused, 10_000, 'the server to pause reading the flooder');
+      const stallsBefore = srv.sb.stats.inboundStalls;
+      await until(() => conn.inboundPaused, 10_000, 'the server to pause reading the flooder');
       const closed = await flooder.c.waitClose(30_000);
       assert.equal(closed.code, 3013);
       assert.equal(closed.reason, 'too many requests');
+      // The 3013 came from the stall, not from the rate limiter.
+      assert.equal(srv.sb.stats.inboundStalls - stallsBefore, 1, 'closed by the pending-commands stall');
+      assert.equal(srv.sb.stats.errors.get(111) ?? 0, 0, 'no command was refused by the rate limiter');
       // Bounded: never more pending than the limit plus what had already been read (one frame and a socket read).
       assert.ok(conn.peakPendingCommands <= LIMIT + 3 * PER_FRAME, `peak pending ${conn.peakPendingCommands}`);
       // Paused, not read: most of what the flooder wrote never reached the server's memory.

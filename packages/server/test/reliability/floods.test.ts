@@ -153,13 +153,13 @@ test('a client that sends commands but never reads the replies is closed as slow
     const big = 'r'.repeat(8 * 1024);
     let peak = 0;
     let id = 10;
-    for (let round = 0; round < 2000 && srv.sb.getConnection(client); round++) {
+    for (let round = 0; round < 2000 && srv.sb.liveConnection(client); round++) {
       c.ws.send(Array.from({ length: 5 }, () => JSON.stringify({ id: id++, rpc: { method: 'echo', data: big } })).join('\n'));
       await new Promise((r) => setTimeout(r, 1));
-      const conn = srv.sb.getConnection(client);
+      const conn = srv.sb.liveConnection(client);
       if (conn) peak = Math.max(peak, conn.queuedBytes + conn.transport.bufferedAmount);
     }
-    assert.equal(srv.sb.getConnection(client), undefined, 'disconnected');
+    assert.equal(srv.sb.liveConnection(client), undefined, 'disconnected');
     assert.equal(srv.sb.stats.disconnects.get(3008), 1);
     assert.ok(peak <= 2 * LIMIT + 64 * 1024, `replies waiting for it peaked at ${peak} B`);
     c.close();

@@ -39,7 +39,7 @@ async function flood(srv: TestServer, channel: string, slowId: string, stop: () 
       await srv.sb.publish(channel, { n: ++count, p: PAYLOAD });
       sent += PAYLOAD.length;
     }
-    const conn = srv.sb.getConnection(slowId);
+    const conn = srv.sb.liveConnection(slowId);
     if (conn) peak = Math.max(peak, conn.queuedBytes + conn.transport.bufferedAmount);
     await new Promise((r) => setImmediate(r));
   }
@@ -68,8 +68,8 @@ test('disconnect policy (default): a reader that stops is closed with 3008 slow;
     fast.ws.on('message', () => {
       for (const p of takePubs(fast, 'slow:feed')) received.push((p.data as { n: number }).n);
     });
-    const { count, peak } = await flood(srv, 'slow:feed', slowId, () => srv.sb.getConnection(slowId) === undefined);
-    assert.equal(srv.sb.getConnection(slowId), undefined, 'the slow reader was disconnected');
+    const { count, peak } = await flood(srv, 'slow:feed', slowId, () => srv.sb.liveConnection(slowId) === undefined);
+    assert.equal(srv.sb.liveConnection(slowId), undefined, 'the slow reader was disconnected');
     assert.ok(peak <= LIMIT + 64 * 1024, `server memory for the slow reader ${peak} <= limit ${LIMIT} + overhead`);
     assert.equal(srv.sb.stats.disconnects.get(3008), 1);
     t.diagnostic(`published ${count} x 16 KiB (${((count * PAYLOAD.length) / 1048576).toFixed(1)} MiB); slow reader's peak server memory ${peak} B (limit ${LIMIT})`);
@@ -110,14 +110,14 @@ for (const policy of ['drop-oldest', 'latest-only'] as const) {
         channel,
         slowId,
         () => {
-          const sub = srv.sb.getConnection(slowId)?.subscriptions.get(channel);
+          const sub = srv.sb.liveConnection(slowId)?.subscriptions.get(channel);
           if (sub && sub.skipped > 50) dropped = true;
           return dropped;
         },
         8 * 1024 * 1024,
       );
       assert.ok(dropped, 'the policy dropped publications for the slow reader');
-      const conn = srv.sb.getConnection(slowId);
+      const conn = srv.sb.liveConnection(slowId);
       assert.ok(conn, 'the slow reader is still connected');
       assert.ok(peak <= LIMIT + 64 * 1024, `server memory for the slow reader ${peak} <= limit ${LIMIT} + overhead`);
       assert.equal(srv.sb.stats.disconnects.get(3008) ?? 0, 0);
@@ -171,11 +171,11 @@ test('the slow-consumer policy is protocol-independent: a plain-JSON reader that
     await new Promise((r) => ws.once('open', r));
     ws.send(JSON.stringify({ type: 'subscribe', channel: 'slow:feed', id: 1 }));
     await until(() => frames.some((f) => f.id === 1 && f.type === 'subscribed'), 5000, 'subscribed');
-    const conn = [...srv.sb.connections()].find((c) => c.user === 'slow-plain')!;
+    const conn = [...srv.sb.liveConnections()].find((c) => c.user === 'slow-plain')!;
     ws.pause();
     const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
-    const { peak } = await flood(srv, 'slow:feed', conn.id, () => srv.sb.getConnection(conn.id) === undefined);
-    assert.equal(srv.sb.getConnection(conn.id), undefined);
+    const { peak } = await flood(srv, 'slow:feed', conn.id, () => srv.sb.liveConnection(conn.id) === undefined);
+    assert.equal(srv.sb.liveConnection(conn.id), undefined);
     assert.ok(peak <= LIMIT + 64 * 1024, `peak ${peak}`);
     ws.resume();
     assert.equal(await closed, 3008);

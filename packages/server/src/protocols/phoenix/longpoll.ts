@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectingContext } from '../../context.js';
+import type { RequestTransportHost } from '../../protocol.js';
 import { newClientId } from '../../internal/ids.js';
 import { DEFAULT_ROUTE_TIMEOUT_MS, type RouteOutcome } from '../../session-router.js';
-import type { Switchboard } from '../../switchboard.js';
 import type { Transport, TransportHandlers } from '../../transport.js';
 
 /**
@@ -261,7 +261,7 @@ export class LongPollEndpoint {
   #sweep: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly sb: Switchboard,
+    readonly sb: RequestTransportHost,
     options: LongPollOptions = {},
   ) {
     this.path = options.path ?? '/socket/longpoll';
@@ -467,7 +467,7 @@ export class LongPollEndpoint {
  * const server = createServer((req, res) => void longPoll(req, res).then((done) => done || app(req, res)));
  * ```
  */
-export function phoenixLongPoll(sb: Switchboard, options: LongPollOptions = {}): ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) & { endpoint: LongPollEndpoint } {
+export function phoenixLongPoll(sb: RequestTransportHost, options: LongPollOptions = {}): ((req: IncomingMessage, res: ServerResponse) => Promise<boolean>) & { endpoint: LongPollEndpoint } {
   const endpoint = new LongPollEndpoint(sb, options);
   return Object.assign(endpoint.handle, { endpoint });
 }

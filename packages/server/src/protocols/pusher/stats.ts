@@ -1,4 +1,4 @@
-import type { TrafficCounters } from '../../connection.js';
+import type { TrafficCounters } from '../../types.js';
 import type { WebhookStats } from '../../webhooks/index.js';
 import type { PusherApp, PusherApps } from './apps.js';
 
