@@ -148,7 +148,7 @@ describe('channel compaction', () => {
       await until(() => joins.includes(`visitor-${kind}`));
 
       // Unsubscribe b, publish (missed), subscribe again: a fresh id mapping, right routing.
-      const serverSub = (ch: string) => srv.sb.getConnection(ids[ids.length - 1]!)!.subscriptions.get(ch);
+      const serverSub = (ch: string) => srv.sb.liveConnection(ids[ids.length - 1]!)!.subscriptions.get(ch);
       const bIdBefore = serverSub(`cc:${kind}-b`)!.compactId;
       const gone = once(subs['b']!, 'unsubscribed');
       subs['b']!.unsubscribe();

@@ -258,7 +258,7 @@ test('phoenix LongPoll: inbound backpressure holds a POST body (not handed over,
     'the join reply',
   );
   assert.deepEqual(joinReply, { status: 'ok', response: {} });
-  const conn = [...srv.sb.connections()][0]!;
+  const conn = [...srv.sb.liveConnections()][0]!;
   // Four pushes the handler holds: more pending commands than the limit, so the connection pauses.
   const body = [0, 1, 2, 3].map((i) => `["1","w${i}","/slow/1","wait",{"i":${i}}]`).join('\n');
   assert.deepEqual(await post(s, body), { http: 200, json: { status: 200 } });

@@ -607,7 +607,7 @@ test('phoenix: recovery after a real drop (server-side TCP close), with `recover
   await until(() => got.length === 1, 5000, 'first');
 
   // The server drops the TCP connection (no close frame: the client sees 1006) and the client reconnects.
-  (srv.sb.getConnection(id)!.transport as unknown as { ws: WebSocket }).ws.terminate();
+  (srv.sb.liveConnection(id)!.transport as unknown as { ws: WebSocket }).ws.terminate();
   await until(() => connects === 2, 5000, 'the client is reconnecting');
   await srv.sb.publish('hist:drop', { n: 2 });
   await srv.sb.publish('hist:drop', { n: 3 });
