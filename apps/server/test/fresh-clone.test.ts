@@ -114,7 +114,7 @@ test('no document or example tells a user to run `npx switchboard`', () => {
 test('fresh clone: the README install once, then every standalone command line of the READMEs', { timeout: TIMEOUT_MS }, async (t) => {
   dir = mkdtempSync(join(tmpdir(), 'switchboard-clone-'));
   const repo = join(dir, 'repo');
-  const env = { ...process.env, CI: 'true' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
   for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_') || k.startsWith('npm_')) delete env[k];
 
   const clone = await run(`git clone --quiet --no-hardlinks ${JSON.stringify(ROOT)} ${JSON.stringify(repo)}`, dir, env, 120_000);

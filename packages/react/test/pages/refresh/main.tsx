@@ -2,7 +2,7 @@
 // copies this folder and then edits Feed.tsx while the page runs.
 import { createRoot } from 'react-dom/client';
 import { RealtimeProvider } from '@switchboard/react';
-import { Feed } from './Feed.tsx';
+import { Feed } from './Feed.js'; // Feed.tsx (Vite resolves .js to the TypeScript file)
 
 const ws = new URLSearchParams(location.search).get('ws')!;
 
