@@ -1,12 +1,20 @@
 /**
- * `npm run bench -- --scenario patterns [--patterns 10000] [--seconds 3] [--no-update]`: what pattern
- * subscriptions cost a publication. One node (memory engine) with N active pattern subscriptions
- * (`pp:r<i>:*`, 100 per connection over N/100 WebSocket connections in this process), then
- * Switchboard.publish awaited one after another for `seconds` on:
+ * `npm run bench -- --scenario patterns [--patterns 10000] [--fanout 1000] [--seconds 3] [--no-update]`:
+ * what pattern subscriptions cost a publication. One node (memory engine) with N active pattern
+ * subscriptions (`pp:r<i>:*`, 100 per connection over N/100 WebSocket connections in this process),
+ * run once with N = 0 (the baseline) and once with N = --patterns. Switchboard.publish awaited one
+ * after another for `seconds` on, in this order:
  * - a channel no pattern matches (`qq:x:1`): the lookup alone;
- * - a channel one pattern matches (`pp:r7:x`), its one subscriber receiving;
- * - the same with an exact subscription instead of the pattern, for comparison;
- * and the no-pattern baseline. In-process, one core: µs per publication (1e6 / rate).
+ * - an exact subscription with one subscriber (`pp:exact:x`), measured before any pattern case so
+ *   that no pattern case's deliveries are still in flight during it;
+ * - a channel one pattern matches (`pp:r7:x`), its one subscriber receiving (N > 0 only);
+ * - fan-out, last: F = --fanout further connections, connected only then, each hold the pattern
+ *   `pp:fan:*` and an exact subscription to `pp:fanex:1`; a publication on `pp:fanex:1` reaches F
+ *   exact subscribers, one on `pp:fan:1` reaches the same F connections through the pattern (so
+ *   these two rows have N + F active patterns).
+ * After each case the bench waits until every receiving connection has had every publication, so
+ * no case's deliveries spill into the next. In-process (the receiving clients parse in this
+ * process too), one core: µs per publication (1e6 / rate).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -51,8 +59,9 @@ async function client(url: string, tok: string): Promise<{ ws: WebSocket; receiv
   return { ws, received: () => pushes, command };
 }
 
-async function rate(seconds: number, publish: (i: number) => Promise<unknown>, warm = true): Promise<number> {
-  if (warm) await rate(0.5, publish, false); // warm-up, not counted
+/** Publications per second over `seconds`, and how many were published (warm-up included). */
+async function rate(seconds: number, publish: (i: number) => Promise<unknown>, warm = true): Promise<{ perSecond: number; published: number }> {
+  const warmed = warm ? (await rate(0.5, publish, false)).published : 0; // warm-up, not counted in the rate
   const until = Date.now() + seconds * 1000;
   let n = 0;
   const started = process.hrtime.bigint();
@@ -60,7 +69,15 @@ async function rate(seconds: number, publish: (i: number) => Promise<unknown>, w
     for (let k = 0; k < 100; k++) await publish(n++);
     await new Promise((r) => setImmediate(r)); // let the outbound queues flush (their cost counts too)
   }
-  return n / (Number(process.hrtime.bigint() - started) / 1e9);
+  return { perSecond: n / (Number(process.hrtime.bigint() - started) / 1e9), published: warmed + n };
+}
+
+/** Waits (bounded) until each receiver has `expected` more pushes than it had at `before`. */
+async function drain(receivers: { received: () => number }[], before: number[], expected: number, what: string): Promise<void> {
+  const done = () => receivers.every((r, i) => r.received() - before[i]! >= expected);
+  const deadline = Date.now() + 60_000;
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (!done()) throw new Error(`${what}: not every subscriber received all ${expected} publications within 60 s`);
 }
 
 export async function patternsCli(argv: string[]): Promise<void> {
@@ -69,6 +86,7 @@ export async function patternsCli(argv: string[]): Promise<void> {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const total = Number(opt('--patterns') ?? 10_000);
+  const fanout = Number(opt('--fanout') ?? 1000);
   const seconds = Number(opt('--seconds') ?? 3);
   const { createSwitchboard } = await import('@switchboard/server');
   const rows: Row[] = [];
@@ -84,33 +102,41 @@ export async function patternsCli(argv: string[]): Promise<void> {
     await sb.start();
     const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/connection/websocket`;
     const tok = await new SignJWT({ sub: 'bench' }).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+    const subscribe = async (cl: Awaited<ReturnType<typeof client>>, channel: string) => {
+      const r = await cl.command({ subscribe: { channel } });
+      if (r['error']) throw new Error(`subscribe ${channel}: ${JSON.stringify(r['error'])}`);
+    };
     const clients = [];
     for (let c = 0; c < Math.ceil(n / 100); c++) {
       const cl = await client(url, tok);
       clients.push(cl);
-      await Promise.all(
-        Array.from({ length: Math.min(100, n - c * 100) }, async (_, k) => {
-          const r = await cl.command({ subscribe: { channel: `pp:r${c * 100 + k}:*` } });
-          if (r['error']) throw new Error(`subscribe: ${JSON.stringify(r['error'])}`);
-        }),
-      );
+      await Promise.all(Array.from({ length: Math.min(100, n - c * 100) }, (_, k) => subscribe(cl, `pp:r${c * 100 + k}:*`)));
     }
     const exact = await client(url, tok);
-    await exact.command({ subscribe: { channel: 'pp:exact:x' } });
+    await subscribe(exact, 'pp:exact:x');
+    const fans: Awaited<ReturnType<typeof client>>[] = [];
     const data = { text: 'a hundred-byte publication, roughly what a status update or a chat line would carry' };
-    const none = await rate(seconds, () => sb.publish('qq:x:1', data));
-    rows.push({ case: 'no pattern matches', patterns: n, perSecond: Math.round(none), usPerPublication: Number((1e6 / none).toFixed(2)) });
-    if (n > 0) {
-      const before = clients[0]!.received();
-      const one = await rate(seconds, () => sb.publish('pp:r7:x', data));
-      rows.push({ case: 'one pattern matches (1 subscriber)', patterns: n, perSecond: Math.round(one), usPerPublication: Number((1e6 / one).toFixed(2)) });
-      const deadline = Date.now() + 10_000;
-      while (clients[0]!.received() === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-      if (clients[0]!.received() === before) throw new Error('the matching pattern received nothing');
+    const measure = async (label: string, channel: string, receivers: { received: () => number }[]) => {
+      const before = receivers.map((r) => r.received());
+      const r = await rate(seconds, () => sb.publish(channel, data));
+      rows.push({ case: label, patterns: n, perSecond: Math.round(r.perSecond), usPerPublication: Number((1e6 / r.perSecond).toFixed(2)) });
+      await drain(receivers, before, r.published, label);
+    };
+    await measure('no pattern matches', 'qq:x:1', []);
+    await measure('exact subscription (1 subscriber)', 'pp:exact:x', [exact]);
+    if (n > 0) await measure('one pattern matches (1 subscriber)', 'pp:r7:x', [clients[0]!]);
+    if (fanout > 0) {
+      // Connected only now, so the cases above see exactly N patterns.
+      for (let f = 0; f < fanout; f++) {
+        const cl = await client(url, tok);
+        fans.push(cl);
+        await subscribe(cl, 'pp:fan:*');
+        await subscribe(cl, 'pp:fanex:1');
+      }
+      await measure(`exact subscription (${fanout} subscribers)`, 'pp:fanex:1', fans);
+      await measure(`one pattern matches (${fanout} subscribers)`, 'pp:fan:1', fans);
     }
-    const ex = await rate(seconds, () => sb.publish('pp:exact:x', data));
-    rows.push({ case: 'exact subscription (1 subscriber)', patterns: n, perSecond: Math.round(ex), usPerPublication: Number((1e6 / ex).toFixed(2)) });
-    for (const c of [...clients, exact]) c.ws.terminate();
+    for (const c of [...clients, exact, ...fans]) c.ws.terminate();
     await sb.shutdown({ timeoutMs: 500 });
     http.closeAllConnections();
     await new Promise<void>((r) => http.close(() => r()));
@@ -119,10 +145,12 @@ export async function patternsCli(argv: string[]): Promise<void> {
   const md = [
     `### Pattern subscriptions: cost per publication (in-process, memory engine, ${seconds} s each; ${new Date().toISOString()})`,
     '',
+    `Active patterns: the background \`pp:r<i>:*\` ones; in the two fan-out rows the ${fanout} fan-out connections' \`pp:fan:*\` are active too.`,
+    '',
     '| active patterns | publication | publications/s | µs per publication |',
     '| ---: | --- | ---: | ---: |',
     ...rows.map((r) => `| ${r.patterns} | ${r.case} | ${r.perSecond} | ${r.usPerPublication} |`),
   ].join('\n');
   console.log(`\n${md}`);
-  if (!argv.includes('--no-update')) updateResultsFile(`npm run bench -- --scenario patterns --patterns ${total} --seconds ${seconds}`, md, 'patterns');
+  if (!argv.includes('--no-update')) updateResultsFile(`npm run bench -- --scenario patterns --patterns ${total} --fanout ${fanout} --seconds ${seconds}`, md, 'patterns');
 }

@@ -3,7 +3,7 @@
 // - POST /messages broadcasts a message to the others (Laravel's broadcast(...)->toOthers()) through
 //   the Pusher HTTP API of the standalone Switchboard server, with the official `pusher` library,
 // - GET / serves the page, with Laravel Echo and pusher-js as published on npm.
-// Run: npx switchboard serve --config examples/echo-chat/switchboard.json
+// Run: npm run switchboard -- serve --config examples/echo-chat/switchboard.json
 //      npx tsx examples/echo-chat/app.ts   (PORT=3000, SWITCHBOARD_HOST=127.0.0.1, SWITCHBOARD_PORT=8000)
 // then open http://127.0.0.1:3000/ in two browsers.
 import { readFileSync } from 'node:fs';

@@ -3,11 +3,12 @@
 // standalone sections (README.md "The standalone server", apps/server/README.md "Run it"), read
 // from the READMEs themselves. After the install, npm is offline and pointed at a dead registry,
 // so a command that would fetch our own tool from a registry fails instead of passing by luck.
-// Heavy (an install and a build): one test, bounded, and every process it starts is killed.
+// Heavy (an install and a build): one test, bounded, and every process it starts is killed. Beside
+// it, a quick scan: no committed document or example says `npx switchboard`.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../../packages/server/test/helpers.js';
@@ -82,10 +83,38 @@ after(async () => {
   }
 });
 
+/** Every committed markdown file and every file under examples/: the documents a new user copies commands from. */
+export function documentedFiles(root: string): string[] {
+  const r = spawnSync('git', ['ls-files', '-z', '--', '*.md', 'examples/'], { cwd: root, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout.split('\0').filter((f) => f !== '' && !f.includes('node_modules/'));
+}
+
+// `npx switchboard` works only after a second install (the bin is linked before the build) and,
+// where it is not linked, asks the registry for whatever is published under that name. The
+// READMEs say `npm run switchboard -- …`; this keeps every document and example that way.
+test('no document or example tells a user to run `npx switchboard`', () => {
+  const files = documentedFiles(ROOT);
+  assert.ok(files.includes('README.md') && files.includes('examples/echo-chat/README.md'), `the scan sees the READMEs (${files.length} files)`);
+  const offending: string[] = [];
+  for (const f of files) {
+    let text: string;
+    try {
+      text = readFileSync(join(ROOT, f), 'utf8');
+    } catch {
+      continue; // deleted in the working tree
+    }
+    text.split('\n').forEach((line, i) => {
+      if (/\bnpx\s+(--?\S+\s+)*switchboard\b/.test(line)) offending.push(`${f}:${i + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(offending, [], 'use `npm run switchboard -- …` instead');
+});
+
 test('fresh clone: the README install once, then every standalone command line of the READMEs', { timeout: TIMEOUT_MS }, async (t) => {
   dir = mkdtempSync(join(tmpdir(), 'switchboard-clone-'));
   const repo = join(dir, 'repo');
-  const env = { ...process.env, CI: 'true' };
+  const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
   for (const k of Object.keys(env)) if (k.startsWith('SWITCHBOARD_') || k.startsWith('npm_')) delete env[k];
 
   const clone = await run(`git clone --quiet --no-hardlinks ${JSON.stringify(ROOT)} ${JSON.stringify(repo)}`, dir, env, 120_000);
@@ -148,4 +177,11 @@ test('fresh clone: the README install once, then every standalone command line o
   assert.match(r.out, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/m, 'gentoken printed a JWT alone on its line');
   assert.match(r.out, /\{"result":\{"subscribers":0\}\}/, 'the curl publish succeeded and says it reached nobody');
   assert.match(r.out, /^switchboard \d+\.\d+\.\d+/m, 'version');
+  // genconfig wrote secrets into the clone's root: git must not offer to commit them.
+  assert.ok(existsSync(join(repo, 'config.json')), 'genconfig wrote config.json at the root');
+  const ignored = spawnSync('git', ['check-ignore', '-q', 'config.json'], { cwd: repo });
+  assert.equal(ignored.status, 0, 'config.json is git-ignored');
+  const status = spawnSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: repo, encoding: 'utf8' });
+  assert.equal(status.status, 0, status.stderr);
+  assert.doesNotMatch(status.stdout, /config\.(json|ya?ml)/, 'git status lists no generated config');
 });

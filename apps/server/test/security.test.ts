@@ -7,6 +7,36 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { ADMIN_PASSWORD, API_KEY, SECRET, signToken, startServerProcess, testConfig, until, writeConfig } from './helpers.js';
+import { redactUrl } from '../src/util.js';
+
+// The function behind both log lines of a failed request (the 400 "malformed request URL" above is
+// exercised end to end; the 500 "http handler failed" branch logs through the same call).
+test('redactUrl: credential-like query values are redacted, whatever their spelling; the rest is kept', () => {
+  const cases: [string | undefined, string][] = [
+    [undefined, ''],
+    ['/api/publish', '/api/publish'],
+    ['/api/publish?room=lobby&n=2', '/api/publish?room=lobby&n=2'],
+    ['/api/publish?api_key=K1&room=lobby', '/api/publish?api_key=[redacted]&room=lobby'],
+    ['/connection/websocket?token=T1&cf_ws_frame_ping_pong=true', '/connection/websocket?token=[redacted]&cf_ws_frame_ping_pong=true'],
+    // percent-encoded and form-encoded names are decoded before the check
+    ['/x?api%5Fkey=K2', '/x?api%5Fkey=[redacted]'],
+    ['/x?%74oken=T2', '/x?%74oken=[redacted]'],
+    ['/x?admin+password=P1', '/x?admin+password=[redacted]'],
+    // a name that does not decode is checked as it is
+    ['/x?api_key%ZZ=K3', '/x?api_key%ZZ=[redacted]'],
+    // the other credential-like names, any case; values holding "=", empty values
+    ['/x?Authorization=A1&SESSION=S1&cookie=C1&sig=G1&client_secret=Z1', '/x?Authorization=[redacted]&SESSION=[redacted]&cookie=[redacted]&sig=[redacted]&client_secret=[redacted]'],
+    ['/x?token=a=b=c&api_key=', '/x?token=[redacted]&api_key=[redacted]'],
+    // a bare name has no value to hide; the fragment is kept
+    ['/x?token&room=1#part', '/x?token&room=1#part'],
+    ['/x?token=T3#frag', '/x?token=[redacted]#frag'],
+    // a target that does not parse as a URL (the 400 branch) is redacted as text
+    ['http://[bad/?api_key=K4&token=T4&room=lobby', 'http://[bad/?api_key=[redacted]&token=[redacted]&room=lobby'],
+  ];
+  for (const [url, expected] of cases) assert.equal(redactUrl(url), expected, String(url));
+  const secrets = ['K1', 'K2', 'K3', 'K4', 'T1', 'T2', 'T3', 'T4', 'P1', 'A1', 'S1', 'C1', 'G1', 'Z1', 'a=b=c'];
+  for (const [url] of cases) for (const secret of secrets) assert.ok(!redactUrl(url).includes(secret), `${secret} left in ${redactUrl(url)}`);
+});
 
 test('standalone: wrong API keys and admin passwords are all refused alike; no secret or token is ever logged', { timeout: 120_000 }, async () => {
   const srv = await startServerProcess(writeConfig(testConfig()));

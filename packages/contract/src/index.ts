@@ -103,7 +103,9 @@ function toCheck(key: string, r: StandardSchemaV1.Result<unknown>): CheckResult 
 }
 
 function plainIssue(i: StandardSchemaV1.Issue): ContractIssue {
-  const path = (i.path ?? []).map((seg) => {
+  // Array.from, not .map: a library's path may be an Array subclass (arktype's ReadonlyPath carries a
+  // cache), and .map would build another one; the issue promises a plain array.
+  const path = Array.from(i.path ?? [], (seg) => {
     const k = typeof seg === 'object' && seg !== null ? seg.key : seg;
     return typeof k === 'number' ? k : String(k);
   });

@@ -1,9 +1,10 @@
-// Channel contracts with two Standard Schema libraries (zod 4 and valibot 1): which key governs a
-// channel, what a failure reports, asynchronous validators, and contracts that are not contracts.
+// Channel contracts with three Standard Schema libraries (zod 4, valibot 1, arktype 2): which key
+// governs a channel, what a failure reports, asynchronous validators, and contracts that are not contracts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
 import * as v from 'valibot';
+import { type } from 'arktype';
 import { check, defineContract, formatIssues, schemaFor, type StandardSchemaV1 } from '@switchboard/contract';
 
 const contract = defineContract({
@@ -38,6 +39,25 @@ test('zod and valibot failures come back as issues with paths; successes return 
 
   const good = check(contract, 'count:a', { n: '41' });
   assert.deepEqual(good, { ok: true, value: { n: 41 }, checked: true }, 'the validated (coerced) value');
+});
+
+test('arktype schemas in a contract: failures with paths, successes with the morphed value', () => {
+  const c = defineContract({
+    'orders:*': type({ id: 'string', qty: 'number.integer > 0', 'note?': 'string <= 20' }),
+    'count:*': type({ n: 'string.numeric.parse' }),
+  });
+  const bad = check(c, 'orders:eu', { id: 'o1', qty: 0, note: 'x'.repeat(21) });
+  assert.ok(!(bad instanceof Promise) && !bad.ok);
+  assert.equal(bad.key, 'orders:*');
+  assert.deepEqual(bad.issues.map((i) => i.path).sort(), [['note'], ['qty']]);
+  assert.match(formatIssues(bad.issues), /qty: /);
+
+  const missing = check(c, 'orders:eu', { qty: 1 });
+  assert.ok(!(missing instanceof Promise) && !missing.ok);
+  assert.deepEqual(missing.issues.map((i) => i.path), [['id']]);
+
+  assert.deepEqual(check(c, 'orders:eu', { id: 'o2', qty: 3 }), { ok: true, value: { id: 'o2', qty: 3 }, checked: true });
+  assert.deepEqual(check(c, 'count:a', { n: '41' }), { ok: true, value: { n: 41 }, checked: true }, 'the morphed value');
 });
 
 test('an asynchronous validator resolves to the same result shape', async () => {

@@ -118,7 +118,22 @@ test('patterns are refused without a grant, malformed ones with 107, and the con
   await subscribed;
   await s.sb.publish('feed:news:1', { n: 1 });
   await until(() => got.length === 1, 10_000, 'the publication on the allowed pattern');
+  // ...but not in its private form: in a `$` namespace only a token grant allows a pattern
+  const priv = await refused('$feed:news:*');
+  assert.equal(priv.code, 103);
+  assert.equal(priv.message, 'pattern not allowed');
   assert.equal(c.state, 'connected', 'bad input did not disturb the connection');
+
+  // a token that grants the private pattern subscribes to it and receives its channels' publications
+  const granted = await connect(t, s, { sub: 'u2', caps: [{ channels: ['$feed:news:*'], allow: ['psub'] }] });
+  const psub = granted.newSubscription('$feed:news:*');
+  const privGot = record(psub);
+  const privSubscribed = once(psub, 'subscribed', 10_000);
+  psub.subscribe();
+  await privSubscribed;
+  await s.sb.publish('$feed:news:2', { n: 2 });
+  await until(() => privGot.length === 1, 10_000, 'the publication on the granted private pattern');
+  assert.deepEqual(privGot[0], { channel: '$feed:news:2', data: { n: 2 }, offset: undefined });
 });
 
 test('after a reconnect a pattern subscription recovers each channel from its own position (SDK getData)', async (t) => {
