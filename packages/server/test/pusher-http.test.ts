@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import PusherServer from 'pusher';
-import { until } from './helpers.js';
+import { RawClient, until } from './helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherTestServer } from './pusher-helpers.js';
 
 /** A request signed by hand (Pusher's documented scheme), to forge each kind of bad request. */
@@ -146,6 +146,40 @@ test('pusher HTTP API terminate_connections closes every connection of a signed-
     await still;
   } finally {
     for (const c of [a1, a2, b]) c.disconnect();
+    await srv.close();
+  }
+});
+
+test('pusher HTTP API data reaches Pusher clients byte for byte (whitespace, number spelling, a JSON-encoded string), and the SDK side as the value', { timeout: 20_000 }, async () => {
+  const srv = await startPusher();
+  const raw = new RawClient(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=7`);
+  const c = pusherClient(srv);
+  try {
+    await raw.next((m) => m['event'] === 'pusher:connection_established');
+    raw.send({ event: 'pusher:subscribe', data: { auth: '', channel: 'news' } });
+    await raw.next((m) => m['event'] === 'pusher_internal:subscription_succeeded');
+    await connectedOf(c);
+    const ch = c.subscribe('news');
+    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 5000, 'subscribed');
+    const got: unknown[] = [];
+    ch.bind('e', (d: unknown) => got.push(d));
+    // What every other protocol sees: the publication's value, {event, payload}.
+    const values: unknown[] = [];
+    srv.sb.on('publish', (channel, pub) => void (channel === 'pusher:news' && values.push(JSON.parse(pub.data))));
+    // The official library passes a string `data` through as it is.
+    const sent = ['{ "a" : 1 }', '1.50', JSON.stringify(JSON.stringify({ a: 1 })), 'plain text', '{"b":[1, 2]}'];
+    for (const data of sent) await srv.api.trigger('news', 'e', data);
+    for (const data of sent) {
+      const f = await raw.next((m) => m['event'] === 'e');
+      assert.equal(f['data'], data);
+    }
+    // pusher-js parses data when it can: the JSON-encoded string arrives as that string, not as the object it spells.
+    await until(() => got.length === sent.length, 5000, 'pusher-js got every event');
+    assert.deepEqual(got, [{ a: 1 }, 1.5, '{"a":1}', 'plain text', { b: [1, 2] }]);
+    assert.deepEqual(values, [{ a: 1 }, 1.5, '{"a":1}', 'plain text', { b: [1, 2] }].map((payload) => ({ event: 'e', payload })));
+  } finally {
+    raw.close();
+    c.disconnect();
     await srv.close();
   }
 });
