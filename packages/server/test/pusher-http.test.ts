@@ -183,3 +183,31 @@ test('pusher HTTP API data reaches Pusher clients byte for byte (whitespace, num
     await srv.close();
   }
 });
+
+test('pusher HTTP API events: info answers each channel\'s user_count and subscription_count; over 100 channels and a 201-character name refused', { timeout: 20_000 }, async () => {
+  const srv = await startPusher();
+  const a = pusherClient(srv, { user: 'alice' });
+  const b = pusherClient(srv, { user: 'bob' });
+  try {
+    await Promise.all([connectedOf(a), connectedOf(b)]);
+    const subs = [a.subscribe('presence-lobby'), a.subscribe('news'), b.subscribe('news')];
+    await Promise.all(subs.map((s) => next((cb) => s.bind('pusher:subscription_succeeded', cb), 5000, s.name)));
+    const res = await srv.api.trigger(['presence-lobby', 'news', 'empty'], 'e', {}, { info: 'user_count,subscription_count' });
+    assert.deepEqual(await res.json(), {
+      channels: { 'presence-lobby': { user_count: 1, subscription_count: 1 }, news: { subscription_count: 2 }, empty: { subscription_count: 0 } },
+    });
+    const channels = Array.from({ length: 101 }, (_, i) => `c${i}`);
+    const many = await signed(srv, 'POST', '/events', JSON.stringify({ name: 'e', data: '{}', channels }));
+    assert.equal(many.status, 400);
+    assert.match(many.body, /At most 100 channels/);
+    const long = await signed(srv, 'POST', '/events', JSON.stringify({ name: 'e'.repeat(201), data: '{}', channel: 'news' }));
+    assert.equal(long.status, 400);
+    assert.match(long.body, /1 to 200 characters/);
+    const badInfo = await signed(srv, 'POST', '/events', JSON.stringify({ name: 'e', data: '{}', channel: 'news', info: 7 }));
+    assert.equal(badInfo.status, 400);
+  } finally {
+    a.disconnect();
+    b.disconnect();
+    await srv.close();
+  }
+});

@@ -165,8 +165,21 @@ export class PusherHttpApi {
     if (channels.length > MAX_CHANNELS_PER_EVENT) throw new ApiError(400, `At most ${MAX_CHANNELS_PER_EVENT} channels per event`);
     for (const c of channels) if (!validTarget(c)) throw new ApiError(400, `Invalid channel name: ${String(c).slice(0, 64)}`);
     const ev = this.#checkEvent(app, b);
+    const info = b['info'];
+    if (info !== undefined && typeof info !== 'string') throw new ApiError(400, 'info must be a comma-separated string (user_count, subscription_count)');
     await this.#publish(app, channels as string[], ev);
-    return b['info'] !== undefined ? { channels: {} } : {};
+    if (info === undefined) return {};
+    // Pusher's `info`: each channel's attributes after the event (user_count for presence channels only).
+    const wanted = info.split(',').filter((s) => s !== '');
+    const out: Record<string, Record<string, number>> = {};
+    for (const name of channels as string[]) {
+      const channel = this.apps.channelOf(app, name);
+      const attrs: Record<string, number> = {};
+      if (wanted.includes('user_count') && name.startsWith('presence-')) attrs['user_count'] = PresenceFold.fold((await this.node.presenceStore.get(channel)).values()).size;
+      if (wanted.includes('subscription_count')) attrs['subscription_count'] = (await this.node.channels(channel)).get(channel) ?? 0;
+      out[name] = attrs;
+    }
+    return { channels: out };
   }
 
   async #batch(app: PusherApp, b: unknown): Promise<unknown> {
