@@ -68,6 +68,12 @@ test('pusher bad input: malformed frames, bad names, client events where not all
     clients.push(v);
     assert.equal(errorOf(await v.next((m) => m['event'] === 'pusher:error')).code, 4007);
     assert.equal((await v.waitClose()).code, 4007);
+    // Protocols 5 and 6 use the same frames: served.
+    for (const version of ['5', '6']) {
+      const ok = new RawClient(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=${version}`);
+      clients.push(ok);
+      await ok.next((m) => m['event'] === 'pusher:connection_established');
+    }
     // A sign-in with a bad signature: 4009 frame and close.
     other.send({ event: 'pusher:signin', data: { auth: `${APP.key}:00`, user_data: '{"id":"eve"}' } });
     assert.equal(errorOf(await other.next((m) => m['event'] === 'pusher:error')).code, 4009);
