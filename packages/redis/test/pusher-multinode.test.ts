@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../../server/test/helpers.js';
-import { connectedOf, next, pusherClient, startPusher, type PusherClient, type PusherTestServer } from '../../server/test/pusher-helpers.js';
+import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient, type PusherTestServer } from '../../server/test/pusher-helpers.js';
 import { createRedisEngine } from '../src/index.js';
 import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
 
@@ -100,4 +100,36 @@ test('pusher on two nodes over Redis: sendToUser through one node reaches the us
   await A.api.sendToUser('bob', 'still', {});
   await still;
   assert.equal(bobB.connection.state, 'connected');
+});
+
+test('pusher on two nodes over Redis: subscription_count to clients counts the subscribers of both nodes', { timeout: 40_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('pusher-count');
+  const nodes: PusherTestServer[] = [];
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const n of nodes) await n.close();
+    await dropPrefix(prefix);
+  });
+  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, { ...APP, enableSubscriptionCount: true }));
+  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
+  const mk = (srv: PusherTestServer) => {
+    const c = pusherClient(srv);
+    clients.push(c);
+    return c;
+  };
+  const countOf = (ch: ReturnType<PusherClient['subscribe']>, n: number, what: string) =>
+    next<{ subscription_count: number }>((cb) => ch.bind('pusher:subscription_count', (d: { subscription_count: number }) => d.subscription_count === n && cb(d)), 15_000, what);
+  const a = mk(A);
+  const ca = a.subscribe('live');
+  await countOf(ca, 1, 'a sees 1');
+  // A subscriber on node B: both see 2 (node A learns it from its periodic survey of the nodes).
+  const b = mk(B);
+  const cb2 = b.subscribe('live');
+  await Promise.all([countOf(ca, 2, 'a (node A) sees 2'), countOf(cb2, 2, 'b (node B) sees 2')]);
+  // B's subscriber leaves: A's sees 1 again.
+  const back = countOf(ca, 1, 'a sees 1 again');
+  b.disconnect();
+  await back;
 });
