@@ -120,3 +120,23 @@ test('pusher: the core\'s per-user connection limit (3504) is 4004, which pusher
     await srv.close();
   }
 });
+
+test('pusher: over the node\'s connect rate, a Pusher upgrade is told 4100 after the upgrade, not an HTTP 503', { timeout: 20_000 }, async () => {
+  const srv = await startPusher({ limits: { maxConnectsPerSecond: 1 } });
+  const raws = Array.from({ length: 5 }, () => new RawClient(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=7`));
+  try {
+    // Every upgrade completes (an HTTP refusal would reject `opened`); each client is either served or told 4100.
+    await Promise.all(raws.map((r) => r.opened));
+    const outcomes = await Promise.all(raws.map((r) => r.next((m) => m['event'] === 'pusher:connection_established' || m['event'] === 'pusher:error')));
+    const refused = raws.filter((_, i) => outcomes[i]!['event'] === 'pusher:error');
+    assert.ok(refused.length >= 1 && refused.length < raws.length, `${refused.length} of ${raws.length} refused`);
+    for (const [i, o] of outcomes.entries()) {
+      if (o['event'] !== 'pusher:error') continue;
+      assert.deepEqual(o['data'], { code: 4100, message: 'connect rate limit' });
+      assert.equal((await raws[i]!.waitClose()).code, 4100);
+    }
+  } finally {
+    for (const r of raws) r.close();
+    await srv.close();
+  }
+});
