@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../../server/test/helpers.js';
-import { next, pusherClient, startPusher, type PusherClient, type PusherTestServer } from '../../server/test/pusher-helpers.js';
+import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient, type PusherTestServer } from '../../server/test/pusher-helpers.js';
 import { createRedisEngine } from '../src/index.js';
 import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
 
@@ -63,4 +63,73 @@ test('pusher on two nodes over Redis: presence folded by user across nodes, sock
   bobA.disconnect();
   assert.equal((await removed).id, 'bob');
   assert.equal(extra, 0);
+});
+
+test('pusher on two nodes over Redis: sendToUser through one node reaches the user on the other; terminate_connections through one closes the user on both with 4009', { timeout: 40_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('pusher-users');
+  const nodes: PusherTestServer[] = [];
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const n of nodes) await n.close();
+    await dropPrefix(prefix);
+  });
+  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }));
+  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
+  const mk = (srv: PusherTestServer, user: string) => {
+    const c = pusherClient(srv, { user });
+    clients.push(c);
+    return c;
+  };
+  const [aliceA, aliceB, bobB] = [mk(A, 'alice'), mk(B, 'alice'), mk(B, 'bob')];
+  await Promise.all([aliceA, aliceB, bobB].map((c) => connectedOf(c)));
+  for (const c of [aliceA, aliceB, bobB]) c.signin();
+  const userChannel = (u: string) => `pusher:#server-to-user-${u}`;
+  await until(async () => (await A.sb.presenceStore.get(userChannel('alice'))).size === 2 && (await A.sb.presenceStore.get(userChannel('bob'))).size === 1, 10_000, 'signed in on both nodes');
+  // An event to alice through node A reaches her connection on node B too.
+  const got = [aliceA, aliceB].map((c) => next<unknown>((cb) => c.user.bind('notify', cb), 10_000, 'user event'));
+  await A.api.sendToUser('alice', 'notify', { n: 1 });
+  assert.deepEqual(await Promise.all(got), [{ n: 1 }, { n: 1 }]);
+  // terminate_connections through node B closes alice on A and on B; bob stays.
+  const codes = [aliceA, aliceB].map((c) => next<{ data?: { code?: number } }>((cb) => c.connection.bind('error', cb), 10_000, 'terminated'));
+  assert.equal((await B.api.terminateUserConnections('alice')).status, 200);
+  for (const e of await Promise.all(codes)) assert.equal(e.data?.code, 4009);
+  await until(() => aliceA.connection.state === 'disconnected' && aliceB.connection.state === 'disconnected', 10_000, 'alice disconnected on both');
+  const still = next((cb) => bobB.user.bind('still', cb), 10_000, 'bob still served');
+  await A.api.sendToUser('bob', 'still', {});
+  await still;
+  assert.equal(bobB.connection.state, 'connected');
+});
+
+test('pusher on two nodes over Redis: subscription_count to clients counts the subscribers of both nodes', { timeout: 40_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const prefix = testPrefix('pusher-count');
+  const nodes: PusherTestServer[] = [];
+  const clients: PusherClient[] = [];
+  t.after(async () => {
+    for (const c of clients) c.disconnect();
+    for (const n of nodes) await n.close();
+    await dropPrefix(prefix);
+  });
+  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, { ...APP, enableSubscriptionCount: true }));
+  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
+  const mk = (srv: PusherTestServer) => {
+    const c = pusherClient(srv);
+    clients.push(c);
+    return c;
+  };
+  const countOf = (ch: ReturnType<PusherClient['subscribe']>, n: number, what: string) =>
+    next<{ subscription_count: number }>((cb) => ch.bind('pusher:subscription_count', (d: { subscription_count: number }) => d.subscription_count === n && cb(d)), 15_000, what);
+  const a = mk(A);
+  const ca = a.subscribe('live');
+  await countOf(ca, 1, 'a sees 1');
+  // A subscriber on node B: both see 2 (node A learns it from its periodic survey of the nodes).
+  const b = mk(B);
+  const cb2 = b.subscribe('live');
+  await Promise.all([countOf(ca, 2, 'a (node A) sees 2'), countOf(cb2, 2, 'b (node B) sees 2')]);
+  // B's subscriber leaves: A's sees 1 again.
+  const back = countOf(ca, 1, 'a sees 1 again');
+  b.disconnect();
+  await back;
 });

@@ -3,6 +3,7 @@
  * WebSocket upgrade the node accepts, bursts up to the rate. Checked before any authentication
  * work, so a reconnect storm past what the node absorbs is refused cheaply with HTTP 503 and a
  * Retry-After (clients back off and retry) instead of queueing JWT checks until they time out.
+ * (Pusher clients, which cannot read an HTTP refusal, get `pusher:error` 4100 after the upgrade.)
  */
 export class ConnectRateLimiter {
   #tokens: number;

@@ -341,23 +341,25 @@ export class Connection implements SessionConnection {
   }
 
   /** Close with a code: queued messages are written first, then the close frame. */
-  close(d: DisconnectValue): void {
+  close(core: DisconnectValue): void {
     if (this.state === 'closed') return;
-    if (d.code !== Disconnects.slow.code) this.#flushNow();
+    // The code on the wire is the protocol's (Pusher's for a core disconnect); the core keeps its own.
+    const d = this.proto.closeFor?.(core) ?? core;
+    if (core.code !== Disconnects.slow.code) this.#flushNow();
     this.#queue = [];
     this.#queueSubs = [];
     this.#queued = 0;
     try {
       this.session?.onClose?.(d.code, d.reason);
-      if (d.code !== Disconnects.slow.code) this.#flushNow();
+      if (core.code !== Disconnects.slow.code) this.#flushNow();
     } catch {
       // a session that fails while saying goodbye must not stop the close
     }
     this.state = 'closed';
     this.owner.release(this);
-    if (d.code === Disconnects.connectionClosed.code) this.transport.terminate();
+    if (core.code === Disconnects.connectionClosed.code) this.transport.terminate();
     else this.transport.close(d.code, d.reason);
-    this.owner.connectionClosed(this, d.code, d.reason);
+    this.owner.connectionClosed(this, core.code, core.reason);
     this.#sessionClosed();
   }
 

@@ -288,4 +288,17 @@ export interface Protocol {
    * subprotocols it offered), when the protocol has more than one (Centrifugo: JSON or Protobuf).
    */
   variant?(offered: ReadonlySet<string>, query: URLSearchParams): Protocol;
+  /**
+   * The close this protocol's clients get for a core disconnect (Pusher: its own 4000–4299 codes,
+   * since its clients read the core's 3000–3999 codes as "reconnect in 1 s"). Undefined: as is.
+   * The core still records its own code (metrics, disconnect events).
+   */
+  closeFor?(d: DisconnectValue): DisconnectValue;
+  /**
+   * Protocols whose clients cannot read an HTTP refusal of the upgrade (Pusher): the node's own
+   * refusals (shutting down, full, connect rate, origin, a declined connect) are told after the
+   * upgrade instead, as this frame followed by a close with this code. `status`/`message`: the
+   * HTTP refusal it replaces. Undefined: refused with the HTTP status.
+   */
+  refuseInBand?(status: number, message: string): { frame: string; code: number; reason: string };
 }

@@ -24,6 +24,10 @@ function destroyOnError(this: Duplex): void {
   this.destroy();
 }
 
+function destroyWs(this: WebSocket): void {
+  this.terminate();
+}
+
 function originMatcher(patterns: readonly string[]): (origin: string | undefined) => boolean {
   // `*` alone allows any origin; elsewhere `*` stays within the host (never crosses a "/").
   const allowed = patterns.includes('*') ? () => true : globMatcher(patterns, { separator: '/', ignoreCase: true });
@@ -51,8 +55,10 @@ export class UpgradeGate {
   readonly #wss: WebSocketServer;
   readonly #originOk: (origin: string | undefined) => boolean;
   readonly #connectRate: ConnectRateLimiter | undefined;
-  /** Set by the node when it shuts down: upgrades get 503. */
+  /** Set by the node when it shuts down: upgrades get 503 (Pusher: 4100 after the upgrade). */
   closing = false;
+  /** The WebSocket server is closed: nothing is upgraded any more. */
+  #closed = false;
 
   constructor(
     readonly ctx: NodeContext,
@@ -129,8 +135,11 @@ export class UpgradeGate {
     // the handshake timer, the URL) alive for the whole life of the connection.
     socket.on('error', destroyOnError);
     if (!registered) return refuse(socket, 500, `protocol ${protocolName} is not registered`);
+    // A protocol whose clients cannot read an HTTP refusal (Pusher) is told after the upgrade.
+    const refuseUpgrade = (status: number, message: string, extraHeaders = '') =>
+      registered.refuseInBand ? this.#refuseInBand(req, socket, head, registered.refuseInBand(status, message)) : refuse(socket, status, message, extraHeaders);
     const no = this.admit(req.headers.origin);
-    if (no !== undefined) return refuse(socket, no.status, no.message, no.retryAfter ? 'Retry-After: 1\r\n' : '');
+    if (no !== undefined) return refuseUpgrade(no.status, no.message, no.retryAfter ? 'Retry-After: 1\r\n' : '');
     void this.start();
     const url = new URL(req.url ?? '/', 'http://localhost');
     // The encoding the client asked for (Centrifugo: `centrifuge-protobuf` subprotocol or `?format=protobuf`).
@@ -174,7 +183,7 @@ export class UpgradeGate {
     const read = protocol.upgradeToken?.(req, url.searchParams) ?? { token: url.searchParams.get('token') ?? bearer(req.headers.authorization) };
     if ('status' in read) {
       finish();
-      return refuse(socket, read.status, read.message);
+      return refuseUpgrade(read.status, read.message);
     }
     const token = read.token;
     this.auth.authenticate({ protocol: protocolName, request, token, data: undefined, clientId }, ep.onConnecting ?? this.auth.onConnecting).then(
@@ -182,7 +191,7 @@ export class UpgradeGate {
         if (d.kind === 'decline') {
           finish();
           // an internal error (a connect proxy that failed) is the server's fault, not the client's
-          return refuse(socket, d.error && d.code === 100 ? 500 : httpStatusOf(d.code), d.message);
+          return refuseUpgrade(d.error && d.code === 100 ? 500 : httpStatusOf(d.code), d.message);
         }
         if (this.#revoked(d.credentials)) {
           finish();
@@ -192,11 +201,25 @@ export class UpgradeGate {
       },
       (err: unknown) => {
         finish();
-        if (err instanceof ReplyError || err instanceof DisconnectError) return refuse(socket, httpStatusOf(err.code), err.message);
+        if (err instanceof ReplyError || err instanceof DisconnectError) return refuseUpgrade(httpStatusOf(err.code), err.message);
         this.hub.reportError(err);
-        refuse(socket, 500, 'internal server error');
+        refuseUpgrade(500, 'internal server error');
       },
     );
+  }
+
+  /**
+   * Complete the upgrade only to say no in the protocol's own terms: its frame, then a close with
+   * its code. The socket never becomes a connection (it takes no slot and no session). Once the
+   * node has closed its WebSocket server, the socket is dropped instead (refused at the TCP level).
+   */
+  #refuseInBand(req: IncomingMessage, socket: Duplex, head: Buffer, no: { frame: string; code: number; reason: string }): void {
+    if (this.#closed || !socket.writable) return void socket.destroy();
+    this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+      ws.on('error', destroyWs);
+      ws.send(no.frame);
+      ws.close(no.code, no.reason);
+    });
   }
 
   /**
@@ -257,6 +280,7 @@ export class UpgradeGate {
   }
 
   close(): void {
+    this.#closed = true;
     for (const s of this.pending) s.destroy();
     this.#wss.close();
   }

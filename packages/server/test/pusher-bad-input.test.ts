@@ -68,10 +68,110 @@ test('pusher bad input: malformed frames, bad names, client events where not all
     clients.push(v);
     assert.equal(errorOf(await v.next((m) => m['event'] === 'pusher:error')).code, 4007);
     assert.equal((await v.waitClose()).code, 4007);
+    // Protocols 5 and 6 use the same frames: served.
+    for (const version of ['5', '6']) {
+      const ok = new RawClient(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=${version}`);
+      clients.push(ok);
+      await ok.next((m) => m['event'] === 'pusher:connection_established');
+    }
     // A sign-in with a bad signature: 4009 frame and close.
     other.send({ event: 'pusher:signin', data: { auth: `${APP.key}:00`, user_data: '{"id":"eve"}' } });
     assert.equal(errorOf(await other.next((m) => m['event'] === 'pusher:error')).code, 4009);
     assert.equal((await other.waitClose()).code, 4009);
+  } finally {
+    for (const c of clients) c.close();
+    await srv.close();
+  }
+});
+
+const subscribed = (c: RawClient, channel: string) => c.next((m) => m['event'] === 'pusher_internal:subscription_succeeded' && m['channel'] === channel);
+const subError = async (c: RawClient, channel: string) =>
+  (await c.next((m) => m['event'] === 'pusher:subscription_error' && m['channel'] === channel))['data'] as { type: string; error: string; status: number };
+const presenceAuth = (socketId: string, channel: string, member: unknown) => {
+  const channelData = JSON.stringify(member);
+  return { auth: auth(`${socketId}:${channel}:${channelData}`), channel_data: channelData, channel };
+};
+
+test('pusher limits: a full presence channel (LimitReached 4100, the same user still admitted), user_info too large, user_id too long, client events disabled', { timeout: 30_000 }, async () => {
+  const srv = await startPusher({}, { ...APP, maxPresenceMembers: 1, maxUserInfoKb: 1, enableClientMessages: false });
+  const clients: RawClient[] = [];
+  try {
+    const [a1, b, a2] = [await raw(srv), await raw(srv), await raw(srv)];
+    clients.push(a1.c, b.c, a2.c);
+    a1.c.send({ event: 'pusher:subscribe', data: presenceAuth(a1.socketId, 'presence-room', { user_id: 'alice' }) });
+    await subscribed(a1.c, 'presence-room');
+    b.c.send({ event: 'pusher:subscribe', data: presenceAuth(b.socketId, 'presence-room', { user_id: 'bob' }) });
+    const full = await subError(b.c, 'presence-room');
+    assert.equal(full.type, 'LimitReached');
+    assert.equal(full.status, 4100);
+    // Alice's second connection is the same member: admitted, still one member.
+    a2.c.send({ event: 'pusher:subscribe', data: presenceAuth(a2.socketId, 'presence-room', { user_id: 'alice' }) });
+    const here = JSON.parse((await subscribed(a2.c, 'presence-room'))['data'] as string) as { presence: { count: number; ids: string[] } };
+    assert.deepEqual(here.presence.ids, ['alice']);
+    // user_info over 1 KB, and a user_id over 128 characters: AuthError 400; the connection stays.
+    b.c.send({ event: 'pusher:subscribe', data: presenceAuth(b.socketId, 'presence-big', { user_id: 'bob', user_info: { s: 'x'.repeat(1100) } }) });
+    const big = await subError(b.c, 'presence-big');
+    assert.deepEqual([big.type, big.status], ['AuthError', 400]);
+    assert.match(big.error, /user_info is larger than 1024 bytes/);
+    b.c.send({ event: 'pusher:subscribe', data: presenceAuth(b.socketId, 'presence-long', { user_id: 'u'.repeat(129) }) });
+    const long = await subError(b.c, 'presence-long');
+    assert.deepEqual([long.type, long.status], ['AuthError', 400]);
+    assert.match(long.error, /up to 128 characters/);
+    // Client events on an app that does not enable them: 4301, even on a subscribed private channel.
+    b.c.send({ event: 'pusher:subscribe', data: { auth: auth(`${b.socketId}:private-chat`), channel: 'private-chat' } });
+    await subscribed(b.c, 'private-chat');
+    b.c.send({ event: 'client-x', channel: 'private-chat', data: {} });
+    const e = await b.c.next((m) => m['event'] === 'pusher:error');
+    assert.equal(errorOf(e).code, 4301);
+    assert.match(errorOf(e).message, /not enabled/);
+    b.c.send({ event: 'pusher:ping', data: {} });
+    await b.c.next((m) => m['event'] === 'pusher:pong');
+  } finally {
+    for (const c of clients) c.close();
+    await srv.close();
+  }
+});
+
+test('pusher encrypted channels (§17.5): admitted by a private signature, client events refused while subscribed', { timeout: 20_000 }, async () => {
+  const srv = await startPusher();
+  const clients: RawClient[] = [];
+  try {
+    const { c, socketId } = await raw(srv);
+    clients.push(c);
+    c.send({ event: 'pusher:subscribe', data: { auth: auth(`${socketId}:private-encrypted-x`), channel: 'private-encrypted-x' } });
+    await subscribed(c, 'private-encrypted-x');
+    c.send({ event: 'client-x', channel: 'private-encrypted-x', data: {} });
+    const e = await c.next((m) => m['event'] === 'pusher:error');
+    assert.equal(errorOf(e).code, 4301);
+    assert.equal(e['channel'], 'private-encrypted-x');
+    assert.match(errorOf(e).message, /only allowed on private and presence/);
+    // A wrong signature is refused as for any private channel.
+    c.send({ event: 'pusher:subscribe', data: { auth: `${APP.key}:00`, channel: 'private-encrypted-y' } });
+    assert.equal((await subError(c, 'private-encrypted-y')).type, 'AuthError');
+  } finally {
+    for (const c of clients) c.close();
+    await srv.close();
+  }
+});
+
+test('pusher presence without channel_data (§17.3): the signed-in user is the member; without a sign-in, AuthError 400', { timeout: 20_000 }, async () => {
+  const srv = await startPusher();
+  const clients: RawClient[] = [];
+  try {
+    const anon = await raw(srv);
+    clients.push(anon.c);
+    anon.c.send({ event: 'pusher:subscribe', data: { auth: auth(`${anon.socketId}:presence-room`), channel: 'presence-room' } });
+    const refused = await subError(anon.c, 'presence-room');
+    assert.deepEqual([refused.type, refused.status], ['AuthError', 400]);
+    const { c, socketId } = await raw(srv);
+    clients.push(c);
+    const userData = JSON.stringify({ id: 'alice', user_info: { name: 'Alice' } });
+    c.send({ event: 'pusher:signin', data: { auth: auth(`${socketId}::user::${userData}`), user_data: userData } });
+    await c.next((m) => m['event'] === 'pusher:signin_success');
+    c.send({ event: 'pusher:subscribe', data: { auth: auth(`${socketId}:presence-room`), channel: 'presence-room' } });
+    const here = JSON.parse((await subscribed(c, 'presence-room'))['data'] as string) as { presence: { ids: string[]; hash: Record<string, unknown> } };
+    assert.deepEqual(here.presence.ids, ['alice']);
+    assert.deepEqual(here.presence.hash, { alice: { name: 'Alice' } });
   } finally {
     for (const c of clients) c.close();
     await srv.close();

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import PusherServer from 'pusher';
-import { until } from './helpers.js';
+import { RawClient, until } from './helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherTestServer } from './pusher-helpers.js';
 
 /** A request signed by hand (Pusher's documented scheme), to forge each kind of bad request. */
@@ -146,6 +146,68 @@ test('pusher HTTP API terminate_connections closes every connection of a signed-
     await still;
   } finally {
     for (const c of [a1, a2, b]) c.disconnect();
+    await srv.close();
+  }
+});
+
+test('pusher HTTP API data reaches Pusher clients byte for byte (whitespace, number spelling, a JSON-encoded string), and the SDK side as the value', { timeout: 20_000 }, async () => {
+  const srv = await startPusher();
+  const raw = new RawClient(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=7`);
+  const c = pusherClient(srv);
+  try {
+    await raw.next((m) => m['event'] === 'pusher:connection_established');
+    raw.send({ event: 'pusher:subscribe', data: { auth: '', channel: 'news' } });
+    await raw.next((m) => m['event'] === 'pusher_internal:subscription_succeeded');
+    await connectedOf(c);
+    const ch = c.subscribe('news');
+    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 5000, 'subscribed');
+    const got: unknown[] = [];
+    ch.bind('e', (d: unknown) => got.push(d));
+    // What every other protocol sees: the publication's value, {event, payload}.
+    const values: unknown[] = [];
+    srv.sb.on('publish', (channel, pub) => void (channel === 'pusher:news' && values.push(JSON.parse(pub.data))));
+    // The official library passes a string `data` through as it is.
+    const sent = ['{ "a" : 1 }', '1.50', JSON.stringify(JSON.stringify({ a: 1 })), 'plain text', '{"b":[1, 2]}'];
+    for (const data of sent) await srv.api.trigger('news', 'e', data);
+    for (const data of sent) {
+      const f = await raw.next((m) => m['event'] === 'e');
+      assert.equal(f['data'], data);
+    }
+    // pusher-js parses data when it can: the JSON-encoded string arrives as that string, not as the object it spells.
+    await until(() => got.length === sent.length, 5000, 'pusher-js got every event');
+    assert.deepEqual(got, [{ a: 1 }, 1.5, '{"a":1}', 'plain text', { b: [1, 2] }]);
+    assert.deepEqual(values, [{ a: 1 }, 1.5, '{"a":1}', 'plain text', { b: [1, 2] }].map((payload) => ({ event: 'e', payload })));
+  } finally {
+    raw.close();
+    c.disconnect();
+    await srv.close();
+  }
+});
+
+test('pusher HTTP API events: info answers each channel\'s user_count and subscription_count; over 100 channels and a 201-character name refused', { timeout: 20_000 }, async () => {
+  const srv = await startPusher();
+  const a = pusherClient(srv, { user: 'alice' });
+  const b = pusherClient(srv, { user: 'bob' });
+  try {
+    await Promise.all([connectedOf(a), connectedOf(b)]);
+    const subs = [a.subscribe('presence-lobby'), a.subscribe('news'), b.subscribe('news')];
+    await Promise.all(subs.map((s) => next((cb) => s.bind('pusher:subscription_succeeded', cb), 5000, s.name)));
+    const res = await srv.api.trigger(['presence-lobby', 'news', 'empty'], 'e', {}, { info: 'user_count,subscription_count' });
+    assert.deepEqual(await res.json(), {
+      channels: { 'presence-lobby': { user_count: 1, subscription_count: 1 }, news: { subscription_count: 2 }, empty: { subscription_count: 0 } },
+    });
+    const channels = Array.from({ length: 101 }, (_, i) => `c${i}`);
+    const many = await signed(srv, 'POST', '/events', JSON.stringify({ name: 'e', data: '{}', channels }));
+    assert.equal(many.status, 400);
+    assert.match(many.body, /At most 100 channels/);
+    const long = await signed(srv, 'POST', '/events', JSON.stringify({ name: 'e'.repeat(201), data: '{}', channel: 'news' }));
+    assert.equal(long.status, 400);
+    assert.match(long.body, /1 to 200 characters/);
+    const badInfo = await signed(srv, 'POST', '/events', JSON.stringify({ name: 'e', data: '{}', channel: 'news', info: 7 }));
+    assert.equal(badInfo.status, 400);
+  } finally {
+    a.disconnect();
+    b.disconnect();
     await srv.close();
   }
 });

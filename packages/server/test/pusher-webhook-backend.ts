@@ -1,7 +1,7 @@
 // A receiver of Pusher-format webhooks for tests: checks every request with the official `pusher`
 // library (`pusher.webhook(...).isValid()`: X-Pusher-Key and X-Pusher-Signature), records the events
 // of the valid ones, and can be told to refuse the next requests with a status.
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type PusherServer from 'pusher';
 
@@ -21,6 +21,10 @@ export class PusherWebhookBackend {
   /** Each valid request's `time_ms` (read by the library's `getTime()`). */
   readonly times: number[] = [];
   invalid = 0;
+  /** How many events each valid request carried, in order. */
+  readonly sizes: number[] = [];
+  /** While set, requests wait for it before they are answered (a slow receiver). */
+  hold: Promise<void> | undefined;
   /** Answer the next `failNext` requests with 500 (then accept). */
   failNext = 0;
   url = '';
@@ -31,25 +35,30 @@ export class PusherWebhookBackend {
     this.server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        this.requests++;
-        if (this.failNext > 0) {
-          this.failNext--;
-          res.writeHead(500).end();
-          return;
-        }
-        this.last = { headers: req.headers, rawBody: Buffer.concat(chunks).toString() };
-        const hook = this.lib().webhook(this.last);
-        if (!hook.isValid()) {
-          this.invalid++;
-          res.writeHead(401).end();
-          return;
-        }
-        this.times.push(hook.getTime().getTime());
-        this.events.push(...(hook.getEvents() as PusherHookEvent[]));
-        res.writeHead(200).end();
-      });
+      req.on('end', () => void this.#answer(req.headers, chunks, res));
     });
+  }
+
+  async #answer(headers: IncomingHttpHeaders, chunks: Buffer[], res: ServerResponse): Promise<void> {
+    if (this.hold) await this.hold;
+    this.requests++;
+    if (this.failNext > 0) {
+      this.failNext--;
+      res.writeHead(500).end();
+      return;
+    }
+    this.last = { headers, rawBody: Buffer.concat(chunks).toString() };
+    const hook = this.lib().webhook(this.last);
+    if (!hook.isValid()) {
+      this.invalid++;
+      res.writeHead(401).end();
+      return;
+    }
+    this.times.push(hook.getTime().getTime());
+    const events = hook.getEvents() as PusherHookEvent[];
+    this.events.push(...events);
+    this.sizes.push(events.length);
+    res.writeHead(200).end();
   }
 
   /** Listen on `port` (default: one the OS picks). */

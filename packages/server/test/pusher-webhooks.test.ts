@@ -207,3 +207,33 @@ test('pusher webhooks: journaled in the state store where it has one, one journa
   await until(() => journaled().journaled === 4 && journaled().delivered === 4, 10_000, 'removed and vacated');
   assert.equal(srv.mount.webhooks.stats()[1]!.journaled, 0);
 });
+
+test('pusher webhooks are batched: events queued while a request is out go together in the next one', { timeout: 30_000 }, async (t) => {
+  const backend = await new PusherWebhookBackend(() => new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: '127.0.0.1' })).listen();
+  t.after(() => backend.close());
+  let release = () => {};
+  backend.hold = new Promise<void>((r) => (release = r));
+  const srv = await startPusher({}, { ...APP, webhooks: [{ url: backend.url, lingerMs: 5 }] });
+  const c = pusherClient(srv);
+  t.after(async () => {
+    release();
+    c.disconnect();
+    await srv.mount.close(1000);
+    await srv.close();
+  });
+  const queue = () => srv.mount.stats()[0]!.webhooks[0]!;
+  const sub = (name: string) => next((cb) => c.subscribe(name).bind('pusher:subscription_succeeded', cb), 5000, name);
+  await sub('one');
+  // The receiver holds the first request (one request is out at a time): the next events queue up.
+  await until(() => queue().inFlight === 1, 5000, 'first request out');
+  await sub('two');
+  await sub('three');
+  await until(() => queue().queued === 2, 5000, 'two events queued');
+  release();
+  await until(() => backend.named('channel_occupied').length === 3, 5000, 'three occupied');
+  assert.deepEqual(backend.sizes, [1, 2]);
+  assert.deepEqual(
+    backend.events.map((e) => e.channel),
+    ['one', 'two', 'three'],
+  );
+});

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SECRET, sdk, token, until } from './helpers.js';
-import { connectedOf, next, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { clientIdOf, createSwitchboard, Disconnects, pusher } from '../src/index.js';
+import { RawClient, SECRET, sdk, token, until } from './helpers.js';
+import { APP, connectedOf, next, PusherJs, pusherClient, startPusher, type PusherClient } from './pusher-helpers.js';
 
 test('pusher-js: connect, public channel event from the official pusher library, unsubscribe', { timeout: 20_000 }, async () => {
   const srv = await startPusher();
@@ -42,13 +46,62 @@ test('pusher-js: connect, public channel event from the official pusher library,
 test('pusher-js: an unknown app key is refused with 4001 and no retry', { timeout: 20_000 }, async () => {
   const srv = await startPusher();
   const c = pusherClient(srv, { key: 'nope' });
+  const control = pusherClient(srv);
   try {
+    const states: string[] = [];
+    let retries = 0;
+    c.connection.bind('state_change', (s: { current: string }) => states.push(s.current));
+    c.connection.bind('connecting_in', () => retries++);
     const err = await next<{ error?: { data?: { code?: number } } }>((cb) => c.connection.bind('error', cb), 5000, 'error');
     assert.equal(err.error?.data?.code, 4001);
     await until(() => c.connection.state === 'disconnected', 5000, 'disconnected');
+    // A control client closed afterwards with a reconnectable code comes back after pusher-js's 1 s
+    // back-off; by then the refused client would have tried again had it been going to.
+    await connectedOf(control);
+    const back = next((cb) => control.connection.bind('connecting_in', () => control.connection.bind('connected', () => cb(undefined))), 10_000, 'control back');
+    await srv.sb.disconnectUser({ client: clientIdOf(control.connection.socket_id) }, Disconnects.expired);
+    await back;
+    assert.deepEqual(states, ['disconnected']);
+    assert.equal(retries, 0);
   } finally {
     c.disconnect();
+    control.disconnect();
     await srv.close();
+  }
+});
+
+test('pusher mounted elsewhere: attach at /ws/app (pusher-js wsPath) and handleUpgrade from the app\'s own upgrade routing', { timeout: 20_000 }, async () => {
+  const sb = createSwitchboard({ namespaces: { pusher: {} } });
+  const mount = pusher(sb, { apps: [APP] });
+  const http = createServer((_req, res) => res.writeHead(404).end());
+  mount.attach(http, '/ws/app');
+  // A framework that routes upgrades itself hands this one over (any path ending in the key).
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if ((req.url ?? '').startsWith('/custom/')) mount.handleUpgrade(req, socket, head);
+  });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const port = (http.address() as AddressInfo).port;
+  const c = new PusherJs(APP.key, { cluster: 'mt1', wsHost: '127.0.0.1', wsPort: port, wsPath: '/ws', forceTLS: false, enabledTransports: ['ws'] });
+  const raw = new RawClient(`ws://127.0.0.1:${port}/custom/pusher/${APP.key}?protocol=7`);
+  try {
+    await connectedOf(c);
+    assert.match(c.connection.socket_id, /^\d+\.\d+$/);
+    const ch = c.subscribe('news');
+    await next((cb) => ch.bind('pusher:subscription_succeeded', cb), 5000, 'subscribed');
+    await raw.next((m) => m['event'] === 'pusher:connection_established');
+    raw.send({ event: 'pusher:subscribe', data: { auth: '', channel: 'news' } });
+    await raw.next((m) => m['event'] === 'pusher_internal:subscription_succeeded');
+    const got = next<unknown>((cb) => ch.bind('e', cb), 5000, 'e');
+    await sb.publish('pusher:news', { event: 'e', payload: { n: 1 } });
+    assert.deepEqual(await got, { n: 1 });
+    assert.equal((await raw.next((m) => m['event'] === 'e'))['data'], '{"n":1}');
+  } finally {
+    c.disconnect();
+    raw.close();
+    await sb.shutdown({ timeoutMs: 0 });
+    await mount.close();
+    http.closeAllConnections();
+    await new Promise<void>((r) => http.close(() => r()));
   }
 });
 
@@ -129,30 +182,37 @@ test('pusher-js: presence members, member_added/removed, a user counted once ove
   }
 });
 
-test('pusher-js and the centrifuge SDK share a channel', { timeout: 20_000 }, async () => {
+test('pusher-js and the centrifuge SDK share a channel: each sees the other\'s publications, a Pusher client event included', { timeout: 20_000 }, async () => {
   const srv = await startPusher({ token: { hmacSecret: SECRET } });
-  const p = pusherClient(srv);
+  const p = pusherClient(srv, { user: 'alice' });
   const url = `ws://127.0.0.1:${srv.port}/connection/websocket`;
   const cf = sdk(url, { token: await token({ sub: 'carol' }) });
   try {
     await connectedOf(p);
     const ch = p.subscribe('lobby');
-    await next((cb) => ch.bind('pusher:subscription_succeeded', cb));
+    const priv = p.subscribe('private-x');
+    await Promise.all([next((cb) => ch.bind('pusher:subscription_succeeded', cb)), next((cb) => priv.bind('pusher:subscription_succeeded', cb))]);
+    // Every publication the SDK sees, from the start: none can arrive before its listener.
+    const seen: { channel: string; data: unknown }[] = [];
     const sub = cf.newSubscription('pusher:lobby');
-    const fromPusherApi = next<{ data: unknown }>((cb) => sub.on('publication', cb), 5000, 'centrifuge publication');
+    sub.on('publication', (ctx) => seen.push({ channel: 'pusher:lobby', data: ctx.data }));
+    // Pusher's private names need a subscription token for the SDK (§17.2).
+    const subPriv = cf.newSubscription('pusher:private-x', { token: await token({ sub: 'carol', channel: 'pusher:private-x' }) });
+    subPriv.on('publication', (ctx) => seen.push({ channel: 'pusher:private-x', data: ctx.data }));
     sub.subscribe();
+    subPriv.subscribe();
     cf.connect();
-    await next((cb) => sub.on('subscribed', cb as never), 5000, 'centrifuge subscribed');
+    await Promise.all([next((cb) => sub.on('subscribed', cb as never), 5000, 'lobby subscribed'), next((cb) => subPriv.on('subscribed', cb as never), 5000, 'private-x subscribed')]);
     const atPusher = next<unknown>((cb) => ch.bind('hello', cb), 5000, 'hello at pusher');
     await sub.publish({ event: 'hello', payload: { from: 'centrifuge' } });
     assert.deepEqual(await atPusher, { from: 'centrifuge' });
     await srv.api.trigger('lobby', 'hi', { from: 'pusher api' });
-    const seen = await fromPusherApi;
-    // The first publication the SDK sees is its own; wait for the API's.
-    if ((seen.data as { event: string }).event === 'hello') {
-      const second = await next<{ data: unknown }>((cb) => sub.on('publication', cb), 5000, 'second');
-      assert.deepEqual(second.data, { event: 'hi', payload: { from: 'pusher api' } });
-    } else assert.deepEqual(seen.data, { event: 'hi', payload: { from: 'pusher api' } });
+    await until(() => seen.some((s) => (s.data as { event?: string }).event === 'hi'), 5000, 'hi at the SDK');
+    assert.deepEqual(seen.find((s) => (s.data as { event?: string }).event === 'hi'), { channel: 'pusher:lobby', data: { event: 'hi', payload: { from: 'pusher api' } } });
+    // The Pusher client publishes itself: its client event reaches the SDK subscriber.
+    assert.equal(priv.trigger('client-typing', { who: 'alice' }), true);
+    await until(() => seen.some((s) => s.channel === 'pusher:private-x'), 5000, 'client event at the SDK');
+    assert.deepEqual(seen.find((s) => s.channel === 'pusher:private-x')!.data, { event: 'client-typing', payload: { who: 'alice' } });
   } finally {
     p.disconnect();
     cf.disconnect();

@@ -44,10 +44,42 @@ export function memberOf(info: ClientInfo): Member {
   return { userId: id, key: id, info: parse(info.connInfo) ?? null };
 }
 
+/** A JSON text's value, or `NOT_JSON`. */
+const NOT_JSON = Symbol('not JSON');
+function valueOf(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return NOT_JSON;
+  }
+}
+
 /**
- * A publication as a Pusher event: data `{event, payload}` gives that event (payload sent as is
- * when a string, JSON-encoded otherwise); any other data, and events with a reserved name, arrive
- * as event `message` carrying the whole data. On presence channels the sender's user id rides along.
+ * The `data` string of a Pusher event whose payload is `p` (`raw`: its JSON text, when known).
+ * A string goes as it is, unless it is itself JSON text: then JSON-encoded, so that a client that
+ * parses `data` (pusher-js does, when it can) gets that string back and not the value it spells.
+ * Anything else goes as its JSON text: the original bytes when known.
+ */
+function dataOf(p: unknown, raw: string | undefined): string {
+  if (typeof p === 'string') return valueOf(p) === NOT_JSON ? p : (raw ?? q(p));
+  return raw ?? (p === undefined ? '{}' : q(p));
+}
+
+/**
+ * The HTTP API's publication of a Pusher event, as the JSON text `{"event":…,"payload":…}` with the
+ * event's `data` string inside it byte for byte when that string is JSON (else as a JSON string),
+ * so that `publicationFrame` can hand Pusher clients the original bytes back.
+ */
+export function eventPublication(event: string, data: string): string {
+  return `{"event":${q(event)},"payload":${valueOf(data) === NOT_JSON ? q(data) : data}}`;
+}
+
+/**
+ * A publication as a Pusher event: data `{event, payload}` gives that event, with payload as the
+ * `data` string (see `dataOf`: byte for byte when the publication's text is exactly
+ * `{"event":…,"payload":…}`, as the HTTP API and `JSON.stringify({event, payload})` make it);
+ * any other data, and events with a reserved name, arrive as event `message` carrying the whole
+ * data. On presence channels the sender's user id rides along.
  */
 export function publicationFrame(pusherChannel: string, pub: Publication): string {
   let event = 'message';
@@ -56,8 +88,14 @@ export function publicationFrame(pusherChannel: string, pub: Publication): strin
     const v = parse(pub.data);
     if (isObject(v) && typeof v['event'] === 'string' && v['event'] !== '' && !reservedEvent(v['event'])) {
       event = v['event'];
-      const p = v['payload'];
-      data = typeof p === 'string' ? p : p === undefined ? '{}' : q(p);
+      // The payload's own bytes, when the text is exactly {"event":…,"payload":<one JSON value>}.
+      const head = `{"event":${q(event)},"payload":`;
+      let raw: string | undefined;
+      if (pub.data.startsWith(head) && pub.data.endsWith('}')) {
+        const text = pub.data.slice(head.length, -1);
+        if (valueOf(text) !== NOT_JSON) raw = text;
+      }
+      data = dataOf(v['payload'], raw);
     }
   }
   let extra = '';

@@ -4,6 +4,7 @@ import { isObject } from '../../internal/json.js';
 import { type ChannelOptions, historyOf } from '../../channels.js';
 import type { ClientInfo, Delivery, HistoryOptions, Publication } from '../../types.js';
 import { isCacheChannel, type PusherApp, type PusherApps, MAX_BATCH, MAX_CHANNELS_PER_EVENT, MAX_EVENT_NAME, validChannelName } from './apps.js';
+import { eventPublication } from './frames.js';
 import { PresenceFold } from './presence-fold.js';
 import { hmacHex, sameHex } from './signature.js';
 import { clientIdOf, SOCKET_ID } from './socket-id.js';
@@ -16,7 +17,7 @@ import type { PusherApiEndpoint, PusherStats } from './stats.js';
 
 /** What the API needs of the node (the public facade). */
 export interface PusherApiNode {
-  publish(channel: string, data: unknown, options?: { delivery?: Delivery }): Promise<unknown>;
+  publish(channel: string, data: unknown, options?: { delivery?: Delivery; raw?: boolean }): Promise<unknown>;
   /** The shared presence store: Pusher presence channels track members whatever the namespace says. */
   readonly presenceStore: { get(channel: string): Promise<Map<string, ClientInfo>> };
   channels(pattern?: string): Promise<Map<string, number>>;
@@ -139,27 +140,22 @@ export class PusherHttpApi {
   }
 
   async #publish(app: PusherApp, channels: string[], ev: { name: string; data: string; delivery: Delivery | undefined }): Promise<void> {
-    let payload: unknown = ev.data;
-    try {
-      payload = JSON.parse(ev.data);
-    } catch {
-      // not JSON: the string itself
-    }
-    const data = { event: ev.name, payload };
+    // `{event, payload}` with the data's bytes inside (raw): Pusher clients get them back as they came.
+    const text = eventPublication(ev.name, ev.data);
     await Promise.all(
       channels.map(async (c) => {
         const channel = this.apps.channelOf(app, c);
-        await this.node.publish(channel, data, ev.delivery ? { delivery: ev.delivery } : {});
-        if (ev.delivery && isCacheChannel(c)) await this.#keep(channel, data);
+        await this.node.publish(channel, text, { raw: true, ...(ev.delivery ? { delivery: ev.delivery } : {}) });
+        if (ev.delivery && isCacheChannel(c)) await this.#keep(channel, text);
       }),
     );
   }
 
   /** Pusher caches every event of a cache channel, those that exclude their sender too. */
-  async #keep(channel: string, data: unknown): Promise<void> {
+  async #keep(channel: string, text: string): Promise<void> {
     const resolved = this.node.registry?.resolve(channel);
     const history = resolved === undefined ? undefined : historyOf(resolved.options);
-    if (history !== undefined && this.node.historyStore) await this.node.historyStore.append(channel, { data: JSON.stringify(data), time: Date.now() }, history);
+    if (history !== undefined && this.node.historyStore) await this.node.historyStore.append(channel, { data: text, time: Date.now() }, history);
   }
 
   async #events(app: PusherApp, b: unknown): Promise<unknown> {
@@ -169,8 +165,21 @@ export class PusherHttpApi {
     if (channels.length > MAX_CHANNELS_PER_EVENT) throw new ApiError(400, `At most ${MAX_CHANNELS_PER_EVENT} channels per event`);
     for (const c of channels) if (!validTarget(c)) throw new ApiError(400, `Invalid channel name: ${String(c).slice(0, 64)}`);
     const ev = this.#checkEvent(app, b);
+    const info = b['info'];
+    if (info !== undefined && typeof info !== 'string') throw new ApiError(400, 'info must be a comma-separated string (user_count, subscription_count)');
     await this.#publish(app, channels as string[], ev);
-    return b['info'] !== undefined ? { channels: {} } : {};
+    if (info === undefined) return {};
+    // Pusher's `info`: each channel's attributes after the event (user_count for presence channels only).
+    const wanted = info.split(',').filter((s) => s !== '');
+    const out: Record<string, Record<string, number>> = {};
+    for (const name of channels as string[]) {
+      const channel = this.apps.channelOf(app, name);
+      const attrs: Record<string, number> = {};
+      if (wanted.includes('user_count') && name.startsWith('presence-')) attrs['user_count'] = PresenceFold.fold((await this.node.presenceStore.get(channel)).values()).size;
+      if (wanted.includes('subscription_count')) attrs['subscription_count'] = (await this.node.channels(channel)).get(channel) ?? 0;
+      out[name] = attrs;
+    }
+    return { channels: out };
   }
 
   async #batch(app: PusherApp, b: unknown): Promise<unknown> {

@@ -9,6 +9,7 @@ import type { Protocol } from '../../protocol.js';
 import { PROTOCOL_SLOTS } from '../../protocol.js';
 import type { Publication } from '../../types.js';
 import { CACHE_TTL_MS, isCacheChannel, type PusherApp, PusherApps, type PusherAppOptions, type PusherAppsChange } from './apps.js';
+import { pusherCloseFor, pusherRefusal } from './close-codes.js';
 import { frame, publicationFrame } from './frames.js';
 import { type PusherApiNode, PusherHttpApi } from './http-api.js';
 import { PresenceFold } from './presence-fold.js';
@@ -37,6 +38,8 @@ export function pusherProtocol(shared: PusherShared): Protocol {
     encodeJoin: () => undefined, // presence changes go out as member_added/removed, folded by user
     encodeLeave: () => undefined,
     createSession: (conn, host) => new PusherSession(conn, host, shared),
+    closeFor: pusherCloseFor,
+    refuseInBand: pusherRefusal,
   };
 }
 
