@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SubscriptionState } from 'centrifuge';
 import { MemoryStateStore, signWebhook, verifyWebhook, WebhookQueue, switchboardFormat, type LifecycleEvent, type WebhookJournal } from '../src/index.js';
-import { waitFor } from '../src/testing/index.js';
+import { RecordingLogger, waitFor } from '../src/testing/index.js';
 import { sdk, startServer, token } from './helpers.js';
 import { WebhookBackend } from './webhook-backend.js';
 
@@ -311,4 +311,42 @@ test('a node taken for dead (its lease lapsed, a survivor reaped it) joins its c
     events.slice(before).map((e) => e.type).sort(),
     ['channel_occupied', 'connect', 'subscribe'],
   );
+});
+
+/** Memory state whose channel joins fail while `failing` is set (an engine that errors). */
+class FailingJoins extends MemoryStateStore {
+  failing = false;
+  override async join(group: string, member: string, node: string, data: string, rank?: number): Promise<{ first: boolean; seq: number; added: boolean }> {
+    if (this.failing && group.startsWith('c:')) throw new Error('engine refused the join');
+    return super.join(group, member, node, data, rank);
+  }
+}
+
+test('a state-store call that fails: its event is not reported, but counted by operation and logged, never silent', async (t) => {
+  const state = new FailingJoins();
+  const log = new RecordingLogger();
+  const srv = await startServer({ state, logger: log, namespaces: { chat: { allowSubscribeForClient: true } } });
+  t.after(() => srv.close());
+  const events: LifecycleEvent[] = [];
+  srv.sb.lifecycle.listen((e) => events.push(e));
+  const c = sdk(srv.url, { token: await token({ sub: 'fails' }) });
+  t.after(() => c.disconnect());
+  c.connect();
+  await waitFor(() => events.some((e) => e.type === 'connect'), 5000, 'connect');
+  assert.equal(srv.sb.lifecycle.failures, 0);
+  state.failing = true;
+  const lost = c.newSubscription('chat:lost');
+  lost.subscribe();
+  await waitFor(() => srv.sb.lifecycle.failuresBy.get('subscribe') === 1, 5000, 'the failure counted');
+  await waitFor(() => lost.state === SubscriptionState.Subscribed, 5000, 'the client subscribed all the same');
+  assert.equal(srv.sb.lifecycle.failures, 1);
+  const warning = log.warnings.find((w) => w.msg === 'cluster state: subscribe failed');
+  assert.ok(warning, 'logged');
+  assert.equal((warning.obj as { operation?: string }).operation, 'subscribe');
+  state.failing = false;
+  const kept = c.newSubscription('chat:kept');
+  kept.subscribe();
+  await waitFor(() => events.some((e) => e.type === 'subscribe' && e.channel === 'chat:kept'), 5000, 'the next subscribe reported');
+  assert.equal(events.filter((e) => e.channel === 'chat:lost').length, 0, 'the failed one was not reported');
+  assert.equal(srv.sb.lifecycle.failures, 1);
 });

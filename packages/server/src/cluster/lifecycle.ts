@@ -83,6 +83,12 @@ export interface UserStatus {
 }
 
 type Listener = (e: LifecycleEvent) => void;
+
+/**
+ * What failed in the background, by the engine call: `connect`, `disconnect`, `subscribe` and
+ * `unsubscribe` mean that the membership change (and so its events) was not made or not reported.
+ */
+export type LifecycleFailure = 'connect' | 'disconnect' | 'subscribe' | 'unsubscribe' | 'heartbeat' | 'revocations' | 'last_seen' | 'lost_presence' | 'status_publication';
 type ReapListener = (e: Reaped) => void;
 
 /** Reaped and live-leave disconnects of a lost node's clients. */
@@ -115,8 +121,9 @@ export class Lifecycle {
   #started = false;
   #closed = false;
   userStatus: UserStatusOptions | undefined;
-  /** Reports what went wrong in the background (engine failures). */
+  /** Reports what went wrong in the background (engine failures), in all and by call. */
   failures = 0;
+  readonly failuresBy = new Map<LifecycleFailure, number>();
 
   constructor(
     readonly ctx: NodeContext,
@@ -183,7 +190,7 @@ export class Lifecycle {
     try {
       this.ctx.revocations.load(await this.state.revocations());
     } catch (err) {
-      this.#fail(err, 'loading the revocation list');
+      this.#fail(err, 'revocations', 'loading the revocation list');
       const retry = setInterval(() => {
         if (this.#closed || this.ctx.revocations.isLoaded) clearInterval(retry);
         else void this.#reloadRevocations();
@@ -194,7 +201,7 @@ export class Lifecycle {
     try {
       await this.state.heartbeat(this.ctx.id, this.nodeTtlMs);
     } catch (err) {
-      this.#fail(err, 'the first heartbeat'); // the next beat retries
+      this.#fail(err, 'heartbeat', 'the first heartbeat'); // the next beat retries
     }
   }
 
@@ -209,8 +216,7 @@ export class Lifecycle {
         this.#onReaped(reaped);
       }
     } catch (err) {
-      this.failures++;
-      this.ctx.logger.warn({ err }, 'cluster heartbeat failed');
+      this.#fail(err, 'heartbeat', 'heartbeat');
     }
   }
 
@@ -259,8 +265,7 @@ export class Lifecycle {
       this.ctx.revocations.load(await this.state.revocations());
       this.disconnectRevoked();
     } catch (err) {
-      this.failures++;
-      this.ctx.logger.warn({ err }, 'revocation reload failed');
+      this.#fail(err, 'revocations', 'revocation reload');
     }
   }
 
@@ -311,9 +316,10 @@ export class Lifecycle {
     return next;
   }
 
-  #fail(err: unknown, what: string): void {
+  #fail(err: unknown, op: LifecycleFailure, what: string = op): void {
     this.failures++;
-    this.ctx.logger.warn({ err }, `cluster state: ${what} failed`);
+    this.failuresBy.set(op, (this.failuresBy.get(op) ?? 0) + 1);
+    this.ctx.logger.warn({ err, operation: op }, `cluster state: ${what} failed`);
   }
 
   connected(conn: Connection): void {
@@ -321,14 +327,16 @@ export class Lifecycle {
     this.#tracked.set(conn.id, conn.user);
     const group = USER_GROUP + conn.user;
     const time = Date.now();
+    let emitted = false;
     void this.#serial(group, async () => {
       const r = await this.state.join(group, conn.id, this.ctx.id, memberData(conn), 1);
       this.#emit({ type: 'connect', time, seq: r.seq, ...connFields(conn) });
+      emitted = true;
       if (conn.user !== '' && this.userStatus) {
         await this.state.setLastSeen(conn.user, time);
         if (r.first) await this.#publishStatus(conn.user, true, time);
       }
-    }).catch((err: unknown) => this.#fail(err, 'connect'));
+    }).catch((err: unknown) => this.#fail(err, emitted ? 'last_seen' : 'connect'));
   }
 
   disconnected(conn: Connection, code: number, reason: string): void {
@@ -338,15 +346,17 @@ export class Lifecycle {
     this.#lastActivity.delete(conn.id);
     const group = USER_GROUP + user;
     const time = Date.now();
+    let emitted = false;
     void this.#serial(group, async () => {
       const r = await this.state.leave(group, conn.id);
       if (!r.removed) return; // reaped meanwhile (this node was taken for dead): reported by the reaper
       this.#emit({ type: 'disconnect', time, seq: r.seq, code, reason, ...connFields(conn) });
+      emitted = true;
       if (user !== '' && this.userStatus) {
         await this.state.setLastSeen(user, time);
         if (r.last) await this.#publishStatus(user, false, time);
       }
-    }).catch((err: unknown) => this.#fail(err, 'disconnect'));
+    }).catch((err: unknown) => this.#fail(err, emitted ? 'last_seen' : 'disconnect'));
   }
 
   subscribed(sub: Subscription<Connection>): void {
@@ -422,7 +432,7 @@ export class Lifecycle {
           ...(typeof data['protocol'] === 'string' ? { protocol: data['protocol'] } : {}),
         });
         if (user !== '' && this.userStatus) {
-          void this.state.setLastSeen(user, time).catch((err: unknown) => this.#fail(err, 'last seen'));
+          void this.state.setLastSeen(user, time).catch((err: unknown) => this.#fail(err, 'last_seen'));
           if (e.last) void this.#publishStatus(user, false, time);
         }
       }
@@ -439,7 +449,7 @@ export class Lifecycle {
       await this.ctx.presence.remove(channel, info.client);
       await this.ctx.broker.publishLeave(channel, info);
     } catch (err) {
-      this.#fail(err, 'the leave of a lost presence entry');
+      this.#fail(err, 'lost_presence', 'the leave of a lost presence entry');
     }
   }
 
@@ -462,7 +472,7 @@ export class Lifecycle {
     try {
       await this.publish(channel, { user, online, last_seen: time });
     } catch (err) {
-      this.#fail(err, 'status publication');
+      this.#fail(err, 'status_publication', 'status publication');
     }
   }
 
