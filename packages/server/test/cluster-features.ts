@@ -7,7 +7,7 @@ import type { TestContext } from 'node:test';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { Centrifuge, State, SubscriptionState } from 'centrifuge';
-import { createApiHandler, createSwitchboard, type Switchboard, type SwitchboardOptions } from '../src/index.js';
+import { createApiHandler, createSwitchboard, type LifecycleEvent, type Switchboard, type SwitchboardOptions } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 
 export const SECRET = 'cluster-features-secret-for-hs256';
@@ -231,6 +231,43 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     await waitFor(async () => !(await last.api<{ statuses: { online: boolean }[] }>('user_status', { users: ['ghost'] })).statuses[0]!.online, 15_000, 'ghost offline');
     await waitFor(() => changes.length === 1, 10_000, 'one offline change');
     assert.equal(changes[0]!.online, false);
+  });
+
+  await t.test("order per client: each client's events are emitted connect, its subscribes and unsubscribes, then disconnect, seq never going back, with its user's other connections busy at once", async () => {
+    const node = first;
+    const events: LifecycleEvent[] = [];
+    const unlisten = node.sb.lifecycle.listen((e) => void (e.user === 'order' && events.push(e)), { channels: (ch) => ch.startsWith('chat:order-') });
+    try {
+      const tok = await jwt({ sub: 'order' });
+      // eight connections of one user at once: their connects queue on the user's group while
+      // their subscribes (two channels each) go to the channel groups
+      const cls = Array.from({ length: 8 }, () => new Client(node.ws, tok));
+      clients.push(...cls);
+      const subs = cls.map((cl, i) => [0, 1].map((j) => cl.c.newSubscription(`chat:order-${i}-${j}`)));
+      cls.forEach((cl, i) => {
+        for (const sub of subs[i]!) sub.subscribe();
+        cl.c.connect();
+      });
+      await waitFor(() => subs.flat().every((sub) => sub.state === SubscriptionState.Subscribed), 10_000, 'every subscription');
+      for (const pair of subs) pair[0]!.unsubscribe();
+      for (const cl of cls) cl.c.disconnect(); // the other subscription leaves with the connection
+      await waitFor(() => events.filter((e) => e.type === 'disconnect').length === 8, 15_000, 'eight disconnects');
+      await waitFor(() => events.filter((e) => e.type === 'unsubscribe').length === 16, 15_000, 'sixteen unsubscribes');
+      const byClient = new Map<string, LifecycleEvent[]>();
+      for (const e of events) byClient.set(e.client!, [...(byClient.get(e.client!) ?? []), e]);
+      assert.equal(byClient.size, 8);
+      for (const [client, evs] of byClient) {
+        const types = evs.map((e) => `${e.type}${e.channel !== undefined ? ':' + e.channel.replace(/^chat:order-\d+-/, '') : ''}`);
+        assert.equal(types[0], 'connect', `${client}: connect first (${types.join(' ')})`);
+        assert.equal(types.at(-1), 'disconnect', `${client}: disconnect last (${types.join(' ')})`);
+        assert.equal(types.length, 6, `${client}: ${types.join(' ')}`);
+        for (const ch of ['0', '1']) assert.ok(types.indexOf(`subscribe:${ch}`) < types.indexOf(`unsubscribe:${ch}`), `${client}: subscribe before unsubscribe (${types.join(' ')})`);
+        const seqs = evs.map((e) => e.seq!);
+        assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), `${client}: seq never goes back (${seqs.join(' ')})`);
+      }
+    } finally {
+      unlisten();
+    }
   });
 
   await t.test('connections: each filter, across nodes, with pagination', async () => {

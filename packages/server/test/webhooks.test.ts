@@ -350,3 +350,43 @@ test('a state-store call that fails: its event is not reported, but counted by o
   assert.equal(events.filter((e) => e.channel === 'chat:lost').length, 0, 'the failed one was not reported');
   assert.equal(srv.sb.lifecycle.failures, 1);
 });
+
+/** Memory state whose user-group joins wait until released (an engine slow on one group). */
+class SlowUserJoins extends MemoryStateStore {
+  #gate: Promise<void> | undefined;
+  release: () => void = () => {};
+  hold(): void {
+    this.#gate = new Promise((r) => (this.release = r));
+  }
+  override async join(group: string, member: string, node: string, data: string, rank?: number): Promise<{ first: boolean; seq: number; added: boolean }> {
+    if (group.startsWith('u:') && this.#gate) await this.#gate;
+    return super.join(group, member, node, data, rank);
+  }
+}
+
+test("order per client: a client's subscribe is not reported before its connect, even when the engine answers the channel's group first", async (t) => {
+  const state = new SlowUserJoins();
+  const srv = await startServer({ state, namespaces: { chat: { allowSubscribeForClient: true } } });
+  t.after(async () => {
+    state.release(); // a failed assertion must not leave the join held (close waits for it)
+    await srv.close();
+  });
+  const events: LifecycleEvent[] = [];
+  srv.sb.lifecycle.listen((e) => events.push(e));
+  state.hold();
+  const c = sdk(srv.url, { token: await token({ sub: 'ordered' }) });
+  t.after(() => c.disconnect());
+  const s = c.newSubscription('chat:ordered');
+  s.subscribe();
+  c.connect();
+  await waitFor(() => s.state === SubscriptionState.Subscribed, 5000, 'subscribed while the connect is still with the engine');
+  // the client is subscribed, its connect still with the engine: none of its events is reported yet
+  assert.deepEqual(events, [], 'no event of the client before its connect');
+  state.release();
+  await waitFor(() => events.some((e) => e.type === 'subscribe'), 5000, 'the subscribe reported');
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['connect', 'channel_occupied', 'subscribe'],
+  );
+  assert.ok(events[0]!.seq! < events[2]!.seq!, 'seq follows the order');
+});

@@ -96,6 +96,8 @@ export const NODE_LOST = { code: 3001, reason: 'node lost' } as const;
 
 const USER_GROUP = 'u:';
 const CHANNEL_GROUP = 'c:';
+/** The chain of one client's operations (not a state group). */
+const CLIENT_CHAIN = '\0k:';
 
 /**
  * Cluster-wide lifecycle: who is online (user memberships), which channels are occupied (channel
@@ -231,7 +233,7 @@ export class Lifecycle {
       const conn = this.hub.connections.get(id);
       if (!conn) continue;
       const group = USER_GROUP + user;
-      await this.#serial(group, async () => {
+      await this.#serial(group, id, async () => {
         const r = await this.state.join(group, id, this.ctx.id, memberData(conn), 1);
         if (!r.added) return;
         this.#emit({ type: 'connect', seq: r.seq, ...connFields(conn) });
@@ -243,7 +245,7 @@ export class Lifecycle {
       const sub = this.hub.connections.get(id)?.subscriptions.get(channel);
       if (!sub) continue;
       const group = CHANNEL_GROUP + channel;
-      await this.#serial(group, async () => {
+      await this.#serial(group, id, async () => {
         const r = await this.state.join(group, id, this.ctx.id, subData(sub));
         if (!r.added) return;
         const base = { seq: r.seq, channel, client: id, user: sub.conn.user };
@@ -304,14 +306,25 @@ export class Lifecycle {
     }
   }
 
-  /** Run `fn` after every earlier operation on the same group (so join/leave keep their order). */
-  #serial<T>(group: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#chains.get(group) ?? Promise.resolve();
+  /**
+   * Run `fn` after every earlier operation on the same group and of the same client (`k:<id>`), so
+   * join/leave keep their order per group, and one client's events are emitted in the order its
+   * node saw them (connect, then its subscribes and unsubscribes, then disconnect) on every engine,
+   * whatever the order in which the engine answers calls on different groups.
+   */
+  #serial<T>(group: string, client: string, fn: () => Promise<T>): Promise<T> {
+    const keys = [group, CLIENT_CHAIN + client];
+    const a = this.#chains.get(keys[0]!);
+    const b = this.#chains.get(keys[1]!);
+    const prev = a && b ? Promise.all([a, b]) : (a ?? b ?? Promise.resolve());
     const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.#chains.set(group, tail);
+    const tail = next.then(
+      () => {},
+      () => {},
+    );
+    for (const k of keys) this.#chains.set(k, tail);
     void tail.then(() => {
-      if (this.#chains.get(group) === tail) this.#chains.delete(group);
+      for (const k of keys) if (this.#chains.get(k) === tail) this.#chains.delete(k);
     });
     return next;
   }
@@ -328,7 +341,7 @@ export class Lifecycle {
     const group = USER_GROUP + conn.user;
     const time = Date.now();
     let emitted = false;
-    void this.#serial(group, async () => {
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.join(group, conn.id, this.ctx.id, memberData(conn), 1);
       this.#emit({ type: 'connect', time, seq: r.seq, ...connFields(conn) });
       emitted = true;
@@ -347,7 +360,7 @@ export class Lifecycle {
     const group = USER_GROUP + user;
     const time = Date.now();
     let emitted = false;
-    void this.#serial(group, async () => {
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.leave(group, conn.id);
       if (!r.removed) return; // reaped meanwhile (this node was taken for dead): reported by the reaper
       this.#emit({ type: 'disconnect', time, seq: r.seq, code, reason, ...connFields(conn) });
@@ -368,7 +381,7 @@ export class Lifecycle {
     const time = Date.now();
     const presence = sub.presence;
     const info = presence ? sub.info() : undefined;
-    void this.#serial(group, async () => {
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.join(group, conn.id, this.ctx.id, subData(sub));
       const base = { time, seq: r.seq, channel: sub.channel, client: conn.id, user: conn.user };
       if (r.first) this.#emit({ ...base, type: 'channel_occupied', client: undefined, user: undefined });
@@ -384,7 +397,7 @@ export class Lifecycle {
     const group = CHANNEL_GROUP + sub.channel;
     const time = Date.now();
     const presence = sub.presence;
-    void this.#serial(group, async () => {
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.leave(group, conn.id);
       if (!r.removed) return;
       const base = { time, seq: r.seq, channel: sub.channel, client: conn.id, user: conn.user };
