@@ -75,7 +75,7 @@ test('lifecycle webhooks on one node: every event once, signed, in order; occupi
   assert.deepEqual(alice.info, { name: 'A' });
 });
 
-test('the endpoint down for a while: events are retried, then delivered in order, none lost', async (t) => {
+test('the endpoint down for a while: events are retried, then delivered in order, none lost, in batches of at most maxBatch', async (t) => {
   const backend = await new WebhookBackend(SECRET).listen();
   t.after(() => backend.close());
   backend.mode = 503;
@@ -86,6 +86,10 @@ test('the endpoint down for a while: events are retried, then delivered in order
   assert.equal(backend.events.length, 0);
   backend.mode = 200;
   await waitFor(() => backend.events.length >= 50, 10_000, 'delivery once the endpoint is back');
+  // batched: the backlog goes in requests of several events, none over maxBatch (7)
+  assert.ok(backend.batches.some((n) => n > 1), `some request carried several events (${backend.batches.join(' ')})`);
+  assert.ok(backend.batches.every((n) => n >= 1 && n <= 7), `no request over maxBatch (${backend.batches.join(' ')})`);
+  assert.equal(backend.batches.reduce((a, b) => a + b, 0), backend.events.length);
   assert.deepEqual(
     backend.unique().map((e) => e.id),
     Array.from({ length: 50 }, (_, i) => `e${i + 1}`),
