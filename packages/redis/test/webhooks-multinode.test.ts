@@ -1,5 +1,5 @@
 // Lifecycle webhooks from three nodes in separate processes on one Redis, one of them SIGKILLed:
-// every event arrives (de-duplicable by id), signed, channel_occupied/channel_vacated exactly once
+// every event arrives (de-duplicable by id; the full multiset is checked), signed, channel_occupied/channel_vacated exactly once
 // per transition, in order per channel; the crashed node's clients are reported by the survivors.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -102,4 +102,19 @@ test('webhooks from three nodes on Redis, one SIGKILLed: every event, signed, oc
   const users = ['a1', 'b1', 'c1', 'a2', 'b3'];
   assert.deepEqual(backend.of('connect').map((e) => e.user).sort(), [...users].sort());
   assert.deepEqual(backend.of('disconnect').map((e) => e.user).sort(), [...users].sort());
+
+  // every event, each once after de-duplication: per subscription subscribe, presence_join,
+  // presence_leave and unsubscribe (c1's told by a survivor), per channel occupied and vacated,
+  // per user connect and disconnect
+  const expected: string[] = [];
+  for (const u of users) expected.push(`connect ${u} -`, `disconnect ${u} -`);
+  const subscriptions = [['a1', 'chat:one'], ['b1', 'chat:one'], ['c1', 'chat:two'], ['c1', 'chat:three'], ['a2', 'chat:three'], ['b3', 'chat:four']];
+  for (const [u, ch] of subscriptions) for (const type of ['subscribe', 'presence_join', 'presence_leave', 'unsubscribe']) expected.push(`${type} ${u} ${ch}`);
+  for (const ch of ['chat:one', 'chat:two', 'chat:three', 'chat:four']) expected.push(`channel_occupied - ${ch}`, `channel_vacated - ${ch}`);
+  expected.sort();
+  const received = () => backend.unique().map((e) => `${e.type} ${e.user || '-'} ${e.channel ?? '-'}`).sort();
+  await waitFor(() => received().length >= expected.length, 20_000, 'every event').catch(() => {}); // the diff below says which are missing
+  assert.deepEqual(received(), expected);
+  const lostOnes = backend.unique().filter((e) => e.user === 'c1' && e.type !== 'connect' && e.type !== 'subscribe' && e.type !== 'presence_join');
+  assert.ok(lostOnes.every((e) => e.lost === true && e.node !== 'C'), "c1's leaves told by a survivor");
 });
