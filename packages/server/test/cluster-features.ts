@@ -181,11 +181,17 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     assert.equal(ok.state, 'connected');
   });
 
-  await t.test('user status: online on connect anywhere, offline after the last connection closes; last_seen moves; the status channel delivers changes', async () => {
+  await t.test('user status: online on connect anywhere, offline after the last connection closes; last_seen moves; the status channel delivers changes and refuses a subscriber without a token (103)', async () => {
     const status = async () => (await last.api<{ statuses: { user: string; online: boolean; last_seen?: number }[] }>('user_status', { users: ['st'] })).statuses[0]!;
     assert.deepEqual(await status(), { user: 'st', online: false });
     const watcher = await connect(last, await jwt({ sub: 'watcher' }));
     const changes: { online: boolean; last_seen: number }[] = [];
+    // the status channel is private ($): without a subscription token it is refused (103)
+    const refused = watcher.c.newSubscription('$status:st');
+    const refusal = new Promise<number>((resolve) => refused.on('unsubscribed', (ctx) => resolve(ctx.code)));
+    refused.subscribe();
+    assert.equal(await Promise.race([refusal, new Promise<string>((r) => setTimeout(() => r('no answer'), 10_000).unref())]), 103);
+    watcher.c.removeSubscription(refused);
     const sub = watcher.c.newSubscription('$status:st', { token: await jwt({ sub: 'watcher', channel: '$status:st' }) });
     sub.on('publication', (ctx) => changes.push(ctx.data as { online: boolean; last_seen: number }));
     sub.subscribe();
