@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { Centrifuge, State, SubscriptionState } from 'centrifuge';
 import { createApiHandler, createSwitchboard, type LifecycleEvent, type Switchboard, type SwitchboardOptions } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
+import { StreamReader } from './http-transport-helpers.js';
 
 export const SECRET = 'cluster-features-secret-for-hs256';
 const API_KEY = 'cluster-features-api-key';
@@ -18,6 +19,8 @@ export interface FeatureNode {
   http: Server;
   ws: string;
   plain: string;
+  /** http://host:port (the uni_sse transport is at /connection/uni_sse). */
+  base: string;
   api<T = Record<string, unknown>>(method: string, params?: Record<string, unknown>): Promise<T>;
   /** The raw API reply (result or error). */
   call(method: string, params: unknown): Promise<{ result?: unknown; error?: { code: number; message: string } }>;
@@ -44,6 +47,7 @@ export async function startFeatureNode(options: SwitchboardOptions): Promise<Fea
   });
   sb.attach(http, '/connection/websocket');
   sb.attach(http, { path: '/ws', protocol: 'plain' });
+  sb.attach(http, { transport: 'uni_sse' });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const port = (http.address() as AddressInfo).port;
   const call = async (method: string, params: unknown) => {
@@ -55,6 +59,7 @@ export async function startFeatureNode(options: SwitchboardOptions): Promise<Fea
     http,
     ws: `ws://127.0.0.1:${port}/connection/websocket`,
     plain: `ws://127.0.0.1:${port}/ws`,
+    base: `http://127.0.0.1:${port}`,
     call,
     async api<T>(method: string, params: Record<string, unknown> = {}) {
       const r = await call(method, params);
@@ -125,6 +130,27 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
       const again = await connect(node, victimToken);
       await waitFor(() => again.disconnects.length > 0, 10_000, 'the reconnect to be refused');
       assert.equal(again.disconnects[0]!.code, 3520);
+    }
+  });
+
+  await t.test('revoke_token with a plain-protocol connection: closed with 3520 at once, across nodes, and refused with 3520 when it comes back', async () => {
+    const plainToken = await jwt({ sub: 'rvp', jti: 'jti-plain' });
+    const open = async (node: FeatureNode) => {
+      const ws = new WebSocket(`${node.plain}?token=${plainToken}`);
+      sockets.push(ws);
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+      return { ws, closed };
+    };
+    const within = <T>(p: Promise<T>, what: string) =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), 10_000).unref())]);
+    const held = await open(last);
+    await within(new Promise((resolve, reject) => (held.ws.once('open', resolve), held.ws.once('error', reject))), 'the plain connection to open');
+    await waitFor(async () => (await first.api<{ connections: unknown[] }>('connections', { user: 'rvp' })).connections.length === 1, 10_000, 'the plain connection to register');
+    await first.api('revoke_token', { uid: 'jti-plain' });
+    assert.deepEqual(await within(held.closed, 'the revoked plain connection to close'), { code: 3520, reason: 'token revoked' });
+    for (const node of nodes) {
+      const again = await open(node);
+      assert.equal((await within(again.closed, 'the plain reconnect to be refused')).code, 3520);
     }
   });
 
@@ -278,7 +304,7 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
 
   await t.test('connections: each filter, across nodes, with pagination', async () => {
     const meta = { tenant: 'acme', tier: 2 };
-    const c1 = await connect(first, await jwt({ sub: 'cq1', meta }));
+    const c1 = await connect(first, await jwt({ sub: 'cq1', meta, info: { name: 'Cq One' } }));
     const c2 = await connect(last, await jwt({ sub: 'cq1' }));
     const c3 = await connect(last, await jwt({ sub: 'cq2', meta: { tenant: 'other' } }));
     const plain = new WebSocket(`${first.plain}?token=${await jwt({ sub: 'cq3' })}`);
@@ -292,9 +318,16 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     const s3 = c3.c.newSubscription('chat:cq');
     s3.subscribe();
     await waitFor(() => s1.state === SubscriptionState.Subscribed && s3.state === SubscriptionState.Subscribed, 10_000, 'subscriptions');
-    type Page = { connections: { client: string; user: string; node: string; protocol: string; transport: string; channels: string[]; age: number; meta?: unknown }[]; next_cursor?: string };
+    type Page = { connections: { client: string; user: string; node: string; protocol: string; transport: string; channels: string[]; age: number; meta?: unknown; info?: unknown }[]; next_cursor?: string };
     const users = async (q: Record<string, unknown>) => (await last.api<Page>('connections', q)).connections.map((c) => c.user).sort();
     await waitFor(async () => (await users({ user: 'cq3' })).length === 1, 10_000, 'the plain connection to register');
+    // a unidirectional SSE connection on the first node, found by its transport from the last one
+    const sse = new StreamReader(`${first.base}/connection/uni_sse?cf_connect=${encodeURIComponent(JSON.stringify({ token: await jwt({ sub: 'cq4' }) }))}`, 'sse');
+    t.after(() => sse.close());
+    await waitFor(async () => (await users({ user: 'cq4' })).length === 1, 10_000, 'the uni_sse connection to register');
+    assert.deepEqual(await users({ transport: 'uni_sse' }), ['cq4']);
+    const cq1 = (await last.api<Page>('connections', { user: 'cq1' })).connections.find((c) => c.node === first.sb.name)!;
+    assert.deepEqual(cq1.info, { name: 'Cq One' }, 'the connection info of the token');
     assert.deepEqual(await users({ user: 'cq1' }), ['cq1', 'cq1']);
     assert.deepEqual(await users({ channel: 'chat:cq' }), ['cq1', 'cq2']);
     assert.deepEqual(await users({ protocol: 'plain' }), ['cq3']);
