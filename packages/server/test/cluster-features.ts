@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { Centrifuge, State, SubscriptionState } from 'centrifuge';
+import { Socket as PhoenixSocket } from 'phoenix';
 import { createApiHandler, createSwitchboard, type LifecycleEvent, type Switchboard, type SwitchboardOptions } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
 import { StreamReader } from './http-transport-helpers.js';
@@ -21,6 +22,8 @@ export interface FeatureNode {
   plain: string;
   /** http://host:port (the uni_sse transport is at /connection/uni_sse). */
   base: string;
+  /** The Phoenix endpoint (the official client appends /websocket). */
+  phoenix: string;
   api<T = Record<string, unknown>>(method: string, params?: Record<string, unknown>): Promise<T>;
   /** The raw API reply (result or error). */
   call(method: string, params: unknown): Promise<{ result?: unknown; error?: { code: number; message: string } }>;
@@ -48,6 +51,7 @@ export async function startFeatureNode(options: SwitchboardOptions): Promise<Fea
   sb.attach(http, '/connection/websocket');
   sb.attach(http, { path: '/ws', protocol: 'plain' });
   sb.attach(http, { transport: 'uni_sse' });
+  sb.attach(http, { path: '/socket/websocket', protocol: 'phoenix' });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const port = (http.address() as AddressInfo).port;
   const call = async (method: string, params: unknown) => {
@@ -60,6 +64,7 @@ export async function startFeatureNode(options: SwitchboardOptions): Promise<Fea
     ws: `ws://127.0.0.1:${port}/connection/websocket`,
     plain: `ws://127.0.0.1:${port}/ws`,
     base: `http://127.0.0.1:${port}`,
+    phoenix: `ws://127.0.0.1:${port}/socket`,
     call,
     async api<T>(method: string, params: Record<string, unknown> = {}) {
       const r = await call(method, params);
@@ -152,6 +157,29 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
       const again = await open(node);
       assert.equal((await within(again.closed, 'the plain reconnect to be refused')).code, 3520);
     }
+  });
+
+  await t.test('revoke_token with a Phoenix connection (the official client): closed with 3520 at once, across nodes; each reconnect closed with 3520', async () => {
+    const phxToken = await jwt({ sub: 'rvx', jti: 'jti-phoenix' });
+    const socket = new PhoenixSocket(last.phoenix, { transport: WebSocket, params: { token: phxToken }, reconnectAfterMs: () => 100, timeout: 3000 });
+    const closes: number[] = [];
+    let opens = 0;
+    socket.onOpen(() => void opens++);
+    socket.onClose((e: unknown) => void closes.push((e as { code: number }).code));
+    socket.onError(() => {});
+    t.after(() => socket.disconnect());
+    socket.connect();
+    await waitFor(() => opens === 1, 10_000, 'the Phoenix socket open');
+    await waitFor(async () => (await first.api<{ connections: unknown[] }>('connections', { user: 'rvx', protocol: 'phoenix' })).connections.length === 1, 10_000, 'the Phoenix connection to register');
+    await first.api('revoke_token', { uid: 'jti-phoenix' });
+    await waitFor(() => closes.length >= 1, 10_000, 'the revoked Phoenix connection to close');
+    assert.equal(closes[0], 3520);
+    // the official client reconnects on its own (it has no terminal close codes): each attempt's
+    // socket opens and is closed with 3520 before it registers
+    await waitFor(() => closes.length >= 3, 10_000, 'two refused reconnects');
+    assert.deepEqual(closes.slice(0, 3), [3520, 3520, 3520]);
+    assert.deepEqual((await first.api<{ connections: unknown[] }>('connections', { user: 'rvx' })).connections, []);
+    socket.disconnect();
   });
 
   await t.test('invalidate_user_tokens: every connection of the user with an older iat closes with 3520 on every node; newer tokens work', async () => {
@@ -326,8 +354,10 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     t.after(() => sse.close());
     await waitFor(async () => (await users({ user: 'cq4' })).length === 1, 10_000, 'the uni_sse connection to register');
     assert.deepEqual(await users({ transport: 'uni_sse' }), ['cq4']);
-    const cq1 = (await last.api<Page>('connections', { user: 'cq1' })).connections.find((c) => c.node === first.sb.name)!;
-    assert.deepEqual(cq1.info, { name: 'Cq One' }, 'the connection info of the token');
+    const cq1 = (await last.api<Page>('connections', { user: 'cq1', meta: { tenant: 'acme' } })).connections;
+    assert.equal(cq1.length, 1);
+    assert.deepEqual(cq1[0]!.info, { name: 'Cq One' }, 'the connection info of the token');
+    assert.equal(cq1[0]!.node, first.sb.name);
     assert.deepEqual(await users({ user: 'cq1' }), ['cq1', 'cq1']);
     assert.deepEqual(await users({ channel: 'chat:cq' }), ['cq1', 'cq2']);
     assert.deepEqual(await users({ protocol: 'plain' }), ['cq3']);
