@@ -1,6 +1,7 @@
 // Lifecycle webhooks from three nodes in separate processes on one Redis, one of them SIGKILLed:
 // every event arrives (de-duplicable by id; the full multiset is checked), signed, channel_occupied/channel_vacated exactly once
-// per transition, in order per channel; the crashed node's clients are reported by the survivors.
+// per transition, in order per channel; the crashed node's clients are reported by the survivors;
+// an event the backend refuses is in its node's dead letters.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from '@switchboard/server/testing';
@@ -65,7 +66,8 @@ test('webhooks from three nodes on Redis, one SIGKILLed: every event, signed, oc
   const status = await a!.api<{ statuses: { online: boolean }[] }>('user_status', { users: ['c1'] });
   assert.equal(status.statuses[0]!.online, false, "the dead node's user is offline");
   a2.close();
-  await waitFor(() => backend.of('channel_vacated', 'chat:three').length === 1, 20_000, 'chat:three vacated');
+  // a2's disconnect comes after its channel events (order per client)
+  await waitFor(() => backend.of('channel_vacated', 'chat:three').length === 1 && backend.of('disconnect').some((e) => e.user === 'a2'), 20_000, "chat:three vacated, a2's disconnect");
 
   // 4. the backend down for a while: events are retried, then delivered
   backend.mode = 503;
@@ -117,4 +119,18 @@ test('webhooks from three nodes on Redis, one SIGKILLed: every event, signed, oc
   assert.deepEqual(received(), expected);
   const lostOnes = backend.unique().filter((e) => e.user === 'c1' && e.type !== 'connect' && e.type !== 'subscribe' && e.type !== 'presence_join');
   assert.ok(lostOnes.every((e) => e.lost === true && e.node !== 'C'), "c1's leaves told by a survivor");
+
+  // 5. the backend refuses (400, not retried): the event lands in the dead letters of the node that
+  // emitted it, not silently dropped
+  const deadBefore = (await b!.hookStats()).deadLettered;
+  backend.mode = 400;
+  const b4 = await client(b!, 'b4');
+  await waitFor(async () => (await b!.hookStats()).deadLettered > deadBefore, 20_000, "the refused connect in B's dead letters");
+  const bStats = await b!.hookStats();
+  assert.ok(bStats.deadLetters >= 1);
+  assert.equal(bStats.lastError, 'HTTP 400');
+  backend.mode = 200;
+  b4.close();
+  await waitFor(() => backend.of('disconnect').some((e) => e.user === 'b4'), 20_000, "b4's disconnect once the backend accepts again");
+  assert.equal(backend.of('connect').filter((e) => e.user === 'b4').length, 0, 'the refused connect was not delivered: it is a dead letter');
 });
