@@ -5,7 +5,7 @@
  * `npm run bench -- --scenario history-write [--seconds 3]`
  * `npm run bench -- --scenario wire-bytes [--n 1000,5000] [--pubs 200]`
  * `npm run bench -- --scenario patterns [--patterns 10000] [--fanout 1000] [--seconds 3]`
- * `npm run bench -- --scenario webhooks [--seconds 5]`
+ * `npm run bench -- --scenario webhooks [--seconds 5] [--engine memory|redis] [--rounds 2]`
  * `npm run bench -- --scenario proxy [--connects 2000] [--subscribes 2000]`
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';

@@ -1,12 +1,17 @@
 /**
- * `npm run bench -- --scenario webhooks [--seconds 5] [--no-update]`: does a bad webhook endpoint
- * slow the node down? One in-process node (memory engine) with a webhook on every lifecycle event,
- * against an endpoint that answers 200, answers 500, never answers (slow: requests time out after
- * 1 s), or is unreachable (a closed port); and with no webhook as the baseline. Meanwhile a churn
- * loop opens a plain-JSON connection, subscribes it to a fresh channel and closes it (connect,
- * subscribe, channel_occupied, unsubscribe, channel_vacated, disconnect: six events each), aiming at
- * 100 a second; one subscriber receives publications made one after another: the latency measured is
- * from `sb.publish` to the message arriving at that client, p50/p99.
+ * `npm run bench -- --scenario webhooks [--seconds 5] [--engine memory|redis] [--no-update]`: does a
+ * bad webhook endpoint slow the node down? One in-process node with a webhook on every lifecycle
+ * event, against an endpoint that answers 200, answers 200 late (after 800 ms), answers 500, never
+ * answers (slow: requests time out after 1 s), or is unreachable (a closed port); and with no webhook
+ * as the baseline. `--engine redis` (Redis at BENCH_REDIS, default 127.0.0.1:6379, prefix
+ * `bench-webhooks`) puts the cluster state and the durable webhook journal in Redis, so each event
+ * also costs a journal append (what a failing endpoint left undelivered stays in that journal, keyed
+ * by the endpoint's URL, which is new each run: delete `bench-webhooks*` keys between runs if wanted). Meanwhile a churn loop opens a plain-JSON connection, subscribes it to
+ * a fresh channel and closes it (connect, subscribe, channel_occupied, unsubscribe, channel_vacated,
+ * disconnect: six events each), aiming at 100 a second; the connect → subscribed latency of each
+ * (from opening the socket to the subscribe reply) is recorded, p50/p99. One subscriber receives
+ * publications made one after another: the publish latency is from `sb.publish` to the message
+ * arriving at that client, p50/p99.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +26,8 @@ interface Row {
   p50us: number;
   p99us: number;
   churned: number;
+  connectP50us: number;
+  connectP99us: number;
   delivered: number;
   failures: number;
   deadLettered: number;
@@ -30,11 +37,12 @@ function quantile(sorted: number[], q: number): number {
   return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function endpoint(mode: 'ok' | 'error' | 'slow'): Promise<{ url: string; close: () => Promise<void> }> {
+async function endpoint(mode: 'ok' | 'late' | 'error' | 'slow'): Promise<{ url: string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       if (mode === 'ok') res.writeHead(200).end();
+      else if (mode === 'late') setTimeout(() => res.writeHead(200).end(), 800).unref();
       else if (mode === 'error') res.writeHead(500).end();
       // slow: never answers; the queue's timeout ends the request
     });
@@ -65,9 +73,31 @@ function open(url: string): Promise<WebSocket> {
   });
 }
 
-async function measure(name: string, url: string | undefined, seconds: number): Promise<Row> {
+type Engine = 'memory' | 'redis';
+
+/** The engine's options for the node (Redis: broker, history, presence, cluster state and the webhook journal). */
+async function engineOptions(engine: Engine): Promise<Record<string, unknown>> {
+  if (engine === 'memory') return {};
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- `as string` keeps tsc from resolving this optional import
+  const redis = (await import('@switchboard/redis' as string)) as { createRedisEngine(o: { addresses: string[]; prefix: string }): Record<string, unknown> };
+  return redis.createRedisEngine({ addresses: [process.env['BENCH_REDIS'] ?? '127.0.0.1:6379'], prefix: 'bench-webhooks' });
+}
+
+/** Open a plain-JSON connection, subscribe it, and resolve once the subscribe reply is in. */
+function openSubscribed(url: string, channel: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once('open', () => ws.send(JSON.stringify({ type: 'subscribe', channel, id: 1 })));
+    ws.on('message', (d: Buffer) => {
+      if (d.toString().includes('"subscribed"')) resolve(ws);
+    });
+    ws.once('error', reject);
+  });
+}
+
+async function measure(name: string, url: string | undefined, seconds: number, engine: Engine): Promise<Row> {
   const { createSwitchboard } = await import('@switchboard/server');
-  const sb = createSwitchboard({ insecure: true, namespaces: { chat: {} } });
+  const sb = createSwitchboard({ insecure: true, namespaces: { chat: {} }, ...(await engineOptions(engine)) });
   const queue = url ? sb.webhooks({ url, secret: SECRET, timeoutMs: 1000, retry: { baseMs: 50, maxMs: 500, maxAttempts: 5 } }) : undefined;
   const http = createServer();
   sb.attach(http, { path: '/ws', protocol: 'plain' });
@@ -82,12 +112,13 @@ async function measure(name: string, url: string | undefined, seconds: number): 
   await new Promise((r) => setTimeout(r, 200));
   let stop = false;
   let churned = 0;
+  const connectLat: number[] = [];
   const churn = (async () => {
     while (!stop) {
       const t = Date.now();
-      const ws = await open(wsUrl);
-      ws.send(JSON.stringify({ type: 'subscribe', channel: `chat:churn-${churned}` }));
-      await new Promise((r) => setTimeout(r, 2));
+      const c0 = process.hrtime.bigint();
+      const ws = await openSubscribed(wsUrl, `chat:churn-${process.pid}-${Date.now()}-${churned}`);
+      connectLat.push(Number(process.hrtime.bigint() - c0) / 1000);
       ws.close();
       churned++;
       await new Promise((r) => setTimeout(r, Math.max(0, 10 - (Date.now() - t))));
@@ -110,12 +141,15 @@ async function measure(name: string, url: string | undefined, seconds: number): 
   http.closeAllConnections();
   await new Promise<void>((r) => http.close(() => r()));
   lat.sort((a, b) => a - b);
+  connectLat.sort((a, b) => a - b);
   return {
     endpoint: name,
     publishes: lat.length,
     p50us: Math.round(quantile(lat, 0.5)),
     p99us: Math.round(quantile(lat, 0.99)),
     churned,
+    connectP50us: Math.round(quantile(connectLat, 0.5)),
+    connectP99us: Math.round(quantile(connectLat, 0.99)),
     delivered: s?.delivered ?? 0,
     failures: s?.failures ?? 0,
     deadLettered: s?.deadLettered ?? 0,
@@ -125,18 +159,27 @@ async function measure(name: string, url: string | undefined, seconds: number): 
 export async function webhooksCli(argv: string[]): Promise<void> {
   const i = argv.indexOf('--seconds');
   const seconds = i >= 0 ? Number(argv[i + 1]) : 5;
+  const e = argv.indexOf('--engine');
+  const engine = e >= 0 ? argv[e + 1] : 'memory';
+  if (engine !== 'memory' && engine !== 'redis') throw new Error(`--engine must be memory or redis, not ${String(engine)}`);
+  const r = argv.indexOf('--rounds');
+  const rounds = r >= 0 ? Number(argv[r + 1]) : 2;
+  if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('--rounds must be a positive integer');
   const rows: Row[] = [];
   const run = async (name: string, url: string | undefined) => {
-    const r = await measure(name, url, seconds);
+    const r = await measure(name, url, seconds, engine);
     rows.push(r);
-    console.log(`${name}: p50 ${r.p50us} µs, p99 ${r.p99us} µs over ${r.publishes} publishes`);
+    console.log(`${name}: publish p50 ${r.p50us} µs, p99 ${r.p99us} µs over ${r.publishes} publishes; connect→subscribed p50 ${r.connectP50us} µs, p99 ${r.connectP99us} µs over ${r.churned}`);
   };
   // each twice, interleaved, so drift on a shared machine shows as spread rather than as an effect
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < rounds; round++) {
     await run('none (baseline)', undefined);
     const ok = await endpoint('ok');
     await run('answers 200', ok.url);
     await ok.close();
+    const late = await endpoint('late');
+    await run('answers 200 after 800 ms', late.url);
+    await late.close();
     const err = await endpoint('error');
     await run('answers 500', err.url);
     await err.close();
@@ -146,14 +189,14 @@ export async function webhooksCli(argv: string[]): Promise<void> {
     await run('unreachable (closed port)', await closedPort());
   }
   const md = [
-    `### Publish latency with a webhook endpoint that is fine, failing, slow or gone (in-process, ${seconds} s each, two rounds; ${new Date().toISOString()})`,
+    `### Publish and connect latency with a webhook endpoint that is fine, late, failing, slow or gone (in-process, ${engine} engine, ${seconds} s each, ${rounds} rounds interleaved; ${new Date().toISOString()})`,
     '',
-    'Publish → delivered to one plain-JSON subscriber, one publication at a time, while a churn loop (aiming at 100 a second; the table says how many it managed) connects, subscribes, unsubscribes and disconnects (six webhook events each).',
+    'Publish → delivered to one plain-JSON subscriber, one publication at a time, while a churn loop (aiming at 100 a second; the table says how many it managed) connects, subscribes, unsubscribes and disconnects (six webhook events each); connect → subscribed is each churn connection from opening the socket to its subscribe reply.',
     '',
-    '| endpoint | publishes | p50 µs | p99 µs | churned connections | events delivered | failed requests | dead-lettered |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.endpoint} | ${r.publishes} | ${r.p50us} | ${r.p99us} | ${r.churned} | ${r.delivered} | ${r.failures} | ${r.deadLettered} |`),
+    '| endpoint | publishes | publish p50 µs | publish p99 µs | churned connections | connect→subscribed p50 µs | connect→subscribed p99 µs | events delivered | failed requests | dead-lettered |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.endpoint} | ${r.publishes} | ${r.p50us} | ${r.p99us} | ${r.churned} | ${r.connectP50us} | ${r.connectP99us} | ${r.delivered} | ${r.failures} | ${r.deadLettered} |`),
   ].join('\n');
   console.log(`\n${md}`);
-  if (!argv.includes('--no-update')) updateResultsFile(`npm run bench -- --scenario webhooks --seconds ${seconds}`, md, 'webhooks');
+  if (!argv.includes('--no-update')) updateResultsFile(`npm run bench -- --scenario webhooks --seconds ${seconds} --engine ${engine} --rounds ${rounds}`, md, engine === 'memory' ? 'webhooks' : `webhooks-${engine}`);
 }

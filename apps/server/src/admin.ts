@@ -182,6 +182,8 @@ export function createAdminHandler(sb: Switchboard, cfg: ServerSettings['admin']
       if (op === 'webhooks' && req.method === 'GET') {
         sendJson(res, 200, {
           webhooks: sb.webhookQueues.map((q) => ({ ...q.stats(), recentDeadLetters: q.deadLetters().slice(-50).reverse() })),
+          // lifecycle events a failed cluster-state call did not report (by operation), see the metrics
+          lifecycleFailures: { total: sb.lifecycle.failures, byOperation: Object.fromEntries(sb.lifecycle.failuresBy) },
         });
         return true;
       }

@@ -183,6 +183,16 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
   webhookCounter('switchboard_webhook_claimed_total', "Lifecycle events taken over from dead nodes' journals", (s) => s.claimed);
   webhookGauge('switchboard_webhook_queued', 'Lifecycle events waiting for the webhook (in flight included)', (s) => s.queued + s.inFlight);
   webhookGauge('switchboard_webhook_dead_letters', 'Lifecycle events in the dead-letter store now', (s) => s.deadLetters);
+  new Counter({
+    name: 'switchboard_lifecycle_failures_total',
+    help: 'Cluster-state calls that failed in the background, by operation (connect, disconnect, subscribe, unsubscribe: that change and its lifecycle events were not reported; also heartbeat, revocations, last_seen, lost_presence, status_publication)',
+    labelNames: ['operation'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [operation, n] of sb.lifecycle.failuresBy) this.inc({ operation }, n);
+    },
+  });
   // Backend proxy calls (Centrifugo's proxy metrics' labels: protocol, type, name).
   const proxyCounter = (name: string, help: string, read: (s: ReturnType<typeof proxyStats>[number]) => number) =>
     new Counter({

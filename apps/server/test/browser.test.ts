@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { ADMIN_PASSWORD, ROOT, startServerProcess, testConfig, writeConfig } from './helpers.js';
+import { SubscriptionState } from 'centrifuge';
+import { WebhookBackend } from '../../../packages/server/test/webhook-backend.js';
+import { ADMIN_PASSWORD, ROOT, sdk, signToken, startServerProcess, testConfig, until, writeConfig } from './helpers.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -130,4 +132,65 @@ test('zero config (the README quick start): the demo chat works in development m
     await browser?.close();
     await srv.stop();
   }
+});
+
+test("the admin page's webhook and cluster sections in headless Chromium: dead letters and their redelivery, user status, connection search, revoke", { skip, timeout: 120_000 }, async (t) => {
+  assert.ok(!missing, `Chromium not found at ${CHROMIUM} (CI=true: this suite must run)`);
+  const HOOK_SECRET = 'browser-webhook-secret-0123456';
+  const backend = await new WebhookBackend(HOOK_SECRET).listen();
+  t.after(() => backend.close());
+  backend.mode = 400; // refused, one attempt: the connect becomes a dead letter
+  const srv = await startServerProcess(
+    writeConfig(testConfig({ webhooks: [{ url: backend.url, secret: HOOK_SECRET, name: 'refusing', events: ['connect'], max_attempts: 1 }], user_status: { enabled: true } })),
+  );
+  t.after(() => srv.stop());
+  const c = sdk(srv.wsUrl, { token: await signToken('webuser', { jti: 'browser-jti' }) });
+  t.after(() => c.disconnect());
+  const disconnected = new Promise<number>((resolve) => c.on('disconnected', (ctx) => resolve(ctx.code)));
+  c.connect();
+  const sub = c.newSubscription('chat:admin-hooks');
+  sub.subscribe();
+  await until(() => sub.state === SubscriptionState.Subscribed, 10_000, 'subscribed');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true, timeout: 30_000 });
+  t.after(() => browser.close());
+  const admin = await (await browser.newContext({ viewport: { width: 1400, height: 1000 } })).newPage();
+  const errors: string[] = [];
+  admin.on('pageerror', (e) => errors.push(e.message));
+  admin.on('dialog', (d) => void d.accept()); // the revoke confirmation
+  await admin.goto(srv.base + '/admin');
+  await admin.waitForSelector('#login:not([hidden])', { timeout: 15_000 });
+  await admin.fill('#password', ADMIN_PASSWORD);
+  await admin.click('#loginForm button');
+  await admin.waitForSelector('#app:not([hidden])', { timeout: 15_000 });
+  const text = (id: string) => admin.$eval(`#${id}`, (e) => e.textContent ?? '');
+
+  // webhooks: the endpoint with its dead letter, the lifecycle failures line, redelivery
+  await admin.waitForFunction(() => [...document.querySelectorAll('#deadLetters tr')].some((tr) => tr.textContent?.includes('connect') && tr.textContent.includes('webuser')), undefined, { timeout: 15_000 });
+  assert.match(await text('webhooks'), /refusing — last error: HTTP 400/);
+  assert.match(await text('deadLetters'), /HTTP 400/);
+  assert.equal(await text('lifecycleFailures'), 'Cluster-state failures: 0');
+  backend.mode = 200;
+  await admin.click('#redeliver');
+  await admin.waitForFunction(() => document.getElementById('redeliverResult')?.textContent === '1 event(s) queued again', undefined, { timeout: 15_000 });
+  await until(() => backend.of('connect').some((e) => e.user === 'webuser'), 10_000, 'the redelivered connect');
+  await admin.waitForFunction(() => document.querySelectorAll('#deadLetters tr').length === 0, undefined, { timeout: 15_000 });
+
+  // user status lookup
+  await admin.fill('#statusUsers', 'webuser, nobody');
+  await admin.click('#statusForm button');
+  await admin.waitForFunction(() => /webuser: online/.test(document.getElementById('statusResult')?.textContent ?? ''), undefined, { timeout: 15_000 });
+  assert.match(await text('statusResult'), /nobody: offline/);
+
+  // connection search
+  await admin.fill('#connUser', 'webuser');
+  await admin.click('#connForm button');
+  await admin.waitForFunction(() => document.querySelectorAll('#connResult tr').length === 1, undefined, { timeout: 15_000 });
+  assert.match(await text('connResult'), /webuser.*centrifuge.*chat:admin-hooks/);
+
+  // revoke by jti: the holder is disconnected with 3520
+  await admin.fill('#revokeJti', 'browser-jti');
+  await admin.click('#revokeForm button');
+  await admin.waitForFunction(() => document.getElementById('revokeResult')?.textContent === 'revoked: holders disconnected (3520)', undefined, { timeout: 15_000 });
+  assert.equal(await Promise.race([disconnected, new Promise<string>((r) => setTimeout(() => r('no disconnect'), 10_000).unref())]), 3520);
+  assert.deepEqual(errors, []);
 });

@@ -12,8 +12,15 @@ const HOOK_SECRET = 'standalone-webhook-secret-0123';
 test('standalone: webhooks and user status from the configuration; metrics and the admin API show them', { timeout: 120_000 }, async (t) => {
   const backend = await new WebhookBackend(HOOK_SECRET).listen();
   t.after(() => backend.close());
+  // a second endpoint that refuses (400, not retried) with one attempt: its events become dead letters
+  const refusing = await new WebhookBackend(HOOK_SECRET).listen();
+  t.after(() => refusing.close());
+  refusing.mode = 400;
   const config = testConfig({
-    webhooks: [{ url: backend.url, secret: HOOK_SECRET, name: 'backend', namespaces: ['chat'], events: ['connect', 'disconnect', 'channel_occupied', 'channel_vacated'] }],
+    webhooks: [
+      { url: backend.url, secret: HOOK_SECRET, name: 'backend', namespaces: ['chat'], events: ['connect', 'disconnect', 'channel_occupied', 'channel_vacated'] },
+      { url: refusing.url, secret: HOOK_SECRET, name: 'refusing', events: ['connect'], max_attempts: 1 },
+    ],
     user_status: { enabled: true },
     cluster: { node_ttl: '2s' },
   });
@@ -33,9 +40,39 @@ test('standalone: webhooks and user status from the configuration; metrics and t
   // admin: login, webhook status, cluster calls
   const login = await fetch(`${srv.base}/admin/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ password: ADMIN_PASSWORD }) });
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0]!;
-  const hooks = (await (await fetch(`${srv.base}/admin/api/webhooks`, { headers: { cookie } })).json()) as { webhooks: { name: string; delivered: number; deadLetters: number }[] };
+  type HookStats = {
+    webhooks: { name: string; delivered: number; deadLetters: number; recentDeadLetters: { event: { type: string; user?: string }; error: string; attempts: number }[] }[];
+    lifecycleFailures: { total: number; byOperation: Record<string, number> };
+  };
+  const hookStats = async () => (await (await fetch(`${srv.base}/admin/api/webhooks`, { headers: { cookie } })).json()) as HookStats;
+  const hooks = await hookStats();
   assert.equal(hooks.webhooks[0]!.name, 'backend');
   assert.ok(hooks.webhooks[0]!.delivered >= 2);
+  assert.deepEqual(hooks.lifecycleFailures, { total: 0, byOperation: {} }, 'the lifecycle failures are on the admin API');
+
+  // dead letters: non-zero in the admin API and the metrics, then redelivered through the admin
+  await until(async () => (await hookStats()).webhooks[1]!.deadLetters === 1, 10_000, "the refused connect in the refusing endpoint's dead letters");
+  const refused = (await hookStats()).webhooks[1]!;
+  assert.equal(refused.name, 'refusing');
+  assert.equal(refused.recentDeadLetters.length, 1);
+  assert.deepEqual(refused.recentDeadLetters[0]!.event.type, 'connect');
+  assert.equal(refused.recentDeadLetters[0]!.event.user, 'hooked');
+  assert.equal(refused.recentDeadLetters[0]!.error, 'HTTP 400');
+  assert.equal(refused.recentDeadLetters[0]!.attempts, 1);
+  const scraped = await (await fetch(`${srv.base}/metrics`)).text();
+  assert.match(scraped, /switchboard_webhook_dead_letters\{[^}]*webhook="refusing"[^}]*\} 1\n/);
+  assert.match(scraped, /switchboard_webhook_dead_lettered_total\{[^}]*webhook="refusing"[^}]*\} 1\n/);
+  assert.match(scraped, /# TYPE switchboard_lifecycle_failures_total counter/);
+  const redeliverAs = (contentType: string) => fetch(`${srv.base}/admin/api/webhooks/redeliver`, { method: 'POST', headers: { cookie, 'content-type': contentType }, body: '{}' });
+  assert.equal((await redeliverAs('text/plain')).status, 415, 'redelivery needs a JSON body');
+  assert.equal(refusing.events.length, 0);
+  refusing.mode = 200;
+  assert.deepEqual(await (await redeliverAs('application/json')).json(), { result: { requeued: 1 } });
+  await until(() => refusing.of('connect').length === 1, 10_000, 'the dead letter delivered once redelivered');
+  assert.equal(refusing.of('connect')[0]!.user, 'hooked');
+  assert.equal(refusing.badSignatures, 0);
+  assert.equal((await hookStats()).webhooks[1]!.deadLetters, 0);
+  assert.match(await (await fetch(`${srv.base}/metrics`)).text(), /switchboard_webhook_dead_letters\{[^}]*webhook="refusing"[^}]*\} 0\n/);
   const adminCall = async (method: string, params: unknown) =>
     (await (await fetch(`${srv.base}/admin/api/cluster`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: JSON.stringify({ method, params }) })).json()) as {
       result?: Record<string, unknown>;

@@ -1,6 +1,7 @@
 // Lifecycle webhooks from three nodes in separate processes on one Redis, one of them SIGKILLed:
-// every event arrives (de-duplicable by id), signed, channel_occupied/channel_vacated exactly once
-// per transition, in order per channel; the crashed node's clients are reported by the survivors.
+// every event arrives (de-duplicable by id; the full multiset is checked), signed, channel_occupied/channel_vacated exactly once
+// per transition, in order per channel; the crashed node's clients are reported by the survivors;
+// an event the backend refuses is in its node's dead letters.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { waitFor } from '@switchboard/server/testing';
@@ -65,7 +66,8 @@ test('webhooks from three nodes on Redis, one SIGKILLed: every event, signed, oc
   const status = await a!.api<{ statuses: { online: boolean }[] }>('user_status', { users: ['c1'] });
   assert.equal(status.statuses[0]!.online, false, "the dead node's user is offline");
   a2.close();
-  await waitFor(() => backend.of('channel_vacated', 'chat:three').length === 1, 20_000, 'chat:three vacated');
+  // a2's disconnect comes after its channel events (order per client)
+  await waitFor(() => backend.of('channel_vacated', 'chat:three').length === 1 && backend.of('disconnect').some((e) => e.user === 'a2'), 20_000, "chat:three vacated, a2's disconnect");
 
   // 4. the backend down for a while: events are retried, then delivered
   backend.mode = 503;
@@ -102,4 +104,33 @@ test('webhooks from three nodes on Redis, one SIGKILLed: every event, signed, oc
   const users = ['a1', 'b1', 'c1', 'a2', 'b3'];
   assert.deepEqual(backend.of('connect').map((e) => e.user).sort(), [...users].sort());
   assert.deepEqual(backend.of('disconnect').map((e) => e.user).sort(), [...users].sort());
+
+  // every event, each once after de-duplication: per subscription subscribe, presence_join,
+  // presence_leave and unsubscribe (c1's told by a survivor), per channel occupied and vacated,
+  // per user connect and disconnect
+  const expected: string[] = [];
+  for (const u of users) expected.push(`connect ${u} -`, `disconnect ${u} -`);
+  const subscriptions = [['a1', 'chat:one'], ['b1', 'chat:one'], ['c1', 'chat:two'], ['c1', 'chat:three'], ['a2', 'chat:three'], ['b3', 'chat:four']];
+  for (const [u, ch] of subscriptions) for (const type of ['subscribe', 'presence_join', 'presence_leave', 'unsubscribe']) expected.push(`${type} ${u} ${ch}`);
+  for (const ch of ['chat:one', 'chat:two', 'chat:three', 'chat:four']) expected.push(`channel_occupied - ${ch}`, `channel_vacated - ${ch}`);
+  expected.sort();
+  const received = () => backend.unique().map((e) => `${e.type} ${e.user || '-'} ${e.channel ?? '-'}`).sort();
+  await waitFor(() => received().length >= expected.length, 20_000, 'every event').catch(() => {}); // the diff below says which are missing
+  assert.deepEqual(received(), expected);
+  const lostOnes = backend.unique().filter((e) => e.user === 'c1' && e.type !== 'connect' && e.type !== 'subscribe' && e.type !== 'presence_join');
+  assert.ok(lostOnes.every((e) => e.lost === true && e.node !== 'C'), "c1's leaves told by a survivor");
+
+  // 5. the backend refuses (400, not retried): the event lands in the dead letters of the node that
+  // emitted it, not silently dropped
+  const deadBefore = (await b!.hookStats()).deadLettered;
+  backend.mode = 400;
+  const b4 = await client(b!, 'b4');
+  await waitFor(async () => (await b!.hookStats()).deadLettered > deadBefore, 20_000, "the refused connect in B's dead letters");
+  const bStats = await b!.hookStats();
+  assert.ok(bStats.deadLetters >= 1);
+  assert.equal(bStats.lastError, 'HTTP 400');
+  backend.mode = 200;
+  b4.close();
+  await waitFor(() => backend.of('disconnect').some((e) => e.user === 'b4'), 20_000, "b4's disconnect once the backend accepts again");
+  assert.equal(backend.of('connect').filter((e) => e.user === 'b4').length, 0, 'the refused connect was not delivered: it is a dead letter');
 });

@@ -60,7 +60,7 @@ export { MemoryStateStore } from './cluster/state-memory.js';
 export { MemoryAckStore, AckTracker, consumerKey, parseConsumer, ACK_METHOD, ACK_CLIENT_FIELD, MAX_UNACKED, MAX_ACK_OFFSETS, DEFAULT_ACK_TIMEOUT_MS } from './acks.js';
 export type { AckStore, AckTake, AckResult, AckConsumer } from './acks.js';
 export { Lifecycle, LIFECYCLE_EVENT_TYPES, NODE_LOST } from './cluster/lifecycle.js';
-export type { LifecycleEvent, LifecycleEventType, ClusterOptions, UserStatusOptions, UserStatus } from './cluster/lifecycle.js';
+export type { LifecycleEvent, LifecycleEventType, ClusterOptions, UserStatusOptions, UserStatus, LifecycleFailure } from './cluster/lifecycle.js';
 export type { ConnectionFilter, ConnectionQuery, ConnectionEntry, ConnectionPage } from './cluster/connections.js';
 export { WebhookQueue, attachWebhook, switchboardFormat, verifyWebhook, signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhooks/index.js';
 export type { WebhookOptions, WebhookQueueOptions, WebhookRetry, WebhookStats, DeadLetter, WebhookFormat, WebhookRequest, WebhookJournal } from './webhooks/index.js';

@@ -7,8 +7,10 @@ import type { TestContext } from 'node:test';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { Centrifuge, State, SubscriptionState } from 'centrifuge';
-import { createApiHandler, createSwitchboard, type Switchboard, type SwitchboardOptions } from '../src/index.js';
+import { Socket as PhoenixSocket } from 'phoenix';
+import { createApiHandler, createSwitchboard, type LifecycleEvent, type Switchboard, type SwitchboardOptions } from '../src/index.js';
 import { waitFor } from '../src/testing/index.js';
+import { StreamReader } from './http-transport-helpers.js';
 
 export const SECRET = 'cluster-features-secret-for-hs256';
 const API_KEY = 'cluster-features-api-key';
@@ -18,6 +20,10 @@ export interface FeatureNode {
   http: Server;
   ws: string;
   plain: string;
+  /** http://host:port (the uni_sse transport is at /connection/uni_sse). */
+  base: string;
+  /** The Phoenix endpoint (the official client appends /websocket). */
+  phoenix: string;
   api<T = Record<string, unknown>>(method: string, params?: Record<string, unknown>): Promise<T>;
   /** The raw API reply (result or error). */
   call(method: string, params: unknown): Promise<{ result?: unknown; error?: { code: number; message: string } }>;
@@ -44,6 +50,8 @@ export async function startFeatureNode(options: SwitchboardOptions): Promise<Fea
   });
   sb.attach(http, '/connection/websocket');
   sb.attach(http, { path: '/ws', protocol: 'plain' });
+  sb.attach(http, { transport: 'uni_sse' });
+  sb.attach(http, { path: '/socket/websocket', protocol: 'phoenix' });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const port = (http.address() as AddressInfo).port;
   const call = async (method: string, params: unknown) => {
@@ -55,6 +63,8 @@ export async function startFeatureNode(options: SwitchboardOptions): Promise<Fea
     http,
     ws: `ws://127.0.0.1:${port}/connection/websocket`,
     plain: `ws://127.0.0.1:${port}/ws`,
+    base: `http://127.0.0.1:${port}`,
+    phoenix: `ws://127.0.0.1:${port}/socket`,
     call,
     async api<T>(method: string, params: Record<string, unknown> = {}) {
       const r = await call(method, params);
@@ -128,6 +138,50 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     }
   });
 
+  await t.test('revoke_token with a plain-protocol connection: closed with 3520 at once, across nodes, and refused with 3520 when it comes back', async () => {
+    const plainToken = await jwt({ sub: 'rvp', jti: 'jti-plain' });
+    const open = async (node: FeatureNode) => {
+      const ws = new WebSocket(`${node.plain}?token=${plainToken}`);
+      sockets.push(ws);
+      const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+      return { ws, closed };
+    };
+    const within = <T>(p: Promise<T>, what: string) =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), 10_000).unref())]);
+    const held = await open(last);
+    await within(new Promise((resolve, reject) => (held.ws.once('open', resolve), held.ws.once('error', reject))), 'the plain connection to open');
+    await waitFor(async () => (await first.api<{ connections: unknown[] }>('connections', { user: 'rvp' })).connections.length === 1, 10_000, 'the plain connection to register');
+    await first.api('revoke_token', { uid: 'jti-plain' });
+    assert.deepEqual(await within(held.closed, 'the revoked plain connection to close'), { code: 3520, reason: 'token revoked' });
+    for (const node of nodes) {
+      const again = await open(node);
+      assert.equal((await within(again.closed, 'the plain reconnect to be refused')).code, 3520);
+    }
+  });
+
+  await t.test('revoke_token with a Phoenix connection (the official client): closed with 3520 at once, across nodes; each reconnect closed with 3520', async () => {
+    const phxToken = await jwt({ sub: 'rvx', jti: 'jti-phoenix' });
+    const socket = new PhoenixSocket(last.phoenix, { transport: WebSocket, params: { token: phxToken }, reconnectAfterMs: () => 100, timeout: 3000 });
+    const closes: number[] = [];
+    let opens = 0;
+    socket.onOpen(() => void opens++);
+    socket.onClose((e: unknown) => void closes.push((e as { code: number }).code));
+    socket.onError(() => {});
+    t.after(() => socket.disconnect());
+    socket.connect();
+    await waitFor(() => opens === 1, 10_000, 'the Phoenix socket open');
+    await waitFor(async () => (await first.api<{ connections: unknown[] }>('connections', { user: 'rvx', protocol: 'phoenix' })).connections.length === 1, 10_000, 'the Phoenix connection to register');
+    await first.api('revoke_token', { uid: 'jti-phoenix' });
+    await waitFor(() => closes.length >= 1, 10_000, 'the revoked Phoenix connection to close');
+    assert.equal(closes[0], 3520);
+    // the official client reconnects on its own (it has no terminal close codes): each attempt's
+    // socket opens and is closed with 3520 before it registers
+    await waitFor(() => closes.length >= 3, 10_000, 'two refused reconnects');
+    assert.deepEqual(closes.slice(0, 3), [3520, 3520, 3520]);
+    assert.deepEqual((await first.api<{ connections: unknown[] }>('connections', { user: 'rvx' })).connections, []);
+    socket.disconnect();
+  });
+
   await t.test('invalidate_user_tokens: every connection of the user with an older iat closes with 3520 on every node; newer tokens work', async () => {
     const old = now() - 60;
     const a = await connect(first, await jwt({ sub: 'inv' }, old));
@@ -181,11 +235,17 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     assert.equal(ok.state, 'connected');
   });
 
-  await t.test('user status: online on connect anywhere, offline after the last connection closes; last_seen moves; the status channel delivers changes', async () => {
+  await t.test('user status: online on connect anywhere, offline after the last connection closes; last_seen moves; the status channel delivers changes and refuses a subscriber without a token (103)', async () => {
     const status = async () => (await last.api<{ statuses: { user: string; online: boolean; last_seen?: number }[] }>('user_status', { users: ['st'] })).statuses[0]!;
     assert.deepEqual(await status(), { user: 'st', online: false });
     const watcher = await connect(last, await jwt({ sub: 'watcher' }));
     const changes: { online: boolean; last_seen: number }[] = [];
+    // the status channel is private ($): without a subscription token it is refused (103)
+    const refused = watcher.c.newSubscription('$status:st');
+    const refusal = new Promise<number>((resolve) => refused.on('unsubscribed', (ctx) => resolve(ctx.code)));
+    refused.subscribe();
+    assert.equal(await Promise.race([refusal, new Promise<string>((r) => setTimeout(() => r('no answer'), 10_000).unref())]), 103);
+    watcher.c.removeSubscription(refused);
     const sub = watcher.c.newSubscription('$status:st', { token: await jwt({ sub: 'watcher', channel: '$status:st' }) });
     sub.on('publication', (ctx) => changes.push(ctx.data as { online: boolean; last_seen: number }));
     sub.subscribe();
@@ -233,9 +293,46 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     assert.equal(changes[0]!.online, false);
   });
 
+  await t.test("order per client: each client's events are emitted connect, its subscribes and unsubscribes, then disconnect, seq never going back, with its user's other connections busy at once", async () => {
+    const node = first;
+    const events: LifecycleEvent[] = [];
+    const unlisten = node.sb.lifecycle.listen((e) => void (e.user === 'order' && events.push(e)), { channels: (ch) => ch.startsWith('chat:order-') });
+    try {
+      const tok = await jwt({ sub: 'order' });
+      // eight connections of one user at once: their connects queue on the user's group while
+      // their subscribes (two channels each) go to the channel groups
+      const cls = Array.from({ length: 8 }, () => new Client(node.ws, tok));
+      clients.push(...cls);
+      const subs = cls.map((cl, i) => [0, 1].map((j) => cl.c.newSubscription(`chat:order-${i}-${j}`)));
+      cls.forEach((cl, i) => {
+        for (const sub of subs[i]!) sub.subscribe();
+        cl.c.connect();
+      });
+      await waitFor(() => subs.flat().every((sub) => sub.state === SubscriptionState.Subscribed), 10_000, 'every subscription');
+      for (const pair of subs) pair[0]!.unsubscribe();
+      for (const cl of cls) cl.c.disconnect(); // the other subscription leaves with the connection
+      await waitFor(() => events.filter((e) => e.type === 'disconnect').length === 8, 15_000, 'eight disconnects');
+      await waitFor(() => events.filter((e) => e.type === 'unsubscribe').length === 16, 15_000, 'sixteen unsubscribes');
+      const byClient = new Map<string, LifecycleEvent[]>();
+      for (const e of events) byClient.set(e.client!, [...(byClient.get(e.client!) ?? []), e]);
+      assert.equal(byClient.size, 8);
+      for (const [client, evs] of byClient) {
+        const types = evs.map((e) => `${e.type}${e.channel !== undefined ? ':' + e.channel.replace(/^chat:order-\d+-/, '') : ''}`);
+        assert.equal(types[0], 'connect', `${client}: connect first (${types.join(' ')})`);
+        assert.equal(types.at(-1), 'disconnect', `${client}: disconnect last (${types.join(' ')})`);
+        assert.equal(types.length, 6, `${client}: ${types.join(' ')}`);
+        for (const ch of ['0', '1']) assert.ok(types.indexOf(`subscribe:${ch}`) < types.indexOf(`unsubscribe:${ch}`), `${client}: subscribe before unsubscribe (${types.join(' ')})`);
+        const seqs = evs.map((e) => e.seq!);
+        assert.deepEqual(seqs, [...seqs].sort((x, y) => x - y), `${client}: seq never goes back (${seqs.join(' ')})`);
+      }
+    } finally {
+      unlisten();
+    }
+  });
+
   await t.test('connections: each filter, across nodes, with pagination', async () => {
     const meta = { tenant: 'acme', tier: 2 };
-    const c1 = await connect(first, await jwt({ sub: 'cq1', meta }));
+    const c1 = await connect(first, await jwt({ sub: 'cq1', meta, info: { name: 'Cq One' } }));
     const c2 = await connect(last, await jwt({ sub: 'cq1' }));
     const c3 = await connect(last, await jwt({ sub: 'cq2', meta: { tenant: 'other' } }));
     const plain = new WebSocket(`${first.plain}?token=${await jwt({ sub: 'cq3' })}`);
@@ -249,9 +346,18 @@ export async function clusterFeaturesScenario(t: TestContext, nodes: FeatureNode
     const s3 = c3.c.newSubscription('chat:cq');
     s3.subscribe();
     await waitFor(() => s1.state === SubscriptionState.Subscribed && s3.state === SubscriptionState.Subscribed, 10_000, 'subscriptions');
-    type Page = { connections: { client: string; user: string; node: string; protocol: string; transport: string; channels: string[]; age: number; meta?: unknown }[]; next_cursor?: string };
+    type Page = { connections: { client: string; user: string; node: string; protocol: string; transport: string; channels: string[]; age: number; meta?: unknown; info?: unknown }[]; next_cursor?: string };
     const users = async (q: Record<string, unknown>) => (await last.api<Page>('connections', q)).connections.map((c) => c.user).sort();
     await waitFor(async () => (await users({ user: 'cq3' })).length === 1, 10_000, 'the plain connection to register');
+    // a unidirectional SSE connection on the first node, found by its transport from the last one
+    const sse = new StreamReader(`${first.base}/connection/uni_sse?cf_connect=${encodeURIComponent(JSON.stringify({ token: await jwt({ sub: 'cq4' }) }))}`, 'sse');
+    t.after(() => sse.close());
+    await waitFor(async () => (await users({ user: 'cq4' })).length === 1, 10_000, 'the uni_sse connection to register');
+    assert.deepEqual(await users({ transport: 'uni_sse' }), ['cq4']);
+    const cq1 = (await last.api<Page>('connections', { user: 'cq1', meta: { tenant: 'acme' } })).connections;
+    assert.equal(cq1.length, 1);
+    assert.deepEqual(cq1[0]!.info, { name: 'Cq One' }, 'the connection info of the token');
+    assert.equal(cq1[0]!.node, first.sb.name);
     assert.deepEqual(await users({ user: 'cq1' }), ['cq1', 'cq1']);
     assert.deepEqual(await users({ channel: 'chat:cq' }), ['cq1', 'cq2']);
     assert.deepEqual(await users({ protocol: 'plain' }), ['cq3']);

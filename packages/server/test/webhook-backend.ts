@@ -23,6 +23,8 @@ export class WebhookBackend {
   readonly server: Server;
   /** Every event of every accepted request, in arrival order (duplicates included). */
   readonly events: ReceivedEvent[] = [];
+  /** The number of events of each accepted request, in arrival order. */
+  readonly batches: number[] = [];
   /** Requests answered, accepted or not, and those whose signature did not verify. */
   requests = 0;
   badSignatures = 0;
@@ -49,6 +51,7 @@ export class WebhookBackend {
         }
         const parsed = JSON.parse(body) as { events: ReceivedEvent[] };
         this.events.push(...parsed.events);
+        this.batches.push(parsed.events.length);
         res.writeHead(200).end();
       });
     });

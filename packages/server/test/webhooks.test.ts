@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SubscriptionState } from 'centrifuge';
 import { MemoryStateStore, signWebhook, verifyWebhook, WebhookQueue, switchboardFormat, type LifecycleEvent, type WebhookJournal } from '../src/index.js';
-import { waitFor } from '../src/testing/index.js';
+import { RecordingLogger, waitFor } from '../src/testing/index.js';
 import { sdk, startServer, token } from './helpers.js';
 import { WebhookBackend } from './webhook-backend.js';
 
@@ -75,7 +75,7 @@ test('lifecycle webhooks on one node: every event once, signed, in order; occupi
   assert.deepEqual(alice.info, { name: 'A' });
 });
 
-test('the endpoint down for a while: events are retried, then delivered in order, none lost', async (t) => {
+test('the endpoint down for a while: events are retried, then delivered in order, none lost, in batches of at most maxBatch', async (t) => {
   const backend = await new WebhookBackend(SECRET).listen();
   t.after(() => backend.close());
   backend.mode = 503;
@@ -86,6 +86,10 @@ test('the endpoint down for a while: events are retried, then delivered in order
   assert.equal(backend.events.length, 0);
   backend.mode = 200;
   await waitFor(() => backend.events.length >= 50, 10_000, 'delivery once the endpoint is back');
+  // batched: the backlog goes in requests of several events, none over maxBatch (7)
+  assert.ok(backend.batches.some((n) => n > 1), `some request carried several events (${backend.batches.join(' ')})`);
+  assert.ok(backend.batches.every((n) => n >= 1 && n <= 7), `no request over maxBatch (${backend.batches.join(' ')})`);
+  assert.equal(backend.batches.reduce((a, b) => a + b, 0), backend.events.length);
   assert.deepEqual(
     backend.unique().map((e) => e.id),
     Array.from({ length: 50 }, (_, i) => `e${i + 1}`),
@@ -311,4 +315,82 @@ test('a node taken for dead (its lease lapsed, a survivor reaped it) joins its c
     events.slice(before).map((e) => e.type).sort(),
     ['channel_occupied', 'connect', 'subscribe'],
   );
+});
+
+/** Memory state whose channel joins fail while `failing` is set (an engine that errors). */
+class FailingJoins extends MemoryStateStore {
+  failing = false;
+  override async join(group: string, member: string, node: string, data: string, rank?: number): Promise<{ first: boolean; seq: number; added: boolean }> {
+    if (this.failing && group.startsWith('c:')) throw new Error('engine refused the join');
+    return super.join(group, member, node, data, rank);
+  }
+}
+
+test('a state-store call that fails: its event is not reported, but counted by operation and logged, never silent', async (t) => {
+  const state = new FailingJoins();
+  const log = new RecordingLogger();
+  const srv = await startServer({ state, logger: log, namespaces: { chat: { allowSubscribeForClient: true } } });
+  t.after(() => srv.close());
+  const events: LifecycleEvent[] = [];
+  srv.sb.lifecycle.listen((e) => events.push(e));
+  const c = sdk(srv.url, { token: await token({ sub: 'fails' }) });
+  t.after(() => c.disconnect());
+  c.connect();
+  await waitFor(() => events.some((e) => e.type === 'connect'), 5000, 'connect');
+  assert.equal(srv.sb.lifecycle.failures, 0);
+  state.failing = true;
+  const lost = c.newSubscription('chat:lost');
+  lost.subscribe();
+  await waitFor(() => srv.sb.lifecycle.failuresBy.get('subscribe') === 1, 5000, 'the failure counted');
+  await waitFor(() => lost.state === SubscriptionState.Subscribed, 5000, 'the client subscribed all the same');
+  assert.equal(srv.sb.lifecycle.failures, 1);
+  const warning = log.warnings.find((w) => w.msg === 'cluster state: subscribe failed');
+  assert.ok(warning, 'logged');
+  assert.equal((warning.obj as { operation?: string }).operation, 'subscribe');
+  state.failing = false;
+  const kept = c.newSubscription('chat:kept');
+  kept.subscribe();
+  await waitFor(() => events.some((e) => e.type === 'subscribe' && e.channel === 'chat:kept'), 5000, 'the next subscribe reported');
+  assert.equal(events.filter((e) => e.channel === 'chat:lost').length, 0, 'the failed one was not reported');
+  assert.equal(srv.sb.lifecycle.failures, 1);
+});
+
+/** Memory state whose user-group joins wait until released (an engine slow on one group). */
+class SlowUserJoins extends MemoryStateStore {
+  #gate: Promise<void> | undefined;
+  release: () => void = () => {};
+  hold(): void {
+    this.#gate = new Promise((r) => (this.release = r));
+  }
+  override async join(group: string, member: string, node: string, data: string, rank?: number): Promise<{ first: boolean; seq: number; added: boolean }> {
+    if (group.startsWith('u:') && this.#gate) await this.#gate;
+    return super.join(group, member, node, data, rank);
+  }
+}
+
+test("order per client: a client's subscribe is not reported before its connect, even when the engine answers the channel's group first", async (t) => {
+  const state = new SlowUserJoins();
+  const srv = await startServer({ state, namespaces: { chat: { allowSubscribeForClient: true } } });
+  t.after(async () => {
+    state.release(); // a failed assertion must not leave the join held (close waits for it)
+    await srv.close();
+  });
+  const events: LifecycleEvent[] = [];
+  srv.sb.lifecycle.listen((e) => events.push(e));
+  state.hold();
+  const c = sdk(srv.url, { token: await token({ sub: 'ordered' }) });
+  t.after(() => c.disconnect());
+  const s = c.newSubscription('chat:ordered');
+  s.subscribe();
+  c.connect();
+  await waitFor(() => s.state === SubscriptionState.Subscribed, 5000, 'subscribed while the connect is still with the engine');
+  // the client is subscribed, its connect still with the engine: none of its events is reported yet
+  assert.deepEqual(events, [], 'no event of the client before its connect');
+  state.release();
+  await waitFor(() => events.some((e) => e.type === 'subscribe'), 5000, 'the subscribe reported');
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['connect', 'channel_occupied', 'subscribe'],
+  );
+  assert.ok(events[0]!.seq! < events[2]!.seq!, 'seq follows the order');
 });

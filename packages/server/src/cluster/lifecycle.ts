@@ -83,6 +83,12 @@ export interface UserStatus {
 }
 
 type Listener = (e: LifecycleEvent) => void;
+
+/**
+ * What failed in the background, by the engine call: `connect`, `disconnect`, `subscribe` and
+ * `unsubscribe` mean that the membership change (and so its events) was not made or not reported.
+ */
+export type LifecycleFailure = 'connect' | 'disconnect' | 'subscribe' | 'unsubscribe' | 'heartbeat' | 'revocations' | 'last_seen' | 'lost_presence' | 'status_publication';
 type ReapListener = (e: Reaped) => void;
 
 /** Reaped and live-leave disconnects of a lost node's clients. */
@@ -90,6 +96,8 @@ export const NODE_LOST = { code: 3001, reason: 'node lost' } as const;
 
 const USER_GROUP = 'u:';
 const CHANNEL_GROUP = 'c:';
+/** The chain of one client's operations (not a state group). */
+const CLIENT_CHAIN = '\0k:';
 
 /**
  * Cluster-wide lifecycle: who is online (user memberships), which channels are occupied (channel
@@ -115,8 +123,9 @@ export class Lifecycle {
   #started = false;
   #closed = false;
   userStatus: UserStatusOptions | undefined;
-  /** Reports what went wrong in the background (engine failures). */
+  /** Reports what went wrong in the background (engine failures), in all and by call. */
   failures = 0;
+  readonly failuresBy = new Map<LifecycleFailure, number>();
 
   constructor(
     readonly ctx: NodeContext,
@@ -183,7 +192,7 @@ export class Lifecycle {
     try {
       this.ctx.revocations.load(await this.state.revocations());
     } catch (err) {
-      this.#fail(err, 'loading the revocation list');
+      this.#fail(err, 'revocations', 'loading the revocation list');
       const retry = setInterval(() => {
         if (this.#closed || this.ctx.revocations.isLoaded) clearInterval(retry);
         else void this.#reloadRevocations();
@@ -194,7 +203,7 @@ export class Lifecycle {
     try {
       await this.state.heartbeat(this.ctx.id, this.nodeTtlMs);
     } catch (err) {
-      this.#fail(err, 'the first heartbeat'); // the next beat retries
+      this.#fail(err, 'heartbeat', 'the first heartbeat'); // the next beat retries
     }
   }
 
@@ -209,8 +218,7 @@ export class Lifecycle {
         this.#onReaped(reaped);
       }
     } catch (err) {
-      this.failures++;
-      this.ctx.logger.warn({ err }, 'cluster heartbeat failed');
+      this.#fail(err, 'heartbeat', 'heartbeat');
     }
   }
 
@@ -225,7 +233,7 @@ export class Lifecycle {
       const conn = this.hub.connections.get(id);
       if (!conn) continue;
       const group = USER_GROUP + user;
-      await this.#serial(group, async () => {
+      await this.#serial(group, id, async () => {
         const r = await this.state.join(group, id, this.ctx.id, memberData(conn), 1);
         if (!r.added) return;
         this.#emit({ type: 'connect', seq: r.seq, ...connFields(conn) });
@@ -237,7 +245,7 @@ export class Lifecycle {
       const sub = this.hub.connections.get(id)?.subscriptions.get(channel);
       if (!sub) continue;
       const group = CHANNEL_GROUP + channel;
-      await this.#serial(group, async () => {
+      await this.#serial(group, id, async () => {
         const r = await this.state.join(group, id, this.ctx.id, subData(sub));
         if (!r.added) return;
         const base = { seq: r.seq, channel, client: id, user: sub.conn.user };
@@ -259,8 +267,7 @@ export class Lifecycle {
       this.ctx.revocations.load(await this.state.revocations());
       this.disconnectRevoked();
     } catch (err) {
-      this.failures++;
-      this.ctx.logger.warn({ err }, 'revocation reload failed');
+      this.#fail(err, 'revocations', 'revocation reload');
     }
   }
 
@@ -299,21 +306,33 @@ export class Lifecycle {
     }
   }
 
-  /** Run `fn` after every earlier operation on the same group (so join/leave keep their order). */
-  #serial<T>(group: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.#chains.get(group) ?? Promise.resolve();
+  /**
+   * Run `fn` after every earlier operation on the same group and of the same client (`k:<id>`), so
+   * join/leave keep their order per group, and one client's events are emitted in the order its
+   * node saw them (connect, then its subscribes and unsubscribes, then disconnect) on every engine,
+   * whatever the order in which the engine answers calls on different groups.
+   */
+  #serial<T>(group: string, client: string, fn: () => Promise<T>): Promise<T> {
+    const keys = [group, CLIENT_CHAIN + client];
+    const a = this.#chains.get(keys[0]!);
+    const b = this.#chains.get(keys[1]!);
+    const prev = a && b ? Promise.all([a, b]) : (a ?? b ?? Promise.resolve());
     const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.#chains.set(group, tail);
+    const tail = next.then(
+      () => {},
+      () => {},
+    );
+    for (const k of keys) this.#chains.set(k, tail);
     void tail.then(() => {
-      if (this.#chains.get(group) === tail) this.#chains.delete(group);
+      for (const k of keys) if (this.#chains.get(k) === tail) this.#chains.delete(k);
     });
     return next;
   }
 
-  #fail(err: unknown, what: string): void {
+  #fail(err: unknown, op: LifecycleFailure, what: string = op): void {
     this.failures++;
-    this.ctx.logger.warn({ err }, `cluster state: ${what} failed`);
+    this.failuresBy.set(op, (this.failuresBy.get(op) ?? 0) + 1);
+    this.ctx.logger.warn({ err, operation: op }, `cluster state: ${what} failed`);
   }
 
   connected(conn: Connection): void {
@@ -321,14 +340,16 @@ export class Lifecycle {
     this.#tracked.set(conn.id, conn.user);
     const group = USER_GROUP + conn.user;
     const time = Date.now();
-    void this.#serial(group, async () => {
+    let emitted = false;
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.join(group, conn.id, this.ctx.id, memberData(conn), 1);
       this.#emit({ type: 'connect', time, seq: r.seq, ...connFields(conn) });
+      emitted = true;
       if (conn.user !== '' && this.userStatus) {
         await this.state.setLastSeen(conn.user, time);
         if (r.first) await this.#publishStatus(conn.user, true, time);
       }
-    }).catch((err: unknown) => this.#fail(err, 'connect'));
+    }).catch((err: unknown) => this.#fail(err, emitted ? 'last_seen' : 'connect'));
   }
 
   disconnected(conn: Connection, code: number, reason: string): void {
@@ -338,15 +359,17 @@ export class Lifecycle {
     this.#lastActivity.delete(conn.id);
     const group = USER_GROUP + user;
     const time = Date.now();
-    void this.#serial(group, async () => {
+    let emitted = false;
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.leave(group, conn.id);
       if (!r.removed) return; // reaped meanwhile (this node was taken for dead): reported by the reaper
       this.#emit({ type: 'disconnect', time, seq: r.seq, code, reason, ...connFields(conn) });
+      emitted = true;
       if (user !== '' && this.userStatus) {
         await this.state.setLastSeen(user, time);
         if (r.last) await this.#publishStatus(user, false, time);
       }
-    }).catch((err: unknown) => this.#fail(err, 'disconnect'));
+    }).catch((err: unknown) => this.#fail(err, emitted ? 'last_seen' : 'disconnect'));
   }
 
   subscribed(sub: Subscription<Connection>): void {
@@ -358,7 +381,7 @@ export class Lifecycle {
     const time = Date.now();
     const presence = sub.presence;
     const info = presence ? sub.info() : undefined;
-    void this.#serial(group, async () => {
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.join(group, conn.id, this.ctx.id, subData(sub));
       const base = { time, seq: r.seq, channel: sub.channel, client: conn.id, user: conn.user };
       if (r.first) this.#emit({ ...base, type: 'channel_occupied', client: undefined, user: undefined });
@@ -374,7 +397,7 @@ export class Lifecycle {
     const group = CHANNEL_GROUP + sub.channel;
     const time = Date.now();
     const presence = sub.presence;
-    void this.#serial(group, async () => {
+    void this.#serial(group, conn.id, async () => {
       const r = await this.state.leave(group, conn.id);
       if (!r.removed) return;
       const base = { time, seq: r.seq, channel: sub.channel, client: conn.id, user: conn.user };
@@ -422,7 +445,7 @@ export class Lifecycle {
           ...(typeof data['protocol'] === 'string' ? { protocol: data['protocol'] } : {}),
         });
         if (user !== '' && this.userStatus) {
-          void this.state.setLastSeen(user, time).catch((err: unknown) => this.#fail(err, 'last seen'));
+          void this.state.setLastSeen(user, time).catch((err: unknown) => this.#fail(err, 'last_seen'));
           if (e.last) void this.#publishStatus(user, false, time);
         }
       }
@@ -439,7 +462,7 @@ export class Lifecycle {
       await this.ctx.presence.remove(channel, info.client);
       await this.ctx.broker.publishLeave(channel, info);
     } catch (err) {
-      this.#fail(err, 'the leave of a lost presence entry');
+      this.#fail(err, 'lost_presence', 'the leave of a lost presence entry');
     }
   }
 
@@ -462,7 +485,7 @@ export class Lifecycle {
     try {
       await this.publish(channel, { user, online, last_seen: time });
     } catch (err) {
-      this.#fail(err, 'status publication');
+      this.#fail(err, 'status_publication', 'status publication');
     }
   }
 
