@@ -163,11 +163,15 @@ export class WriteBatcher {
     const k = keys(this.target.prefix, channel);
     const { publish, options } = run[0]!;
     const stored: string[] = [];
-    const wire: string[] = [];
-    for (const op of run) {
-      const s = encodeStored(op.pub);
+    // the published forms, only when one differs from its stored form (delivery targeting)
+    let wire: string[] | undefined;
+    for (let n = 0; n < run.length; n++) {
+      const pub = run[n]!.pub;
+      const s = encodeStored(pub);
       stored.push(s);
-      if (publish) wire.push(op.pub.delivery === undefined ? s : encodeWire(op.pub));
+      if (!publish) continue;
+      if (pub.delivery !== undefined && wire === undefined) wire = stored.slice(0, n);
+      if (wire !== undefined) wire.push(pub.delivery === undefined ? s : encodeWire(pub));
     }
     const metaTtl = options.metaTtlMs ?? DEFAULT_META_TTL_MS;
     try {
@@ -180,7 +184,7 @@ export class WriteBatcher {
         this.target.publishCommand,
         Math.floor(options.size),
         Math.ceil(options.ttlMs),
-        wire.join('\n'),
+        publish ? (wire === undefined ? '=' : wire.join('\n')) : '',
         ...stored,
       );
       for (let n = 0; n < run.length; n++) run[n]!.resolve({ offset: Number(first) + n, epoch: String(epoch) });

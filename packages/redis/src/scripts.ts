@@ -38,22 +38,24 @@ end
 /**
  * Append a batch of publications (and publish them). KEYS: stream, meta. ARGV: meta ttl ms, new
  * epoch (used when the stream is unknown), Redis channel ('' = do not publish), publish command
- * ('publish' or 'spublish'), history size, ttl ms, the published forms joined by newlines, then
- * the stored JSON of each publication. Returns { first offset, epoch }: the batch takes consecutive
+ * ('publish' or 'spublish'), history size, ttl ms, the published forms joined by newlines (or '=' when
+ * they are the stored forms), then the stored JSON of each publication. Returns { first offset, epoch }: the batch takes consecutive
  * offsets. The PUBLISH (one message for the batch: p<offset>:<epoch>:<json> for one publication,
  * B<first offset>:<epoch>:<json>, newline, <json>... for several) happens in the same atomic step as
  * the offset assignment, so every node receives a channel's publications in offset order.
  */
 export const APPEND = `${NOW}${PRUNE}${META}
 local stream, metaKey = KEYS[1], KEYS[2]
-local metaTtl, size, ttl = tonumber(ARGV[1]), ARGV[5], tonumber(ARGV[6])
+local metaTtl, size, ttl = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local rch, cmd = ARGV[3], ARGV[4]
 local epoch, top = meta(stream, metaKey, ARGV[2], metaTtl)
 local first = top + 1
 local x = now + ttl
+-- a publication that the trim below would drop at once is never written: it takes its offset only
+local keepFrom = #ARGV - size + 1
 for i = 8, #ARGV do
   top = top + 1
-  redis.call('XADD', stream, top .. '-0', 'd', ARGV[i], 'x', x)
+  if i >= keepFrom then redis.call('XADD', stream, top .. '-0', 'd', ARGV[i], 'x', x) end
 end
 redis.call('XTRIM', stream, 'MAXLEN', size)
 redis.call('HSET', metaKey, 's', top)
@@ -61,8 +63,11 @@ redis.call('PEXPIRE', metaKey, metaTtl)
 if redis.call('PTTL', stream) < ttl then redis.call('PEXPIRE', stream, ttl) end
 prune(stream, now)
 if rch ~= '' then
-  if top == first then redis.call(cmd, rch, 'p' .. first .. ':' .. epoch .. ':' .. ARGV[7])
-  else redis.call(cmd, rch, 'B' .. first .. ':' .. epoch .. ':' .. ARGV[7]) end
+  -- '=': the published forms are the stored ones (no delivery targeting), sent once
+  local body = ARGV[7]
+  if body == '=' then body = table.concat(ARGV, '\\n', 8) end
+  if top == first then redis.call(cmd, rch, 'p' .. first .. ':' .. epoch .. ':' .. body)
+  else redis.call(cmd, rch, 'B' .. first .. ':' .. epoch .. ':' .. body) end
 end
 return { first, epoch }
 `;

@@ -92,6 +92,35 @@ test('writes of one turn are batched per channel, in call order, with the offset
     );
   });
 
+  await t.test('a turn larger than the history size: every publication delivered with its offset, only the kept ones written, targeting kept', async () => {
+    const hist = { size: 10, ttlMs: 60_000 };
+    await b.subscribe('big');
+    const xaddBefore = (await commandCalls(redis.port))['xadd'] ?? 0;
+    const positions = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        a.publish('big', { data: JSON.stringify({ i }), ...(i === 150 ? { delivery: { toUsers: ['u1'] } } : {}) }, { history: hist }),
+      ),
+    );
+    assert.deepEqual(
+      positions.map((p) => p!.offset),
+      Array.from({ length: 200 }, (_, i) => i + 1),
+    );
+    await waitFor(() => rec.pubs('big').length === 200, 10_000, 'all 200 publications on the other node');
+    assert.deepEqual(
+      rec.pubs('big').map((p) => [p.offset, JSON.parse(p.data).i]),
+      Array.from({ length: 200 }, (_, i) => [i + 1, i]),
+    );
+    assert.deepEqual(rec.pubs('big')[150]!.delivery, { toUsers: ['u1'] });
+    assert.equal(rec.pubs('big')[149]!.delivery, undefined);
+    const read = await history.read('big', { limit: -1 });
+    assert.deepEqual(
+      read.publications.map((p) => [p.offset, JSON.parse(p.data).i]),
+      Array.from({ length: 10 }, (_, i) => [191 + i, 190 + i]),
+    );
+    const xadds = ((await commandCalls(redis.port))['xadd'] ?? 0) - xaddBefore;
+    assert.ok(xadds < 200, `publications trimmed in the same call are not written (${xadds} XADD for 200 publications, size 10)`);
+  });
+
   await t.test('a bad history size is refused before it reaches Redis', async () => {
     await assert.rejects(a.publish('h', { data: '1' }, { history: { size: 0, ttlMs: 1000 } }), /history size and ttl must be positive/);
   });
