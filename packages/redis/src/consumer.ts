@@ -99,7 +99,10 @@ export class RedisStreamConsumer implements Consumer {
   async #acquire(stream: string): Promise<boolean> {
     const t = Date.now();
     const ok = await this.#cmd.set(this.#leaseKey(stream), this.#me, 'PX', this.#vt, 'NX');
-    if (ok === 'OK') this.#leases.set(stream, t + this.#vt - Math.min(1000, this.#vt / 4));
+    if (ok === 'OK') {
+      this.#leases.set(stream, t + this.#vt - Math.min(1000, this.#vt / 4));
+      this.#o.logger?.info?.(`consumer ${this.name}: took stream ${stream}`, { stream, consumer_id: this.#me });
+    }
     return ok === 'OK';
   }
 
@@ -110,6 +113,7 @@ export class RedisStreamConsumer implements Consumer {
       try {
         const ok = await this.#cmd.eval(RENEW, 1, this.#leaseKey(stream), this.#me, this.#vt);
         this.#leases.set(stream, ok === 1 ? t + this.#vt - Math.min(1000, this.#vt / 4) : 0);
+        if (ok !== 1 && !this.#stopped) this.#o.logger?.info?.(`consumer ${this.name}: lost stream ${stream} (its lease expired)`, { stream, consumer_id: this.#me });
       } catch {
         // Redis away: the lease runs out by itself if this goes on
       }
@@ -129,6 +133,9 @@ export class RedisStreamConsumer implements Consumer {
         let cursor = '0-0';
         do {
           const [next, entries] = (await this.#cmd.xautoclaim(stream, this.#o.consumerGroup, this.#me, 0, cursor, 'COUNT', this.#o.batchSize ?? 100)) as [string, [string, string[]][]];
+          if (entries.length > 0) {
+            this.#o.logger?.info?.(`consumer ${this.name}: re-running ${entries.length} entries of ${stream} read before and never acknowledged`, { stream, from: entries[0]![0], consumer_id: this.#me });
+          }
           for (const [id, fields] of entries) if (!(await this.#process(stream, id, fields))) break;
           cursor = next;
         } while (cursor !== '0-0' && this.#holds(stream));
