@@ -132,19 +132,44 @@ test('standalone: two nodes on Redis consume a Redis Stream and a JetStream stre
     return by;
   };
   const pendingOf = async (id: string) => [...(await pendingBy(id)).values()].reduce((a, b) => a + b, 0);
-  await waitFor(async () => (await pendingOf(me)) >= PENDING_AT_KILL, 60_000, `node ${victim.options.name} to hold ${PENDING_AT_KILL} entries read but not acknowledged`);
+  // JetStream: every subject has a message in flight (held by one node or the other) and more waiting
+  const jsBusy = async () => {
+    let busy = 0;
+    for await (const c of jsm.consumers.list(jsStream)) if (c.num_ack_pending > 0 && c.num_pending > 0) busy++;
+    return busy === PARTITIONS;
+  };
+  await waitFor(
+    async () => (await jsBusy()) && (await pendingOf(me)) >= PENDING_AT_KILL,
+    60_000,
+    `node ${victim.options.name} to hold ${PENDING_AT_KILL} entries read but not acknowledged while every JetStream subject has a message in flight`,
+  );
+  const takenBefore = held.map((s) => takes(survivor, s).length);
   await victim.kill('SIGKILL');
   killed = true;
   const pendingAtDeath = await pendingBy(me);
   const survivorBefore = { rs: await applied(survivor, 'rs'), js: await applied(survivor, 'js') };
   t.diagnostic(`killed ${victim.options.name} (held ${held.join(', ')}) with Redis Stream entries read and not acknowledged ${JSON.stringify(Object.fromEntries(pendingAtDeath))}, after ${rounds} rounds`);
   assert.ok(pendingAtDeath.size > 0, 'the node died in the middle of a batch: entries it read are still pending under its name');
+  // Which pending entries had the dead node already published (it died between applying and
+  // acknowledging)? Read before the survivor took any stream; the count is reported, not asserted.
+  const history = async (ch: string) => (await survivor.api<{ publications: { data: { i: number } }[] }>('history', { channel: ch, limit: -1 })).publications.map((x) => x.data.i);
+  const pendingIs = await Promise.all(
+    [...pendingAtDeath].map(async ([s, count]) => {
+      const ids = ((await redis.xpending(s, GROUP, '-', '+', count, me)) as [string][]).map(([id]) => id);
+      const entries = ids.length > 0 ? await redis.xrange(s, ids[0]!, ids.at(-1)!) : [];
+      const is = entries.filter(([id]) => ids.includes(id)).map(([, f]) => (JSON.parse(f[f.indexOf('payload') + 1]!) as { data: { i: number } }).data.i);
+      return { p: streams.indexOf(s), is };
+    }),
+  );
+  const publishedAtDeath = await Promise.all(pendingIs.map(({ p }) => history(`chat:rs-${p}`)));
+  let appliedUnacked: number | string = pendingIs.reduce((sum, { is }, k) => sum + is.filter((i) => publishedAtDeath[k]!.includes(i)).length, 0);
+  if (held.some((s, k) => takes(survivor, s).length !== takenBefore[k])) appliedUnacked = 'unknown (the survivor took over while they were read)';
 
   await within(writer, 120_000, 'the writer');
   const n = rounds * BURST;
 
   // the survivor takes the dead node's streams, after its lease ran out
-  await waitFor(() => held.every((s) => takes(survivor, s).length > 0), 30_000, `node ${survivor.options.name} to take ${held.join(', ')}`);
+  await waitFor(() => held.every((s, k) => takes(survivor, s).length > takenBefore[k]!), 30_000, `node ${survivor.options.name} to take ${held.join(', ')}`);
   // everything is acknowledged: no Redis entry pending, nothing left in the durable consumers
   await waitFor(
     async () => {
@@ -158,16 +183,16 @@ test('standalone: two nodes on Redis consume a Redis Stream and a JetStream stre
   );
   // the survivor re-ran what the dead node had read and not acknowledged
   for (const s of pendingAtDeath.keys()) assert.match(survivor.output, new RegExp(`re-running \\d+ entries of ${s.replace(/\./g, '\\.')} `), `${survivor.options.name} re-ran the entries of ${s} left pending by the dead node`);
-  // and got again the JetStream messages the dead node had in hand (one in flight per subject)
+  // JetStream messages the dead node had in hand come to the survivor again after the ack wait.
+  // Which node held the in-flight message of each subject at the kill cannot be seen from outside:
+  // the count is reported, not asserted.
   const redelivered = survivor.output.split('\n').filter((l) => l.includes('consumer js: message') && l.includes('delivered again')).length;
-  assert.ok(redelivered > 0, `${survivor.options.name} got again a JetStream message the dead node had not acknowledged`);
   for (const p of parts) {
     for (const ch of [`chat:rs-${p}`, `chat:js-${p}`]) {
-      const got = (await survivor.api<{ publications: { data: { i: number } }[] }>('history', { channel: ch, limit: -1 })).publications.map((x) => x.data.i);
-      assert.deepEqual(got, Array.from({ length: n }, (_, k) => k + 1), `${ch}: every command published once, in order (no gap, no duplicate)`);
+      assert.deepEqual(await history(ch), Array.from({ length: n }, (_, k) => k + 1), `${ch}: every command published once, in order (no gap, no duplicate)`);
     }
   }
   const survivorAfter = { rs: await applied(survivor, 'rs'), js: await applied(survivor, 'js') };
   assert.ok(survivorAfter.rs > survivorBefore.rs && survivorAfter.js > survivorBefore.js, 'the survivor applied commands from both queues after the kill');
-  t.diagnostic(`N=${n} per channel; JetStream messages redelivered: ${redelivered}; survivor applied rs ${survivorBefore.rs}→${survivorAfter.rs}, js ${survivorBefore.js}→${survivorAfter.js}`);
+  t.diagnostic(`N=${n} per channel; pending entries the dead node had already published (re-run, deduplicated): ${appliedUnacked}; JetStream messages redelivered: ${redelivered}; survivor applied rs ${survivorBefore.rs}→${survivorAfter.rs}, js ${survivorBefore.js}→${survivorAfter.js}`);
 });
