@@ -85,6 +85,8 @@ test('standalone: two nodes on Redis consume a Redis Stream and a JetStream stre
     return nodes.find((n) => id !== null && takes(n, stream).includes(id));
   };
   const victimId = async (): Promise<string> => (await redis.get(`${streams[0]}:${GROUP}:lease`)) ?? '';
+  // the streams are shared out: each node holds some (one of them gave streams up to the other)
+  await waitFor(async () => new Set(await Promise.all(streams.map(holderOf))).size === 2 && !(await Promise.all(streams.map(holderOf))).includes(undefined), 30_000, 'both nodes to hold Redis streams');
 
   // the writer: rounds of BURST commands per partition and queue, until the kill, then ROUNDS_AFTER more
   const js = nc.jetstream();
@@ -120,7 +122,11 @@ test('standalone: two nodes on Redis consume a Redis Stream and a JetStream stre
   const survivor = nodes.find((n) => n !== victim)!;
   const held = [];
   for (const s of streams) if ((await holderOf(s)) === victim) held.push(s);
-  await waitFor(async () => (await applied(victim, 'js')) > 0 && (await applied(victim, 'rs')) > 0, 60_000, `node ${victim.options.name} to apply commands from both queues`);
+  await waitFor(
+    async () => (await applied(victim, 'js')) > 0 && (await applied(victim, 'rs')) > 0 && (await applied(survivor, 'js')) > 0 && (await applied(survivor, 'rs')) > 0,
+    60_000,
+    'both nodes to apply commands from both queues',
+  );
   const me = await victimId();
   /** Entries of each stream the victim held that were read under `id` and not acknowledged. */
   const pendingBy = async (id: string) => {
