@@ -47,8 +47,23 @@ export function checkConsumers(consumers: ConsumersSection, report: (key: string
   });
 }
 
-/** Starts every enabled consumer; returns what stops them. A consumer that cannot start fails the start, with its name. */
-export async function startConsumers(consumers: ConsumersSection, sb: Switchboard, log: Logger): Promise<{ close: () => Promise<void> }> {
+/** Counts a command a consumer applied on this node (the `switchboard_consumer_commands_total` metric). */
+export type OnConsumerApplied = (consumer: string, method: string) => void;
+
+/** Runs a consumed command through the server API; `applied` is told once it succeeded. */
+function executor(sb: Switchboard, consumer: string, applied?: OnConsumerApplied) {
+  return async (method: string, payload: unknown): Promise<unknown> => {
+    const result = await runApiCommand(sb, method, payload);
+    applied?.(consumer, method);
+    return result;
+  };
+}
+
+/**
+ * Starts every enabled consumer; returns what stops them. A consumer that cannot start fails the
+ * start, with its name. `applied`: told of each command a consumer applied on this node.
+ */
+export async function startConsumers(consumers: ConsumersSection, sb: Switchboard, log: Logger, applied?: OnConsumerApplied): Promise<{ close: () => Promise<void> }> {
   const running: { close(): Promise<void> }[] = [];
   const closeAll = async () => void (await Promise.all(running.map((c) => c.close())));
   try {
@@ -68,7 +83,7 @@ export async function startConsumers(consumers: ConsumersSection, sb: Switchboar
           selectLimit: p.partition_select_limit,
           pollIntervalMs: p.partition_poll_interval,
           ...(p.partition_notification_channel !== '' ? { notificationChannel: p.partition_notification_channel } : {}),
-          execute: (method, payload) => runApiCommand(sb, method, payload),
+          execute: executor(sb, c.name, applied),
           retryable: (err) => !(typeof err === 'object' && err !== null && (err as { permanent?: unknown }).permanent === true),
           onError: (err, ctx) => log.error({ err, consumer: c.name, ...ctx }, 'consumer: command failed'),
         });
@@ -76,7 +91,7 @@ export async function startConsumers(consumers: ConsumersSection, sb: Switchboar
         running.push(consumer);
         log.info({ consumer: c.name, type: c.type, table: p.outbox_table_name, partitions: p.num_partitions }, 'consumer started');
       } else if (c.type === 'redis_stream' || c.type === 'nats_jetstream') {
-        const consumer = await queueConsumer(c, sb, log);
+        const consumer = await queueConsumer(c, sb, log, applied);
         await consumer.start();
         running.push(consumer);
         log.info({ consumer: c.name, type: c.type }, 'consumer started');
@@ -90,11 +105,12 @@ export async function startConsumers(consumers: ConsumersSection, sb: Switchboar
 }
 
 /** A `redis_stream` or `nats_jetstream` consumer entry as a Consumer (its package loaded only when configured). */
-async function queueConsumer(c: ConsumersSection[number], sb: Switchboard, log: Logger): Promise<Consumer> {
+async function queueConsumer(c: ConsumersSection[number], sb: Switchboard, log: Logger, applied?: OnConsumerApplied): Promise<Consumer> {
   const common = {
     name: c.name,
-    execute: (method: string, payload: unknown) => runApiCommand(sb, method, payload),
+    execute: executor(sb, c.name, applied),
     logger: {
+      info: (message: string, fields?: Record<string, unknown>) => log.info({ consumer: c.name, ...fields }, message),
       warn: (message: string, fields?: Record<string, unknown>) => log.warn({ consumer: c.name, ...fields }, message),
       error: (message: string, fields?: Record<string, unknown>) => log.error({ consumer: c.name, ...fields }, message),
     },

@@ -9,6 +9,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export interface Metrics {
   registry: Registry;
   apiCalls: Counter<'method' | 'code'>;
+  consumerCommands: Counter<'consumer' | 'method'>;
   httpRequests: Counter<'route' | 'status'>;
 }
 
@@ -244,13 +245,19 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
     labelNames: ['method', 'code'] as const,
     registers: [registry],
   });
+  const consumerCommands = new Counter({
+    name: 'switchboard_consumer_commands_total',
+    help: 'Commands from queue consumers (consumers[]) applied on this node, by consumer name and method',
+    labelNames: ['consumer', 'method'] as const,
+    registers: [registry],
+  });
   const httpRequests = new Counter({
     name: 'switchboard_http_requests_total',
     help: 'HTTP requests (not WebSocket) by route and status',
     labelNames: ['route', 'status'] as const,
     registers: [registry],
   });
-  return { registry, apiCalls, httpRequests };
+  return { registry, apiCalls, consumerCommands, httpRequests };
 }
 
 /** Pusher apps, labelled by app id (the ids of the config: no label comes from a request). */

@@ -214,7 +214,7 @@ export async function startServer(config: ServerConfig, log: Logger, overrides: 
   let consumers: { close: () => Promise<void> };
   try {
     await engine.started?.(sb);
-    consumers = await startConsumers(s.consumers, sb, log);
+    consumers = await startConsumers(s.consumers, sb, log, metrics ? (consumer, method) => metrics.consumerCommands.inc({ consumer, method }) : undefined);
   } catch (err) {
     await sb.shutdown({ timeoutMs: 0 }).catch(() => {});
     throw err;

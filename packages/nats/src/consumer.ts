@@ -126,6 +126,7 @@ export class NatsJetStreamConsumer implements Consumer {
   async #process(m: JsMsg): Promise<void> {
     const method = this.#o.methodHeader ? m.headers?.get(this.#o.methodHeader) : undefined;
     const where = { stream: this.#o.streamName, subject: m.subject, seq: m.seq };
+    if (m.redelivered) this.#o.logger?.info?.(`consumer ${this.name}: message ${m.seq} of ${m.subject} delivered again (delivery ${m.info.redeliveryCount}): not acknowledged in time before`, where);
     const working = setInterval(() => m.working(), Math.max(100, Math.floor(this.#vt / 3)));
     this.#timers.add(working);
     let backoff = 50;

@@ -29,8 +29,10 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call
  * Centrifugo's `redis_stream` consumer: API commands read from Redis Streams through a consumer
  * group, each acknowledged (XACK) only after it was applied. To keep commands in order, a node
  * holds a lease on a stream (`<stream>:<group>:lease`, renewed every third of the visibility
- * timeout) and only the holder reads it; streams are spread over nodes by whoever takes a free lease
- * first. When a holder dies its lease expires, and the next holder first re-runs, in order, the
+ * timeout) and only the holder reads it. Streams are shared out: each node heartbeats into
+ * `<first stream>:<group>:members`, holds at most its share (streams over live nodes, rounded up)
+ * and gives one up, after the command in hand, when it holds more (a node joined); the next holder
+ * takes the entries it read and did not apply (XAUTOCLAIM). When a holder dies its lease expires, and the next holder first re-runs, in order, the
  * entries the dead one read but never acknowledged (XAUTOCLAIM), then goes on with new ones.
  * A command that fails (a backend down) is retried in place, blocking its stream; a malformed one
  * is logged and acknowledged. A node that dies after applying a command and before acknowledging
@@ -45,6 +47,10 @@ export class RedisStreamConsumer implements Consumer {
   readonly #readers = new Map<string, Redis>();
   /** Until when this node's lease on a stream is certainly valid (0: not held). */
   readonly #leases = new Map<string, number>();
+  /** Streams this node gives up for another node to take (their loop releases the lease once it stopped). */
+  readonly #yielding = new Set<string>();
+  /** How many streams this node may hold: the streams over the live nodes, rounded up. */
+  #fair: number;
   #loops: Promise<void>[] = [];
   #stopped = false;
   #renewTimer: NodeJS.Timeout | undefined;
@@ -58,6 +64,7 @@ export class RedisStreamConsumer implements Consumer {
     this.name = options.name;
     this.#o = options;
     this.#vt = options.visibilityTimeoutMs ?? 30_000;
+    this.#fair = options.streams.length;
     const base: RedisOptions = { retryStrategy, maxRetriesPerRequest: 1, lazyConnect: true, connectionName: 'switchboard-consumer', ...parseAddress(options.address), ...options.redisOptions };
     this.#cmd = new Redis(base);
     this.#cmd.on('error', () => {});
@@ -84,6 +91,7 @@ export class RedisStreamConsumer implements Consumer {
         if (!/BUSYGROUP/.test((err as Error).message)) throw err;
       }
     }
+    await this.#heartbeat().catch(() => {});
     this.#renewTimer = setInterval(() => void this.#renew(), Math.max(50, Math.floor(this.#vt / 3)));
     this.#loops = this.#o.streams.map((s) => this.#run(s));
   }
@@ -92,24 +100,61 @@ export class RedisStreamConsumer implements Consumer {
     return `${stream}:${this.#o.consumerGroup}:lease`;
   }
 
+  /** The set of live nodes consuming these streams (a sorted set of node ids by last heartbeat). */
+  #membersKey(): string {
+    return `${this.#o.streams[0]!}:${this.#o.consumerGroup}:members`;
+  }
+
+  /** Says this node is alive and recomputes its fair share from the nodes seen within the visibility timeout. */
+  async #heartbeat(): Promise<void> {
+    const now = Date.now();
+    const key = this.#membersKey();
+    const [, , live] = (await this.#cmd.multi().zadd(key, now, this.#me).zremrangebyscore(key, '-inf', now - this.#vt).zcard(key).pexpire(key, this.#vt * 2).exec()) ?? [];
+    const n = Math.max(1, Number(live?.[1] ?? 1));
+    this.#fair = Math.ceil(this.#o.streams.length / n);
+  }
+
+  #held(): number {
+    let n = 0;
+    for (const s of this.#o.streams) if (this.#holds(s)) n++;
+    return n;
+  }
+
   #holds(stream: string): boolean {
-    return !this.#stopped && (this.#leases.get(stream) ?? 0) > Date.now();
+    return !this.#stopped && !this.#yielding.has(stream) && (this.#leases.get(stream) ?? 0) > Date.now();
   }
 
   async #acquire(stream: string): Promise<boolean> {
     const t = Date.now();
     const ok = await this.#cmd.set(this.#leaseKey(stream), this.#me, 'PX', this.#vt, 'NX');
-    if (ok === 'OK') this.#leases.set(stream, t + this.#vt - Math.min(1000, this.#vt / 4));
+    if (ok === 'OK') {
+      this.#leases.set(stream, t + this.#vt - Math.min(1000, this.#vt / 4));
+      this.#o.logger?.info?.(`consumer ${this.name}: took stream ${stream}`, { stream, consumer_id: this.#me });
+    }
     return ok === 'OK';
   }
 
   async #renew(): Promise<void> {
+    try {
+      await this.#heartbeat();
+    } catch {
+      // Redis away: the share stays as it was
+    }
+    // more than its share (another node came): give one stream up; its loop stops, then releases it
+    if (this.#held() > this.#fair) {
+      // the lease is still renewed until the loop stopped and released it, so nobody takes the stream mid-command
+      const give = [...this.#o.streams].reverse().find((s) => this.#holds(s))!;
+      this.#yielding.add(give);
+      this.#o.logger?.info?.(`consumer ${this.name}: giving stream ${give} up (more than ${this.#fair} of ${this.#o.streams.length} streams held)`, { stream: give, consumer_id: this.#me });
+    }
     for (const [stream, until] of this.#leases) {
       if (until === 0) continue;
       const t = Date.now();
       try {
         const ok = await this.#cmd.eval(RENEW, 1, this.#leaseKey(stream), this.#me, this.#vt);
+        if (this.#leases.get(stream) !== until) continue; // released (given up) meanwhile
         this.#leases.set(stream, ok === 1 ? t + this.#vt - Math.min(1000, this.#vt / 4) : 0);
+        if (ok !== 1 && !this.#stopped) this.#o.logger?.info?.(`consumer ${this.name}: lost stream ${stream} (its lease expired)`, { stream, consumer_id: this.#me });
       } catch {
         // Redis away: the lease runs out by itself if this goes on
       }
@@ -121,7 +166,13 @@ export class RedisStreamConsumer implements Consumer {
     let backoff = 50;
     while (!this.#stopped) {
       try {
-        if (!this.#holds(stream) && !(await this.#acquire(stream))) {
+        if (this.#yielding.has(stream)) {
+          // stopped reading it: what it read and did not apply stays pending for the next holder
+          await this.#cmd.eval(RELEASE, 1, this.#leaseKey(stream), this.#me);
+          this.#leases.set(stream, 0);
+          this.#yielding.delete(stream);
+        }
+        if (!this.#holds(stream) && (this.#held() >= this.#fair || !(await this.#acquire(stream)))) {
           await this.#sleep(Math.min(1000, this.#vt / 3));
           continue;
         }
@@ -129,6 +180,9 @@ export class RedisStreamConsumer implements Consumer {
         let cursor = '0-0';
         do {
           const [next, entries] = (await this.#cmd.xautoclaim(stream, this.#o.consumerGroup, this.#me, 0, cursor, 'COUNT', this.#o.batchSize ?? 100)) as [string, [string, string[]][]];
+          if (entries.length > 0) {
+            this.#o.logger?.info?.(`consumer ${this.name}: re-running ${entries.length} entries of ${stream} read before and never acknowledged`, { stream, from: entries[0]![0], consumer_id: this.#me });
+          }
           for (const [id, fields] of entries) if (!(await this.#process(stream, id, fields))) break;
           cursor = next;
         } while (cursor !== '0-0' && this.#holds(stream));
@@ -184,8 +238,9 @@ export class RedisStreamConsumer implements Consumer {
     clearInterval(this.#renewTimer);
     await Promise.all(this.#loops);
     for (const [stream, until] of this.#leases) {
-      if (until > 0) await this.#cmd.eval(RELEASE, 1, this.#leaseKey(stream), this.#me).catch(() => {});
+      if (until > 0 || this.#yielding.has(stream)) await this.#cmd.eval(RELEASE, 1, this.#leaseKey(stream), this.#me).catch(() => {});
     }
+    await this.#cmd.zrem(this.#membersKey(), this.#me).catch(() => {});
     this.#cmd.disconnect();
     for (const r of this.#readers.values()) r.disconnect();
   }

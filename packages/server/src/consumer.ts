@@ -11,6 +11,8 @@ export type ExecuteCommand = (method: string, payload: unknown) => Promise<unkno
 
 /** What a consumer reports: malformed messages skipped, commands that failed and will be retried. */
 export interface ConsumerLogger {
+  /** Changes of who consumes what (a node taking over a partition). */
+  info?(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
 }
