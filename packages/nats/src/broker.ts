@@ -3,6 +3,7 @@ import type { Msg, NatsConnection, Subscription } from 'nats';
 import { decodePub, encodePub, H } from './codec.js';
 import type { JetStreamHistoryStore } from './history.js';
 import { type NatsConnectionOptions, NatsEngineError, NatsLink, untoken } from './link.js';
+import { OffsetReorder } from './reorder.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -30,16 +31,26 @@ export class NatsBroker implements Broker {
   /** While a pattern is subscribed: the wildcard subscription to every channel's subject. */
   #patternSub: Subscription | undefined;
   #off: (() => void) | undefined;
+  /** History publications back in offset order (JetStream may republish two concurrent appends swapped). */
+  readonly #order: OffsetReorder;
+  readonly #patternOrder: OffsetReorder;
   #flush: Promise<void> | undefined;
   #closed = false;
   /** Reconnects seen (for tests and metrics). */
   reconnects = 0;
 
   /** `history`: the JetStream history store publications with history go through (none: publish with history is refused). */
-  constructor(options: (NatsConnectionOptions | { link: NatsLink }) & { history?: JetStreamHistoryStore; writeTimeoutMs?: number }) {
+  /**
+   * `reorderHoldMs`: how long a history publication that arrived ahead of a missing offset waits
+   * for it before both are handed on as they are (default 250 ms; see `OffsetReorder`).
+   */
+  constructor(options: (NatsConnectionOptions | { link: NatsLink }) & { history?: JetStreamHistoryStore; writeTimeoutMs?: number; reorderHoldMs?: number }) {
     this.link = 'link' in options ? options.link.acquire() : new NatsLink(options).acquire();
     this.#history = options.history;
     this.#writeTimeoutMs = options.writeTimeoutMs ?? 5000;
+    const holdMs = options.reorderHoldMs ?? 250;
+    this.#order = new OffsetReorder(holdMs, (channel, pub) => this.#handler?.onPublication(channel, pub));
+    this.#patternOrder = new OffsetReorder(holdMs, (channel, pub) => this.#handler?.onPatternPublication?.(channel, pub), 10_000);
   }
 
   async start(handler: BrokerEventHandler): Promise<void> {
@@ -63,7 +74,7 @@ export class NatsBroker implements Broker {
       const offset = hdr?.get(H.offset);
       if (offset) {
         const o = Number(offset);
-        if (o > 0) h.onPublication(channel, decodePub(dec.decode(m.data), o, hdr!.get(H.epoch), true)); // 0: an epoch marker
+        if (o > 0) this.#order.push(channel, decodePub(dec.decode(m.data), o, hdr!.get(H.epoch), true)); // 0: an epoch marker
         return;
       }
       const s = dec.decode(m.data);
@@ -87,7 +98,7 @@ export class NatsBroker implements Broker {
       const offset = hdr?.get(H.offset);
       if (offset) {
         const o = Number(offset);
-        if (o > 0) h.onPatternPublication(channel, decodePub(dec.decode(m.data), o, hdr!.get(H.epoch), true));
+        if (o > 0) this.#patternOrder.push(channel, decodePub(dec.decode(m.data), o, hdr!.get(H.epoch), true));
         return;
       }
       const s = dec.decode(m.data);
@@ -126,7 +137,10 @@ export class NatsBroker implements Broker {
 
   async unsubscribePattern(prefix: string): Promise<void> {
     this.#patterns.delete(prefix);
-    if (this.#patterns.size === 0) this.#dropPatternSub();
+    if (this.#patterns.size === 0) {
+      this.#dropPatternSub();
+      this.#patternOrder.close();
+    }
   }
 
   #dropPatternSub(): void {
@@ -164,6 +178,7 @@ export class NatsBroker implements Broker {
     const s = this.#subs.get(channel);
     if (s === undefined) return;
     this.#subs.delete(channel);
+    this.#order.forget(channel);
     try {
       s.unsubscribe();
     } catch {
@@ -250,6 +265,8 @@ export class NatsBroker implements Broker {
     if (this.#closed) return;
     this.#closed = true;
     this.#handler = undefined;
+    this.#order.close();
+    this.#patternOrder.close();
     this.#off?.();
     try {
       for (const s of this.#subs.values()) s.unsubscribe();
