@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import react from '@vitejs/plugin-react';
-import type { Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startServer, token } from '../../server/test/helpers.js';
 import { launch, pageErrors, skipBrowser as skip, until } from '../../client/test/browser/harness.js';
-import { startDevServer } from '../../client/test/browser/dev-server.js';
+import { startDevServer, type DevServer } from '../../client/test/browser/dev-server.js';
 
 const sourceDir = fileURLToPath(new URL('./pages/refresh/', import.meta.url));
 const parentDir = fileURLToPath(new URL('./', import.meta.url));
@@ -24,16 +24,19 @@ test('fast refresh keeps one server subscription and one delivery per publicatio
   srv.sb.on('disconnect', () => seen.push('disconnect'));
   srv.sb.on('subscribe', (_c, channel) => seen.push(`subscribe ${channel}`));
   srv.sb.on('unsubscribe', (_c, channel) => seen.push(`unsubscribe ${channel}`));
-  const dev = await startDevServer({
-    sourceDir,
-    parentDir,
-    plugins: [react()],
-    optimize: ['react', 'react/jsx-dev-runtime', 'react-dom/client', 'centrifuge'],
-  });
-  const browser = await launch();
+  let dev: DevServer | undefined;
+  let browser: Browser | undefined;
   let page: Page | undefined;
   try {
+    dev = await startDevServer({
+      sourceDir,
+      parentDir,
+      plugins: [react()],
+      optimize: ['react', 'react/jsx-dev-runtime', 'react-dom/client', 'centrifuge'],
+    });
+    browser = await launch();
     page = await browser.newPage();
+    const d = dev;
     const p = page;
     const errors = pageErrors(p);
     const text = async (id: string) => (await p.textContent(`#${id}`)) ?? '';
@@ -52,7 +55,7 @@ test('fast refresh keeps one server subscription and one delivery per publicatio
       assert.deepEqual(await win(() => window.received), expected.split(','), 'each publication reached the handler once');
     };
 
-    await p.goto(`${dev.url}/?ws=${encodeURIComponent(srv.url)}&token=${encodeURIComponent(await token({ sub: 'u1' }))}`);
+    await p.goto(`${d.url}/?ws=${encodeURIComponent(srv.url)}&token=${encodeURIComponent(await token({ sub: 'u1' }))}`);
     await until(async () => (await text('state')) === 'connected' && seen.includes('subscribe chat:room'), 'connected and subscribed');
     await publish('one', 'one');
     await p.evaluate(() => {
@@ -61,7 +64,7 @@ test('fast refresh keeps one server subscription and one delivery per publicatio
     const mounts = [await win(() => window.mounts)];
 
     // 1. A text edit: fast refresh keeps the component's state.
-    dev.edit('App.tsx', (s) => s.replace('version one', 'version two'));
+    d.edit('App.tsx', (s) => s.replace('version one', 'version two'));
     await until(async () => (await text('label')) === 'version two', 'the edit applied');
     assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
     mounts.push(await win(() => window.mounts));
@@ -72,7 +75,7 @@ test('fast refresh keeps one server subscription and one delivery per publicatio
     await publish('two', 'one,two');
 
     // 2. An edit that adds a hook: fast refresh remounts the component (its effects clean up and run again).
-    dev.edit('App.tsx', (s) =>
+    d.edit('App.tsx', (s) =>
       s
         .replace('version two', 'version three')
         .replace("import { useEffect } from 'react';", "import { useEffect, useState } from 'react';")
@@ -95,7 +98,7 @@ test('fast refresh keeps one server subscription and one delivery per publicatio
     // 3. An edit that adds a hook to App: fast refresh remounts App and so the RealtimeProvider in it.
     // Its new instance makes a new connection and the subscription moves there; the old one closes.
     const before = seen.length;
-    dev.edit('App.tsx', (s) =>
+    d.edit('App.tsx', (s) =>
       s.replace('version three', 'version four').replace('export default function App() {', 'export default function App() {\n  const [extra] = useState(4);\n  void extra;'),
     );
     await until(async () => (await text('label')) === 'version four', 'the third edit applied');
@@ -111,8 +114,8 @@ test('fast refresh keeps one server subscription and one delivery per publicatio
     t.diagnostic(`mount effect runs after load (Strict Mode), text edit, hook edit: ${mounts.join(', ')}`);
   } finally {
     await page?.close();
-    await browser.close();
-    await dev.close();
+    await browser?.close();
+    await dev?.close();
     await srv.close();
   }
 });

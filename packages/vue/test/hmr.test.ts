@@ -8,10 +8,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import vue from '@vitejs/plugin-vue';
-import type { Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startServer, token } from '../../server/test/helpers.js';
 import { launch, pageErrors, skipBrowser as skip, until } from '../../client/test/browser/harness.js';
-import { startDevServer } from '../../client/test/browser/dev-server.js';
+import { startDevServer, type DevServer } from '../../client/test/browser/dev-server.js';
 
 const sourceDir = fileURLToPath(new URL('./pages/hmr/', import.meta.url));
 const parentDir = fileURLToPath(new URL('./', import.meta.url));
@@ -24,11 +24,14 @@ test('Vue HMR keeps the server subscriptions and connections and one delivery pe
   srv.sb.on('disconnect', () => seen.push('disconnect'));
   srv.sb.on('subscribe', (_c, channel) => seen.push(`subscribe ${channel}`));
   srv.sb.on('unsubscribe', (_c, channel) => seen.push(`unsubscribe ${channel}`));
-  const dev = await startDevServer({ sourceDir, parentDir, plugins: [vue()], optimize: ['vue', 'centrifuge'] });
-  const browser = await launch();
+  let dev: DevServer | undefined;
+  let browser: Browser | undefined;
   let page: Page | undefined;
   try {
+    dev = await startDevServer({ sourceDir, parentDir, plugins: [vue()], optimize: ['vue', 'centrifuge'] });
+    browser = await launch();
     page = await browser.newPage();
+    const d = dev;
     const p = page;
     const errors = pageErrors(p);
     const text = async (id: string) => (await p.textContent(`#${id}`)) ?? '';
@@ -61,7 +64,7 @@ test('Vue HMR keeps the server subscriptions and connections and one delivery pe
     const start = ['connect', 'connect', 'subscribe chat:other', 'subscribe chat:room'];
     const sorted = (xs: string[]) => [...xs].sort();
 
-    await p.goto(`${dev.url}/?ws=${encodeURIComponent(srv.url)}&token=${encodeURIComponent(await token({ sub: 'u1' }))}`);
+    await p.goto(`${d.url}/?ws=${encodeURIComponent(srv.url)}&token=${encodeURIComponent(await token({ sub: 'u1' }))}`);
     await until(async () => (await text('state')) === 'connected' && sorted(seen).join() === start.join(), 'connected and subscribed');
     assert.equal(srv.sb.counts().connections, 2, 'one connection for useLiveUpdate, one for the plugin');
     await publish('one');
@@ -71,7 +74,7 @@ test('Vue HMR keeps the server subscriptions and connections and one delivery pe
     const mounts = [await win(() => window.mounts)];
 
     // 1. A template edit: the component is re-rendered in place.
-    dev.edit('Live.vue', (s) => s.replace('version one', 'version two'));
+    d.edit('Live.vue', (s) => s.replace('version one', 'version two'));
     await until(async () => (await text('label')) === 'version two', 'the edit applied');
     assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
     mounts.push(await win(() => window.mounts));
@@ -83,7 +86,7 @@ test('Vue HMR keeps the server subscriptions and connections and one delivery pe
     await publish('two');
 
     // 2. A script edit: the component is unmounted and mounted again (its setup runs again).
-    dev.edit('Live.vue', (s) => s.replace('version two', 'version three').replace("'script one'", "'script two'"));
+    d.edit('Live.vue', (s) => s.replace('version two', 'version three').replace("'script one'", "'script two'"));
     await until(async () => (await text('label')) === 'version three' && (await text('version')) === 'script two', 'the second edit applied');
     assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
     mounts.push(await win(() => window.mounts));
@@ -101,8 +104,8 @@ test('Vue HMR keeps the server subscriptions and connections and one delivery pe
     t.diagnostic(`mount runs after load, template edit, script edit: ${mounts.join(', ')}`);
   } finally {
     await page?.close();
-    await browser.close();
-    await dev.close();
+    await browser?.close();
+    await dev?.close();
     await srv.close();
   }
 });
