@@ -1,78 +1,121 @@
-// React Fast Refresh in headless Chromium: a page served by Vite's dev server with
-// @vitejs/plugin-react, whose component holding `useSubscription` is edited on disk while it runs.
-// Fast Refresh swaps the component in place and re-runs its effects (cleanup, then setup): the
-// server must see no second subscribe and no new connection, the component keeps its state, and the
-// edited handler is the one that receives the next publication.
+// React Fast Refresh in headless Chromium: a Vite dev server (with @vitejs/plugin-react) serves a page
+// with RealtimeProvider + useSubscription under Strict Mode, connected to a real Switchboard server;
+// the test rewrites the component module three times (an edit that keeps the component's state; one
+// that changes its hooks and so remounts it; one that remounts the provider) and checks through the
+// server that the subscription neither leaked nor doubled (and, when the provider remounts, moved to
+// its new connection) and that a publication still renders exactly once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer, defaultClientConditions, type ViteDevServer } from 'vite';
 import react from '@vitejs/plugin-react';
-import { createApiClient } from '@switchboard/client/server';
-import { API_KEY, launch, pageErrors, skipBrowser as skip, startPageServer, until, type PageServer } from '../../client/test/browser/harness.js';
+import type { Browser, Page } from 'playwright-core';
+import { startServer, token } from '../../server/test/helpers.js';
+import { launch, pageErrors, skipBrowser as skip, until } from '../../client/test/browser/harness.js';
+import { startDevServer, type DevServer } from '../../client/test/browser/dev-server.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const TEMPLATE = fileURLToPath(new URL('./pages/refresh/', import.meta.url));
+const sourceDir = fileURLToPath(new URL('./pages/refresh/', import.meta.url));
+const parentDir = fileURLToPath(new URL('./', import.meta.url));
 
-test('fast refresh of a component with useSubscription: no new subscribe or connection, state kept, the new handler receives', { skip, timeout: 120_000 }, async () => {
-  // A copy inside the package, so the page's imports resolve through the workspace's node_modules.
-  const dir = mkdtempSync(join(fileURLToPath(new URL('.', import.meta.url)), '.refresh-'));
-  cpSync(TEMPLATE, dir, { recursive: true });
-  let server: PageServer | undefined;
-  let vite: ViteDevServer | undefined;
-  const browser = await launch();
+test('fast refresh keeps one server subscription and one delivery per publication', { skip, timeout: 60_000 }, async (t) => {
+  const srv = await startServer({ namespaces: { chat: { allowSubscribeForClient: true } } });
+  // Everything the server saw, in order.
+  const seen: string[] = [];
+  srv.sb.on('connect', () => seen.push('connect'));
+  srv.sb.on('disconnect', () => seen.push('disconnect'));
+  srv.sb.on('subscribe', (_c, channel) => seen.push(`subscribe ${channel}`));
+  srv.sb.on('unsubscribe', (_c, channel) => seen.push(`unsubscribe ${channel}`));
+  let dev: DevServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
   try {
-    server = await startPageServer({ staticDir: dir, switchboard: { namespaces: { chat: { allowSubscribeForClient: true } } } });
-    let subscribes = 0;
-    let connects = 0;
-    server.sb.on('subscribe', () => subscribes++);
-    server.sb.on('connect', () => connects++);
-    vite = await createServer({
-      configFile: false,
-      root: dir,
-      cacheDir: join(dir, '.vite'),
-      logLevel: 'error',
+    dev = await startDevServer({
+      sourceDir,
+      parentDir,
       plugins: [react()],
-      resolve: { conditions: ['source', ...defaultClientConditions] },
-      server: { host: '127.0.0.1', port: 0, fs: { allow: [ROOT] }, proxy: { '/token': server.url } },
+      optimize: ['react', 'react/jsx-dev-runtime', 'react-dom/client', 'centrifuge'],
     });
-    await vite.listen();
-    const pageUrl = vite.resolvedUrls!.local[0]!;
-    const api = createApiClient({ url: `${server.url}/api`, apiKey: API_KEY });
-    const page = await browser.newPage();
-    const errors = pageErrors(page);
-    const text = async (sel: string) => (await page.textContent(sel)) ?? '';
-    const sb = server.sb;
+    browser = await launch();
+    page = await browser.newPage();
+    const d = dev;
+    const p = page;
+    const errors = pageErrors(p);
+    const text = async (id: string) => (await p.textContent(`#${id}`)) ?? '';
+    const win = <T>(fn: () => T) => p.evaluate(fn);
+    /** A subscription made after every deferred teardown the edit may have left (a macrotask later, on the same connection). */
+    const probe = async (channel: string) => {
+      await p.evaluate(async (ch) => {
+        await new Promise((r) => setTimeout(r, 0));
+        window.probe!(ch);
+      }, channel);
+      await until(() => seen.includes(`subscribe ${channel}`), `the server saw the ${channel} subscription`);
+    };
+    const publish = async (msg: string, expected: string) => {
+      await srv.sb.publish('chat:room', { text: msg });
+      await until(async () => (await text('messages')) === expected, `"${expected}" rendered`);
+      assert.deepEqual(await win(() => window.received), expected.split(','), 'each publication reached the handler once');
+    };
 
-    await page.goto(`${pageUrl}?ws=${encodeURIComponent(server.wsUrl)}`);
-    await until(async () => (await text('#state')) === 'connected' && sb.counts().subscriptions === 1, 'connected and subscribed', 60_000);
-    await api.publish('chat:room', { text: 'one' });
-    await until(async () => (await text('#messages')) === 'v1:one', 'the first message');
-    // A marker a full reload would wipe: what follows must be a hot update, not a reload.
-    await page.evaluate(() => ((window as unknown as { refreshMarker: number }).refreshMarker = 1));
+    await p.goto(`${d.url}/?ws=${encodeURIComponent(srv.url)}&token=${encodeURIComponent(await token({ sub: 'u1' }))}`);
+    await until(async () => (await text('state')) === 'connected' && seen.includes('subscribe chat:room'), 'connected and subscribed');
+    await publish('one', 'one');
+    await p.evaluate(() => {
+      window.marker = 'same document';
+    });
+    const mounts = [await win(() => window.mounts)];
 
-    const feed = join(dir, 'Feed.tsx');
-    const source = readFileSync(feed, 'utf8');
-    assert.equal(source.match(/v1/g)?.length, 2, 'the label and the handler prefix');
-    writeFileSync(feed, source.replaceAll('v1', 'v2'));
-    await until(async () => (await text('#label')) === 'v2', 'the edited component on the page', 30_000);
-    assert.equal(await page.evaluate(() => (window as unknown as { refreshMarker?: number }).refreshMarker), 1, 'a hot update, not a reload');
-    assert.equal(await text('#messages'), 'v1:one', 'the component kept its state');
+    // 1. A text edit: fast refresh keeps the component's state.
+    d.edit('App.tsx', (s) => s.replace('version one', 'version two'));
+    await until(async () => (await text('label')) === 'version two', 'the edit applied');
+    assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
+    mounts.push(await win(() => window.mounts));
+    await probe('chat:probe-1');
+    assert.deepEqual(seen, ['connect', 'subscribe chat:room', 'subscribe chat:probe-1'], 'no unsubscribe, no second subscribe, same connection');
+    assert.equal(srv.sb.counts().connections, 1);
+    assert.equal(srv.sb.counts().subscriptions, 2, 'chat:room once, plus the probe');
+    await publish('two', 'one,two');
 
-    await api.publish('chat:room', { text: 'two' });
-    await until(async () => (await text('#messages')) === 'v1:one,v2:two', 'the edited handler receives the next message');
-    assert.equal(subscribes, 1, 'the effects re-run by Fast Refresh did not subscribe again on the server');
-    assert.equal(connects, 1, 'nor open another connection');
-    assert.deepEqual(sb.counts().subscriptions, 1);
-    assert.equal(await text('#state'), 'connected');
+    // 2. An edit that adds a hook: fast refresh remounts the component (its effects clean up and run again).
+    d.edit('App.tsx', (s) =>
+      s
+        .replace('version two', 'version three')
+        .replace("import { useEffect } from 'react';", "import { useEffect, useState } from 'react';")
+        .replace('const rt = useRealtime();', 'const rt = useRealtime();\n  const [extra] = useState(3);\n  void extra;'),
+    );
+    await until(async () => (await text('label')) === 'version three', 'the second edit applied');
+    assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
+    mounts.push(await win(() => window.mounts));
+    assert.ok(mounts[2]! > mounts[1]!, 'the component was mounted again');
+    await probe('chat:probe-2');
+    assert.deepEqual(
+      seen,
+      ['connect', 'subscribe chat:room', 'subscribe chat:probe-1', 'subscribe chat:probe-2'],
+      'the remount did not reach the server either',
+    );
+    assert.equal(srv.sb.counts().connections, 1);
+    assert.equal(srv.sb.counts().subscriptions, 3);
+    await publish('three', 'one,two,three');
+
+    // 3. An edit that adds a hook to App: fast refresh remounts App and so the RealtimeProvider in it.
+    // Its new instance makes a new connection and the subscription moves there; the old one closes.
+    const before = seen.length;
+    d.edit('App.tsx', (s) =>
+      s.replace('version three', 'version four').replace('export default function App() {', 'export default function App() {\n  const [extra] = useState(4);\n  void extra;'),
+    );
+    await until(async () => (await text('label')) === 'version four', 'the third edit applied');
+    assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
+    await probe('chat:probe-3');
+    await until(() => srv.sb.counts().connections === 1 && srv.sb.counts().subscriptions === 2, 'the old connection closed');
+    const moved = seen.slice(before);
+    assert.deepEqual(moved.filter((e) => e === 'connect' || e === 'disconnect').sort(), ['connect', 'disconnect'], 'one new connection, the old one closed');
+    assert.deepEqual(moved.filter((e) => e.startsWith('subscribe')).sort(), ['subscribe chat:probe-3', 'subscribe chat:room'], 'subscribed once on the new connection');
+    await until(async () => (await text('state')) === 'connected', 'connected again');
+    await publish('four', 'one,two,three,four');
     assert.deepEqual(errors, []);
-    await page.close();
+    t.diagnostic(`mount effect runs after load (Strict Mode), text edit, hook edit: ${mounts.join(', ')}`);
   } finally {
-    await browser.close();
-    await vite?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await page?.close();
+    await browser?.close();
+    await dev?.close();
+    await srv.close();
   }
 });

@@ -1,78 +1,111 @@
-// Vue HMR in headless Chromium: a page served by Vite's dev server with @vitejs/plugin-vue, whose
-// single-file component calling `useSubscription` has its script edited on disk while it runs. Vue's
-// HMR unmounts the old component and mounts the new one in the same update (its state starts over):
-// the server must see no second subscribe and no new connection, and the new component's handler
-// receives the next publication.
+// Vue HMR in headless Chromium: a Vite dev server (with @vitejs/plugin-vue) serves a page whose
+// component uses useLiveUpdate (the instance shared per url) and useSubscription (the plugin's
+// instance) against a real Switchboard server; the test rewrites the component twice (its template
+// only: re-rendered in place; then its script: unmounted and mounted again) and checks through the
+// server that no subscription leaked or doubled, no connection was replaced, and that a publication
+// still renders exactly once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createServer, defaultClientConditions, type ViteDevServer } from 'vite';
 import vue from '@vitejs/plugin-vue';
-import { createApiClient } from '@switchboard/client/server';
-import { API_KEY, launch, pageErrors, skipBrowser as skip, startPageServer, until, type PageServer } from '../../client/test/browser/harness.js';
+import type { Browser, Page } from 'playwright-core';
+import { startServer, token } from '../../server/test/helpers.js';
+import { launch, pageErrors, skipBrowser as skip, until } from '../../client/test/browser/harness.js';
+import { startDevServer, type DevServer } from '../../client/test/browser/dev-server.js';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const TEMPLATE = fileURLToPath(new URL('./pages/hmr/', import.meta.url));
+const sourceDir = fileURLToPath(new URL('./pages/hmr/', import.meta.url));
+const parentDir = fileURLToPath(new URL('./', import.meta.url));
 
-test('HMR of a component with useSubscription: no new subscribe or connection, the new component receives', { skip, timeout: 120_000 }, async () => {
-  // A copy inside the package, so the page's imports resolve through the workspace's node_modules.
-  const dir = mkdtempSync(join(fileURLToPath(new URL('.', import.meta.url)), '.hmr-'));
-  cpSync(TEMPLATE, dir, { recursive: true });
-  let server: PageServer | undefined;
-  let vite: ViteDevServer | undefined;
-  const browser = await launch();
+test('Vue HMR keeps the server subscriptions and connections and one delivery per publication', { skip, timeout: 60_000 }, async (t) => {
+  const srv = await startServer({ namespaces: { chat: { allowSubscribeForClient: true } } });
+  // Everything the server saw, in order.
+  const seen: string[] = [];
+  srv.sb.on('connect', () => seen.push('connect'));
+  srv.sb.on('disconnect', () => seen.push('disconnect'));
+  srv.sb.on('subscribe', (_c, channel) => seen.push(`subscribe ${channel}`));
+  srv.sb.on('unsubscribe', (_c, channel) => seen.push(`unsubscribe ${channel}`));
+  let dev: DevServer | undefined;
+  let browser: Browser | undefined;
+  let page: Page | undefined;
   try {
-    server = await startPageServer({ staticDir: dir, switchboard: { namespaces: { chat: { allowSubscribeForClient: true } } } });
-    let subscribes = 0;
-    let connects = 0;
-    server.sb.on('subscribe', () => subscribes++);
-    server.sb.on('connect', () => connects++);
-    vite = await createServer({
-      configFile: false,
-      root: dir,
-      cacheDir: join(dir, '.vite'),
-      logLevel: 'error',
-      plugins: [vue()],
-      resolve: { conditions: ['source', ...defaultClientConditions] },
-      server: { host: '127.0.0.1', port: 0, fs: { allow: [ROOT] }, proxy: { '/token': server.url } },
+    dev = await startDevServer({ sourceDir, parentDir, plugins: [vue()], optimize: ['vue', 'centrifuge'] });
+    browser = await launch();
+    page = await browser.newPage();
+    const d = dev;
+    const p = page;
+    const errors = pageErrors(p);
+    const text = async (id: string) => (await p.textContent(`#${id}`)) ?? '';
+    const win = <T>(fn: () => T) => p.evaluate(fn);
+    /** Subscriptions made after every deferred teardown an edit may have left (a macrotask later, on the same connections). */
+    const probe = async (channel: string) => {
+      await p.evaluate(async (ch) => {
+        await new Promise((r) => setTimeout(r, 0));
+        window.probe!(ch);
+      }, channel);
+      await until(
+        () => seen.includes(`subscribe ${channel}`) && seen.includes(`subscribe ${channel}-plugin`),
+        `the server saw the ${channel} subscriptions`,
+      );
+    };
+    const received: string[] = [];
+    const publish = async (msg: string) => {
+      await srv.sb.publish('chat:room', { text: msg });
+      await srv.sb.publish('chat:other', { text: msg });
+      received.push(`room:${msg}`, `other:${msg}`);
+      const expected = received.filter((r) => r.startsWith('room:')).map((r) => r.slice(5)).join(',');
+      await until(async () => (await text('room')) === expected && (await text('other')) === expected, `"${expected}" rendered twice`);
+      // two connections: the order holds per channel, not across them
+      const calls = await win(() => window.received);
+      for (const ch of ['room:', 'other:']) {
+        assert.deepEqual(calls.filter((c) => c.startsWith(ch)), received.filter((r) => r.startsWith(ch)), 'each publication reached each handler once');
+      }
+      assert.equal(calls.length, received.length);
+    };
+    const start = ['connect', 'connect', 'subscribe chat:other', 'subscribe chat:room'];
+    const sorted = (xs: string[]) => [...xs].sort();
+
+    await p.goto(`${d.url}/?ws=${encodeURIComponent(srv.url)}&token=${encodeURIComponent(await token({ sub: 'u1' }))}`);
+    await until(async () => (await text('state')) === 'connected' && sorted(seen).join() === start.join(), 'connected and subscribed');
+    assert.equal(srv.sb.counts().connections, 2, 'one connection for useLiveUpdate, one for the plugin');
+    await publish('one');
+    await p.evaluate(() => {
+      window.marker = 'same document';
     });
-    await vite.listen();
-    const pageUrl = vite.resolvedUrls!.local[0]!;
-    const api = createApiClient({ url: `${server.url}/api`, apiKey: API_KEY });
-    const page = await browser.newPage();
-    const errors = pageErrors(page);
-    const text = async (sel: string) => (await page.textContent(sel)) ?? '';
-    const sb = server.sb;
+    const mounts = [await win(() => window.mounts)];
 
-    await page.goto(`${pageUrl}?ws=${encodeURIComponent(server.wsUrl)}`);
-    await until(async () => (await text('#state')) === 'connected' && sb.counts().subscriptions === 1, 'connected and subscribed', 60_000);
-    await api.publish('chat:room', { text: 'one' });
-    await until(async () => (await text('#messages')) === 'v1:one', 'the first message');
-    // A marker a full reload would wipe: what follows must be a hot update, not a reload.
-    await page.evaluate(() => ((window as unknown as { refreshMarker: number }).refreshMarker = 1));
+    // 1. A template edit: the component is re-rendered in place.
+    d.edit('Live.vue', (s) => s.replace('version one', 'version two'));
+    await until(async () => (await text('label')) === 'version two', 'the edit applied');
+    assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
+    mounts.push(await win(() => window.mounts));
+    await probe('chat:probe-1');
+    const afterProbe1 = [...start, 'subscribe chat:probe-1', 'subscribe chat:probe-1-plugin'];
+    assert.deepEqual(sorted(seen), sorted(afterProbe1), 'no unsubscribe, no second subscribe, the same connections');
+    assert.deepEqual(srv.sb.counts().connections, 2);
+    assert.equal(srv.sb.counts().subscriptions, 4);
+    await publish('two');
 
-    const feed = join(dir, 'Feed.vue');
-    const source = readFileSync(feed, 'utf8');
-    assert.equal(source.match(/v1/g)?.length, 2, 'the label and the handler prefix');
-    writeFileSync(feed, source.replaceAll('v1', 'v2'));
-    await until(async () => (await text('#label')) === 'v2', 'the edited component on the page', 30_000);
-    assert.equal(await page.evaluate(() => (window as unknown as { refreshMarker?: number }).refreshMarker), 1, 'a hot update, not a reload');
-    assert.equal(await text('#messages'), '', 'a new instance of the component (its state starts over)');
-
-    await api.publish('chat:room', { text: 'two' });
-    await until(async () => (await text('#messages')) === 'v2:two', "the new component's handler receives the next message");
-    assert.equal(subscribes, 1, 'the unmount and the new mount did not subscribe again on the server');
-    assert.equal(connects, 1, 'nor open another connection');
-    assert.deepEqual(sb.counts().subscriptions, 1);
-    assert.equal(await text('#state'), 'connected');
+    // 2. A script edit: the component is unmounted and mounted again (its setup runs again).
+    d.edit('Live.vue', (s) => s.replace('version two', 'version three').replace("'script one'", "'script two'"));
+    await until(async () => (await text('label')) === 'version three' && (await text('version')) === 'script two', 'the second edit applied');
+    assert.equal(await win(() => window.marker), 'same document', 'a hot update, not a full reload');
+    mounts.push(await win(() => window.mounts));
+    assert.ok(mounts[2]! > mounts[1]!, 'the component was mounted again');
+    await probe('chat:probe-2');
+    assert.deepEqual(
+      sorted(seen),
+      sorted([...afterProbe1, 'subscribe chat:probe-2', 'subscribe chat:probe-2-plugin']),
+      'the remount reached the server neither: the same connections, no unsubscribe, no second subscribe',
+    );
+    assert.equal(srv.sb.counts().connections, 2);
+    assert.equal(srv.sb.counts().subscriptions, 6);
+    await publish('three');
     assert.deepEqual(errors, []);
-    await page.close();
+    t.diagnostic(`mount runs after load, template edit, script edit: ${mounts.join(', ')}`);
   } finally {
-    await browser.close();
-    await vite?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await page?.close();
+    await browser?.close();
+    await dev?.close();
+    await srv.close();
   }
 });

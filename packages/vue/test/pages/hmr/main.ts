@@ -1,16 +1,10 @@
-// Served by Vite's dev server with @vitejs/plugin-vue in hmr.test.ts, which copies this folder and
-// then edits Feed.vue while the page runs.
-import { createApp, h } from 'vue';
+// Entry of the Vue HMR page (served by a Vite dev server): one instance for the app from the
+// plugin, and App.vue, whose child Live.vue is the component the test rewrites.
+import { createApp } from 'vue';
 import { createRealtimePlugin } from '@switchboard/vue';
-import Feed from './Feed.vue';
+import App from './App.vue';
+import { getToken, url } from './store.js';
 
-const ws = new URLSearchParams(location.search).get('ws')!;
-
-async function getToken(): Promise<string> {
-  const res = await fetch('/token?user=hmr-page'); // proxied by the dev server to the test's server
-  return ((await res.json()) as { token: string }).token;
-}
-
-createApp({ render: () => h(Feed) })
-  .use(createRealtimePlugin({ url: ws, getToken, minReconnectDelay: 100, maxReconnectDelay: 500 }))
+createApp(App)
+  .use(createRealtimePlugin({ url, getToken, minReconnectDelay: 100, maxReconnectDelay: 500 }))
   .mount('#app');

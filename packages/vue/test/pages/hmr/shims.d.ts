@@ -1,4 +1,4 @@
-// Single-file components, for the type checker (Vite's plugin compiles them).
+// Type-checking the page's TypeScript (lint) without a Vue SFC compiler: a .vue module is a component.
 declare module '*.vue' {
   import type { DefineComponent } from 'vue';
   const component: DefineComponent;
