@@ -321,20 +321,18 @@ describe('the official Protobuf SDK over HTTP-streaming', () => {
       clients.push(c);
       const id = (await connected(c)).client;
       const conn = s2.sb.liveConnection(id)!;
-      // Two ping/pong rounds: a missing pong would close the connection with 3012.
-      let pongs = 0;
-      let waiting = false;
+      // The node sends its next ping only once the previous one was answered (maintenance.ts), and
+      // a missing pong would close the connection with 3012: three pings sent means two pongs came
+      // back. Each ping's time stays visible for a whole interval, so polling cannot miss it (a
+      // pong's round trip can).
+      const pings = new Set<number>();
       await until(
         () => {
-          if (conn.awaitingPong) waiting = true;
-          else if (waiting) {
-            waiting = false;
-            pongs++;
-          }
-          return pongs >= 2;
+          if (conn.lastPingAt > 0) pings.add(conn.lastPingAt);
+          return pings.size >= 3;
         },
         10_000,
-        'two pongs',
+        'three pings, so two pongs',
       );
       assert.equal(c.state, 'connected');
       assert.equal(s2.sb.liveConnection(id), conn);
