@@ -433,19 +433,7 @@ export class PostgresBroker implements Broker {
     const rows = await this.db.run((sql) =>
       sql.unsafe<{ o_offset: string; o_epoch: string; o_stale: boolean }[]>(
         `SELECT o_offset, o_epoch, o_stale FROM ${this.db.s}._append_versioned($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::text, $10::bigint, $11::text)`,
-        [
-          channel,
-          pub.data,
-          pub.info === undefined ? null : JSON.stringify(pub.info),
-          pub.tags === undefined ? null : JSON.stringify(pub.tags),
-          pub.time ?? null,
-          Math.floor(h.size),
-          Math.ceil(h.ttlMs),
-          Math.ceil(h.metaTtlMs ?? DEFAULT_META_TTL_MS),
-          pub.delivery === undefined ? null : JSON.stringify(pub.delivery),
-          v.version,
-          v.epoch,
-        ],
+        [...appendArgs(channel, pub, h), v.version, v.epoch],
         { prepare: true },
       ),
     );
@@ -461,21 +449,7 @@ export class PostgresBroker implements Broker {
     const rows = await this.db.run((sql) =>
       sql.unsafe<{ o_offset: string | null; o_epoch: string | null; o_result: 'new' | 'dup' | 'stale' }[]>(
         `SELECT o_offset, o_epoch, o_result FROM ${this.db.s}._append_idempotent($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::text, $10::bigint, $11::text, $12::text, $13::bigint)`,
-        [
-          channel,
-          pub.data,
-          pub.info === undefined ? null : JSON.stringify(pub.info),
-          pub.tags === undefined ? null : JSON.stringify(pub.tags),
-          pub.time ?? null,
-          Math.floor(h.size),
-          Math.ceil(h.ttlMs),
-          Math.ceil(h.metaTtlMs ?? DEFAULT_META_TTL_MS),
-          pub.delivery === undefined ? null : JSON.stringify(pub.delivery),
-          v?.version ?? null,
-          v?.epoch ?? '',
-          idem.key,
-          Math.ceil(idem.ttlMs),
-        ],
+        [...appendArgs(channel, pub, h), v?.version ?? null, v?.epoch ?? '', idem.key, Math.ceil(idem.ttlMs)],
         { prepare: true },
       ),
     );
@@ -528,4 +502,19 @@ export class PostgresBroker implements Broker {
     await l?.end({ timeout: 0 });
     await this.db.release();
   }
+}
+
+/** The first nine arguments of `_append_versioned` and `_append_idempotent`: the publication and its history options. */
+function appendArgs(channel: string, pub: Publication, h: HistoryOptions): (string | number | null)[] {
+  return [
+    channel,
+    pub.data,
+    pub.info === undefined ? null : JSON.stringify(pub.info),
+    pub.tags === undefined ? null : JSON.stringify(pub.tags),
+    pub.time ?? null,
+    Math.floor(h.size),
+    Math.ceil(h.ttlMs),
+    Math.ceil(h.metaTtlMs ?? DEFAULT_META_TTL_MS),
+    pub.delivery === undefined ? null : JSON.stringify(pub.delivery),
+  ];
 }
