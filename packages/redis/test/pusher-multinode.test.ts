@@ -1,16 +1,13 @@
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from '../../server/test/helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherClient, type PusherTestServer } from '../../server/test/pusher-helpers.js';
 import { createRedisEngine } from '../src/index.js';
 import { dropPrefix, REDIS_ADDRESS, redisAvailable, testPrefix } from './redis-env.js';
 
-// Two nodes on one Redis: Pusher presence is folded by user across nodes, and the HTTP API on one
-// node excludes a socket connected to the other.
-
-test('pusher on two nodes over Redis: presence folded by user across nodes, socket_id exclusion across nodes', { timeout: 40_000 }, async (t) => {
-  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
-  const prefix = testPrefix('pusher');
+/** Two Pusher nodes on one Redis (a fresh prefix), closed with their clients after the test; `mk` opens a signed-in client on one. */
+async function twoNodes(t: TestContext, tag: string, app?: Parameters<typeof startPusher>[1]) {
+  const prefix = testPrefix(tag);
   const nodes: PusherTestServer[] = [];
   const clients: PusherClient[] = [];
   t.after(async () => {
@@ -18,13 +15,22 @@ test('pusher on two nodes over Redis: presence folded by user across nodes, sock
     for (const n of nodes) await n.close();
     await dropPrefix(prefix);
   });
-  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }));
+  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, app));
   const [A, B] = nodes as [PusherTestServer, PusherTestServer];
-  const mk = (srv: PusherTestServer, user: string) => {
-    const c = pusherClient(srv, { user });
+  const mk = (srv: PusherTestServer, user?: string) => {
+    const c = pusherClient(srv, user === undefined ? undefined : { user });
     clients.push(c);
     return c;
   };
+  return { A, B, mk };
+}
+
+// Two nodes on one Redis: Pusher presence is folded by user across nodes, and the HTTP API on one
+// node excludes a socket connected to the other.
+
+test('pusher on two nodes over Redis: presence folded by user across nodes, socket_id exclusion across nodes', { timeout: 40_000 }, async (t) => {
+  if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
+  const { A, B, mk } = await twoNodes(t, 'pusher');
   const alice = mk(A, 'alice');
   const pa = alice.subscribe('presence-room');
   assert.equal((await next<{ count: number }>((cb) => pa.bind('pusher:subscription_succeeded', cb))).count, 1);
@@ -67,21 +73,7 @@ test('pusher on two nodes over Redis: presence folded by user across nodes, sock
 
 test('pusher on two nodes over Redis: sendToUser through one node reaches the user on the other; terminate_connections through one closes the user on both with 4009', { timeout: 40_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
-  const prefix = testPrefix('pusher-users');
-  const nodes: PusherTestServer[] = [];
-  const clients: PusherClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.disconnect();
-    for (const n of nodes) await n.close();
-    await dropPrefix(prefix);
-  });
-  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }));
-  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
-  const mk = (srv: PusherTestServer, user: string) => {
-    const c = pusherClient(srv, { user });
-    clients.push(c);
-    return c;
-  };
+  const { A, B, mk } = await twoNodes(t, 'pusher-users');
   const [aliceA, aliceB, bobB] = [mk(A, 'alice'), mk(B, 'alice'), mk(B, 'bob')];
   await Promise.all([aliceA, aliceB, bobB].map((c) => connectedOf(c)));
   for (const c of [aliceA, aliceB, bobB]) c.signin();
@@ -104,21 +96,7 @@ test('pusher on two nodes over Redis: sendToUser through one node reaches the us
 
 test('pusher on two nodes over Redis: subscription_count to clients counts the subscribers of both nodes', { timeout: 40_000 }, async (t) => {
   if (!(await redisAvailable())) return t.skip(`no Redis at ${REDIS_ADDRESS}`);
-  const prefix = testPrefix('pusher-count');
-  const nodes: PusherTestServer[] = [];
-  const clients: PusherClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.disconnect();
-    for (const n of nodes) await n.close();
-    await dropPrefix(prefix);
-  });
-  for (const name of ['a', 'b']) nodes.push(await startPusher({ ...createRedisEngine({ addresses: [REDIS_ADDRESS], prefix, presenceTtlMs: 5000 }), name }, { ...APP, enableSubscriptionCount: true }));
-  const [A, B] = nodes as [PusherTestServer, PusherTestServer];
-  const mk = (srv: PusherTestServer) => {
-    const c = pusherClient(srv);
-    clients.push(c);
-    return c;
-  };
+  const { A, B, mk } = await twoNodes(t, 'pusher-count', { ...APP, enableSubscriptionCount: true });
   const countOf = (ch: ReturnType<PusherClient['subscribe']>, n: number, what: string) =>
     next<{ subscription_count: number }>((cb) => ch.bind('pusher:subscription_count', (d: { subscription_count: number }) => d.subscription_count === n && cb(d)), 15_000, what);
   const a = mk(A);
