@@ -171,23 +171,31 @@ export async function webhooksCli(argv: string[]): Promise<void> {
     rows.push(r);
     console.log(`${name}: publish p50 ${r.p50us} µs, p99 ${r.p99us} µs over ${r.publishes} publishes; connect→subscribed p50 ${r.connectP50us} µs, p99 ${r.connectP99us} µs over ${r.churned}`);
   };
-  // each twice, interleaved, so drift on a shared machine shows as spread rather than as an effect
+  // interleaved rounds, each starting one endpoint later than the one before, so drift on a shared
+  // machine (or a warm-up) shows as spread rather than as an endpoint's effect
+  const steps: [string, () => Promise<void>][] = [
+    ['none (baseline)', () => run('none (baseline)', undefined)],
+    ...(['ok', 'late', 'error', 'slow'] as const).map((mode): [string, () => Promise<void>] => {
+      const name = { ok: 'answers 200', late: 'answers 200 after 800 ms', error: 'answers 500', slow: 'never answers (1 s timeout)' }[mode];
+      return [name, async () => {
+        const ep = await endpoint(mode);
+        await run(name, ep.url);
+        await ep.close();
+      }];
+    }),
+    ['unreachable (closed port)', async () => run('unreachable (closed port)', await closedPort())],
+  ];
   for (let round = 0; round < rounds; round++) {
-    await run('none (baseline)', undefined);
-    const ok = await endpoint('ok');
-    await run('answers 200', ok.url);
-    await ok.close();
-    const late = await endpoint('late');
-    await run('answers 200 after 800 ms', late.url);
-    await late.close();
-    const err = await endpoint('error');
-    await run('answers 500', err.url);
-    await err.close();
-    const slow = await endpoint('slow');
-    await run('never answers (1 s timeout)', slow.url);
-    await slow.close();
-    await run('unreachable (closed port)', await closedPort());
+    for (let k = 0; k < steps.length; k++) await steps[(round + k) % steps.length]![1]();
   }
+  const median = (xs: number[]) => quantile([...xs].sort((a, b) => a - b), 0.5);
+  const summary = steps.map(([name]) => {
+    const mine = rows.filter((r) => r.endpoint === name);
+    const p50 = mine.map((r) => r.p50us);
+    const p99 = mine.map((r) => r.p99us);
+    const c50 = mine.map((r) => r.connectP50us);
+    return `| ${name} | ${median(p50)} | ${Math.min(...p50)}–${Math.max(...p50)} | ${median(p99)} | ${Math.min(...p99)}–${Math.max(...p99)} | ${median(c50)} | ${Math.min(...c50)}–${Math.max(...c50)} |`;
+  });
   const md = [
     `### Publish and connect latency with a webhook endpoint that is fine, late, failing, slow or gone (in-process, ${engine} engine, ${seconds} s each, ${rounds} rounds interleaved; ${new Date().toISOString()})`,
     '',
@@ -196,6 +204,12 @@ export async function webhooksCli(argv: string[]): Promise<void> {
     '| endpoint | publishes | publish p50 µs | publish p99 µs | churned connections | connect→subscribed p50 µs | connect→subscribed p99 µs | events delivered | failed requests | dead-lettered |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map((r) => `| ${r.endpoint} | ${r.publishes} | ${r.p50us} | ${r.p99us} | ${r.churned} | ${r.connectP50us} | ${r.connectP99us} | ${r.delivered} | ${r.failures} | ${r.deadLettered} |`),
+    '',
+    `Across the ${rounds} rounds (each round starts one endpoint later than the one before): the median of each round's figure, and its range.`,
+    '',
+    '| endpoint | publish p50 µs, median | range | publish p99 µs, median | range | connect→subscribed p50 µs, median | range |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...summary,
   ].join('\n');
   console.log(`\n${md}`);
   if (!argv.includes('--no-update')) updateResultsFile(`npm run bench -- --scenario webhooks --seconds ${seconds} --engine ${engine} --rounds ${rounds}`, md, engine === 'memory' ? 'webhooks' : `webhooks-${engine}`);
