@@ -18,8 +18,18 @@ interface Wire {
   l?: Publication['delivery'];
 }
 
-/** A publication as stored in history (no offset, epoch or delivery): `data` stays exact JSON text. */
+/**
+ * A publication as stored in history (no offset, epoch or delivery). Two forms:
+ * - `*<time>:<data>`, the plain form, for a publication with neither info nor tags (the common
+ *   case: the server API's) whose data holds no raw newline (the batch separator): `time` in
+ *   milliseconds or empty, then `data`, the exact JSON text, as it is. Decoding is two slices,
+ *   no JSON parse and no escaping.
+ * - `{"d":<data as a JSON string>,"i":info,"t":tags,"m":time}`, the JSON form, for everything else
+ *   (and what every version before the plain form wrote: history written by it stays readable).
+ * JSON text starts with `{` here, never with `*`, so the first character tells the forms apart.
+ */
 export function encodeStored(pub: Publication): string {
+  if (pub.info === undefined && pub.tags === undefined && !pub.data.includes('\n')) return `*${pub.time ?? ''}:${pub.data}`;
   const w: Wire = { d: pub.data };
   if (pub.info !== undefined) w.i = pub.info;
   if (pub.tags !== undefined) w.t = pub.tags;
@@ -27,7 +37,7 @@ export function encodeStored(pub: Publication): string {
   return JSON.stringify(w);
 }
 
-/** A publication as sent between nodes: the stored form plus delivery targeting. */
+/** A publication as sent between nodes: the stored form, or with delivery targeting the JSON form with `l`. */
 export function encodeWire(pub: Publication): string {
   if (pub.delivery === undefined) return encodeStored(pub);
   const w: Wire = { d: pub.data };
@@ -38,17 +48,31 @@ export function encodeWire(pub: Publication): string {
   return JSON.stringify(w);
 }
 
-export function decodePub(json: string, offset: number, epoch: string): Publication {
-  const w = JSON.parse(json) as Wire;
-  const p: { -readonly [K in keyof Publication]: Publication[K] } = { data: w.d };
-  if (w.i !== undefined) p.info = w.i;
-  if (w.t !== undefined) p.tags = w.t;
-  if (w.m !== undefined) p.time = w.m;
+/** Either stored form (see encodeStored), or the JSON form with delivery targeting. Throws on anything else. */
+export function decodePub(text: string, offset: number, epoch: string): Publication {
+  const p: { -readonly [K in keyof Publication]: Publication[K] } = { data: '' };
+  if (text.charCodeAt(0) === 42 /* * */) {
+    const colon = text.indexOf(':', 1);
+    if (colon < 0) throw new SyntaxError('a plain stored publication without its time separator');
+    p.data = text.slice(colon + 1);
+    if (colon > 1) {
+      const time = Number(text.slice(1, colon));
+      if (!Number.isFinite(time)) throw new SyntaxError('a plain stored publication with a bad time');
+      p.time = time;
+    }
+  } else {
+    const w = JSON.parse(text) as Wire;
+    if (typeof w.d !== 'string') throw new SyntaxError('a stored publication without data');
+    p.data = w.d;
+    if (w.i !== undefined) p.info = w.i;
+    if (w.t !== undefined) p.tags = w.t;
+    if (w.m !== undefined) p.time = w.m;
+    if (w.l !== undefined) p.delivery = w.l;
+  }
   if (offset > 0) {
     p.offset = offset;
     p.epoch = epoch;
   }
-  if (w.l !== undefined) p.delivery = w.l;
   return p;
 }
 
