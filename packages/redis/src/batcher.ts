@@ -9,10 +9,22 @@ export const MAX_BATCH = 512;
 /** Batches of one channel in Redis at once (they run in order on the channel's one connection). */
 const MAX_IN_FLIGHT = 2;
 
-/** One queued write on a channel: a publication (with or without history), a join or a leave frame. */
-type Op =
-  | { kind: 'history'; pub: Publication; options: HistoryOptions; publish: boolean; resolve: (p: StreamPosition) => void; reject: (e: unknown) => void }
-  | { kind: 'frame'; frame: string; resolve: (p: undefined) => void; reject: (e: unknown) => void }
+/**
+ * Queued writes of a channel, as the commands they will become: a run of frames (publications
+ * without history, joins, leaves: one PUBLISH, one promise shared by all of them, since each
+ * resolves to nothing), a run of history publications sharing their options (one script call; each
+ * gets its own position), or one idempotent/versioned publication (its own script call).
+ */
+type Run =
+  | { kind: 'frames'; frames: string[]; promise: Promise<undefined>; resolve: (p: undefined) => void; reject: (e: unknown) => void }
+  | {
+      kind: 'history';
+      options: HistoryOptions;
+      publish: boolean;
+      pubs: Publication[];
+      resolves: ((p: StreamPosition) => void)[];
+      rejects: ((e: unknown) => void)[];
+    }
   | {
       kind: 'idempotent';
       pub: Publication;
@@ -24,7 +36,7 @@ type Op =
     };
 
 interface ChannelQueue {
-  ops: Op[];
+  runs: Run[];
   /**
    * Flushes of this channel in Redis. At most MAX_IN_FLIGHT: the next waits, so the queue grows into
    * one batch while Redis works; two let this node prepare a batch while Redis runs the previous one.
@@ -71,12 +83,44 @@ export class WriteBatcher {
 
   append(channel: string, pub: Publication, options: HistoryOptions, publish: boolean): Promise<StreamPosition> {
     if (!(options.size >= 1) || !(options.ttlMs >= 1)) return Promise.reject(new RangeError('history size and ttl must be positive'));
-    return new Promise((resolve, reject) => this.#push(channel, { kind: 'history', pub, options, publish, resolve, reject }));
+    const q = this.#queue(channel);
+    const last = q.runs[q.runs.length - 1];
+    let run: Extract<Run, { kind: 'history' }>;
+    if (last?.kind === 'history' && last.pubs.length < MAX_BATCH && last.publish === publish && sameOptions(last.options, options)) run = last;
+    else {
+      run = { kind: 'history', options, publish, pubs: [], resolves: [], rejects: [] };
+      q.runs.push(run);
+    }
+    run.pubs.push(pub);
+    const promise = new Promise<StreamPosition>((resolve, reject) => {
+      run.resolves.push(resolve);
+      run.rejects.push(reject);
+    });
+    this.#queued(channel, q);
+    return promise;
   }
 
-  /** A message for the channel's pub/sub channel without history: a publication (`p0::...`), a join or a leave. */
+  /**
+   * A message for the channel's pub/sub channel without history: a publication (`p0::...`), a join
+   * or a leave. Frames queued together share one promise: they go out in one PUBLISH and none has a
+   * result of its own.
+   */
   frame(channel: string, frame: string): Promise<undefined> {
-    return new Promise((resolve, reject) => this.#push(channel, { kind: 'frame', frame, resolve, reject }));
+    const q = this.#queue(channel);
+    const last = q.runs[q.runs.length - 1];
+    if (last?.kind === 'frames' && last.frames.length < MAX_BATCH) {
+      last.frames.push(frame);
+      return last.promise;
+    }
+    let resolve!: (p: undefined) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<undefined>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    q.runs.push({ kind: 'frames', frames: [frame], promise, resolve, reject });
+    this.#queued(channel, q);
+    return promise;
   }
 
   /**
@@ -93,16 +137,23 @@ export class WriteBatcher {
   ): Promise<StreamPosition | undefined> {
     if (options !== undefined && (!(options.size >= 1) || !(options.ttlMs >= 1))) return Promise.reject(new RangeError('history size and ttl must be positive'));
     if (version !== undefined && options === undefined) return Promise.reject(new RangeError('a publish version needs history'));
-    return new Promise((resolve, reject) => this.#push(channel, { kind: 'idempotent', pub, options, idempotent, version, resolve, reject }));
+    return new Promise((resolve, reject) => {
+      const q = this.#queue(channel);
+      q.runs.push({ kind: 'idempotent', pub, options, idempotent, version, resolve, reject });
+      this.#queued(channel, q);
+    });
   }
 
-  #push(channel: string, op: Op): void {
+  #queue(channel: string): ChannelQueue {
     let q = this.#queues.get(channel);
     if (q === undefined) {
-      q = { ops: [], busy: 0 };
+      q = { runs: [], busy: 0 };
       this.#queues.set(channel, q);
     }
-    q.ops.push(op);
+    return q;
+  }
+
+  #queued(channel: string, q: ChannelQueue): void {
     if (q.busy < MAX_IN_FLIGHT) this.#mark(channel);
   }
 
@@ -121,7 +172,7 @@ export class WriteBatcher {
     try {
       for (const channel of channels) {
         const q = this.#queues.get(channel);
-        if (q === undefined || q.busy >= MAX_IN_FLIGHT || q.ops.length === 0) continue;
+        if (q === undefined || q.busy >= MAX_IN_FLIGHT || q.runs.length === 0) continue;
         const c = this.target.client(channel);
         // a standalone connection's socket (a Cluster routes per command: no one socket to cork)
         const stream = (c as { stream?: Partial<Corkable> }).stream;
@@ -138,35 +189,30 @@ export class WriteBatcher {
   }
 
   #send(channel: string, q: ChannelQueue, c: RedisClient): void {
-    const ops = q.ops;
-    q.ops = [];
+    const runs = q.runs;
+    q.runs = [];
     q.busy++;
-    const sent: Promise<unknown>[] = [];
-    // consecutive ops of one kind make one command; commands keep the order of the ops
-    for (let i = 0; i < ops.length; ) {
-      const first = ops[i]!;
-      let j = i + 1;
-      while (j < ops.length && j - i < MAX_BATCH && sameRun(first, ops[j]!)) j++;
-      const run = ops.slice(i, j);
-      if (first.kind === 'idempotent') sent.push(this.#idempotentOne(channel, first, c));
-      else sent.push(first.kind === 'history' ? this.#appendRun(channel, run as HistoryOp[], c) : this.#frameRun(channel, run as FrameOp[], c));
-      i = j;
-    }
+    // one command per run, in the order of the runs
+    const sent = runs.map((run) => (run.kind === 'frames' ? this.#frameRun(channel, run, c) : run.kind === 'history' ? this.#appendRun(channel, run, c) : this.#idempotentOne(channel, run, c)));
     void Promise.allSettled(sent).then(() => {
       q.busy--;
-      if (q.ops.length > 0) this.#mark(channel);
-      else if (q.busy === 0) this.#queues.delete(channel);
+      // what queued up while this batch was in Redis leaves now, before the node turns to other
+      // work (such as the delivery of this very batch): Redis works while the node does
+      if (q.runs.length > 0) {
+        const c = this.target.client(channel);
+        this.#send(channel, q, c);
+      } else if (q.busy === 0) this.#queues.delete(channel);
     });
   }
 
-  async #appendRun(channel: string, run: HistoryOp[], c: RedisClient): Promise<void> {
+  async #appendRun(channel: string, run: HistoryRun, c: RedisClient): Promise<void> {
     const k = keys(this.target.prefix, channel);
-    const { publish, options } = run[0]!;
+    const { publish, options, pubs } = run;
     const stored: string[] = [];
     // the published forms, only when one differs from its stored form (delivery targeting)
     let wire: string[] | undefined;
-    for (let n = 0; n < run.length; n++) {
-      const pub = run[n]!.pub;
+    for (let n = 0; n < pubs.length; n++) {
+      const pub = pubs[n]!;
       const s = encodeStored(pub);
       stored.push(s);
       if (!publish) continue;
@@ -187,13 +233,15 @@ export class WriteBatcher {
         publish ? (wire === undefined ? '=' : wire.join('\n')) : '',
         ...stored,
       );
-      for (let n = 0; n < run.length; n++) run[n]!.resolve({ offset: Number(first) + n, epoch: String(epoch) });
+      const top = Number(first);
+      const e = String(epoch);
+      for (let n = 0; n < run.resolves.length; n++) run.resolves[n]!({ offset: top + n, epoch: e });
     } catch (err) {
-      for (const op of run) op.reject(err);
+      for (const reject of run.rejects) reject(err);
     }
   }
 
-  async #idempotentOne(channel: string, op: IdempotentOp, c: RedisClient): Promise<void> {
+  async #idempotentOne(channel: string, op: IdempotentRun, c: RedisClient): Promise<void> {
     const k = keys(this.target.prefix, channel);
     const { pub, options, idempotent, version } = op;
     const stored = encodeStored(pub);
@@ -225,28 +273,23 @@ export class WriteBatcher {
     }
   }
 
-  async #frameRun(channel: string, run: FrameOp[], c: RedisClient): Promise<void> {
-    const msg = run.length === 1 ? run[0]!.frame : `b${run.map((op) => op.frame).join('\n')}`;
+  async #frameRun(channel: string, run: FramesRun, c: RedisClient): Promise<void> {
+    const msg = run.frames.length === 1 ? run.frames[0]! : `b${run.frames.join('\n')}`;
     try {
       await (c as unknown as Record<string, (ch: string, m: string) => Promise<number>>)[this.target.publishCommand]!.call(c, this.target.pubsub(channel), msg);
-      for (const op of run) op.resolve(undefined);
+      run.resolve(undefined);
     } catch (err) {
-      for (const op of run) op.reject(err);
+      run.reject(err);
     }
   }
 }
 
-type HistoryOp = Extract<Op, { kind: 'history' }>;
+type HistoryRun = Extract<Run, { kind: 'history' }>;
+type FramesRun = Extract<Run, { kind: 'frames' }>;
+type IdempotentRun = Extract<Run, { kind: 'idempotent' }>;
 type Corkable = { cork(): void; uncork(): void };
-type FrameOp = Extract<Op, { kind: 'frame' }>;
-type IdempotentOp = Extract<Op, { kind: 'idempotent' }>;
 
-function sameRun(a: Op, b: Op): boolean {
-  if (a.kind !== b.kind || a.kind === 'idempotent') return false;
-  if (a.kind === 'frame') return true;
-  // one script call shares the history options: a change of size or TTL starts a new call
-  const h = b as HistoryOp;
-  const x = a.options;
-  const y = h.options;
-  return a.publish === h.publish && x.size === y.size && x.ttlMs === y.ttlMs && x.metaTtlMs === y.metaTtlMs;
+/** One script call shares the history options: a change of size or TTL starts a new call. */
+function sameOptions(x: HistoryOptions, y: HistoryOptions): boolean {
+  return x === y || (x.size === y.size && x.ttlMs === y.ttlMs && x.metaTtlMs === y.metaTtlMs);
 }

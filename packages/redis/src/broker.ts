@@ -184,7 +184,8 @@ export class RedisBroker implements Broker {
   /** Publish versions are checked in Redis, across nodes (kept in the stream's meta hash by the publishing script). */
   readonly versionedPublish = true;
 
-  async publish(
+  // not `async`: the batcher's promise is returned as it is (no wrapper promise per publication)
+  publish(
     channel: string,
     pub: Publication,
     options?: { history?: HistoryOptions; idempotent?: IdempotentPublish; version?: VersionedPublish },
@@ -195,12 +196,12 @@ export class RedisBroker implements Broker {
     return this.#batcher.frame(channel, pubMessage(pub));
   }
 
-  async publishJoin(channel: string, info: ClientInfo): Promise<void> {
-    await this.#batcher.frame(channel, `j${JSON.stringify(info)}`);
+  publishJoin(channel: string, info: ClientInfo): Promise<void> {
+    return this.#batcher.frame(channel, `j${JSON.stringify(info)}`);
   }
 
-  async publishLeave(channel: string, info: ClientInfo): Promise<void> {
-    await this.#batcher.frame(channel, `l${JSON.stringify(info)}`);
+  publishLeave(channel: string, info: ClientInfo): Promise<void> {
+    return this.#batcher.frame(channel, `l${JSON.stringify(info)}`);
   }
 
   async publishControl(message: string): Promise<void> {

@@ -50,7 +50,8 @@ local metaTtl, size, ttl = tonumber(ARGV[1]), tonumber(ARGV[5]), tonumber(ARGV[6
 local rch, cmd = ARGV[3], ARGV[4]
 local epoch, top = meta(stream, metaKey, ARGV[2], metaTtl)
 local first = top + 1
-local x = now + ttl
+-- the expiry as text once (Lua's own number format, as redis.call would convert it on each call)
+local x = tostring(now + ttl)
 -- a publication that the trim below would drop at once is never written: it takes its offset only
 local keepFrom = #ARGV - size + 1
 for i = 8, #ARGV do
