@@ -11,9 +11,9 @@
  * first, in the same process and on the same Redis, so old and new are measured in one run.
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import type { Broker } from '@switchboard/server';
-import { Recorder } from '@switchboard/server/testing';
+import type { Broker, BrokerEventHandler, Publication } from '@switchboard/server';
 import { Redis } from 'ioredis';
 import * as current from '../src/index.js';
 
@@ -26,10 +26,53 @@ export interface ThroughputResult {
   publicationsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
+  /** Share of the run's wall time the Node process's event loop was busy (both brokers). */
+  nodeBusyPct: number;
+  /** Share of the run's wall time Redis spent on the CPU (INFO cpu, every client of that Redis). */
+  redisBusyPct: number;
+  /** Node process CPU time (user + system, every thread) per publication. */
+  nodeCpuUsPerPublication: number;
 }
 
-function percentile(sorted: number[], p: number): number {
+function percentile(sorted: Float64Array, p: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]! * 100) / 100;
+}
+
+/**
+ * The receiving node: counts publications and checks that each channel's history publications come
+ * in offset order without gaps (the ordering guarantee the batching must keep). It keeps nothing,
+ * so the measurement is not a garbage collector's work on everything received.
+ */
+class Receiver implements BrokerEventHandler {
+  received = 0;
+  outOfOrder = 0;
+  readonly #last = new Map<string, number>();
+  #target = Infinity;
+  #done: (() => void) | undefined;
+  onPublication(channel: string, pub: Publication): void {
+    if (pub.offset !== undefined) {
+      const last = this.#last.get(channel);
+      if (last !== undefined && pub.offset !== last + 1) this.outOfOrder++;
+      this.#last.set(channel, pub.offset);
+    }
+    if (++this.received >= this.#target) this.#done?.();
+  }
+  onJoin(): void {}
+  onLeave(): void {}
+  onControl(): void {}
+  /** Resolves once `n` publications arrived since the last reset. */
+  reset(n: number): Promise<void> {
+    this.received = 0;
+    this.#target = n;
+    this.#last.clear();
+    return new Promise((resolve) => (this.#done = resolve));
+  }
+}
+
+async function redisCpuSeconds(r: Redis): Promise<number> {
+  const info = await r.info('cpu');
+  const field = (name: string) => Number(new RegExp(`${name}:([0-9.]+)`).exec(info)?.[1] ?? NaN);
+  return field('used_cpu_sys') + field('used_cpu_user');
 }
 
 export async function brokerThroughput(
@@ -39,48 +82,60 @@ export async function brokerThroughput(
   const prefix = `bench-${randomUUID().slice(0, 8)}`;
   const a = new mod.RedisBroker({ shards: new mod.RedisShards({ addresses: [address], prefix }) });
   const b = new mod.RedisBroker({ shards: new mod.RedisShards({ addresses: [address], prefix }) });
-  const rec = new Recorder();
+  const rec = new Receiver();
+  const stats = new Redis(address);
   await a.start(rec);
-  await b.start(new Recorder());
+  await b.start(new Receiver());
   const names = Array.from({ length: channels }, (_, i) => `ch${i}`);
   for (const ch of names) await a.subscribe(ch);
   const out = {} as { withoutHistory: ThroughputResult; withHistory: ThroughputResult };
   try {
     for (const hist of [false, true]) {
-      rec.events.length = 0;
-      const latencies: number[] = [];
+      const arrived = rec.reset(n);
+      const latencies = new Float64Array(n);
       let sent = 0;
+      const redis0 = await redisCpuSeconds(stats);
+      const cpu0 = process.cpuUsage();
+      const elu0 = performance.eventLoopUtilization();
       const t0 = performance.now();
       await Promise.all(
         Array.from({ length: inFlight }, async () => {
           while (sent < n) {
-            const ch = names[sent % channels]!;
-            sent++;
+            const i = sent++;
+            const ch = names[i % channels]!;
             const s = performance.now();
-            await b.publish(ch, { data: '{"x":1}' }, hist ? { history: { size: 100, ttlMs: 60_000 } } : undefined);
-            latencies.push(performance.now() - s);
+            // the shape the server's publish makes: JSON data and the time of publishing
+            await b.publish(ch, { data: '{"x":1}', time: Date.now() }, hist ? { history: { size: 100, ttlMs: 60_000 } } : undefined);
+            latencies[i] = performance.now() - s;
           }
         }),
       );
-      const deadline = Date.now() + 60_000;
-      while (rec.events.length < n) {
-        if (Date.now() > deadline) throw new Error(`only ${rec.events.length} of ${n} publications arrived`);
-        await new Promise((r) => setTimeout(r, 1));
-      }
-      latencies.sort((x, y) => x - y);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        arrived,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`only ${rec.received} of ${n} publications arrived`)), 60_000))),
+      ]).finally(() => clearTimeout(timer));
+      const seconds = (performance.now() - t0) / 1000;
+      const elu = performance.eventLoopUtilization(elu0);
+      const cpu = process.cpuUsage(cpu0);
+      const redisBusy = ((await redisCpuSeconds(stats)) - redis0) / seconds;
+      if (rec.outOfOrder > 0) throw new Error(`${rec.outOfOrder} publications arrived out of offset order`);
+      latencies.sort();
       out[hist ? 'withHistory' : 'withoutHistory'] = {
-        publicationsPerSecond: Math.round(n / ((performance.now() - t0) / 1000)),
+        publicationsPerSecond: Math.round(n / seconds),
         p50Ms: percentile(latencies, 50),
         p99Ms: percentile(latencies, 99),
+        nodeBusyPct: Math.round(elu.utilization * 100),
+        redisBusyPct: Math.round(redisBusy * 100),
+        nodeCpuUsPerPublication: Math.round(((cpu.user + cpu.system) / n) * 100) / 100,
       };
     }
   } finally {
     await a.close();
     await b.close();
-    const c = new Redis(address);
-    const keys = await c.keys(`${prefix}.*`);
-    if (keys.length > 0) await c.del(...keys);
-    c.disconnect();
+    const keys = await stats.keys(`${prefix}.*`);
+    if (keys.length > 0) await stats.del(...keys);
+    stats.disconnect();
   }
   return out;
 }
