@@ -3,10 +3,18 @@ import type { ClientInfo, Publication } from '@switchboard/server';
 
 const letters = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
+/** Random bytes for epochs, drawn in blocks (a script call asks for one epoch each, used or not). */
+let pool = Buffer.alloc(0);
+let used = 0;
+
 export function newEpoch(): string {
-  const bytes = randomBytes(8);
+  if (used + 8 > pool.length) {
+    pool = randomBytes(4096);
+    used = 0;
+  }
   let out = '';
-  for (let i = 0; i < 8; i++) out += letters[bytes[i]! % letters.length];
+  for (let i = 0; i < 8; i++) out += letters[pool[used + i]! % letters.length];
+  used += 8;
   return out;
 }
 
