@@ -231,7 +231,8 @@ export class WriteBatcher {
         Math.floor(options.size),
         Math.ceil(options.ttlMs),
         publish ? (wire === undefined ? '=' : wire.join('\n')) : '',
-        ...stored,
+        stored.join('\n'),
+        stored.length,
       );
       const top = Number(first);
       const e = String(epoch);

@@ -8,8 +8,8 @@ export type RedisClient = Redis | Cluster;
 export const DEFAULT_META_TTL_MS = 30 * 24 * 3600 * 1000;
 
 export type HistoryScriptClient = RedisClient & {
-  /** See APPEND: the published forms go joined by newlines, then one stored form per publication. */
-  sbAppend(stream: string, meta: string, metaTtl: number, epoch: string, channel: string, command: string, size: number, ttl: number, wire: string, ...stored: string[]): Promise<[number, string]>;
+  /** See APPEND: the published forms joined by newlines (or '='), the stored forms joined by newlines, and their count. */
+  sbAppend(stream: string, meta: string, metaTtl: number, epoch: string, channel: string, command: string, size: number, ttl: number, wire: string, stored: string, count: number): Promise<[number, string]>;
   sbRead(stream: string, meta: string, epoch: string, metaTtl: number, since: string, sinceEpoch: string, limit: number, reverse: string): Promise<(string | number)[]>;
   sbRemove(stream: string, meta: string): Promise<number>;
   sbIdempotent(

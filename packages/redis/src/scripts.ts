@@ -39,9 +39,10 @@ end
  * Append a batch of publications (and publish them). KEYS: stream, meta. ARGV: meta ttl ms, new
  * epoch (used when the stream is unknown), Redis channel ('' = do not publish), publish command
  * ('publish' or 'spublish'), history size, ttl ms, the published forms joined by newlines (or '=' when
- * they are the stored forms), then the stored JSON of each publication. Returns { first offset, epoch }: the batch takes consecutive
- * offsets. The PUBLISH (one message for the batch: p<offset>:<epoch>:<json> for one publication,
- * B<first offset>:<epoch>:<json>, newline, <json>... for several) happens in the same atomic step as
+ * they are the stored forms), the stored form of each publication joined by newlines (no stored form
+ * holds a raw newline), how many there are. Returns { first offset, epoch }: the batch takes consecutive
+ * offsets. The PUBLISH (one message for the batch: p<offset>:<epoch>:<form> for one publication,
+ * B<first offset>:<epoch>:<form>, newline, <form>... for several) happens in the same atomic step as
  * the offset assignment, so every node receives a channel's publications in offset order.
  */
 export const APPEND = `${NOW}${PRUNE}${META}
@@ -52,11 +53,17 @@ local epoch, top = meta(stream, metaKey, ARGV[2], metaTtl)
 local first = top + 1
 -- the expiry as text once (Lua's own number format, as redis.call would convert it on each call)
 local x = tostring(now + ttl)
+-- the stored forms, one per line, taken apart here (one argument instead of one per publication)
+local all, n = ARGV[8], tonumber(ARGV[9])
 -- a publication that the trim below would drop at once is never written: it takes its offset only
-local keepFrom = #ARGV - size + 1
-for i = 8, #ARGV do
+local keepFrom = n - size + 1
+local pos = 1
+for i = 1, n do
+  local nl = string.find(all, '\\n', pos, true)
+  local stop = nl or (#all + 1)
   top = top + 1
-  if i >= keepFrom then redis.call('XADD', stream, top .. '-0', 'd', ARGV[i], 'x', x) end
+  if i >= keepFrom then redis.call('XADD', stream, top .. '-0', 'd', string.sub(all, pos, stop - 1), 'x', x) end
+  pos = stop + 1
 end
 redis.call('XTRIM', stream, 'MAXLEN', size)
 redis.call('HSET', metaKey, 's', top)
@@ -66,7 +73,7 @@ prune(stream, now)
 if rch ~= '' then
   -- '=': the published forms are the stored ones (no delivery targeting), sent once
   local body = ARGV[7]
-  if body == '=' then body = table.concat(ARGV, '\\n', 8) end
+  if body == '=' then body = all end
   if top == first then redis.call(cmd, rch, 'p' .. first .. ':' .. epoch .. ':' .. body)
   else redis.call(cmd, rch, 'B' .. first .. ':' .. epoch .. ':' .. body) end
 end
