@@ -385,7 +385,8 @@ test("order per client: a client's subscribe is not reported before its connect,
   c.connect();
   await waitFor(() => s.state === SubscriptionState.Subscribed, 5000, 'subscribed while the connect is still with the engine');
   // the client is subscribed, its connect still with the engine: none of its events is reported yet
-  assert.deepEqual(events, [], 'no event of the client before its connect');
+  // The type argument keeps `events` a LifecycleEvent[]: inferred from [] the assertion would narrow it to never[].
+  assert.deepEqual<LifecycleEvent[]>(events, [], 'no event of the client before its connect');
   state.release();
   await waitFor(() => events.some((e) => e.type === 'subscribe'), 5000, 'the subscribe reported');
   assert.deepEqual(
