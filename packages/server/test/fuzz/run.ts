@@ -130,6 +130,10 @@ class FuzzConn {
   readonly anonymous = new Map<string, number>();
   due = 0;
   closed: { code: number; reason: string } | undefined;
+  /** `closed` read afresh: a check of the field before an await would otherwise keep it narrowed after it. */
+  closedNow(): { code: number; reason: string } | undefined {
+    return this.closed;
+  }
   #wake: (() => void) | undefined;
   constructor(
     url: string,
@@ -274,7 +278,8 @@ async function worker(url: string, d: Dialect, budget: { left: number }, replies
         if (d.batching === 'newline' && parts.length > 0) conn.ws.send(parts.join('\n'));
         else for (const p of parts) conn.ws.send(p);
         await conn.waitFor(() => conn.due === 0 || conn.closed !== undefined, 'replies');
-        if (conn.closed !== undefined) conn.fail(`closed (${conn.closed.code} ${conn.closed.reason}) while replies were due`);
+        const closed = conn.closedNow();
+        if (closed !== undefined) conn.fail(`closed (${closed.code} ${closed.reason}) while replies were due`);
       }
     } else if (d.greeting.length > 0) {
       await conn.waitFor(() => conn.due === 0 || conn.closed !== undefined, 'greeting');
