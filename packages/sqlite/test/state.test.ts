@@ -12,9 +12,11 @@ import { SqliteHistoryStore, SqliteStateStore } from '../src/index.js';
 stateConformance('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sb-state-'));
   const history = new SqliteHistoryStore({ path: join(dir, 'state.db') });
+  const db = history.database;
+  assert.ok(db, 'a new history store is open');
   return {
-    store: new SqliteStateStore(history.database),
-    another: new SqliteStateStore(history.database),
+    store: new SqliteStateStore(db),
+    another: new SqliteStateStore(db),
     close: async () => {
       await history.close();
       rmSync(dir, { recursive: true, force: true });
@@ -27,7 +29,9 @@ test('sqlite state: revocations, last seen, memberships and webhook journals sur
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'state.db');
   const h1 = new SqliteHistoryStore({ path });
-  const s1 = new SqliteStateStore(h1.database);
+  const db1 = h1.database;
+  assert.ok(db1, 'h1 is open');
+  const s1 = new SqliteStateStore(db1);
   await s1.heartbeat('old', 200);
   await s1.revoke({ kind: 'jti', jti: 'j1', expireAt: Date.now() + 60_000 });
   await s1.setLastSeen('ann', 1234);
@@ -38,7 +42,9 @@ test('sqlite state: revocations, last seen, memberships and webhook journals sur
 
   const h2 = new SqliteHistoryStore({ path });
   t.after(() => h2.close());
-  const s2 = new SqliteStateStore(h2.database);
+  const db2 = h2.database;
+  assert.ok(db2, 'h2 is open');
+  const s2 = new SqliteStateStore(db2);
   await s2.heartbeat('new', 60_000);
   assert.deepEqual(await s2.revocations(), [{ kind: 'jti', jti: 'j1', expireAt: (await s2.revocations())[0]!.expireAt }]);
   assert.deepEqual(await s2.lastSeen(['ann']), [1234]);
