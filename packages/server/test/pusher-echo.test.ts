@@ -5,6 +5,8 @@ import { until } from './helpers.js';
 import { next, PusherJs, startPusher, type PusherClient, type PusherTestServer } from './pusher-helpers.js';
 
 type EchoPusher = Echo<'pusher'>;
+/** The type laravel-echo declares for its `Pusher` option (see where it is passed). */
+type EchoPusherOption = typeof import('pusher-js');
 
 function echo(srv: PusherTestServer, user: string): EchoPusher {
   return new Echo({
@@ -18,7 +20,10 @@ function echo(srv: PusherTestServer, user: string): EchoPusher {
     authEndpoint: `http://127.0.0.1:${srv.port}/pusher/auth`,
     // A fresh headers object per instance: Echo copies its defaults shallowly.
     auth: { headers: { 'X-User': user } },
-    Pusher: PusherJs,
+    // The value is right (laravel-echo calls `new options.Pusher(key, options)`) but its type is not: pusher-js's
+    // CommonJS build is `module.exports = Pusher` while its index.d.ts says `export default`, so under NodeNext
+    // laravel-echo's `import { default } from 'pusher-js'` types the option as pusher-js's whole module namespace.
+    Pusher: PusherJs as unknown as EchoPusherOption,
   });
 }
 

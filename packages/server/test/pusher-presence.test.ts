@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import type { Channel, PresenceChannel } from 'pusher-js';
 import { ReplyError } from '../src/index.js';
 import { RawClient, SECRET, sdk, token, until } from './helpers.js';
 import { APP, connectedOf, next, pusherClient, startPusher, type PusherTestServer } from './pusher-helpers.js';
@@ -64,6 +65,11 @@ test('pusher presence: a numeric user_id stays a number, subscribing again adds 
   }
 });
 
+/** pusher-js makes every `presence-` channel a PresenceChannel (its channel factory), though subscribe() is typed Channel. */
+function isPresence(c: Channel): c is PresenceChannel {
+  return c.name.startsWith('presence-') && 'members' in c;
+}
+
 test('pusher presence: pusher-js sees the client event sender in metadata.user_id, and a centrifuge SDK client in the presence channel as a member', { timeout: 30_000 }, async () => {
   const srv = await startPusher({ token: { hmacSecret: SECRET }, namespaces: { pusher: { allowSubscribeForClient: true, allowPublishForSubscriber: true, presence: true, joinLeave: true } } });
   const a = pusherClient(srv, { user: 'alice' });
@@ -72,6 +78,7 @@ test('pusher presence: pusher-js sees the client event sender in metadata.user_i
   try {
     await Promise.all([connectedOf(a), connectedOf(b)]);
     const pa = a.subscribe('presence-room');
+    assert.ok(isPresence(pa), 'pusher-js made presence-room a presence channel');
     const pb = b.subscribe('presence-room');
     await Promise.all([next((cb) => pa.bind('pusher:subscription_succeeded', cb), 5000, 'a'), next((cb) => pb.bind('pusher:subscription_succeeded', cb), 5000, 'b')]);
     const got = next<{ data: unknown; meta: { user_id?: string } }>((cb) => pa.bind('client-typing', (data: unknown, meta: { user_id?: string }) => cb({ data, meta })), 5000, 'client-typing');
