@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { generate } from 'selfsigned';
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 import { createSwitchboard } from '../../src/index.js';
 import { startServer, token, until } from '../helpers.js';
 
@@ -71,7 +72,10 @@ test('wss:// on an https server with a self-signed certificate: the native proto
     });
     assert.notEqual(untrusted, 'open');
 
-    const ws = new WebSocket(`wss://127.0.0.1:${port}/connection/websocket`, { ca: pems.cert, servername: 'localhost' });
+    // ws hands its options on to tls.connect, so servername (the certificate is for localhost, the address is
+    // 127.0.0.1) works, but its ClientOptions type does not list it: add it from tls's own options type.
+    const tlsOptions: ClientOptions & Pick<ConnectionOptions, 'servername'> = { ca: pems.cert, servername: 'localhost' };
+    const ws = new WebSocket(`wss://127.0.0.1:${port}/connection/websocket`, tlsOptions);
     const lines: Record<string, unknown>[] = [];
     ws.on('message', (d) => {
       for (const l of (d as Buffer).toString().split('\n')) if (l) lines.push(JSON.parse(l));
@@ -88,7 +92,7 @@ test('wss:// on an https server with a self-signed certificate: the native proto
     assert.deepEqual(push, { channel: 'chat:tls', pub: { data: { secure: true } } });
     ws.terminate();
 
-    const plain = new WebSocket(`wss://127.0.0.1:${port}/ws?token=${await token({ sub: 'bob' })}`, { ca: pems.cert, servername: 'localhost' });
+    const plain = new WebSocket(`wss://127.0.0.1:${port}/ws?token=${await token({ sub: 'bob' })}`, tlsOptions);
     const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
       plain.once('message', (d) => resolve(JSON.parse((d as Buffer).toString())));
       plain.once('error', reject);
