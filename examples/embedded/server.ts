@@ -32,7 +32,7 @@ sb.rpc('shout', async (ctx) => {
 sb.on('connect', (client) => console.log(`connect ${client.id} user=${client.user || '(anonymous)'}`));
 sb.on('disconnect', (client, { code }) => console.log(`disconnect ${client.id} code=${code}`));
 
-const server = createServer((req, res) => {
+const server = createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'text/plain' });
   res.end('Switchboard is at ws://<host>/connection/websocket\n');
 });

@@ -120,7 +120,7 @@ test('standalone: two nodes on Redis consume a Redis Stream and a JetStream stre
   const victim = (await holderOf(streams[0]!))!;
   assert.ok(victim, 'the holder of stream 0 is one of the two nodes');
   const survivor = nodes.find((n) => n !== victim)!;
-  const held = [];
+  const held: string[] = [];
   for (const s of streams) if ((await holderOf(s)) === victim) held.push(s);
   await waitFor(
     async () => (await applied(victim, 'js')) > 0 && (await applied(victim, 'rs')) > 0 && (await applied(survivor, 'js')) > 0 && (await applied(survivor, 'rs')) > 0,

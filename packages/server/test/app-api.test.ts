@@ -46,11 +46,11 @@ test('hooks see connect, subscribe, publish, unsubscribe, message and disconnect
   const kinds: string[] = [];
   const srv = await startServer({ namespaces: { room: open } }, (sb) => {
     sb.on('connect', (c) => events.push(`connect:${c.user}`));
-    sb.on('subscribe', (c, ch) => events.push(`subscribe:${ch}`));
+    sb.on('subscribe', (_c, ch) => events.push(`subscribe:${ch}`));
     sb.on('publish', (ch) => events.push(`publish:${ch}`));
-    sb.on('unsubscribe', (c, ch) => events.push(`unsubscribe:${ch}`));
-    sb.on('message', (c, data) => events.push(`message:${JSON.stringify(data)}`));
-    sb.on('disconnect', (c, d) => events.push(`disconnect:${d.code}`));
+    sb.on('unsubscribe', (_c, ch) => events.push(`unsubscribe:${ch}`));
+    sb.on('message', (_c, data) => events.push(`message:${JSON.stringify(data)}`));
+    sb.on('disconnect', (_c, d) => events.push(`disconnect:${d.code}`));
     sb.use(async (ctx: CommandContext, next) => {
       kinds.push(ctx.kind);
       await next();

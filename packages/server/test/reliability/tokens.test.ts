@@ -130,7 +130,7 @@ test('JWKS: keys picked by kid, cached, refetched on an unknown kid (at most onc
   const jwk = async (k: CryptoKey, kid: string): Promise<JWK> => ({ ...(await exportJWK(k)), kid, alg: 'RS256', use: 'sig' });
   let keys: JWK[] = [await jwk(k1.publicKey, 'k1')];
   let fetches = 0;
-  const jwksServer = createServer((req, res) => {
+  const jwksServer = createServer((_req, res) => {
     fetches++;
     res.setHeader('content-type', 'application/json');
     res.end(JSON.stringify({ keys }));
@@ -170,7 +170,7 @@ test('no secret is ever logged: secrets, tokens and signatures never appear in a
   const rec =
     (level: string) =>
     (obj: object, msg?: string): void => {
-      lines.push(`${level} ${msg ?? ''} ${JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? { message: v.message, stack: v.stack, ...v } : v))}`);
+      lines.push(`${level} ${msg ?? ''} ${JSON.stringify(obj, (_k, v: unknown) => (v instanceof Error ? { ...v, message: v.message, stack: v.stack } : v))}`);
     };
   const logger: Logger = { debug: rec('debug'), info: rec('info'), warn: rec('warn'), error: rec('error') };
   const srv = await startServer({ logger, namespaces: { secret: {}, chat: { allowSubscribeForClient: true } } }, (sb) => {
