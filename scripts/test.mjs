@@ -36,11 +36,14 @@ if (selected.length === 0) {
   process.exit(1);
 }
 // The whole run (no filters: `npm test`, CI) first type-checks every project (tsc -b, with
-// noUnusedLocals/noUnusedParameters) and lints (eslint.config.js); either failing fails the run.
+// noUnusedLocals/noUnusedParameters), then the tests, scripts and examples tsc -b does not build
+// (tsconfig.lint.json, one program over every TypeScript file), and lints (eslint.config.js); any
+// of them failing fails the run.
 // A filtered run skips them (`npm run lint` runs them alone); SKIP_LINT=1 skips them too.
 if (filters.length === 0 && process.env.SKIP_LINT !== '1') {
   for (const [what, script, args] of [
     ['tsc -b', 'node_modules/typescript/bin/tsc', ['-b', 'tsconfig.build.json']],
+    ['tsc -p tsconfig.lint.json', 'node_modules/typescript/bin/tsc', ['-p', 'tsconfig.lint.json', '--noEmit']],
     ['eslint', 'node_modules/eslint/bin/eslint.js', ['.']],
   ]) {
     const started = Date.now();
