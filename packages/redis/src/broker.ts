@@ -13,7 +13,7 @@ import {
 import type { Cluster } from 'ioredis';
 import { batcherOf, type WriteBatcher } from './batcher.js';
 import { ClusterSubscriber } from './cluster-subscriber.js';
-import { decodeBatch, decodeMessage, newEpoch, pubMessage } from './codec.js';
+import { decodeBatch, decodeMessage, decodePlain, newEpoch, pubMessage } from './codec.js';
 import { historyScripts } from './commands.js';
 import { controlChannel, keys, type RedisConnectionOptions, RedisShards, shardOf } from './shards.js';
 import { StandaloneSubscriber, type ShardSubscriber } from './subscriber.js';
@@ -108,12 +108,13 @@ export class RedisBroker implements Broker {
     const channel = this.shards.channelOf(rch);
     if (channel === undefined) return;
     const k = msg.charCodeAt(0);
-    // a batch: the frames of one channel's turn, in order, one per line (JSON never holds a raw newline)
+    // a batch: the frames of one channel's turn, in order, one per line (no frame holds a raw newline)
     if (k === 98 /* b */) {
       for (let start = 1; ; ) {
         const nl = msg.indexOf('\n', start);
         const end = nl < 0 ? msg.length : nl;
-        const pub = plainFrame(msg, start, end);
+        // the common frame, a publication without history in the plain form (p0::*...), read in place
+        const pub = msg.startsWith('p0::', start) ? decodePlain(msg, start + 4, end) : undefined;
         if (pub === undefined) this.#deliver(h, channel, msg.slice(start, end), viaPattern);
         else if (viaPattern) h.onPatternPublication?.(channel, pub);
         else h.onPublication(channel, pub);
@@ -234,26 +235,6 @@ export class RedisBroker implements Broker {
     this.#subs = [];
     await this.shards.release();
   }
-}
-
-/**
- * A publication without history in the plain stored form (`p0::*<time>:<data>`) between `start` and
- * `end` of a batch, read in place (the common frame of a batch without history); undefined for any
- * other frame, which goes through decodeMessage.
- */
-function plainFrame(msg: string, start: number, end: number): Publication | undefined {
-  if (!msg.startsWith('p0::*', start)) return undefined;
-  let time = 0;
-  let i = start + 5;
-  for (; i < end; i++) {
-    const c = msg.charCodeAt(i);
-    if (c === 58 /* : */) break;
-    if (c < 48 || c > 57) return undefined; // not a plain time: let decodeMessage judge it
-    time = time * 10 + (c - 48);
-  }
-  if (i >= end) return undefined;
-  const data = msg.slice(i + 1, end);
-  return i === start + 5 ? { data } : { data, time };
 }
 
 /** A Redis glob matching every channel that starts with `prefix` (its glob characters escaped). */

@@ -18,10 +18,12 @@ test('stored forms: the plain form for data and time, the JSON form for the rest
     { data: '[1,\n2]', time: 5 }, // a raw newline: the JSON form (the newline separates a batch's entries)
     { data: '{"y":"z"}', info, time: 7 },
     { data: '1', tags: { k: 'v' } },
+    { data: '2', time: 1.5 }, // not a time Date.now() gives: the JSON form, so it reads back exact
   ];
   for (const pub of cases) {
     const stored = encodeStored(pub);
-    assert.equal(stored.startsWith('*'), pub.info === undefined && pub.tags === undefined && !pub.data.includes('\n'), stored);
+    const plain = pub.info === undefined && pub.tags === undefined && !pub.data.includes('\n') && (pub.time === undefined || Number.isInteger(pub.time));
+    assert.equal(stored.startsWith('*'), plain, stored);
     assert.ok(!stored.includes('\n'), 'a stored form never holds a raw newline');
     assert.deepEqual(decodePub(stored, 0, ''), pub);
     assert.deepEqual(decodePub(stored, 9, 'ep'), { ...pub, offset: 9, epoch: 'ep' });
