@@ -18,6 +18,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { waitFor } from '@switchboard/server/testing';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { updateResultsFile } from './report.js';
@@ -74,10 +75,7 @@ async function rate(seconds: number, publish: (i: number) => Promise<unknown>, w
 
 /** Waits (bounded) until each receiver has `expected` more pushes than it had at `before`. */
 async function drain(receivers: { received: () => number }[], before: number[], expected: number, what: string): Promise<void> {
-  const done = () => receivers.every((r, i) => r.received() - before[i]! >= expected);
-  const deadline = Date.now() + 60_000;
-  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  if (!done()) throw new Error(`${what}: not every subscriber received all ${expected} publications within 60 s`);
+  await waitFor(() => receivers.every((r, i) => r.received() - before[i]! >= expected), 60_000, `${what}: every subscriber receiving all ${expected} publications`);
 }
 
 export async function patternsCli(argv: string[]): Promise<void> {

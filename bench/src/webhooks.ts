@@ -65,14 +65,6 @@ async function closedPort(): Promise<string> {
   return `http://127.0.0.1:${port}/hook`;
 }
 
-function open(url: string): Promise<WebSocket> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
-}
-
 type Engine = 'memory' | 'redis';
 
 /** The engine's options for the node (Redis: broker, history, presence, cluster state and the webhook journal). */
@@ -88,9 +80,12 @@ function openSubscribed(url: string, channel: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     ws.once('open', () => ws.send(JSON.stringify({ type: 'subscribe', channel, id: 1 })));
-    ws.on('message', (d: Buffer) => {
-      if (d.toString().includes('"subscribed"')) resolve(ws);
-    });
+    const onMessage = (d: Buffer) => {
+      if (!d.toString().includes('"subscribed"')) return;
+      ws.off('message', onMessage);
+      resolve(ws);
+    };
+    ws.on('message', onMessage);
     ws.once('error', reject);
   });
 }
@@ -103,13 +98,12 @@ async function measure(name: string, url: string | undefined, seconds: number, e
   sb.attach(http, { path: '/ws', protocol: 'plain' });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   const wsUrl = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`;
-  const sub = await open(wsUrl);
+  const sub = await openSubscribed(wsUrl, 'chat:bench');
   let waiting: (() => void) | undefined;
   sub.on('message', (d: Buffer) => {
-    if (d.toString().includes('"publication"') || d.toString().includes('"n"')) waiting?.();
+    const text = d.toString();
+    if (text.includes('"publication"') || text.includes('"n"')) waiting?.();
   });
-  sub.send(JSON.stringify({ type: 'subscribe', channel: 'chat:bench' }));
-  await new Promise((r) => setTimeout(r, 200));
   let stop = false;
   let churned = 0;
   const connectLat: number[] = [];
