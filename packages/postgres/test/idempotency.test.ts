@@ -83,6 +83,11 @@ test('idempotent publications on PostgreSQL: a key published by one node is not 
   assert.equal(renewed!.offset, short!.offset + 1, 'published again after the key expired');
   assert.ok(!dups.includes('s2'));
   await waitFor(() => rec.data('h').length >= 6, 20_000, 'the renewed publication');
+  assert.deepEqual(rec.data('h').slice(4), [{ n: 's1' }, { n: 's2' }], 'both publications of the expired key delivered, once each');
+  assert.deepEqual(
+    rec.pubs('h').slice(4).map((p) => p.offset),
+    [short!.offset, renewed!.offset],
+  );
 });
 
 test('idempotency keys on two Switchboard nodes on PostgreSQL: a retry through the other node is answered, not published; a stale version keeps no key', async (t) => {
