@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createSwitchboard, type Publication, type StreamPosition } from '@switchboard/server';
+import type { Publication, StreamPosition } from '@switchboard/server';
 import { Recorder, waitFor } from '@switchboard/server/testing';
 import postgres from 'postgres';
-import { createPostgresEngine, Database, PostgresBroker } from '../src/index.js';
-import { dropSchema, PG_DSN, pgAvailable, testSchema } from './pg-env.js';
+import { Database, PostgresBroker } from '../src/index.js';
+import { dropSchema, PG_DSN, pgAvailable, testSchema, twoNodes } from './pg-env.js';
 
 const pub = (n: unknown): Publication => ({ data: JSON.stringify({ n }), time: Date.now() });
 
@@ -83,22 +83,16 @@ test('idempotent publications on PostgreSQL: a key published by one node is not 
   assert.equal(renewed!.offset, short!.offset + 1, 'published again after the key expired');
   assert.ok(!dups.includes('s2'));
   await waitFor(() => rec.data('h').length >= 6, 20_000, 'the renewed publication');
+  assert.deepEqual(rec.data('h').slice(4), [{ n: 's1' }, { n: 's2' }], 'both publications of the expired key delivered, once each');
+  assert.deepEqual(
+    rec.pubs('h').slice(4).map((p) => p.offset),
+    [short!.offset, renewed!.offset],
+  );
 });
 
 test('idempotency keys on two Switchboard nodes on PostgreSQL: a retry through the other node is answered, not published; a stale version keeps no key', async (t) => {
   if (!(await pgAvailable())) return t.skip(`no PostgreSQL at ${PG_DSN}`);
-  const schema = testSchema('idem_nodes');
-  const node = (name: string) => {
-    const e = createPostgresEngine({ dsn: PG_DSN, schema, poolSize: 2 });
-    return createSwitchboard({ broker: e.broker, history: e.history, presence: e.presence, name, namespaces: { chat: { historySize: 10, historyTtlMs: 60_000 } } });
-  };
-  const a = node('A');
-  const b = node('B');
-  t.after(async () => {
-    await a.shutdown({ timeoutMs: 500 });
-    await b.shutdown({ timeoutMs: 500 });
-    await dropSchema(schema);
-  });
+  const [a, b] = twoNodes(t, 'idem_nodes', { chat: { historySize: 10, historyTtlMs: 60_000 } });
   const first = await a.publish('chat:x', { m: 1 }, { idempotencyKey: 'order-17' });
   assert.deepEqual(await b.publish('chat:x', { m: 1, retry: true }, { idempotencyKey: 'order-17' }), first);
   // a versioned publication that is stale keeps no key: the same key with a newer version publishes

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { TestContext } from 'node:test';
 import postgres from 'postgres';
+import { createSwitchboard, type Switchboard, type SwitchboardOptions } from '@switchboard/server';
+import { createPostgresEngine } from '../src/index.js';
 
 export const PG_DSN = process.env['SWITCHBOARD_TEST_POSTGRES'] ?? 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -35,4 +38,24 @@ export async function dropSchema(schema: string, dsn = PG_DSN): Promise<void> {
   } finally {
     await sql.end({ timeout: 1 });
   }
+}
+
+/**
+ * Two Switchboard nodes, A and B, on one fresh schema, each with its own engine (as in separate
+ * processes); shut down and the schema dropped after the test.
+ */
+export function twoNodes(t: TestContext, tag: string, namespaces: SwitchboardOptions['namespaces']): [Switchboard, Switchboard] {
+  const schema = testSchema(tag);
+  const node = (name: string) => {
+    const e = createPostgresEngine({ dsn: PG_DSN, schema, poolSize: 2 });
+    return createSwitchboard({ broker: e.broker, history: e.history, presence: e.presence, name, namespaces });
+  };
+  const a = node('A');
+  const b = node('B');
+  t.after(async () => {
+    await a.shutdown({ timeoutMs: 500 });
+    await b.shutdown({ timeoutMs: 500 });
+    await dropSchema(schema);
+  });
+  return [a, b];
 }

@@ -3,10 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Publication } from '@switchboard/server';
-import { createSwitchboard } from '@switchboard/server';
 import { Recorder, waitFor } from '@switchboard/server/testing';
 import { createPostgresEngine } from '../src/index.js';
-import { dropSchema, PG_DSN, pgAvailable, testSchema } from './pg-env.js';
+import { dropSchema, PG_DSN, pgAvailable, testSchema, twoNodes } from './pg-env.js';
 
 const pub = (v: unknown): Publication => ({ data: JSON.stringify(v), time: Date.now() });
 
@@ -74,18 +73,7 @@ test('versioned publications on PostgreSQL: a version appended by one node makes
 
 test('two Switchboard nodes on PostgreSQL: the version check holds across nodes', async (t) => {
   if (!(await pgAvailable())) return t.skip(`no PostgreSQL at ${PG_DSN}`);
-  const schema = testSchema('version_nodes');
-  const node = (name: string) => {
-    const e = createPostgresEngine({ dsn: PG_DSN, schema, poolSize: 2 });
-    return createSwitchboard({ broker: e.broker, history: e.history, presence: e.presence, name, namespaces: { state: { historySize: 10, historyTtlMs: 60_000 } } });
-  };
-  const a = node('A');
-  const b = node('B');
-  t.after(async () => {
-    await a.shutdown({ timeoutMs: 500 });
-    await b.shutdown({ timeoutMs: 500 });
-    await dropSchema(schema);
-  });
+  const [a, b] = twoNodes(t, 'version_nodes', { state: { historySize: 10, historyTtlMs: 60_000 } });
   let stale = 0;
   const first = await a.publish('state:x', { v: 5 }, { version: 5 });
   assert.deepEqual(await b.publish('state:x', { v: 4 }, { version: 4, stale: () => stale++ }), first);

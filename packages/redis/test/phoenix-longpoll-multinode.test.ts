@@ -45,6 +45,18 @@ async function node(prefix: string, name: string): Promise<Node> {
   };
 }
 
+/**
+ * Once nodes A and B know each other, opens a raw LongPoll session on node A: `at(n)` is the
+ * LongPoll URL on node n, `q` the query part that names the session.
+ */
+async function sessionOnA(a: Node, b: Node): Promise<{ at: (n: Node) => string; q: string }> {
+  await until(async () => (await a.sb.info()).nodes.length === 2 && (await b.sb.info()).nodes.length === 2, 15_000, 'both nodes know each other');
+  const jwt = await token({ sub: 'raw' });
+  const at = (n: Node) => `http://127.0.0.1:${n.port}/socket/longpoll?token=${jwt}&vsn=2.0.0`;
+  const opened = (await (await fetch(at(a))).json()) as { token: string };
+  return { at, q: `&token=${encodeURIComponent(opened.token)}` };
+}
+
 /** An HTTP proxy that sends each request to a random backend and answers every WebSocket upgrade 403. */
 async function balancer(ports: number[]): Promise<{ port: number; served: number[]; close(): Promise<void> }> {
   const served = ports.map(() => 0);
@@ -152,11 +164,7 @@ test('phoenix LongPoll across nodes: what a poll abandoned on the other node was
     await b.close();
     await dropPrefix(prefix);
   });
-  await until(async () => (await a.sb.info()).nodes.length === 2 && (await b.sb.info()).nodes.length === 2, 15_000, 'both nodes know each other');
-  const jwt = await token({ sub: 'raw' });
-  const at = (n: Node) => `http://127.0.0.1:${n.port}/socket/longpoll?token=${jwt}&vsn=2.0.0`;
-  const opened = (await (await fetch(at(a))).json()) as { token: string };
-  const q = `&token=${encodeURIComponent(opened.token)}`;
+  const { at, q } = await sessionOnA(a, b);
   // Join through node B (routed to A, which holds the session), then drain the replies through B.
   const posted = await fetch(at(b) + q, { method: 'POST', body: '["1","1","chat:abandon","phx_join",{}]' });
   assert.deepEqual(await posted.json(), { status: 200 });
@@ -202,11 +210,7 @@ test('phoenix LongPoll across nodes: a session whose node is gone: routing timeo
     await b.close();
     await dropPrefix(prefix);
   });
-  await until(async () => (await a.sb.info()).nodes.length === 2 && (await b.sb.info()).nodes.length === 2, 15_000, 'both nodes know each other');
-  const jwt = await token({ sub: 'raw' });
-  const at = (n: Node) => `http://127.0.0.1:${n.port}/socket/longpoll?token=${jwt}&vsn=2.0.0`;
-  const opened = (await (await fetch(at(a))).json()) as { token: string };
-  const q = `&token=${encodeURIComponent(opened.token)}`;
+  const { at, q } = await sessionOnA(a, b);
   // While node A is up, node B routes the session's requests to it.
   assert.deepEqual(await (await fetch(at(b) + q, { method: 'POST', body: '[null,"1","phoenix","heartbeat",{}]' })).json(), { status: 200 });
   // Node A goes away. Node B still counts it live until its registry entry ages out (announced
