@@ -313,18 +313,17 @@ export class Lifecycle {
    * whatever the order in which the engine answers calls on different groups.
    */
   #serial<T>(group: string, client: string, fn: () => Promise<T>): Promise<T> {
-    const keys = [group, CLIENT_CHAIN + client];
-    const a = this.#chains.get(keys[0]!);
-    const b = this.#chains.get(keys[1]!);
+    const key = CLIENT_CHAIN + client;
+    const a = this.#chains.get(group);
+    const b = this.#chains.get(key);
     const prev = a && b ? Promise.all([a, b]) : (a ?? b ?? Promise.resolve());
     const next = prev.then(fn, fn);
-    const tail = next.then(
-      () => {},
-      () => {},
-    );
-    for (const k of keys) this.#chains.set(k, tail);
+    const tail = next.catch(() => {});
+    this.#chains.set(group, tail);
+    this.#chains.set(key, tail);
     void tail.then(() => {
-      for (const k of keys) if (this.#chains.get(k) === tail) this.#chains.delete(k);
+      if (this.#chains.get(group) === tail) this.#chains.delete(group);
+      if (this.#chains.get(key) === tail) this.#chains.delete(key);
     });
     return next;
   }
