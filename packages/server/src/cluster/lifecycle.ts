@@ -123,9 +123,15 @@ export class Lifecycle {
   #started = false;
   #closed = false;
   userStatus: UserStatusOptions | undefined;
-  /** Reports what went wrong in the background (engine failures), in all and by call. */
-  failures = 0;
+  /** What went wrong in the background (engine failures), by call. */
   readonly failuresBy = new Map<LifecycleFailure, number>();
+
+  /** Background failures in all (the sum of `failuresBy`). */
+  get failures(): number {
+    let n = 0;
+    for (const v of this.failuresBy.values()) n += v;
+    return n;
+  }
 
   constructor(
     readonly ctx: NodeContext,
@@ -329,7 +335,6 @@ export class Lifecycle {
   }
 
   #fail(err: unknown, op: LifecycleFailure, what: string = op): void {
-    this.failures++;
     this.failuresBy.set(op, (this.failuresBy.get(op) ?? 0) + 1);
     this.ctx.logger.warn({ err, operation: op }, `cluster state: ${what} failed`);
   }
