@@ -123,9 +123,15 @@ export class Lifecycle {
   #started = false;
   #closed = false;
   userStatus: UserStatusOptions | undefined;
-  /** Reports what went wrong in the background (engine failures), in all and by call. */
-  failures = 0;
+  /** What went wrong in the background (engine failures), by call. */
   readonly failuresBy = new Map<LifecycleFailure, number>();
+
+  /** Background failures in all (the sum of `failuresBy`). */
+  get failures(): number {
+    let n = 0;
+    for (const v of this.failuresBy.values()) n += v;
+    return n;
+  }
 
   constructor(
     readonly ctx: NodeContext,
@@ -313,24 +319,22 @@ export class Lifecycle {
    * whatever the order in which the engine answers calls on different groups.
    */
   #serial<T>(group: string, client: string, fn: () => Promise<T>): Promise<T> {
-    const keys = [group, CLIENT_CHAIN + client];
-    const a = this.#chains.get(keys[0]!);
-    const b = this.#chains.get(keys[1]!);
+    const key = CLIENT_CHAIN + client;
+    const a = this.#chains.get(group);
+    const b = this.#chains.get(key);
     const prev = a && b ? Promise.all([a, b]) : (a ?? b ?? Promise.resolve());
     const next = prev.then(fn, fn);
-    const tail = next.then(
-      () => {},
-      () => {},
-    );
-    for (const k of keys) this.#chains.set(k, tail);
+    const tail = next.catch(() => {});
+    this.#chains.set(group, tail);
+    this.#chains.set(key, tail);
     void tail.then(() => {
-      for (const k of keys) if (this.#chains.get(k) === tail) this.#chains.delete(k);
+      if (this.#chains.get(group) === tail) this.#chains.delete(group);
+      if (this.#chains.get(key) === tail) this.#chains.delete(key);
     });
     return next;
   }
 
   #fail(err: unknown, op: LifecycleFailure, what: string = op): void {
-    this.failures++;
     this.failuresBy.set(op, (this.failuresBy.get(op) ?? 0) + 1);
     this.ctx.logger.warn({ err, operation: op }, `cluster state: ${what} failed`);
   }

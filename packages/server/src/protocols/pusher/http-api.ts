@@ -170,13 +170,13 @@ export class PusherHttpApi {
     await this.#publish(app, channels as string[], ev);
     if (info === undefined) return {};
     // Pusher's `info`: each channel's attributes after the event (user_count for presence channels only).
-    const wanted = info.split(',').filter((s) => s !== '');
+    const wanted = infoAttributes(info);
     const out: Record<string, Record<string, number>> = {};
     for (const name of channels as string[]) {
       const channel = this.apps.channelOf(app, name);
       const attrs: Record<string, number> = {};
-      if (wanted.includes('user_count') && name.startsWith('presence-')) attrs['user_count'] = PresenceFold.fold((await this.node.presenceStore.get(channel)).values()).size;
-      if (wanted.includes('subscription_count')) attrs['subscription_count'] = (await this.node.channels(channel)).get(channel) ?? 0;
+      if (wanted.includes('user_count') && name.startsWith('presence-')) attrs['user_count'] = await this.#userCount(channel);
+      if (wanted.includes('subscription_count')) attrs['subscription_count'] = await this.#subscriptionCount(channel);
       out[name] = attrs;
     }
     return { channels: out };
@@ -194,29 +194,39 @@ export class PusherHttpApi {
     return { batch: checked.map(() => ({})) };
   }
 
+  /** A presence channel's member count (users, folded across their connections), cluster-wide. */
+  async #userCount(channel: string): Promise<number> {
+    return PresenceFold.fold((await this.node.presenceStore.get(channel)).values()).size;
+  }
+
+  /** A channel's subscriber count across the cluster. */
+  async #subscriptionCount(channel: string): Promise<number> {
+    return (await this.node.channels(channel)).get(channel) ?? 0;
+  }
+
   async #channels(app: PusherApp, query: URLSearchParams): Promise<unknown> {
     const prefix = query.get('filter_by_prefix') ?? '';
-    const info = (query.get('info') ?? '').split(',').filter((s) => s !== '');
+    const info = infoAttributes(query.get('info') ?? '');
     if (info.includes('user_count') && !prefix.startsWith('presence-')) throw new ApiError(400, 'info=user_count needs filter_by_prefix=presence-');
     const all = await this.node.channels(this.apps.channelOf(app, `${prefix}*`));
     const out: Record<string, unknown> = {};
     for (const channel of all.keys()) {
       const name = this.apps.pusherName(channel);
       if (name === undefined || !name.startsWith(prefix) || name.startsWith('#')) continue;
-      out[name] = info.includes('user_count') ? { user_count: PresenceFold.fold((await this.node.presenceStore.get(channel)).values()).size } : {};
+      out[name] = info.includes('user_count') ? { user_count: await this.#userCount(channel) } : {};
     }
     return { channels: out };
   }
 
   async #channel(app: PusherApp, name: string, query: URLSearchParams): Promise<unknown> {
     if (!validChannelName(name)) throw new ApiError(400, 'Invalid channel name');
-    const info = (query.get('info') ?? '').split(',').filter((s) => s !== '');
+    const info = infoAttributes(query.get('info') ?? '');
     const channel = this.apps.channelOf(app, name);
-    const count = (await this.node.channels(channel)).get(channel) ?? 0;
+    const count = await this.#subscriptionCount(channel);
     const out: Record<string, unknown> = { occupied: count > 0 };
     if (info.includes('user_count')) {
       if (!name.startsWith('presence-')) throw new ApiError(400, 'user_count is only for presence channels');
-      out['user_count'] = PresenceFold.fold((await this.node.presenceStore.get(channel)).values()).size;
+      out['user_count'] = await this.#userCount(channel);
     }
     if (info.includes('subscription_count')) out['subscription_count'] = count;
     return out;
@@ -264,4 +274,9 @@ function endpointOf(method: string, parts: string[]): PusherApiEndpoint {
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+/** The attributes an `info` parameter asks for (comma-separated). */
+function infoAttributes(info: string): string[] {
+  return info.split(',').filter((s) => s !== '');
 }
