@@ -4,7 +4,7 @@ import postgres from 'postgres';
 import { decodeNote, encodeJoinLeave, encodePub, type Note, rowPub } from './codec.js';
 import { Database, type PostgresConnectionOptions, type Sql } from './db.js';
 import { AppendBatcher } from './batch.js';
-import { DEFAULT_META_TTL_MS } from './history.js';
+import { appendArgs } from './history.js';
 import { Janitor } from './janitor.js';
 
 /** Queue entry that makes the reader catch every subscribed channel up (after the listener reconnected). */
@@ -429,11 +429,11 @@ export class PostgresBroker implements Broker {
 
   /** One versioned append, in its own transaction (not batched: its answer may be "stale"). */
   async #versioned(channel: string, pub: Publication, h: HistoryOptions, v: VersionedPublish): Promise<StreamPosition> {
-    if (!(h.size >= 1) || !(h.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
+    const args = [...appendArgsWithDelivery(channel, pub, h), v.version, v.epoch];
     const rows = await this.db.run((sql) =>
       sql.unsafe<{ o_offset: string; o_epoch: string; o_stale: boolean }[]>(
         `SELECT o_offset, o_epoch, o_stale FROM ${this.db.s}._append_versioned($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::text, $10::bigint, $11::text)`,
-        [...appendArgs(channel, pub, h), v.version, v.epoch],
+        args,
         { prepare: true },
       ),
     );
@@ -444,12 +444,12 @@ export class PostgresBroker implements Broker {
 
   /** One idempotent append (with a version too, if given), in its own transaction: `_append_idempotent`. */
   async #idempotentAppend(channel: string, pub: Publication, h: HistoryOptions, idem: IdempotentPublish, v: VersionedPublish | undefined): Promise<StreamPosition | undefined> {
-    if (!(h.size >= 1) || !(h.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
+    const args = appendArgsWithDelivery(channel, pub, h);
     if (!(idem.ttlMs >= 1)) throw new RangeError('the idempotency ttl must be positive');
     const rows = await this.db.run((sql) =>
       sql.unsafe<{ o_offset: string | null; o_epoch: string | null; o_result: 'new' | 'dup' | 'stale' }[]>(
         `SELECT o_offset, o_epoch, o_result FROM ${this.db.s}._append_idempotent($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::text, $10::bigint, $11::text, $12::text, $13::bigint)`,
-        [...appendArgs(channel, pub, h), v?.version ?? null, v?.epoch ?? '', idem.key, Math.ceil(idem.ttlMs)],
+        [...args, v?.version ?? null, v?.epoch ?? '', idem.key, Math.ceil(idem.ttlMs)],
         { prepare: true },
       ),
     );
@@ -504,17 +504,7 @@ export class PostgresBroker implements Broker {
   }
 }
 
-/** The first nine arguments of `_append_versioned` and `_append_idempotent`: the publication and its history options. */
-function appendArgs(channel: string, pub: Publication, h: HistoryOptions): (string | number | null)[] {
-  return [
-    channel,
-    pub.data,
-    pub.info === undefined ? null : JSON.stringify(pub.info),
-    pub.tags === undefined ? null : JSON.stringify(pub.tags),
-    pub.time ?? null,
-    Math.floor(h.size),
-    Math.ceil(h.ttlMs),
-    Math.ceil(h.metaTtlMs ?? DEFAULT_META_TTL_MS),
-    pub.delivery === undefined ? null : JSON.stringify(pub.delivery),
-  ];
+/** The first nine arguments of `_append_versioned` and `_append_idempotent`: `appendArgs` and the publication's delivery. */
+function appendArgsWithDelivery(channel: string, pub: Publication, h: HistoryOptions): (string | number | null)[] {
+  return [...appendArgs(channel, pub, h), pub.delivery === undefined ? null : JSON.stringify(pub.delivery)];
 }

@@ -5,24 +5,31 @@ import { Database, type PostgresConnectionOptions } from './db.js';
 /** How long a stream's epoch and top outlive its last append by default (as the memory store). */
 export const DEFAULT_META_TTL_MS = 30 * 24 * 3600 * 1000;
 
+/**
+ * The publication and its history options, checked, as the first eight arguments of
+ * `<schema>._append` and of the functions built on it (`_append_versioned`, `_append_idempotent`).
+ */
+export function appendArgs(channel: string, pub: Publication, options: HistoryOptions): (string | number | null)[] {
+  if (!(options.size >= 1) || !(options.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
+  return [
+    channel,
+    pub.data,
+    pub.info === undefined ? null : JSON.stringify(pub.info),
+    pub.tags === undefined ? null : JSON.stringify(pub.tags),
+    pub.time ?? null,
+    Math.floor(options.size),
+    Math.ceil(options.ttlMs),
+    Math.ceil(options.metaTtlMs ?? DEFAULT_META_TTL_MS),
+  ];
+}
+
 /** Appends through `<schema>._append` without a wake-up (the broker's publishes go through AppendBatcher). */
 async function appendRow(db: Database, channel: string, pub: Publication, options: HistoryOptions): Promise<StreamPosition> {
-  if (!(options.size >= 1) || !(options.ttlMs >= 1)) throw new RangeError('history size and ttl must be positive');
+  const args = [...appendArgs(channel, pub, options), false, null];
   const rows = await db.run((sql) =>
     sql.unsafe<{ o_offset: string; o_epoch: string }[]>(
       `SELECT o_offset, o_epoch FROM ${db.s}._append($1::text, $2::text, $3::text, $4::text, $5::bigint, $6::integer, $7::bigint, $8::bigint, $9::boolean, $10::text)`,
-      [
-        channel,
-        pub.data,
-        pub.info === undefined ? null : JSON.stringify(pub.info),
-        pub.tags === undefined ? null : JSON.stringify(pub.tags),
-        pub.time ?? null,
-        Math.floor(options.size),
-        Math.ceil(options.ttlMs),
-        Math.ceil(options.metaTtlMs ?? DEFAULT_META_TTL_MS),
-        false,
-        null,
-      ],
+      args,
       { prepare: true },
     ),
   );
