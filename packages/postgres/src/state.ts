@@ -12,11 +12,15 @@ import { Database, type PostgresConnectionOptions } from './db.js';
  */
 export class PostgresStateStore implements StateStore {
   readonly db: Database;
+  #acquired = false;
+  #closed = false;
   readonly #lastSeenTtlMs: number;
   readonly #q: Record<string, string>;
 
   constructor(options: (PostgresConnectionOptions | { db: Database }) & { lastSeenTtlMs?: number }) {
-    this.db = 'db' in options ? options.db.acquire() : new Database(options).acquire();
+    // the connections are taken on first use, as the Redis stores do: an engine's store that a node
+    // never uses (not passed to createSwitchboard) keeps no pool open after the node shut down
+    this.db = 'db' in options ? options.db : new Database(options);
     this.#lastSeenTtlMs = options.lastSeenTtlMs ?? DEFAULT_LAST_SEEN_TTL_MS;
     if (!(this.#lastSeenTtlMs >= 1)) throw new RangeError('lastSeenTtlMs must be positive');
     const s = this.db.s;
@@ -50,7 +54,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   #run<T extends object[]>(q: string, params: unknown[]): Promise<T> {
-    return this.db.run((sql) => sql.unsafe<T>(this.#q[q]!, params as never[], { prepare: true }));
+    return this.#use().run((sql) => sql.unsafe<T>(this.#q[q]!, params as never[], { prepare: true }));
   }
 
   async heartbeat(node: string, ttlMs: number): Promise<{ lapsed: boolean }> {
@@ -131,7 +135,18 @@ export class PostgresStateStore implements StateStore {
     };
   }
 
+  #use(): Database {
+    if (this.#closed) throw new Error('the PostgreSQL state store is closed');
+    if (!this.#acquired) {
+      this.db.acquire();
+      this.#acquired = true;
+    }
+    return this.db;
+  }
+
   async close(): Promise<void> {
-    await this.db.release();
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#acquired) await this.db.release();
   }
 }
