@@ -110,8 +110,7 @@ export class WsTransport implements Transport {
   close(code: number, reason: string): void {
     const rs = this.ws.readyState;
     if (rs === 0 || rs === 1) {
-      // Close reasons must fit a control frame: 123 bytes.
-      this.ws.close(code, Buffer.from(reason).subarray(0, 123).toString());
+      this.ws.close(code, fitCloseReason(reason));
       // A peer that never answers the close handshake is cut off. The timer goes once the socket
       // closes, so it does not keep a closed connection (and its session) alive for 5 s.
       const cut = setTimeout(() => this.ws.terminate(), 5_000).unref();
@@ -158,4 +157,17 @@ export class UniWsTransport extends WsTransport {
   override writeMany(messages: readonly Buffer[]): void {
     super.writeMany(messages.map(this.map));
   }
+}
+
+/**
+ * A close reason cut to fit a control frame (123 bytes of UTF-8) at a character boundary. A cut by
+ * bytes could split a character, whose replacement (3 bytes) may push the reason past 123, which
+ * `ws` refuses by throwing.
+ */
+export function fitCloseReason(reason: string): string {
+  if (reason.length * 3 <= 123) return reason; // no UTF-16 unit takes more than 3 bytes
+  let r = reason.slice(0, 123);
+  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
+  const last = r.charCodeAt(r.length - 1);
+  return last >= 0xd800 && last <= 0xdbff ? r.slice(0, -1) : r; // not half a surrogate pair
 }

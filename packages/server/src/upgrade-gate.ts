@@ -16,7 +16,7 @@ import type { EndpointOptions } from './options.js';
 import type { Protocol, ProtocolName, SessionHost } from './protocol.js';
 import type { SubscribeFlow } from './subscribe-flow.js';
 import type { ConnectionRequest, Transport } from './transport.js';
-import { UniWsTransport, WsTransport } from './transport-ws.js';
+import { fitCloseReason, UniWsTransport, WsTransport } from './transport-ws.js';
 import { unwrapPush } from './protocols/centrifuge/codec.js';
 import { randomUUID } from 'node:crypto';
 
@@ -218,7 +218,7 @@ export class UpgradeGate {
     this.#wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
       ws.on('error', destroyWs);
       ws.send(no.frame);
-      ws.close(no.code, no.reason);
+      ws.close(no.code, fitCloseReason(no.reason));
     });
   }
 

@@ -35,12 +35,5 @@ export function pusherCloseFor(d: DisconnectValue): DisconnectValue {
  */
 export function pusherRefusal(status: number, message: string): { frame: string; code: number; reason: string } {
   const code = status >= 500 || status === 429 ? 4100 : 4009;
-  return { frame: errorFrame(code, message), code, reason: closeReason(message) };
-}
-
-/** A close reason fits a control frame (123 bytes of UTF-8): cut at a character boundary. */
-function closeReason(message: string): string {
-  let r = message.slice(0, 123);
-  while (Buffer.byteLength(r) > 123) r = r.slice(0, -1);
-  return r;
+  return { frame: errorFrame(code, message), code, reason: message };
 }
