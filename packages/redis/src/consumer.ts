@@ -143,7 +143,7 @@ export class RedisStreamConsumer implements Consumer {
     // more than its share (another node came): give one stream up; its loop stops, then releases it
     if (this.#held() > this.#fair) {
       // the lease is still renewed until the loop stopped and released it, so nobody takes the stream mid-command
-      const give = [...this.#o.streams].reverse().find((s) => this.#holds(s))!;
+      const give = this.#o.streams.findLast((s) => this.#holds(s))!;
       this.#yielding.add(give);
       this.#o.logger?.info?.(`consumer ${this.name}: giving stream ${give} up (more than ${this.#fair} of ${this.#o.streams.length} streams held)`, { stream: give, consumer_id: this.#me });
     }
@@ -238,7 +238,7 @@ export class RedisStreamConsumer implements Consumer {
     clearInterval(this.#renewTimer);
     await Promise.all(this.#loops);
     for (const [stream, until] of this.#leases) {
-      if (until > 0 || this.#yielding.has(stream)) await this.#cmd.eval(RELEASE, 1, this.#leaseKey(stream), this.#me).catch(() => {});
+      if (until > 0) await this.#cmd.eval(RELEASE, 1, this.#leaseKey(stream), this.#me).catch(() => {});
     }
     await this.#cmd.zrem(this.#membersKey(), this.#me).catch(() => {});
     this.#cmd.disconnect();
