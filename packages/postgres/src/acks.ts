@@ -1,6 +1,6 @@
 import type { AckResult, AckStore, AckTake } from '@switchboard/server';
 import { MAX_UNACKED } from '@switchboard/server';
-import { Database, type PostgresConnectionOptions } from './db.js';
+import { Database, DatabaseHold, type PostgresConnectionOptions } from './db.js';
 
 /**
  * The ack store in PostgreSQL (the AckStore contract of `@switchboard/server`), shared by every node
@@ -11,14 +11,14 @@ import { Database, type PostgresConnectionOptions } from './db.js';
  */
 export class PostgresAckStore implements AckStore {
   readonly db: Database;
-  #acquired = false;
-  #closed = false;
+  readonly #hold: DatabaseHold;
   readonly #q: { add: string; ack: string; take: string; drop: string; unacked: string };
 
   constructor(options: PostgresConnectionOptions | { db: Database }) {
     // the connections are taken on first use, as the Redis stores do: an engine's store that a node
     // never uses (not passed to createSwitchboard) keeps no pool open after the node shut down
     this.db = 'db' in options ? options.db : new Database(options);
+    this.#hold = new DatabaseHold(this.db, 'ack store');
     const s = this.db.s;
     const live = `EXISTS (SELECT 1 FROM ${s}.ack_consumers c WHERE c.channel = $1 AND c.consumer = $2 AND c.expires_at > now())`;
     this.#q = {
@@ -41,11 +41,11 @@ export class PostgresAckStore implements AckStore {
 
   async add(channel: string, consumer: string, epoch: string, offsets: readonly number[], dueAt: number, ttlMs: number): Promise<void> {
     if (offsets.length === 0) return;
-    await this.#use().run((sql) => sql.unsafe(this.#q.add, [channel, consumer, epoch, offsets as number[], Math.floor(dueAt), Math.max(1, Math.ceil(ttlMs)), MAX_UNACKED], { prepare: true }));
+    await this.#hold.use().run((sql) => sql.unsafe(this.#q.add, [channel, consumer, epoch, offsets as number[], Math.floor(dueAt), Math.max(1, Math.ceil(ttlMs)), MAX_UNACKED], { prepare: true }));
   }
 
   async ack(channel: string, consumer: string, offsets: readonly number[]): Promise<AckResult> {
-    const rows = await this.#use().run((sql) => sql.unsafe<{ offset: string }[]>(this.#q.ack, [channel, consumer, offsets as number[]], { prepare: true }));
+    const rows = await this.#hold.use().run((sql) => sql.unsafe<{ offset: string }[]>(this.#q.ack, [channel, consumer, offsets as number[]], { prepare: true }));
     const removed = new Set(rows.map((r) => Number(r.offset)));
     let acked = 0;
     const unknown: number[] = [];
@@ -58,7 +58,7 @@ export class PostgresAckStore implements AckStore {
 
   async take(channel: string, consumer: string, upTo: number, dueAt: number, limit: number): Promise<AckTake> {
     const until = upTo === Number.POSITIVE_INFINITY ? Number.MAX_SAFE_INTEGER : Math.floor(upTo);
-    const rows = await this.#use().run((sql) =>
+    const rows = await this.#hold.use().run((sql) =>
       sql.unsafe<{ epoch: string | null; offsets: string[] | null; rest: string | null }[]>(this.#q.take, [channel, consumer, until, Math.floor(dueAt), limit], { prepare: true }),
     );
     const r = rows[0];
@@ -70,26 +70,16 @@ export class PostgresAckStore implements AckStore {
 
   async drop(channel: string, consumer: string, offsets: readonly number[]): Promise<void> {
     if (offsets.length === 0) return;
-    await this.#use().run((sql) => sql.unsafe(this.#q.drop, [channel, consumer, offsets as number[]], { prepare: true }));
+    await this.#hold.use().run((sql) => sql.unsafe(this.#q.drop, [channel, consumer, offsets as number[]], { prepare: true }));
   }
 
   async unacknowledged(channel: string, offset: number): Promise<string[]> {
-    const rows = await this.#use().run((sql) => sql.unsafe<{ consumer: string }[]>(this.#q.unacked, [channel, offset], { prepare: true }));
+    const rows = await this.#hold.use().run((sql) => sql.unsafe<{ consumer: string }[]>(this.#q.unacked, [channel, offset], { prepare: true }));
     return rows.map((r) => r.consumer).sort();
   }
 
-  #use(): Database {
-    if (this.#closed) throw new Error('the PostgreSQL ack store is closed');
-    if (!this.#acquired) {
-      this.db.acquire();
-      this.#acquired = true;
-    }
-    return this.db;
+  async close(): Promise<void> {
+    await this.#hold.close();
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#acquired) await this.db.release();
-  }
 }

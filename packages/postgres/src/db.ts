@@ -194,3 +194,33 @@ export class Database {
 export function quoteLiteral(s: string): string {
   return `'${s.replace(/'/g, "''")}'`;
 }
+
+/**
+ * A store's hold on a shared Database, taken on first use and given back once on close: a store a
+ * node never uses (an engine's state or ack store not passed to createSwitchboard) keeps no pool
+ * open after the node shut down.
+ */
+export class DatabaseHold {
+  #taken = false;
+  #closed = false;
+
+  constructor(
+    readonly db: Database,
+    readonly what: string,
+  ) {}
+
+  use(): Database {
+    if (this.#closed) throw new Error(`the PostgreSQL ${this.what} is closed`);
+    if (!this.#taken) {
+      this.db.acquire();
+      this.#taken = true;
+    }
+    return this.db;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#taken) await this.db.release();
+  }
+}

@@ -1,6 +1,6 @@
 import type { Reaped, Revocation, StateStore, WebhookJournal } from '@switchboard/server';
 import { DEFAULT_LAST_SEEN_TTL_MS } from '@switchboard/server';
-import { Database, type PostgresConnectionOptions } from './db.js';
+import { Database, DatabaseHold, type PostgresConnectionOptions } from './db.js';
 
 /**
  * Cluster state in PostgreSQL (the StateStore contract in `@switchboard/server`, schema version 4):
@@ -12,8 +12,7 @@ import { Database, type PostgresConnectionOptions } from './db.js';
  */
 export class PostgresStateStore implements StateStore {
   readonly db: Database;
-  #acquired = false;
-  #closed = false;
+  readonly #hold: DatabaseHold;
   readonly #lastSeenTtlMs: number;
   readonly #q: Record<string, string>;
 
@@ -21,6 +20,7 @@ export class PostgresStateStore implements StateStore {
     // the connections are taken on first use, as the Redis stores do: an engine's store that a node
     // never uses (not passed to createSwitchboard) keeps no pool open after the node shut down
     this.db = 'db' in options ? options.db : new Database(options);
+    this.#hold = new DatabaseHold(this.db, 'state store');
     this.#lastSeenTtlMs = options.lastSeenTtlMs ?? DEFAULT_LAST_SEEN_TTL_MS;
     if (!(this.#lastSeenTtlMs >= 1)) throw new RangeError('lastSeenTtlMs must be positive');
     const s = this.db.s;
@@ -54,7 +54,7 @@ export class PostgresStateStore implements StateStore {
   }
 
   #run<T extends object[]>(q: string, params: unknown[]): Promise<T> {
-    return this.#use().run((sql) => sql.unsafe<T>(this.#q[q]!, params as never[], { prepare: true }));
+    return this.#hold.use().run((sql) => sql.unsafe<T>(this.#q[q]!, params as never[], { prepare: true }));
   }
 
   async heartbeat(node: string, ttlMs: number): Promise<{ lapsed: boolean }> {
@@ -135,18 +135,8 @@ export class PostgresStateStore implements StateStore {
     };
   }
 
-  #use(): Database {
-    if (this.#closed) throw new Error('the PostgreSQL state store is closed');
-    if (!this.#acquired) {
-      this.db.acquire();
-      this.#acquired = true;
-    }
-    return this.db;
+  async close(): Promise<void> {
+    await this.#hold.close();
   }
 
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (this.#acquired) await this.db.release();
-  }
 }
