@@ -149,9 +149,11 @@ test('outbox: a node SIGKILLed after applying a row, before its commit, leaves t
   });
   await waitFor(() => out.includes('"started":true') || child.exitCode !== null, 90_000, 'the child node to start');
   assert.ok(out.includes('"started":true'), `the child node started: ${out}`);
-  for (let seq = 0; seq < 5; seq++) {
-    await pool.query(`INSERT INTO ${table} (method, payload) VALUES ('publish', $1)`, [{ channel: 'chat:outbox', data: { seq } }]);
-  }
+  // one statement, so that the child's first batch holds all five rows (row by row, it could commit
+  // a batch of row 0 alone before the others were visible)
+  await pool.query(
+    `INSERT INTO ${table} (method, payload) SELECT 'publish', jsonb_build_object('channel', 'chat:outbox', 'data', jsonb_build_object('seq', s)) FROM generate_series(0, 4) AS s ORDER BY s`,
+  );
   await waitFor(() => out.includes('{"hung":2}'), 30_000, 'the child to apply row 2 and stop before its commit');
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
