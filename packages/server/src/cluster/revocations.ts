@@ -22,10 +22,14 @@ export class Revocations {
     return this.#jti.size + this.#users.size;
   }
 
-  /** Replace everything with the engine's list. */
-  load(list: readonly Revocation[]): void {
-    this.#jti.clear();
-    this.#users.clear();
+  /**
+   * Merge the engine's list in, dropping what expired. Never a replacement: a list read before a
+   * revocation was stored may arrive after that revocation was announced and applied here, and
+   * must not undo it (revocations end only by expiring).
+   */
+  load(list: readonly Revocation[], now = Date.now()): void {
+    for (const [jti, exp] of this.#jti) if (exp <= now) this.#jti.delete(jti);
+    for (const [user, u] of this.#users) if (u.expireAt <= now) this.#users.delete(user);
     for (const r of list) this.add(r);
     this.#loaded = true;
     for (const w of this.#waiters.splice(0)) w();
