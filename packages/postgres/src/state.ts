@@ -41,7 +41,9 @@ export class PostgresStateStore implements StateStore {
       seen: `INSERT INTO ${s}.state_seen (user_id, at, expires_at) VALUES ($1, $2, now() + $3::bigint * interval '1 millisecond')
              ON CONFLICT (user_id) DO UPDATE SET at = greatest(${s}.state_seen.at, EXCLUDED.at), expires_at = EXCLUDED.expires_at`,
       lastSeen: `SELECT user_id, at FROM ${s}.state_seen WHERE user_id = ANY($1::text[]) AND expires_at > now()`,
-      whAppend: `INSERT INTO ${s}.state_webhooks (webhook, node, entry) VALUES ($1, $2, $3) RETURNING id::text`,
+      // ids come from the sequence in the order the rows are produced: the ORDER BY keeps the batch's
+      whAppend: `INSERT INTO ${s}.state_webhooks (webhook, node, entry)
+                 SELECT $1, $2, e FROM unnest($3::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n RETURNING id::text`,
       whRemove: `DELETE FROM ${s}.state_webhooks WHERE webhook = $1 AND id = ANY($2::bigint[])`,
       whClaim: `UPDATE ${s}.state_webhooks w SET node = $2 FROM (
                   SELECT id FROM ${s}.state_webhooks j
@@ -118,10 +120,37 @@ export class PostgresStateStore implements StateStore {
     return users.map((u) => by.get(u));
   }
 
-  /** A webhook queue's journal: rows of `state_webhooks` owned by `node`, claimable once the node has no live lease. */
+  /**
+   * A webhook queue's journal: rows of `state_webhooks` owned by `node`, claimable once the node has
+   * no live lease. Appends go one INSERT at a time, each taking what was issued while the previous
+   * one ran: on a pool, concurrent INSERTs could take their ids out of the order they were issued in.
+   */
   webhookJournal(webhook: string, node: string): WebhookJournal {
+    let waiting: { entry: string; resolve: (key: string) => void; reject: (err: unknown) => void }[] = [];
+    let running = false;
+    const drain = async () => {
+      running = true;
+      while (waiting.length > 0) {
+        const batch = waiting;
+        waiting = [];
+        try {
+          const rows = await this.#run<{ id: string }[]>('whAppend', [webhook, node, batch.map((w) => w.entry)]);
+          // RETURNING's order is not promised: the ids, ascending, are the batch's in order
+          const ids = rows.map((r) => BigInt(r.id)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+          if (ids.length !== batch.length) throw new Error(`webhook journal: ${ids.length} ids for ${batch.length} entries`);
+          batch.forEach((w, i) => w.resolve(String(ids[i])));
+        } catch (err) {
+          for (const w of batch) w.reject(err);
+        }
+      }
+      running = false;
+    };
     return {
-      append: async (entry) => (await this.#run<{ id: string }[]>('whAppend', [webhook, node, entry]))[0]!.id,
+      append: (entry) =>
+        new Promise<string>((resolve, reject) => {
+          waiting.push({ entry, resolve, reject });
+          if (!running) void drain();
+        }),
       remove: async (keys) => {
         const ids = keys.filter((k) => /^\d{1,19}$/.test(k));
         if (ids.length > 0) await this.#run('whRemove', [webhook, ids]);

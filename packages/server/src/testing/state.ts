@@ -169,4 +169,21 @@ export function stateConformance(name: string, factory: () => Promise<StateHarne
     await waitFor(async () => (moved.push(...(await j2.claim(100)).map((x) => x.entry)), moved.length >= n1), 10_000, "the dead claimer's entries to move on");
     assert.equal(await j2.size(), 3);
   });
+
+  it('webhook journals: appends issued at once (not awaited one by one) are stored, and claimed, in the order issued', async ({ store, another }) => {
+    if (!store.webhookJournal || !another.webhookJournal) return;
+    const hook = id('hook-order');
+    const [dead, claimer] = [id('dead'), id('claimer')];
+    await store.heartbeat(claimer, 60_000);
+    await another.heartbeat(dead, 60_000);
+    const j = another.webhookJournal(hook, dead);
+    const entries = Array.from({ length: 60 }, (_, i) => `e${String(i).padStart(2, '0')}`);
+    const keys = await Promise.all(entries.map((e) => j.append(e)));
+    assert.equal(new Set(keys).size, entries.length, 'a key per entry');
+    await another.heartbeat(dead, 300);
+    const c = store.webhookJournal(hook, claimer);
+    const got: string[] = [];
+    await waitFor(async () => (got.push(...(await c.claim(25)).map((x) => x.entry)), got.length >= entries.length), 10_000, "the dead node's entries to be claimed");
+    assert.deepEqual(got, entries, 'claimed in the order the appends were issued');
+  });
 }
