@@ -182,6 +182,7 @@ export function createMetrics(sb: Switchboard, pusher?: () => PusherAppStats[]):
   webhookCounter('switchboard_webhook_journaled_total', 'Lifecycle events written to the engine journal (durable webhooks)', (s) => s.journaled);
   webhookCounter('switchboard_webhook_journal_failures_total', 'Journal writes that failed (those events were in memory only)', (s) => s.journalFailures);
   webhookCounter('switchboard_webhook_claimed_total', "Lifecycle events taken over from dead nodes' journals", (s) => s.claimed);
+  webhookCounter('switchboard_webhook_dead_letters_claimed_total', "Dead letters taken over from dead nodes' dead-letter journals", (s) => s.deadLettersClaimed);
   webhookGauge('switchboard_webhook_queued', 'Lifecycle events waiting for the webhook (in flight included)', (s) => s.queued + s.inFlight);
   webhookGauge('switchboard_webhook_dead_letters', 'Lifecycle events in the dead-letter store now', (s) => s.deadLetters);
   new Counter({

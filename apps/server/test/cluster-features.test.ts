@@ -62,6 +62,7 @@ test('standalone: webhooks and user status from the configuration; metrics and t
   const scraped = await (await fetch(`${srv.base}/metrics`)).text();
   assert.match(scraped, /switchboard_webhook_dead_letters\{[^}]*webhook="refusing"[^}]*\} 1\n/);
   assert.match(scraped, /switchboard_webhook_dead_lettered_total\{[^}]*webhook="refusing"[^}]*\} 1\n/);
+  assert.match(scraped, /switchboard_webhook_dead_letters_claimed_total\{[^}]*webhook="refusing"[^}]*\} 0\n/, 'none taken over from a dead node');
   assert.match(scraped, /# TYPE switchboard_lifecycle_failures_total counter/);
   const redeliverAs = (contentType: string) => fetch(`${srv.base}/admin/api/webhooks/redeliver`, { method: 'POST', headers: { cookie, 'content-type': contentType }, body: '{}' });
   assert.equal((await redeliverAs('text/plain')).status, 415, 'redelivery needs a JSON body');

@@ -15,7 +15,7 @@ test('NATS: a node SIGKILLed with undelivered webhook events: a survivor claims 
   });
   const jsm = await nc.jetstreamManager();
   await durableWebhookScenario(t, {
-    node: (name, url) => new WebhookNode(name, prefix, url, { WH_ENGINE: 'nats', WH_NATS: NATS_URL }),
+    node: (name, url, env) => new WebhookNode(name, prefix, url, { ...env, WH_ENGINE: 'nats', WH_NATS: NATS_URL }),
     journalEntries: async () => (await jsm.streams.info(`${prefix}_webhooks`)).state.messages,
   });
 });

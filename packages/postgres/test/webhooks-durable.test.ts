@@ -17,7 +17,7 @@ test('PostgreSQL: occupied/vacated once across two nodes; a node SIGKILLed with 
     await dropSchema(schema);
   });
   await durableWebhookScenario(t, {
-    node: (name, url) => new WebhookNode(name, 'unused', url, { WH_ENGINE: 'postgres', WH_PG_DSN: PG_DSN, WH_PG_SCHEMA: schema }),
+    node: (name, url, env) => new WebhookNode(name, 'unused', url, { ...env, WH_ENGINE: 'postgres', WH_PG_DSN: PG_DSN, WH_PG_SCHEMA: schema }),
     journalEntries: async () => (await sql.unsafe<{ n: number }[]>(`SELECT count(*)::int AS n FROM "${schema}".state_webhooks`))[0]!.n,
   });
 });

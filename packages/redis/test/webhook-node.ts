@@ -2,7 +2,7 @@
 // WebSocket endpoint, in its own process (so a test can SIGKILL it). Prints {"port":N} when ready.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createApiHandler, createSwitchboard, type SwitchboardOptions } from '@switchboard/server';
+import { createApiHandler, createSwitchboard, deadLetterJournalName, type SwitchboardOptions } from '@switchboard/server';
 import { createRedisEngine } from '../src/index.js';
 import { API_KEY, SECRET } from './cluster.js';
 
@@ -42,12 +42,22 @@ const sb = createSwitchboard({
   userStatus: {},
 });
 const hook = sb.webhooks({ url: env('WH_URL'), secret: env('WH_SECRET'), namespaces: ['chat'], lingerMs: 5, retry: { baseMs: 50, maxMs: 300, maxAttempts: 10_000 } });
+// WH_DEAD_URL: a second webhook, "refusing", whose events the test makes dead letters (a 400 is not retried)
+const deadUrl = process.env['WH_DEAD_URL'];
+const refusing = deadUrl !== undefined ? sb.webhooks({ url: deadUrl, name: 'refusing', secret: env('WH_SECRET'), namespaces: ['chat'], lingerMs: 5, retry: { baseMs: 50, maxMs: 300, maxAttempts: 10_000 } }) : undefined;
 const api = createApiHandler(sb, { key: API_KEY });
 const http = createServer((req, res) => {
-  if (req.url === '/wh-stats') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...hook.stats(), durable: hook.durable, id: sb.id }));
+  const json = (v: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(v));
+  if (req.url === '/wh-stats') return json({ ...hook.stats(), durable: hook.durable, id: sb.id });
+  if (req.url === '/wh-dead' && refusing) {
+    // the refusing webhook's dead letters, and what this node's two journals of it hold
+    const state = sb.lifecycle.state;
+    void Promise.all([state.webhookJournal!('refusing', sb.id).size(), state.webhookJournal!(deadLetterJournalName('refusing'), sb.id).size()]).then(([queued, dead]) =>
+      json({ stats: refusing.stats(), deadLetters: refusing.deadLetters(), journal: { queued, dead } }),
+    );
     return;
   }
+  if (req.url === '/wh-redeliver' && refusing) return json({ redelivered: refusing.redeliverDeadLetters() });
   void api(req, res).then((handled) => {
     if (!handled) res.writeHead(404).end();
   });

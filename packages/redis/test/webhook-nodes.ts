@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import type { TestContext } from 'node:test';
-import { WebhookBackend } from '../../server/test/webhook-backend.js';
+import { type ReceivedEvent, WebhookBackend } from '../../server/test/webhook-backend.js';
 import { SdkClient } from './sdk.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '@switchboard/server/testing';
-import type { WebhookStats } from '@switchboard/server';
+import type { DeadLetter, WebhookStats } from '@switchboard/server';
 import { API_KEY } from './cluster.js';
 import { REDIS_ADDRESS } from './redis-env.js';
 
@@ -49,6 +49,16 @@ export class WebhookNode {
     if (body.error) throw new Error(`${method}: ${body.error.code} ${body.error.message}`);
     return body.result as T;
   }
+  /** The node's "refusing" webhook (WH_DEAD_URL): its stats, dead letters, and this node's two journals' sizes. */
+  async deadLetters(): Promise<{ stats: WebhookStats; deadLetters: DeadLetter<ReceivedEvent>[]; journal: { queued: number; dead: number } }> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/wh-dead`);
+    return (await res.json()) as { stats: WebhookStats; deadLetters: DeadLetter<ReceivedEvent>[]; journal: { queued: number; dead: number } };
+  }
+  /** Put the "refusing" webhook's dead letters back in its queue. */
+  async redeliver(): Promise<number> {
+    const res = await fetch(`http://127.0.0.1:${this.port}/wh-redeliver`);
+    return ((await res.json()) as { redelivered: number }).redelivered;
+  }
   /** The node's webhook queue: its stats, whether it is durable, and the node's id. */
   async hookStats(): Promise<WebhookStats & { durable: boolean; id: string }> {
     const res = await fetch(`http://127.0.0.1:${this.port}/wh-stats`);
@@ -81,21 +91,26 @@ export async function freePort(): Promise<number> {
  * the receiver down (nothing listening on its port), the node holding undelivered events
  * SIGKILLed, then the receiver up: every event the dead node had journaled arrives, delivered by
  * the survivor that claimed its journal (at least once, de-duplicable by id), in order per channel,
- * signed; the journals drain; occupied/vacated once per transition across the two nodes.
+ * signed; the journals drain; occupied/vacated once per transition across the two nodes. A second
+ * webhook refuses (400) at first: the dead node's dead letters move to the survivor's, which
+ * redelivers them once the endpoint accepts.
  */
 export async function durableWebhookScenario(
   t: TestContext,
-  engine: { node: (name: string, url: string) => WebhookNode; journalEntries: () => Promise<number> },
+  engine: { node: (name: string, url: string, env: NodeJS.ProcessEnv) => WebhookNode; journalEntries: () => Promise<number> },
 ): Promise<void> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/hooks`;
-  const nodes = [engine.node('A', url), engine.node('B', url)];
+  const refusing = await new WebhookBackend(HOOK_SECRET).listen();
+  refusing.mode = 400;
+  const nodes = [engine.node('A', url, { WH_DEAD_URL: refusing.url }), engine.node('B', url, { WH_DEAD_URL: refusing.url })];
   const backend = new WebhookBackend(HOOK_SECRET);
   const clients: SdkClient[] = [];
   t.after(async () => {
     for (const c of clients) c.close();
     await Promise.all(nodes.map((n) => n.kill('SIGTERM')));
     if (backend.server.listening) await backend.close();
+    await refusing.close();
   });
   const [a, b] = await Promise.all(nodes.map((n) => n.ready()));
   const client = async (node: WebhookNode, user: string) => {
@@ -130,11 +145,40 @@ export async function durableWebhookScenario(
   assert.equal(before.delivered, 0, 'the receiver is down: nothing delivered yet');
   assert.equal(before.queued + before.inFlight, A_EVENTS, 'all of them pending on A');
   assert.equal(before.deadLettered, 0);
+  // the refusing webhook's copies of A's events are dead letters, written to A's dead-letter journal
+  await waitFor(
+    async () => {
+      const d = await a!.deadLetters();
+      return d.stats.deadLettered === A_EVENTS && d.journal.dead === A_EVENTS && d.journal.queued === 0;
+    },
+    20_000,
+    "A's 13 dead letters in its dead-letter journal",
+  );
+  const deadOnA = (await a!.deadLetters()).deadLetters;
+  assert.ok(deadOnA.every((d) => d.error === 'HTTP 400' && d.attempts === 1));
 
   // A dies with its queue; B reaps its clients and claims its journal, still failing to deliver.
   await a!.kill('SIGKILL');
   x1.close();
   await waitFor(async () => (await b!.hookStats()).claimed >= A_EVENTS, NODE_TTL_MS * 10, "B claims A's journal");
+  // and A's dead letters are B's, as A recorded them
+  await waitFor(async () => (await b!.deadLetters()).stats.deadLettersClaimed === A_EVENTS, NODE_TTL_MS * 10, "B takes A's dead letters");
+  const deadOnB = (await b!.deadLetters()).deadLetters;
+  assert.deepEqual(
+    deadOnB.filter((d) => d.event.node === 'A').map((d) => [d.event.id, d.error, d.attempts, d.at]),
+    deadOnA.map((d) => [d.event.id, d.error, d.attempts, d.at]),
+    "A's dead letters, kept by B",
+  );
+  // the endpoint accepts again: B redelivers them (and its own)
+  refusing.mode = 200;
+  assert.ok((await b!.redeliver()) >= A_EVENTS);
+  await waitFor(() => refusing.unique().filter((e) => e.node === 'A').length === A_EVENTS, 20_000, "A's dead letters delivered by B");
+  assert.deepEqual(
+    refusing.unique().filter((e) => e.node === 'A').map((e) => e.id),
+    deadOnA.map((d) => d.event.id),
+    "A's dead letters, in the order A put them there",
+  );
+  assert.equal(refusing.badSignatures, 0);
 
   // The receiver comes up on the port the nodes were given.
   await backend.listen(port);
@@ -173,7 +217,7 @@ export async function durableWebhookScenario(
       for (let i = 1; i < seqs.length; i++) assert.ok(seqs[i]! >= seqs[i - 1]!, `${ch} from ${node} in order: ${seqs.join(',')}`);
     }
   }
-  // delivered means removed: the journals drain
+  // delivered means removed: the journals (dead-letter journals too) drain
   await waitFor(async () => (await engine.journalEntries()) === 0, 20_000, 'the journals to drain');
   // the last subscriber of chat:d1 leaves on B: vacated once, though chat:d1 was occupied on A
   y1.close();

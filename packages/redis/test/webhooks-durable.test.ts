@@ -26,5 +26,5 @@ test('Redis: a node SIGKILLed with undelivered webhook events: a survivor claims
     redis.disconnect();
     await dropPrefix(prefix);
   });
-  await durableWebhookScenario(t, { node: (name, url) => new WebhookNode(name, prefix, url), journalEntries: () => journalEntries(redis, prefix) });
+  await durableWebhookScenario(t, { node: (name, url, env) => new WebhookNode(name, prefix, url, env), journalEntries: () => journalEntries(redis, prefix) });
 });

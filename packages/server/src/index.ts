@@ -62,7 +62,7 @@ export type { AckStore, AckTake, AckResult, AckConsumer } from './acks.js';
 export { Lifecycle, LIFECYCLE_EVENT_TYPES, NODE_LOST } from './cluster/lifecycle.js';
 export type { LifecycleEvent, LifecycleEventType, ClusterOptions, UserStatusOptions, UserStatus, LifecycleFailure } from './cluster/lifecycle.js';
 export type { ConnectionFilter, ConnectionQuery, ConnectionEntry, ConnectionPage } from './cluster/connections.js';
-export { WebhookQueue, attachWebhook, switchboardFormat, verifyWebhook, signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './webhooks/index.js';
+export { WebhookQueue, attachWebhook, switchboardFormat, verifyWebhook, signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, deadLetterJournalName, DEAD_LETTERS_PREFIX } from './webhooks/index.js';
 export type { WebhookOptions, WebhookQueueOptions, WebhookRetry, WebhookStats, DeadLetter, WebhookFormat, WebhookRequest, WebhookJournal } from './webhooks/index.js';
 export { decodeControl, encodeControl, CONTROL_VERSION } from './control-messages.js';
 export { Connection } from './connection.js';

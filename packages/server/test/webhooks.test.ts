@@ -202,6 +202,69 @@ test('with a journal: delivered and dead-lettered events leave it; at close the 
   assert.equal(b.stats().claimed, 10);
 });
 
+test('with a dead-letter journal: dead letters are durable, move to a survivor with their attempts and error, are dropped past the bound and leave both journals once redelivered', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  t.after(() => backend.close());
+  const journals = new FakeJournals();
+  const deads = new FakeJournals();
+  const options = { url: backend.url, format: switchboardFormat(SECRET), claimIntervalMs: 60_000, retry: { baseMs: 10, maxMs: 50, maxAttempts: 3 }, maxDeadLetters: 5 };
+  const a = new WebhookQueue({ ...options, journal: journals.of('A'), deadJournal: deads.of('A') });
+  t.after(() => a.close(100));
+  backend.mode = 400; // refused: not retried
+  for (let i = 1; i <= 3; i++) a.push(event(i));
+  await waitFor(async () => a.stats().deadLetters === 3 && (await deads.of('A').size()) === 3 && (await journals.of('A').size()) === 0, 5000, "A's dead letters in its dead-letter journal, out of its queue journal");
+  await a.close(100);
+  assert.equal(await deads.of('A').size(), 3, 'closing leaves the dead letters in the journal');
+
+  const b = new WebhookQueue({ ...options, journal: journals.of('B'), deadJournal: deads.of('B') });
+  t.after(() => b.close(100));
+  await b.claim();
+  assert.equal(b.stats().deadLetters, 0, "nothing is taken from a live node's dead letters");
+  deads.dead.add('A');
+  journals.dead.add('A');
+  await b.claim();
+  assert.deepEqual(
+    b.deadLetters().map((d) => [(d.event as { id: string }).id, d.error, d.attempts]),
+    [['e1', 'HTTP 400', 1], ['e2', 'HTTP 400', 1], ['e3', 'HTTP 400', 1]],
+    "A's dead letters are B's now, as A recorded them",
+  );
+  assert.equal(b.stats().deadLettersClaimed, 3);
+  assert.equal(await deads.of('A').size(), 0);
+  assert.equal(await deads.of('B').size(), 3);
+
+  // past the bound (5) the oldest go, from the journal too, counted
+  for (let i = 4; i <= 7; i++) b.push(event(i));
+  await waitFor(async () => b.stats().deadLettered === 4 && (await deads.of('B').size()) === 5, 5000, "B's own dead letters, the journal at the bound");
+  assert.equal(b.stats().deadLettersDropped, 2);
+  assert.deepEqual(b.deadLetters().map((d) => (d.event as { id: string }).id), ['e3', 'e4', 'e5', 'e6', 'e7']);
+
+  // redelivered: delivered in order, both journals empty
+  backend.mode = 200;
+  assert.equal(b.redeliverDeadLetters(), 5);
+  await waitFor(async () => b.stats().delivered === 5 && (await deads.of('B').size()) === 0 && (await journals.of('B').size()) === 0, 5000, 'redelivered, both journals empty');
+  assert.deepEqual(backend.unique().map((e) => e.id), ['e3', 'e4', 'e5', 'e6', 'e7']);
+  assert.equal(b.stats().deadLetters, 0);
+});
+
+test('a dead letter whose durable write fails keeps its queue-journal entry (for a survivor) until it is redelivered', async (t) => {
+  const backend = await new WebhookBackend(SECRET).listen();
+  t.after(() => backend.close());
+  const journals = new FakeJournals();
+  const deads = new FakeJournals();
+  deads.failAppends = true;
+  const q = new WebhookQueue({ url: backend.url, format: switchboardFormat(SECRET), journal: journals.of('A'), deadJournal: deads.of('A'), claimIntervalMs: 60_000 });
+  t.after(() => q.close(100));
+  backend.mode = 400;
+  q.push(event(1));
+  await waitFor(() => q.stats().deadLetters === 1 && q.stats().journalFailures === 1, 5000, 'dead-lettered, its durable write failed');
+  assert.equal(await journals.of('A').size(), 1, 'the event stays in the queue journal');
+  backend.mode = 200;
+  deads.failAppends = false;
+  q.redeliverDeadLetters();
+  await waitFor(async () => q.stats().delivered === 1 && (await journals.of('A').size()) === 0, 5000, 'delivered, the queue journal empty');
+  assert.deepEqual(backend.unique().map((e) => e.id), ['e1']);
+});
+
 test('claims run one after the other: one called during another waits for it, then claims again; a backlog bigger than one claim is taken whole', async (t) => {
   const backlog: string[] = [];
   let calls = 0;
@@ -243,6 +306,7 @@ test('two webhooks of one URL need their own names (a durable queue journal is k
   srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET });
   assert.throws(() => srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET, events: ['connect'] }), /another webhook is named "http:\/\/127.0.0.1:9\/a": give each webhook of one URL its own name/);
   srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET, name: 'connects' });
+  assert.throws(() => srv.sb.webhooks({ url: 'http://127.0.0.1:9/a', secret: SECRET, name: 'dead-letters:connects' }), /a name may not start with "dead-letters:"/);
 });
 
 test('with a journal that fails: the event is counted and delivered from memory all the same', async (t) => {

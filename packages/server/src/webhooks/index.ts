@@ -1,10 +1,11 @@
 import { LIFECYCLE_EVENT_TYPES, type Lifecycle, type LifecycleEvent, type LifecycleEventType } from '../cluster/lifecycle.js';
 import type { Logger } from '../logger.js';
 import { switchboardFormat, type WebhookFormat } from './format.js';
+import { DEAD_LETTERS_PREFIX, deadLetterJournalName } from './journal.js';
 import { WebhookQueue, type WebhookQueueOptions } from './queue.js';
 
 export { WebhookQueue, type WebhookQueueOptions, type WebhookRetry, type WebhookStats, type DeadLetter } from './queue.js';
-export type { WebhookJournal } from './journal.js';
+export { type WebhookJournal, DEAD_LETTERS_PREFIX, deadLetterJournalName } from './journal.js';
 export { switchboardFormat, verifyWebhook, sign as signWebhook, SIGNATURE_HEADER, TIMESTAMP_HEADER, type WebhookFormat, type WebhookRequest } from './format.js';
 
 export interface WebhookOptions extends Omit<WebhookQueueOptions, 'format'> {
@@ -17,8 +18,9 @@ export interface WebhookOptions extends Omit<WebhookQueueOptions, 'format'> {
   /** Channel events only for channels of these namespaces ('' = channels without one); default every channel. */
   readonly namespaces?: readonly string[];
   /**
-   * Keep the queue in the engine's journal (default true where the engine has one: Redis), so a
-   * crashed node's undelivered events are delivered by a survivor; false: memory only.
+   * Keep the queue and the dead letters in the engine's journals (default true where the engine has
+   * them: Redis, PostgreSQL, NATS with JetStream, SQLite), so a crashed node's undelivered events are
+   * delivered by a survivor and its dead letters move to a survivor's; false: memory only.
    */
   readonly durable?: boolean;
 }
@@ -34,12 +36,17 @@ export function attachWebhook(lifecycle: Lifecycle, namespaceOf: (channel: strin
   const types = new Set<LifecycleEventType>(options.events ?? LIFECYCLE_EVENT_TYPES);
   for (const t of types) if (!LIFECYCLE_EVENT_TYPES.includes(t)) throw new Error(`webhook: unknown event type ${String(t)} (known: ${LIFECYCLE_EVENT_TYPES.join(', ')})`);
   if (options.durable !== undefined && typeof options.durable !== 'boolean') throw new Error('webhook: durable must be a boolean');
+  const name = options.name ?? options.url;
+  if (name.startsWith(DEAD_LETTERS_PREFIX)) throw new Error(`webhook: a name may not start with ${JSON.stringify(DEAD_LETTERS_PREFIX)} (it names dead-letter journals): ${JSON.stringify(name)}`);
   const state = lifecycle.state;
-  const journal = options.durable !== false && state.webhookJournal ? state.webhookJournal(options.name ?? options.url, lifecycle.ctx.id) : undefined;
+  const durable = options.durable !== false && state.webhookJournal !== undefined;
+  const journal = durable ? state.webhookJournal!(name, lifecycle.ctx.id) : undefined;
+  const deadJournal = durable ? state.webhookJournal!(deadLetterJournalName(name), lifecycle.ctx.id) : undefined;
   const queue = new WebhookQueue({
     ...options,
     format,
     ...(logger && !options.logger ? { logger } : {}),
+    ...(deadJournal ? { deadJournal } : {}),
     ...(journal ? { journal, claimIntervalMs: options.claimIntervalMs ?? Math.max(100, Math.floor(lifecycle.nodeTtlMs / 4)) } : {}),
   });
   const ns = options.namespaces ? new Set(options.namespaces) : undefined;

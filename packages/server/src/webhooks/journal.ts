@@ -20,3 +20,11 @@ export interface WebhookJournal {
   /** How many entries this node's journal holds now (for stats and tests). */
   size(): Promise<number>;
 }
+
+/** Journal names starting with this are a webhook's dead letters; webhooks may not be named so. */
+export const DEAD_LETTERS_PREFIX = 'dead-letters:';
+
+/** The name of the journal holding the dead letters of the webhook (queue journal) named `name`. */
+export function deadLetterJournalName(name: string): string {
+  return DEAD_LETTERS_PREFIX + name;
+}

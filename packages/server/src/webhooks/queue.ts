@@ -37,6 +37,12 @@ export interface WebhookQueueOptions<E = LifecycleEvent> {
    * memory only.
    */
   readonly journal?: WebhookJournal;
+  /**
+   * A durable copy of the dead letters in the engine (each one JSON-encoded with its attempts,
+   * error and time): a dead node's dead letters are claimed by a survivor into its own, so they
+   * outlive the node that put them there. Without it the dead letters are in memory only.
+   */
+  readonly deadJournal?: WebhookJournal;
   /** How often to look for dead nodes' journals to take over (default 1 s; only with a journal). */
   readonly claimIntervalMs?: number;
 }
@@ -53,6 +59,15 @@ export interface DeadLetter<E = LifecycleEvent> {
   readonly attempts: number;
   readonly error: string;
   readonly at: number;
+}
+
+/** A dead letter and where its durable copies are. */
+interface Dead<E> {
+  readonly letter: DeadLetter<E>;
+  /** Its key in the dead-letter journal once appended (undefined: in memory only). */
+  readonly key: Promise<string | undefined> | undefined;
+  /** The event's entry in the queue's journal, kept while the dead letter has no durable copy of its own. */
+  live: Item<E> | undefined;
 }
 
 export interface WebhookStats {
@@ -77,6 +92,8 @@ export interface WebhookStats {
   readonly journaled: number;
   readonly journalFailures: number;
   readonly claimed: number;
+  /** With a dead-letter journal: dead letters taken over from dead nodes. */
+  readonly deadLettersClaimed: number;
   readonly lastError?: string;
   readonly lastErrorAt?: number;
   readonly lastDeliveredAt?: number;
@@ -89,13 +106,17 @@ export interface WebhookStats {
  * `push` never blocks and never waits on the network: the connection or publication that caused
  * an event does not feel a slow or dead endpoint. What cannot be delivered (attempts exhausted, a
  * 4xx other than 408/429, the queue full) goes to a bounded dead-letter store, visible in `stats`
- * and `deadLetters`, never dropped silently.
+ * and `deadLetters`, never dropped silently; with a `deadJournal` it is durable in the engine and a
+ * dead node's dead letters are taken over by a survivor.
  */
 export class WebhookQueue<E = LifecycleEvent> {
   readonly name: string;
   readonly url: string;
-  readonly #o: Required<Omit<WebhookQueueOptions<E>, 'name' | 'retry' | 'logger' | 'fetch' | 'journal'>>;
+  readonly #o: Required<Omit<WebhookQueueOptions<E>, 'name' | 'retry' | 'logger' | 'fetch' | 'journal' | 'deadJournal'>>;
   readonly #journal: WebhookJournal | undefined;
+  readonly #deadJournal: WebhookJournal | undefined;
+  /** Dead-letter journal writes and removals under way (close waits for them). */
+  readonly #writes = new Set<Promise<unknown>>();
   #claimTimer: NodeJS.Timeout | undefined;
   /** The claim under way (claims run one at a time). */
   #claiming: Promise<number> | undefined;
@@ -106,7 +127,7 @@ export class WebhookQueue<E = LifecycleEvent> {
   readonly #fetch: typeof fetch;
   #queue: Item<E>[] = [];
   #head = 0;
-  #dead: DeadLetter<E>[] = [];
+  #dead: Dead<E>[] = [];
   #inFlight = 0;
   #sending = false;
   #timer: NodeJS.Timeout | undefined;
@@ -114,7 +135,7 @@ export class WebhookQueue<E = LifecycleEvent> {
   #closing = false;
   #closed = false;
   #idle: (() => void)[] = [];
-  #s = { delivered: 0, requests: 0, failures: 0, retries: 0, deadLettered: 0, deadLettersDropped: 0, overflowed: 0, journaled: 0, journalFailures: 0, claimed: 0 };
+  #s = { delivered: 0, requests: 0, failures: 0, retries: 0, deadLettered: 0, deadLettersDropped: 0, overflowed: 0, journaled: 0, journalFailures: 0, claimed: 0, deadLettersClaimed: 0 };
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
   #lastDeliveredAt: number | undefined;
@@ -148,7 +169,8 @@ export class WebhookQueue<E = LifecycleEvent> {
     this.#logger = options.logger ?? silentLogger;
     this.#fetch = options.fetch ?? fetch;
     this.#journal = options.journal;
-    if (this.#journal) {
+    this.#deadJournal = options.deadJournal;
+    if (this.#journal || this.#deadJournal) {
       this.#claimTimer = setInterval(() => {
         if (this.#claiming === undefined) void this.claim();
       }, this.#o.claimIntervalMs);
@@ -164,28 +186,40 @@ export class WebhookQueue<E = LifecycleEvent> {
   #append(event: E): Promise<string | undefined> | undefined {
     const journal = this.#journal;
     if (!journal) return undefined;
+    return this.#write(journal, event, () => this.#s.journaled++, 'webhook journal write failed: the event is in memory only');
+  }
+
+  /** Append `value` JSON-encoded; resolves to its key, or undefined when that failed (counted, logged). */
+  #write(journal: WebhookJournal, value: unknown, done: () => void, failed: string): Promise<string | undefined> | undefined {
     let entry: string;
     try {
-      entry = JSON.stringify(event);
+      entry = JSON.stringify(value);
     } catch (err) {
-      this.#journalFailed(err);
+      this.#journalFailed(err, failed);
       return undefined;
     }
     return journal.append(entry).then(
       (key) => {
-        this.#s.journaled++;
+        done();
         return key;
       },
       (err: unknown) => {
-        this.#journalFailed(err);
+        this.#journalFailed(err, failed);
         return undefined;
       },
     );
   }
 
-  #journalFailed(err: unknown): void {
+  #journalFailed(err: unknown, message: string): void {
     this.#s.journalFailures++;
-    this.#logger.warn({ webhook: this.name, err }, 'webhook journal write failed: the event is in memory only');
+    this.#logger.warn({ webhook: this.name, err }, message);
+  }
+
+  /** Run a journal write or removal that `close` waits for. */
+  #track(p: Promise<unknown>): void {
+    const t = p.catch((err: unknown) => this.#logger.warn({ webhook: this.name, err }, 'webhook dead-letter journal update failed'));
+    this.#writes.add(t);
+    void t.then(() => this.#writes.delete(t));
   }
 
   /** Delivered or dead-lettered: forget the journal's copies (in the background). */
@@ -223,8 +257,9 @@ export class WebhookQueue<E = LifecycleEvent> {
     return run;
   }
 
-  /** Claim until the dead nodes' journals are empty or the queue is full. */
+  /** Claim until the dead nodes' journals are empty or the queue is full; then their dead letters. */
   async #claimAll(): Promise<number> {
+    await this.#claimDead();
     let total = 0;
     for (;;) {
       const room = Math.min(500, this.#o.maxQueue - (this.#queue.length - this.#head));
@@ -232,6 +267,44 @@ export class WebhookQueue<E = LifecycleEvent> {
       total += got;
       if (got < room || got === 0) return total;
     }
+  }
+
+  /**
+   * Take over dead nodes' dead letters, into this queue's (bounded as its own: past the bound the
+   * oldest are dropped, counted and logged); returns how many were taken.
+   */
+  async #claimDead(): Promise<number> {
+    const journal = this.#deadJournal;
+    let total = 0;
+    while (journal && !this.#closing) {
+      let got: { key: string; entry: string }[];
+      try {
+        got = await journal.claim(500);
+      } catch (err) {
+        this.#logger.warn({ webhook: this.name, err }, 'webhook dead-letter journal claim failed');
+        return total;
+      }
+      const taken: Dead<E>[] = [];
+      for (const { key, entry } of got) {
+        const letter = readDeadLetter<E>(entry);
+        if (!letter) {
+          this.#logger.error({ webhook: this.name, entry: entry.slice(0, 200) }, 'webhook dead-letter journal: unreadable entry dropped');
+          this.#track(journal.remove([key]));
+          continue;
+        }
+        taken.push({ letter, key: Promise.resolve(key), live: undefined });
+      }
+      if (taken.length > 0) {
+        // oldest first, whichever node they come from
+        this.#dead = [...this.#dead, ...taken].sort((x, y) => x.letter.at - y.letter.at);
+        this.#s.deadLettersClaimed += taken.length;
+        this.#logger.warn({ webhook: this.name, events: taken.length }, "webhook: took over a dead node's dead letters");
+        this.#trimDead();
+      }
+      total += got.length;
+      if (got.length < 500) break;
+    }
+    return total;
   }
 
   async #claimOnce(room: number): Promise<number> {
@@ -269,18 +342,20 @@ export class WebhookQueue<E = LifecycleEvent> {
   /** Queue one event (O(1), never throws, never waits). */
   push(event: E): void {
     if (this.#o.format.accepts && !this.#o.format.accepts(event)) return;
-    if (this.#closed) {
-      this.#toDead([{ event }], 0, 'queue closed');
-      return;
-    }
+    void this.#enqueue(event);
+  }
+
+  /** Queue (or, closed or full, dead-letter) an event; resolves once it is journaled where it went. */
+  #enqueue(event: E): Promise<unknown> {
+    if (this.#closed) return this.#toDead([{ event }], 0, 'queue closed');
     if (this.#queue.length - this.#head >= this.#o.maxQueue) {
       this.#s.overflowed++;
-      this.#toDead([{ event }], 0, 'queue full');
-      return;
+      return this.#toDead([{ event }], 0, 'queue full');
     }
     const key = this.#append(event);
     this.#queue.push(key ? { event, key } : { event });
     this.#schedule();
+    return key ?? Promise.resolve();
   }
 
   #schedule(): void {
@@ -355,7 +430,7 @@ export class WebhookQueue<E = LifecycleEvent> {
       }
       if (permanent || attempt >= this.#retry.maxAttempts || this.#closing) {
         this.#logger.warn({ webhook: this.name, events: batch.length, attempts: attempt, error }, 'webhook events to dead letters');
-        this.#toDead(items, attempt, error);
+        void this.#toDead(items, attempt, error);
         return;
       }
       this.#s.retries++;
@@ -374,29 +449,73 @@ export class WebhookQueue<E = LifecycleEvent> {
     }
   }
 
-  #toDead(items: readonly Item<E>[], attempts: number, error: string): void {
+  /**
+   * Put items in the dead letters. With a dead-letter journal each is written there first and its
+   * entry in the queue's journal removed after that write (a crash in between: delivered again by a
+   * survivor, not lost); one whose write failed keeps its queue-journal entry until the dead letter
+   * is redelivered or dropped. Resolves once the writes are done.
+   */
+  #toDead(items: readonly Item<E>[], attempts: number, error: string): Promise<unknown> {
     const at = Date.now();
-    for (const { event } of items) this.#dead.push({ event, attempts, error, at });
-    this.#s.deadLettered += items.length;
-    this.#forget(items);
-    const over = this.#dead.length - this.#o.maxDeadLetters;
-    if (over > 0) {
-      this.#dead.splice(0, over);
-      this.#s.deadLettersDropped += over;
-      this.#logger.error({ webhook: this.name, dropped: over }, 'webhook dead letters full: oldest dropped');
+    const journal = this.#deadJournal;
+    const written: Promise<unknown>[] = [];
+    for (const item of items) {
+      const letter: DeadLetter<E> = { event: item.event, attempts, error, at };
+      const key = journal ? this.#write(journal, letter, () => {}, 'webhook dead-letter journal write failed: the dead letter is in memory only') : undefined;
+      const rec: Dead<E> = { letter, key, live: journal ? item : undefined };
+      this.#dead.push(rec);
+      if (key) {
+        const done = key.then((k) => {
+          if (k !== undefined && rec.live) {
+            rec.live = undefined;
+            this.#forget([item]);
+          }
+        });
+        this.#track(done);
+        written.push(done);
+      }
     }
+    if (!journal) this.#forget(items);
+    this.#s.deadLettered += items.length;
+    this.#trimDead();
+    return Promise.all(written);
+  }
+
+  /** Past `maxDeadLetters` drop the oldest, counted and logged, with their durable copies. */
+  #trimDead(): void {
+    const over = this.#dead.length - this.#o.maxDeadLetters;
+    if (over <= 0) return;
+    for (const rec of this.#dead.splice(0, over)) this.#release(rec);
+    this.#s.deadLettersDropped += over;
+    this.#logger.error({ webhook: this.name, dropped: over }, 'webhook dead letters full: oldest dropped');
+  }
+
+  /** Forget a dead letter's durable copies (it was redelivered or dropped). */
+  #release(rec: Dead<E>): void {
+    const journal = this.#deadJournal;
+    if (!journal) return;
+    this.#track(
+      (rec.key ?? Promise.resolve(undefined)).then((k) => {
+        if (rec.live) this.#forget([rec.live]);
+        rec.live = undefined;
+        return k !== undefined ? journal.remove([k]) : undefined;
+      }),
+    );
   }
 
   /** The undeliverable events, oldest first. */
   deadLetters(): readonly DeadLetter<E>[] {
-    return this.#dead;
+    return this.#dead.map((d) => d.letter);
   }
 
-  /** Put every dead letter back in the queue (e.g. after the endpoint was fixed); returns how many. */
+  /**
+   * Put every dead letter back in the queue (e.g. after the endpoint was fixed); returns how many.
+   * A dead letter's durable copy is removed once the event is in the queue's journal again.
+   */
   redeliverDeadLetters(): number {
     const dead = this.#dead;
     this.#dead = [];
-    for (const d of dead) this.push(d.event);
+    for (const rec of dead) this.#track(this.#enqueue(rec.letter.event).then(() => this.#release(rec)));
     return dead.length;
   }
 
@@ -443,12 +562,33 @@ export class WebhookQueue<E = LifecycleEvent> {
       const kept = this.#kept + left.filter((i) => i.key !== undefined).length;
       const lost = left.filter((i) => i.key === undefined);
       if (kept > 0) this.#logger.warn({ webhook: this.name, events: kept }, 'webhook queue closed with events undelivered: left in the journal for another node');
-      if (lost.length > 0) this.#toDead(lost, 0, 'queue closed (not journaled)');
+      if (lost.length > 0) void this.#toDead(lost, 0, 'queue closed (not journaled)');
     } else if (left.length > 0) {
       this.#logger.warn({ webhook: this.name, events: left.length }, 'webhook queue closed with events undelivered');
-      this.#toDead(left, 0, 'queue closed');
+      void this.#toDead(left, 0, 'queue closed');
+    }
+    // dead letters stay in the dead-letter journal (for a survivor, once this node's lease is gone):
+    // let the writes under way finish, within the same bound
+    if (this.#writes.size > 0) {
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all([...this.#writes]), new Promise<void>((r) => (t = setTimeout(r, timeoutMs)))]);
+      clearTimeout(t);
     }
   }
+}
+
+/** A dead letter read back from a dead-letter journal, or undefined when the entry is not one. */
+function readDeadLetter<E>(entry: string): DeadLetter<E> | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(entry);
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== 'object' || v === null || !('event' in v)) return undefined;
+  const d = v as Record<string, unknown>;
+  if (typeof d['attempts'] !== 'number' || typeof d['error'] !== 'string' || typeof d['at'] !== 'number') return undefined;
+  return { event: d['event'] as E, attempts: d['attempts'], error: d['error'], at: d['at'] };
 }
 
 function positive(v: number | undefined, dflt: number, name: string): number {

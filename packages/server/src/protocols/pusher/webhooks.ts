@@ -1,7 +1,7 @@
 import type { LifecycleEvent } from '../../cluster/lifecycle.js';
 import type { Reaped, StateStore } from '../../cluster/state.js';
 import type { Logger } from '../../logger.js';
-import { type WebhookFormat, WebhookQueue, type WebhookRetry, type WebhookStats } from '../../webhooks/index.js';
+import { deadLetterJournalName, type WebhookFormat, WebhookQueue, type WebhookRetry, type WebhookStats } from '../../webhooks/index.js';
 import type { PusherApp, PusherApps, PusherAppsChange } from './apps.js';
 import { hmacHex } from './signature.js';
 
@@ -126,10 +126,12 @@ export class PusherWebhooks {
     const hooks = app.webhooks.map((w) => {
       // Durable where the engine journals: one log per app and URL (see pusherJournalName).
       const journal = w.durable !== false ? node.lifecycle.state.webhookJournal?.(pusherJournalName(app, w.url), node.lifecycle.ctx.id) : undefined;
+      const deadJournal = journal ? node.lifecycle.state.webhookJournal?.(deadLetterJournalName(pusherJournalName(app, w.url)), node.lifecycle.ctx.id) : undefined;
       return new WebhookQueue<PusherWebhookEvent>({
         ...w,
         format: pusherWebhookFormat(app, w.events),
         logger: node.logger,
+        ...(deadJournal ? { deadJournal } : {}),
         ...(journal ? { journal, claimIntervalMs: w.claimIntervalMs ?? Math.max(100, Math.floor((node.lifecycle.nodeTtlMs ?? 10_000) / 4)) } : {}),
       });
     });
