@@ -188,7 +188,7 @@ test('pusher webhooks: journaled in the state store where it has one, one journa
     await srv.mount.close(1000);
     await srv.close();
   });
-  assert.deepEqual([...state.journals.keys()], [`pusher:${APP.id}:${backend.url} @${srv.sb.id}`]);
+  assert.deepEqual([...state.journals.keys()], [`pusher:${APP.id}:${backend.url} @${srv.sb.id}`, `dead-letters:pusher:${APP.id}:${backend.url} @${srv.sb.id}`], 'the queue journal and the dead-letter journal');
   assert.deepEqual(
     srv.mount.webhooks.queues.map((q) => [q.url, q.durable]),
     [

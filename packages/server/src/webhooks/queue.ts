@@ -1,7 +1,10 @@
 import type { LifecycleEvent } from '../cluster/lifecycle.js';
 import { type Logger, silentLogger } from '../logger.js';
 import type { WebhookFormat } from './format.js';
+import { type DeadLetter, DeadLetterStore, type Journaled } from './dead-letters.js';
 import type { WebhookJournal } from './journal.js';
+
+export type { DeadLetter } from './dead-letters.js';
 
 export interface WebhookRetry {
   /** First backoff (default 200 ms); doubled after each failed attempt, ±20 % jitter. */
@@ -47,28 +50,8 @@ export interface WebhookQueueOptions<E = LifecycleEvent> {
   readonly claimIntervalMs?: number;
 }
 
-interface Item<E> {
-  readonly event: E;
-  /** The event's key in the journal once appended (undefined: not journaled). */
-  readonly key?: Promise<string | undefined>;
-}
-
-/** An event that could not be delivered. */
-export interface DeadLetter<E = LifecycleEvent> {
-  readonly event: E;
-  readonly attempts: number;
-  readonly error: string;
-  readonly at: number;
-}
-
-/** A dead letter and where its durable copies are. */
-interface Dead<E> {
-  readonly letter: DeadLetter<E>;
-  /** Its key in the dead-letter journal once appended (undefined: in memory only). */
-  readonly key: Promise<string | undefined> | undefined;
-  /** The event's entry in the queue's journal, kept while the dead letter has no durable copy of its own. */
-  live: Item<E> | undefined;
-}
+/** An event in the queue, with its key in the journal once appended (undefined: not journaled). */
+type Item<E> = Journaled<E>;
 
 export interface WebhookStats {
   readonly name: string;
@@ -127,7 +110,7 @@ export class WebhookQueue<E = LifecycleEvent> {
   readonly #fetch: typeof fetch;
   #queue: Item<E>[] = [];
   #head = 0;
-  #dead: Dead<E>[] = [];
+  readonly #dead: DeadLetterStore<E>;
   #inFlight = 0;
   #sending = false;
   #timer: NodeJS.Timeout | undefined;
@@ -135,7 +118,7 @@ export class WebhookQueue<E = LifecycleEvent> {
   #closing = false;
   #closed = false;
   #idle: (() => void)[] = [];
-  #s = { delivered: 0, requests: 0, failures: 0, retries: 0, deadLettered: 0, deadLettersDropped: 0, overflowed: 0, journaled: 0, journalFailures: 0, claimed: 0, deadLettersClaimed: 0 };
+  #s = { delivered: 0, requests: 0, failures: 0, retries: 0, overflowed: 0, journaled: 0, journalFailures: 0, claimed: 0 };
   #lastError: string | undefined;
   #lastErrorAt: number | undefined;
   #lastDeliveredAt: number | undefined;
@@ -170,6 +153,15 @@ export class WebhookQueue<E = LifecycleEvent> {
     this.#fetch = options.fetch ?? fetch;
     this.#journal = options.journal;
     this.#deadJournal = options.deadJournal;
+    this.#dead = new DeadLetterStore<E>({
+      name: this.name,
+      max: this.#o.maxDeadLetters,
+      journal: options.deadJournal,
+      logger: this.#logger,
+      write: (journal, value, failed) => this.#write(journal, value, () => {}, failed),
+      forget: (items) => this.#forget(items),
+      track: (p) => this.#track(p),
+    });
     if (this.#journal || this.#deadJournal) {
       this.#claimTimer = setInterval(() => {
         if (this.#claiming === undefined) void this.claim();
@@ -259,7 +251,7 @@ export class WebhookQueue<E = LifecycleEvent> {
 
   /** Claim until the dead nodes' journals are empty or the queue is full; then their dead letters. */
   async #claimAll(): Promise<number> {
-    await this.#claimDead();
+    await this.#dead.claim(() => this.#closing);
     let total = 0;
     for (;;) {
       const room = Math.min(500, this.#o.maxQueue - (this.#queue.length - this.#head));
@@ -267,44 +259,6 @@ export class WebhookQueue<E = LifecycleEvent> {
       total += got;
       if (got < room || got === 0) return total;
     }
-  }
-
-  /**
-   * Take over dead nodes' dead letters, into this queue's (bounded as its own: past the bound the
-   * oldest are dropped, counted and logged); returns how many were taken.
-   */
-  async #claimDead(): Promise<number> {
-    const journal = this.#deadJournal;
-    let total = 0;
-    while (journal && !this.#closing) {
-      let got: { key: string; entry: string }[];
-      try {
-        got = await journal.claim(500);
-      } catch (err) {
-        this.#logger.warn({ webhook: this.name, err }, 'webhook dead-letter journal claim failed');
-        return total;
-      }
-      const taken: Dead<E>[] = [];
-      for (const { key, entry } of got) {
-        const letter = readDeadLetter<E>(entry);
-        if (!letter) {
-          this.#logger.error({ webhook: this.name, entry: entry.slice(0, 200) }, 'webhook dead-letter journal: unreadable entry dropped');
-          this.#track(journal.remove([key]));
-          continue;
-        }
-        taken.push({ letter, key: Promise.resolve(key), live: undefined });
-      }
-      if (taken.length > 0) {
-        // oldest first, whichever node they come from
-        this.#dead = [...this.#dead, ...taken].sort((x, y) => x.letter.at - y.letter.at);
-        this.#s.deadLettersClaimed += taken.length;
-        this.#logger.warn({ webhook: this.name, events: taken.length }, "webhook: took over a dead node's dead letters");
-        this.#trimDead();
-      }
-      total += got.length;
-      if (got.length < 500) break;
-    }
-    return total;
   }
 
   async #claimOnce(room: number): Promise<number> {
@@ -449,63 +403,13 @@ export class WebhookQueue<E = LifecycleEvent> {
     }
   }
 
-  /**
-   * Put items in the dead letters. With a dead-letter journal each is written there first and its
-   * entry in the queue's journal removed after that write (a crash in between: delivered again by a
-   * survivor, not lost); one whose write failed keeps its queue-journal entry until the dead letter
-   * is redelivered or dropped. Resolves once the writes are done.
-   */
   #toDead(items: readonly Item<E>[], attempts: number, error: string): Promise<unknown> {
-    const at = Date.now();
-    const journal = this.#deadJournal;
-    const written: Promise<unknown>[] = [];
-    for (const item of items) {
-      const letter: DeadLetter<E> = { event: item.event, attempts, error, at };
-      const key = journal ? this.#write(journal, letter, () => {}, 'webhook dead-letter journal write failed: the dead letter is in memory only') : undefined;
-      const rec: Dead<E> = { letter, key, live: journal ? item : undefined };
-      this.#dead.push(rec);
-      if (key) {
-        const done = key.then((k) => {
-          if (k !== undefined && rec.live) {
-            rec.live = undefined;
-            this.#forget([item]);
-          }
-        });
-        this.#track(done);
-        written.push(done);
-      }
-    }
-    if (!journal) this.#forget(items);
-    this.#s.deadLettered += items.length;
-    this.#trimDead();
-    return Promise.all(written);
-  }
-
-  /** Past `maxDeadLetters` drop the oldest, counted and logged, with their durable copies. */
-  #trimDead(): void {
-    const over = this.#dead.length - this.#o.maxDeadLetters;
-    if (over <= 0) return;
-    for (const rec of this.#dead.splice(0, over)) this.#release(rec);
-    this.#s.deadLettersDropped += over;
-    this.#logger.error({ webhook: this.name, dropped: over }, 'webhook dead letters full: oldest dropped');
-  }
-
-  /** Forget a dead letter's durable copies (it was redelivered or dropped). */
-  #release(rec: Dead<E>): void {
-    const journal = this.#deadJournal;
-    if (!journal) return;
-    this.#track(
-      (rec.key ?? Promise.resolve(undefined)).then((k) => {
-        if (rec.live) this.#forget([rec.live]);
-        rec.live = undefined;
-        return k !== undefined ? journal.remove([k]) : undefined;
-      }),
-    );
+    return this.#dead.put(items, attempts, error);
   }
 
   /** The undeliverable events, oldest first. */
   deadLetters(): readonly DeadLetter<E>[] {
-    return this.#dead.map((d) => d.letter);
+    return this.#dead.list();
   }
 
   /**
@@ -513,9 +417,8 @@ export class WebhookQueue<E = LifecycleEvent> {
    * A dead letter's durable copy is removed once the event is in the queue's journal again.
    */
   redeliverDeadLetters(): number {
-    const dead = this.#dead;
-    this.#dead = [];
-    for (const rec of dead) this.#track(this.#enqueue(rec.letter.event).then(() => this.#release(rec)));
+    const dead = this.#dead.takeAll();
+    for (const rec of dead) this.#track(this.#enqueue(rec.letter.event).then(() => this.#dead.release(rec)));
     return dead.length;
   }
 
@@ -526,7 +429,10 @@ export class WebhookQueue<E = LifecycleEvent> {
       queued: this.#queue.length - this.#head,
       inFlight: this.#inFlight,
       ...this.#s,
-      deadLetters: this.#dead.length,
+      deadLettered: this.#dead.added,
+      deadLetters: this.#dead.size,
+      deadLettersDropped: this.#dead.dropped,
+      deadLettersClaimed: this.#dead.claimed,
       ...(this.#lastError !== undefined ? { lastError: this.#lastError, lastErrorAt: this.#lastErrorAt! } : {}),
       ...(this.#lastDeliveredAt !== undefined ? { lastDeliveredAt: this.#lastDeliveredAt } : {}),
     };
@@ -575,20 +481,6 @@ export class WebhookQueue<E = LifecycleEvent> {
       clearTimeout(t);
     }
   }
-}
-
-/** A dead letter read back from a dead-letter journal, or undefined when the entry is not one. */
-function readDeadLetter<E>(entry: string): DeadLetter<E> | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(entry);
-  } catch {
-    return undefined;
-  }
-  if (typeof v !== 'object' || v === null || !('event' in v)) return undefined;
-  const d = v as Record<string, unknown>;
-  if (typeof d['attempts'] !== 'number' || typeof d['error'] !== 'string' || typeof d['at'] !== 'number') return undefined;
-  return { event: d['event'] as E, attempts: d['attempts'], error: d['error'], at: d['at'] };
 }
 
 function positive(v: number | undefined, dflt: number, name: string): number {
