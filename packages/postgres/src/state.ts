@@ -8,7 +8,8 @@ import { Database, DatabaseHold, type PostgresConnectionOptions } from './db.js'
  * group (`_st_join`, `_st_leave`), every change takes a number from one sequence, leases are rows
  * with an expiry in the database's clock, a lapsed node's members are marked reapable (`_st_lapse`)
  * and removed lowest rank first (`_st_reap`), each by exactly one caller. Webhook journals are rows
- * of `state_webhooks`, claimed by moving them to the claimer with `FOR UPDATE SKIP LOCKED`.
+ * of `state_webhooks`, claimed by moving them to the claimer with `FOR UPDATE SKIP LOCKED` (from the
+ * owners found dead just before, given as a parameter so a row moved meanwhile is not taken twice).
  */
 export class PostgresStateStore implements StateStore {
   readonly db: Database;
@@ -45,11 +46,16 @@ export class PostgresStateStore implements StateStore {
       whAppend: `INSERT INTO ${s}.state_webhooks (webhook, node, entry)
                  SELECT $1, $2, e FROM unnest($3::text[]) WITH ORDINALITY AS t(e, n) ORDER BY n RETURNING id::text`,
       whRemove: `DELETE FROM ${s}.state_webhooks WHERE webhook = $1 AND id = ANY($2::bigint[])`,
+      whDeadOwners: `SELECT DISTINCT j.node FROM ${s}.state_webhooks j
+                      WHERE j.webhook = $1 AND j.node <> $2
+                        AND NOT EXISTS (SELECT 1 FROM ${s}.state_nodes n WHERE n.node = j.node AND n.expires_at > now())`,
+      // The owners are a parameter, not a join: a row another claimer moved (committed) while this
+      // statement waited is re-checked against its new owner, and fails (a join with state_nodes
+      // would be re-checked against the lease rows it saw before, and could take the row twice).
       whClaim: `UPDATE ${s}.state_webhooks w SET node = $2 FROM (
                   SELECT id FROM ${s}.state_webhooks j
-                   WHERE j.webhook = $1 AND j.node <> $2
-                     AND NOT EXISTS (SELECT 1 FROM ${s}.state_nodes n WHERE n.node = j.node AND n.expires_at > now())
-                   ORDER BY j.id LIMIT $3 FOR UPDATE SKIP LOCKED) c
+                   WHERE j.webhook = $1 AND j.node = ANY($3::text[])
+                   ORDER BY j.id LIMIT $4 FOR UPDATE SKIP LOCKED) c
                 WHERE w.id = c.id RETURNING w.id::text AS id, w.entry`,
       whSize: `SELECT count(*)::int AS n FROM ${s}.state_webhooks WHERE webhook = $1 AND node = $2`,
     };
@@ -156,7 +162,9 @@ export class PostgresStateStore implements StateStore {
         if (ids.length > 0) await this.#run('whRemove', [webhook, ids]);
       },
       claim: async (limit) => {
-        const rows = await this.#run<{ id: string; entry: string }[]>('whClaim', [webhook, node, Math.max(1, Math.floor(limit))]);
+        const dead = (await this.#run<{ node: string }[]>('whDeadOwners', [webhook, node])).map((r) => r.node);
+        if (dead.length === 0) return [];
+        const rows = await this.#run<{ id: string; entry: string }[]>('whClaim', [webhook, node, dead, Math.max(1, Math.floor(limit))]);
         // RETURNING does not keep the subquery's order
         return rows.map((r) => ({ key: r.id, entry: r.entry })).sort((a, b) => (BigInt(a.key) < BigInt(b.key) ? -1 : 1));
       },
