@@ -210,7 +210,8 @@ describe('keepalive and drain over HTTP streams, as on WebSocket', () => {
   test('a connection whose token expires and is not refreshed is closed with 3005 after the grace period, as on WebSocket', async (t) => {
     const srv = await startHttpServer({ expiredCloseDelayMs: 300 });
     t.after(() => srv.close());
-    const r = new StreamReader(`${srv.base}/connection/sse?cf_connect=${encodeURIComponent(JSON.stringify({ id: 1, connect: { token: await token({ sub: 'expiring' }, { expiresIn: 1 }) } }))}`, 'sse');
+    // exp counts whole seconds from floor(now): expiresIn 1 could leave the token no time at all
+    const r = new StreamReader(`${srv.base}/connection/sse?cf_connect=${encodeURIComponent(JSON.stringify({ id: 1, connect: { token: await token({ sub: 'expiring' }, { expiresIn: 3 }) } }))}`, 'sse');
     t.after(() => r.close());
     const reply = await r.find((m) => m['id'] === 1, 'the connect reply');
     assert.equal((reply['connect'] as { expires?: boolean }).expires, true);
