@@ -1,5 +1,6 @@
 import type { Reaped, Revocation, StateStore, WebhookJournal } from '@switchboard/server';
 import { DEFAULT_LAST_SEEN_TTL_MS } from '@switchboard/server';
+import { SerialBatcher } from './batch.js';
 import { Database, DatabaseHold, type PostgresConnectionOptions } from './db.js';
 
 /**
@@ -132,31 +133,13 @@ export class PostgresStateStore implements StateStore {
    * one ran: on a pool, concurrent INSERTs could take their ids out of the order they were issued in.
    */
   webhookJournal(webhook: string, node: string): WebhookJournal {
-    let waiting: { entry: string; resolve: (key: string) => void; reject: (err: unknown) => void }[] = [];
-    let running = false;
-    const drain = async () => {
-      running = true;
-      while (waiting.length > 0) {
-        const batch = waiting;
-        waiting = [];
-        try {
-          const rows = await this.#run<{ id: string }[]>('whAppend', [webhook, node, batch.map((w) => w.entry)]);
-          // RETURNING's order is not promised: the ids, ascending, are the batch's in order
-          const ids = rows.map((r) => BigInt(r.id)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-          if (ids.length !== batch.length) throw new Error(`webhook journal: ${ids.length} ids for ${batch.length} entries`);
-          batch.forEach((w, i) => w.resolve(String(ids[i])));
-        } catch (err) {
-          for (const w of batch) w.reject(err);
-        }
-      }
-      running = false;
-    };
+    const appends = new SerialBatcher<string, string>(async (entries) => {
+      const rows = await this.#run<{ id: string }[]>('whAppend', [webhook, node, entries]);
+      // RETURNING's order is not promised: the ids, ascending, are the batch's in order
+      return rows.map((r) => BigInt(r.id)).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)).map(String);
+    });
     return {
-      append: (entry) =>
-        new Promise<string>((resolve, reject) => {
-          waiting.push({ entry, resolve, reject });
-          if (!running) void drain();
-        }),
+      append: (entry) => appends.add(entry),
       remove: async (keys) => {
         const ids = keys.filter((k) => /^\d{1,19}$/.test(k));
         if (ids.length > 0) await this.#run('whRemove', [webhook, ids]);

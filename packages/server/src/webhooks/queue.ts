@@ -97,7 +97,6 @@ export class WebhookQueue<E = LifecycleEvent> {
   readonly url: string;
   readonly #o: Required<Omit<WebhookQueueOptions<E>, 'name' | 'retry' | 'logger' | 'fetch' | 'journal' | 'deadJournal'>>;
   readonly #journal: WebhookJournal | undefined;
-  readonly #deadJournal: WebhookJournal | undefined;
   /** Dead-letter journal writes and removals under way (close waits for them). */
   readonly #writes = new Set<Promise<unknown>>();
   #claimTimer: NodeJS.Timeout | undefined;
@@ -152,7 +151,6 @@ export class WebhookQueue<E = LifecycleEvent> {
     this.#logger = options.logger ?? silentLogger;
     this.#fetch = options.fetch ?? fetch;
     this.#journal = options.journal;
-    this.#deadJournal = options.deadJournal;
     this.#dead = new DeadLetterStore<E>({
       name: this.name,
       max: this.#o.maxDeadLetters,
@@ -162,7 +160,7 @@ export class WebhookQueue<E = LifecycleEvent> {
       forget: (items) => this.#forget(items),
       track: (p) => this.#track(p),
     });
-    if (this.#journal || this.#deadJournal) {
+    if (this.#journal || options.deadJournal) {
       this.#claimTimer = setInterval(() => {
         if (this.#claiming === undefined) void this.claim();
       }, this.#o.claimIntervalMs);
@@ -299,17 +297,17 @@ export class WebhookQueue<E = LifecycleEvent> {
     void this.#enqueue(event);
   }
 
-  /** Queue (or, closed or full, dead-letter) an event; resolves once it is journaled where it went. */
-  #enqueue(event: E): Promise<unknown> {
-    if (this.#closed) return this.#toDead([{ event }], 0, 'queue closed');
+  /** Queue (or, closed or full, dead-letter) an event; what it returns resolves once it is journaled where it went. */
+  #enqueue(event: E): Promise<unknown> | undefined {
+    if (this.#closed) return this.#dead.put([{ event }], 0, 'queue closed');
     if (this.#queue.length - this.#head >= this.#o.maxQueue) {
       this.#s.overflowed++;
-      return this.#toDead([{ event }], 0, 'queue full');
+      return this.#dead.put([{ event }], 0, 'queue full');
     }
     const key = this.#append(event);
     this.#queue.push(key ? { event, key } : { event });
     this.#schedule();
-    return key ?? Promise.resolve();
+    return key;
   }
 
   #schedule(): void {
@@ -384,7 +382,7 @@ export class WebhookQueue<E = LifecycleEvent> {
       }
       if (permanent || attempt >= this.#retry.maxAttempts || this.#closing) {
         this.#logger.warn({ webhook: this.name, events: batch.length, attempts: attempt, error }, 'webhook events to dead letters');
-        void this.#toDead(items, attempt, error);
+        void this.#dead.put(items, attempt, error);
         return;
       }
       this.#s.retries++;
@@ -403,10 +401,6 @@ export class WebhookQueue<E = LifecycleEvent> {
     }
   }
 
-  #toDead(items: readonly Item<E>[], attempts: number, error: string): Promise<unknown> {
-    return this.#dead.put(items, attempts, error);
-  }
-
   /** The undeliverable events, oldest first. */
   deadLetters(): readonly DeadLetter<E>[] {
     return this.#dead.list();
@@ -418,7 +412,7 @@ export class WebhookQueue<E = LifecycleEvent> {
    */
   redeliverDeadLetters(): number {
     const dead = this.#dead.takeAll();
-    for (const rec of dead) this.#track(this.#enqueue(rec.letter.event).then(() => this.#dead.release(rec)));
+    for (const rec of dead) this.#track(Promise.resolve(this.#enqueue(rec.letter.event)).then(() => this.#dead.release(rec)));
     return dead.length;
   }
 
@@ -468,10 +462,10 @@ export class WebhookQueue<E = LifecycleEvent> {
       const kept = this.#kept + left.filter((i) => i.key !== undefined).length;
       const lost = left.filter((i) => i.key === undefined);
       if (kept > 0) this.#logger.warn({ webhook: this.name, events: kept }, 'webhook queue closed with events undelivered: left in the journal for another node');
-      if (lost.length > 0) void this.#toDead(lost, 0, 'queue closed (not journaled)');
+      if (lost.length > 0) void this.#dead.put(lost, 0, 'queue closed (not journaled)');
     } else if (left.length > 0) {
       this.#logger.warn({ webhook: this.name, events: left.length }, 'webhook queue closed with events undelivered');
-      void this.#toDead(left, 0, 'queue closed');
+      void this.#dead.put(left, 0, 'queue closed');
     }
     // dead letters stay in the dead-letter journal (for a survivor, once this node's lease is gone):
     // let the writes under way finish, within the same bound
